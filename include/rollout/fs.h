@@ -1,0 +1,40 @@
+/* File and directory helpers: whole-file reads, atomic writes, mkdir -p, rm -rf. */
+#ifndef ROLLOUT_FS_H
+#define ROLLOUT_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct err;
+
+/* Read a whole file (at most max bytes, else EFBIG). *out is NUL-terminated. */
+int read_file(const char *path, size_t max, char **out, size_t *len, struct err *err);
+int read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len, struct err *err);
+/* Write via temp file + fsync + rename + fsync of the directory: readers see
+ * either the old or the new content, never a torn file. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *err);
+int write_file(const char *path, const void *data, size_t len, mode_t mode, struct err *err);
+
+int write_all(int fd, const void *buf, size_t n);
+/* Reads until n bytes or EOF; returns bytes read or -1. */
+ssize_t read_full(int fd, void *buf, size_t n);
+
+int mkdir_p(const char *path, mode_t mode, struct err *err);
+/* Remove a tree without following symlinks; absent path is not an error. */
+int rm_rf(const char *path, struct err *err);
+int rm_rf_at(int dirfd, const char *name, struct err *err);
+
+bool path_exists(const char *path);
+bool path_is_dir(const char *path);
+bool path_is_file(const char *path);
+/* "a" + "b" -> "a/b" (no doubled slash). Heap string. */
+char *path_join(const char *a, const char *b);
+/* Lexically clean a relative path: drop "." and empty parts, resolve "..",
+ * refuse to climb above the start (returns NULL). Leading '/' is dropped. */
+char *path_clean_relative(const char *path);
+/* Absolute, symlink-free form of an existing path. Heap string or NULL. */
+char *path_real(const char *path);
+const char *path_basename(const char *path);
+
+#endif

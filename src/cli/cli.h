@@ -1,0 +1,40 @@
+/* Subcommand entry points and the shared exit-code/usage conventions. */
+#ifndef ROLLOUT_CLI_H
+#define ROLLOUT_CLI_H
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1  /* the command could not do its work */
+#define EXIT_USAGE 2 /* bad command line */
+#define EXIT_CANCELLED 130
+
+#ifndef ROLLOUT_VERSION
+#define ROLLOUT_VERSION "0.1.0-dev"
+#endif
+
+/* Each takes argv with argv[0] = the subcommand name and returns an exit code. */
+int cmd_run(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
+int cmd_trial(int argc, char **argv);
+int cmd_tasks(int argc, char **argv);
+int cmd_datasets(int argc, char **argv);
+int cmd_image(int argc, char **argv);
+int cmd_env(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+/* Print "rollout CMD: message" and a hint to --help on stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print "rollout: error: message"; returns EXIT_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* True when argv[i] is -h or --help for any i >= 1 before a "--". */
+int cli_wants_help(int argc, char **argv);
+/* Dispatch "CMD SUB ..." to a table of subcommands. */
+struct cli_sub {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **argv,
+                 const char *usage);
+
+#endif

@@ -1,0 +1,123 @@
+/* The one environment-provider interface. `sandbox` (rollout's own runtime) and
+ * `docker` (Docker Engine API) implement it; the trial executor cannot tell them apart. */
+#ifndef ROLLOUT_PROVIDER_H
+#define ROLLOUT_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct err;
+
+/* Container paths of the contract (SPEC.md "The container contract"). */
+#define ENV_LOGS_DIR "/logs"
+#define ENV_AGENT_DIR "/logs/agent"
+#define ENV_VERIFIER_DIR "/logs/verifier"
+#define ENV_ARTIFACTS_DIR "/logs/artifacts"
+#define ENV_TESTS_DIR "/tests"
+#define ENV_SOLUTION_DIR "/solution"
+
+/* Default per-stream cap on captured command output. */
+#define EXEC_OUTPUT_CAP_DEFAULT (64LL << 20)
+
+/* Everything a provider needs to build/find the image and start one environment. */
+struct env_config {
+	const char *env_name;  /* unique (the trial name): container name, hostname, lookup key */
+	const char *job_name;  /* recorded as a label, for gc and `env ls` */
+	const char *task_name; /* image names are derived from it */
+
+	/* Image: environment_dir is the task's environment/ (build context with a
+	 * Dockerfile); docker_image a prebuilt reference, used unless force_build. */
+	const char *environment_dir;
+	const char *docker_image;
+	bool force_build;
+	double build_timeout_sec;   /* 0 = none */
+	const char *build_log_path; /* build output is appended here (may be NULL) */
+
+	/* Limits; 0 means "no limit" for each. */
+	double cpus;
+	long long memory_bytes;
+	long long storage_bytes;
+	long pids_limit;
+	bool allow_internet;
+
+	/* Host directories bind-mounted (or downloaded to) at /logs/{agent,verifier,artifacts}. */
+	const char *host_agent_dir;
+	const char *host_verifier_dir;
+	const char *host_artifacts_dir;
+
+	const char *const
+	    *env;            /* extra KEY=VALUE for every exec ([environment].env); may be NULL */
+	const char *workdir; /* overrides the image WORKDIR for execs; may be NULL */
+};
+
+struct exec_request {
+	const char *const *argv; /* argv[0] looked up in the environment's PATH */
+	const char *const *env;  /* KEY=VALUE, added to / overriding the image Env; may be NULL */
+	const char *cwd;         /* NULL: the image WORKDIR (or env_config.workdir) */
+	const char *user;        /* NULL: the image USER; "uid", "uid:gid" or a name */
+	double timeout_sec;      /* 0: none. On expiry the command and everything it
+				    started are killed; the environment stays usable. */
+	const char *stdout_path; /* host file for stdout (created/truncated); NULL discards */
+	const char *stderr_path; /* host file for stderr; NULL discards */
+	bool merge_stderr;       /* stderr goes to stdout_path, interleaved */
+	long long output_cap;    /* per stream, bytes; 0 = EXEC_OUTPUT_CAP_DEFAULT */
+	int stdin_fd;            /* fd to feed as stdin; -1 = /dev/null */
+};
+
+struct exec_result {
+	int exit_code; /* 128+signal when killed by a signal */
+	bool timed_out;
+	bool oom_killed;
+	bool stdout_truncated;
+	bool stderr_truncated;
+	long long stdout_bytes; /* bytes the command produced (including beyond the cap) */
+	long long stderr_bytes;
+	double duration_sec;
+};
+
+/* One line of `rollout env ls`. */
+struct env_info {
+	char *name;
+	char *job_name;
+	char *image;
+	char *state; /* running, stopped, ... */
+	double created_at;
+};
+
+struct environment; /* provider-specific handle */
+
+struct provider_ops {
+	const char *name;
+	/* true when the /logs directories are bind mounts (no download needed in collect). */
+	bool logs_mounted;
+
+	/* Build or find the image, then start the environment. */
+	int (*start)(const struct env_config *cfg, struct environment **out, struct err *err);
+	int (*exec)(struct environment *env, const struct exec_request *req,
+	            struct exec_result *res, struct err *err);
+	/* Copy a host file or directory into the environment. A directory's
+	 * *contents* land in env_path (created if missing); modes are kept. */
+	int (*upload)(struct environment *env, const char *host_path, const char *env_path,
+	              struct err *err);
+	/* Copy an environment file or directory (its contents) to host_path. */
+	int (*download)(struct environment *env, const char *env_path, const char *host_path,
+	                struct err *err);
+	/* destroy=true removes everything; false stops nothing and keeps the
+	 * environment for `rollout env` (preserve_env). Frees the handle. */
+	int (*stop)(struct environment *env, bool destroy, struct err *err);
+
+	/* Reattach to a running/kept environment by name (for `rollout env exec`). */
+	int (*open)(const char *env_name, struct environment **out, struct err *err);
+	/* Free a handle from open() without touching the environment. */
+	void (*release)(struct environment *env);
+	int (*list)(struct env_info **out, size_t *n, struct err *err);
+	/* Remove leftovers of rollout processes that are gone (killed by SIGKILL):
+	 * environments whose owner died, unless kept by preserve_env. Returns the
+	 * number removed, or negative on error. */
+	int (*gc)(struct err *err);
+};
+
+const struct provider_ops *provider_find(const char *name);
+void env_info_free(struct env_info *infos, size_t n);
+
+#endif

@@ -1,0 +1,305 @@
+/* File and directory helpers: whole-file reads, atomic writes, mkdir -p, rm -rf. */
+#include "rollout/fs.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/strbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+ssize_t read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+int read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len, struct err *err)
+{
+	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	struct strbuf sb = STRBUF_INIT;
+	char chunk[65536];
+
+	if (fd < 0)
+		return err_sys(err, "open %s", path);
+	for (;;) {
+		ssize_t r = read(fd, chunk, sizeof(chunk));
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			sb_release(&sb);
+			return err_sys(err, "read %s", path);
+		}
+		if (r == 0)
+			break;
+		if (sb.len + (size_t)r > max) {
+			sb_release(&sb);
+			return err_set(err, EFBIG, "%s: file larger than %zu bytes", path, max);
+		}
+		sb_add(&sb, chunk, (size_t)r);
+	}
+	if (len)
+		*len = sb.len;
+	*out = sb_detach(&sb);
+	return 0;
+}
+
+int read_file(const char *path, size_t max, char **out, size_t *len, struct err *err)
+{
+	return read_file_at(AT_FDCWD, path, max, out, len, err);
+}
+
+static int fsync_parent(const char *path)
+{
+	_cleanup_free_ char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	_cleanup_close_ int fd = -1;
+
+	if (!slash)
+		fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else {
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -1;
+	return fsync(fd);
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *err)
+{
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+
+	if (fd < 0)
+		return err_sys(err, "create %s", tmp);
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		err_sys(err, "write %s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	if (close(fd) < 0) {
+		err_sys(err, "close %s", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, path) < 0) {
+		err_sys(err, "rename %s to %s", tmp, path);
+		unlink(tmp);
+		return -1;
+	}
+	fsync_parent(path);
+	return 0;
+}
+
+int write_file(const char *path, const void *data, size_t len, mode_t mode, struct err *err)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+
+	if (fd < 0)
+		return err_sys(err, "create %s", path);
+	if (write_all(fd, data, len) < 0)
+		return err_sys(err, "write %s", path);
+	return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode, struct err *err)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	size_t n = strlen(p);
+
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return err_sys(err, "mkdir %s", p);
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0) {
+		if (errno == EEXIST && path_is_dir(p))
+			return 0;
+		return err_sys(err, "mkdir %s", p);
+	}
+	return 0;
+}
+
+static int rm_children(int dfd, const char *what, struct err *err)
+{
+	_cleanup_closedir_ DIR *d = fdopendir(dfd);
+	struct dirent *de;
+
+	if (!d) {
+		close(dfd);
+		return err_sys(err, "opendir %s", what);
+	}
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (rm_rf_at(dirfd(d), de->d_name, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int rm_rf_at(int dirfd, const char *name, struct err *err)
+{
+	struct stat st;
+	int fd;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_sys(err, "stat %s", name);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return err_sys(err, "unlink %s", name);
+		return 0;
+	}
+	/* Read-only directories (unpacked layers) must be made writable first. */
+	if ((st.st_mode & 0700) != 0700)
+		fchmodat(dirfd, name, (st.st_mode & 07777) | 0700, 0);
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, "open %s", name);
+	if (rm_children(fd, name, err) < 0)
+		return err_wrap(err, "%s", name);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return err_sys(err, "rmdir %s", name);
+	return 0;
+}
+
+int rm_rf(const char *path, struct err *err)
+{
+	return rm_rf_at(AT_FDCWD, path, err);
+}
+
+bool path_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+bool path_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool path_is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+char *path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+
+	while (*b == '/')
+		b++;
+	if (la == 0)
+		return xstrdup(b);
+	if (a[la - 1] == '/')
+		return xasprintf("%s%s", a, b);
+	return xasprintf("%s/%s", a, b);
+}
+
+char *path_clean_relative(const char *path)
+{
+	struct strv parts = STRV_INIT;
+	struct strbuf out = STRBUF_INIT;
+	const char *p = path;
+
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (n == 0 || (n == 1 && p[0] == '.')) {
+			/* skip */
+		} else if (n == 2 && p[0] == '.' && p[1] == '.') {
+			if (parts.n == 0) {
+				strv_release(&parts);
+				return NULL;
+			}
+			free(parts.v[--parts.n]);
+			parts.v[parts.n] = NULL;
+		} else {
+			strv_push_take(&parts, xstrndup(p, n));
+		}
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	for (size_t i = 0; i < parts.n; i++) {
+		if (i)
+			sb_addc(&out, '/');
+		sb_adds(&out, parts.v[i]);
+	}
+	strv_release(&parts);
+	return sb_detach(&out);
+}
+
+char *path_real(const char *path)
+{
+	char buf[PATH_MAX];
+
+	if (!realpath(path, buf))
+		return NULL;
+	return xstrdup(buf);
+}
+
+const char *path_basename(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}

@@ -1,0 +1,106 @@
+/* Leveled logging: plain messages on stderr, timestamped lines in log files. */
+#include "rollout/log.h"
+#include "rollout/alloc.h"
+#include "rollout/timeutil.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOG_MAX_FILES 8
+
+static enum log_level stderr_level = LOG_INFO;
+static int quiet;
+static int files[LOG_MAX_FILES] = {-1, -1, -1, -1, -1, -1, -1, -1};
+static char **warned;
+static size_t n_warned;
+
+static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
+
+void log_set_level(enum log_level level)
+{
+	stderr_level = level;
+}
+
+void log_set_quiet(int q)
+{
+	quiet = q;
+}
+
+int log_open_file(const char *path)
+{
+	for (int i = 0; i < LOG_MAX_FILES; i++) {
+		if (files[i] >= 0)
+			continue;
+		files[i] = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		return files[i] >= 0 ? i : -1;
+	}
+	return -1;
+}
+
+void log_close_file(int slot)
+{
+	if (slot >= 0 && slot < LOG_MAX_FILES && files[slot] >= 0) {
+		close(files[slot]);
+		files[slot] = -1;
+	}
+}
+
+void log_close_all_files(void)
+{
+	for (int i = 0; i < LOG_MAX_FILES; i++)
+		log_close_file(i);
+}
+
+__attribute__((format(printf, 2, 0))) static void log_vmsg(enum log_level level, const char *fmt,
+                                                           va_list ap)
+{
+	char msg[4096];
+	char line[4200];
+	char ts[ISO8601_LEN];
+	int n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	for (int i = 0; i < LOG_MAX_FILES; i++) {
+		if (files[i] < 0)
+			continue;
+		iso8601_format(wall_now(), ts, sizeof(ts));
+		n = snprintf(line, sizeof(line), "%s %s %s\n", ts, level_names[level], msg);
+		(void)!write(files[i], line,
+		             (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
+	}
+	if (level < stderr_level || (quiet && level < LOG_WARN))
+		return;
+	if (level >= LOG_WARN)
+		n = snprintf(line, sizeof(line), "rollout: %s: %s\n",
+		             level == LOG_WARN ? "warning" : "error", msg);
+	else
+		n = snprintf(line, sizeof(line), "%s\n", msg);
+	(void)!write(2, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+void log_warn_once(const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	for (size_t i = 0; i < n_warned; i++)
+		if (strcmp(warned[i], key) == 0)
+			return;
+	warned = xrealloc(warned, (n_warned + 1) * sizeof(char *));
+	warned[n_warned++] = xstrdup(key);
+	va_start(ap, fmt);
+	log_vmsg(LOG_WARN, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,124 @@
+/* Unit-test runner: forks per test, prints TAP (ok / not ok / # SKIP). */
+#include "harness.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_TESTS 1024
+#define EXIT_SKIP 77
+
+static struct {
+	const char *name;
+	void (*fn)(void);
+} tests[MAX_TESTS];
+static int n_tests;
+static int failed;
+static char tmpdir[256];
+
+void test_register(const char *name, void (*fn)(void))
+{
+	if (n_tests < MAX_TESTS) {
+		tests[n_tests].name = name;
+		tests[n_tests].fn = fn;
+		n_tests++;
+	}
+}
+
+void test_fail_at(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stdout, "#   %s:%d: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stdout, fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+	failed = 1;
+}
+
+void test_skip(const char *reason)
+{
+	char path[300];
+	FILE *f;
+
+	/* The parent prints the TAP line; it reads the reason from here. */
+	snprintf(path, sizeof(path), "%s/.skip-reason", tmpdir);
+	f = fopen(path, "w");
+	if (f) {
+		fputs(reason, f);
+		fclose(f);
+	}
+	fflush(stdout);
+	exit(EXIT_SKIP);
+}
+
+const char *test_srcdir(void)
+{
+	const char *d = getenv("ROLLOUT_SRCDIR");
+
+	return d ? d : ".";
+}
+
+const char *test_tmpdir(void)
+{
+	return tmpdir;
+}
+
+int main(int argc, char **argv)
+{
+	const char *filter = argc > 1 ? argv[1] : getenv("TEST_FILTER");
+	int n = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (int i = 0; i < n_tests; i++) {
+		pid_t pid;
+		int status;
+		char skip_reason[512] = "";
+
+		if (filter && *filter && fnmatch(filter, tests[i].name, 0) != 0)
+			continue;
+		n++;
+		snprintf(tmpdir, sizeof(tmpdir), "/tmp/rollout-unit.%d.%d", (int)getpid(), i);
+		mkdir_p(tmpdir, 0755, NULL);
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			failed = 0;
+			tests[i].fn();
+			fflush(stdout);
+			_exit(failed ? 1 : 0);
+		}
+		while (waitpid(pid, &status, 0) < 0)
+			;
+		{
+			char path[300];
+			FILE *f;
+
+			snprintf(path, sizeof(path), "%s/.skip-reason", tmpdir);
+			f = fopen(path, "r");
+			if (f) {
+				skip_reason[0] = ' ';
+				if (!fgets(skip_reason + 1, sizeof(skip_reason) - 1, f))
+					skip_reason[0] = '\0';
+				fclose(f);
+			}
+		}
+		rm_rf(tmpdir, NULL);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			printf("ok %d - %s\n", n, tests[i].name);
+		else if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_SKIP)
+			printf("ok %d - %s # SKIP%s\n", n, tests[i].name, skip_reason);
+		else if (WIFSIGNALED(status))
+			printf("not ok %d - %s (killed by signal %d)\n", n, tests[i].name,
+			       WTERMSIG(status));
+		else
+			printf("not ok %d - %s\n", n, tests[i].name);
+	}
+	printf("1..%d\n", n);
+	return 0;
+}

@@ -1,0 +1,193 @@
+/* Unit tests for src/util: strings, paths, sha256, JSON printing, timestamps, files. */
+#include "harness.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/json.h"
+#include "rollout/sha256.h"
+#include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern int sha256_force_generic;
+
+TEST(strbuf_grows_and_formats)
+{
+	_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
+
+	for (int i = 0; i < 1000; i++)
+		sb_addf(&sb, "%d,", i);
+	CHECK(sb.len > 3000);
+	CHECK(str_starts_with(sb.buf, "0,1,2,"));
+	CHECK(str_ends_with(sb.buf, "998,999,"));
+	CHECK_INT(strlen(sb.buf), sb.len);
+}
+
+TEST(shell_quote_escapes_single_quotes)
+{
+	_cleanup_free_ char *q = shell_quote("it's $HOME");
+
+	CHECK_STR(q, "'it'\\''s $HOME'");
+}
+
+TEST(path_clean_relative_cases)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"a/b/c", "a/b/c"},   {"/a//b/./c/", "a/b/c"}, {"a/../b", "b"},     {"./", ""},
+	    {"a/b/../../c", "c"}, {"../x", NULL},          {"a/../../x", NULL},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_free_ char *got = path_clean_relative(cases[i].in);
+
+		if (!cases[i].out)
+			CHECK(got == NULL);
+		else
+			CHECK_STR(got, cases[i].out);
+	}
+}
+
+TEST(path_join_avoids_double_slash)
+{
+	_cleanup_free_ char *a = path_join("/x/", "/y");
+	_cleanup_free_ char *b = path_join("x", "y");
+
+	CHECK_STR(a, "/x/y");
+	CHECK_STR(b, "x/y");
+}
+
+static void sha_check(const char *msg, size_t len, const char *want)
+{
+	char hex[SHA256_HEX_LEN + 1];
+
+	sha256_hex(msg, len, hex);
+	CHECK_STR(hex, want);
+}
+
+TEST(sha256_known_vectors)
+{
+	for (int generic = 0; generic < 2; generic++) {
+		sha256_force_generic = generic;
+		sha_check("", 0,
+		          "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+		sha_check("abc", 3,
+		          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+		sha_check("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56,
+		          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	}
+}
+
+TEST(sha256_fast_path_matches_generic_on_random_splits)
+{
+	static unsigned char data[100000];
+	unsigned seed = 12345;
+
+	for (size_t i = 0; i < sizeof(data); i++) {
+		seed = seed * 1103515245 + 12345;
+		data[i] = (unsigned char)(seed >> 16);
+	}
+	for (size_t len = 0; len < sizeof(data); len = len * 3 + 7) {
+		char a[SHA256_HEX_LEN + 1], b[SHA256_HEX_LEN + 1];
+		struct sha256 s;
+
+		sha256_force_generic = 0;
+		sha256_init(&s);
+		/* feed in uneven pieces to exercise the partial-block buffer */
+		for (size_t off = 0; off < len;) {
+			size_t n = (off % 97) + 1;
+
+			if (n > len - off)
+				n = len - off;
+			sha256_update(&s, data + off, n);
+			off += n;
+		}
+		sha256_final_hex(&s, a);
+		sha256_force_generic = 1;
+		sha256_hex(data, len, b);
+		CHECK_STR(a, b);
+	}
+}
+
+TEST(json_print_indents_four_spaces)
+{
+	_cleanup_json_ cJSON *v = cJSON_CreateObject();
+	_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
+	cJSON *arr = cJSON_AddArrayToObject(v, "a");
+
+	cJSON_AddItemToArray(arr, cJSON_CreateNumber(1));
+	cJSON_AddItemToArray(arr, cJSON_CreateNumber(0.5));
+	cJSON_AddStringToObject(v, "s", "q\"\n");
+	cJSON_AddNullToObject(v, "n");
+	cJSON_AddObjectToObject(v, "e");
+	json_print(v, &sb);
+	CHECK_STR(sb.buf,
+	          "{\n    \"a\": [\n        1,\n        0.5\n    ],\n    \"s\": \"q\\\"\\n\",\n"
+	          "    \"n\": null,\n    \"e\": {}\n}");
+}
+
+TEST(json_parse_reports_line_and_column)
+{
+	struct err err = {0};
+	cJSON *v = NULL;
+	const char *text = "{\n  \"a\": 1,\n  \"b\": ,\n}";
+
+	CHECK(json_parse(text, strlen(text), "x.json", &v, &err) < 0);
+	CHECK_CONTAINS(err.msg, "x.json:3:");
+	CHECK(json_parse("{} x", 4, "y.json", &v, &err) < 0);
+	CHECK_CONTAINS(err.msg, "unexpected data");
+	CHECK(json_parse("", 0, "z.json", &v, &err) < 0);
+	CHECK_CONTAINS(err.msg, "empty");
+}
+
+TEST(iso8601_round_trip)
+{
+	char buf[ISO8601_LEN];
+	double t = 1764009420.123456, back = 0;
+
+	iso8601_format(t, buf, sizeof(buf));
+	CHECK_STR(buf, "2025-11-24T18:37:00.123456Z");
+	REQUIRE(iso8601_parse(buf, &back) == 0);
+	CHECK(back > t - 1e-5 && back < t + 1e-5);
+	REQUIRE(iso8601_parse("2025-11-24T19:37:00.123456+01:00", &back) == 0);
+	CHECK(back > t - 1e-5 && back < t + 1e-5);
+	CHECK(iso8601_parse("yesterday", &back) < 0);
+}
+
+TEST(write_file_atomic_and_rm_rf)
+{
+	struct err err = {0};
+	_cleanup_free_ char *dir = path_join(test_tmpdir(), "d/e/f");
+	_cleanup_free_ char *file = path_join(dir, "x.txt");
+	_cleanup_free_ char *top = path_join(test_tmpdir(), "d");
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+
+	REQUIRE(mkdir_p(dir, 0755, &err) == 0);
+	REQUIRE(write_file_atomic(file, "hello", 5, 0600, &err) == 0);
+	REQUIRE(read_file(file, 100, &text, &len, &err) == 0);
+	CHECK_STR(text, "hello");
+	CHECK(read_file(file, 3, &text, &len, &err) < 0);
+	CHECK_INT(err.code, EFBIG);
+	/* a read-only directory and a symlink pointing outside must not stop or escape rm_rf */
+	CHECK(symlink("/etc", path_join(dir, "link")) == 0);
+	chmod(dir, 0500);
+	REQUIRE(rm_rf(top, &err) == 0);
+	CHECK(!path_exists(top));
+	CHECK(path_exists("/etc/passwd"));
+}
+
+TEST(err_wrap_prefixes_context)
+{
+	struct err err = {0};
+
+	errno = ENOENT;
+	err_sys(&err, "open %s", "/x");
+	err_wrap(&err, "task %s", "t1");
+	CHECK_STR(err.msg, "task t1: open /x: No such file or directory");
+	CHECK_INT(err.code, ENOENT);
+}

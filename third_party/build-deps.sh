@@ -1,0 +1,122 @@
+#!/bin/sh
+# Builds rollout's pinned dependencies (third_party/deps.lock) into a prefix.
+#
+#   third_party/build-deps.sh musl PREFIX   static libs for the release binary (musl-gcc)
+#   third_party/build-deps.sh host PREFIX   same libs built with clang against the host
+#                                            libc, for the ASan/UBSan and fuzz builds
+#
+# Archives come from ROLLOUT_DEPS_ARCHIVES (a directory, for air-gapped hosts) or
+# are downloaded into ROLLOUT_DEPS_CACHE/archives; every archive is checked
+# against the sha256 in deps.lock before it is unpacked. Missing OS tools are
+# installed with apt-get when running as root, otherwise named in an error.
+set -eu
+unset MAKEFLAGS MFLAGS MAKELEVEL
+
+toolchain=${1:?usage: build-deps.sh musl|host PREFIX}
+prefix=${2:?usage: build-deps.sh musl|host PREFIX}
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${ROLLOUT_DEPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rollout-build}
+archives=${ROLLOUT_DEPS_ARCHIVES:-$cache/archives}
+
+die() { echo "build-deps: $*" >&2; exit 1; }
+log() { echo "build-deps: $*" >&2; }
+
+# --- OS tools -------------------------------------------------------------
+need_pkgs=""
+need() { # need COMMAND PACKAGE
+	command -v "$1" >/dev/null 2>&1 || need_pkgs="$need_pkgs $2"
+}
+need make make
+need tar tar
+need sha256sum coreutils
+need gzip gzip
+[ -d "$archives" ] && [ -n "${ROLLOUT_DEPS_ARCHIVES:-}" ] || need curl curl
+if [ "$toolchain" = musl ]; then
+	need musl-gcc musl-tools
+	need gcc gcc
+	[ -f /usr/include/linux/openat2.h ] || need_pkgs="$need_pkgs linux-libc-dev"
+else
+	need clang clang
+fi
+if [ -n "$need_pkgs" ]; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		log "installing:$need_pkgs"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need_pkgs >&2 ||
+			{ apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need_pkgs >&2; } ||
+			die "apt-get install$need_pkgs failed"
+	else
+		die "missing build tools; install the Debian packages:$need_pkgs"
+	fi
+fi
+
+[ -f "$prefix/.done" ] && exit 0
+mkdir -p "$prefix" "$archives"
+
+# Two builds (two clones, or make -j) may race for the same prefix.
+exec 9>"$prefix.lock"
+if command -v flock >/dev/null 2>&1; then flock 9; fi
+[ -f "$prefix/.done" ] && exit 0
+
+# --- fetch and verify -----------------------------------------------------
+fetch() { # fetch FILE SHA256 URL
+	f="$archives/$1"
+	if [ ! -f "$f" ]; then
+		[ -z "${ROLLOUT_DEPS_ARCHIVES:-}" ] || die "$1 not found in ROLLOUT_DEPS_ARCHIVES=$archives"
+		log "downloading $3"
+		curl -fsSL --retry 3 -o "$f.part" "$3" || die "download of $3 failed"
+		mv "$f.part" "$f"
+	fi
+	got=$(sha256sum "$f" | cut -d' ' -f1)
+	[ "$got" = "$2" ] || die "$f: sha256 $got, expected $2 (deps.lock)"
+}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rollout-deps.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+unpack() { # unpack NAME -> sets $src
+	line=$(grep -E "^$1[[:space:]]" "$here/deps.lock") || die "$1 not in deps.lock"
+	set -- $line
+	fetch "$3" "$4" "$5"
+	mkdir -p "$work/$1"
+	tar -xzf "$archives/$3" -C "$work/$1" --strip-components=1
+	src="$work/$1"
+}
+
+if [ "$toolchain" = musl ]; then
+	CC=musl-gcc
+	# musl ships no kernel headers; libseccomp and rollout need linux/, asm/.
+	mkdir -p "$prefix/include"
+	cp -r /usr/include/linux /usr/include/asm-generic "$prefix/include/"
+	cp -r "/usr/include/$(gcc -dumpmachine)/asm" "$prefix/include/"
+else
+	CC=clang
+fi
+CFLAGS="-O2 -fPIC -g -I$prefix/include"
+jobs=$(nproc 2>/dev/null || echo 2)
+mkdir -p "$prefix/lib" "$prefix/include"
+
+# zlib: its own configure script.
+unpack zlib
+(cd "$src" && CC=$CC CFLAGS="$CFLAGS" ./configure --static --prefix="$prefix" >&2 &&
+	make -j"$jobs" libz.a >&2 && make install >&2)
+
+# cJSON: one file; its Makefile builds shared objects we do not want.
+unpack cjson
+(cd "$src" && $CC $CFLAGS -std=c89 -c cJSON.c -o cJSON.o && ar rcs "$prefix/lib/libcjson.a" cJSON.o &&
+	mkdir -p "$prefix/include/cjson" && cp cJSON.h "$prefix/include/cjson/")
+
+# libyaml: the release tag has no generated configure; the sources build as is.
+unpack libyaml
+(cd "$src" && for f in src/*.c; do
+	$CC $CFLAGS -Iinclude -Isrc -DYAML_VERSION_MAJOR=0 -DYAML_VERSION_MINOR=2 \
+		-DYAML_VERSION_PATCH=5 '-DYAML_VERSION_STRING="0.2.5"' -c "$f" -o "${f%.c}.o" || exit 1
+done && ar rcs "$prefix/lib/libyaml.a" src/*.o && cp include/yaml.h "$prefix/include/")
+
+# libseccomp: autotools release tarball with its syscall tables pre-generated.
+unpack libseccomp
+(cd "$src" && CC=$CC CFLAGS="$CFLAGS" ./configure --prefix="$prefix" --disable-shared \
+	--enable-static --disable-python >&2 && make -j"$jobs" -C src >&2 &&
+	make -C src install >&2 && make -C include install >&2)
+
+touch "$prefix/.done"
+log "dependencies ($toolchain) ready in $prefix"
