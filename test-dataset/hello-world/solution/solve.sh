@@ -1,0 +1,4 @@
+#!/bin/sh
+set -e
+echo "Hello, world!" > /app/hello.txt
+echo "wrote /app/hello.txt"

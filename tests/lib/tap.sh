@@ -1,0 +1,55 @@
+# TAP helpers for rollout's shell integration tests. Source it; call done_testing last.
+#   ok NAME | not_ok NAME [DETAIL...] | skip NAME REASON | check NAME CMD... 
+#   expect_fail NAME CMD...   (the command must fail)
+# ROLLOUT (the binary) and ROLLOUT_SRCDIR are set by tests/run.sh.
+set -u
+: "${ROLLOUT_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${ROLLOUT:=$ROLLOUT_SRCDIR/rollout}"
+export ROLLOUT ROLLOUT_SRCDIR
+TAP_N=0
+TAP_FAILED=0
+
+ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $1"; }
+not_ok() {
+	TAP_N=$((TAP_N + 1)); TAP_FAILED=1
+	echo "not ok $TAP_N - $1"
+	shift
+	local line
+	for line in "$@"; do printf '%s\n' "$line" | sed 's/^/#   /'; done
+}
+skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - $1 # SKIP $2"; }
+diag() { printf '%s\n' "$*" | sed 's/^/# /'; }
+
+# check NAME CMD...: passes when CMD exits 0; shows its output otherwise.
+check() {
+	local name=$1 out; shift
+	if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "command: $*" "$out"; fi
+}
+# expect_fail NAME CMD...: passes when CMD exits non-zero.
+expect_fail() {
+	local name=$1 out; shift
+	if out=$("$@" 2>&1); then not_ok "$name" "expected failure: $*" "$out"; else ok "$name"; fi
+}
+# check_eq NAME GOT WANT
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got:  $2" "want: $3"; fi
+}
+# check_contains NAME HAYSTACK NEEDLE
+check_contains() {
+	case "$2" in *"$3"*) ok "$1" ;; *) not_ok "$1" "expected to contain: $3" "got: $2" ;; esac
+}
+
+done_testing() { echo "1..$TAP_N"; }
+
+# A scratch directory removed at exit (EXIT traps added by callers run too).
+tap_tmpdir() {
+	TAP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/rollout-itest.XXXXXX")
+	TAP_CLEANUP="${TAP_CLEANUP:-} rm -rf '$TAP_TMP';"
+	trap 'eval "$TAP_CLEANUP"' EXIT
+}
+# Register a command to run at exit (after earlier ones).
+at_exit() {
+	TAP_CLEANUP="$1; ${TAP_CLEANUP:-}"
+	trap 'eval "$TAP_CLEANUP"' EXIT
+}
+is_root() { [ "$(id -u)" = 0 ]; }
