@@ -51,9 +51,6 @@ if [ "$mode" != --unit ]; then
 		[ -x "$f" ] || continue
 		run_prog "fuzz/$(basename "$f")" tests/fuzz/smoke.sh "$f"
 	done
-	for t in build/rel/itests/*; do
-		[ -x "$t" ] && run_prog "integration/$(basename "$t")" "$t"
-	done
 	for t in tests/integration/test_*.sh; do
 		[ -x "$t" ] && run_prog "integration/$(basename "$t" .sh)" "$t"
 	done

@@ -1,0 +1,720 @@
+/* Provider conformance: the same behaviour from every provider (src/providers/provider.h).
+ * Run by test_provider_conformance.sh once per provider with ROLLOUT_TEST_PROVIDER set,
+ * on an image holding busybox (WORKDIR /app, root and nobody users). */
+#include "harness.h"
+#include "providers/provider.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/strbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct provider_ops *P;
+static char env_name[64];
+
+struct env_opts {
+	bool allow_internet;
+	long long memory_bytes;
+	long pids_limit;
+	const char *const *env;
+};
+
+static const struct provider_ops *provider(void)
+{
+	const char *name = getenv("ROLLOUT_TEST_PROVIDER");
+
+	if (!name)
+		name = "sandbox";
+	return provider_find(name);
+}
+
+static const char *host_dir(const char *leaf)
+{
+	static char buf[3][512];
+	static int i;
+	char *p = buf[i++ % 3];
+
+	snprintf(p, 512, "%s/%s", test_tmpdir(), leaf);
+	mkdir_p(p, 0755, NULL);
+	return p;
+}
+
+static struct environment *start_with(const struct env_opts *o)
+{
+	struct env_config cfg = {0};
+	struct environment *env = NULL;
+	struct err err = {0};
+	static int counter;
+	const char *image = getenv("ROLLOUT_TEST_IMAGE");
+
+	P = provider();
+	if (!P) {
+		test_fail_at(__FILE__, __LINE__, "unknown provider");
+		return NULL;
+	}
+	snprintf(env_name, sizeof(env_name), "conformance-%d-%d", (int)getpid(), counter++);
+	cfg.env_name = env_name;
+	cfg.job_name = "conformance";
+	cfg.task_name = "conformance";
+	cfg.docker_image = image ? image : "rollout-test/busybox:1";
+	cfg.build_timeout_sec = 60;
+	cfg.cpus = 1;
+	cfg.memory_bytes = o->memory_bytes ? o->memory_bytes : 256LL << 20;
+	cfg.pids_limit = o->pids_limit ? o->pids_limit : 512;
+	cfg.allow_internet = o->allow_internet;
+	cfg.host_agent_dir = host_dir("agent");
+	cfg.host_verifier_dir = host_dir("verifier");
+	cfg.host_artifacts_dir = host_dir("artifacts");
+	cfg.env = o->env;
+	if (P->start(&cfg, &env, &err) < 0) {
+		if (err.code == ENOSYS) /* a provider whose issue has not landed yet */
+			test_skip(err.msg);
+		test_fail_at(__FILE__, __LINE__, "start: %s", err.msg);
+		return NULL;
+	}
+	return env;
+}
+
+static struct environment *start(void)
+{
+	struct env_opts o = {0};
+
+	return start_with(&o);
+}
+
+static void stop(struct environment *env)
+{
+	struct err err = {0};
+
+	if (env && P->stop(env, true, &err) < 0)
+		test_fail_at(__FILE__, __LINE__, "stop: %s", err.msg);
+}
+
+/* Output of one exec, read back from the capture files. */
+struct run {
+	struct exec_result res;
+	char *out;
+	char *errout;
+	int rc; /* exec() return */
+	struct err err;
+};
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->errout);
+}
+
+static void run_req(struct environment *env, struct exec_request *req, struct run *r)
+{
+	_cleanup_free_ char *o = path_join(test_tmpdir(), "stdout.txt");
+	_cleanup_free_ char *e = path_join(test_tmpdir(), "stderr.txt");
+	size_t len;
+
+	memset(r, 0, sizeof(*r));
+	unlink(o);
+	unlink(e);
+	req->stdout_path = o;
+	req->stderr_path = req->merge_stderr ? NULL : e;
+	if (req->stdin_fd == 0)
+		req->stdin_fd = -1;
+	r->rc = P->exec(env, req, &r->res, &r->err);
+	if (read_file(o, 64 << 20, &r->out, &len, NULL) < 0)
+		r->out = xstrdup("");
+	if (read_file(e, 64 << 20, &r->errout, &len, NULL) < 0)
+		r->errout = xstrdup("");
+}
+
+/* Run `sh -c SCRIPT` with defaults. */
+static void sh(struct environment *env, const char *script, struct run *r)
+{
+	const char *argv[] = {"sh", "-c", script, NULL};
+	struct exec_request req = {.argv = argv, .stdin_fd = -1, .timeout_sec = 60};
+
+	run_req(env, &req, r);
+}
+
+static void sh_as(struct environment *env, const char *user, const char *script, struct run *r)
+{
+	const char *argv[] = {"sh", "-c", script, NULL};
+	struct exec_request req = {.argv = argv, .stdin_fd = -1, .timeout_sec = 60, .user = user};
+
+	run_req(env, &req, r);
+}
+
+#define CHECK_RUN_OK(r)                                                                            \
+	do {                                                                                       \
+		if ((r).rc < 0)                                                                    \
+			test_fail_at(__FILE__, __LINE__, "exec failed: %s", (r).err.msg);          \
+	} while (0)
+
+TEST(exec_captures_stdout_and_exit_code)
+{
+	struct environment *env = start();
+	struct run r;
+
+	REQUIRE(env);
+	sh(env, "echo hello", &r);
+	CHECK_RUN_OK(r);
+	CHECK_STR(r.out, "hello\n");
+	CHECK_INT(r.res.exit_code, 0);
+	CHECK(!r.res.timed_out);
+	run_free(&r);
+	sh(env, "exit 7", &r);
+	CHECK_INT(r.res.exit_code, 7);
+	run_free(&r);
+	sh(env, "no-such-command-here", &r);
+	CHECK_INT(r.res.exit_code, 127);
+	run_free(&r);
+	stop(env);
+}
+
+TEST(exec_missing_binary_is_a_nonzero_exit_not_an_error)
+{
+	struct environment *env = start();
+	const char *argv[] = {"/no/such/binary", NULL};
+	struct exec_request req = {.argv = argv, .stdin_fd = -1, .timeout_sec = 30};
+	struct run r;
+
+	REQUIRE(env);
+	run_req(env, &req, &r);
+	CHECK_RUN_OK(r);
+	CHECK(r.res.exit_code == 126 || r.res.exit_code == 127);
+	run_free(&r);
+	stop(env);
+}
+
+TEST(exec_separates_stderr)
+{
+	struct environment *env = start();
+	struct run r;
+
+	REQUIRE(env);
+	sh(env, "echo out; echo err >&2; echo out2", &r);
+	CHECK_STR(r.out, "out\nout2\n");
+	CHECK_STR(r.errout, "err\n");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(exec_merges_stderr_in_order)
+{
+	struct environment *env = start();
+	const char *argv[] = {"sh", "-c", "echo a; echo b >&2; echo c", NULL};
+	struct exec_request req = {.argv = argv, .stdin_fd = -1, .merge_stderr = true};
+	struct run r;
+
+	REQUIRE(env);
+	run_req(env, &req, &r);
+	CHECK_STR(r.out, "a\nb\nc\n");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(exec_cwd_defaults_to_workdir_and_can_be_set)
+{
+	struct environment *env = start();
+	const char *argv[] = {"pwd", NULL};
+	struct exec_request req = {.argv = argv, .stdin_fd = -1, .cwd = "/tmp"};
+	struct run r;
+
+	REQUIRE(env);
+	sh(env, "pwd", &r);
+	CHECK_STR(r.out, "/app\n");
+	run_free(&r);
+	run_req(env, &req, &r);
+	CHECK_STR(r.out, "/tmp\n");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(exec_env_merges_image_config_and_request)
+{
+	const char *cfg_env[] = {"TASK_ENV=fromtask", NULL};
+	struct env_opts o = {.env = cfg_env};
+	struct environment *env = start_with(&o);
+	const char *argv[] = {"sh", "-c", "echo $FOO; echo $TASK_ENV; echo $PATH", NULL};
+	const char *req_env[] = {"FOO=bar baz", NULL};
+	struct exec_request req = {.argv = argv, .env = req_env, .stdin_fd = -1};
+	struct run r;
+
+	REQUIRE(env);
+	run_req(env, &req, &r);
+	CHECK_CONTAINS(r.out, "bar baz\nfromtask\n");
+	CHECK_CONTAINS(r.out, "/bin");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(exec_user_default_root_numeric_and_named)
+{
+	struct environment *env = start();
+	struct run r;
+
+	REQUIRE(env);
+	sh(env, "id -u", &r);
+	CHECK_STR(r.out, "0\n");
+	run_free(&r);
+	sh_as(env, "65534", "id -u", &r);
+	CHECK_STR(r.out, "65534\n");
+	run_free(&r);
+	sh_as(env, "nobody", "id -u; id -g", &r);
+	CHECK_STR(r.out, "65534\n65534\n");
+	run_free(&r);
+	sh_as(env, "1234:4321", "id -u; id -g", &r);
+	CHECK_STR(r.out, "1234\n4321\n");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(exec_timeout_kills_the_command_and_everything_it_started)
+{
+	struct environment *env = start();
+	const char *argv[] = {"sh", "-c",
+	                      "sleep 300 & setsid sleep 301 & nohup sleep 302 >/dev/null 2>&1 & "
+	                      "(sleep 303 &); echo started; sleep 304",
+	                      NULL};
+	struct exec_request req = {.argv = argv, .stdin_fd = -1, .timeout_sec = 1.5};
+	struct run r;
+
+	REQUIRE(env);
+	run_req(env, &req, &r);
+	CHECK_RUN_OK(r);
+	CHECK(r.res.timed_out);
+	CHECK(r.res.duration_sec < 15);
+	CHECK_STR(r.out, "started\n");
+	run_free(&r);
+	/* Give the kernel a moment to reap, then nothing of that command may remain. */
+	sh(env, "sleep 0.5; ps -o args | grep -c '^sleep 30' || true", &r);
+	CHECK_STR(r.out, "0\n");
+	run_free(&r);
+	/* The environment stays usable. */
+	sh(env, "echo still-here", &r);
+	CHECK_STR(r.out, "still-here\n");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(exec_output_is_capped_and_truncation_recorded)
+{
+	struct environment *env = start();
+	const char *argv[] = {"sh", "-c", "head -c 3000000 /dev/zero; echo done >&2", NULL};
+	struct exec_request req = {.argv = argv, .stdin_fd = -1, .output_cap = 1 << 20};
+	struct run r;
+	struct stat st;
+	_cleanup_free_ char *o = path_join(test_tmpdir(), "stdout.txt");
+
+	REQUIRE(env);
+	run_req(env, &req, &r);
+	CHECK_RUN_OK(r);
+	CHECK_INT(r.res.exit_code, 0);
+	CHECK(r.res.stdout_truncated);
+	CHECK(!r.res.stderr_truncated);
+	CHECK_INT(r.res.stdout_bytes, 3000000);
+	REQUIRE(stat(o, &st) == 0);
+	CHECK_INT(st.st_size, 1 << 20);
+	CHECK_STR(r.errout, "done\n");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(exec_large_output_on_both_streams_does_not_deadlock)
+{
+	struct environment *env = start();
+	struct run r;
+
+	REQUIRE(env);
+	sh(env, "head -c 5000000 /dev/zero >&2; head -c 5000000 /dev/zero", &r);
+	CHECK_RUN_OK(r);
+	CHECK_INT(r.res.stdout_bytes, 5000000);
+	CHECK_INT(r.res.stderr_bytes, 5000000);
+	run_free(&r);
+	stop(env);
+}
+
+TEST(exec_feeds_stdin)
+{
+	struct environment *env = start();
+	const char *argv[] = {"cat", NULL};
+	_cleanup_free_ char *in = path_join(test_tmpdir(), "stdin.txt");
+	struct exec_request req = {.argv = argv};
+	struct run r;
+
+	REQUIRE(env);
+	REQUIRE(write_file(in, "abc\n", 4, 0644, NULL) == 0);
+	req.stdin_fd = open(in, O_RDONLY | O_CLOEXEC);
+	REQUIRE(req.stdin_fd >= 0);
+	run_req(env, &req, &r);
+	close(req.stdin_fd);
+	CHECK_STR(r.out, "abc\n");
+	run_free(&r);
+	stop(env);
+}
+
+static void make_tree(const char *root)
+{
+	_cleanup_free_ char *sub = path_join(root, "sub/deeper");
+	_cleanup_free_ char *empty = path_join(root, "empty");
+
+	mkdir_p(sub, 0755, NULL);
+	mkdir_p(empty, 0700, NULL);
+	write_file(path_join(root, "run.sh"), "#!/bin/sh\necho ran\n", 19, 0755, NULL);
+	write_file(path_join(root, "secret"), "s3cret", 6, 0600, NULL);
+	write_file(path_join(root, "sub/deeper/data.txt"), "nested\n", 7, 0644, NULL);
+	chmod(path_join(root, "run.sh"), 0755);
+	chmod(path_join(root, "secret"), 0600);
+	symlink("sub/deeper/data.txt", path_join(root, "link"));
+}
+
+/* Compare two host trees: same names, types, modes, contents, link targets. */
+static void compare_trees(const char *a, const char *b, const char *rel)
+{
+	_cleanup_free_ char *pa = path_join(a, rel);
+	_cleanup_free_ char *pb = path_join(b, rel);
+	struct stat sa, sb;
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+
+	if (lstat(pa, &sa) < 0 || lstat(pb, &sb) < 0) {
+		test_fail_at(__FILE__, __LINE__, "missing: %s", rel);
+		return;
+	}
+	if ((sa.st_mode & S_IFMT) != (sb.st_mode & S_IFMT)) {
+		test_fail_at(__FILE__, __LINE__, "%s: type differs", rel);
+		return;
+	}
+	if (!S_ISLNK(sa.st_mode) && (sa.st_mode & 07777) != (sb.st_mode & 07777))
+		test_fail_at(__FILE__, __LINE__, "%s: mode %o vs %o", rel, sa.st_mode & 07777,
+		             sb.st_mode & 07777);
+	if (S_ISREG(sa.st_mode)) {
+		_cleanup_free_ char *ca = NULL, *cb = NULL;
+		size_t la, lb;
+
+		read_file(pa, 1 << 20, &ca, &la, NULL);
+		read_file(pb, 1 << 20, &cb, &lb, NULL);
+		if (!ca || !cb || la != lb || memcmp(ca, cb, la) != 0)
+			test_fail_at(__FILE__, __LINE__, "%s: content differs", rel);
+	} else if (S_ISLNK(sa.st_mode)) {
+		char ta[256] = "", tb[256] = "";
+
+		readlink(pa, ta, sizeof(ta) - 1);
+		readlink(pb, tb, sizeof(tb) - 1);
+		if (strcmp(ta, tb) != 0)
+			test_fail_at(__FILE__, __LINE__, "%s: link %s vs %s", rel, ta, tb);
+	} else if (S_ISDIR(sa.st_mode)) {
+		int na = 0, nb = 0;
+
+		d = opendir(pa);
+		while (d && (de = readdir(d))) {
+			_cleanup_free_ char *child = NULL;
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			na++;
+			child = *rel ? path_join(rel, de->d_name) : xstrdup(de->d_name);
+			compare_trees(a, b, child);
+		}
+		closedir(d);
+		d = opendir(pb);
+		while (d && (de = readdir(d)))
+			nb += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+		if (na != nb)
+			test_fail_at(__FILE__, __LINE__, "%s: %d entries vs %d", rel, na, nb);
+	}
+}
+
+TEST(upload_and_download_directory_round_trip_keeps_modes)
+{
+	struct environment *env = start();
+	_cleanup_free_ char *src = path_join(test_tmpdir(), "src");
+	_cleanup_free_ char *back = path_join(test_tmpdir(), "back");
+	struct err err = {0};
+	struct run r;
+
+	REQUIRE(env);
+	make_tree(src);
+	REQUIRE(P->upload(env, src, "/data/in", &err) == 0);
+	sh(env,
+	   "stat -c '%a %s' /data/in/run.sh /data/in/secret; /data/in/run.sh; "
+	   "readlink /data/in/link; cat /data/in/link",
+	   &r);
+	CHECK_STR(r.out, "755 19\n600 6\nran\nsub/deeper/data.txt\nnested\n");
+	run_free(&r);
+	REQUIRE(P->download(env, "/data/in", back, &err) == 0);
+	compare_trees(src, back, "");
+	stop(env);
+}
+
+TEST(upload_single_file_creates_parents)
+{
+	struct environment *env = start();
+	_cleanup_free_ char *f = path_join(test_tmpdir(), "one.sh");
+	struct err err = {0};
+	struct run r;
+
+	REQUIRE(env);
+	REQUIRE(write_file(f, "#!/bin/sh\necho one\n", 19, 0750, NULL) == 0);
+	chmod(f, 0750);
+	REQUIRE(P->upload(env, f, "/new/dir/one.sh", &err) == 0);
+	sh(env, "stat -c %a /new/dir/one.sh && /new/dir/one.sh", &r);
+	CHECK_STR(r.out, "750\none\n");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(download_single_file_and_missing_path)
+{
+	struct environment *env = start();
+	_cleanup_free_ char *dst = path_join(test_tmpdir(), "got/hosts.txt");
+	_cleanup_free_ char *got = NULL;
+	struct err err = {0};
+	struct run r;
+	size_t len;
+
+	REQUIRE(env);
+	sh(env, "printf 'line1\\nline2\\n' > /tmp/f.txt", &r);
+	run_free(&r);
+	REQUIRE(P->download(env, "/tmp/f.txt", dst, &err) == 0);
+	REQUIRE(read_file(dst, 1024, &got, &len, NULL) == 0);
+	CHECK_STR(got, "line1\nline2\n");
+	CHECK(P->download(env, "/no/such/path", dst, &err) < 0);
+	stop(env);
+}
+
+TEST(paths_resolve_inside_the_environment_never_on_the_host)
+{
+	struct environment *env = start();
+	_cleanup_free_ char *secret = xasprintf("/tmp/rollout-conf-secret-%d", (int)getpid());
+	_cleanup_free_ char *target = xasprintf("/tmp/rollout-conf-target-%d", (int)getpid());
+	_cleanup_free_ char *script = NULL;
+	_cleanup_free_ char *dst = path_join(test_tmpdir(), "leak.txt");
+	_cleanup_free_ char *f = path_join(test_tmpdir(), "payload");
+	_cleanup_free_ char *got = NULL;
+	struct err err = {0};
+	struct run r;
+	size_t len;
+
+	REQUIRE(env);
+	REQUIRE(write_file(secret, "HOSTSECRET", 10, 0600, NULL) == 0);
+	REQUIRE(write_file(f, "payload", 7, 0644, NULL) == 0);
+	unlink(target);
+	/* Symlinks planted by the agent that point at host paths. */
+	script = xasprintf("ln -s %s /tmp/s; ln -s %s /tmp/t; mkdir -p /tmp/d; ln -s / /tmp/d/up",
+	                   secret, target);
+	sh(env, script, &r);
+	run_free(&r);
+	if (P->download(env, "/tmp/s", dst, &err) == 0 &&
+	    read_file(dst, 1024, &got, &len, NULL) == 0)
+		CHECK(strstr(got, "HOSTSECRET") == NULL);
+	err_clear(&err);
+	P->upload(env, f, "/tmp/t", &err);
+	CHECK(!path_exists(target));
+	P->upload(env, f, "/tmp/d/up/tmp/../../escape", &err);
+	CHECK(!path_exists("/escape"));
+	unlink(secret);
+	unlink(target);
+	stop(env);
+}
+
+TEST(logs_directories_exist_and_reach_the_host)
+{
+	struct environment *env = start();
+	_cleanup_free_ char *host_file = NULL;
+	_cleanup_free_ char *got = NULL;
+	struct run r;
+	struct stat st;
+	size_t len;
+
+	REQUIRE(env);
+	sh(env,
+	   "test -d /logs/agent && test -d /logs/verifier && test -d /logs/artifacts && "
+	   "echo hi > /logs/agent/a.txt && echo v > /logs/verifier/v.txt",
+	   &r);
+	CHECK_INT(r.res.exit_code, 0);
+	run_free(&r);
+	host_file = path_join(host_dir("agent"), "a.txt");
+	if (P->logs_mounted) {
+		REQUIRE(read_file(host_file, 1024, &got, &len, NULL) == 0);
+		CHECK_STR(got, "hi\n");
+		/* Files the environment writes end up owned by the invoking user. */
+		REQUIRE(stat(host_file, &st) == 0);
+		CHECK_INT(st.st_uid, getuid());
+	}
+	stop(env);
+}
+
+static void check_only_loopback(struct environment *env, bool want_only_lo)
+{
+	struct run r;
+
+	sh(env, "ls /sys/class/net | tr '\\n' ' '", &r);
+	if (want_only_lo)
+		CHECK_STR(r.out, "lo ");
+	else
+		CHECK(strcmp(r.out, "lo ") != 0 && r.out[0]);
+	run_free(&r);
+}
+
+TEST(network_is_loopback_only_when_internet_is_not_allowed)
+{
+	struct env_opts o = {.allow_internet = false};
+	struct environment *env = start_with(&o);
+	struct run r;
+
+	REQUIRE(env);
+	check_only_loopback(env, true);
+	/* loopback itself works */
+	sh(env,
+	   "nc -l -p 7777 > /tmp/got & sleep 0.3; echo ping | nc 127.0.0.1 7777; sleep 0.3; "
+	   "cat /tmp/got",
+	   &r);
+	CHECK_CONTAINS(r.out, "ping");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(network_is_available_when_internet_is_allowed)
+{
+	struct env_opts o = {.allow_internet = true};
+	struct environment *env = start_with(&o);
+
+	REQUIRE(env);
+	check_only_loopback(env, false);
+	stop(env);
+}
+
+TEST(hostname_is_the_environment_name)
+{
+	struct environment *env = start();
+	_cleanup_free_ char *want = NULL;
+	struct run r;
+
+	REQUIRE(env);
+	want = xasprintf("%s\n", env_name);
+	sh(env, "hostname", &r);
+	CHECK_STR(r.out, want);
+	run_free(&r);
+	stop(env);
+}
+
+/* cgroup v1 shows the limit in memory.limit_in_bytes, v2 in memory.max. */
+TEST(limits_are_visible_inside)
+{
+	struct env_opts o = {.memory_bytes = 200LL << 20, .pids_limit = 100};
+	struct environment *env = start_with(&o);
+	struct run r;
+
+	REQUIRE(env);
+	sh(env,
+	   "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
+	   "cat /sys/fs/cgroup/memory.max",
+	   &r);
+	CHECK_STR(r.out, "209715200\n");
+	run_free(&r);
+	sh(env, "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max", &r);
+	CHECK_STR(r.out, "100\n");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(memory_hog_is_oom_killed_and_reported)
+{
+	struct env_opts o = {.memory_bytes = 64LL << 20};
+	struct environment *env = start_with(&o);
+	const char *argv[] = {"sh", "-c", "tail /dev/zero", NULL};
+	struct exec_request req = {.argv = argv, .stdin_fd = -1, .timeout_sec = 60};
+	struct run r;
+
+	REQUIRE(env);
+	run_req(env, &req, &r);
+	CHECK_RUN_OK(r);
+	CHECK(!r.res.timed_out);
+	CHECK(r.res.oom_killed);
+	CHECK_INT(r.res.exit_code, 137);
+	run_free(&r);
+	sh(env, "echo alive", &r);
+	CHECK_STR(r.out, "alive\n");
+	run_free(&r);
+	stop(env);
+}
+
+TEST(fork_bomb_is_contained_by_the_pids_limit)
+{
+	struct env_opts o = {.pids_limit = 64};
+	struct environment *env = start_with(&o);
+	const char *argv[] = {"sh", "-c", "f() { f | f & }; f; sleep 30", NULL};
+	struct exec_request req = {.argv = argv, .stdin_fd = -1, .timeout_sec = 3};
+	struct run r;
+
+	REQUIRE(env);
+	run_req(env, &req, &r);
+	CHECK_RUN_OK(r);
+	CHECK(r.res.timed_out);
+	run_free(&r);
+	sh(env, "sleep 0.5; echo alive; ps -o pid | wc -l", &r);
+	CHECK_CONTAINS(r.out, "alive\n");
+	CHECK(atoi(strchr(r.out, '\n') + 1) < 10);
+	run_free(&r);
+	stop(env);
+}
+
+TEST(environments_are_isolated_from_each_other)
+{
+	struct environment *a = start();
+	char name_a[64];
+	struct environment *b;
+	struct run r;
+
+	REQUIRE(a);
+	snprintf(name_a, sizeof(name_a), "%s", env_name);
+	b = start();
+	REQUIRE(b);
+	sh(a, "echo a > /app/mine", &r);
+	run_free(&r);
+	sh(b, "cat /app/mine 2>/dev/null || echo absent; ps -o args | grep -c 'sleep 99' || true",
+	   &r);
+	CHECK_STR(r.out, "absent\n0\n");
+	run_free(&r);
+	stop(a);
+	stop(b);
+	(void)name_a;
+}
+
+TEST(open_list_and_keep)
+{
+	struct environment *env = start();
+	struct environment *again = NULL;
+	struct env_info *infos = NULL;
+	size_t n = 0;
+	bool listed = false;
+	struct err err = {0};
+	char name[64];
+	struct run r;
+
+	REQUIRE(env);
+	snprintf(name, sizeof(name), "%s", env_name);
+	REQUIRE(P->list(&infos, &n, &err) == 0);
+	for (size_t i = 0; i < n; i++)
+		listed |= strcmp(infos[i].name, name) == 0;
+	env_info_free(infos, n);
+	CHECK(listed);
+	/* keep: stop(destroy=false) leaves it usable through open() */
+	REQUIRE(P->stop(env, false, &err) == 0);
+	REQUIRE(P->open(name, &again, &err) == 0);
+	sh(again, "echo reopened", &r);
+	CHECK_STR(r.out, "reopened\n");
+	run_free(&r);
+	REQUIRE(P->stop(again, true, &err) == 0);
+	CHECK(P->open(name, &again, &err) < 0);
+	listed = false;
+	REQUIRE(P->list(&infos, &n, &err) == 0);
+	for (size_t i = 0; i < n; i++)
+		listed |= strcmp(infos[i].name, name) == 0;
+	env_info_free(infos, n);
+	CHECK(!listed);
+}
