@@ -37,6 +37,9 @@ if [ "$toolchain" = musl ]; then
 	[ -f /usr/include/linux/openat2.h ] || need_pkgs="$need_pkgs linux-libc-dev"
 else
 	need clang clang
+	# ASan/UBSan/libFuzzer runtimes live in a separate package on Debian.
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.asan-x86_64.a >/dev/null 2>&1 ||
+		need_pkgs="$need_pkgs libclang-rt-dev"
 fi
 if [ -n "$need_pkgs" ]; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

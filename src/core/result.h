@@ -1,0 +1,80 @@
+/* Trial and job results in Harbor's layout (reference/harbor.md §5): the structs the
+ * executor fills, their JSON form, atomic writes, and tolerant reads for resume. */
+#ifndef ROLLOUT_RESULT_H
+#define ROLLOUT_RESULT_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+struct err;
+
+/* A phase's wall-clock span; 0 means "not reached" (written as null). */
+struct phase_time {
+	double started_at;
+	double finished_at;
+};
+
+struct exception_info {
+	char *type; /* Harbor's exception class name, e.g. AgentTimeoutError */
+	char *message;
+	char *traceback; /* what exception.txt holds */
+	double occurred_at;
+};
+
+/* The trial phases, in order. Harbor records the first four; rollout adds the rest. */
+enum trial_phase {
+	PHASE_ENVIRONMENT_SETUP,
+	PHASE_AGENT_SETUP,
+	PHASE_AGENT_EXECUTION,
+	PHASE_VERIFIER,
+	PHASE_ARTIFACT_COLLECTION,
+	PHASE_ENVIRONMENT_TEARDOWN,
+	PHASE_COUNT
+};
+const char *trial_phase_key(enum trial_phase p);
+
+struct trial_result {
+	char *id; /* uuid4 */
+	char *task_name;
+	char *trial_name;
+	char *trial_uri;     /* file:// URI of the trial directory */
+	cJSON *task_id;      /* {"path": ...} or {"git_url", "git_commit_id", "path"} */
+	char *source;        /* dataset name, NULL for ad-hoc tasks */
+	char *task_checksum; /* sha256 hex of the task directory */
+	cJSON *config;       /* the TrialConfig */
+	char *agent_name;
+	char *agent_version;
+	char *model_name;    /* as given, "provider/name"; NULL when none */
+	cJSON *agent_result; /* AgentContext: tokens, cost, metadata (NULL = empty) */
+	cJSON *rewards;      /* verifier_result.rewards: flat {key: number}; NULL when none */
+	struct exception_info *exception; /* first error, or NULL */
+	double started_at;
+	double finished_at;
+	struct phase_time phases[PHASE_COUNT];
+};
+
+void trial_result_init(struct trial_result *r);
+void trial_result_free(struct trial_result *r);
+/* Record an error; only the first one is kept (later calls are ignored). */
+void trial_result_set_exception(struct trial_result *r, const char *type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+cJSON *trial_result_to_json(const struct trial_result *r);
+/* Parse a result.json tree. Missing optional keys are fine; wrong types are errors. */
+int trial_result_from_json(const cJSON *j, struct trial_result *r, struct err *err);
+/* Writes DIR/result.json atomically and, when there is an exception, DIR/exception.txt. */
+int trial_result_write(const char *trial_dir, const struct trial_result *r, struct err *err);
+
+/* Loading a result that may be absent, empty or truncated (a crash, a full disk, a
+ * kill -9 between writes): RESULT_MISSING and RESULT_CORRUPT are not errors to the
+ * caller, just "this trial did not finish". */
+enum result_status { RESULT_OK, RESULT_MISSING, RESULT_CORRUPT };
+enum result_status trial_result_load(const char *trial_dir, struct trial_result *r,
+                                     struct err *why);
+
+/* Fresh identifiers: uuid4 text, and Harbor's trial name <task[:32]>__<7 random chars>. */
+void uuid4(char out[37]);
+char *trial_name_new(const char *task_name);
+/* file:// URI for an absolute or relative path. */
+char *file_uri(const char *path);
+
+#endif
