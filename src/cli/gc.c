@@ -1,13 +1,71 @@
-/* rollout gc: placeholder until its issue lands. */
+/* rollout gc: remove what a rollout killed by SIGKILL left behind (environments,
+ * containers, cgroups, mounts, state), on every provider that is reachable. */
 #include "cli/cli.h"
+#include "providers/provider.h"
+#include "rollout/err.h"
 
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
+
+static const char gc_usage[] =
+    "usage: rollout gc [-e PROVIDER]\n"
+    "\n"
+    "Remove environments whose rollout process is gone (killed, crashed, machine\n"
+    "rebooted) and that no preserve_env policy kept: sandbox processes, cgroups and\n"
+    "directories, and Docker containers labelled by rollout. Environments of running\n"
+    "rollouts and kept environments (see `rollout env ls`) are left alone.\n"
+    "`rollout run` does the same before it starts.\n"
+    "\n"
+    "  -e, --provider NAME   only sandbox or only docker (default: both; a missing\n"
+    "                        Docker daemon is skipped with a note)\n";
 
 int cmd_gc(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout gc\n\nNot available yet in this build.");
-		return EXIT_OK;
+	static const struct option opts[] = {
+	    {"provider", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'}, {0}};
+	static const char *const providers[] = {"sandbox", "docker"};
+	const char *only = NULL;
+	int c, failed = 0;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":e:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e':
+			only = optarg;
+			break;
+		case 'h':
+			fputs(gc_usage, stdout);
+			return EXIT_OK;
+		case ':':
+			return cli_usage_error("gc", "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return cli_usage_error("gc", "unknown option '%s'", argv[optind - 1]);
+		}
 	}
-	return cli_fail("'rollout gc' is not available yet in this build");
+	if (optind < argc)
+		return cli_usage_error("gc", "unexpected argument '%s'", argv[optind]);
+	if (only && !provider_find(only))
+		return cli_usage_error("gc", "unknown provider '%s' (sandbox or docker)", only);
+	for (size_t i = 0; i < 2; i++) {
+		struct err err = {0};
+		int n;
+
+		if (only && strcmp(only, providers[i]) != 0)
+			continue;
+		n = provider_find(providers[i])->gc(&err);
+		if (n < 0) {
+			if (!only && strcmp(providers[i], "docker") == 0) {
+				fprintf(stderr, "rollout: note: docker: %s\n", err.msg);
+				continue;
+			}
+			fprintf(stderr, "rollout: error: %s: %s\n", providers[i], err.msg);
+			failed = 1;
+			continue;
+		}
+		printf("%s: removed %d leftover environment%s\n", providers[i], n,
+		       n == 1 ? "" : "s");
+	}
+	return failed ? EXIT_FAIL : EXIT_OK;
 }
