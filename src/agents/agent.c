@@ -1,0 +1,169 @@
+/* Agent registry, command templates, and logged command execution. */
+#include "agents/agent.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+extern const struct agent_def agent_oracle, agent_nop;
+extern const struct agent_def *const installed_agents[];
+extern const struct agent_def agent_user_defined, agent_host_side;
+
+const struct agent_def *agent_find(const char *name)
+{
+	if (strcmp(name, agent_oracle.name) == 0)
+		return &agent_oracle;
+	if (strcmp(name, agent_nop.name) == 0)
+		return &agent_nop;
+	for (const struct agent_def *const *a = installed_agents; *a; a++)
+		if (strcmp((*a)->name, name) == 0)
+			return *a;
+	return NULL;
+}
+
+const char *const *agent_names(void)
+{
+	static const char *names[32];
+
+	if (!names[0]) {
+		size_t n = 0;
+
+		names[n++] = agent_oracle.name;
+		names[n++] = agent_nop.name;
+		for (const struct agent_def *const *a = installed_agents;
+		     *a && n < ARRAY_SIZE(names) - 1; a++)
+			names[n++] = (*a)->name;
+	}
+	return names;
+}
+
+const struct agent_def *agent_custom_def(const struct agent_custom *custom)
+{
+	return custom->host_command ? &agent_host_side : &agent_user_defined;
+}
+
+static const char *model_without_provider(const char *model)
+{
+	const char *slash = model ? strchr(model, '/') : NULL;
+
+	return slash ? slash + 1 : model;
+}
+
+int agent_render(const char *tmpl, const struct agent_context *ctx, bool quote, char **out,
+                 struct err *err)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *p = tmpl;
+
+	while (*p) {
+		const char *open = strstr(p, "{{");
+		const char *close;
+		_cleanup_free_ char *key = NULL;
+		const char *val = NULL;
+		_cleanup_free_ char *provider = NULL;
+		size_t klen;
+
+		if (!open) {
+			sb_adds(&sb, p);
+			break;
+		}
+		sb_add(&sb, p, (size_t)(open - p));
+		close = strstr(open + 2, "}}");
+		if (!close) {
+			sb_release(&sb);
+			return err_set(err, EINVAL, "template: '{{' without '}}'");
+		}
+		/* trim spaces inside the braces */
+		open += 2;
+		while (*open == ' ')
+			open++;
+		klen = (size_t)(close - open);
+		while (klen && open[klen - 1] == ' ')
+			klen--;
+		key = xstrndup(open, klen);
+		if (strcmp(key, "instruction") == 0)
+			val = ctx->instruction;
+		else if (strcmp(key, "model") == 0)
+			val = model_without_provider(ctx->model_name);
+		else if (strcmp(key, "model_full") == 0)
+			val = ctx->model_name;
+		else if (strcmp(key, "provider") == 0) {
+			const char *slash = ctx->model_name ? strchr(ctx->model_name, '/') : NULL;
+
+			if (slash)
+				provider =
+				    xstrndup(ctx->model_name, (size_t)(slash - ctx->model_name));
+			val = provider;
+		} else if (strcmp(key, "version") == 0)
+			val = ctx->version;
+		else if (strcmp(key, "env_name") == 0)
+			val = ctx->env_name;
+		else {
+			sb_release(&sb);
+			return err_set(err, EINVAL, "template: unknown placeholder '{{%s}}'", key);
+		}
+		if (quote) {
+			_cleanup_free_ char *q = shell_quote(val ? val : "");
+
+			sb_adds(&sb, q);
+		} else {
+			sb_adds(&sb, val ? val : "");
+		}
+		p = close + 2;
+	}
+	*out = sb_detach(&sb);
+	return 0;
+}
+
+static void write_text(const char *dir, const char *name, const char *text)
+{
+	_cleanup_free_ char *path = path_join(dir, name);
+
+	write_file(path, text, strlen(text), 0644, NULL);
+}
+
+int agent_exec_logged(struct agent_context *ctx, const char *dir_name, const char *command,
+                      const char *const *env, struct exec_result *res, struct err *err)
+{
+	_cleanup_free_ char *dir = path_join(ctx->agent_dir, dir_name);
+	_cleanup_free_ char *out = path_join(dir, "stdout.txt");
+	_cleanup_free_ char *errp = path_join(dir, "stderr.txt");
+	const char *argv[] = {"sh", "-c", command, NULL};
+	struct exec_request req = {0};
+	char rc[32];
+
+	memset(res, 0, sizeof(*res));
+	if (mkdir_p(dir, 0755, err) < 0)
+		return -1;
+	write_text(dir, "command.txt", command);
+	req.argv = argv;
+	req.env = env;
+	req.stdout_path = out;
+	req.stderr_path = errp;
+	req.stdin_fd = -1;
+	req.output_cap = ctx->output_cap;
+	if (ctx->deadline > 0) {
+		double left = ctx->deadline - mono_now();
+
+		if (left <= 0) {
+			ctx->timed_out = true;
+			res->timed_out = true;
+			res->exit_code = 137;
+			return 0;
+		}
+		req.timeout_sec = left;
+	}
+	if (ctx->provider->exec(ctx->env, &req, res, err) < 0)
+		return err_wrap(err, "%s", dir_name);
+	if (res->timed_out)
+		ctx->timed_out = true;
+	snprintf(rc, sizeof(rc), "%d\n", res->exit_code);
+	write_text(dir, "return-code.txt", rc);
+	return 0;
+}

@@ -1,0 +1,85 @@
+/* Agents: what attempts a task inside an environment. Built-in (oracle, nop),
+ * installed agents defined as data (install script + run command templates),
+ * user-defined agents from the job file, and host-side agents that drive the
+ * environment through `rollout env exec`. */
+#ifndef ROLLOUT_AGENT_H
+#define ROLLOUT_AGENT_H
+
+#include "providers/provider.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+struct err;
+
+/* What a user-defined or host-side agent looks like in the job file. */
+struct agent_custom {
+	const char *install_script; /* host path of an install script, or NULL */
+	const char *run_template;   /* command template run in the environment, or NULL */
+	const char *host_command;   /* host-side agent: a program run on the host, or NULL */
+};
+
+/* Everything an agent may use during setup and run. */
+struct agent_context {
+	const struct provider_ops *provider;
+	struct environment *env;
+	const char *env_name;    /* trial name: the environment's name for `rollout env` */
+	const char *trial_dir;   /* host trial directory */
+	const char *agent_dir;   /* host <trial>/agent (mounted at /logs/agent) */
+	const char *task_dir;    /* host task directory */
+	const char *instruction; /* instruction.md text */
+	const char *instruction_path;
+	const char *model_name;            /* "provider/model" or NULL */
+	const char *const *extra_env;      /* agent env from the job file, KEY=VALUE */
+	const char *const *solution_env;   /* resolved [solution].env (oracle) */
+	const cJSON *kwargs;               /* agent kwargs from the job file (may be NULL) */
+	const char *version;               /* requested version (kwargs.version) or NULL */
+	const struct agent_custom *custom; /* user-defined / host-side agents */
+	double deadline;                   /* mono_now() value the phase must end by; 0 = none */
+	long long output_cap;
+	/* Filled by the agent: exit code of the main command (oracle's exit-code.txt),
+	 * whether the phase ran out of time, and on failure the Harbor exception type
+	 * (FileNotFoundError, RuntimeError, ...; NULL = RuntimeError). */
+	int exit_code;
+	const char *exception_type;
+	bool timed_out;
+	int n_commands; /* command-N directories written so far */
+};
+
+struct agent_def {
+	const char *name;
+	const char *version;
+	bool needs_model;
+	/* install phase (may be NULL: nothing to install) */
+	int (*setup)(const struct agent_def *def, struct agent_context *ctx, struct err *err);
+	/* execute phase */
+	int (*run)(const struct agent_def *def, struct agent_context *ctx, struct err *err);
+	/* installed agents: templates (see agent_render) */
+	const char *install_template;
+	const char *run_template;
+	const char *const *pass_env; /* host variables handed to the agent when set */
+	const char *const *set_env;  /* fixed KEY=VALUE (templates allowed) */
+};
+
+/* Look up a built-in or installed agent by name; NULL when unknown. */
+const struct agent_def *agent_find(const char *name);
+/* Names of every built-in and installed agent, NULL-terminated. */
+const char *const *agent_names(void);
+/* The definition used for a user-defined agent (install/run from the job file)
+ * or a host-side agent (host_command). */
+const struct agent_def *agent_custom_def(const struct agent_custom *custom);
+
+/* Render a template: {{instruction}}, {{model}} (without provider prefix),
+ * {{model_full}}, {{provider}}, {{version}}, {{env_name}} become their values,
+ * shell-quoted when `quote` (commands) and verbatim otherwise (environment values);
+ * unknown placeholders are an error. Heap string. */
+int agent_render(const char *tmpl, const struct agent_context *ctx, bool quote, char **out,
+                 struct err *err);
+
+/* Run one command in the environment as agent/command-N (command.txt, stdout.txt,
+ * stderr.txt, return-code.txt), with the time left before ctx->deadline. Sets
+ * ctx->timed_out when it ran out of time. */
+int agent_exec_logged(struct agent_context *ctx, const char *dir_name, const char *command,
+                      const char *const *env, struct exec_result *res, struct err *err);
+
+#endif

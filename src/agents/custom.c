@@ -1,0 +1,184 @@
+/* Agents defined in the job file: an install script + run command template run in the
+ * environment, or a host-side program that drives the environment through
+ * `rollout env exec $ROLLOUT_ENV_NAME -- CMD`. */
+#include "agents/agent.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/signals.h"
+#include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int agent_install_script(struct agent_context *ctx, const char *script, struct err *err);
+int agent_command_env(const struct agent_def *def, struct agent_context *ctx, struct strv *env,
+                      struct err *err);
+
+static int user_setup(const struct agent_def *def, struct agent_context *ctx, struct err *err)
+{
+	_cleanup_free_ char *script = NULL;
+	size_t len;
+
+	(void)def;
+	if (!ctx->custom || !ctx->custom->install_script)
+		return 0;
+	if (read_file(ctx->custom->install_script, 16 << 20, &script, &len, err) < 0)
+		return err_wrap(err, "agent install script");
+	return agent_install_script(ctx, script, err);
+}
+
+static int user_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
+{
+	_cleanup_free_ char *cmd = NULL;
+	_cleanup_strvs_ struct strv env = STRV_INIT;
+	struct exec_result res;
+	char dir[32];
+
+	if (!ctx->custom || !ctx->custom->run_template)
+		return 0;
+	if (agent_render(ctx->custom->run_template, ctx, true, &cmd, err) < 0)
+		return err_wrap(err, "agent run template");
+	if (agent_command_env(def, ctx, &env, err) < 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "command-%d", ctx->n_commands++);
+	if (agent_exec_logged(ctx, dir, cmd, (const char *const *)strv_array(&env), &res, err) < 0)
+		return -1;
+	ctx->exit_code = res.exit_code;
+	return 0;
+}
+
+static char *self_exe(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return xstrdup("rollout");
+	buf[n] = '\0';
+	return xstrdup(buf);
+}
+
+/* Kill the host agent's whole process group and reap it. */
+static void kill_group(pid_t pid)
+{
+	kill(-pid, SIGKILL);
+	kill(pid, SIGKILL);
+}
+
+static int host_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
+{
+	_cleanup_free_ char *dir = path_join(ctx->agent_dir, "host-agent");
+	_cleanup_free_ char *out = path_join(dir, "stdout.txt");
+	_cleanup_free_ char *errp = path_join(dir, "stderr.txt");
+	_cleanup_free_ char *exe = self_exe();
+	_cleanup_free_ char *exe_dir = xstrdup(exe);
+	_cleanup_free_ char *path_env = NULL;
+	_cleanup_free_ char *cmd_file = path_join(dir, "command.txt");
+	_cleanup_free_ char *rc_file = path_join(dir, "return-code.txt");
+	bool killed = false;
+	int out_fd, err_fd, status = 0;
+	pid_t pid;
+	char rc[32];
+
+	(void)def;
+	if (mkdir_p(dir, 0755, err) < 0)
+		return -1;
+	write_file(cmd_file, ctx->custom->host_command, strlen(ctx->custom->host_command), 0644,
+	           NULL);
+	out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	err_fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out_fd < 0 || err_fd < 0) {
+		if (out_fd >= 0)
+			close(out_fd);
+		return err_sys(err, "create %s", out);
+	}
+	*strrchr(exe_dir, '/') = '\0';
+	path_env = xasprintf("%s:%s", exe_dir, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	pid = fork();
+	if (pid < 0) {
+		close(out_fd);
+		close(err_fd);
+		return err_sys(err, "fork");
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		setpgid(0, 0);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		dup2(null, 0);
+		dup2(out_fd, 1);
+		dup2(err_fd, 2);
+		setenv("ROLLOUT_ENV_NAME", ctx->env_name, 1);
+		setenv("ROLLOUT_TRIAL_DIR", ctx->trial_dir, 1);
+		setenv("ROLLOUT_AGENT_DIR", ctx->agent_dir, 1);
+		setenv("ROLLOUT_INSTRUCTION_PATH", ctx->instruction_path, 1);
+		setenv("ROLLOUT_PROVIDER", ctx->provider->name, 1);
+		setenv("ROLLOUT_BIN", exe, 1);
+		setenv("PATH", path_env, 1);
+		if (ctx->model_name)
+			setenv("ROLLOUT_MODEL", ctx->model_name, 1);
+		for (const char *const *e = ctx->extra_env; e && *e; e++)
+			putenv((char *)*e);
+		if (chdir(ctx->trial_dir) < 0)
+			_exit(126);
+		execl("/bin/sh", "sh", "-c", ctx->custom->host_command, (char *)NULL);
+		_exit(127);
+	}
+	close(out_fd);
+	close(err_fd);
+	setpgid(pid, pid);
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
+			kill_group(pid);
+			return err_sys(err, "wait for host agent");
+		}
+		if (cancel_requested() || (ctx->deadline > 0 && mono_now() >= ctx->deadline)) {
+			kill_group(pid);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			if (cancel_requested())
+				return err_set(err, ECANCELED, "cancelled");
+			ctx->timed_out = true;
+			killed = true;
+			break;
+		}
+		sleep_sec(0.01);
+	}
+	/* Whatever the agent left running in its group goes too. */
+	kill(-pid, SIGKILL);
+	ctx->exit_code = WIFEXITED(status)     ? WEXITSTATUS(status)
+	                 : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
+	                                       : 128 + SIGKILL;
+	snprintf(rc, sizeof(rc), "%d\n", ctx->exit_code);
+	write_file(rc_file, rc, strlen(rc), 0644, NULL);
+	return 0;
+}
+
+const struct agent_def agent_user_defined = {
+    .name = "custom",
+    .version = "1.0.0",
+    .setup = user_setup,
+    .run = user_run,
+};
+
+const struct agent_def agent_host_side = {
+    .name = "host",
+    .version = "1.0.0",
+    .run = host_run,
+};

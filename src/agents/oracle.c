@@ -1,0 +1,86 @@
+/* The oracle agent runs the task's own solution (solution/solve.sh), and nop does
+ * nothing: together they check that a task can be solved and is not solved for free. */
+#include "agents/agent.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static int oracle_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
+{
+	_cleanup_free_ char *solution = path_join(ctx->task_dir, "solution");
+	_cleanup_free_ char *solve = path_join(solution, "solve.sh");
+	_cleanup_free_ char *log = path_join(ctx->agent_dir, "oracle.txt");
+	_cleanup_strvs_ struct strv env = STRV_INIT;
+	const char *argv[] = {"sh", "-c", "chmod +x /solution/solve.sh && /solution/solve.sh",
+	                      NULL};
+	struct exec_request req = {0};
+	struct exec_result res = {0};
+
+	(void)def;
+	if (!path_is_file(solve)) {
+		ctx->exception_type = "FileNotFoundError";
+		return err_set(err, ENOENT, "%s not found", solve);
+	}
+	if (write_file(log, "", 0, 0644, err) < 0)
+		return -1;
+	if (ctx->provider->upload(ctx->env, solution, ENV_SOLUTION_DIR, err) < 0)
+		return err_wrap(err, "upload solution/ to %s", ENV_SOLUTION_DIR);
+	strv_push(&env, "DEBIAN_FRONTEND=noninteractive");
+	for (const char *const *e = ctx->solution_env; e && *e; e++)
+		strv_push(&env, *e);
+	for (const char *const *e = ctx->extra_env; e && *e; e++)
+		strv_push(&env, *e);
+	req.argv = argv;
+	req.env = (const char *const *)strv_array(&env);
+	req.stdout_path = log;
+	req.merge_stderr = true;
+	req.stdin_fd = -1;
+	req.output_cap = ctx->output_cap;
+	if (ctx->deadline > 0) {
+		req.timeout_sec = ctx->deadline - mono_now();
+		if (req.timeout_sec <= 0) {
+			ctx->timed_out = true;
+			return 0;
+		}
+	}
+	if (ctx->provider->exec(ctx->env, &req, &res, err) < 0)
+		return err_wrap(err, "run solve.sh");
+	ctx->exit_code = res.exit_code;
+	ctx->timed_out = res.timed_out;
+	if (res.exit_code != 0) {
+		/* A failing solution is recorded, not an error: the verifier decides. */
+		_cleanup_free_ char *path = path_join(ctx->agent_dir, "exit-code.txt");
+		char text[32];
+
+		snprintf(text, sizeof(text), "%d\n", res.exit_code);
+		write_file(path, text, strlen(text), 0644, NULL);
+	}
+	return 0;
+}
+
+static int nop_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
+{
+	(void)def;
+	(void)ctx;
+	(void)err;
+	return 0;
+}
+
+const struct agent_def agent_oracle = {
+    .name = "oracle",
+    .version = "1.0.0",
+    .run = oracle_run,
+};
+
+const struct agent_def agent_nop = {
+    .name = "nop",
+    .version = "1.0.0",
+    .run = nop_run,
+};
