@@ -162,9 +162,10 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 	}
 	/* Whatever the agent left running in its group goes too. */
 	kill(-pid, SIGKILL);
-	ctx->exit_code = WIFEXITED(status)     ? WEXITSTATUS(status)
-	                 : WIFSIGNALED(status) ? 128 + WTERMSIG(status)
-	                                       : 128 + SIGKILL;
+	if (killed || !WIFEXITED(status))
+		ctx->exit_code = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL);
+	else
+		ctx->exit_code = WEXITSTATUS(status);
 	snprintf(rc, sizeof(rc), "%d\n", ctx->exit_code);
 	write_file(rc_file, rc, strlen(rc), 0644, NULL);
 	return 0;
