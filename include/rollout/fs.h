@@ -11,6 +11,8 @@ struct err;
 /* Read a whole file (at most max bytes, else EFBIG). *out is NUL-terminated. */
 int read_file(const char *path, size_t max, char **out, size_t *len, struct err *err);
 int read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len, struct err *err);
+/* Read an open fd to EOF (at most max bytes); `name` is for messages. */
+int read_fd(int fd, const char *name, size_t max, char **out, size_t *len, struct err *err);
 /* Write via temp file + fsync + rename + fsync of the directory: readers see
  * either the old or the new content, never a torn file. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *err);

@@ -129,6 +129,12 @@ void trial_result_free(struct trial_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
+void trial_result_clear_exception(struct trial_result *r)
+{
+	exception_free(r->exception);
+	r->exception = NULL;
+}
+
 void trial_result_set_exception(struct trial_result *r, const char *type, const char *fmt, ...)
 {
 	va_list ap;

@@ -58,6 +58,7 @@ void trial_result_free(struct trial_result *r);
 /* Record an error; only the first one is kept (later calls are ignored). */
 void trial_result_set_exception(struct trial_result *r, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void trial_result_clear_exception(struct trial_result *r);
 cJSON *trial_result_to_json(const struct trial_result *r);
 /* Parse a result.json tree. Missing optional keys are fine; wrong types are errors. */
 int trial_result_from_json(const cJSON *j, struct trial_result *r, struct err *err);

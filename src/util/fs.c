@@ -54,11 +54,17 @@ ssize_t read_full(int fd, void *buf, size_t n)
 int read_file_at(int dirfd, const char *path, size_t max, char **out, size_t *len, struct err *err)
 {
 	_cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	struct strbuf sb = STRBUF_INIT;
-	char chunk[65536];
 
 	if (fd < 0)
 		return err_sys(err, "open %s", path);
+	return read_fd(fd, path, max, out, len, err);
+}
+
+int read_fd(int fd, const char *path, size_t max, char **out, size_t *len, struct err *err)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char chunk[65536];
+
 	for (;;) {
 		ssize_t r = read(fd, chunk, sizeof(chunk));
 

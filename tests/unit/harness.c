@@ -69,6 +69,16 @@ const char *test_tmpdir(void)
 	return tmpdir;
 }
 
+const char *tpath(const char *rel)
+{
+	static char bufs[8][768];
+	static int next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%s", tmpdir, rel);
+	return b;
+}
+
 int main(int argc, char **argv)
 {
 	const char *filter = argc > 1 ? argv[1] : getenv("TEST_FILTER");
@@ -91,7 +101,7 @@ int main(int argc, char **argv)
 			failed = 0;
 			tests[i].fn();
 			fflush(stdout);
-			_exit(failed ? 1 : 0);
+			exit(failed ? 1 : 0); /* exit, not _exit: LeakSanitizer reports at exit */
 		}
 		while (waitpid(pid, &status, 0) < 0)
 			;

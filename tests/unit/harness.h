@@ -15,6 +15,8 @@ void test_skip(const char *reason);
 const char *test_srcdir(void);
 /* Per-test scratch directory, removed after the test. */
 const char *test_tmpdir(void);
+/* test_tmpdir()/rel in a rotating static buffer (8 live at once): no frees needed. */
+const char *tpath(const char *rel);
 
 #define TEST(name)                                                                                 \
 	static void name(void);                                                                    \

@@ -75,7 +75,7 @@ TEST(trial_result_write_and_load)
 	REQUIRE(trial_result_write(test_tmpdir(), &a, &err) == 0);
 	CHECK_INT(trial_result_load(test_tmpdir(), &b, &err), RESULT_OK);
 	CHECK_STR(b.trial_name, "hello-world__abcdefg");
-	REQUIRE(read_file(path_join(test_tmpdir(), "exception.txt"), 4096, &exc, &len, NULL) == 0);
+	REQUIRE(read_file(tpath("exception.txt"), 4096, &exc, &len, NULL) == 0);
 	CHECK_CONTAINS(exc, "AgentTimeoutError");
 	trial_result_free(&a);
 	trial_result_free(&b);

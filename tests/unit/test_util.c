@@ -174,7 +174,7 @@ TEST(write_file_atomic_and_rm_rf)
 	CHECK(read_file(file, 3, &text, &len, &err) < 0);
 	CHECK_INT(err.code, EFBIG);
 	/* a read-only directory and a symlink pointing outside must not stop or escape rm_rf */
-	CHECK(symlink("/etc", path_join(dir, "link")) == 0);
+	CHECK(symlink("/etc", tpath("d/e/f/link")) == 0);
 	chmod(dir, 0500);
 	REQUIRE(rm_rf(top, &err) == 0);
 	CHECK(!path_exists(top));

@@ -1,0 +1,178 @@
+/* Unit tests for the pure parts of the trial executor: timeouts, reward files, sanitizing. */
+#include "core/trial.h"
+#include "harness.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct timeout_inputs defaults(void)
+{
+	struct timeout_inputs in = {
+	    .task_agent_timeout = 600,
+	    .task_verifier_timeout = 300,
+	    .task_build_timeout = 900,
+	    .agent_override = -1,
+	    .agent_max = -1,
+	    .agent_setup_override = -1,
+	    .verifier_override = -1,
+	    .verifier_max = -1,
+	    .multiplier = 1,
+	    .agent_multiplier = -1,
+	    .verifier_multiplier = -1,
+	    .agent_setup_multiplier = -1,
+	    .build_multiplier = -1,
+	};
+	return in;
+}
+
+TEST(timeouts_follow_harbor_formulas)
+{
+	struct timeout_inputs in = defaults();
+	struct trial_spec s = {0};
+
+	trial_timeouts(&in, &s);
+	CHECK(s.agent_timeout == 600 && s.verifier_timeout == 300);
+	CHECK(s.install_timeout == 360 && s.setup_timeout == 900);
+
+	/* global multiplier applies everywhere */
+	in.multiplier = 2;
+	trial_timeouts(&in, &s);
+	CHECK(s.agent_timeout == 1200 && s.verifier_timeout == 600);
+	CHECK(s.install_timeout == 720 && s.setup_timeout == 1800);
+
+	/* phase multipliers win over the global one, and apply to overrides too */
+	in.agent_override = 100;
+	in.agent_multiplier = 3;
+	in.verifier_override = 50;
+	in.verifier_multiplier = 0.5;
+	in.agent_setup_override = 10;
+	in.agent_setup_multiplier = 4;
+	in.build_multiplier = 1;
+	trial_timeouts(&in, &s);
+	CHECK(s.agent_timeout == 300);
+	CHECK(s.verifier_timeout == 25);
+	CHECK(s.install_timeout == 40);
+	CHECK(s.setup_timeout == 900);
+
+	/* max caps the (override or task) value before the multiplier; override 0 = unset */
+	in = defaults();
+	in.agent_override = 0;
+	in.agent_max = 120;
+	in.verifier_max = 1000;
+	trial_timeouts(&in, &s);
+	CHECK(s.agent_timeout == 120);
+	CHECK(s.verifier_timeout == 300);
+}
+
+static void put(const char *name, const char *text)
+{
+	_cleanup_free_ char *p = path_join(test_tmpdir(), name);
+
+	REQUIRE(write_file(p, text, strlen(text), 0644, NULL) == 0);
+}
+
+static const char *parse(cJSON **rewards, struct err *err)
+{
+	const char *type = NULL;
+
+	*rewards = NULL;
+	if (trial_parse_rewards(test_tmpdir(), rewards, &type, err) == 0)
+		return "ok";
+	return type;
+}
+
+TEST(rewards_from_reward_txt)
+{
+	static const struct {
+		const char *text;
+		double want;
+	} good[] = {{"1", 1}, {"0.5\n", 0.5}, {"  1e-1 \n", 0.1}, {"-2", -2}, {"1_000", 1000}};
+	static const char *const bad[] = {"one", "1 2", "0x10", "1__0", "_1", " \n"};
+	struct err err = {0};
+	cJSON *r;
+
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		put("reward.txt", good[i].text);
+		CHECK_STR(parse(&r, &err), "ok");
+		CHECK(r && cJSON_GetObjectItem(r, "reward")->valuedouble == good[i].want);
+		cJSON_Delete(r);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		put("reward.txt", bad[i]);
+		CHECK_STR(parse(&r, &err), "VerifierOutputParseError");
+	}
+	put("reward.txt", "");
+	CHECK_STR(parse(&r, &err), "RewardFileEmptyError");
+}
+
+TEST(reward_txt_is_read_before_reward_json)
+{
+	struct err err = {0};
+	cJSON *r;
+
+	put("reward.json", "{\"a\": 0.25, \"b\": 1}");
+	CHECK_STR(parse(&r, &err), "ok");
+	CHECK(cJSON_GetArraySize(r) == 2 && cJSON_GetObjectItem(r, "a")->valuedouble == 0.25);
+	cJSON_Delete(r);
+	put("reward.txt", "0");
+	CHECK_STR(parse(&r, &err), "ok");
+	CHECK(cJSON_GetArraySize(r) == 1 && cJSON_GetObjectItem(r, "reward"));
+	cJSON_Delete(r);
+}
+
+TEST(rewards_from_reward_json_errors)
+{
+	static const char *const bad[] = {"{\"a\": \"1\"}", "[1]", "{\"a\": {\"b\": 1}}", "{",
+	                                  "{\"a\": true}"};
+	struct err err = {0};
+	cJSON *r;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		put("reward.json", bad[i]);
+		CHECK_STR(parse(&r, &err), "VerifierOutputParseError");
+	}
+	put("reward.json", "");
+	CHECK_STR(parse(&r, &err), "RewardFileEmptyError");
+}
+
+TEST(missing_reward_and_symlinked_reward)
+{
+	struct err err = {0};
+	_cleanup_free_ char *link = path_join(test_tmpdir(), "reward.txt");
+	cJSON *r;
+
+	CHECK_STR(parse(&r, &err), "RewardFileNotFoundError");
+	/* a symlink planted by the environment is never followed to a host file */
+	REQUIRE(symlink("/etc/hostname", link) == 0);
+	CHECK_STR(parse(&r, &err), "VerifierOutputParseError");
+	CHECK_CONTAINS(err.msg, "symbolic link");
+}
+
+TEST(sanitize_removes_escaping_links_setuid_and_special_files)
+{
+	const char *d = test_tmpdir();
+	const char *sub = tpath("sub");
+	_cleanup_free_ char *suid = xstrdup(tpath("sub/suid"));
+	struct stat st;
+
+	REQUIRE(mkdir_p(sub, 0755, NULL) == 0);
+	put("sub/suid", "x");
+	chmod(suid, 04755);
+	CHECK(symlink("/etc/shadow", tpath("abs")) == 0);
+	CHECK(symlink("../../x", tpath("sub/up2")) == 0);
+	CHECK(symlink("../suid-ok", tpath("sub/up1")) == 0);
+	CHECK(symlink("sub/suid", tpath("inside")) == 0);
+	CHECK(mkfifo(tpath("fifo"), 0644) == 0);
+	trial_sanitize_dir(d);
+	CHECK(!path_exists(tpath("abs")));
+	CHECK(!path_exists(tpath("sub/up2")));
+	CHECK(path_exists(tpath("sub/up1")));
+	CHECK(path_exists(tpath("inside")));
+	CHECK(!path_exists(tpath("fifo")));
+	REQUIRE(stat(suid, &st) == 0);
+	CHECK_INT(st.st_mode & 07777, 0755);
+}
