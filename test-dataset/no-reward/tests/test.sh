@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "this verifier forgets to write a reward"
