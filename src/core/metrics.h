@@ -1,0 +1,44 @@
+/* Job statistics from trial results (reference/harbor.md §5, §10), computed from the
+ * result files alone: per eval (agent × model × dataset) trial and error counts,
+ * metrics with errors counted as 0, pass@k for binary rewards, multi-key rewards
+ * per key, reward and exception distributions. */
+#ifndef ROLLOUT_METRICS_H
+#define ROLLOUT_METRICS_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct trial_result;
+
+/* What the statistics need of one finished trial. */
+struct trial_outcome {
+	const char *trial_name;
+	const char *task_name;
+	const char *agent_name;
+	const char *model_name;     /* NULL when none */
+	const char *source;         /* dataset name; NULL = "adhoc" */
+	const cJSON *rewards;       /* flat {key: number} or NULL */
+	const char *exception_type; /* NULL when none */
+};
+
+void trial_outcome_from_result(const struct trial_result *r, struct trial_outcome *o);
+
+/* Harbor's eval key: "{agent}__{model}__{dataset}" or "{agent}__{dataset}", with "/"
+ * replaced by "-". Heap string. */
+char *eval_key(const struct trial_outcome *o);
+
+/* Metric names understood: mean (default), sum, min, max. */
+struct metric_spec {
+	const char *type;
+};
+
+/* The JobStats object: {"n_trials", "n_errors", "n_retries", "evals": {...}}.
+ * `metrics` may be NULL/empty (= mean). */
+cJSON *job_stats(const struct trial_outcome *outcomes, size_t n, const struct metric_spec *metrics,
+                 size_t n_metrics, int n_retries);
+
+/* The unbiased pass@k estimator 1 - C(n-c, k) / C(n, k). */
+double pass_at_k(int n, int c, int k);
+
+#endif

@@ -1,0 +1,116 @@
+/* Unit tests for job statistics: eval keys, metrics with errors as 0, pass@k,
+ * multi-key rewards, distributions. */
+#include "core/metrics.h"
+#include "harness.h"
+#include "rollout/cleanup.h"
+#include "rollout/json.h"
+
+#include <math.h>
+
+static cJSON *rw(const char *json)
+{
+	return json ? cJSON_Parse(json) : NULL;
+}
+
+static double num(const cJSON *o, const char *path1, const char *path2)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, path1);
+
+	if (path2)
+		v = cJSON_GetObjectItem(v, path2);
+	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+TEST(eval_key_forms)
+{
+	struct trial_outcome a = {.agent_name = "oracle", .source = "tb"};
+	struct trial_outcome b = {.agent_name = "claude-code", .model_name = "anthropic/x"};
+	_cleanup_free_ char *ka = eval_key(&a);
+	_cleanup_free_ char *kb = eval_key(&b);
+
+	CHECK_STR(ka, "oracle__tb");
+	CHECK_STR(kb, "claude-code__anthropic-x__adhoc");
+}
+
+TEST(pass_at_k_estimator)
+{
+	CHECK(fabs(pass_at_k(4, 2, 2) - (1.0 - (2.0 / 4) * (1.0 / 3))) < 1e-12);
+	CHECK(pass_at_k(4, 0, 2) == 0.0);
+	CHECK(pass_at_k(4, 3, 2) == 1.0);
+	CHECK(isnan(pass_at_k(1, 1, 2)));
+}
+
+TEST(mean_counts_errors_as_zero_and_builds_distributions)
+{
+	cJSON *r1 = rw("{\"reward\": 1.0}"), *r0 = rw("{\"reward\": 0}");
+	struct trial_outcome o[] = {
+	    {"t1", "a", "oracle", NULL, "ds", r1, NULL},
+	    {"t2", "b", "oracle", NULL, "ds", r0, NULL},
+	    {"t3", "c", "oracle", NULL, "ds", NULL, "RewardFileNotFoundError"},
+	    {"t4", "d", "oracle", NULL, "ds", r1, "AgentTimeoutError"},
+	};
+	_cleanup_json_ cJSON *s = job_stats(o, 4, NULL, 0, 2);
+	const cJSON *e = cJSON_GetObjectItem(cJSON_GetObjectItem(s, "evals"), "oracle__ds");
+
+	REQUIRE(e);
+	CHECK_INT(num(s, "n_trials", NULL), 4);
+	CHECK_INT(num(s, "n_errors", NULL), 2);
+	CHECK_INT(num(s, "n_retries", NULL), 2);
+	CHECK_INT(num(e, "n_trials", NULL), 3);
+	CHECK_INT(num(e, "n_errors", NULL), 2);
+	CHECK(fabs(num(cJSON_GetArrayItem(cJSON_GetObjectItem(e, "metrics"), 0), "mean", NULL) -
+	           0.5) < 1e-12);
+	CHECK_INT(
+	    cJSON_GetArraySize(cJSON_GetObjectItem(
+	        cJSON_GetObjectItem(cJSON_GetObjectItem(e, "reward_stats"), "reward"), "1.0")),
+	    2);
+	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(e, "exception_stats"),
+	                                                 "RewardFileNotFoundError")),
+	          1);
+	cJSON_Delete(r1);
+	cJSON_Delete(r0);
+}
+
+TEST(multi_key_rewards_are_per_key_and_keep_pass_at_k)
+{
+	cJSON *a = rw("{\"correct\": 1, \"style\": 0.5}"), *b = rw("{\"correct\": 0}");
+	struct trial_outcome o[] = {
+	    {"t1", "x", "oracle", NULL, NULL, a, NULL},
+	    {"t2", "x", "oracle", NULL, NULL, b, NULL},
+	};
+	struct metric_spec m[] = {{"mean"}, {"max"}};
+	_cleanup_json_ cJSON *s = job_stats(o, 2, m, 2, 0);
+	const cJSON *e = cJSON_GetObjectItem(cJSON_GetObjectItem(s, "evals"), "oracle__adhoc");
+	const cJSON *metrics = cJSON_GetObjectItem(e, "metrics");
+
+	REQUIRE(e);
+	CHECK(num(cJSON_GetArrayItem(metrics, 0), "correct", NULL) == 0.5);
+	CHECK(num(cJSON_GetArrayItem(metrics, 0), "style", NULL) == 0.25);
+	CHECK(num(cJSON_GetArrayItem(metrics, 1), "style", NULL) == 0.5);
+	/* style is not binary: pass@k only for "correct" */
+	CHECK(num(cJSON_GetObjectItem(e, "pass_at_k"), "correct", "2") == 1.0);
+	CHECK(!cJSON_GetObjectItem(cJSON_GetObjectItem(e, "pass_at_k"), "style"));
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+}
+
+TEST(pass_at_k_averages_over_tasks_and_stops_at_min_trials)
+{
+	cJSON *one = rw("{\"reward\": 1}"), *zero = rw("{\"reward\": 0}");
+	struct trial_outcome o[] = {
+	    {"a1", "a", "nop", NULL, "d", one, NULL},  {"a2", "a", "nop", NULL, "d", zero, NULL},
+	    {"a3", "a", "nop", NULL, "d", zero, NULL}, {"a4", "a", "nop", NULL, "d", zero, NULL},
+	    {"b1", "b", "nop", NULL, "d", zero, NULL}, {"b2", "b", "nop", NULL, "d", zero, NULL},
+	    {"b3", "b", "nop", NULL, "d", NULL, "X"},  {"b4", "b", "nop", NULL, "d", zero, NULL},
+	};
+	_cleanup_json_ cJSON *s = job_stats(o, 8, NULL, 0, 0);
+	const cJSON *p = cJSON_GetObjectItem(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(s, "evals"), "nop__d"), "pass_at_k");
+
+	REQUIRE(p);
+	CHECK(fabs(num(p, "2", NULL) - (pass_at_k(4, 1, 2) + 0) / 2) < 1e-12);
+	CHECK(fabs(num(p, "4", NULL) - 0.5) < 1e-12);
+	CHECK(!cJSON_GetObjectItem(p, "5"));
+	cJSON_Delete(one);
+	cJSON_Delete(zero);
+}
