@@ -654,11 +654,11 @@ static int parse_datetime(struct parser *ps, struct node **out)
 			d = fixed_digits(q + 8, end, 2);
 		}
 		if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo)) {
-			int n = 0;
+			int w = 0;
 
-			while (n < 10 && q + n < end && !is_value_end((unsigned char)q[n]))
-				n++;
-			return fail(ps, "invalid date '%.*s' (expected YYYY-MM-DD)", n, q);
+			while (w < 10 && q + w < end && !is_value_end((unsigned char)q[w]))
+				w++;
+			return fail(ps, "invalid date '%.*s' (expected YYYY-MM-DD)", w, q);
 		}
 		sb_add(&sb, q, 10);
 		q += 10;
@@ -688,12 +688,12 @@ static int parse_datetime(struct parser *ps, struct node **out)
 			s = fixed_digits(q + 6, end, 2);
 		}
 		if (h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 60) {
-			sb_release(&sb);
-			int n = 0;
+			int w = 0;
 
-			while (n < 8 && q + n < end && !is_value_end((unsigned char)q[n]))
-				n++;
-			return fail(ps, "invalid time '%.*s' (expected HH:MM:SS with seconds)", n, q);
+			while (w < 8 && q + w < end && !is_value_end((unsigned char)q[w]))
+				w++;
+			sb_release(&sb);
+			return fail(ps, "invalid time '%.*s' (expected HH:MM:SS with seconds)", w, q);
 		}
 		if (has_date)
 			sb_addc(&sb, 'T');
