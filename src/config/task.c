@@ -504,8 +504,7 @@ void task_free(struct task *t)
 	free(t);
 }
 
-/* The task name: the directory's basename ("." and "x/" resolved). */
-static char *task_name_of(const char *dir)
+char *task_dir_name(const char *dir)
 {
 	_cleanup_free_ char *trimmed = xstrdup(dir);
 	size_t n = strlen(trimmed);
@@ -531,7 +530,7 @@ int task_check(const char *dir, unsigned flags, struct diags *diags, struct task
 	struct stat st;
 
 	t->dir = xstrdup(dir);
-	t->name = task_name_of(dir);
+	t->name = task_dir_name(dir);
 	t->config_path = task_file(dir, "task.toml");
 	t->instruction_path = task_file(dir, "instruction.md");
 	t->environment_dir = task_file(dir, "environment");

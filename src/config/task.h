@@ -133,6 +133,9 @@ bool task_dir_is_valid(const char *dir, unsigned flags);
  * environment/, tests/)? Used to tell broken tasks from unrelated dirs. */
 bool task_dir_looks_like_task(const char *dir);
 
+/* The task name: the directory's basename ("x/" and "." resolved). Heap string. */
+char *task_dir_name(const char *dir);
+
 /* Load a task. Warnings go to log_warn; every error is joined into err. */
 int task_load(const char *dir, unsigned flags, struct task **out, struct err *err);
 /* Check a task and collect every problem (errors and warnings) in diags;
