@@ -1,0 +1,493 @@
+/* Typed reads over the node tree with precise, collected errors. */
+#include "config/bind.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/strbuf.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *env_list_get(const struct env_list *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			return l->v[i].value;
+	return NULL;
+}
+
+static void env_list_put(struct env_list *l, const char *name, const char *value, int line)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (strcmp(l->v[i].name, name) == 0) {
+			free(l->v[i].value);
+			l->v[i].value = xstrdup(value);
+			l->v[i].line = line;
+			return;
+		}
+	}
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n].name = xstrdup(name);
+	l->v[l->n].value = xstrdup(value);
+	l->v[l->n].line = line;
+	l->n++;
+}
+
+void env_list_set(struct env_list *l, const char *name, const char *value)
+{
+	env_list_put(l, name, value, 0);
+}
+
+void env_list_copy(struct env_list *dst, const struct env_list *src)
+{
+	for (size_t i = 0; i < src->n; i++)
+		env_list_put(dst, src->v[i].name, src->v[i].value, src->v[i].line);
+}
+
+void env_list_release(struct env_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].name);
+		free(l->v[i].value);
+	}
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+cJSON *env_list_to_json(const struct env_list *l)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	for (size_t i = 0; i < l->n; i++)
+		cJSON_AddStringToObject(o, l->v[i].name, l->v[i].value);
+	return o;
+}
+
+static bool is_var_char(char c, bool first)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+	       (!first && c >= '0' && c <= '9');
+}
+
+char *env_template_resolve(const char *value, const char **var, size_t *var_len)
+{
+	size_t len = strlen(value), n = 0;
+	const char *name, *def = NULL, *env;
+	size_t def_len = 0;
+
+	if (len < 4 || value[0] != '$' || value[1] != '{' || value[len - 1] != '}')
+		return xstrdup(value);
+	name = value + 2;
+	while (name + n < value + len - 1 && is_var_char(name[n], n == 0))
+		n++;
+	if (n == 0)
+		return xstrdup(value);
+	if (name[n] == ':' && name[n + 1] == '-') {
+		def = name + n + 2;
+		def_len = (size_t)(value + len - 1 - def);
+	} else if (name + n != value + len - 1) {
+		return xstrdup(value); /* "${A B}" and the like are literal */
+	}
+	{
+		_cleanup_free_ char *var_name = xstrndup(name, n);
+
+		env = getenv(var_name);
+	}
+	if (env)
+		return xstrdup(env);
+	if (def)
+		return xstrndup(def, def_len);
+	*var = name;
+	*var_len = n;
+	return NULL;
+}
+
+char *bind_path(const char *prefix, const char *key)
+{
+	return prefix && *prefix ? xasprintf("%s.%s", prefix, key) : xstrdup(key);
+}
+
+char *bind_index(const char *prefix, size_t i)
+{
+	return xasprintf("%s[%zu]", prefix, i);
+}
+
+void bind_error(struct binder *b, const struct node *v, const char *path, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	diag_error_at(b->diags, b->file, v ? v->line : 0, "key '%s': %s", path, msg);
+}
+
+void bind_warn(struct binder *b, int line, const char *path, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	diag_warn_at(b->diags, b->file, line, "key '%s': %s", path, msg);
+}
+
+struct node *bind_take(struct node *tbl, const char *key)
+{
+	struct node_member *m = node_table_find(tbl, key, strlen(key));
+
+	if (!m)
+		return NULL;
+	m->used = true;
+	return m->value;
+}
+
+/* "got string \"abc\"" / "got table" for type errors. */
+static char *describe(const struct node *v)
+{
+	if (v->type == NODE_STRING) {
+		if (v->str.len > 40)
+			return xasprintf("got string \"%.37s...\"", v->str.s);
+		return xasprintf("got string \"%s\"", v->str.s);
+	}
+	if (v->type == NODE_INT)
+		return xasprintf("got integer %lld", (long long)v->i);
+	if (v->type == NODE_FLOAT)
+		return xasprintf("got float %g", v->f);
+	if (v->type == NODE_BOOL)
+		return xasprintf("got boolean %s", v->b ? "true" : "false");
+	return xasprintf("got %s", node_type_name(v));
+}
+
+static int type_error(struct binder *b, const struct node *v, const char *path,
+                      const char *expected)
+{
+	_cleanup_free_ char *got = describe(v);
+
+	bind_error(b, v, path, "expected %s, %s", expected, got);
+	return -1;
+}
+
+int bind_node_str(struct binder *b, const struct node *v, const char *path, unsigned flags,
+                  char **out)
+{
+	if (!v)
+		return 0;
+	if (v->type == NODE_NULL && (flags & BIND_NULL_OK)) {
+		free(*out);
+		*out = NULL;
+		return 1;
+	}
+	if (v->type != NODE_STRING)
+		return type_error(b, v, path, "a string");
+	if (strlen(v->str.s) != v->str.len) {
+		bind_error(b, v, path, "the string contains a NUL character");
+		return -1;
+	}
+	if ((flags & BIND_NONEMPTY) && v->str.len == 0) {
+		bind_error(b, v, path, "expected a non-empty string");
+		return -1;
+	}
+	free(*out);
+	*out = xstrdup(v->str.s);
+	return 1;
+}
+
+static int check_sign(struct binder *b, const struct node *v, const char *path, unsigned flags,
+                      double d)
+{
+	if ((flags & BIND_POSITIVE) && !(d > 0)) {
+		bind_error(b, v, path, "expected a number greater than 0, got %g", d);
+		return -1;
+	}
+	if ((flags & BIND_NONNEG) && !(d >= 0)) {
+		bind_error(b, v, path, "expected a number >= 0, got %g", d);
+		return -1;
+	}
+	return 0;
+}
+
+int bind_node_double(struct binder *b, const struct node *v, const char *path, unsigned flags,
+                     double *out)
+{
+	double d;
+	int64_t i;
+
+	if (!v)
+		return 0;
+	if (v->type == NODE_NULL && (flags & BIND_NULL_OK)) {
+		*out = NAN;
+		return 1;
+	}
+	if (v->type == NODE_FLOAT)
+		d = v->f;
+	else if (v->type == NODE_INT)
+		d = (double)v->i;
+	else if (node_plain_int(v, &i))
+		d = (double)i;
+	else if (!node_plain_float(v, &d))
+		return type_error(b, v, path, "a number");
+	if (!isfinite(d)) {
+		bind_error(b, v, path, "expected a finite number, got %g", d);
+		return -1;
+	}
+	if (check_sign(b, v, path, flags, d) < 0)
+		return -1;
+	*out = d;
+	return 1;
+}
+
+int bind_node_int(struct binder *b, const struct node *v, const char *path, unsigned flags,
+                  int *out)
+{
+	int64_t i;
+	double d;
+
+	if (!v)
+		return 0;
+	if (v->type == NODE_NULL && (flags & BIND_NULL_OK)) {
+		*out = -1;
+		return 1;
+	}
+	if (v->type == NODE_INT) {
+		i = v->i;
+	} else if (node_plain_int(v, &i)) {
+		/* read */
+	} else if ((v->type == NODE_FLOAT && (d = v->f, 1)) || node_plain_float(v, &d)) {
+		/* 4.0 is an integer, as pydantic reads it; 4.5 is not. */
+		if (!(d == floor(d) && fabs(d) < 9e15)) {
+			bind_error(b, v, path, "expected an integer, got %g", d);
+			return -1;
+		}
+		i = (int64_t)d;
+	} else {
+		return type_error(b, v, path, "an integer");
+	}
+	if (i > INT_MAX || i < INT_MIN) {
+		bind_error(b, v, path, "integer %lld is out of range", (long long)i);
+		return -1;
+	}
+	if (check_sign(b, v, path, flags, (double)i) < 0)
+		return -1;
+	*out = (int)i;
+	return 1;
+}
+
+int bind_node_bool(struct binder *b, const struct node *v, const char *path, bool *out)
+{
+	if (!v)
+		return 0;
+	if (v->type == NODE_BOOL) {
+		*out = v->b;
+		return 1;
+	}
+	if (node_plain_bool(v, out))
+		return 1;
+	return type_error(b, v, path, "true or false");
+}
+
+int bind_str(struct binder *b, struct node *tbl, const char *prefix, const char *key,
+             unsigned flags, char **out)
+{
+	_cleanup_free_ char *path = bind_path(prefix, key);
+
+	return bind_node_str(b, bind_take(tbl, key), path, flags, out);
+}
+
+int bind_double(struct binder *b, struct node *tbl, const char *prefix, const char *key,
+                unsigned flags, double *out)
+{
+	_cleanup_free_ char *path = bind_path(prefix, key);
+
+	return bind_node_double(b, bind_take(tbl, key), path, flags, out);
+}
+
+int bind_int(struct binder *b, struct node *tbl, const char *prefix, const char *key,
+             unsigned flags, int *out)
+{
+	_cleanup_free_ char *path = bind_path(prefix, key);
+
+	return bind_node_int(b, bind_take(tbl, key), path, flags, out);
+}
+
+int bind_bool(struct binder *b, struct node *tbl, const char *prefix, const char *key, bool *out)
+{
+	_cleanup_free_ char *path = bind_path(prefix, key);
+
+	return bind_node_bool(b, bind_take(tbl, key), path, out);
+}
+
+int bind_enum(struct binder *b, struct node *tbl, const char *prefix, const char *key,
+              const char *const *names, unsigned flags, int *out)
+{
+	_cleanup_free_ char *path = bind_path(prefix, key);
+	_cleanup_free_ char *s = NULL;
+	struct node *v = bind_take(tbl, key);
+	int r = bind_node_str(b, v, path, flags, &s);
+	struct strbuf choices = STRBUF_INIT;
+
+	if (r <= 0 || !s)
+		return r; /* absent, error, or null (leave the default) */
+	for (int i = 0; names[i]; i++) {
+		if (strcmp(names[i], s) == 0) {
+			*out = i;
+			return 1;
+		}
+		sb_addf(&choices, "%s%s", i ? ", " : "", names[i]);
+	}
+	bind_error(b, v, path, "expected one of %s, got \"%s\"", choices.buf, s);
+	sb_release(&choices);
+	return -1;
+}
+
+int bind_strv(struct binder *b, struct node *tbl, const char *prefix, const char *key,
+              unsigned flags, struct strv *out, bool *is_set)
+{
+	_cleanup_free_ char *path = bind_path(prefix, key);
+	struct node *v = bind_take(tbl, key);
+	struct strv list = STRV_INIT;
+	int ret = 1;
+
+	if (!v)
+		return 0;
+	if (v->type == NODE_NULL && (flags & BIND_NULL_OK)) {
+		strv_release(out);
+		if (is_set)
+			*is_set = false;
+		return 1;
+	}
+	if (v->type != NODE_ARRAY)
+		return type_error(b, v, path, "a list of strings");
+	for (size_t i = 0; i < v->arr.n; i++) {
+		_cleanup_free_ char *ipath = bind_index(path, i);
+		char *s = NULL;
+
+		if (bind_node_str(b, v->arr.v[i], ipath, flags & BIND_NONEMPTY, &s) < 0) {
+			ret = -1;
+			continue;
+		}
+		strv_push_take(&list, s);
+	}
+	if (ret < 0) {
+		strv_release(&list);
+		return -1;
+	}
+	strv_release(out);
+	*out = list;
+	strv_array(out);
+	if (is_set)
+		*is_set = true;
+	return 1;
+}
+
+int bind_env(struct binder *b, struct node *tbl, const char *prefix, const char *key,
+             bool templates, struct env_list *out)
+{
+	_cleanup_free_ char *path = bind_path(prefix, key);
+	struct node *v = bind_take(tbl, key);
+	int ret = 1;
+
+	if (!v || v->type == NODE_NULL)
+		return v ? 1 : 0;
+	if (v->type != NODE_TABLE)
+		return type_error(b, v, path, "a table of NAME = \"value\"");
+	for (size_t i = 0; i < v->tbl.n; i++) {
+		struct node_member *m = &v->tbl.v[i];
+		_cleanup_free_ char *vpath = bind_path(path, m->key);
+		_cleanup_free_ char *raw = NULL, *value = NULL;
+		const char *var = NULL;
+		size_t var_len = 0;
+
+		m->used = true;
+		if (strlen(m->key) != m->key_len || m->key_len == 0 || strchr(m->key, '=')) {
+			bind_error(b, m->value, vpath, "invalid environment variable name");
+			ret = -1;
+			continue;
+		}
+		if (bind_node_str(b, m->value, vpath, 0, &raw) < 0) {
+			ret = -1;
+			continue;
+		}
+		value = templates ? env_template_resolve(raw, &var, &var_len) : xstrdup(raw);
+		if (!value) {
+			bind_error(b, m->value, vpath,
+			           "environment variable '%.*s' is not set and the template has no "
+			           "default (write ${%.*s:-default} to give one)",
+			           (int)var_len, var, (int)var_len, var);
+			ret = -1;
+			continue;
+		}
+		env_list_put(out, m->key, value, m->line);
+	}
+	return ret;
+}
+
+int bind_object_json(struct binder *b, struct node *tbl, const char *prefix, const char *key,
+                     cJSON **out)
+{
+	_cleanup_free_ char *path = bind_path(prefix, key);
+	struct node *v = bind_take(tbl, key);
+
+	if (!v)
+		return 0;
+	if (v->type != NODE_TABLE && v->type != NODE_NULL)
+		return type_error(b, v, path, "a table");
+	if (*out)
+		cJSON_Delete(*out);
+	*out = v->type == NODE_NULL ? cJSON_CreateObject() : node_to_json(v);
+	return 1;
+}
+
+static struct node *bind_container(struct binder *b, struct node *tbl, const char *prefix,
+                                   const char *key, enum node_type type, const char *what)
+{
+	struct node *v = bind_take(tbl, key);
+
+	if (!v || v->type == NODE_NULL)
+		return NULL;
+	if (v->type != type) {
+		_cleanup_free_ char *path = bind_path(prefix, key);
+
+		type_error(b, v, path, what);
+		return NULL;
+	}
+	return v;
+}
+
+struct node *bind_table(struct binder *b, struct node *tbl, const char *prefix, const char *key)
+{
+	return bind_container(b, tbl, prefix, key, NODE_TABLE, "a table");
+}
+
+struct node *bind_array(struct binder *b, struct node *tbl, const char *prefix, const char *key)
+{
+	return bind_container(b, tbl, prefix, key, NODE_ARRAY, "a list");
+}
+
+void bind_unknown_keys(struct binder *b, struct node *tbl, const char *prefix,
+                       const char *const *unsupported)
+{
+	if (!tbl || tbl->type != NODE_TABLE)
+		return;
+	for (size_t i = 0; i < tbl->tbl.n; i++) {
+		struct node_member *m = &tbl->tbl.v[i];
+		_cleanup_free_ char *path = NULL;
+		bool known = false;
+
+		if (m->used)
+			continue;
+		path = bind_path(prefix, m->key);
+		for (size_t j = 0; unsupported && unsupported[j]; j++)
+			known = known || strcmp(unsupported[j], m->key) == 0;
+		if (known)
+			diag_warn_at(b->diags, b->file, m->line,
+			             "key '%s' is not supported by rollout and is ignored", path);
+		else
+			diag_warn_at(b->diags, b->file, m->line, "unknown key '%s' (ignored)", path);
+	}
+}

@@ -1,0 +1,192 @@
+/* Job configs (job.yaml / job.json): Harbor's JobConfig fields with its
+ * defaults plus rollout's (environment.type sandbox|docker, preserve_env,
+ * user-defined and host-side agents), command-line overrides, the resolved
+ * config as Harbor-shaped JSON (jobs/<name>/config.json), and the diff that
+ * resume uses to refuse a changed config. */
+#ifndef ROLLOUT_CONFIG_JOB_H
+#define ROLLOUT_CONFIG_JOB_H
+
+#include "config/bind.h"
+#include "config/diag.h"
+#include "rollout/strbuf.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct err;
+
+enum env_type { ENV_TYPE_SANDBOX, ENV_TYPE_DOCKER };
+enum preserve_env { PRESERVE_ENV_NEVER, PRESERVE_ENV_ON_FAILURE, PRESERVE_ENV_ALWAYS };
+
+const char *env_type_name(enum env_type t);           /* "sandbox", "docker" */
+const char *preserve_env_name(enum preserve_env p);   /* "never", "on_failure", "always" */
+
+/* Harbor's RetryConfig. Exception types are matched by class name. */
+struct retry_config {
+	int max_retries; /* 0 */
+	bool has_include_exceptions;
+	struct strv include_exceptions; /* only when has_include_exceptions (null = every type) */
+	struct strv exclude_exceptions; /* default: Harbor's set (AgentTimeoutError, ...) */
+	double wait_multiplier;         /* 1.0 */
+	double min_wait_sec;            /* 1.0 */
+	double max_wait_sec;            /* 60.0 */
+};
+
+struct orchestrator_config {
+	char *type;              /* "local" (or "queue"; rollout has one orchestrator) */
+	int n_concurrent_trials; /* 4; also accepted at the top level */
+	bool quiet;              /* also at the top level */
+	struct retry_config retry; /* also at the top level */
+	cJSON *kwargs;           /* object */
+};
+
+struct job_environment_config {
+	enum env_type type; /* sandbox */
+	bool force_build;   /* false */
+	bool delete;        /* true */
+	int override_cpus;  /* -1 = unset (all four) */
+	int override_memory_mb;
+	int override_storage_mb;
+	int override_gpus;
+	bool suppress_override_warnings;
+	enum preserve_env preserve_env; /* never */
+	cJSON *kwargs;                  /* object: provider settings */
+	struct env_list env;
+};
+
+struct job_verifier_config {
+	double override_timeout_sec; /* NAN = unset (0 also counts as unset, as in Harbor) */
+	double max_timeout_sec;      /* NAN = unset */
+	bool disable;
+};
+
+struct metric_config {
+	char *type;    /* mean (default), sum, min, max, uv-script */
+	cJSON *kwargs; /* object */
+};
+
+struct agent_config {
+	char *name;       /* built-in (agent_names.h) or the name of a user-defined agent */
+	char *model_name; /* "provider/model" or NULL */
+	double override_timeout_sec;       /* NAN = unset */
+	double override_setup_timeout_sec; /* NAN = unset */
+	double max_timeout_sec;            /* NAN = unset */
+	cJSON *kwargs;                     /* object */
+	struct env_list env;
+	/* rollout's user-defined agents (parsed and validated here, run elsewhere): */
+	char *install;      /* host path of a script run in the environment at setup */
+	char *run;          /* command template run in the environment */
+	char *host_command; /* host-side agent: command run on the host (rollout exec) */
+	int line;           /* where it was defined, 0 when made by code */
+};
+
+struct dataset_config {
+	bool is_registry;
+	char *path;          /* local dataset: a task dir or a dir of tasks */
+	char *name;          /* registry dataset */
+	char *version;       /* NULL = Harbor's resolution (head, else highest) */
+	char *registry_url;  /* NULL with registry_path NULL = the default registry */
+	char *registry_path; /* a local registry.json */
+	bool overwrite;
+	char *download_dir;
+	bool has_task_names; /* null = every task */
+	struct strv task_names;
+	bool has_exclude_task_names;
+	struct strv exclude_task_names;
+	int n_tasks; /* -1 = all */
+};
+
+struct task_ref_config {
+	char *path;
+	char *git_url;
+	char *git_commit_id;
+	bool overwrite;
+	char *download_dir;
+	char *source;
+};
+
+struct artifact_config {
+	char *source;
+	char *destination; /* NULL = basename of source */
+	bool is_table;     /* written as {source, destination} (kept for round trips) */
+};
+
+struct job_config {
+	char *job_name; /* default: local time %Y-%m-%d__%H-%M-%S */
+	char *jobs_dir; /* "jobs" */
+	int n_attempts; /* 1 */
+	double timeout_multiplier; /* 1.0 */
+	/* NAN = fall back to timeout_multiplier */
+	double agent_timeout_multiplier;
+	double verifier_timeout_multiplier;
+	double agent_setup_timeout_multiplier;
+	double environment_build_timeout_multiplier;
+	bool debug;
+	struct orchestrator_config orchestrator;
+	struct job_environment_config environment;
+	struct job_verifier_config verifier;
+	struct metric_config *metrics;
+	size_t n_metrics;
+	struct agent_config *agents; /* default: one oracle agent */
+	size_t n_agents;
+	struct dataset_config *datasets;
+	size_t n_datasets;
+	struct task_ref_config *tasks;
+	size_t n_tasks;
+	struct artifact_config *artifacts;
+	size_t n_artifacts;
+};
+
+/* Harbor's defaults (job_name from the local time now). */
+void job_config_init(struct job_config *cfg);
+void job_config_release(struct job_config *cfg);
+/* Bind a parsed job file onto cfg (initialized): every problem goes to diags. */
+void job_config_bind(struct node *root, const char *file, struct job_config *cfg,
+                     struct diags *diags);
+/* Read a .yaml/.yml/.json job file. 0, or -1 when diags got an error. */
+int job_config_load_diags(const char *path, struct job_config *cfg, struct diags *diags);
+/* The same with warnings sent to log_warn and every error joined into err. */
+int job_config_load(const char *path, struct job_config *cfg, struct err *err);
+
+/* The flags of `rollout run` (SPEC.md, Command line) that override the file. */
+struct job_overrides {
+	char *path;                     /* -p PATH: replaces datasets and tasks */
+	char *agent;                    /* -a AGENT: replaces the agents list */
+	struct strv models;             /* -m MODEL, repeatable: one agent per model */
+	int env_type;                   /* -e: enum env_type, -1 = unset */
+	int n_concurrent;               /* -n, -1 = unset */
+	int n_attempts;                 /* -k, -1 = unset */
+	char *job_name;                 /* --job-name */
+	char *jobs_dir;                 /* -o */
+	struct strv task_names;         /* -t GLOB, repeatable */
+	struct strv exclude_task_names; /* -x GLOB, repeatable */
+	int n_tasks;                    /* -l, -1 = unset */
+	double timeout_multiplier;      /* --timeout-multiplier, NAN = unset */
+	int max_retries;                /* --max-retries, -1 = unset */
+	int preserve_env;               /* --preserve-env: enum preserve_env, -1 = unset */
+	bool quiet;                     /* -q */
+};
+
+void job_overrides_init(struct job_overrides *o);
+void job_overrides_release(struct job_overrides *o);
+/* Parse one flag's value into o: flag is its short or long spelling ("-n",
+ * "--n-concurrent", ...); value is ignored for -q. Errors read
+ * "-n: expected an integer >= 1, got 'x'". */
+int job_overrides_set(struct job_overrides *o, const char *flag, const char *value,
+                      struct err *err);
+/* Apply the flags (they win over the file), then job_config_check_runnable. */
+int job_config_apply_overrides(struct job_config *cfg, const struct job_overrides *o,
+                               struct err *err);
+/* The config can run: at least one dataset or task. */
+int job_config_check_runnable(const struct job_config *cfg, struct err *err);
+
+/* The resolved config in Harbor's JobConfig shape (plus rollout's fields). */
+cJSON *job_config_to_json(const struct job_config *cfg);
+/* Differences between two configs (as JSON), ignoring job_name: one line per
+ * difference, "n_attempts: 1 -> 2". Returns the number of lines added. */
+size_t job_config_json_diff(const cJSON *old_cfg, const cJSON *new_cfg, struct strv *out);
+size_t job_config_diff(const struct job_config *old_cfg, const struct job_config *new_cfg,
+                       struct strv *out);
+
+#endif
