@@ -27,6 +27,11 @@ int mkdir_p(const char *path, mode_t mode, struct err *err);
 int rm_rf(const char *path, struct err *err);
 int rm_rf_at(int dirfd, const char *name, struct err *err);
 
+/* Copy a tree (dst must not exist). Symlinks are copied as links, never followed;
+ * regular files are hard-linked when `link_files` and the filesystem allows,
+ * copied otherwise; modes are kept. */
+int copy_tree(const char *src, const char *dst, bool link_files, struct err *err);
+
 bool path_exists(const char *path);
 bool path_is_dir(const char *path);
 bool path_is_file(const char *path);

@@ -27,22 +27,6 @@ const struct agent_def *agent_find(const char *name)
 	return NULL;
 }
 
-const char *const *agent_names(void)
-{
-	static const char *names[32];
-
-	if (!names[0]) {
-		size_t n = 0;
-
-		names[n++] = agent_oracle.name;
-		names[n++] = agent_nop.name;
-		for (const struct agent_def *const *a = installed_agents;
-		     *a && n < ARRAY_SIZE(names) - 1; a++)
-			names[n++] = (*a)->name;
-	}
-	return names;
-}
-
 const struct agent_def *agent_custom_def(const struct agent_custom *custom)
 {
 	return custom->host_command ? &agent_host_side : &agent_user_defined;

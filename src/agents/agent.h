@@ -63,8 +63,6 @@ struct agent_def {
 
 /* Look up a built-in or installed agent by name; NULL when unknown. */
 const struct agent_def *agent_find(const char *name);
-/* Names of every built-in and installed agent, NULL-terminated. */
-const char *const *agent_names(void);
 /* The definition used for a user-defined agent (install/run from the job file)
  * or a host-side agent (host_command). */
 const struct agent_def *agent_custom_def(const struct agent_custom *custom);

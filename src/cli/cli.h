@@ -2,6 +2,8 @@
 #ifndef ROLLOUT_CLI_H
 #define ROLLOUT_CLI_H
 
+#include <stdbool.h>
+
 #define EXIT_OK 0
 #define EXIT_FAIL 1  /* the command could not do its work */
 #define EXIT_USAGE 2 /* bad command line */
@@ -21,6 +23,17 @@ int cmd_image(int argc, char **argv);
 int cmd_env(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+
+struct job_config;
+/* How `rollout run` and `rollout jobs resume` run a loaded job. */
+struct cli_run_opts {
+	bool quiet;
+	int shard_index, shard_count;    /* count 0 = unsharded */
+	const char *const *rerun_errors; /* resume: rerun trials that ended with these */
+};
+int cli_run_job(struct job_config *cfg, const struct cli_run_opts *opts);
+/* "I/N" with 0 <= I < N. */
+int cli_parse_shard(const char *s, int *index, int *count);
 
 /* Print "rollout CMD: message" and a hint to --help on stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,14 +1,330 @@
-/* rollout jobs: placeholder until its issue lands. */
+/* rollout jobs resume|summarize|merge: continue a job, print its statistics from the
+ * files alone, or combine shard directories into one job. */
 #include "cli/cli.h"
+#include "config/job.h"
+#include "core/job.h"
+#include "core/metrics.h"
+#include "core/progress.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/json.h"
+#include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char jobs_usage[] =
+    "usage: rollout jobs COMMAND ...\n"
+    "\n"
+    "  rollout jobs resume DIR [--filter-error TYPE]... [-q]\n"
+    "        continue the job in DIR with its saved config: finished trials are kept,\n"
+    "        unfinished ones (no result, or an empty/truncated result.json) run again,\n"
+    "        and so do trials that ended with TYPE (default: CancelledError).\n"
+    "        Replaced trial directories are moved to DIR/.superseded/, not deleted.\n"
+    "  rollout jobs summarize DIR [--json]\n"
+    "        statistics of the job in DIR, computed from its trial result files\n"
+    "  rollout jobs merge -o OUT DIR...\n"
+    "        combine the directories of a sharded job (`rollout run --shard I/N`)\n"
+    "        into one job OUT with the statistics of an unsharded run\n";
+
+/* Load DIR/config.json as a job config, with the name and place of DIR. */
+static int load_job_dir_config(const char *dir, struct job_config *cfg, struct err *err)
+{
+	_cleanup_free_ char *path = path_join(dir, "config.json");
+	_cleanup_free_ char *real = path_real(dir);
+	char *slash;
+
+	if (!real)
+		return err_sys(err, "%s", dir);
+	if (!path_is_file(path))
+		return err_set(err, ENOENT, "%s: no config.json (not a job directory)", dir);
+	job_config_init(cfg);
+	if (job_config_load(path, cfg, err) < 0)
+		return -1;
+	slash = strrchr(real, '/');
+	free(cfg->job_name);
+	cfg->job_name = xstrdup(slash + 1);
+	free(cfg->jobs_dir);
+	*slash = '\0';
+	cfg->jobs_dir = xstrdup(*real ? real : "/");
+	return 0;
+}
+
+static int jobs_resume(int argc, char **argv)
+{
+	static const struct option opts[] = {{"filter-error", required_argument, NULL, 'f'},
+	                                     {"quiet", no_argument, NULL, 'q'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {0}};
+	_cleanup_strvs_ struct strv filters = STRV_INIT;
+	struct cli_run_opts ro = {0};
+	struct job_config cfg;
+	struct err err = {0};
+	int c, rc;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			strv_push(&filters, optarg);
+			break;
+		case 'q':
+			ro.quiet = true;
+			break;
+		case 'h':
+			fputs(jobs_usage, stdout);
+			return EXIT_OK;
+		case ':':
+			return cli_usage_error("jobs resume", "option '%s' needs a value",
+			                       argv[optind - 1]);
+		default:
+			return cli_usage_error("jobs resume", "unknown option '%s'",
+			                       argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error("jobs resume",
+		                       optind >= argc ? "missing DIR" : "more than one DIR");
+	if (filters.n == 0)
+		strv_push(&filters, "CancelledError");
+	if (load_job_dir_config(argv[optind], &cfg, &err) < 0) {
+		job_config_release(&cfg);
+		return cli_fail("%s", err.msg);
+	}
+	ro.rerun_errors = (const char *const *)strv_array(&filters);
+	{
+		/* A sharded job resumes as the same shard. */
+		_cleanup_free_ char *rpath = path_join(argv[optind], "result.json");
+		_cleanup_json_ cJSON *res = NULL;
+		struct err ignored = {0};
+
+		if (json_load_file(rpath, &res, &ignored) == 0) {
+			const cJSON *sh = cJSON_GetObjectItemCaseSensitive(res, "shard");
+
+			if (sh) {
+				ro.shard_index = (int)json_get_num(sh, "index", 0);
+				ro.shard_count = (int)json_get_num(sh, "count", 0);
+			}
+		}
+	}
+	rc = cli_run_job(&cfg, &ro);
+	job_config_release(&cfg);
+	return rc;
+}
+
+/* Stats of a job directory from its files: config.json for the metrics, every
+ * trial's result.json. */
+static int dir_stats(const char *dir, cJSON **stats, int *n_total, struct err *err)
+{
+	_cleanup_free_ char *cfg_path = path_join(dir, "config.json");
+	_cleanup_free_ char *res_path = path_join(dir, "result.json");
+	_cleanup_json_ cJSON *cfg = NULL, *res = NULL;
+	struct trial_result *results = NULL;
+	struct trial_outcome *o;
+	struct metric_spec *m = NULL;
+	size_t n = 0, n_metrics = 0;
+	int retries = 0;
+	const cJSON *metrics, *mi;
+	struct err ignored = {0};
+
+	if (json_load_file(cfg_path, &cfg, err) < 0)
+		return err_wrap(err, "%s is not a job directory", dir);
+	if (json_load_file(res_path, &res, &ignored) == 0) {
+		retries = (int)json_get_num(cJSON_GetObjectItemCaseSensitive(res, "stats"),
+		                            "n_retries", 0);
+		if (n_total)
+			*n_total = (int)json_get_num(res, "n_total_trials", 0);
+	}
+	if (job_dir_load_results(dir, &results, &n) < 0)
+		return err_sys(err, "read %s", dir);
+	metrics = cJSON_GetObjectItemCaseSensitive(cfg, "metrics");
+	m = xcalloc((size_t)cJSON_GetArraySize(metrics) + 1, sizeof(*m));
+	cJSON_ArrayForEach(mi, metrics)
+	{
+		const char *type = json_get_str(mi, "type");
+
+		m[n_metrics++].type = type ? type : "mean";
+	}
+	o = xcalloc(n + 1, sizeof(*o));
+	for (size_t i = 0; i < n; i++)
+		trial_outcome_from_result(&results[i], &o[i]);
+	*stats = job_stats(o, n, m, n_metrics, retries);
+	for (size_t i = 0; i < n; i++)
+		trial_result_free(&results[i]);
+	free(results);
+	free(o);
+	free(m);
+	return 0;
+}
+
+static int jobs_summarize(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+	_cleanup_json_ cJSON *stats = NULL;
+	struct err err = {0};
+	bool json = false;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			fputs(jobs_usage, stdout);
+			return EXIT_OK;
+		default:
+			return cli_usage_error("jobs summarize", "unknown option '%s'",
+			                       argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error("jobs summarize",
+		                       optind >= argc ? "missing DIR" : "more than one DIR");
+	if (dir_stats(argv[optind], &stats, NULL, &err) < 0)
+		return cli_fail("%s", err.msg);
+	if (json) {
+		_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
+
+		json_print(stats, &sb);
+		puts(sb.buf);
+	} else {
+		job_print_summary(stdout, stats);
+	}
+	return EXIT_OK;
+}
+
+static int jobs_merge(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
+	const char *out = NULL;
+	_cleanup_json_ cJSON *first_cfg = NULL;
+	_cleanup_json_ cJSON *stats = NULL;
+	_cleanup_json_ cJSON *result = cJSON_CreateObject();
+	_cleanup_free_ char *out_cfg = NULL;
+	struct err err = {0};
+	int c, total = 0;
+	char id[37], ts[ISO8601_LEN];
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(jobs_usage, stdout);
+			return EXIT_OK;
+		case ':':
+			return cli_usage_error("jobs merge", "option '%s' needs a value",
+			                       argv[optind - 1]);
+		default:
+			return cli_usage_error("jobs merge", "unknown option '%s'",
+			                       argv[optind - 1]);
+		}
+	}
+	if (!out)
+		return cli_usage_error("jobs merge", "missing -o OUT");
+	if (optind >= argc)
+		return cli_usage_error("jobs merge", "missing shard directories");
+	if (path_exists(out))
+		return cli_fail("%s already exists", out);
+	/* Every shard must come from the same job config. */
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *p = path_join(argv[i], "config.json");
+		cJSON *cfg = NULL;
+
+		if (json_load_file(p, &cfg, &err) < 0)
+			return cli_fail("%s is not a job directory: %s", argv[i], err.msg);
+		if (!first_cfg) {
+			first_cfg = cfg;
+			continue;
+		}
+		{
+			_cleanup_strvs_ struct strv diff = STRV_INIT;
+
+			if (job_config_json_diff(first_cfg, cfg, &diff) > 0) {
+				cJSON_Delete(cfg);
+				return cli_fail("%s was run with a different config than %s: %s",
+				                argv[i], argv[optind], diff.v[0]);
+			}
+		}
+		cJSON_Delete(cfg);
+	}
+	if (mkdir_p(out, 0755, &err) < 0)
+		return cli_fail("%s", err.msg);
+	for (int i = optind; i < argc; i++) {
+		_cleanup_closedir_ DIR *d = opendir(argv[i]);
+		_cleanup_free_ char *rpath = path_join(argv[i], "result.json");
+		_cleanup_json_ cJSON *res = NULL;
+		struct dirent *de;
+
+		if (json_load_file(rpath, &res, &err) == 0)
+			total += (int)json_get_num(res, "n_total_trials", 0);
+		while (d && (de = readdir(d))) {
+			_cleanup_free_ char *src = path_join(argv[i], de->d_name);
+			_cleanup_free_ char *dst = path_join(out, de->d_name);
+			_cleanup_free_ char *tcfg = path_join(src, "config.json");
+
+			if (de->d_name[0] == '.' || !path_is_dir(src) || !path_is_file(tcfg))
+				continue;
+			if (path_exists(dst))
+				return cli_fail("trial %s appears in two shards", de->d_name);
+			if (copy_tree(src, dst, true, &err) < 0)
+				return cli_fail("%s", err.msg);
+		}
+	}
+	{
+		_cleanup_free_ char *real = path_real(out);
+		cJSON *name = cJSON_GetObjectItemCaseSensitive(first_cfg, "job_name");
+
+		if (name)
+			cJSON_SetValuestring(name, path_basename(real ? real : out));
+	}
+	out_cfg = path_join(out, "config.json");
+	if (json_write_file_atomic(out_cfg, first_cfg, &err) < 0)
+		return cli_fail("%s", err.msg);
+	if (dir_stats(out, &stats, NULL, &err) < 0)
+		return cli_fail("%s", err.msg);
+	uuid4(id);
+	iso8601_format(wall_now(), ts, sizeof(ts));
+	cJSON_AddStringToObject(result, "id", id);
+	cJSON_AddStringToObject(result, "started_at", ts);
+	cJSON_AddStringToObject(result, "updated_at", ts);
+	cJSON_AddStringToObject(result, "finished_at", ts);
+	cJSON_AddNumberToObject(result, "n_total_trials", total);
+	cJSON_AddItemToObject(result, "stats", steal_ptr(&stats));
+	{
+		_cleanup_free_ char *rpath = path_join(out, "result.json");
+
+		if (json_write_file_atomic(rpath, result, &err) < 0)
+			return cli_fail("%s", err.msg);
+	}
+	job_print_summary(stdout, cJSON_GetObjectItemCaseSensitive(result, "stats"));
+	printf("merged %d shard%s into %s\n", argc - optind, argc - optind == 1 ? "" : "s", out);
+	return EXIT_OK;
+}
 
 int cmd_jobs(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout jobs resume|summarize|merge\n\nNot available yet in this "
-		     "build.");
-		return EXIT_OK;
-	}
-	return cli_fail("'rollout jobs' is not available yet in this build");
+	static const struct cli_sub subs[] = {
+	    {"resume", jobs_resume, "continue a job"},
+	    {"summarize", jobs_summarize, "statistics of a job"},
+	    {"merge", jobs_merge, "combine shard directories"},
+	    {0},
+	};
+
+	return cli_dispatch("jobs", subs, argc, argv, jobs_usage);
 }

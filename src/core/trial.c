@@ -529,8 +529,8 @@ static void run_teardown(struct trial_run_state *s)
 	bool keep;
 
 	phase_begin(s, PHASE_ENVIRONMENT_TEARDOWN);
-	keep = spec->preserve == PRESERVE_ALWAYS ||
-	       (spec->preserve == PRESERVE_ON_FAILURE &&
+	keep = spec->preserve == PRESERVE_ENV_ALWAYS ||
+	       (spec->preserve == PRESERVE_ENV_ON_FAILURE &&
 	        (s->r->exception || below_max_reward(s->r->rewards)));
 	if (s->env) {
 		if (spec->provider->stop(s->env, !keep, &err) < 0) {

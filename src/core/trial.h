@@ -5,13 +5,12 @@
 #define ROLLOUT_TRIAL_H
 
 #include "agents/agent.h"
+#include "config/job.h"
 #include "core/result.h"
 #include "providers/provider.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
-
-enum preserve_env { PRESERVE_NEVER, PRESERVE_ON_FAILURE, PRESERVE_ALWAYS };
 
 /* Everything a trial needs, resolved by the caller (job or `rollout trial run`). */
 struct trial_spec {

@@ -225,6 +225,118 @@ int rm_rf(const char *path, struct err *err)
 	return rm_rf_at(AT_FDCWD, path, err);
 }
 
+static int copy_file_at(int sfd_dir, const char *name, int dfd_dir, mode_t mode, struct err *err)
+{
+	_cleanup_close_ int in = openat(sfd_dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	_cleanup_close_ int out = -1;
+	char buf[65536];
+
+	if (in < 0)
+		return err_sys(err, "open %s", name);
+	out = openat(dfd_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	             mode & 07777);
+	if (out < 0)
+		return err_sys(err, "create %s", name);
+	for (;;) {
+		ssize_t r = read(in, buf, sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return err_sys(err, "read %s", name);
+		if (r == 0)
+			break;
+		if (write_all(out, buf, (size_t)r) < 0)
+			return err_sys(err, "write %s", name);
+	}
+	fchmod(out, mode & 07777);
+	return 0;
+}
+
+static int copy_tree_at(int sdir, int ddir, bool link_files, struct err *err)
+{
+	_cleanup_closedir_ DIR *d = fdopendir(sdir);
+	struct dirent *de;
+
+	if (!d) {
+		close(sdir);
+		return err_sys(err, "opendir");
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return err_sys(err, "stat %s", de->d_name);
+		if (S_ISDIR(st.st_mode)) {
+			int s2, d2;
+
+			if (mkdirat(ddir, de->d_name, st.st_mode & 07777) < 0)
+				return err_sys(err, "mkdir %s", de->d_name);
+			s2 = openat(dirfd(d), de->d_name,
+			            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			d2 = openat(ddir, de->d_name,
+			            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (s2 < 0 || d2 < 0) {
+				if (s2 >= 0)
+					close(s2);
+				if (d2 >= 0)
+					close(d2);
+				return err_sys(err, "open %s", de->d_name);
+			}
+			if (copy_tree_at(s2, d2, link_files, err) < 0) {
+				close(d2);
+				return err_wrap(err, "%s", de->d_name);
+			}
+			close(d2);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[4096];
+			ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+
+			if (n < 0)
+				return err_sys(err, "readlink %s", de->d_name);
+			target[n] = '\0';
+			if (symlinkat(target, ddir, de->d_name) < 0)
+				return err_sys(err, "symlink %s", de->d_name);
+		} else if (S_ISREG(st.st_mode)) {
+			if (link_files && linkat(dirfd(d), de->d_name, ddir, de->d_name, 0) == 0)
+				continue;
+			if (copy_file_at(dirfd(d), de->d_name, ddir, st.st_mode, err) < 0)
+				return -1;
+		}
+		/* other file types are not copied */
+	}
+	return 0;
+}
+
+int copy_tree(const char *src, const char *dst, bool link_files, struct err *err)
+{
+	struct stat st;
+	int s, d;
+
+	if (lstat(src, &st) < 0)
+		return err_sys(err, "stat %s", src);
+	if (!S_ISDIR(st.st_mode))
+		return err_set(err, ENOTDIR, "%s is not a directory", src);
+	if (mkdir(dst, st.st_mode & 07777) < 0)
+		return err_sys(err, "mkdir %s", dst);
+	s = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s < 0)
+		return err_sys(err, "open %s", src);
+	d = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d < 0) {
+		close(s);
+		return err_sys(err, "open %s", dst);
+	}
+	if (copy_tree_at(s, d, link_files, err) < 0) {
+		close(d);
+		return err_wrap(err, "copy %s to %s", src, dst);
+	}
+	close(d);
+	return 0;
+}
+
 bool path_exists(const char *path)
 {
 	struct stat st;

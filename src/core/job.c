@@ -1,0 +1,945 @@
+/* The job orchestrator: expands trials, runs each in a forked worker (a crash or hang
+ * stays in its worker), at most n_concurrent_trials at once, retries with backoff,
+ * forwards cancellation, resumes, and keeps the job's result.json current. */
+#include "core/job.h"
+#include "agents/agent.h"
+#include "config/dataset.h"
+#include "core/metrics.h"
+#include "core/progress.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/json.h"
+#include "rollout/log.h"
+#include "rollout/signals.h"
+#include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DEFAULT_PIDS_LIMIT 4096
+/* A worker that outlives the sum of its phase timeouts by this much is killed. */
+#define WATCHDOG_MARGIN_SEC 300.0
+#define WATCHDOG_GRACE_SEC 30.0
+
+/* --- agents ---------------------------------------------------------------- */
+
+const struct agent_def *job_agent_def(const struct agent_config *a)
+{
+	if (a->install || a->run || a->host_command) {
+		struct agent_custom c = {a->install, a->run, a->host_command};
+
+		return agent_custom_def(&c);
+	}
+	return agent_find(a->name);
+}
+
+/* --- trial specs ------------------------------------------------------------ */
+
+static double nan_to_unset(double v)
+{
+	return isnan(v) ? -1.0 : v;
+}
+
+static void env_list_to_strv(const struct env_list *l, struct strv *out)
+{
+	for (size_t i = 0; i < l->n; i++)
+		strv_pushf(out, "%s=%s", l->v[i].name, l->v[i].value);
+}
+
+void trial_spec_scratch_release(struct trial_spec_scratch *s)
+{
+	strv_release(&s->agent_env);
+	strv_release(&s->verifier_env);
+	strv_release(&s->solution_env);
+	strv_release(&s->task_env);
+	strv_release(&s->artifact_sources);
+	strv_release(&s->artifact_dests);
+	free(s->trial_dir);
+	memset(s, 0, sizeof(*s));
+}
+
+static long kwarg_long(const cJSON *kwargs, const char *key, long def)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(kwargs, key);
+
+	return cJSON_IsNumber(v) ? (long)v->valuedouble : def;
+}
+
+void job_item_spec(const struct job *job, const struct job_item *item, struct trial_spec *spec,
+                   struct trial_spec_scratch *scratch)
+{
+	const struct job_config *cfg = job->cfg;
+	const struct job_task *jt = &job->tasks[item->task];
+	const struct task *t = jt->task;
+	const struct task_config *tc = &t->config;
+	const struct agent_config *ac = &cfg->agents[item->agent];
+	const struct job_environment_config *ec = &cfg->environment;
+	struct timeout_inputs in;
+	const cJSON *version;
+	int cpus, mem, storage;
+
+	memset(spec, 0, sizeof(*spec));
+	memset(scratch, 0, sizeof(*scratch));
+	scratch->trial_dir = path_join(job->dir, item->trial_name);
+	spec->trial_name = item->trial_name;
+	spec->trial_dir = scratch->trial_dir;
+	spec->job_name = cfg->job_name;
+	spec->task_name = t->name;
+	spec->task_dir = t->dir;
+	spec->task_checksum = jt->checksum;
+	spec->source = jt->source;
+	spec->task_id = jt->task_id;
+	spec->instruction = t->instruction;
+	spec->instruction_path = t->instruction_path;
+	spec->config_json = item->trial_config;
+	spec->provider = job->provider;
+
+	cpus = ec->override_cpus > 0 ? ec->override_cpus : tc->environment.cpus;
+	mem = ec->override_memory_mb > 0 ? ec->override_memory_mb : tc->environment.memory_mb;
+	storage =
+	    ec->override_storage_mb > 0 ? ec->override_storage_mb : tc->environment.storage_mb;
+	spec->env.environment_dir = t->environment_dir;
+	spec->env.docker_image = tc->environment.docker_image;
+	spec->env.force_build = ec->force_build;
+	spec->env.cpus = cpus;
+	spec->env.memory_bytes = (long long)mem << 20;
+	spec->env.storage_bytes = (long long)storage << 20;
+	spec->env.pids_limit = kwarg_long(ec->kwargs, "pids_limit", DEFAULT_PIDS_LIMIT);
+	spec->env.allow_internet = tc->environment.allow_internet;
+	env_list_to_strv(&tc->environment.env, &scratch->task_env);
+	env_list_to_strv(&ec->env, &scratch->task_env);
+	spec->env.env = (const char *const *)strv_array(&scratch->task_env);
+	spec->env.workdir = tc->environment.workdir;
+	spec->preserve = ec->preserve_env;
+
+	spec->agent = job_agent_def(ac);
+	spec->agent_name = ac->name;
+	spec->model_name = ac->model_name;
+	env_list_to_strv(&ac->env, &scratch->agent_env);
+	spec->agent_env = (const char *const *)strv_array(&scratch->agent_env);
+	spec->agent_kwargs = ac->kwargs;
+	version = cJSON_GetObjectItemCaseSensitive(ac->kwargs, "version");
+	spec->agent_version = cJSON_IsString(version) ? version->valuestring : NULL;
+	scratch->custom.install_script = ac->install;
+	scratch->custom.run_template = ac->run;
+	scratch->custom.host_command = ac->host_command;
+	spec->custom = &scratch->custom;
+
+	in.task_agent_timeout = tc->agent.timeout_sec;
+	in.task_verifier_timeout = tc->verifier.timeout_sec;
+	in.task_build_timeout = tc->environment.build_timeout_sec;
+	in.agent_override = nan_to_unset(ac->override_timeout_sec);
+	in.agent_max = nan_to_unset(ac->max_timeout_sec);
+	in.agent_setup_override = nan_to_unset(ac->override_setup_timeout_sec);
+	in.verifier_override = nan_to_unset(cfg->verifier.override_timeout_sec);
+	in.verifier_max = nan_to_unset(cfg->verifier.max_timeout_sec);
+	in.multiplier = cfg->timeout_multiplier;
+	in.agent_multiplier = nan_to_unset(cfg->agent_timeout_multiplier);
+	in.verifier_multiplier = nan_to_unset(cfg->verifier_timeout_multiplier);
+	in.agent_setup_multiplier = nan_to_unset(cfg->agent_setup_timeout_multiplier);
+	in.build_multiplier = nan_to_unset(cfg->environment_build_timeout_multiplier);
+	trial_timeouts(&in, spec);
+
+	spec->verifier_disabled = cfg->verifier.disable;
+	env_list_to_strv(&tc->verifier.env, &scratch->verifier_env);
+	spec->verifier_env = (const char *const *)strv_array(&scratch->verifier_env);
+	env_list_to_strv(&tc->solution.env, &scratch->solution_env);
+	spec->solution_env = (const char *const *)strv_array(&scratch->solution_env);
+
+	for (size_t i = 0; i < cfg->n_artifacts; i++) {
+		strv_push(&scratch->artifact_sources, cfg->artifacts[i].source);
+		strv_push(&scratch->artifact_dests,
+		          cfg->artifacts[i].destination ? cfg->artifacts[i].destination : "");
+	}
+	for (size_t i = 0; i < tc->n_artifacts; i++) {
+		strv_push(&scratch->artifact_sources, tc->artifacts[i].source);
+		strv_push(&scratch->artifact_dests,
+		          tc->artifacts[i].destination ? tc->artifacts[i].destination : "");
+	}
+	spec->artifact_sources = (const char *const *)strv_array(&scratch->artifact_sources);
+	spec->artifact_dests = (const char *const *)strv_array(&scratch->artifact_dests);
+	spec->output_cap = (long long)kwarg_long(ec->kwargs, "output_limit_mb", 0) << 20;
+}
+
+/* --- expansion -------------------------------------------------------------- */
+
+/* TrialConfig (Harbor's shape) for one item, built from the job's resolved config. */
+static cJSON *trial_config_json(const struct job *job, const cJSON *job_json,
+                                const struct job_item *item)
+{
+	const struct job_task *jt = &job->tasks[item->task];
+	cJSON *tc = cJSON_CreateObject();
+	cJSON *task = cJSON_AddObjectToObject(tc, "task");
+	static const char *const copy_keys[] = {"timeout_multiplier",
+	                                        "agent_timeout_multiplier",
+	                                        "verifier_timeout_multiplier",
+	                                        "agent_setup_timeout_multiplier",
+	                                        "environment_build_timeout_multiplier",
+	                                        NULL};
+
+	cJSON_AddStringToObject(task, "path", jt->task->dir);
+	cJSON_AddNullToObject(task, "git_url");
+	cJSON_AddNullToObject(task, "git_commit_id");
+	cJSON_AddFalseToObject(task, "overwrite");
+	cJSON_AddNullToObject(task, "download_dir");
+	json_add_str_or_null(task, "source", jt->source);
+	json_add_str_or_null(tc, "trial_name", item->trial_name);
+	cJSON_AddStringToObject(tc, "trials_dir", job->dir);
+	for (const char *const *k = copy_keys; *k; k++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(job_json, *k);
+
+		cJSON_AddItemToObject(tc, *k, v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull());
+	}
+	cJSON_AddItemToObject(
+	    tc, "agent",
+	    cJSON_Duplicate(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(job_json, "agents"),
+	                                       (int)item->agent),
+	                    1));
+	cJSON_AddItemToObject(
+	    tc, "environment",
+	    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(job_json, "environment"), 1));
+	cJSON_AddItemToObject(
+	    tc, "verifier",
+	    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(job_json, "verifier"), 1));
+	cJSON_AddItemToObject(
+	    tc, "artifacts",
+	    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(job_json, "artifacts"), 1));
+	cJSON_AddStringToObject(tc, "job_id", job->id);
+	return tc;
+}
+
+/* The config minus what differs between two runs of the same trial. */
+static char *match_key(const cJSON *trial_config)
+{
+	_cleanup_json_ cJSON *c = cJSON_Duplicate(trial_config, 1);
+
+	cJSON_DeleteItemFromObjectCaseSensitive(c, "trial_name");
+	cJSON_DeleteItemFromObjectCaseSensitive(c, "job_id");
+	cJSON_DeleteItemFromObjectCaseSensitive(c, "trials_dir");
+	return cJSON_PrintUnformatted(c);
+}
+
+static int load_task(struct job *job, const char *path, const char *source, struct err *err)
+{
+	struct job_task *jt;
+	struct task *t = NULL;
+	unsigned flags = job->cfg->verifier.disable ? TASK_NO_VERIFY : 0;
+
+	if (task_load(path, flags, &t, err) < 0)
+		return -1;
+	job->tasks = xrealloc(job->tasks, (job->n_tasks + 1) * sizeof(*job->tasks));
+	jt = &job->tasks[job->n_tasks++];
+	memset(jt, 0, sizeof(*jt));
+	jt->task = t;
+	jt->source = source ? xstrdup(source) : NULL;
+	jt->task_id = cJSON_CreateObject();
+	cJSON_AddStringToObject(jt->task_id, "path", t->dir);
+	if (task_checksum(t->dir, jt->checksum, err) < 0)
+		return err_wrap(err, "task %s", t->name);
+	return 0;
+}
+
+static int resolve_tasks(struct job *job, struct err *err)
+{
+	const struct job_config *cfg = job->cfg;
+	unsigned flags = cfg->verifier.disable ? TASK_NO_VERIFY : 0;
+
+	for (size_t i = 0; i < cfg->n_datasets; i++) {
+		const struct dataset_config *dc = &cfg->datasets[i];
+		struct task_filter filter = {
+		    dc->has_task_names ? (char *const *)strv_array((struct strv *)&dc->task_names)
+		                       : NULL,
+		    dc->has_exclude_task_names
+		        ? (char *const *)strv_array((struct strv *)&dc->exclude_task_names)
+		        : NULL,
+		    dc->n_tasks,
+		};
+		struct dataset ds = {0};
+
+		if (dc->is_registry)
+			return err_set(err, ENOTSUP,
+			               "dataset '%s': registry datasets are not supported yet; "
+			               "download the tasks and use a local path",
+			               dc->name ? dc->name : "?");
+		if (dataset_resolve_local(dc->path, &filter, flags, &ds, err) < 0)
+			return -1;
+		for (size_t k = 0; k < ds.n_tasks; k++) {
+			if (load_task(job, ds.tasks[k].path, ds.name, err) < 0) {
+				dataset_release(&ds);
+				return -1;
+			}
+		}
+		dataset_release(&ds);
+	}
+	for (size_t i = 0; i < cfg->n_tasks; i++) {
+		const struct task_ref_config *tr = &cfg->tasks[i];
+
+		if (tr->git_url)
+			return err_set(err, ENOTSUP,
+			               "task %s: git tasks are not supported yet; clone it and use "
+			               "a local path",
+			               tr->path);
+		if (load_task(job, tr->path, tr->source, err) < 0)
+			return -1;
+	}
+	if (job->n_tasks == 0)
+		return err_set(err, EINVAL, "the job has no tasks");
+	return 0;
+}
+
+static void expand(struct job *job, const cJSON *job_json)
+{
+	const struct job_config *cfg = job->cfg;
+	size_t n = (size_t)cfg->n_attempts * job->n_tasks * cfg->n_agents;
+	size_t k = 0;
+
+	job->items = xcalloc(n ? n : 1, sizeof(*job->items));
+	for (int attempt = 0; attempt < cfg->n_attempts; attempt++) {
+		for (size_t t = 0; t < job->n_tasks; t++) {
+			for (size_t a = 0; a < cfg->n_agents; a++) {
+				struct job_item *it = &job->items[k];
+
+				it->task = t;
+				it->agent = a;
+				it->attempt = attempt;
+				it->state = ITEM_PENDING;
+				if (job->shard_count > 1 &&
+				    (int)(k % (size_t)job->shard_count) != job->shard_index)
+					it->state = ITEM_SKIPPED;
+				it->trial_config = trial_config_json(job, job_json, it);
+				it->match_key = match_key(it->trial_config);
+				k++;
+			}
+		}
+	}
+	job->n_items = n;
+}
+
+static void item_set_name(struct job *job, struct job_item *it, const char *name)
+{
+	free(it->trial_name);
+	it->trial_name = xstrdup(name);
+	cJSON_ReplaceItemInObjectCaseSensitive(it->trial_config, "trial_name",
+	                                       cJSON_CreateString(name));
+	(void)job;
+}
+
+/* Move a trial directory aside instead of deleting it: nothing is ever lost. */
+static int move_aside(const struct job *job, const char *name, const char *why, struct err *err)
+{
+	_cleanup_free_ char *from = path_join(job->dir, name);
+	_cleanup_free_ char *aside_dir = path_join(job->dir, why);
+	_cleanup_free_ char *to = NULL;
+
+	if (mkdir_p(aside_dir, 0755, err) < 0)
+		return -1;
+	for (int n = 1;; n++) {
+		free(to);
+		to = xasprintf("%s/%s.%d", aside_dir, name, n);
+		if (!path_exists(to))
+			break;
+	}
+	if (rename(from, to) < 0)
+		return err_sys(err, "move %s to %s", from, to);
+	return 0;
+}
+
+/* Pair existing trial directories with the expanded items. */
+static int adopt_existing(struct job *job, struct err *err)
+{
+	_cleanup_closedir_ DIR *d = opendir(job->dir);
+	struct dirent *de;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *tdir = NULL, *cfg_path = NULL, *key = NULL;
+		_cleanup_json_ cJSON *tc = NULL;
+		struct trial_result r;
+		struct err why = {0};
+		enum result_status st;
+		bool adopted = false;
+
+		if (de->d_name[0] == '.')
+			continue;
+		tdir = path_join(job->dir, de->d_name);
+		cfg_path = path_join(tdir, "config.json");
+		if (!path_is_dir(tdir) || !path_is_file(cfg_path))
+			continue;
+		st = trial_result_load(tdir, &r, &why);
+		if (st == RESULT_OK && r.exception &&
+		    strv_contains(&job->rerun_errors, r.exception->type)) {
+			log_info("rerunning %s (%s)", de->d_name, r.exception->type);
+			trial_result_free(&r);
+			st = RESULT_CORRUPT;
+		}
+		if (st == RESULT_OK && json_load_file(cfg_path, &tc, &why) == 0) {
+			key = match_key(tc);
+			for (size_t i = 0; i < job->n_items; i++) {
+				struct job_item *it = &job->items[i];
+
+				if (it->state != ITEM_PENDING && it->state != ITEM_SKIPPED)
+					continue;
+				if (it->has_result || strcmp(it->match_key, key) != 0)
+					continue;
+				item_set_name(job, it, de->d_name);
+				it->result = r;
+				it->has_result = true;
+				it->state = ITEM_DONE;
+				adopted = true;
+				break;
+			}
+		}
+		if (!adopted) {
+			if (st == RESULT_OK)
+				trial_result_free(&r);
+			else
+				log_info("trial %s did not finish (%s): it runs again", de->d_name,
+				         why.msg);
+			if (move_aside(job, de->d_name, ".superseded", err) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int job_load_tasks(struct job *job, struct job_config *cfg, struct err *err)
+{
+	job->cfg = cfg;
+	job->provider = provider_find(env_type_name(cfg->environment.type));
+	if (!job->provider)
+		return err_set(err, EINVAL, "unknown environment type");
+	uuid4(job->id);
+	return resolve_tasks(job, err);
+}
+
+void job_expand(struct job *job)
+{
+	_cleanup_json_ cJSON *job_json = job_config_to_json(job->cfg);
+
+	expand(job, job_json);
+}
+
+void job_item_name(struct job *job, struct job_item *it, const char *name)
+{
+	if (name) {
+		item_set_name(job, it, name);
+	} else {
+		_cleanup_free_ char *fresh = trial_name_new(job->tasks[it->task].task->name);
+
+		item_set_name(job, it, fresh);
+	}
+}
+
+int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
+{
+	_cleanup_json_ cJSON *job_json = NULL;
+	_cleanup_free_ char *cfg_path = NULL;
+
+	if (job_load_tasks(job, cfg, err) < 0)
+		return -1;
+	job->dir = path_join(cfg->jobs_dir, cfg->job_name);
+	cfg_path = path_join(job->dir, "config.json");
+	job_json = job_config_to_json(cfg);
+	if (path_exists(cfg_path)) {
+		_cleanup_json_ cJSON *old = NULL;
+		_cleanup_json_ cJSON *old_result = NULL;
+		_cleanup_free_ char *result_path = path_join(job->dir, "result.json");
+		_cleanup_strvs_ struct strv diff = STRV_INIT;
+		struct strbuf msg = STRBUF_INIT;
+		struct err ignored = {0};
+		const char *old_id;
+
+		if (json_load_file(cfg_path, &old, err) < 0)
+			return err_wrap(err, "resume %s", job->dir);
+		if (job_config_json_diff(old, job_json, &diff) > 0) {
+			for (size_t i = 0; i < diff.n; i++)
+				sb_addf(&msg, "\n  %s", diff.v[i]);
+			err_set(err, EEXIST,
+			        "%s exists with a different config; use another --job-name or "
+			        "remove it. Differences (old -> new):%s",
+			        job->dir, sb_str(&msg));
+			sb_release(&msg);
+			return -1;
+		}
+		/* The job keeps its id across resumes. */
+		if (json_load_file(result_path, &old_result, &ignored) == 0) {
+			old_id = json_get_str(old_result, "id");
+			if (old_id && strlen(old_id) == 36)
+				memcpy(job->id, old_id, 37);
+		}
+		job->resumed = true;
+	} else if (mkdir_p(job->dir, 0755, err) < 0) {
+		return -1;
+	}
+	expand(job, job_json);
+	if (job->resumed && adopt_existing(job, err) < 0)
+		return -1;
+	for (size_t i = 0; i < job->n_items; i++)
+		if (!job->items[i].trial_name)
+			job_item_name(job, &job->items[i], NULL);
+	if (json_write_file_atomic(cfg_path, job_json, err) < 0)
+		return -1;
+	return 0;
+}
+
+/* --- results ------------------------------------------------------------------ */
+
+cJSON *job_compute_stats(const struct job *job)
+{
+	struct trial_outcome *o = xcalloc(job->n_items ? job->n_items : 1, sizeof(*o));
+	struct metric_spec *m = xcalloc(job->cfg->n_metrics ? job->cfg->n_metrics : 1, sizeof(*m));
+	size_t n = 0;
+	cJSON *stats;
+
+	for (size_t i = 0; i < job->n_items; i++)
+		if (job->items[i].has_result)
+			trial_outcome_from_result(&job->items[i].result, &o[n++]);
+	for (size_t i = 0; i < job->cfg->n_metrics; i++)
+		m[i].type = job->cfg->metrics[i].type;
+	stats = job_stats(o, n, m, job->cfg->n_metrics, job->n_retries);
+	free(o);
+	free(m);
+	return stats;
+}
+
+static size_t job_total(const struct job *job)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < job->n_items; i++)
+		n += job->items[i].state != ITEM_SKIPPED;
+	return n;
+}
+
+int job_write_result(const struct job *job, bool final, struct err *err)
+{
+	_cleanup_json_ cJSON *j = cJSON_CreateObject();
+	_cleanup_free_ char *path = path_join(job->dir, "result.json");
+	char ts[ISO8601_LEN];
+	size_t running = 0, pending = 0, cancelled = 0;
+
+	cJSON_AddStringToObject(j, "id", job->id);
+	iso8601_format(job->started_at, ts, sizeof(ts));
+	cJSON_AddStringToObject(j, "started_at", ts);
+	iso8601_format(wall_now(), ts, sizeof(ts));
+	cJSON_AddStringToObject(j, "updated_at", ts);
+	if (final)
+		cJSON_AddStringToObject(j, "finished_at", ts);
+	else
+		cJSON_AddNullToObject(j, "finished_at");
+	cJSON_AddNumberToObject(j, "n_total_trials", (double)job_total(job));
+	for (size_t i = 0; i < job->n_items; i++) {
+		const struct job_item *it = &job->items[i];
+
+		running += it->state == ITEM_RUNNING;
+		pending += it->state == ITEM_PENDING;
+		cancelled += it->has_result && it->result.exception &&
+		             !strcmp(it->result.exception->type, "CancelledError");
+	}
+	{
+		cJSON *stats = job_compute_stats(job);
+
+		cJSON_AddNumberToObject(stats, "n_running_trials", (double)running);
+		cJSON_AddNumberToObject(stats, "n_pending_trials", (double)pending);
+		cJSON_AddNumberToObject(stats, "n_cancelled_trials", (double)cancelled);
+		cJSON_AddItemToObject(j, "stats", stats);
+	}
+	if (job->shard_count > 1) {
+		cJSON *s = cJSON_AddObjectToObject(j, "shard");
+
+		cJSON_AddNumberToObject(s, "index", job->shard_index);
+		cJSON_AddNumberToObject(s, "count", job->shard_count);
+	}
+	return json_write_file_atomic(path, j, err);
+}
+
+int job_dir_load_results(const char *dir, struct trial_result **out, size_t *n)
+{
+	_cleanup_closedir_ DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *tdir = NULL;
+		struct trial_result r;
+		struct err why = {0};
+
+		if (de->d_name[0] == '.')
+			continue;
+		tdir = path_join(dir, de->d_name);
+		if (!path_is_dir(tdir))
+			continue;
+		switch (trial_result_load(tdir, &r, &why)) {
+		case RESULT_OK:
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 64;
+				*out = xrealloc(*out, cap * sizeof(**out));
+			}
+			(*out)[(*n)++] = r;
+			break;
+		case RESULT_CORRUPT:
+			log_warn("%s", why.msg);
+			break;
+		case RESULT_MISSING:
+			break;
+		}
+	}
+	return 0;
+}
+
+/* --- the worker ----------------------------------------------------------------- */
+
+static void worker_main(struct job *job, struct job_item *it, pid_t parent)
+{
+	struct trial_spec spec;
+	struct trial_spec_scratch scratch;
+	struct trial_result r;
+	struct err err = {0};
+	int rc;
+
+	/* Die (gracefully, through the cancel path) with the orchestrator. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)
+		_exit(1);
+	/* Own process group: a terminal's Ctrl-C reaches the orchestrator, which decides. */
+	setpgid(0, 0);
+	signal(SIGCHLD, SIG_DFL);
+	rollout_cancel_count = 0;
+	signals_install_cancel();
+	log_set_quiet(1);
+	log_set_level(LOG_ERROR + 1);
+	job_item_spec(job, it, &spec, &scratch);
+	rc = trial_run(&spec, &r, &err);
+	if (rc < 0)
+		fprintf(stderr, "rollout: trial %s: %s\n", it->trial_name, err.msg);
+	/* exit, not _exit: the parent flushed its stdio before forking */
+	exit(rc < 0 ? 1 : 0);
+}
+
+static double retry_delay(const struct retry_config *rc, int attempt)
+{
+	double d = rc->min_wait_sec * pow(rc->wait_multiplier, attempt);
+
+	return d < rc->max_wait_sec ? d : rc->max_wait_sec;
+}
+
+static bool should_retry(const struct job *job, const struct job_item *it)
+{
+	const struct retry_config *rc = &job->cfg->orchestrator.retry;
+	const char *type;
+
+	if (!it->has_result || !it->result.exception || it->retries >= rc->max_retries)
+		return false;
+	if (cancel_requested())
+		return false;
+	type = it->result.exception->type;
+	if (strcmp(type, "CancelledError") == 0)
+		return false;
+	if (strv_contains(&rc->exclude_exceptions, type))
+		return false;
+	if (rc->has_include_exceptions && !strv_contains(&rc->include_exceptions, type))
+		return false;
+	return true;
+}
+
+static double phase_budget(const struct job *job, const struct job_item *it)
+{
+	struct trial_spec spec;
+	struct trial_spec_scratch scratch;
+	double total;
+
+	job_item_spec(job, it, &spec, &scratch);
+	if (spec.setup_timeout <= 0 || spec.install_timeout <= 0 || spec.agent_timeout <= 0 ||
+	    spec.verifier_timeout <= 0)
+		total = 0; /* a phase without a timeout: no watchdog */
+	else
+		total = spec.setup_timeout + spec.install_timeout + spec.agent_timeout +
+		        spec.verifier_timeout + WATCHDOG_MARGIN_SEC;
+	trial_spec_scratch_release(&scratch);
+	return total;
+}
+
+static void launch(struct job *job, struct job_item *it)
+{
+	pid_t parent = getpid();
+	pid_t pid;
+	double budget = phase_budget(job, it);
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		log_error("fork: %s; retrying shortly", strerror(errno));
+		it->not_before = mono_now() + 1;
+		return;
+	}
+	if (pid == 0)
+		worker_main(job, it, parent);
+	setpgid(pid, pid);
+	it->pid = pid;
+	it->state = ITEM_RUNNING;
+	it->started_mono = mono_now();
+	it->deadline = budget > 0 ? it->started_mono + budget : 0;
+	it->term_sent = it->kill_sent = false;
+	log_debug("started %s (pid %d)", it->trial_name, (int)pid);
+}
+
+/* A worker that died without writing its result (crash, watchdog): write one. */
+static void record_crash(struct job *job, struct job_item *it, int status)
+{
+	_cleanup_free_ char *tdir = path_join(job->dir, it->trial_name);
+	struct trial_spec spec;
+	struct trial_spec_scratch scratch;
+	struct err err = {0};
+	struct trial_result *r = &it->result;
+
+	job_item_spec(job, it, &spec, &scratch);
+	trial_result_init(r);
+	r->task_name = xstrdup(spec.task_name);
+	r->trial_name = xstrdup(spec.trial_name);
+	r->trial_uri = file_uri(tdir);
+	r->task_id = cJSON_Duplicate(spec.task_id, 1);
+	r->source = spec.source ? xstrdup(spec.source) : NULL;
+	r->task_checksum = xstrdup(spec.task_checksum);
+	r->config = cJSON_Duplicate(spec.config_json, 1);
+	r->agent_name = xstrdup(spec.agent_name ? spec.agent_name : spec.agent->name);
+	r->agent_version = xstrdup(spec.agent_version ? spec.agent_version : spec.agent->version);
+	r->model_name = spec.model_name ? xstrdup(spec.model_name) : NULL;
+	r->started_at = wall_now() - (mono_now() - it->started_mono);
+	r->finished_at = wall_now();
+	if (it->kill_sent || it->term_sent)
+		trial_result_set_exception(
+		    r, cancel_requested() ? "CancelledError" : "TrialWatchdogError",
+		    "the trial worker did not finish in time and was killed");
+	else if (WIFSIGNALED(status))
+		trial_result_set_exception(r, "RolloutWorkerCrashError",
+		                           "the trial worker was killed by signal %d",
+		                           WTERMSIG(status));
+	else
+		trial_result_set_exception(
+		    r, "RolloutWorkerCrashError",
+		    "the trial worker exited with status %d without a result", WEXITSTATUS(status));
+	mkdir_p(tdir, 0755, NULL);
+	if (trial_result_write(tdir, r, &err) < 0)
+		log_error("%s", err.msg);
+	it->has_result = true;
+	trial_spec_scratch_release(&scratch);
+	/* Its environment may still exist: its owner is gone, so gc takes it. */
+	if (job->provider->gc(&err) < 0)
+		log_warn("gc after crashed trial: %s", err.msg);
+}
+
+static void reap(struct job *job, struct progress *prog)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		struct job_item *it = NULL;
+		_cleanup_free_ char *tdir = NULL;
+		struct err why = {0};
+
+		if (pid <= 0)
+			return;
+		for (size_t i = 0; i < job->n_items; i++)
+			if (job->items[i].state == ITEM_RUNNING && job->items[i].pid == pid)
+				it = &job->items[i];
+		if (!it)
+			continue;
+		it->state = ITEM_DONE;
+		it->pid = 0;
+		if (it->has_result)
+			trial_result_free(&it->result);
+		it->has_result = false;
+		tdir = path_join(job->dir, it->trial_name);
+		if (trial_result_load(tdir, &it->result, &why) == RESULT_OK)
+			it->has_result = true;
+		else
+			record_crash(job, it, status);
+		if (should_retry(job, it)) {
+			struct err err = {0};
+			double delay = retry_delay(&job->cfg->orchestrator.retry, it->retries);
+
+			log_info("%s: %s; retry %d of %d in %.1f s", it->trial_name,
+			         it->result.exception->type, it->retries + 1,
+			         job->cfg->orchestrator.retry.max_retries, delay);
+			if (move_aside(job, it->trial_name, ".retried", &err) < 0)
+				log_error("%s", err.msg);
+			trial_result_free(&it->result);
+			it->has_result = false;
+			it->retries++;
+			job->n_retries++;
+			it->state = ITEM_PENDING;
+			it->not_before = mono_now() + delay;
+			continue;
+		}
+		progress_trial_done(prog, job, it);
+		{
+			struct err err = {0};
+
+			if (job_write_result(job, false, &err) < 0)
+				log_error("%s", err.msg);
+		}
+	}
+}
+
+static void watchdog(struct job *job)
+{
+	double now = mono_now();
+
+	for (size_t i = 0; i < job->n_items; i++) {
+		struct job_item *it = &job->items[i];
+
+		if (it->state != ITEM_RUNNING || it->deadline <= 0 || now < it->deadline)
+			continue;
+		if (!it->term_sent) {
+			log_error("%s: still running past every phase timeout; stopping it",
+			          it->trial_name);
+			kill(it->pid, SIGTERM);
+			it->term_sent = true;
+			it->deadline = now + WATCHDOG_GRACE_SEC;
+		} else if (!it->kill_sent) {
+			kill(it->pid, SIGKILL);
+			it->kill_sent = true;
+		}
+	}
+}
+
+static void forward_cancel(struct job *job, int level)
+{
+	for (size_t i = 0; i < job->n_items; i++) {
+		struct job_item *it = &job->items[i];
+
+		if (it->state != ITEM_RUNNING)
+			continue;
+		/* 1st and 2nd signal: the worker tears down (faster the second time);
+		 * a 3rd: kill outright and let gc clean up. */
+		kill(it->pid, level >= 3 ? SIGKILL : SIGTERM);
+		if (level >= 3)
+			it->kill_sent = true;
+	}
+}
+
+int job_execute(struct job *job, struct err *err)
+{
+	struct progress prog;
+	int n = job->cfg->orchestrator.n_concurrent_trials;
+	int forwarded = 0;
+	_cleanup_free_ char *log_path = path_join(job->dir, "job.log");
+	sigset_t chld;
+
+	if (n < 1)
+		n = 1;
+	job->started_at = wall_now();
+	job->log_slot = log_open_file(log_path);
+	log_info("job %s: %zu trials (%zu to run), %d at a time, provider %s", job->cfg->job_name,
+	         job_total(job), job_total(job) - (size_t)0, n, job->provider->name);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	progress_begin(&prog, job);
+	if (job_write_result(job, false, err) < 0)
+		goto out;
+	for (;;) {
+		size_t running = 0, pending = 0;
+		double now = mono_now(), next_wake = now + 0.25;
+		struct timespec ts;
+
+		if (rollout_cancel_count > forwarded) {
+			forwarded = rollout_cancel_count;
+			job->cancelled = true;
+			progress_note(&prog, forwarded == 1
+			                         ? "cancelling: stopping running trials (Ctrl-C "
+			                           "again to hurry)"
+			                         : "cancelling faster");
+			forward_cancel(job, forwarded);
+		}
+		for (size_t i = 0; i < job->n_items; i++) {
+			struct job_item *it = &job->items[i];
+
+			running += it->state == ITEM_RUNNING;
+			pending += it->state == ITEM_PENDING;
+		}
+		for (size_t i = 0; i < job->n_items && !job->cancelled && (int)running < n; i++) {
+			struct job_item *it = &job->items[i];
+
+			if (it->state != ITEM_PENDING)
+				continue;
+			if (it->not_before > now) {
+				if (it->not_before < next_wake)
+					next_wake = it->not_before;
+				continue;
+			}
+			launch(job, it);
+			running += it->state == ITEM_RUNNING;
+		}
+		if (running == 0 && (pending == 0 || job->cancelled))
+			break;
+		progress_tick(&prog, job);
+		/* Sleep until a worker exits or the next tick; signals interrupt it. */
+		{
+			double wait = next_wake - mono_now();
+
+			if (wait < 0.001)
+				wait = 0.001;
+			ts.tv_sec = (time_t)wait;
+			ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
+			sigtimedwait(&chld, NULL, &ts);
+		}
+		reap(job, &prog);
+		watchdog(job);
+	}
+	if (job->cancelled) {
+		/* Environments of trials that were never allowed to finish cleanly. */
+		struct err gerr = {0};
+
+		if (forwarded >= 3 && job->provider->gc(&gerr) < 0)
+			log_warn("gc: %s", gerr.msg);
+	}
+	if (job_write_result(job, true, err) < 0)
+		goto out;
+	progress_end(&prog, job);
+	sigprocmask(SIG_UNBLOCK, &chld, NULL);
+	log_close_file(job->log_slot);
+	return 0;
+out:
+	sigprocmask(SIG_UNBLOCK, &chld, NULL);
+	log_close_file(job->log_slot);
+	return -1;
+}
+
+void job_release(struct job *job)
+{
+	for (size_t i = 0; i < job->n_tasks; i++) {
+		task_free(job->tasks[i].task);
+		free(job->tasks[i].source);
+		cJSON_Delete(job->tasks[i].task_id);
+	}
+	free(job->tasks);
+	for (size_t i = 0; i < job->n_items; i++) {
+		free(job->items[i].trial_name);
+		cJSON_Delete(job->items[i].trial_config);
+		free(job->items[i].match_key);
+		if (job->items[i].has_result)
+			trial_result_free(&job->items[i].result);
+	}
+	free(job->items);
+	free(job->dir);
+	strv_release(&job->rerun_errors);
+	memset(job, 0, sizeof(*job));
+}
