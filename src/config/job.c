@@ -659,7 +659,7 @@ int job_config_load_diags(const char *path, struct job_config *cfg, struct diags
 {
 	_cleanup_node_ struct node *root = NULL;
 	struct err err = {0};
-	size_t before = diags->n_errors;
+	size_t before = diags->n_errors, start;
 
 	if (!str_ends_with(path, ".yaml") && !str_ends_with(path, ".yml") &&
 	    !str_ends_with(path, ".json")) {
@@ -670,7 +670,9 @@ int job_config_load_diags(const char *path, struct job_config *cfg, struct diags
 		diag_add_err(diags, &err);
 		return -1;
 	}
+	start = diags->n;
 	job_config_bind(root, path, cfg, diags);
+	diags_sort_lines(diags, start);
 	return diags->n_errors > before ? -1 : 0;
 }
 

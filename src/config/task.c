@@ -446,7 +446,7 @@ int task_config_load(const char *path, struct task_config *cfg, struct diags *di
 	_cleanup_free_ char *text = NULL;
 	_cleanup_node_ struct node *root = NULL;
 	struct err err = {0};
-	size_t len;
+	size_t len, start;
 	size_t before = diags->n_errors;
 
 	if (read_file(path, TASK_TOML_MAX, &text, &len, &err) < 0 ||
@@ -454,7 +454,9 @@ int task_config_load(const char *path, struct task_config *cfg, struct diags *di
 		diag_add_err(diags, &err);
 		return -1;
 	}
+	start = diags->n;
 	task_config_bind(root, path, cfg, diags);
+	diags_sort_lines(diags, start);
 	return diags->n_errors > before ? -1 : 0;
 }
 

@@ -135,6 +135,8 @@ static const char *found(const struct parser *ps, char buf[32])
 		return "end of file";
 	if (c == '\n' || (c == '\r' && peek(ps, 1) == '\n'))
 		return "end of line";
+	if (c == '\r')
+		return "a carriage return without a line feed";
 	if (c > 0x20 && c < 0x7f)
 		snprintf(buf, 32, "'%c'", c);
 	else if (c == ' ')
@@ -259,7 +261,9 @@ static int parse_escape(struct parser *ps, struct strbuf *sb)
 			int h = hex_value(peek(ps, 2 + (size_t)i));
 
 			if (h < 0)
-				return fail(ps, "escape \\%c needs %d hex digits", c, ndigits);
+				return fail(ps, "escape \\%c needs %d hex digits (write a backslash as "
+				                "\\\\ or use a 'literal string')",
+				            c, ndigits);
 			cp = (cp << 4) | (uint32_t)h;
 		}
 		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
@@ -270,7 +274,9 @@ static int parse_escape(struct parser *ps, struct strbuf *sb)
 		return 0;
 	default:
 		if (c > 0x20 && c < 0x7f)
-			return fail(ps, "invalid escape sequence '\\%c' in a string", c);
+			return fail(ps, "invalid escape sequence '\\%c' in a string (write a backslash "
+			                "as \\\\ or use a 'literal string')",
+			            c);
 		return fail(ps, "invalid escape sequence in a string (a backslash must be followed "
 		                "by b, t, n, f, r, \", \\, u or U)");
 	}
