@@ -286,6 +286,19 @@ int yaml_parse(const char *text, size_t len, const char *name, struct node **out
 	bool done = false;
 	int ret = -1;
 
+	{
+		/* libyaml reports encoding errors without a line; find it here. */
+		const char *bad = utf8_invalid(text, len);
+
+		if (bad) {
+			int line = 1;
+
+			for (const char *q = text; q < bad; q++)
+				line += *q == '\n';
+			return err_set(err, EINVAL, "%s:%d: invalid UTF-8 (byte 0x%02X)", name, line,
+			               (unsigned char)*bad);
+		}
+	}
 	if (!yaml_parser_initialize(&parser))
 		return err_set(err, ENOMEM, "%s: cannot initialize the YAML parser", name);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
