@@ -14,13 +14,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char tasks_usage[] =
-    "usage: rollout tasks SUBCOMMAND ...\n"
-    "\n"
-    "Subcommands:\n"
-    "  check PATH...   validate tasks and print every problem found\n"
-    "\n"
-    "Run `rollout tasks check --help` for its flags.\n";
+static const char tasks_usage[] = "usage: rollout tasks SUBCOMMAND ...\n"
+                                  "\n"
+                                  "Subcommands:\n"
+                                  "  check PATH...   validate tasks and print every problem found\n"
+                                  "\n"
+                                  "Run `rollout tasks check --help` for its flags.\n";
 
 static const char check_usage[] =
     "usage: rollout tasks check [--no-verify] [-q] PATH...\n"
@@ -50,7 +49,8 @@ struct check_totals {
 static void print_diags(const struct diags *d)
 {
 	for (size_t i = 0; i < d->n; i++)
-		printf("  %s: %s\n", d->v[i].level == DIAG_ERROR ? "error" : "warning", d->v[i].msg);
+		printf("  %s: %s\n", d->v[i].level == DIAG_ERROR ? "error" : "warning",
+		       d->v[i].msg);
 }
 
 static void check_one(const char *dir, unsigned flags, bool quiet, struct check_totals *t)
@@ -88,7 +88,8 @@ static void check_path(const char *path, unsigned flags, bool quiet, struct chec
 		return;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		printf("FAIL  %s\n  error: %s: not a directory (a task is a directory)\n", path, path);
+		printf("FAIL  %s\n  error: %s: not a directory (a task is a directory)\n", path,
+		       path);
 		t->failed++;
 		return;
 	}
@@ -146,7 +147,8 @@ static int tasks_check(int argc, char **argv)
 		n_paths++;
 	}
 	if (n_paths == 0)
-		return cli_usage_error("tasks check", "missing PATH (a task or a directory of tasks)");
+		return cli_usage_error("tasks check",
+		                       "missing PATH (a task or a directory of tasks)");
 	opts_done = false;
 	for (int i = 1; i < argc; i++) {
 		if (!opts_done && argv[i][0] == '-' && argv[i][1]) {

@@ -212,8 +212,8 @@ static int check_sign(struct binder *b, const struct node *v, const char *path, 
 		return -1;
 	}
 	if ((flags & BIND_NONNEG) && !(d >= 0)) {
-		bind_error(b, v, path, "expected %s >= 0, got %g", integer ? "an integer" : "a number",
-		           d);
+		bind_error(b, v, path, "expected %s >= 0, got %g",
+		           integer ? "an integer" : "a number", d);
 		return -1;
 	}
 	return 0;
@@ -496,6 +496,7 @@ void bind_unknown_keys(struct binder *b, struct node *tbl, const char *prefix,
 			diag_warn_at(b->diags, b->file, m->line,
 			             "key '%s' is not supported by rollout and is ignored", path);
 		else
-			diag_warn_at(b->diags, b->file, m->line, "unknown key '%s' (ignored)", path);
+			diag_warn_at(b->diags, b->file, m->line, "unknown key '%s' (ignored)",
+			             path);
 	}
 }

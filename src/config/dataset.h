@@ -34,8 +34,8 @@ struct task_filter {
  * dataset (other children are skipped; none at all is an error). Then the
  * filter: include globs (a pattern that matches nothing is an error), then
  * exclude globs (nothing left is an error), then n_tasks. */
-int dataset_resolve_local(const char *path, const struct task_filter *filter,
-                          unsigned task_flags, struct dataset *out, struct err *err);
+int dataset_resolve_local(const char *path, const struct task_filter *filter, unsigned task_flags,
+                          struct dataset *out, struct err *err);
 /* Apply a filter to a resolved dataset in place. */
 int dataset_filter(struct dataset *ds, const struct task_filter *filter, struct err *err);
 void dataset_release(struct dataset *ds);

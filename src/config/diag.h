@@ -22,7 +22,10 @@ struct diags {
 	size_t n_errors;
 };
 
-#define DIAGS_INIT {NULL, 0, 0, 0}
+#define DIAGS_INIT                                                                                 \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 void diag_add(struct diags *d, enum diag_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -23,7 +23,8 @@ static void put(const char *rel, const char *content, mode_t mode)
 	struct err err;
 
 	*strrchr(dir, '/') = '\0';
-	if (mkdir_p(dir, 0755, &err) < 0 || write_file(path, content, strlen(content), mode, &err) < 0)
+	if (mkdir_p(dir, 0755, &err) < 0 ||
+	    write_file(path, content, strlen(content), mode, &err) < 0)
 		test_fail_at(__FILE__, __LINE__, "%s", err.msg);
 	chmod(path, mode);
 }

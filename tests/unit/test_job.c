@@ -75,14 +75,14 @@ TEST(job_yaml_and_json_twins_agree)
 	j = load_json_or_fail("testdata/job.json");
 	REQUIRE(y && j);
 	CHECK_INT(job_config_json_diff(y, j, &diff), 0);
-	CHECK_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(y, "agents"), 0),
-	                              "name")
-	              ->valuestring,
-	          "oracle");
-	CHECK_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(y, "datasets"), 0),
-	                              "path")
-	              ->valuestring,
-	          "test-dataset");
+	CHECK_STR(
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(y, "agents"), 0), "name")
+	        ->valuestring,
+	    "oracle");
+	CHECK_STR(
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(y, "datasets"), 0), "path")
+	        ->valuestring,
+	    "test-dataset");
 }
 
 TEST(job_defaults_are_harbors)
@@ -90,8 +90,9 @@ TEST(job_defaults_are_harbors)
 	struct job_config c;
 
 	job_config_init(&c);
-	CHECK(fnmatch("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]__[0-9][0-9]-[0-9][0-9]-[0-9][0-9]",
-	              c.job_name, 0) == 0);
+	CHECK(
+	    fnmatch("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]__[0-9][0-9]-[0-9][0-9]-[0-9][0-9]",
+	            c.job_name, 0) == 0);
 	CHECK_STR(c.jobs_dir, "jobs");
 	CHECK_INT(c.n_attempts, 1);
 	CHECK(c.timeout_multiplier == 1.0);
@@ -287,10 +288,11 @@ TEST(job_to_json_has_harbors_shape)
 	CHECK_INT(i, ARRAY_SIZE(top));
 	retry = cJSON_PrintUnformatted(
 	    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "orchestrator"), "retry"));
-	CHECK_STR(retry, "{\"max_retries\":0,\"include_exceptions\":null,\"exclude_exceptions\":["
-	                 "\"AgentTimeoutError\",\"VerifierTimeoutError\",\"RewardFileNotFoundError\","
-	                 "\"RewardFileEmptyError\",\"VerifierOutputParseError\"],\"wait_multiplier\":1,"
-	                 "\"min_wait_sec\":1,\"max_wait_sec\":60}");
+	CHECK_STR(retry,
+	          "{\"max_retries\":0,\"include_exceptions\":null,\"exclude_exceptions\":["
+	          "\"AgentTimeoutError\",\"VerifierTimeoutError\",\"RewardFileNotFoundError\","
+	          "\"RewardFileEmptyError\",\"VerifierOutputParseError\"],\"wait_multiplier\":1,"
+	          "\"min_wait_sec\":1,\"max_wait_sec\":60}");
 	ds = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "datasets"));
 	CHECK_STR(ds, "[{\"task_names\":null,\"exclude_task_names\":null,\"n_tasks\":null,"
 	              "\"path\":\"test-dataset\"}]");
@@ -366,7 +368,8 @@ TEST(job_overrides_parse_and_reject)
 	    {"--preserve-env", "sometimes",
 	     "--preserve-env: expected one of never, on_failure, always, got 'sometimes'"},
 	    {"--timeout-multiplier", "0", "--timeout-multiplier: expected a number > 0, got '0'"},
-	    {"--timeout-multiplier", "nan", "--timeout-multiplier: expected a number > 0, got 'nan'"},
+	    {"--timeout-multiplier", "nan",
+	     "--timeout-multiplier: expected a number > 0, got 'nan'"},
 	    {"--job-name", "a/b", "--job-name: the job name must not contain '/'"},
 	    {"--job-name", "..", "--job-name: the job name must not be '.' or '..'"},
 	    {"-a", "", "-a: expected an agent name"},
@@ -387,11 +390,35 @@ TEST(job_overrides_parse_and_reject)
 
 TEST(job_overrides_win_over_the_file)
 {
-	static const char *const argv[] = {"-p", "test-dataset", "-e", "docker", "-n", "2", "-k", "5",
-	                                   "--job-name", "flags", "-o", "out", "-t", "hello-*",
-	                                   "-t", "other", "-x", "*-slow", "-l", "1",
-	                                   "--timeout-multiplier", "1.5", "--max-retries", "3",
-	                                   "--preserve-env", "always", "-q", NULL, NULL};
+	static const char *const argv[] = {"-p",
+	                                   "test-dataset",
+	                                   "-e",
+	                                   "docker",
+	                                   "-n",
+	                                   "2",
+	                                   "-k",
+	                                   "5",
+	                                   "--job-name",
+	                                   "flags",
+	                                   "-o",
+	                                   "out",
+	                                   "-t",
+	                                   "hello-*",
+	                                   "-t",
+	                                   "other",
+	                                   "-x",
+	                                   "*-slow",
+	                                   "-l",
+	                                   "1",
+	                                   "--timeout-multiplier",
+	                                   "1.5",
+	                                   "--max-retries",
+	                                   "3",
+	                                   "--preserve-env",
+	                                   "always",
+	                                   "-q",
+	                                   NULL,
+	                                   NULL};
 	struct job_overrides o;
 	struct job_config c;
 	struct err err = {0};

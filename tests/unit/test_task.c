@@ -111,8 +111,9 @@ TEST(task_all_fields_are_read)
 	CHECK_STR(k->package.authors[1].email, "ts@example.com");
 	CHECK_INT(k->package.keywords.n, 2);
 	meta = cJSON_PrintUnformatted(k->metadata);
-	CHECK_STR(meta, "{\"difficulty\":\"hard\",\"nested\":{\"level\":1,\"list\":[1,2.5,\"three\","
-	                "true]},\"released\":\"2025-11-24T12:00:00Z\"}");
+	CHECK_STR(meta,
+	          "{\"difficulty\":\"hard\",\"nested\":{\"level\":1,\"list\":[1,2.5,\"three\","
+	          "true]},\"released\":\"2025-11-24T12:00:00Z\"}");
 	CHECK(k->verifier.timeout_sec == 1800.0);
 	CHECK_STR(k->verifier.user, "1000");
 	CHECK_STR(env_list_get(&k->verifier.env, "FIXED"), "value");
@@ -167,10 +168,10 @@ TEST(task_size_strings_follow_harbor)
 		const char *in;
 		long mb;
 	} cases[] = {
-	    {"2G", 2048},   {"2g", 2048}, {"512M", 512}, {"512m", 512},  {"1K", 0},
-	    {"2048k", 2},   {"1.5G", 1536}, {" 4G ", 4096}, {"0.5M", 0}, {"10G", 10240},
-	    {"2", -1},      {"G", -1},    {"-1G", -1},   {"2GB", -1},   {"1e3M", -1},
-	    {"2 G", -1},    {"", -1},     {"0x10M", -1}, {"inf G", -1}, {"nanG", -1},
+	    {"2G", 2048}, {"2g", 2048},   {"512M", 512},  {"512m", 512}, {"1K", 0},
+	    {"2048k", 2}, {"1.5G", 1536}, {" 4G ", 4096}, {"0.5M", 0},   {"10G", 10240},
+	    {"2", -1},    {"G", -1},      {"-1G", -1},    {"2GB", -1},   {"1e3M", -1},
+	    {"2 G", -1},  {"", -1},       {"0x10M", -1},  {"inf G", -1}, {"nanG", -1},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -273,12 +274,13 @@ TEST(task_load_joins_every_error)
 	testdata_chdir();
 	CHECK(task_load("testdata/task/invalid/many-missing", 0, &t, &err) < 0);
 	CHECK(t == NULL);
-	CHECK_STR(err.msg, "testdata/task/invalid/many-missing/instruction.md: missing (a task needs "
-	                   "instruction.md)\n"
-	                   "testdata/task/invalid/many-missing/environment: missing (a task needs an "
-	                   "environment/ directory)\n"
-	                   "testdata/task/invalid/many-missing/tests/test.sh: missing (the verifier "
-	                   "runs tests/test.sh)");
+	CHECK_STR(err.msg,
+	          "testdata/task/invalid/many-missing/instruction.md: missing (a task needs "
+	          "instruction.md)\n"
+	          "testdata/task/invalid/many-missing/environment: missing (a task needs an "
+	          "environment/ directory)\n"
+	          "testdata/task/invalid/many-missing/tests/test.sh: missing (the verifier "
+	          "runs tests/test.sh)");
 }
 
 TEST(task_validity_follows_harbor)

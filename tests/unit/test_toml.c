@@ -83,8 +83,8 @@ static cJSON *tagged(const struct node *n)
 	}
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "type", type);
-	cJSON_AddStringToObject(o, "value",
-	                        n->type == NODE_STRING || n->type == NODE_DATETIME ? n->str.s : buf);
+	cJSON_AddStringToObject(
+	    o, "value", n->type == NODE_STRING || n->type == NODE_DATETIME ? n->str.s : buf);
 	return o;
 }
 
@@ -97,7 +97,8 @@ TEST(toml_testdata_valid_files_match_their_json)
 	REQUIRE(files.n >= 8);
 	for (size_t i = 0; i < files.n; i++) {
 		_cleanup_free_ char *path = xasprintf("testdata/toml/valid/%s", files.v[i]);
-		_cleanup_free_ char *expected = xasprintf("%.*s.json", (int)(strlen(path) - 5), path);
+		_cleanup_free_ char *expected =
+		    xasprintf("%.*s.json", (int)(strlen(path) - 5), path);
 		_cleanup_node_ struct node *root = NULL;
 		_cleanup_json_ cJSON *j = NULL;
 		_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
@@ -207,7 +208,7 @@ static const struct {
     {"a = \"\"\"a\\  \n  b\"\"\"\n", NULL},
     {"a = \"\"\"a\\  b\"\"\"\n", "invalid escape"},
     {"a = '''a\\b'''\n", NULL},
-    {"a = \"\"\"\"\"\"\"\n", NULL},             /* 7 quotes: a = "\"" */
+    {"a = \"\"\"\"\"\"\"\n", NULL},                  /* 7 quotes: a = "\"" */
     {"a = \"\"\"\"\"\"\"\"\"\n", "too many quotes"}, /* 9 */
     {"a = '''''''\n", NULL},
     {"a = ''''''''\n", NULL},
@@ -283,12 +284,12 @@ TEST(toml_tricky_cases)
 
 TEST(toml_values_and_types)
 {
-	_cleanup_node_ struct node *root = parse_ok(
-	    "i = -9223372036854775808\nh = 0xDEAD_BEEF\no = 0o755\nb = 0b1010\n"
-	    "f = 6.626e-34\ninf1 = -inf\nnan1 = nan\n"
-	    "s = \"caf\\u00E9 \\U0001F600\"\nml = \"\"\"\nx\r\ny\"\"\"\n"
-	    "t = true\nd = 1979-05-27\nlt = 07:32:00.25\n"
-	    "odt = 1979-05-27 07:32:00z\nnul = \"a\\u0000b\"\n");
+	_cleanup_node_ struct node *root =
+	    parse_ok("i = -9223372036854775808\nh = 0xDEAD_BEEF\no = 0o755\nb = 0b1010\n"
+	             "f = 6.626e-34\ninf1 = -inf\nnan1 = nan\n"
+	             "s = \"caf\\u00E9 \\U0001F600\"\nml = \"\"\"\nx\r\ny\"\"\"\n"
+	             "t = true\nd = 1979-05-27\nlt = 07:32:00.25\n"
+	             "odt = 1979-05-27 07:32:00z\nnul = \"a\\u0000b\"\n");
 	struct node *v;
 
 	REQUIRE(root);
