@@ -1,5 +1,6 @@
 /* Local dataset resolution with Harbor's filters, and the task checksum. */
 #include "config/dataset.h"
+#include "config/job.h"
 #include "config/task.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -54,6 +55,17 @@ static char *task_list(const struct dataset *ds)
 	if (ds->n_tasks > 8)
 		sb_addf(&sb, ", ... (%zu tasks)", ds->n_tasks);
 	return sb_detach(&sb);
+}
+
+struct task_filter task_filter_of(const struct dataset_config *d)
+{
+	struct task_filter f = {
+	    .task_names = d->has_task_names ? d->task_names.v : NULL,
+	    .exclude_task_names = d->has_exclude_task_names ? d->exclude_task_names.v : NULL,
+	    .n_tasks = d->n_tasks,
+	};
+
+	return f;
 }
 
 int dataset_filter(struct dataset *ds, const struct task_filter *f, struct err *err)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 struct err;
+struct dataset_config;
 
 struct dataset_task {
 	char *name; /* directory basename */
@@ -28,6 +29,9 @@ struct task_filter {
 	char *const *exclude_task_names; /* globs to drop after inclusion; NULL = none */
 	int n_tasks;                     /* keep the first N after filtering; < 0 = all */
 };
+
+/* The filter of a job's dataset entry (pointers into d, which must outlive it). */
+struct task_filter task_filter_of(const struct dataset_config *d);
 
 /* Resolve `-p PATH` / a local dataset: PATH is a task (task_dir_is_valid with
  * task_flags) -> one task; else a directory whose valid child tasks form the

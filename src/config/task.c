@@ -449,7 +449,8 @@ void task_config_bind(struct node *root, const char *file, struct task_config *c
 	bind_unknown_keys(&b, root, NULL, unsupported);
 }
 
-int task_config_load(const char *path, struct task_config *cfg, struct diags *diags)
+/* 0, -1 after schema errors, -2 when the file did not read or parse. */
+static int config_load(const char *path, struct task_config *cfg, struct diags *diags)
 {
 	_cleanup_free_ char *text = NULL;
 	_cleanup_node_ struct node *root = NULL;
@@ -460,12 +461,17 @@ int task_config_load(const char *path, struct task_config *cfg, struct diags *di
 	if (read_file(path, TASK_TOML_MAX, &text, &len, &err) < 0 ||
 	    toml_parse(text, len, path, &root, &err) < 0) {
 		diag_add_err(diags, &err);
-		return -1;
+		return -2;
 	}
 	start = diags->n;
 	task_config_bind(root, path, cfg, diags);
 	diags_sort_lines(diags, start);
 	return diags->n_errors > before ? -1 : 0;
+}
+
+int task_config_load(const char *path, struct task_config *cfg, struct diags *diags)
+{
+	return config_load(path, cfg, diags) < 0 ? -1 : 0;
 }
 
 static char *task_file(const char *dir, const char *rel)
@@ -537,6 +543,7 @@ int task_check(const char *dir, unsigned flags, struct diags *diags, struct task
 	struct task *t = xcalloc(1, sizeof(*t));
 	size_t errors_before = diags->n_errors;
 	_cleanup_free_ char *test_sh = NULL, *solve_sh = NULL, *dockerfile = NULL, *compose = NULL;
+	bool config_parsed = true;
 	struct stat st;
 
 	t->dir = xstrdup(dir);
@@ -559,7 +566,7 @@ int task_check(const char *dir, unsigned flags, struct diags *diags, struct task
 	if (!path_is_file(t->config_path))
 		diag_add(diags, DIAG_ERROR, "%s: missing (a task needs task.toml)", t->config_path);
 	else
-		task_config_load(t->config_path, &t->config, diags);
+		config_parsed = config_load(t->config_path, &t->config, diags) != -2;
 
 	if (!path_is_file(t->instruction_path)) {
 		diag_add(diags, DIAG_ERROR, "%s: missing (a task needs instruction.md)",
@@ -586,7 +593,9 @@ int task_check(const char *dir, unsigned flags, struct diags *diags, struct task
 			    diags, DIAG_WARNING,
 			    "%s: docker-compose files are not supported by rollout and are ignored",
 			    compose);
-		if (!path_is_file(dockerfile) && !t->config.environment.docker_image)
+		/* Without a parsed task.toml, docker_image is unknown: say nothing. */
+		if (config_parsed && !path_is_file(dockerfile) &&
+		    !t->config.environment.docker_image)
 			diag_add(diags, DIAG_ERROR,
 			         "%s: missing, and task.toml sets no [environment].docker_image (a "
 			         "task needs one of them)",

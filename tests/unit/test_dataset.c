@@ -2,6 +2,7 @@
  * task checksum (stable under mtime/owner/order changes, sensitive to content,
  * mode, names and symlink targets). */
 #include "config/dataset.h"
+#include "config/job.h"
 #include "config/task.h"
 #include "config_testdata.h"
 #include "harness.h"
@@ -335,4 +336,31 @@ TEST(checksum_of_hello_world_is_reproducible)
 	REQUIRE(task_checksum("test-dataset/hello-world/", b, &err) == 0);
 	CHECK_STR(a, b);
 	CHECK_INT(strlen(a), 64);
+}
+
+TEST(dataset_filter_of_a_job_entry)
+{
+	static const char *const argv[] = {"-p", "test-dataset", "-t", "hello-*", "-l", "1", NULL};
+	struct job_overrides o;
+	struct job_config c;
+	struct task_filter f;
+	struct dataset ds;
+	struct err err = {0};
+
+	testdata_chdir();
+	job_config_init(&c);
+	job_overrides_init(&o);
+	for (size_t i = 0; argv[i]; i += 2)
+		REQUIRE(job_overrides_set(&o, argv[i], argv[i + 1], &err) == 0);
+	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	f = task_filter_of(&c.datasets[0]);
+	CHECK_STR(f.task_names[0], "hello-*");
+	CHECK(f.task_names[1] == NULL);
+	CHECK(f.exclude_task_names == NULL);
+	CHECK_INT(f.n_tasks, 1);
+	REQUIRE(dataset_resolve_local(c.datasets[0].path, &f, 0, &ds, &err) == 0);
+	CHECK_INT(ds.n_tasks, 1);
+	dataset_release(&ds);
+	job_overrides_release(&o);
+	job_config_release(&c);
 }
