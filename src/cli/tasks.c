@@ -82,9 +82,14 @@ static void check_path(const char *path, unsigned flags, bool quiet, struct chec
 	struct dirent *e;
 	struct stat st;
 
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		printf("FAIL  %s\n  error: %s: %s\n", path, path,
-		       errno == ENOENT ? "no such directory" : "not a directory");
+	if (stat(path, &st) < 0) {
+		printf("FAIL  %s\n  error: %s: %s\n", path, path, strerror(errno));
+		t->failed++;
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		printf("FAIL  %s\n  error: %s: not a directory (a task is a directory)\n", path,
+		       path);
 		t->failed++;
 		return;
 	}

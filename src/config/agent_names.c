@@ -5,8 +5,8 @@
 #include <string.h>
 
 const char *const agent_builtin_names[] = {
-    "oracle", "nop",      "claude-code", "codex", "aider", "gemini-cli",
-    "goose",  "opencode", "mini-swe-agent", NULL,
+    "oracle",     "nop",   "claude-code", "codex",          "aider",
+    "gemini-cli", "goose", "opencode",    "mini-swe-agent", NULL,
 };
 
 bool agent_name_is_builtin(const char *name)

@@ -157,8 +157,11 @@ static char *describe(const struct node *v)
 	}
 	if (v->type == NODE_INT)
 		return xasprintf("got integer %lld", (long long)v->i);
-	if (v->type == NODE_FLOAT)
+	if (v->type == NODE_FLOAT) {
+		if (v->f == floor(v->f) && fabs(v->f) < 1e15)
+			return xasprintf("got float %.1f", v->f);
 		return xasprintf("got float %g", v->f);
+	}
 	if (v->type == NODE_BOOL)
 		return xasprintf("got boolean %s", v->b ? "true" : "false");
 	return xasprintf("got %s", node_type_name(v));
@@ -199,14 +202,18 @@ int bind_node_str(struct binder *b, const struct node *v, const char *path, unsi
 }
 
 static int check_sign(struct binder *b, const struct node *v, const char *path, unsigned flags,
-                      double d)
+                      double d, bool integer)
 {
 	if ((flags & BIND_POSITIVE) && !(d > 0)) {
-		bind_error(b, v, path, "expected a number greater than 0, got %g", d);
+		if (integer)
+			bind_error(b, v, path, "expected an integer >= 1, got %g", d);
+		else
+			bind_error(b, v, path, "expected a number greater than 0, got %g", d);
 		return -1;
 	}
 	if ((flags & BIND_NONNEG) && !(d >= 0)) {
-		bind_error(b, v, path, "expected a number >= 0, got %g", d);
+		bind_error(b, v, path, "expected %s >= 0, got %g",
+		           integer ? "an integer" : "a number", d);
 		return -1;
 	}
 	return 0;
@@ -236,7 +243,7 @@ int bind_node_double(struct binder *b, const struct node *v, const char *path, u
 		bind_error(b, v, path, "expected a finite number, got %g", d);
 		return -1;
 	}
-	if (check_sign(b, v, path, flags, d) < 0)
+	if (check_sign(b, v, path, flags, d, false) < 0)
 		return -1;
 	*out = d;
 	return 1;
@@ -272,7 +279,7 @@ int bind_node_int(struct binder *b, const struct node *v, const char *path, unsi
 		bind_error(b, v, path, "integer %lld is out of range", (long long)i);
 		return -1;
 	}
-	if (check_sign(b, v, path, flags, (double)i) < 0)
+	if (check_sign(b, v, path, flags, (double)i, true) < 0)
 		return -1;
 	*out = (int)i;
 	return 1;
@@ -336,6 +343,7 @@ int bind_enum(struct binder *b, struct node *tbl, const char *prefix, const char
 	for (int i = 0; names[i]; i++) {
 		if (strcmp(names[i], s) == 0) {
 			*out = i;
+			sb_release(&choices);
 			return 1;
 		}
 		sb_addf(&choices, "%s%s", i ? ", " : "", names[i]);
@@ -488,6 +496,7 @@ void bind_unknown_keys(struct binder *b, struct node *tbl, const char *prefix,
 			diag_warn_at(b->diags, b->file, m->line,
 			             "key '%s' is not supported by rollout and is ignored", path);
 		else
-			diag_warn_at(b->diags, b->file, m->line, "unknown key '%s' (ignored)", path);
+			diag_warn_at(b->diags, b->file, m->line, "unknown key '%s' (ignored)",
+			             path);
 	}
 }

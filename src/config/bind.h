@@ -81,8 +81,7 @@ int bind_double(struct binder *b, struct node *tbl, const char *prefix, const ch
                 unsigned flags, double *out);
 int bind_int(struct binder *b, struct node *tbl, const char *prefix, const char *key,
              unsigned flags, int *out);
-int bind_bool(struct binder *b, struct node *tbl, const char *prefix, const char *key,
-              bool *out);
+int bind_bool(struct binder *b, struct node *tbl, const char *prefix, const char *key, bool *out);
 /* A string that must be one of names (NULL-terminated); *out = its index. */
 int bind_enum(struct binder *b, struct node *tbl, const char *prefix, const char *key,
               const char *const *names, unsigned flags, int *out);

@@ -1,5 +1,6 @@
 /* Local dataset resolution with Harbor's filters, and the task checksum. */
 #include "config/dataset.h"
+#include "config/job.h"
 #include "config/task.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -40,7 +41,8 @@ static void dataset_add(struct dataset *ds, char *name, char *path)
 
 static int task_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct dataset_task *)a)->name, ((const struct dataset_task *)b)->name);
+	return strcmp(((const struct dataset_task *)a)->name,
+	              ((const struct dataset_task *)b)->name);
 }
 
 /* "a, b, c, ... (12 tasks)" for messages. */
@@ -53,6 +55,17 @@ static char *task_list(const struct dataset *ds)
 	if (ds->n_tasks > 8)
 		sb_addf(&sb, ", ... (%zu tasks)", ds->n_tasks);
 	return sb_detach(&sb);
+}
+
+struct task_filter task_filter_of(const struct dataset_config *d)
+{
+	struct task_filter f = {
+	    .task_names = d->has_task_names ? d->task_names.v : NULL,
+	    .exclude_task_names = d->has_exclude_task_names ? d->exclude_task_names.v : NULL,
+	    .n_tasks = d->n_tasks,
+	};
+
+	return f;
 }
 
 int dataset_filter(struct dataset *ds, const struct task_filter *f, struct err *err)
@@ -78,8 +91,9 @@ int dataset_filter(struct dataset *ds, const struct task_filter *f, struct err *
 		if (!matched) {
 			_cleanup_free_ char *names = task_list(ds);
 
-			return err_set(err, EINVAL, "task name pattern '%s' matches no task in %s (%s)",
-			               *pat, what, names);
+			return err_set(err, EINVAL,
+			               "task name pattern '%s' matches no task in %s (%s)", *pat,
+			               what, names);
 		}
 	}
 	for (char *const *pat = f->exclude_task_names; pat && *pat; pat++)
@@ -96,7 +110,8 @@ int dataset_filter(struct dataset *ds, const struct task_filter *f, struct err *
 	}
 	ds->n_tasks = n;
 	if (n == 0)
-		return err_set(err, EINVAL, "no task of %s is left after excluding task names", what);
+		return err_set(err, EINVAL, "no task of %s is left after excluding task names",
+		               what);
 	if (f->n_tasks == 0)
 		return err_set(err, EINVAL, "n_tasks is 0: no task of %s would run", what);
 	if (f->n_tasks > 0 && (size_t)f->n_tasks < ds->n_tasks) {
@@ -109,8 +124,8 @@ int dataset_filter(struct dataset *ds, const struct task_filter *f, struct err *
 	return 0;
 }
 
-int dataset_resolve_local(const char *path, const struct task_filter *filter,
-                          unsigned task_flags, struct dataset *out, struct err *err)
+int dataset_resolve_local(const char *path, const struct task_filter *filter, unsigned task_flags,
+                          struct dataset *out, struct err *err)
 {
 	struct dataset ds = {0};
 	struct stat st;
@@ -214,8 +229,8 @@ static int checksum_walk_dir(int dirfd, const char *prefix, int depth, struct ch
 	struct dirent *e;
 
 	if (depth > CHECKSUM_MAX_DEPTH)
-		return err_set(w->err, ELOOP, "checksum: %s/%s: directories nested too deep", w->root,
-		               prefix);
+		return err_set(w->err, ELOOP, "checksum: %s/%s: directories nested too deep",
+		               w->root, prefix);
 	dup_fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
 	if (dup_fd < 0 || !(d = fdopendir(dup_fd))) {
 		if (dup_fd >= 0)
@@ -233,8 +248,8 @@ static int checksum_walk_dir(int dirfd, const char *prefix, int depth, struct ch
 		if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return err_sys(w->err, "checksum: stat %s/%s", w->root, rel);
 		if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub = openat(dirfd, e->d_name,
-			                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int sub = openat(
+			    dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub < 0)
 				return err_sys(w->err, "checksum: open %s/%s", w->root, rel);
@@ -254,7 +269,8 @@ static int checksum_walk_dir(int dirfd, const char *prefix, int depth, struct ch
 			walk_add(w, steal_ptr(&rel), 'l', hex);
 		} else {
 			return err_set(w->err, EINVAL,
-			               "checksum: %s/%s: not a file, directory or symlink", w->root, rel);
+			               "checksum: %s/%s: not a file, directory or symlink", w->root,
+			               rel);
 		}
 	}
 	if (errno)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 struct err;
+struct dataset_config;
 
 struct dataset_task {
 	char *name; /* directory basename */
@@ -29,13 +30,16 @@ struct task_filter {
 	int n_tasks;                     /* keep the first N after filtering; < 0 = all */
 };
 
+/* The filter of a job's dataset entry (pointers into d, which must outlive it). */
+struct task_filter task_filter_of(const struct dataset_config *d);
+
 /* Resolve `-p PATH` / a local dataset: PATH is a task (task_dir_is_valid with
  * task_flags) -> one task; else a directory whose valid child tasks form the
  * dataset (other children are skipped; none at all is an error). Then the
  * filter: include globs (a pattern that matches nothing is an error), then
  * exclude globs (nothing left is an error), then n_tasks. */
-int dataset_resolve_local(const char *path, const struct task_filter *filter,
-                          unsigned task_flags, struct dataset *out, struct err *err);
+int dataset_resolve_local(const char *path, const struct task_filter *filter, unsigned task_flags,
+                          struct dataset *out, struct err *err);
 /* Apply a filter to a resolved dataset in place. */
 int dataset_filter(struct dataset *ds, const struct task_filter *filter, struct err *err);
 void dataset_release(struct dataset *ds);

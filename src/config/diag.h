@@ -12,6 +12,7 @@ enum diag_level { DIAG_WARNING, DIAG_ERROR };
 
 struct diag {
 	enum diag_level level;
+	int line; /* 0 when the message has no line */
 	char *msg;
 };
 
@@ -21,7 +22,10 @@ struct diags {
 	size_t n_errors;
 };
 
-#define DIAGS_INIT {NULL, 0, 0, 0}
+#define DIAGS_INIT                                                                                 \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 void diag_add(struct diags *d, enum diag_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -39,6 +43,9 @@ static inline bool diags_ok(const struct diags *d)
 /* Move every entry of src to the end of dst. */
 void diags_move(struct diags *dst, struct diags *src);
 void diags_release(struct diags *d);
+/* Stable sort of entries [start, n) by line, so one file's problems read top
+ * to bottom whatever order the schema checked them in. */
+void diags_sort_lines(struct diags *d, size_t start);
 
 /* Warnings go to log_warn; errors are joined by newlines into err (EINVAL).
  * Returns 0 when there was no error, -1 otherwise. */

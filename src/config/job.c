@@ -16,8 +16,8 @@
 
 /* Harbor's RetryConfig.exclude_exceptions default (classic). */
 static const char *const default_exclude_exceptions[] = {
-    "AgentTimeoutError",       "VerifierTimeoutError",     "RewardFileNotFoundError",
-    "RewardFileEmptyError",    "VerifierOutputParseError", NULL,
+    "AgentTimeoutError",    "VerifierTimeoutError",     "RewardFileNotFoundError",
+    "RewardFileEmptyError", "VerifierOutputParseError", NULL,
 };
 
 static const char *const env_type_names[] = {"sandbox", "docker", NULL};
@@ -214,8 +214,8 @@ static const char *job_name_problem(const char *name)
 }
 
 /* A key that rollout cannot honour but must not silently ignore. */
-static void refuse_non_null(struct binder *b, struct node *tbl, const char *prefix,
-                            const char *key, const char *why)
+static void refuse_non_null(struct binder *b, struct node *tbl, const char *prefix, const char *key,
+                            const char *why)
 {
 	struct node *v = bind_take(tbl, key);
 
@@ -226,8 +226,7 @@ static void refuse_non_null(struct binder *b, struct node *tbl, const char *pref
 	}
 }
 
-static void bind_retry(struct binder *b, struct node *t, const char *prefix,
-                       struct retry_config *r)
+static void bind_retry(struct binder *b, struct node *t, const char *prefix, struct retry_config *r)
 {
 	struct node *v;
 
@@ -247,8 +246,8 @@ static void bind_retry(struct binder *b, struct node *t, const char *prefix,
 	bind_double(b, t, prefix, "max_wait_sec", BIND_NONNEG, &r->max_wait_sec);
 	if (r->min_wait_sec > r->max_wait_sec)
 		diag_error_at(b->diags, b->file, t->line,
-		              "key '%s': min_wait_sec (%g) is greater than max_wait_sec (%g)", prefix,
-		              r->min_wait_sec, r->max_wait_sec);
+		              "key '%s': min_wait_sec (%g) is greater than max_wait_sec (%g)",
+		              prefix, r->min_wait_sec, r->max_wait_sec);
 	bind_unknown_keys(b, t, prefix, NULL);
 }
 
@@ -268,15 +267,16 @@ static void bind_orchestrator(struct binder *b, struct node *root, struct job_co
 
 		if (top && sub) {
 			top->used = true;
-			diag_error_at(b->diags, b->file, top->line,
-			              "key '%s': also set as 'orchestrator.%s' on line %d; set it in one "
-			              "place",
-			              shared[i], shared[i], sub->line);
+			diag_error_at(
+			    b->diags, b->file, top->line,
+			    "key '%s': also set as 'orchestrator.%s' on line %d; set it in one "
+			    "place",
+			    shared[i], shared[i], sub->line);
 		}
 	}
 	if (t) {
-		if (bind_enum(b, t, "orchestrator", "type", orchestrator_types, BIND_NULL_OK, &type) >
-		    0) {
+		if (bind_enum(b, t, "orchestrator", "type", orchestrator_types, BIND_NULL_OK,
+		              &type) > 0) {
 			free(o->type);
 			o->type = xstrdup(orchestrator_types[type]);
 		}
@@ -298,9 +298,13 @@ static void bind_orchestrator(struct binder *b, struct node *root, struct job_co
 
 static void bind_environment(struct binder *b, struct node *root, struct job_config *cfg)
 {
-	static const char *const unsupported[] = {
-	    "cpu_enforcement_policy", "memory_enforcement_policy", "override_tpu",
-	    "mounts", "extra_docker_compose", "extra_allowed_hosts", NULL};
+	static const char *const unsupported[] = {"cpu_enforcement_policy",
+	                                          "memory_enforcement_policy",
+	                                          "override_tpu",
+	                                          "mounts",
+	                                          "extra_docker_compose",
+	                                          "extra_allowed_hosts",
+	                                          NULL};
 	struct job_environment_config *e = &cfg->environment;
 	struct node *t = bind_table(b, root, NULL, "environment");
 	const char *p = "environment";
@@ -333,8 +337,8 @@ static void bind_environment(struct binder *b, struct node *root, struct job_con
 
 static void bind_verifier(struct binder *b, struct node *root, struct job_config *cfg)
 {
-	static const char *const unsupported[] = {"env",    "include_logs", "exclude_logs",
-	                                          "kwargs", NULL};
+	static const char *const unsupported[] = {"env", "include_logs", "exclude_logs", "kwargs",
+	                                          NULL};
 	struct node *t = bind_table(b, root, NULL, "verifier");
 
 	if (!t)
@@ -382,7 +386,7 @@ static void bind_metrics(struct binder *b, struct node *root, struct job_config 
 static void bind_one_agent(struct binder *b, struct node *t, const char *path,
                            struct agent_config *a)
 {
-	static const char *const unsupported[] = {"n_concurrent", "skills", "mcp_servers",
+	static const char *const unsupported[] = {"n_concurrent", "skills",       "mcp_servers",
 	                                          "include_logs", "exclude_logs", NULL};
 	struct node *name_node = node_get(t, "name");
 	bool user_defined;
@@ -409,18 +413,22 @@ static void bind_one_agent(struct binder *b, struct node *t, const char *path,
 	user_defined = a->install || a->run || a->host_command;
 	if (user_defined) {
 		if (!a->name)
-			bind_error(b, t, path, "a user-defined agent (install/run/host_command) needs "
-			                       "a 'name'");
+			bind_error(b, t, path,
+			           "a user-defined agent (install/run/host_command) needs "
+			           "a 'name'");
 		else if (agent_name_is_builtin(a->name))
-			bind_error(b, name_node, path,
-			           "'%s' is a built-in agent; give the user-defined agent its own name",
-			           a->name);
+			bind_error(
+			    b, name_node, path,
+			    "'%s' is a built-in agent; give the user-defined agent its own name",
+			    a->name);
 		if (a->run && a->host_command)
-			bind_error(b, t, path, "set either 'run' (in the environment) or "
-			                       "'host_command' (on the host), not both");
+			bind_error(b, t, path,
+			           "set either 'run' (in the environment) or "
+			           "'host_command' (on the host), not both");
 		else if (!a->run && !a->host_command)
-			bind_error(b, t, path, "'install' needs 'run' or 'host_command' to start the "
-			                       "agent");
+			bind_error(b, t, path,
+			           "'install' needs 'run' or 'host_command' to start the "
+			           "agent");
 		return;
 	}
 	if (!a->name) {
@@ -484,13 +492,15 @@ static void bind_one_dataset(struct binder *b, struct node *t, const char *path,
 	bind_str(b, t, path, "name", BIND_NULL_OK | BIND_NONEMPTY, &d->name);
 	bind_filters(b, t, path, d);
 	if (d->path && d->name) {
-		bind_error(b, t, path, "set 'path' (a local dataset) or 'name' (a registry dataset), "
-		                       "not both");
+		bind_error(b, t, path,
+		           "set 'path' (a local dataset) or 'name' (a registry dataset), "
+		           "not both");
 		return;
 	}
 	if (!d->path && !d->name) {
-		bind_error(b, t, path, "expected 'path' (a local dataset) or 'name' (a registry "
-		                       "dataset)");
+		bind_error(b, t, path,
+		           "expected 'path' (a local dataset) or 'name' (a registry "
+		           "dataset)");
 		return;
 	}
 	if (d->path) {
@@ -566,7 +576,8 @@ static void bind_tasks(struct binder *b, struct node *root, struct job_config *c
 		bind_str(b, t, path, "git_commit_id", BIND_NULL_OK | BIND_NONEMPTY,
 		         &tr->git_commit_id);
 		bind_bool(b, t, path, "overwrite", &tr->overwrite);
-		bind_str(b, t, path, "download_dir", BIND_NULL_OK | BIND_NONEMPTY, &tr->download_dir);
+		bind_str(b, t, path, "download_dir", BIND_NULL_OK | BIND_NONEMPTY,
+		         &tr->download_dir);
 		bind_str(b, t, path, "source", BIND_NULL_OK, &tr->source);
 		if (tr->git_commit_id && !tr->git_url)
 			bind_error(b, t, path, "git_commit_id needs git_url");
@@ -592,7 +603,8 @@ static void bind_artifacts(struct binder *b, struct node *root, struct job_confi
 			continue;
 		}
 		if (v->type != NODE_TABLE) {
-			bind_error(b, v, path, "expected a path or a table {source, destination}, got %s",
+			bind_error(b, v, path,
+			           "expected a path or a table {source, destination}, got %s",
 			           node_type_name(v));
 			continue;
 		}
@@ -659,18 +671,21 @@ int job_config_load_diags(const char *path, struct job_config *cfg, struct diags
 {
 	_cleanup_node_ struct node *root = NULL;
 	struct err err = {0};
-	size_t before = diags->n_errors;
+	size_t before = diags->n_errors, start;
 
 	if (!str_ends_with(path, ".yaml") && !str_ends_with(path, ".yml") &&
 	    !str_ends_with(path, ".json")) {
-		diag_add(diags, DIAG_ERROR, "%s: a job file must end in .yaml, .yml or .json", path);
+		diag_add(diags, DIAG_ERROR, "%s: a job file must end in .yaml, .yml or .json",
+		         path);
 		return -1;
 	}
 	if (node_load_file(path, &root, &err) < 0) {
 		diag_add_err(diags, &err);
 		return -1;
 	}
+	start = diags->n;
 	job_config_bind(root, path, cfg, diags);
+	diags_sort_lines(diags, start);
 	return diags->n_errors > before ? -1 : 0;
 }
 
@@ -706,8 +721,7 @@ void job_overrides_release(struct job_overrides *o)
 	job_overrides_init(o);
 }
 
-static int parse_int_flag(const char *flag, const char *value, int min, int *out,
-                          struct err *err)
+static int parse_int_flag(const char *flag, const char *value, int min, int *out, struct err *err)
 {
 	char *end;
 	long v;
@@ -750,8 +764,7 @@ static void set_str(char **dst, const char *v)
 	*dst = xstrdup(v);
 }
 
-int job_overrides_set(struct job_overrides *o, const char *flag, const char *value,
-                      struct err *err)
+int job_overrides_set(struct job_overrides *o, const char *flag, const char *value, struct err *err)
 {
 	if (flag_is(flag, "-q", "--quiet")) {
 		o->quiet = true;
@@ -804,7 +817,8 @@ int job_overrides_set(struct job_overrides *o, const char *flag, const char *val
 		errno = 0;
 		d = strtod(value, &end);
 		if (!*value || *end || errno || !isfinite(d) || !(d > 0))
-			return err_set(err, EINVAL, "%s: expected a number > 0, got '%s'", flag, value);
+			return err_set(err, EINVAL, "%s: expected a number > 0, got '%s'", flag,
+			               value);
 		o->timeout_multiplier = d;
 	} else if (flag_is(flag, NULL, "--max-retries")) {
 		return parse_int_flag(flag, value, 0, &o->max_retries, err);
@@ -856,10 +870,11 @@ static int apply_agents(struct job_config *cfg, const struct job_overrides *o, s
 			if (!agent_name_is_builtin(o->agent)) {
 				_cleanup_free_ char *known = agent_builtin_names_joined();
 
-				return err_set(err, EINVAL,
-				               "-a: unknown agent '%s' (known: %s; or define one in the "
-				               "job file)",
-				               o->agent, known);
+				return err_set(
+				    err, EINVAL,
+				    "-a: unknown agent '%s' (known: %s; or define one in the "
+				    "job file)",
+				    o->agent, known);
 			}
 			agent_init(&base);
 			base.name = xstrdup(o->agent);
@@ -922,9 +937,10 @@ int job_config_apply_overrides(struct job_config *cfg, const struct job_override
 		apply_filters(&cfg->datasets[0], o);
 	} else if (filters) {
 		if (!cfg->n_datasets)
-			return err_set(err, EINVAL,
-			               "-t, -x and -l filter datasets, but the job has none (give -p "
-			               "PATH or datasets in the job file)");
+			return err_set(
+			    err, EINVAL,
+			    "-t, -x and -l filter datasets, but the job has none (give -p "
+			    "PATH or datasets in the job file)");
 		for (size_t i = 0; i < cfg->n_datasets; i++)
 			apply_filters(&cfg->datasets[i], o);
 	}
@@ -934,8 +950,9 @@ int job_config_apply_overrides(struct job_config *cfg, const struct job_override
 int job_config_check_runnable(const struct job_config *cfg, struct err *err)
 {
 	if (cfg->n_datasets == 0 && cfg->n_tasks == 0)
-		return err_set(err, EINVAL,
-		               "no tasks to run: give -p PATH, or datasets or tasks in the job file");
+		return err_set(
+		    err, EINVAL,
+		    "no tasks to run: give -p PATH, or datasets or tasks in the job file");
 	if (cfg->n_agents == 0)
 		return err_set(err, EINVAL, "no agent to run");
 	return 0;
@@ -1187,8 +1204,8 @@ static size_t diff_rec(const char *path, const cJSON *a, const cJSON *b, struct 
 			n += diff_rec(sub, cJSON_GetArrayItem(a, i), cJSON_GetArrayItem(b, i), out);
 		}
 		if (na != nb) {
-			strv_pushf(out, "%s: %d item%s -> %d item%s", path, na, na == 1 ? "" : "s", nb,
-			           nb == 1 ? "" : "s");
+			strv_pushf(out, "%s: %d item%s -> %d item%s", path, na, na == 1 ? "" : "s",
+			           nb, nb == 1 ? "" : "s");
 			n++;
 		}
 		return n;

@@ -19,8 +19,8 @@ struct err;
 enum env_type { ENV_TYPE_SANDBOX, ENV_TYPE_DOCKER };
 enum preserve_env { PRESERVE_ENV_NEVER, PRESERVE_ENV_ON_FAILURE, PRESERVE_ENV_ALWAYS };
 
-const char *env_type_name(enum env_type t);           /* "sandbox", "docker" */
-const char *preserve_env_name(enum preserve_env p);   /* "never", "on_failure", "always" */
+const char *env_type_name(enum env_type t);         /* "sandbox", "docker" */
+const char *preserve_env_name(enum preserve_env p); /* "never", "on_failure", "always" */
 
 /* Harbor's RetryConfig. Exception types are matched by class name. */
 struct retry_config {
@@ -34,11 +34,11 @@ struct retry_config {
 };
 
 struct orchestrator_config {
-	char *type;              /* "local" (or "queue"; rollout has one orchestrator) */
-	int n_concurrent_trials; /* 4; also accepted at the top level */
-	bool quiet;              /* also at the top level */
+	char *type;                /* "local" (or "queue"; rollout has one orchestrator) */
+	int n_concurrent_trials;   /* 4; also accepted at the top level */
+	bool quiet;                /* also at the top level */
 	struct retry_config retry; /* also at the top level */
-	cJSON *kwargs;           /* object */
+	cJSON *kwargs;             /* object */
 };
 
 struct job_environment_config {
@@ -113,9 +113,9 @@ struct artifact_config {
 };
 
 struct job_config {
-	char *job_name; /* default: local time %Y-%m-%d__%H-%M-%S */
-	char *jobs_dir; /* "jobs" */
-	int n_attempts; /* 1 */
+	char *job_name;            /* default: local time %Y-%m-%d__%H-%M-%S */
+	char *jobs_dir;            /* "jobs" */
+	int n_attempts;            /* 1 */
 	double timeout_multiplier; /* 1.0 */
 	/* NAN = fall back to timeout_multiplier */
 	double agent_timeout_multiplier;

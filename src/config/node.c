@@ -333,6 +333,11 @@ bool node_plain_float(const struct node *n, double *out)
 			return true;
 		}
 	}
+	/* 0755 is octal to YAML 1.1 and decimal to 1.2: refuse it as a number. */
+	if ((s[0] == '+' || s[0] == '-' ? s[1] == '0' && s[2] >= '0' && s[2] <= '9'
+	                                : s[0] == '0' && s[1] >= '0' && s[1] <= '9') &&
+	    !strpbrk(s, ".eE"))
+		return false;
 	/* YAML 1.2 core: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?, plus '_'. */
 	buf = xmalloc(n->str.len + 1);
 	for (size_t i = 0; s[i]; i++) {

@@ -108,8 +108,7 @@ cJSON *node_to_json(const struct node *n);
 
 /* Readers (TOML: config/toml.h). Each produces a tree whose nodes carry 1-based line numbers; errors
  * read "NAME:LINE: what was expected". */
-int yaml_parse(const char *text, size_t len, const char *name, struct node **out,
-               struct err *err);
+int yaml_parse(const char *text, size_t len, const char *name, struct node **out, struct err *err);
 int json_parse_node(const char *text, size_t len, const char *name, struct node **out,
                     struct err *err);
 /* Read a file and pick the reader by extension: .toml, .yaml/.yml, .json. */

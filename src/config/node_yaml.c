@@ -173,9 +173,9 @@ static int scalar_node(struct yaml_reader *r, const yaml_event_t *ev, int line, 
 		snprintf(msg, sizeof(msg), "unsupported YAML tag '%.200s'", (const char *)tag);
 		return yfail(r, line, msg);
 	}
-	if (tag_is(tag, YAML_NULL_TAG) ||
-	    (plain && !tag && (len == 0 || !strcmp(v, "~") || !strcmp(v, "null") ||
-	                       !strcmp(v, "Null") || !strcmp(v, "NULL")))) {
+	if (tag_is(tag, YAML_NULL_TAG) || (plain && !tag &&
+	                                   (len == 0 || !strcmp(v, "~") || !strcmp(v, "null") ||
+	                                    !strcmp(v, "Null") || !strcmp(v, "NULL")))) {
 		*out = node_new(NODE_NULL, line);
 		return 0;
 	}
@@ -267,8 +267,9 @@ static int handle_event(struct yaml_reader *r, const yaml_event_t *ev)
 			return yfail(r, line, "nesting too deep");
 		r->n_nodes += (size_t)count_nodes(target) - 1;
 		if (r->n_nodes >= YAML_MAX_NODES)
-			return yfail(r, line, "document too large (too many nodes after alias "
-			                      "expansion)");
+			return yfail(r, line,
+			             "document too large (too many nodes after alias "
+			             "expansion)");
 		n = node_copy(target);
 		set_depth(n, depth);
 		return attach(r, n, line);
@@ -278,14 +279,26 @@ static int handle_event(struct yaml_reader *r, const yaml_event_t *ev)
 	}
 }
 
-int yaml_parse(const char *text, size_t len, const char *name, struct node **out,
-               struct err *err)
+int yaml_parse(const char *text, size_t len, const char *name, struct node **out, struct err *err)
 {
 	struct yaml_reader r = {.name = name, .err = err};
 	yaml_parser_t parser;
 	bool done = false;
 	int ret = -1;
 
+	{
+		/* libyaml reports encoding errors without a line; find it here. */
+		const char *bad = utf8_invalid(text, len);
+
+		if (bad) {
+			int line = 1;
+
+			for (const char *q = text; q < bad; q++)
+				line += *q == '\n';
+			return err_set(err, EINVAL, "%s:%d: invalid UTF-8 (byte 0x%02X)", name,
+			               line, (unsigned char)*bad);
+		}
+	}
 	if (!yaml_parser_initialize(&parser))
 		return err_set(err, ENOMEM, "%s: cannot initialize the YAML parser", name);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -296,7 +309,8 @@ int yaml_parse(const char *text, size_t len, const char *name, struct node **out
 			const yaml_mark_t *mark =
 			    parser.problem ? &parser.problem_mark : &parser.context_mark;
 
-			err_set(err, EINVAL, "%s:%d: invalid YAML: %s%s%s", name, (int)mark->line + 1,
+			err_set(err, EINVAL, "%s:%d: invalid YAML: %s%s%s", name,
+			        (int)mark->line + 1,
 			        parser.problem ? parser.problem : "syntax error",
 			        parser.context ? " " : "", parser.context ? parser.context : "");
 			goto out;

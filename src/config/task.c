@@ -162,7 +162,8 @@ static void bind_artifacts(struct binder *b, struct node *root, struct task_conf
 			continue;
 		}
 		if (v->type != NODE_TABLE) {
-			bind_error(b, v, path, "expected a path or a table {source, destination}, got %s",
+			bind_error(b, v, path,
+			           "expected a path or a table {source, destination}, got %s",
 			           node_type_name(v));
 			continue;
 		}
@@ -199,8 +200,8 @@ static void bind_package(struct binder *b, struct node *root, struct task_config
 	bind_strv(b, t, "task", "keywords", 0, &cfg->package.keywords, NULL);
 	authors = bind_array(b, t, "task", "authors");
 	if (authors) {
-		cfg->package.authors = xcalloc(authors->arr.n ? authors->arr.n : 1,
-		                               sizeof(*cfg->package.authors));
+		cfg->package.authors =
+		    xcalloc(authors->arr.n ? authors->arr.n : 1, sizeof(*cfg->package.authors));
 		for (size_t i = 0; i < authors->arr.n; i++) {
 			struct node *a = authors->arr.v[i];
 			_cleanup_free_ char *path = bind_index("task.authors", i);
@@ -243,9 +244,10 @@ static void bind_verifier(struct binder *b, struct node *root, struct task_confi
 	if (bind_str(b, t, "verifier", "environment_mode", 0, &mode) > 0 &&
 	    strcmp(mode, "shared") != 0) {
 		if (strcmp(mode, "separate") == 0)
-			bind_error(b, mode_node, "verifier.environment_mode",
-			           "\"separate\" verifier environments are not supported by rollout "
-			           "(only \"shared\")");
+			bind_error(
+			    b, mode_node, "verifier.environment_mode",
+			    "\"separate\" verifier environments are not supported by rollout "
+			    "(only \"shared\")");
 		else
 			bind_error(b, mode_node, "verifier.environment_mode",
 			           "expected one of shared, separate, got \"%s\"", mode);
@@ -280,7 +282,8 @@ static void bind_size(struct binder *b, struct node *env, const char *key, const
 	if (bind_str(b, env, "environment", key, 0, &str) > 0) {
 		from_str = task_parse_size_mb(str);
 		if (from_str < 0 || from_str > 1L << 30) {
-			bind_error(b, v, path, "expected a size like \"2G\", \"512M\" or \"1K\", got \"%s\"",
+			bind_error(b, v, path,
+			           "expected a size like \"2G\", \"512M\" or \"1K\", got \"%s\"",
 			           str);
 			return;
 		}
@@ -289,7 +292,8 @@ static void bind_size(struct binder *b, struct node *env, const char *key, const
 			return;
 		}
 		if (mb > 0 && mb != from_str) {
-			bind_error(b, v, path, "\"%s\" (%ld MB) disagrees with %s = %d on line %d; keep one",
+			bind_error(b, v, path,
+			           "\"%s\" (%ld MB) disagrees with %s = %d on line %d; keep one",
 			           str, from_str, path_mb, mb, v_mb->line);
 			return;
 		}
@@ -315,7 +319,8 @@ static void bind_mcp_servers(struct binder *b, struct node *env, struct task_con
 		int transport = 0;
 
 		if (v->type != NODE_TABLE) {
-			bind_error(b, v, path, "expected a table {name, transport, url | command}, got %s",
+			bind_error(b, v, path,
+			           "expected a table {name, transport, url | command}, got %s",
 			           node_type_name(v));
 			continue;
 		}
@@ -330,7 +335,8 @@ static void bind_mcp_servers(struct binder *b, struct node *env, struct task_con
 		if (transport == 2 && !s->command)
 			bind_error(b, v, path, "transport \"stdio\" needs 'command'");
 		if (transport != 2 && !s->url)
-			bind_error(b, v, path, "transport \"%s\" needs 'url'", transports[transport]);
+			bind_error(b, v, path, "transport \"%s\" needs 'url'",
+			           transports[transport]);
 		bind_unknown_keys(b, v, path, NULL);
 	}
 }
@@ -380,9 +386,10 @@ static void bind_environment(struct binder *b, struct node *root, struct task_co
 		bool net = mode == 0;
 
 		if (mode == 2)
-			bind_warn(b, node_get(t, "network_mode")->line, "environment.network_mode",
-			          "\"allowlist\" is not supported by rollout; the environment gets no "
-			          "network");
+			bind_warn(
+			    b, node_get(t, "network_mode")->line, "environment.network_mode",
+			    "\"allowlist\" is not supported by rollout; the environment gets no "
+			    "network");
 		if (allow && allow->type == NODE_BOOL && allow->b != net)
 			bind_error(b, node_get(t, "network_mode"), "environment.network_mode",
 			           "\"%s\" contradicts allow_internet = %s on line %d",
@@ -396,7 +403,8 @@ static void bind_environment(struct binder *b, struct node *root, struct task_co
 			bind_error(b, os_node, "environment.os",
 			           "Windows tasks are not supported by rollout");
 		else if (strcmp(cfg->environment.os, "linux") != 0)
-			bind_error(b, os_node, "environment.os", "expected one of linux, windows, got \"%s\"",
+			bind_error(b, os_node, "environment.os",
+			           "expected one of linux, windows, got \"%s\"",
 			           cfg->environment.os);
 	}
 	bind_env(b, t, "environment", "env", true, &cfg->environment.env);
@@ -441,21 +449,29 @@ void task_config_bind(struct node *root, const char *file, struct task_config *c
 	bind_unknown_keys(&b, root, NULL, unsupported);
 }
 
-int task_config_load(const char *path, struct task_config *cfg, struct diags *diags)
+/* 0, -1 after schema errors, -2 when the file did not read or parse. */
+static int config_load(const char *path, struct task_config *cfg, struct diags *diags)
 {
 	_cleanup_free_ char *text = NULL;
 	_cleanup_node_ struct node *root = NULL;
 	struct err err = {0};
-	size_t len;
+	size_t len, start;
 	size_t before = diags->n_errors;
 
 	if (read_file(path, TASK_TOML_MAX, &text, &len, &err) < 0 ||
 	    toml_parse(text, len, path, &root, &err) < 0) {
 		diag_add_err(diags, &err);
-		return -1;
+		return -2;
 	}
+	start = diags->n;
 	task_config_bind(root, path, cfg, diags);
+	diags_sort_lines(diags, start);
 	return diags->n_errors > before ? -1 : 0;
+}
+
+int task_config_load(const char *path, struct task_config *cfg, struct diags *diags)
+{
+	return config_load(path, cfg, diags) < 0 ? -1 : 0;
 }
 
 static char *task_file(const char *dir, const char *rel)
@@ -527,6 +543,7 @@ int task_check(const char *dir, unsigned flags, struct diags *diags, struct task
 	struct task *t = xcalloc(1, sizeof(*t));
 	size_t errors_before = diags->n_errors;
 	_cleanup_free_ char *test_sh = NULL, *solve_sh = NULL, *dockerfile = NULL, *compose = NULL;
+	bool config_parsed = true;
 	struct stat st;
 
 	t->dir = xstrdup(dir);
@@ -549,7 +566,7 @@ int task_check(const char *dir, unsigned flags, struct diags *diags, struct task
 	if (!path_is_file(t->config_path))
 		diag_add(diags, DIAG_ERROR, "%s: missing (a task needs task.toml)", t->config_path);
 	else
-		task_config_load(t->config_path, &t->config, diags);
+		config_parsed = config_load(t->config_path, &t->config, diags) != -2;
 
 	if (!path_is_file(t->instruction_path)) {
 		diag_add(diags, DIAG_ERROR, "%s: missing (a task needs instruction.md)",
@@ -558,7 +575,8 @@ int task_check(const char *dir, unsigned flags, struct diags *diags, struct task
 		struct err err = {0};
 		size_t len;
 
-		if (read_file(t->instruction_path, INSTRUCTION_MAX, &t->instruction, &len, &err) < 0)
+		if (read_file(t->instruction_path, INSTRUCTION_MAX, &t->instruction, &len, &err) <
+		    0)
 			diag_add_err(diags, &err);
 		else if (len == 0)
 			diag_add(diags, DIAG_WARNING, "%s: empty instruction", t->instruction_path);
@@ -571,10 +589,13 @@ int task_check(const char *dir, unsigned flags, struct diags *diags, struct task
 		         t->environment_dir);
 	} else {
 		if (path_exists(compose))
-			diag_add(diags, DIAG_WARNING,
-			         "%s: docker-compose files are not supported by rollout and are ignored",
-			         compose);
-		if (!path_is_file(dockerfile) && !t->config.environment.docker_image)
+			diag_add(
+			    diags, DIAG_WARNING,
+			    "%s: docker-compose files are not supported by rollout and are ignored",
+			    compose);
+		/* Without a parsed task.toml, docker_image is unknown: say nothing. */
+		if (config_parsed && !path_is_file(dockerfile) &&
+		    !t->config.environment.docker_image)
 			diag_add(diags, DIAG_ERROR,
 			         "%s: missing, and task.toml sets no [environment].docker_image (a "
 			         "task needs one of them)",
@@ -583,11 +604,12 @@ int task_check(const char *dir, unsigned flags, struct diags *diags, struct task
 
 	test_sh = task_file(t->tests_dir, "test.sh");
 	if (!(flags & TASK_NO_VERIFY) && !path_is_file(test_sh))
-		diag_add(diags, DIAG_ERROR, "%s: missing (the verifier runs tests/test.sh)", test_sh);
+		diag_add(diags, DIAG_ERROR, "%s: missing (the verifier runs tests/test.sh)",
+		         test_sh);
 	solve_sh = task_file(t->solution_dir, "solve.sh");
 	if (!path_is_file(solve_sh))
-		diag_add(diags, DIAG_WARNING, "%s: missing (the oracle agent cannot solve this task)",
-		         solve_sh);
+		diag_add(diags, DIAG_WARNING,
+		         "%s: missing (the oracle agent cannot solve this task)", solve_sh);
 out:
 	if (diags->n_errors > errors_before) {
 		task_free(t);

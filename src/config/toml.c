@@ -135,6 +135,8 @@ static const char *found(const struct parser *ps, char buf[32])
 		return "end of file";
 	if (c == '\n' || (c == '\r' && peek(ps, 1) == '\n'))
 		return "end of line";
+	if (c == '\r')
+		return "a carriage return without a line feed";
 	if (c > 0x20 && c < 0x7f)
 		snprintf(buf, 32, "'%c'", c);
 	else if (c == ' ')
@@ -259,7 +261,10 @@ static int parse_escape(struct parser *ps, struct strbuf *sb)
 			int h = hex_value(peek(ps, 2 + (size_t)i));
 
 			if (h < 0)
-				return fail(ps, "escape \\%c needs %d hex digits", c, ndigits);
+				return fail(ps,
+				            "escape \\%c needs %d hex digits (write a backslash as "
+				            "\\\\ or use a 'literal string')",
+				            c, ndigits);
 			cp = (cp << 4) | (uint32_t)h;
 		}
 		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
@@ -270,7 +275,10 @@ static int parse_escape(struct parser *ps, struct strbuf *sb)
 		return 0;
 	default:
 		if (c > 0x20 && c < 0x7f)
-			return fail(ps, "invalid escape sequence '\\%c' in a string", c);
+			return fail(ps,
+			            "invalid escape sequence '\\%c' in a string (write a backslash "
+			            "as \\\\ or use a 'literal string')",
+			            c);
 		return fail(ps, "invalid escape sequence in a string (a backslash must be followed "
 		                "by b, t, n, f, r, \", \\, u or U)");
 	}
@@ -315,8 +323,10 @@ static int parse_string(struct parser *ps, int quote, bool multiline)
 
 		if (c < 0) {
 			ps->line = start_line;
-			return fail(ps, "unterminated %s%s (no closing %s)", multiline ? "multi-line " : "",
-			            what, quote == '"' ? (multiline ? "\"\"\"" : "\"") : (multiline ? "\'\'\'" : "'"));
+			return fail(ps, "unterminated %s%s (no closing %s)",
+			            multiline ? "multi-line " : "", what,
+			            quote == '"' ? (multiline ? "\"\"\"" : "\"")
+			                         : (multiline ? "\'\'\'" : "'"));
 		}
 		if (c == quote) {
 			size_t run = 0;
@@ -334,7 +344,8 @@ static int parse_string(struct parser *ps, int quote, bool multiline)
 			}
 			/* Up to two quotes may sit right before the closing delimiter. */
 			if (run > 5)
-				return fail(ps, "too many quotes at the end of a multi-line %s", what);
+				return fail(ps, "too many quotes at the end of a multi-line %s",
+				            what);
 			sb_add(sb, ps->p, run - 3);
 			ps->p += run;
 			return 0;
@@ -348,8 +359,9 @@ static int parse_string(struct parser *ps, int quote, bool multiline)
 		}
 		if (c == '\n' || (c == '\r' && peek(ps, 1) == '\n')) {
 			if (!multiline)
-				return fail(ps, "unterminated %s: newlines are only allowed in "
-				                "multi-line strings",
+				return fail(ps,
+				            "unterminated %s: newlines are only allowed in "
+				            "multi-line strings",
 				            what);
 			eat_newline(ps);
 			sb_addc(sb, '\n');
@@ -471,8 +483,9 @@ static int insert_keyval(struct parser *ps, struct node *tbl, const char *prefix
 
 			node_free(value);
 			ps->line = line;
-			return fail(ps, "cannot define key '%s': '%s' is already defined as %s on line %d",
-			            full, part, defined_as(m->value), m->value->line);
+			return fail(
+			    ps, "cannot define key '%s': '%s' is already defined as %s on line %d",
+			    full, part, defined_as(m->value), m->value->line);
 		}
 	}
 	m = node_table_find(tbl, kp->v[kp->n - 1].s, kp->v[kp->n - 1].len);
@@ -574,8 +587,9 @@ static int parse_inline_table(struct parser *ps, int depth, const char *path, st
 	}
 	for (;;) {
 		if (cur(ps) == '\n' || cur(ps) == '\r')
-			return fail(ps, "newline inside an inline table (TOML 1.0 inline tables must "
-			                "be on one line)");
+			return fail(ps,
+			            "newline inside an inline table (TOML 1.0 inline tables must "
+			            "be on one line)");
 		if (parse_keyval(ps, tbl, path) < 0)
 			return -1;
 		skip_ws(ps);
@@ -591,9 +605,11 @@ static int parse_inline_table(struct parser *ps, int depth, const char *path, st
 			break;
 		}
 		if (cur(ps) == '\n' || cur(ps) == '\r')
-			return fail(ps, "newline inside an inline table (TOML 1.0 inline tables must "
-			                "be on one line)");
-		return fail(ps, "expected ',' or '}' in the inline table, found %s", found(ps, buf));
+			return fail(ps,
+			            "newline inside an inline table (TOML 1.0 inline tables must "
+			            "be on one line)");
+		return fail(ps, "expected ',' or '}' in the inline table, found %s",
+		            found(ps, buf));
 	}
 	*out = steal_ptr(&tbl);
 	return 0;
@@ -673,8 +689,8 @@ static int parse_datetime(struct parser *ps, struct node **out)
 				has_time = true;
 			} else if (*q != ' ') {
 				sb_release(&sb);
-				return fail(ps, "expected a time (HH:MM:SS) after '%c' in a date-time",
-				            *q);
+				return fail(
+				    ps, "expected a time (HH:MM:SS) after '%c' in a date-time", *q);
 			}
 		}
 	} else {
@@ -693,7 +709,8 @@ static int parse_datetime(struct parser *ps, struct node **out)
 			while (w < 8 && q + w < end && !is_value_end((unsigned char)q[w]))
 				w++;
 			sb_release(&sb);
-			return fail(ps, "invalid time '%.*s' (expected HH:MM:SS with seconds)", w, q);
+			return fail(ps, "invalid time '%.*s' (expected HH:MM:SS with seconds)", w,
+			            q);
 		}
 		if (has_date)
 			sb_addc(&sb, 'T');
@@ -804,8 +821,9 @@ static int parse_number(struct parser *ps, struct node **out)
 		uint64_t v = 0;
 
 		if (q != tok)
-			return fail(ps, "invalid number '%.*s': hexadecimal, octal and binary "
-			                "integers cannot have a sign",
+			return fail(ps,
+			            "invalid number '%.*s': hexadecimal, octal and binary "
+			            "integers cannot have a sign",
 			            toklen, tok);
 		q += 2;
 		sb_reset(&num);
@@ -814,13 +832,16 @@ static int parse_number(struct parser *ps, struct node **out)
 			return -1;
 		if (n == 0 || q != end)
 			return fail(ps, "invalid %s integer '%.*s'",
-			            base == 16 ? "hexadecimal" : base == 8 ? "octal" : "binary", toklen,
-			            tok);
+			            base == 16  ? "hexadecimal"
+			            : base == 8 ? "octal"
+			                        : "binary",
+			            toklen, tok);
 		for (const char *d = num.buf; *d; d++) {
 			uint64_t dv = (uint64_t)hex_value((unsigned char)*d);
 
 			if (v > ((uint64_t)INT64_MAX - dv) / (uint64_t)base)
-				return fail(ps, "integer '%.*s' does not fit in 64 bits", toklen, tok);
+				return fail(ps, "integer '%.*s' does not fit in 64 bits", toklen,
+				            tok);
 			v = v * (uint64_t)base + dv;
 		}
 		node = node_new(NODE_INT, ps->line);
@@ -842,8 +863,8 @@ static int parse_number(struct parser *ps, struct node **out)
 		if (n < 0)
 			return -1;
 		if (*start == '0' && n > 1)
-			return fail(ps, "invalid number '%.*s': leading zeros are not allowed", toklen,
-			            tok);
+			return fail(ps, "invalid number '%.*s': leading zeros are not allowed",
+			            toklen, tok);
 	}
 	if (q < end && *q == '.') {
 		is_float = true;
@@ -920,8 +941,8 @@ static int parse_value(struct parser *ps, int depth, const char *path, struct no
 	if (c < 0 || c == '\n' || c == '\r' || c == '#' || c == ',' || c == ']' || c == '}')
 		return fail(ps, "expected a value for key '%s', found %s", path, found(ps, buf));
 	if (is_control(c))
-		return fail(ps, "expected a value for key '%s', found control character U+%04X", path,
-		            (unsigned)c);
+		return fail(ps, "expected a value for key '%s', found control character U+%04X",
+		            path, (unsigned)c);
 	if (c == '"' || c == '\'') {
 		bool ml = peek(ps, 1) == c && peek(ps, 2) == c;
 		int line = ps->line;
@@ -952,8 +973,9 @@ static int parse_value(struct parser *ps, int depth, const char *path, struct no
 			ps->p = q;
 			return 0;
 		}
-		return fail(ps, "invalid value '%.*s' (booleans are lowercase true/false; strings "
-		                "need quotes)",
+		return fail(ps,
+		            "invalid value '%.*s' (booleans are lowercase true/false; strings "
+		            "need quotes)",
 		            (int)len, ps->p);
 	}
 	if (looks_like_datetime(ps))
@@ -979,8 +1001,8 @@ static int parse_header(struct parser *ps)
 		goto out;
 	name = keypath_str(NULL, &kp, kp.n);
 	if (aot ? !(cur(ps) == ']' && peek(ps, 1) == ']') : cur(ps) != ']') {
-		fail(ps, "expected '%s' to close the table header [%s%s, found %s", aot ? "]]" : "]",
-		     aot ? "[" : "", name, found(ps, buf));
+		fail(ps, "expected '%s' to close the table header [%s%s, found %s",
+		     aot ? "]]" : "]", aot ? "[" : "", name, found(ps, buf));
 		goto out;
 	}
 	ps->p += aot ? 2 : 1;
@@ -1009,7 +1031,8 @@ static int parse_header(struct parser *ps)
 		{
 			_cleanup_free_ char *part = keypath_str(NULL, &kp, i + 1);
 
-			fail(ps, "cannot define table [%s]: '%s' is already defined as %s on line %d",
+			fail(ps,
+			     "cannot define table [%s]: '%s' is already defined as %s on line %d",
 			     name, part, defined_as(v), v->line);
 			goto out;
 		}
@@ -1026,8 +1049,9 @@ static int parse_header(struct parser *ps)
 		} else if (m->value->type == NODE_ARRAY && (m->value->flags & NODE_F_AOT)) {
 			arr = m->value;
 		} else {
-			fail(ps, "cannot define array of tables [[%s]]: '%s' is already defined as %s "
-			         "on line %d",
+			fail(ps,
+			     "cannot define array of tables [[%s]]: '%s' is already defined as %s "
+			     "on line %d",
 			     name, name, defined_as(m->value), m->value->line);
 			goto out;
 		}
@@ -1048,7 +1072,8 @@ static int parse_header(struct parser *ps)
 			fail(ps, "table [%s] is defined twice (first on line %d)", name,
 			     m->value->line);
 		else
-			fail(ps, "cannot define table [%s]: '%s' is already defined as %s on line %d",
+			fail(ps,
+			     "cannot define table [%s]: '%s' is already defined as %s on line %d",
 			     name, name, defined_as(m->value), m->value->line);
 		goto out;
 	}
@@ -1061,8 +1086,7 @@ out:
 	return ret;
 }
 
-int toml_parse(const char *text, size_t len, const char *name, struct node **out,
-               struct err *err)
+int toml_parse(const char *text, size_t len, const char *name, struct node **out, struct err *err)
 {
 	struct parser ps = {
 	    .name = name,

@@ -12,8 +12,7 @@ struct err;
 
 /* Parse a whole document into a NODE_TABLE tree. Every key and value carries its
  * line. The first error stops the parse: "NAME:LINE: what was expected". */
-int toml_parse(const char *text, size_t len, const char *name, struct node **out,
-               struct err *err);
+int toml_parse(const char *text, size_t len, const char *name, struct node **out, struct err *err);
 int toml_load_file(const char *path, struct node **out, struct err *err);
 
 #endif
