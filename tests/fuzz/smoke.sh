@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 [ -d "$seeds" ] && cp -r "$seeds/." "$work/" 2>/dev/null
 if "$fuzzer" -max_total_time="${FUZZ_SMOKE_SECONDS:-10}" -rss_limit_mb=2048 "$work" >"$work.log" 2>&1; then
-	echo "ok 1 - $name: $(grep -oE '#[0-9]+ +DONE.*' "$work.log" | head -1)"
+	echo "ok 1 - $name: $(grep -oE 'Done [0-9]+ runs in [0-9]+ second\(s\)' "$work.log" | head -1)"
 else
 	echo "not ok 1 - $name"
 	tail -40 "$work.log" | sed 's/^/# /'

@@ -6,7 +6,8 @@ cd "$ROLLOUT_SRCDIR" || exit 1
 out=$("$ROLLOUT" tasks check test-dataset 2>&1); rc=$?
 check_eq "test-dataset passes" "$rc" 0
 check_contains "test-dataset: OK line for hello-world" "$out" "OK    hello-world (test-dataset/hello-world)"
-check_contains "test-dataset: summary" "$out" "1 task checked: 1 valid, 0 with errors"
+n=$(find test-dataset -mindepth 2 -maxdepth 2 -name task.toml | wc -l)
+check_contains "test-dataset: summary" "$out" "$n tasks checked: $n valid, 0 with errors"
 
 out=$("$ROLLOUT" tasks check test-dataset/hello-world 2>&1); rc=$?
 check_eq "a single task passes" "$rc" 0
