@@ -1,0 +1,52 @@
+# A generated dataset with mixed outcomes on the busybox fixture image, and a stats
+# normalizer for comparing jobs (trial names differ between runs; counts must not).
+#   make_mixed_dataset DIR       pass-1..3 (reward 1), fail-1..2 (reward 0),
+#                                error-1..2 (no reward file), slow-1..2 (agent timeout
+#                                after 1 s, still verified: reward 1 + AgentTimeoutError)
+#   normalized_stats JOB_DIR     `rollout jobs summarize --json`, distributions as counts
+make_mixed_dataset() {
+	local root=$1 n
+	mk_task() { # NAME SOLVE TEST AGENT_TIMEOUT
+		local t=$root/$1
+		mkdir -p "$t/environment" "$t/solution" "$t/tests"
+		echo "Task $1." >"$t/instruction.md"
+		printf 'FROM rollout-test/busybox:1\n' >"$t/environment/Dockerfile"
+		printf '#!/bin/sh\n%s\n' "$2" >"$t/solution/solve.sh"
+		printf '#!/bin/sh\n%s\n' "$3" >"$t/tests/test.sh"
+		chmod +x "$t/solution/solve.sh" "$t/tests/test.sh"
+		cat >"$t/task.toml" <<TOML
+version = "1.0"
+[agent]
+timeout_sec = $4
+[verifier]
+timeout_sec = 30.0
+[environment]
+docker_image = "rollout-test/busybox:1"
+memory_mb = 256
+allow_internet = false
+TOML
+	}
+	for n in 1 2 3; do
+		mk_task pass-$n 'echo ok > /app/out' '[ "$(cat /app/out)" = ok ] && echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt' 30.0
+	done
+	for n in 1 2; do
+		mk_task fail-$n 'echo wrong > /app/out' '[ "$(cat /app/out)" = ok ] && echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt' 30.0
+		mk_task error-$n 'true' 'echo no reward written' 30.0
+		mk_task slow-$n 'sleep 30' 'echo 1 > /logs/verifier/reward.txt' 1.0
+	done
+}
+
+normalized_stats() {
+	"$ROLLOUT" jobs summarize --json "$1" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+out = {"n_trials": s["n_trials"], "n_errors": s["n_errors"], "evals": {}}
+for k, e in s["evals"].items():
+    out["evals"][k] = {
+        "n_trials": e["n_trials"], "n_errors": e["n_errors"], "metrics": e["metrics"],
+        "pass_at_k": e.get("pass_at_k"),
+        "reward_stats": {rk: {v: len(n) for v, n in d.items()} for rk, d in e["reward_stats"].items()},
+        "exception_stats": {t: len(n) for t, n in e["exception_stats"].items()},
+    }
+print(json.dumps(out, sort_keys=True))'
+}
