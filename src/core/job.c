@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -414,6 +416,33 @@ static int adopt_existing(struct job *job, struct err *err)
 	return 0;
 }
 
+/* One rollout per job directory: a second one (or a resume while the job runs)
+ * would move the first one's trials aside under it. The lock dies with its owner. */
+static int job_lock_dir(struct job *job, struct err *err)
+{
+	_cleanup_free_ char *path = path_join(job->dir, ".lock");
+	char pid[32] = "";
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return err_sys(err, "open %s", path);
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+
+		close(fd);
+		if (n > 0)
+			pid[n] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		return err_set(err, EBUSY, "job %s is being run by another rollout process%s%s",
+			       job->dir, pid[0] ? " (pid " : "", pid[0] ? pid : "");
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0)
+		(void)!pwrite(fd, pid, strlen(pid), 0);
+	job->lock_fd = fd;
+	return 0;
+}
+
 int job_load_tasks(struct job *job, struct job_config *cfg, struct err *err)
 {
 	job->cfg = cfg;
@@ -450,6 +479,8 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 	if (job_load_tasks(job, cfg, err) < 0)
 		return -1;
 	job->dir = path_join(cfg->jobs_dir, cfg->job_name);
+	if (mkdir_p(job->dir, 0755, err) < 0 || job_lock_dir(job, err) < 0)
+		return -1;
 	cfg_path = path_join(job->dir, "config.json");
 	job_json = job_config_to_json(cfg);
 	if (path_exists(cfg_path)) {
@@ -480,8 +511,6 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 				memcpy(job->id, old_id, 37);
 		}
 		job->resumed = true;
-	} else if (mkdir_p(job->dir, 0755, err) < 0) {
-		return -1;
 	}
 	expand(job, job_json);
 	if (job->resumed && adopt_existing(job, err) < 0)
@@ -941,5 +970,7 @@ void job_release(struct job *job)
 	free(job->items);
 	free(job->dir);
 	strv_release(&job->rerun_errors);
+	if (job->lock_fd > 0)
+		close(job->lock_fd);
 	memset(job, 0, sizeof(*job));
 }

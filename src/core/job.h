@@ -62,6 +62,7 @@ struct job {
 	/* resume: rerun trials that ended with one of these exception types */
 	struct strv rerun_errors;
 	int log_slot;
+	int lock_fd; /* flock on DIR/.lock while the job runs (0 = none) */
 };
 
 /* Load the tasks, expand the trials, and set up the job directory: a fresh one, or

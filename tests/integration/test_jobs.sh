@@ -26,6 +26,11 @@ run_job() { # PROVIDER JOB_NAME EXTRA...
 	local p=$1 name=$2; shift 2
 	"$ROLLOUT" run -p "$TAP_TMP/mixed" -k 2 -e "$p" -o "$TAP_TMP/jobs-$p" --job-name "$name" -q "$@"
 }
+# In the background, with exec: $! is then rollout itself, not a subshell.
+run_job_bg() { # PROVIDER JOB_NAME EXTRA...
+	local p=$1 name=$2; shift 2
+	exec "$ROLLOUT" run -p "$TAP_TMP/mixed" -k 2 -e "$p" -o "$TAP_TMP/jobs-$p" --job-name "$name" -q "$@"
+}
 
 for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 	case $p in
@@ -58,12 +63,20 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 		check_eq "$p: stats at -n $n equal -n 4" "$(normalized_stats "$jobs/conc-$n")" "$base"
 	done
 	check_eq "$p: nothing left after the runs" "$(leftovers "$jobs/base" "$p")" ""
+	# One rollout per job directory.
+	run_job_bg "$p" locked -n 1 &
+	pid=$!
+	sleep 0.3
+	out=$(run_job "$p" locked -n 1 2>&1); rc=$?
+	check_eq "$p: a second rollout on a running job is refused" "$rc" 1
+	check_contains "$p: ... saying which process runs it" "$out" "being run by another rollout process (pid $pid)"
+	kill -INT $pid; wait $pid
 
 	# 2. Ctrl-C at random moments, then resume.
 	for i in $(seq 1 "$interrupts"); do
 		name=int-$i
 		delay=$(awk -v s="$i$RANDOM" 'BEGIN{srand(s); printf "%.2f", 0.05 + rand()*2.5}')
-		run_job "$p" "$name" -n 4 &
+		run_job_bg "$p" "$name" -n 4 &
 		pid=$!
 		sleep "$delay"
 		kill -INT $pid
@@ -82,12 +95,13 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 	done
 
 	# 3. kill -9 of rollout: its workers stop with it; gc finds the rest; resume completes.
-	run_job "$p" killed -n 4 &
+	run_job_bg "$p" killed -n 4 &
 	pid=$!
 	sleep 1.5
 	kill -9 $pid
 	wait $pid 2>/dev/null
-	sleep 3
+	# The workers notice (parent-death signal) and tear down; give them a moment.
+	for _ in $(seq 1 40); do pgrep -f "jobs-$p/killed" >/dev/null || break; sleep 0.25; done
 	"$ROLLOUT" gc -e "$p" >/dev/null; rc=$?
 	check_eq "$p: gc after kill -9 succeeds" "$rc" 0
 	check_eq "$p: nothing left after kill -9 and gc" "$(leftovers "$jobs/killed" "$p")" ""
