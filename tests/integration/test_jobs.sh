@@ -101,7 +101,7 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 	kill -9 $pid
 	wait $pid 2>/dev/null
 	# The workers notice (parent-death signal) and tear down; give them a moment.
-	for _ in $(seq 1 40); do pgrep -f "jobs-$p/killed" >/dev/null || break; sleep 0.25; done
+	for _ in $(seq 1 40); do pgrep -f -- "--job-name killed" >/dev/null || break; sleep 0.25; done
 	"$ROLLOUT" gc -e "$p" >/dev/null; rc=$?
 	check_eq "$p: gc after kill -9 succeeds" "$rc" 0
 	check_eq "$p: nothing left after kill -9 and gc" "$(leftovers "$jobs/killed" "$p")" ""
