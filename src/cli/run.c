@@ -83,6 +83,8 @@ int cli_run_job(struct job_config *cfg, const struct cli_run_opts *opts)
 		job.progress = PROGRESS_LINES;
 	for (size_t i = 0; opts->rerun_errors && opts->rerun_errors[i]; i++)
 		strv_push(&job.rerun_errors, opts->rerun_errors[i]);
+	if (job.progress == PROGRESS_QUIET)
+		log_set_quiet(1);
 	if (job_prepare(&job, cfg, &err) < 0) {
 		job_release(&job);
 		return cli_fail("%s", err.msg);
@@ -98,8 +100,6 @@ int cli_run_job(struct job_config *cfg, const struct cli_run_opts *opts)
 	}
 	if (job.resumed && job.progress != PROGRESS_QUIET)
 		fprintf(stderr, "rollout: resuming %s\n", job.dir);
-	if (job.progress == PROGRESS_QUIET)
-		log_set_quiet(1);
 	rc = job_execute(&job, &err);
 	if (rc < 0) {
 		job_release(&job);

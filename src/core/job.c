@@ -382,7 +382,7 @@ static int adopt_existing(struct job *job, struct err *err)
 		st = trial_result_load(tdir, &r, &why);
 		if (st == RESULT_OK && r.exception &&
 		    strv_contains(&job->rerun_errors, r.exception->type)) {
-			log_info("rerunning %s (%s)", de->d_name, r.exception->type);
+			err_set(&why, 0, "it ended with %s", r.exception->type);
 			trial_result_free(&r);
 			st = RESULT_CORRUPT;
 		}
