@@ -458,3 +458,42 @@ void cleanup_docker_clientp(struct docker_client **c)
 {
 	docker_client_free(*c);
 }
+
+static int b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+char *docker_base64_decode(const char *in, size_t *len)
+{
+	struct strbuf sb = STRBUF_INIT;
+	unsigned acc = 0;
+	int bits = 0;
+
+	for (const char *p = in; *p && *p != '='; p++) {
+		int v = b64_value(*p);
+
+		if (v < 0) {
+			sb_release(&sb);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			sb_addc(&sb, (char)((acc >> bits) & 0xff));
+		}
+	}
+	*len = sb.len;
+	return sb_detach(&sb);
+}

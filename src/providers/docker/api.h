@@ -75,4 +75,7 @@ int docker_status_errno(int status);
 /* The daemon's message from an error body (JSON "message" or text), trimmed. */
 char *docker_error_message(const char *body, size_t len);
 
+/* Standard or URL-safe base64, padding optional; NULL on bad input. */
+char *docker_base64_decode(const char *in, size_t *len);
+
 #endif

@@ -147,46 +147,6 @@ int docker_mkdirs(struct environment *env, const char *const *paths, struct err 
 
 /* ---- downloads --------------------------------------------------------------------- */
 
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-/* Standard or URL base64, padding optional. NULL on bad input. */
-static char *base64_decode(const char *in, size_t *len)
-{
-	struct strbuf sb = STRBUF_INIT;
-	unsigned acc = 0;
-	int bits = 0;
-
-	for (const char *p = in; *p && *p != '='; p++) {
-		int v = b64_value(*p);
-
-		if (v < 0) {
-			sb_release(&sb);
-			return NULL;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			sb_addc(&sb, (char)((acc >> bits) & 0xff));
-		}
-	}
-	*len = sb.len;
-	return sb_detach(&sb);
-}
-
 struct path_stat {
 	char *name;
 	char *link_target;
@@ -203,7 +163,7 @@ static void path_stat_release(struct path_stat *ps)
 static int parse_path_stat(const char *header, struct path_stat *ps, struct err *err)
 {
 	size_t len = 0;
-	_cleanup_free_ char *json = header ? base64_decode(header, &len) : NULL;
+	_cleanup_free_ char *json = header ? docker_base64_decode(header, &len) : NULL;
 	_cleanup_json_ cJSON *v = json ? cJSON_ParseWithLength(json, len) : NULL;
 	const char *name, *link;
 
