@@ -218,7 +218,7 @@ static void check_build(const char *builder)
 	struct env_config cfg;
 	_cleanup_free_ char *ctx = path_join(test_tmpdir(), "environment");
 	_cleanup_free_ char *log = path_join(test_tmpdir(), "build.log");
-	_cleanup_free_ char *out = NULL, *text = NULL, *image = NULL;
+	_cleanup_free_ char *out = NULL, *text = NULL, *image = NULL, *run = NULL;
 	struct environment *env;
 	struct err err = {0};
 	int code;
@@ -228,7 +228,10 @@ static void check_build(const char *builder)
 	cfg.docker_image = NULL;
 	cfg.environment_dir = ctx;
 	cfg.build_log_path = log;
-	make_context(ctx, "echo built-marker-$((6*7)); ls /ctx > /listing");
+	/* A nonce: BuildKit's cache outlives the images of earlier runs. */
+	run = xasprintf("echo built-marker-$((6*7)) %d-%.0f; ls /ctx > /listing", (int)getpid(),
+	                wall_now() * 1000);
+	make_context(ctx, run);
 	env = start_cfg(&cfg, &err);
 	if (!env) {
 		test_fail_at(__FILE__, __LINE__, "start: %s", err.msg);

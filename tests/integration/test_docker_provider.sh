@@ -32,7 +32,14 @@ fi
 fixture_docker_image busybox >/dev/null || { not_ok "busybox fixture image"; done_testing; exit 0; }
 export ROLLOUT_HOME=$TAP_TMP/home
 chmod 755 "$TAP_TMP"
+dangling() { api '/images/json?filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D' | grep -o '"Id":"[^"]*"' | cut -d'"' -f4 | sort; }
+dangling_before=$(dangling)
 relay docker < <("$bin" 2>&1)
+# Failed legacy builds keep their finished steps as untagged images (build
+# cache, as with the docker CLI): remove the ones this run made.
+for id in $(comm -13 <(echo "$dangling_before") <(dangling)); do
+	curl -sf --unix-socket /var/run/docker.sock -X DELETE "http://d/v1.41/images/$id" >/dev/null
+done
 
 # Nothing of ours may remain: containers labelled with the test job, built images.
 left=$(api '/containers/json?all=1&filters=%7B%22label%22%3A%5B%22rollout.job%3Ddocker-itest%22%5D%7D' | grep -o '"Id"' | wc -l)
