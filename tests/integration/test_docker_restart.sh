@@ -29,6 +29,13 @@ if ! is_root || ! command -v dockerd >/dev/null 2>&1; then
 fi
 root=$TAP_TMP/dockerd
 mkdir -p "$root"
+# The private daemon gets a bridge of its own. (With --bridge=none dockerd
+# deletes "docker0" at start-up: the shared daemon's bridge.)
+br=rtbr$$
+had_docker0=$(ip link show docker0 >/dev/null 2>&1 && echo yes || echo no)
+ip link add "$br" type bridge && ip addr add 192.0.2.1/24 dev "$br" && ip link set "$br" up ||
+	{ not_ok "bridge for the private dockerd"; done_testing; exit 0; }
+at_exit "ip link del '$br' 2>/dev/null"
 cat >"$TAP_TMP/ctl.sh" <<CTL
 #!/bin/bash
 # stop|start|restart the private dockerd of test_docker_restart.sh
@@ -36,7 +43,7 @@ root=$root
 up() { curl -sf --max-time 2 --unix-socket \$root/sock http://d/_ping >/dev/null 2>&1; }
 start() {
 	dockerd --data-root \$root/data --exec-root \$root/exec --pidfile \$root/pid \\
-		-H unix://\$root/sock --bridge none --iptables=false --ip-masq=false \\
+		-H unix://\$root/sock --bridge $br --iptables=false --ip-masq=false \\
 		--cgroup-parent=/rollout-test-dockerd >>\$root/log 2>&1 &
 	for i in \$(seq 1 120); do up && return 0; sleep 0.25; done
 	return 1
@@ -72,4 +79,7 @@ check "busybox image imported into the private daemon" \
 	curl -sf --unix-socket "$root/sock" http://d/images/rollout-test/busybox:1/json
 export DOCKER_HOST=unix://$root/sock ROLLOUT_TEST_DOCKERD_CTL=$TAP_TMP/ctl.sh ROLLOUT_HOME=$TAP_TMP/home
 relay docker < <("$bin" 2>&1)
+"$TAP_TMP/ctl.sh" stop
+check_eq "the shared daemon's docker0 bridge is untouched" \
+	"$(ip link show docker0 >/dev/null 2>&1 && echo yes || echo no)" "$had_docker0"
 done_testing
