@@ -13,6 +13,7 @@
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/json.h"
+#include "rollout/signals.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
 
@@ -1031,4 +1032,123 @@ TEST(files_from_the_container_belong_to_a_non_root_user)
 	waitpid(pid, &status, 0);
 	CHECK(WIFEXITED(status));
 	CHECK_INT(WEXITSTATUS(status), 0);
+}
+
+/* ---- more exec and file paths ----------------------------------------------------------- */
+
+TEST(missing_host_logs_dirs_become_directories_in_the_container)
+{
+	struct env_config cfg;
+	struct environment *env;
+	struct err err = {0};
+	_cleanup_free_ char *out = NULL;
+	int code;
+
+	base_config(&cfg, "nologs");
+	cfg.host_verifier_dir = NULL;
+	cfg.host_artifacts_dir = NULL;
+	env = start_cfg(&cfg, &err);
+	REQUIRE(env);
+	out = sh(env, "test -d /logs/verifier && test -d /logs/artifacts && echo ok", &code);
+	CHECK_STR(out, "ok\n");
+	stop(env);
+}
+
+TEST(large_stdin_and_output_flow_at_the_same_time)
+{
+	struct env_config cfg;
+	struct environment *env;
+	struct err err = {0};
+	_cleanup_free_ char *in = path_join(test_tmpdir(), "in.bin");
+	_cleanup_free_ char *o = path_join(test_tmpdir(), "o.txt");
+	_cleanup_free_ char *e = path_join(test_tmpdir(), "e.txt");
+	_cleanup_free_ char *big = xmalloc(4 << 20);
+	_cleanup_free_ char *got = NULL;
+	const char *argv[] = {"sh", "-c", "tee /dev/stderr | wc -c", NULL};
+	struct exec_request req = {
+	    .argv = argv, .timeout_sec = 60, .stdout_path = o, .stderr_path = e};
+	struct exec_result res;
+
+	for (size_t i = 0; i < (4 << 20); i++)
+		big[i] = (char)('a' + i % 26);
+	REQUIRE(write_file(in, big, 4 << 20, 0644, NULL) == 0);
+	base_config(&cfg, "stdin");
+	env = start_cfg(&cfg, &err);
+	REQUIRE(env);
+	req.stdin_fd = open(in, O_RDONLY | O_CLOEXEC);
+	REQUIRE(req.stdin_fd >= 0);
+	REQUIRE(P->exec(env, &req, &res, &err) == 0);
+	close(req.stdin_fd);
+	CHECK_INT(res.exit_code, 0);
+	got = read_text(o);
+	CHECK_STR(got, "4194304\n");
+	CHECK_INT(res.stderr_bytes, 4 << 20);
+	stop(env);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	rollout_cancel_count++;
+}
+
+TEST(cancellation_stops_a_running_command_and_kills_it)
+{
+	struct env_config cfg;
+	struct environment *env;
+	struct err err = {0};
+	const char *argv[] = {"sh", "-c", "sleep 306 & sleep 307", NULL};
+	struct exec_request req = {.argv = argv, .stdin_fd = -1};
+	struct exec_result res;
+	struct sigaction sa = {.sa_handler = on_alarm};
+	_cleanup_free_ char *out = NULL;
+	double t0;
+	int code;
+
+	base_config(&cfg, "cancel");
+	env = start_cfg(&cfg, &err);
+	REQUIRE(env);
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	t0 = mono_now();
+	CHECK(P->exec(env, &req, &res, &err) < 0);
+	CHECK_INT(err.code, ECANCELED);
+	CHECK(mono_now() - t0 < 20);
+	rollout_cancel_count = 0;
+	out = sh(env, "sleep 0.3; ps -o args | grep -c '^sleep 30' || true", &code);
+	CHECK_STR(out, "0\n");
+	/* Teardown after Ctrl-C still removes the container. */
+	rollout_cancel_count = 1;
+	stop(env);
+	rollout_cancel_count = 0;
+	{
+		_cleanup_free_ char *label = xasprintf("rollout.env=%s", cfg.env_name);
+
+		CHECK_INT(count_containers(label), 0);
+	}
+}
+
+TEST(upload_into_the_root_and_over_existing_files)
+{
+	struct env_config cfg;
+	struct environment *env;
+	struct err err = {0};
+	_cleanup_free_ char *src = path_join(test_tmpdir(), "rootsrc");
+	_cleanup_free_ char *out = NULL;
+	int code;
+
+	write_text(src, "rootfile.txt", "one\n", 0644);
+	write_text(src, "tmp/placed.txt", "two\n", 0600);
+	base_config(&cfg, "rootup");
+	env = start_cfg(&cfg, &err);
+	REQUIRE(env);
+	out = sh(env, "stat -c %a /tmp", &code);
+	CHECK_STR(out, "1777\n");
+	free(out);
+	CHECK(P->upload(env, src, "/", &err) == 0);
+	write_text(src, "rootfile.txt", "three\n", 0644);
+	CHECK(P->upload(env, src, "/", &err) == 0);
+	out = sh(env, "cat /rootfile.txt /tmp/placed.txt; stat -c %a /tmp/placed.txt", &code);
+	CHECK_STR(out, "three\ntwo\n600\n");
+	stop(env);
 }

@@ -150,8 +150,8 @@ static int exec_inspect(struct environment *env, const char *id, bool *running, 
 
 /* Kill everything the exec started. As root in the daemon's pid namespace this is
  * done from here; otherwise by the helper inside the container. */
-static void kill_exec(struct environment *env, const char *exec_id, const char *marker,
-                      const char *user)
+static void kill_exec_held(struct environment *env, const char *exec_id, const char *marker,
+                           const char *user)
 {
 	struct err err = {0};
 	bool running = false;
@@ -196,6 +196,15 @@ static void kill_exec(struct environment *env, const char *exec_id, const char *
 	}
 	log_warn("docker: could not kill the processes of timed-out exec %.12s: %s", exec_id,
 	         err.msg);
+}
+
+/* Killing must happen even when the wait was ended by a cancellation. */
+static void kill_exec(struct environment *env, const char *exec_id, const char *marker,
+                      const char *user)
+{
+	http_cancel_hold();
+	kill_exec_held(env, exec_id, marker, user);
+	http_cancel_release();
 }
 
 /* After an exit status of 137: was it the OOM killer? The container cgroup's
@@ -317,7 +326,7 @@ int docker_exec_run(struct environment *env, const struct docker_exec_spec *spec
 		double until = kill_deadline ? kill_deadline : deadline;
 		int ms = 500;
 
-		if (!cancelled && cancel_requested()) {
+		if (!cancelled && http_cancel_pending()) {
 			cancelled = true;
 			if (!spec->is_helper)
 				kill_exec(env, exec_id, marker_hex, spec->user);
@@ -400,6 +409,8 @@ int docker_exec_run(struct environment *env, const struct docker_exec_spec *spec
 		}
 	}
 	http_conn_close(steal_ptr(&conn));
+	if (cancelled)
+		return err_set(err, ECANCELED, "cancelled");
 
 	/* The stream ends as the process exits; the exit code follows shortly. */
 	for (double until = mono_now() + INSPECT_TIMEOUT, pause = 0.001;;) {
@@ -418,13 +429,11 @@ int docker_exec_run(struct environment *env, const struct docker_exec_spec *spec
 	res->stdout_truncated = out.truncated;
 	res->stderr_truncated = errs.truncated;
 	if (!spec->is_helper) {
-		if (res->exit_code == 137 && !res->timed_out && !cancelled)
+		if (res->exit_code == 137 && !res->timed_out)
 			res->oom_killed = check_oom(env);
 		docker_fix_logs_owner(env);
 	}
 	res->duration_sec = mono_now() - t0;
-	if (cancelled)
-		return err_set(err, ECANCELED, "cancelled");
 	return 0;
 }
 

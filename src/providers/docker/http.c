@@ -41,6 +41,24 @@ void http_endpoint_free(struct http_endpoint *ep)
 
 /* ---- waiting --------------------------------------------------------------------- */
 
+static int cancel_held;
+
+void http_cancel_hold(void)
+{
+	cancel_held++;
+}
+
+void http_cancel_release(void)
+{
+	if (cancel_held > 0)
+		cancel_held--;
+}
+
+bool http_cancel_pending(void)
+{
+	return cancel_requested() && !cancel_held;
+}
+
 static int wait_fd(int fd, short events, double deadline, const char *what, short *revents,
                    struct err *err)
 {
@@ -49,7 +67,7 @@ static int wait_fd(int fd, short events, double deadline, const char *what, shor
 		int ms = WAIT_SLICE_MS;
 		int r;
 
-		if (cancel_requested())
+		if (http_cancel_pending())
 			return err_set(err, ECANCELED, "%s: cancelled", what);
 		if (deadline > 0) {
 			double left = deadline - mono_now();

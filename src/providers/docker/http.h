@@ -150,6 +150,14 @@ ssize_t http_raw_write_some(struct http_conn *c, const void *data, size_t n, str
 /* Half-close: the peer sees EOF on its input (stdin of a hijacked exec). */
 int http_raw_close_write(struct http_conn *c, struct err *err);
 
+/* Cleanup that must happen even after a cancellation (killing a command,
+ * removing a container) runs between http_cancel_hold() and
+ * http_cancel_release(): waits then only end at their deadlines. Nests. */
+void http_cancel_hold(void);
+void http_cancel_release(void);
+/* cancel_requested(), unless held. */
+bool http_cancel_pending(void);
+
 /* Wait until fd is ready for events (POLLIN/POLLOUT) with the deadline and
  * cancellation rules above. Returns 0, or -1 with ETIMEDOUT/ECANCELED/errno. */
 int http_wait_fd(int fd, short events, double deadline, const char *what, struct err *err);

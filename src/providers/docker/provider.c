@@ -253,9 +253,12 @@ static cJSON *create_body(const struct env_config *cfg, const char *image, const
 static int remove_container(struct docker_client *c, const char *id, struct err *err)
 {
 	_cleanup_free_ char *path = docker_path(c, "/containers/%s?force=1&v=1", id);
-	int status;
+	int status, rc;
 
-	if (docker_call(c, "DELETE", path, NULL, NULL, &status, err) < 0 && status != 404)
+	http_cancel_hold();
+	rc = docker_call(c, "DELETE", path, NULL, NULL, &status, err);
+	http_cancel_release();
+	if (rc < 0 && status != 404)
 		return -1;
 	return 0;
 }
@@ -354,6 +357,8 @@ static int docker_stop(struct environment *env, bool destroy, struct err *err)
 {
 	int rc = 0;
 
+	/* Teardown after a cancellation must still remove the container. */
+	http_cancel_hold();
 	if (destroy) {
 		rc = remove_container(env->client, env->id, err);
 		if (rc < 0)
@@ -372,6 +377,7 @@ static int docker_stop(struct environment *env, bool destroy, struct err *err)
 		if (rc < 0)
 			docker_env_error(env, status, err);
 	}
+	http_cancel_release();
 	env_free(env);
 	return rc;
 }
