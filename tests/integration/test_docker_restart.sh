@@ -29,6 +29,7 @@ if ! is_root || ! command -v dockerd >/dev/null 2>&1; then
 fi
 root=$TAP_TMP/dockerd
 mkdir -p "$root"
+trap 'exit 143' TERM INT # so that the EXIT cleanup stops the private daemon
 # The private daemon gets a bridge of its own. (With --bridge=none dockerd
 # deletes "docker0" at start-up: the shared daemon's bridge.)
 br=rtbr$$

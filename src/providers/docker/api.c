@@ -272,6 +272,12 @@ static void put_conn(struct docker_client *c, struct http_conn *conn, const stru
 		http_conn_close(conn);
 }
 
+/* A path for messages: without the version prefix. */
+static const char *short_path(const struct docker_client *c, const char *path)
+{
+	return str_starts_with(path, c->prefix) ? path + strlen(c->prefix) : path;
+}
+
 int docker_call(struct docker_client *c, const char *method, const char *path, const cJSON *body,
                 cJSON **out, int *status, struct err *err)
 {
@@ -296,7 +302,7 @@ int docker_call(struct docker_client *c, const char *method, const char *path, c
 		bool reused;
 
 		if (get_conn(c, deadline, &conn, err) < 0)
-			return err_wrap(err, "%s %s", method, path + strlen(c->prefix));
+			return err_wrap(err, "%s %s", method, short_path(c, path));
 		reused = conn->requests > 0;
 		if (http_send_request(conn, &req, deadline, err) < 0 ||
 		    http_read_response(conn, &r, head, deadline, err) < 0) {
@@ -309,7 +315,7 @@ int docker_call(struct docker_client *c, const char *method, const char *path, c
 				c->pool_lost = true;
 				continue;
 			}
-			return err_wrap(err, "%s %s", method, path + strlen(c->prefix));
+			return err_wrap(err, "%s %s", method, short_path(c, path));
 		}
 		if (status)
 			*status = r.status;
@@ -323,7 +329,7 @@ int docker_call(struct docker_client *c, const char *method, const char *path, c
 		if (http_read_body(&r, &resp, MAX_JSON_RESPONSE, deadline, err) < 0) {
 			http_response_release(&r);
 			http_conn_close(conn);
-			return err_wrap(err, "%s %s", method, path + strlen(c->prefix));
+			return err_wrap(err, "%s %s", method, short_path(c, path));
 		}
 		conn->requests++;
 		put_conn(c, conn, &r);
@@ -333,7 +339,7 @@ int docker_call(struct docker_client *c, const char *method, const char *path, c
 			if (!*out)
 				return err_set(err, EPROTO,
 				               "%s %s: invalid JSON in the daemon's answer", method,
-				               path + strlen(c->prefix));
+				               short_path(c, path));
 		}
 		return 0;
 	}

@@ -85,7 +85,10 @@ int docker_container_gone(struct environment *env, struct err *err)
 		               env->name, code, finished ? finished : "?",
 		               oom ? " (its main process was OOM-killed)" : "",
 		               error && *error ? ": " : "", error ? error : "",
-		               restarted ? "; the Docker daemon restarted during the trial" : "");
+		               restarted
+		                   ? "; the connection to the Docker daemon dropped during the "
+		                     "trial: the daemon was probably restarted"
+		                   : "");
 	}
 }
 
