@@ -22,6 +22,7 @@ relay() {
 	done
 }
 
+dockerd_ensure >/dev/null 2>&1 # installs docker.io when missing
 if ! is_root || ! command -v dockerd >/dev/null 2>&1; then
 	skip "docker restart" "needs root and dockerd to run a private daemon"
 	done_testing

@@ -845,7 +845,14 @@ static int docker_build_image(struct docker_client *c, const struct env_config *
 int docker_ensure_image(struct docker_client *c, const struct env_config *cfg, char **image_out,
                         struct err *err)
 {
-	if (cfg->docker_image && *cfg->docker_image && !cfg->force_build) {
+	bool prebuilt = cfg->docker_image && *cfg->docker_image;
+
+	if (prebuilt && cfg->force_build && !has_dockerfile(cfg->environment_dir))
+		log_warn_once("docker-force-build",
+		              "docker: force_build without a Dockerfile in "
+		              "environment/: using docker_image %s",
+		              cfg->docker_image);
+	if (prebuilt && (!cfg->force_build || !has_dockerfile(cfg->environment_dir))) {
 		const char *ref = cfg->docker_image;
 		int have = image_exists(c, ref, err);
 
