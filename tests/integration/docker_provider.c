@@ -1152,3 +1152,30 @@ TEST(upload_into_the_root_and_over_existing_files)
 	CHECK_STR(out, "three\ntwo\n600\n");
 	stop(env);
 }
+
+TEST(a_command_that_closes_its_output_is_waited_for_and_timed_out)
+{
+	struct env_config cfg;
+	struct environment *env;
+	struct err err = {0};
+	const char *argv1[] = {"sh", "-c", "exec >&- 2>&-; sleep 1; exit 4", NULL};
+	const char *argv2[] = {"sh", "-c", "exec >&- 2>&-; sleep 308", NULL};
+	struct exec_request req = {.argv = argv1, .stdin_fd = -1, .timeout_sec = 30};
+	struct exec_result res;
+	_cleanup_free_ char *out = NULL;
+	int code;
+
+	base_config(&cfg, "closed");
+	env = start_cfg(&cfg, &err);
+	REQUIRE(env);
+	REQUIRE(P->exec(env, &req, &res, &err) == 0);
+	CHECK_INT(res.exit_code, 4);
+	CHECK(!res.timed_out);
+	req.argv = argv2;
+	req.timeout_sec = 1.5;
+	REQUIRE(P->exec(env, &req, &res, &err) == 0);
+	CHECK(res.timed_out);
+	out = sh(env, "sleep 0.3; ps -o args | grep -c '^sleep 308' || true", &code);
+	CHECK_STR(out, "0\n");
+	stop(env);
+}

@@ -412,17 +412,34 @@ int docker_exec_run(struct environment *env, const struct docker_exec_spec *spec
 	if (cancelled)
 		return err_set(err, ECANCELED, "cancelled");
 
-	/* The stream ends as the process exits; the exit code follows shortly. */
-	for (double until = mono_now() + INSPECT_TIMEOUT, pause = 0.001;;) {
+	/* The stream ends when the command's output is closed, normally as it exits;
+	 * the exit code follows shortly. A command that closed its output and runs
+	 * on is waited for like any other: up to its deadline, then killed. */
+	for (double pause = 0.001, gave_up = 0;;) {
 		if (exec_inspect(env, exec_id, &running, &code, NULL, err) < 0)
 			return -1;
-		if (!running || mono_now() > until)
+		if (!running)
 			break;
+		if (http_cancel_pending()) {
+			if (!spec->is_helper)
+				kill_exec(env, exec_id, marker_hex, spec->user);
+			return err_set(err, ECANCELED, "cancelled");
+		}
+		if (deadline > 0 && mono_now() >= deadline && !gave_up) {
+			if (spec->is_helper)
+				return err_set(err, ETIMEDOUT, "helper %s timed out",
+				               spec->argv[1]);
+			res->timed_out = true;
+			kill_exec(env, exec_id, marker_hex, spec->user);
+			gave_up = mono_now() + INSPECT_TIMEOUT;
+		}
+		if (gave_up > 0 && mono_now() > gave_up) {
+			log_warn("docker: exec %.12s still running after it was killed", exec_id);
+			break;
+		}
 		sleep_sec(pause);
-		pause = pause < 0.05 ? pause * 2 : pause;
+		pause = pause < 0.25 ? pause * 2 : pause;
 	}
-	if (running)
-		log_warn("docker: exec %.12s still running after its output ended", exec_id);
 	res->exit_code = code < 0 ? 137 : code;
 	res->stdout_bytes = out.bytes;
 	res->stderr_bytes = errs.bytes;
