@@ -1179,3 +1179,48 @@ TEST(a_command_that_closes_its_output_is_waited_for_and_timed_out)
 	CHECK_STR(out, "0\n");
 	stop(env);
 }
+
+/* A Terminal-Bench-shaped task on the Debian fixture (bash, python3, pytest): a
+ * build, an agent command, tests uploaded to /tests and a reward file. */
+TEST(a_debian_task_builds_runs_and_writes_a_reward)
+{
+	struct env_config cfg;
+	struct environment *env;
+	struct err err = {0};
+	_cleanup_free_ char *ctx = path_join(test_tmpdir(), "environment");
+	_cleanup_free_ char *tests = path_join(test_tmpdir(), "tests");
+	_cleanup_free_ char *image = NULL, *out = NULL, *reward = NULL, *rpath = NULL;
+	int code;
+
+	if (!getenv("ROLLOUT_TEST_DEBIAN"))
+		SKIP("the Debian fixture image is not available");
+	base_config(&cfg, "debian");
+	cfg.docker_image = NULL;
+	cfg.environment_dir = ctx;
+	write_text(
+	    ctx, "Dockerfile",
+	    "FROM rollout-test/debian:1\nRUN python3 -c 'print(6*7)' > /answer\nWORKDIR /app\n",
+	    0644);
+	write_text(tests, "test.sh",
+	           "#!/bin/bash\nset -euo pipefail\ncd /tests\npython3 -m pytest -q test_answer.py "
+	           "&& echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt\n",
+	           0755);
+	write_text(tests, "test_answer.py",
+	           "def test_answer():\n    assert open('/answer').read().strip() == '42'\n", 0644);
+	env = start_cfg(&cfg, &err);
+	if (!env)
+		test_fail_at(__FILE__, __LINE__, "start: %s", err.msg);
+	REQUIRE(env);
+	image = xstrdup(env->image);
+	out = sh(env, "bash -c 'cat /answer; pwd; id -un'", &code);
+	CHECK_STR(out, "42\n/app\nroot\n");
+	REQUIRE(P->upload(env, tests, "/tests", &err) == 0);
+	free(out);
+	out = sh(env, "/tests/test.sh > /logs/verifier/test-stdout.txt 2>&1; echo $?", &code);
+	CHECK_STR(out, "0\n");
+	rpath = path_join(host_dir("verifier"), "reward.txt");
+	reward = read_text(rpath);
+	CHECK_STR(reward, "1\n");
+	stop(env);
+	remove_image(image);
+}

@@ -30,6 +30,8 @@ if ! dockerd_ensure; then
 	exit 0
 fi
 fixture_docker_image busybox >/dev/null || { not_ok "busybox fixture image"; done_testing; exit 0; }
+# The Debian fixture (debootstrap, cached) for the Terminal-Bench-shaped task.
+if fixture_docker_image debian >/dev/null 2>&1; then export ROLLOUT_TEST_DEBIAN=1; fi
 export ROLLOUT_HOME=$TAP_TMP/home
 chmod 755 "$TAP_TMP"
 dangling() { api '/images/json?filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D' | grep -o '"Id":"[^"]*"' | cut -d'"' -f4 | sort; }
