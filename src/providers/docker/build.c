@@ -1,0 +1,886 @@
+/* Images for docker environments: a prebuilt docker_image (pulled when missing),
+ * or a build of the task's environment/ tagged by the content of the context. */
+#include "image/tar.h"
+#include "providers/docker/docker.h"
+#include "providers/docker/dockerignore.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/json.h"
+#include "rollout/log.h"
+#include "rollout/sha256.h"
+#include "rollout/signals.h"
+#include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PULL_TIMEOUT 1800.0
+#define MAX_STREAM_LINE (16u << 20)
+#define CONTEXT_BUF (256 * 1024)
+
+static int image_exists(struct docker_client *c, const char *ref, struct err *err)
+{
+	_cleanup_free_ char *path = docker_path(c, "/images/%s/json", ref);
+	int status;
+
+	if (docker_call(c, "GET", path, NULL, NULL, &status, err) == 0)
+		return 1;
+	if (status == 404) {
+		err_clear(err);
+		return 0;
+	}
+	return -1;
+}
+
+/* Lines of a JSON-lines stream (build, pull); cb gets each object. */
+typedef int (*json_line_cb)(void *ctx, const cJSON *obj, struct err *err);
+
+static int json_line(struct strbuf *line, json_line_cb cb, void *ctx, struct err *err)
+{
+	cJSON *obj;
+	int rc = 0;
+
+	if (line->len == 0)
+		return 0;
+	obj = cJSON_ParseWithLength(line->buf, line->len);
+	if (obj)
+		rc = cb(ctx, obj, err);
+	cJSON_Delete(obj);
+	sb_reset(line);
+	return rc;
+}
+
+static int read_json_lines(struct http_response *r, double deadline, json_line_cb cb, void *ctx,
+                           struct err *err)
+{
+	_cleanup_sb_ struct strbuf line = STRBUF_INIT;
+
+	for (;;) {
+		const uint8_t *d;
+		ssize_t n = http_body_next(r, &d, 0, deadline, err);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return json_line(&line, cb, ctx, err);
+		for (ssize_t i = 0; i < n; i++) {
+			if (d[i] != '\n') {
+				if (line.len >= MAX_STREAM_LINE)
+					return err_set(err, EMSGSIZE, "stream line too long");
+				sb_addc(&line, (char)d[i]);
+			} else if (json_line(&line, cb, ctx, err) < 0) {
+				return -1;
+			}
+		}
+	}
+}
+
+/* The message of an error line: errorDetail.message, else error (deprecated in 1.48). */
+static const char *stream_error(const cJSON *obj)
+{
+	const char *m =
+	    json_get_str(cJSON_GetObjectItemCaseSensitive(obj, "errorDetail"), "message");
+
+	return m ? m : json_get_str(obj, "error");
+}
+
+struct pull_state {
+	char *error;
+};
+
+static int pull_line(void *ctx, const cJSON *obj, struct err *err)
+{
+	struct pull_state *st = ctx;
+	const char *e = stream_error(obj);
+
+	(void)err;
+	if (e && !st->error)
+		st->error = xstrdup(e);
+	return 0;
+}
+
+static int pull_image(struct docker_client *c, const char *ref, double timeout, struct err *err)
+{
+	_cleanup_free_ char *full = NULL;
+	_cleanup_free_ char *q = NULL;
+	_cleanup_free_ char *path = NULL;
+	_cleanup_http_conn_ struct http_conn *conn = NULL;
+	const char *slash = strrchr(ref, '/');
+	const char *last = slash ? slash + 1 : ref;
+	double deadline = mono_now() + (timeout > 0 ? timeout : PULL_TIMEOUT);
+	struct pull_state st = {0};
+	struct http_response r;
+	struct http_request req = {.method = "POST"};
+	int rc;
+
+	/* Without a tag the daemon would pull every tag of the repository. */
+	full = strchr(last, ':') || strchr(ref, '@') ? xstrdup(ref) : xasprintf("%s:latest", ref);
+	q = http_query_escape(full);
+	path = docker_path(c, "/images/create?fromImage=%s", q);
+	req.target = path;
+	log_info("docker: pulling %s", full);
+	if (docker_stream_open(c, &req, deadline, &conn, err) < 0 ||
+	    http_read_response(conn, &r, false, deadline, err) < 0)
+		return -1;
+	if (r.status != 200) {
+		docker_response_error(&r, deadline, err);
+		http_response_release(&r);
+		return -1;
+	}
+	rc = read_json_lines(&r, deadline, pull_line, &st, err);
+	http_response_release(&r);
+	if (rc == 0 && st.error)
+		rc = err_set(err, ENOENT, "%s", st.error);
+	free(st.error);
+	return rc;
+}
+
+static bool has_dockerfile(const char *dir)
+{
+	_cleanup_free_ char *p = dir ? path_join(dir, "Dockerfile") : NULL;
+
+	return p && path_is_file(p);
+}
+
+/* ---- the build context ------------------------------------------------------------ */
+
+/* $ROLLOUT_HOME: /var/lib/rollout for root, $XDG_DATA_HOME/rollout otherwise. */
+static char *rollout_home(void)
+{
+	const char *h = getenv("ROLLOUT_HOME");
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+
+	if (h && *h)
+		return xstrdup(h);
+	if (geteuid() == 0)
+		return xstrdup("/var/lib/rollout");
+	if (xdg && *xdg)
+		return path_join(xdg, "rollout");
+	return xasprintf("%s/.local/share/rollout", home && *home ? home : "/tmp");
+}
+
+struct context {
+	const struct dockerignore *ignore;
+	bool fixed_mtime; /* the content hash ignores times */
+	uint8_t *buf;
+};
+
+static int add_file(struct context *cx, struct tar_writer *w, int dirfd, const char *name,
+                    struct tar_entry *e, struct err *err)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	uint64_t left = e->size;
+
+	if (fd < 0)
+		return err_sys(err, "open %s", e->path);
+	if (tar_writer_header(w, e, err) < 0)
+		return -1;
+	while (left > 0) {
+		ssize_t n = read(fd, cx->buf, left < CONTEXT_BUF ? (size_t)left : CONTEXT_BUF);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_sys(err, "read %s", e->path);
+		if (n == 0)
+			return err_set(err, EIO, "%s changed while it was read", e->path);
+		if (tar_writer_data(w, cx->buf, (size_t)n, err) < 0)
+			return -1;
+		left -= (uint64_t)n;
+	}
+	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Write the context below dirfd (at rel) into w, in name order, without what
+ * .dockerignore excludes (the Dockerfile and .dockerignore are always sent). */
+static int add_dir(struct context *cx, struct tar_writer *w, int dirfd, const char *rel, int depth,
+                   struct err *err)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	_cleanup_strvs_ struct strv names = STRV_INIT;
+	struct dirent *de;
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+
+	if (depth > 256)
+		return err_set(err, ELOOP, "%s: directories nested too deep", rel);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return err_sys(err, "read directory %s", *rel ? rel : ".");
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			strv_push(&names, de->d_name);
+	if (names.n)
+		qsort(names.v, names.n, sizeof(char *), name_cmp);
+	for (size_t i = 0; i < names.n; i++) {
+		const char *name = names.v[i];
+		_cleanup_free_ char *path = *rel ? xasprintf("%s/%s", rel, name) : xstrdup(name);
+		struct tar_entry e = {0};
+		struct stat st;
+		bool excluded = dockerignore_excluded(cx->ignore, path);
+		char target[4096];
+
+		if (excluded && depth == 0 &&
+		    (strcmp(name, "Dockerfile") == 0 || strcmp(name, ".dockerignore") == 0))
+			excluded = false;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return err_sys(err, "stat %s", path);
+		if (excluded &&
+		    !(S_ISDIR(st.st_mode) && dockerignore_may_include_below(cx->ignore, path)))
+			continue;
+		e.path = path;
+		e.mode = st.st_mode & 07777;
+		e.mtime = cx->fixed_mtime ? 0 : (int64_t)st.st_mtime;
+		if (S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int sub =
+			    openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub < 0)
+				return err_sys(err, "open %s", path);
+			e.type = TAR_DIR;
+			/* An excluded directory with exceptions below is only walked into. */
+			if (!excluded && tar_writer_header(w, &e, err) < 0)
+				return -1;
+			if (add_dir(cx, w, sub, path, depth + 1, err) < 0)
+				return -1;
+		} else if (S_ISREG(st.st_mode)) {
+			e.type = TAR_REG;
+			e.size = (uint64_t)st.st_size;
+			if (add_file(cx, w, dirfd, name, &e, err) < 0)
+				return -1;
+		} else if (S_ISLNK(st.st_mode)) {
+			ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+
+			if (n < 0)
+				return err_sys(err, "readlink %s", path);
+			target[n] = '\0';
+			e.type = TAR_SYMLINK;
+			e.linkpath = target;
+			if (tar_writer_header(w, &e, err) < 0)
+				return -1;
+		} else {
+			log_warn_once("docker-context-special",
+			              "docker build context: skipping %s (not a file, directory or "
+			              "symlink)",
+			              path);
+		}
+	}
+	return 0;
+}
+
+static int write_context(const char *dir, const struct dockerignore *ignore, bool fixed_mtime,
+                         const struct tar_output *out, struct err *err)
+{
+	_cleanup_close_ int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_free_ uint8_t *buf = xmalloc(CONTEXT_BUF);
+	struct context cx = {.ignore = ignore, .fixed_mtime = fixed_mtime, .buf = buf};
+	struct tar_writer *w;
+	int rc;
+
+	if (root < 0)
+		return err_sys(err, "open build context %s", dir);
+	w = tar_writer_new(out);
+	rc = add_dir(&cx, w, root, "", 0, err);
+	if (rc == 0)
+		rc = tar_writer_finish(w, err);
+	tar_writer_free(w);
+	return rc;
+}
+
+static int hash_write(void *ctx, const void *data, size_t n, struct err *err)
+{
+	(void)err;
+	sha256_update(ctx, data, n);
+	return 0;
+}
+
+/* Repository names: lowercase [a-z0-9] runs joined by '.', '_' or '-'. */
+static char *repo_component(const char *task)
+{
+	struct strbuf sb = STRBUF_INIT;
+	bool sep = false;
+
+	for (const char *p = task ? task : ""; *p && sb.len < 100; p++) {
+		char c = (char)tolower((unsigned char)*p);
+
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+			if (sep && sb.len)
+				sb_addc(&sb, '-');
+			sb_addc(&sb, c);
+			sep = false;
+		} else {
+			sep = true;
+		}
+	}
+	if (!sb.len)
+		sb_adds(&sb, "task");
+	return sb_detach(&sb);
+}
+
+/* BuildKit-only Dockerfile syntax needs builder version 2. */
+static bool needs_buildkit(const char *dockerfile)
+{
+	static const char *const marks[] = {"--mount", "--chmod",   "--link",
+	                                    "<<",      "--parents", "--exclude"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(marks); i++)
+		if (dockerfile && strstr(dockerfile, marks[i]))
+			return true;
+	return false;
+}
+
+static int choose_builder(struct docker_client *c, const char *dir)
+{
+	const char *force = getenv("ROLLOUT_DOCKER_BUILDER");
+	_cleanup_free_ char *path = path_join(dir, "Dockerfile");
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+
+	if (force && (strcmp(force, "1") == 0 || strcmp(force, "2") == 0))
+		return force[0] - '0';
+	if (read_file(path, 1 << 20, &text, &len, NULL) == 0 && needs_buildkit(text))
+		return 2;
+	return c->builder_v2 ? 2 : 1;
+}
+
+/* ---- the build stream ------------------------------------------------------------ */
+
+#define TAIL_LINES 12
+
+struct build_state {
+	int log_fd;
+	char *image_id;
+	char *error;
+	char *step; /* the last step started: where a failure happened */
+	char *tail[TAIL_LINES];
+	int tail_next;
+	struct strbuf partial; /* output text not yet ended by a newline */
+	/* BuildKit vertices: digest -> name, announced */
+	struct strv vdigest, vname;
+};
+
+static void log_text(struct build_state *st, const char *s, size_t n)
+{
+	if (st->log_fd >= 0 && n)
+		(void)!write(st->log_fd, s, n);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '\n') {
+			if (st->partial.len < 1000)
+				sb_addc(&st->partial, s[i]);
+			continue;
+		}
+		if (st->partial.len) {
+			free(st->tail[st->tail_next]);
+			st->tail[st->tail_next] = sb_detach(&st->partial);
+			st->tail_next = (st->tail_next + 1) % TAIL_LINES;
+		}
+	}
+}
+
+static void log_line(struct build_state *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void log_line(struct build_state *st, const char *fmt, ...)
+{
+	_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	sb_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	if (!sb.len || sb.buf[sb.len - 1] != '\n')
+		sb_addc(&sb, '\n');
+	log_text(st, sb.buf, sb.len);
+}
+
+static void set_str(char **dst, const char *s, size_t n)
+{
+	free(*dst);
+	*dst = xstrndup(s, n);
+}
+
+/* Minimal protobuf reading for BuildKit's StatusResponse. */
+static bool pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return true;
+	}
+	return false;
+}
+
+struct pb_field {
+	uint32_t num;
+	int wire;
+	uint64_t varint;
+	const uint8_t *data;
+	size_t len;
+};
+
+/* Next field of a message; false at the end or on malformed input. */
+static bool pb_next(const uint8_t **p, const uint8_t *end, struct pb_field *f)
+{
+	uint64_t key, len;
+
+	if (*p >= end || !pb_varint(p, end, &key))
+		return false;
+	f->num = (uint32_t)(key >> 3);
+	f->wire = (int)(key & 7);
+	switch (f->wire) {
+	case 0:
+		return pb_varint(p, end, &f->varint);
+	case 1:
+		if (end - *p < 8)
+			return false;
+		*p += 8;
+		return true;
+	case 2:
+		if (!pb_varint(p, end, &len) || len > (uint64_t)(end - *p))
+			return false;
+		f->data = *p;
+		f->len = (size_t)len;
+		*p += len;
+		return true;
+	case 5:
+		if (end - *p < 4)
+			return false;
+		*p += 4;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int vertex_index(struct build_state *st, const char *digest)
+{
+	for (size_t i = 0; i < st->vdigest.n; i++)
+		if (strcmp(st->vdigest.v[i], digest) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void buildkit_vertex(struct build_state *st, const uint8_t *d, size_t n)
+{
+	const uint8_t *p = d, *end = d + n;
+	struct pb_field f;
+	_cleanup_free_ char *digest = NULL, *name = NULL, *error = NULL;
+	bool started = false, completed = false, cached = false;
+	int idx;
+
+	while (pb_next(&p, end, &f)) {
+		if (f.num == 1 && f.wire == 2)
+			set_str(&digest, (const char *)f.data, f.len);
+		else if (f.num == 3 && f.wire == 2)
+			set_str(&name, (const char *)f.data, f.len);
+		else if (f.num == 4 && f.wire == 0)
+			cached = f.varint != 0;
+		else if (f.num == 5 && f.wire == 2)
+			started = true;
+		else if (f.num == 6 && f.wire == 2)
+			completed = true;
+		else if (f.num == 7 && f.wire == 2)
+			set_str(&error, (const char *)f.data, f.len);
+	}
+	if (!digest)
+		return;
+	idx = vertex_index(st, digest);
+	if (idx < 0 && (started || cached || error)) {
+		strv_push(&st->vdigest, digest);
+		strv_push(&st->vname, name ? name : "?");
+		idx = (int)st->vdigest.n - 1;
+		log_line(st, "#%d %s%s", idx + 1, name ? name : "?", cached ? " (cached)" : "");
+		if (name && name[0] == '[')
+			set_str(&st->step, name, strlen(name));
+	}
+	if (idx >= 0 && error && *error) {
+		log_line(st, "#%d ERROR: %s", idx + 1, error);
+		set_str(&st->step, st->vname.v[idx], strlen(st->vname.v[idx]));
+	}
+	(void)completed;
+}
+
+static void buildkit_log(struct build_state *st, const uint8_t *d, size_t n)
+{
+	const uint8_t *p = d, *end = d + n;
+	struct pb_field f;
+
+	while (pb_next(&p, end, &f))
+		if (f.num == 4 && f.wire == 2)
+			log_text(st, (const char *)f.data, f.len);
+}
+
+static void buildkit_trace(struct build_state *st, const char *b64)
+{
+	size_t len = 0;
+	_cleanup_free_ char *raw = docker_base64_decode(b64, &len);
+	const uint8_t *p = (const uint8_t *)raw, *end = p + len;
+	struct pb_field f;
+
+	if (!raw)
+		return;
+	while (pb_next(&p, end, &f)) {
+		if (f.wire != 2)
+			continue;
+		if (f.num == 1)
+			buildkit_vertex(st, f.data, f.len);
+		else if (f.num == 3)
+			buildkit_log(st, f.data, f.len);
+	}
+}
+
+static int build_line(void *ctx, const cJSON *obj, struct err *err)
+{
+	struct build_state *st = ctx;
+	const char *stream = json_get_str(obj, "stream");
+	const char *status = json_get_str(obj, "status");
+	const char *id = json_get_str(obj, "id");
+	const char *e = stream_error(obj);
+	const cJSON *aux = cJSON_GetObjectItemCaseSensitive(obj, "aux");
+
+	(void)err;
+	if (e) {
+		if (!st->error)
+			st->error = xstrdup(e);
+		log_line(st, "ERROR: %s", e);
+		return 0;
+	}
+	if (stream) {
+		const char *built = strstr(stream, "Successfully built ");
+
+		log_text(st, stream, strlen(stream));
+		if (str_starts_with(stream, "Step ")) {
+			size_t n = strcspn(stream, "\n");
+
+			set_str(&st->step, stream, n);
+		}
+		if (built && !st->image_id)
+			set_str(&st->image_id, built + 19, strcspn(built + 19, "\n "));
+		return 0;
+	}
+	if (id && strcmp(id, "moby.buildkit.trace") == 0 && cJSON_IsString(aux)) {
+		buildkit_trace(st, aux->valuestring);
+		return 0;
+	}
+	if (cJSON_IsObject(aux) && json_get_str(aux, "ID")) {
+		set_str(&st->image_id, json_get_str(aux, "ID"), strlen(json_get_str(aux, "ID")));
+		return 0;
+	}
+	/* Pull progress of base images: the status lines, not every progress tick. */
+	if (status && !cJSON_GetObjectItemCaseSensitive(obj, "progress"))
+		log_line(st, "%s%s%s", id ? id : "", id ? ": " : "", status);
+	return 0;
+}
+
+static void build_state_release(struct build_state *st)
+{
+	free(st->image_id);
+	free(st->error);
+	free(st->step);
+	for (int i = 0; i < TAIL_LINES; i++)
+		free(st->tail[i]);
+	sb_release(&st->partial);
+	strv_release(&st->vdigest);
+	strv_release(&st->vname);
+}
+
+static void add_tail(struct build_state *st, struct strbuf *sb)
+{
+	bool any = false;
+
+	for (int i = 0; i < TAIL_LINES; i++) {
+		const char *line = st->tail[(st->tail_next + i) % TAIL_LINES];
+
+		if (!line)
+			continue;
+		if (!any)
+			sb_adds(sb, "\nlast output:");
+		any = true;
+		sb_addf(sb, "\n  %.200s", line);
+	}
+}
+
+struct build_body {
+	struct http_conn *conn;
+	double deadline;
+};
+
+static int build_body_write(void *ctx, const void *data, size_t n, struct err *err)
+{
+	struct build_body *b = ctx;
+
+	return http_write_body(b->conn, data, n, b->deadline, err);
+}
+
+/* POST /build with the context streamed as a chunked body; the daemon's answer is
+ * read while the body is still being written (http_write_body buffers it). */
+static int run_build(struct docker_client *c, const struct env_config *cfg, const char *tag,
+                     const char *hash, const struct dockerignore *ignore, int builder,
+                     struct err *err)
+{
+	double deadline = cfg->build_timeout_sec > 0 ? mono_now() + cfg->build_timeout_sec : 0;
+	_cleanup_free_ char *qtag = http_query_escape(tag);
+	_cleanup_free_ char *labels = NULL;
+	_cleanup_free_ char *qlabels = NULL;
+	_cleanup_free_ char *path = NULL;
+	_cleanup_http_conn_ struct http_conn *conn = NULL;
+	_cleanup_json_ cJSON *lj = cJSON_CreateObject();
+	struct http_request req = {
+	    .method = "POST", .content_type = "application/x-tar", .chunked = true};
+	struct build_body bb;
+	struct tar_output out = {build_body_write, &bb};
+	struct build_state st = {.log_fd = -1};
+	struct http_response r;
+	int rc;
+
+	cJSON_AddStringToObject(lj, "rollout.task", cfg->task_name ? cfg->task_name : "");
+	cJSON_AddStringToObject(lj, "rollout.context", hash);
+	labels = cJSON_PrintUnformatted(lj);
+	qlabels = http_query_escape(labels);
+	path = docker_path(c, "/build?t=%s&rm=1&forcerm=1&version=%d&labels=%s", qtag, builder,
+	                   qlabels);
+	req.target = path;
+	if (cfg->build_log_path) {
+		st.log_fd =
+		    open(cfg->build_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (st.log_fd < 0)
+			log_warn("docker: build log %s: %s", cfg->build_log_path, strerror(errno));
+	}
+	log_line(&st, "rollout: building %s from %s (builder %s)", tag, cfg->environment_dir,
+	         builder == 2 ? "BuildKit" : "legacy");
+	log_info("docker: building image %s from %s", tag, cfg->environment_dir);
+
+	rc = docker_stream_open(c, &req, deadline, &conn, err);
+	if (rc == 0) {
+		bb.conn = conn;
+		bb.deadline = deadline;
+		rc = write_context(cfg->environment_dir, ignore, false, &out, err);
+		if (rc == 0)
+			rc = http_finish_body(conn, deadline, err);
+		/* A daemon that refused the build early may have closed the connection:
+		 * its answer is what matters. */
+		if (rc < 0 && (err->code == EPIPE || err->code == ECONNRESET))
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = http_read_response(conn, &r, false, deadline, err);
+	if (rc == 0) {
+		if (r.status != 200) {
+			docker_response_error(&r, deadline, err);
+			log_line(&st, "ERROR: %s", err->msg);
+			rc = -1;
+		} else {
+			rc = read_json_lines(&r, deadline, build_line, &st, err);
+		}
+		http_response_release(&r);
+	}
+	if (rc == 0 && st.partial.len)
+		log_text(&st, "\n", 1);
+	if (rc == 0 && (st.error || !st.image_id)) {
+		_cleanup_sb_ struct strbuf msg = STRBUF_INIT;
+
+		sb_addf(&msg, "docker build of %s failed", tag);
+		if (st.step)
+			sb_addf(&msg, " at %s", st.step);
+		sb_addf(&msg, ": %s", st.error ? st.error : "no image was produced");
+		add_tail(&st, &msg);
+		if (cfg->build_log_path)
+			sb_addf(&msg, "\n(full output in %s)", cfg->build_log_path);
+		rc = err_set(err, EIO, "%s", msg.buf);
+	} else if (rc < 0) {
+		if (err->code == ETIMEDOUT)
+			err_set(err, ETIMEDOUT, "docker build of %s: timed out after %.0f s", tag,
+			        cfg->build_timeout_sec);
+		else
+			err_wrap(err, "docker build of %s", tag);
+	}
+	if (st.log_fd >= 0) {
+		if (rc == 0)
+			log_line(&st, "rollout: built %s (%s)", tag, st.image_id);
+		close(st.log_fd);
+	}
+	build_state_release(&st);
+	return rc;
+}
+
+static bool built_in_this_process(const char *tag, bool add)
+{
+	static struct strv built = STRV_INIT;
+	static pid_t owner;
+
+	if (owner != getpid()) { /* a forked child is another process */
+		strv_release(&built);
+		owner = getpid();
+	}
+	if (strv_contains(&built, tag))
+		return true;
+	if (add)
+		strv_push(&built, tag);
+	return false;
+}
+
+/* One build at a time per image, across trials and rollout processes. */
+static int lock_build(const char *tag, double deadline, int *fd_out, struct err *err)
+{
+	_cleanup_free_ char *home = rollout_home();
+	_cleanup_free_ char *dir = path_join(home, "locks");
+	char hex[SHA256_HEX_LEN + 1];
+	_cleanup_free_ char *path = NULL;
+	int fd;
+
+	sha256_hex(tag, strlen(tag), hex);
+	path = xasprintf("%s/docker-build-%.16s.lock", dir, hex);
+	if (mkdir_p(dir, 0755, err) < 0)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return err_sys(err, "open %s", path);
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			err_sys(err, "lock %s", path);
+			close(fd);
+			return -1;
+		}
+		if (cancel_requested() || (deadline > 0 && mono_now() > deadline)) {
+			close(fd);
+			return err_set(err, cancel_requested() ? ECANCELED : ETIMEDOUT,
+			               "waiting for another build of %s", tag);
+		}
+		sleep_sec(0.1);
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static int docker_build_image(struct docker_client *c, const struct env_config *cfg,
+                              char **image_out, struct err *err)
+{
+	struct dockerignore *ignore = NULL;
+	struct sha256 sh;
+	char hex[SHA256_HEX_LEN + 1];
+	struct tar_output hash_out = {hash_write, &sh};
+	_cleanup_free_ char *repo = repo_component(cfg->task_name);
+	_cleanup_free_ char *tag = NULL;
+	_cleanup_close_ int lock = -1;
+	double deadline = cfg->build_timeout_sec > 0 ? mono_now() + cfg->build_timeout_sec : 0;
+	int builder, have, rc;
+	char prefix[64];
+
+	if (dockerignore_load(cfg->environment_dir, &ignore, err) < 0)
+		return -1;
+	builder = choose_builder(c, cfg->environment_dir);
+	/* The tag is a digest of what the build sees: the context's names, types,
+	 * modes and contents (not times), and how it is built. */
+	sha256_init(&sh);
+	snprintf(prefix, sizeof(prefix), "rollout-docker-build-1 builder=%d\n", builder);
+	sha256_update(&sh, prefix, strlen(prefix));
+	rc = write_context(cfg->environment_dir, ignore, true, &hash_out, err);
+	if (rc < 0) {
+		dockerignore_free(ignore);
+		return err_wrap(err, "build context %s", cfg->environment_dir);
+	}
+	sha256_final_hex(&sh, hex);
+	tag = xasprintf("rollout/%s:%.16s", repo, hex);
+
+	if (!cfg->force_build || built_in_this_process(tag, false)) {
+		have = image_exists(c, tag, err);
+		if (have != 0) {
+			dockerignore_free(ignore);
+			if (have < 0)
+				return -1;
+			*image_out = steal_ptr(&tag);
+			return 0;
+		}
+	}
+	rc = lock_build(tag, deadline, &lock, err);
+	if (rc == 0 && (!cfg->force_build || built_in_this_process(tag, false))) {
+		/* Another trial or process may have built it while we waited. */
+		have = image_exists(c, tag, err);
+		if (have != 0) {
+			dockerignore_free(ignore);
+			if (have < 0)
+				return -1;
+			*image_out = steal_ptr(&tag);
+			return 0;
+		}
+	}
+	if (rc == 0)
+		rc = run_build(c, cfg, tag, hex, ignore, builder, err);
+	dockerignore_free(ignore);
+	if (rc < 0)
+		return -1;
+	built_in_this_process(tag, true);
+	have = image_exists(c, tag, err);
+	if (have <= 0)
+		return have < 0 ? -1
+		                : err_set(err, ENOENT,
+		                          "docker build of %s reported success but the "
+		                          "image is missing",
+		                          tag);
+	*image_out = steal_ptr(&tag);
+	return 0;
+}
+
+int docker_ensure_image(struct docker_client *c, const struct env_config *cfg, char **image_out,
+                        struct err *err)
+{
+	bool prebuilt = cfg->docker_image && *cfg->docker_image;
+
+	if (prebuilt && cfg->force_build && !has_dockerfile(cfg->environment_dir))
+		log_warn_once("docker-force-build",
+		              "docker: force_build without a Dockerfile in "
+		              "environment/: using docker_image %s",
+		              cfg->docker_image);
+	if (prebuilt && (!cfg->force_build || !has_dockerfile(cfg->environment_dir))) {
+		const char *ref = cfg->docker_image;
+		int have = image_exists(c, ref, err);
+
+		if (have < 0)
+			return err_wrap(err, "image %s", ref);
+		if (have) {
+			*image_out = xstrdup(ref);
+			return 0;
+		}
+		if (pull_image(c, ref, cfg->build_timeout_sec, err) == 0) {
+			*image_out = xstrdup(ref);
+			return 0;
+		}
+		if (!has_dockerfile(cfg->environment_dir))
+			return err_wrap(
+			    err,
+			    "image %s is not on the Docker daemon and could not be pulled "
+			    "(load it with `docker load -i FILE`, pull it where a registry "
+			    "is reachable, or give the task an environment/Dockerfile)",
+			    ref);
+		log_warn("docker: image %s not found and not pullable (%s); building %s/Dockerfile",
+		         ref, err->msg, cfg->environment_dir);
+		err_clear(err);
+	}
+	if (!has_dockerfile(cfg->environment_dir))
+		return err_set(err, ENOENT,
+		               "task %s has neither [environment].docker_image nor %s/Dockerfile",
+		               cfg->task_name ? cfg->task_name : "?",
+		               cfg->environment_dir ? cfg->environment_dir : "environment");
+	return docker_build_image(c, cfg, image_out, err);
+}
