@@ -41,6 +41,6 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 		fixture_docker_image busybox >/dev/null || { not_ok "docker: busybox fixture image"; continue; }
 		;;
 	esac
-	ROLLOUT_TEST_PROVIDER=$p "$bin" 2>&1 | relay "$p"
+	relay "$p" < <(ROLLOUT_TEST_PROVIDER=$p "$bin" 2>&1)
 done
 done_testing
