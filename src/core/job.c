@@ -433,8 +433,12 @@ static int job_lock_dir(struct job *job, struct err *err)
 		if (n > 0)
 			pid[n] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		return err_set(err, EBUSY, "job %s is being run by another rollout process%s%s",
-			       job->dir, pid[0] ? " (pid " : "", pid[0] ? pid : "");
+		if (pid[0])
+			return err_set(err, EBUSY,
+				       "job %s is being run by another rollout process (pid %s)",
+				       job->dir, pid);
+		return err_set(err, EBUSY, "job %s is being run by another rollout process",
+			       job->dir);
 	}
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) == 0)
