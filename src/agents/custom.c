@@ -86,6 +86,10 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 	_cleanup_free_ char *path_env = NULL;
 	_cleanup_free_ char *cmd_file = path_join(dir, "command.txt");
 	_cleanup_free_ char *rc_file = path_join(dir, "return-code.txt");
+	/* The agent runs from the trial directory: every path it gets is absolute. */
+	_cleanup_free_ char *abs_trial = path_real(ctx->trial_dir);
+	_cleanup_free_ char *abs_agent = path_real(ctx->agent_dir);
+	_cleanup_free_ char *abs_instr = path_real(ctx->instruction_path);
 	bool killed = false;
 	int out_fd, err_fd, status = 0;
 	pid_t pid;
@@ -121,9 +125,9 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 		dup2(out_fd, 1);
 		dup2(err_fd, 2);
 		setenv("ROLLOUT_ENV_NAME", ctx->env_name, 1);
-		setenv("ROLLOUT_TRIAL_DIR", ctx->trial_dir, 1);
-		setenv("ROLLOUT_AGENT_DIR", ctx->agent_dir, 1);
-		setenv("ROLLOUT_INSTRUCTION_PATH", ctx->instruction_path, 1);
+		setenv("ROLLOUT_TRIAL_DIR", abs_trial ? abs_trial : ctx->trial_dir, 1);
+		setenv("ROLLOUT_AGENT_DIR", abs_agent ? abs_agent : ctx->agent_dir, 1);
+		setenv("ROLLOUT_INSTRUCTION_PATH", abs_instr ? abs_instr : ctx->instruction_path, 1);
 		setenv("ROLLOUT_PROVIDER", ctx->provider->name, 1);
 		setenv("ROLLOUT_BIN", exe, 1);
 		setenv("PATH", path_env, 1);
