@@ -138,12 +138,18 @@ static void drain(int *fd, struct strbuf *sb, size_t keep, bool tail)
 	}
 }
 
+/* The command for messages, without "-C TEMPDIR" (noise to a reader). */
 static char *argv_text(char *const *argv)
 {
 	struct strbuf sb = STRBUF_INIT;
 
-	for (size_t i = 0; argv[i]; i++)
-		sb_addf(&sb, "%s%s", i ? " " : "", argv[i]);
+	for (size_t i = 0; argv[i]; i++) {
+		if (strcmp(argv[i], "-C") == 0 && argv[i + 1]) {
+			i++;
+			continue;
+		}
+		sb_addf(&sb, "%s%s", sb.len ? " " : "", argv[i]);
+	}
 	return sb_detach(&sb);
 }
 
