@@ -1029,7 +1029,8 @@ const struct registry_dataset *registry_find(const struct registry *r, const cha
 	for (size_t i = 0; i < r->n_datasets; i++) {
 		const struct registry_dataset *d = &r->datasets[i];
 
-		if (strcmp(d->name, name) != 0)
+		/* A registry that did not load cleanly may have holes. */
+		if (!d->name || !d->version || strcmp(d->name, name) != 0)
 			continue;
 		n++;
 		sb_addf(&have, "%s%s", have.len ? ", " : "", d->version);
@@ -1050,10 +1051,11 @@ const struct registry_dataset *registry_find(const struct registry *r, const cha
 		size_t shown = 0;
 
 		for (size_t i = 0; i < r->n_datasets && shown < 20; i++) {
-			bool seen = false;
+			bool seen = !r->datasets[i].name;
 
 			for (size_t k = 0; k < i && !seen; k++)
-				seen = strcmp(r->datasets[k].name, r->datasets[i].name) == 0;
+				seen = r->datasets[k].name &&
+				       strcmp(r->datasets[k].name, r->datasets[i].name) == 0;
 			if (!seen) {
 				sb_addf(&names, "%s%s", shown ? ", " : "", r->datasets[i].name);
 				shown++;

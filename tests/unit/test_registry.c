@@ -1248,3 +1248,24 @@ TEST(fetch_kills_a_git_that_hangs)
 	CHECK(process_gone(b));
 	CHECK_INT(cache_count(".tmp-"), 0);
 }
+
+/* Found by fuzz_registry: a registry that did not load cleanly has datasets
+ * without a name or version; a lookup must pass over them. */
+TEST(registry_find_passes_over_the_holes_of_a_failed_load)
+{
+	_cleanup_diags_ struct diags d = DIAGS_INIT;
+	struct registry reg;
+	struct err err = {0};
+	const struct registry_dataset *ds;
+
+	testdata_chdir();
+	REQUIRE(registry_load_file_diags("testdata/registry/invalid/fields.json", &reg, &d) < 0);
+	REQUIRE(reg.n_datasets == 4);
+	CHECK(reg.datasets[0].name == NULL);
+	ds = registry_find(&reg, "demo", NULL, &err);
+	REQUIRE(ds);
+	CHECK_STR(ds->version, "1.0");
+	CHECK(registry_find(&reg, "x", NULL, &err) == NULL);
+	CHECK_CONTAINS(err.msg, "(it has: demo)");
+	registry_release(&reg);
+}
