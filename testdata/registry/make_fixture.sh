@@ -30,7 +30,6 @@ git config user.name fixture
 git config commit.gpgsign false
 # Let the clone's --filter=blob:none work over file:// (as it does on GitHub).
 git config uploadpack.allowFilter true
-git config uploadpack.allowAnySHA1InWant true
 task tasks/hello v1
 task tasks/count v1
 task tasks/other v1
