@@ -254,7 +254,7 @@ static int datasets_download(int argc, char **argv)
 	}
 	for (size_t i = 0; i < f.ds.n_tasks; i++) {
 		printf("%s\t%s\n", f.ds.tasks[i].name, f.ds.tasks[i].path);
-		n_reused += f.fetched[i].reused;
+		n_reused += f.origins[i].reused;
 	}
 	if (fflush(stdout) != 0)
 		rc = cli_fail("write: %s", strerror(errno));

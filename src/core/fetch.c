@@ -1004,17 +1004,13 @@ int fetch_git_task(const struct task_ref_config *t, char **dir, struct err *err)
 
 void registry_fetch_release(struct registry_fetch *f)
 {
-	for (size_t i = 0; i < f->ds.n_tasks; i++) {
-		if (f->fetched)
-			fetched_task_release(&f->fetched[i]);
-		if (f->git_urls)
-			free(f->git_urls[i]);
-		if (f->repo_paths)
-			free(f->repo_paths[i]);
+	for (size_t i = 0; f->origins && i < f->ds.n_tasks; i++) {
+		free(f->origins[i].git_url);
+		free(f->origins[i].git_commit_id);
+		free(f->origins[i].repo_path);
+		free(f->origins[i].commit);
 	}
-	free(f->fetched);
-	free(f->git_urls);
-	free(f->repo_paths);
+	free(f->origins);
 	for (size_t i = 0; i < f->n_metrics; i++) {
 		free(f->metrics[i].type);
 		cJSON_Delete(f->metrics[i].kwargs);
@@ -1044,10 +1040,14 @@ static int fetch_selected(const struct registry_dataset *d, const struct dataset
 
 	for (size_t i = 0; i < n; i++) {
 		const struct registry_task *rt = find_task(d, f->ds.tasks[i].name);
+		struct task_origin *o = &f->origins[i];
 
+		free(f->ds.tasks[i].path);
+		f->ds.tasks[i].path = NULL;
 		if (rt->git_url) {
-			f->git_urls[i] = xstrdup(rt->git_url);
-			f->repo_paths[i] = xstrdup(rt->path);
+			o->git_url = xstrdup(rt->git_url);
+			o->git_commit_id = rt->git_commit_id ? xstrdup(rt->git_commit_id) : NULL;
+			o->repo_path = xstrdup(rt->path);
 			git[n_git] = (struct git_task){.git_url = rt->git_url,
 			                               .git_commit_id = rt->git_commit_id,
 			                               .path = rt->path,
@@ -1064,20 +1064,21 @@ static int fetch_selected(const struct registry_dataset *d, const struct dataset
 			if (install_copy(rt->path, dc->download_dir, rt->name, dc->overwrite,
 			                 &copied, err) < 0)
 				return err_wrap(err, "task %s", rt->name);
-			f->fetched[i].dir = path_join(dc->download_dir, rt->name);
-			f->fetched[i].reused = !copied;
+			f->ds.tasks[i].path = path_join(dc->download_dir, rt->name);
+			o->reused = !copied;
 		} else {
-			f->fetched[i].dir = xstrdup(rt->path);
-			f->fetched[i].reused = true;
+			f->ds.tasks[i].path = xstrdup(rt->path);
+			o->reused = true;
 		}
 	}
 	if (n_git && fetch_git_tasks(git, n_git, &opts, got, err) < 0)
 		return -1;
-	for (size_t k = 0; k < n_git; k++)
-		f->fetched[slot[k]] = got[k];
-	for (size_t i = 0; i < n; i++) {
-		free(f->ds.tasks[i].path);
-		f->ds.tasks[i].path = xstrdup(f->fetched[i].dir);
+	for (size_t k = 0; k < n_git; k++) {
+		struct task_origin *o = &f->origins[slot[k]];
+
+		f->ds.tasks[slot[k]].path = steal_ptr(&got[k].dir);
+		o->commit = steal_ptr(&got[k].commit);
+		o->reused = got[k].reused;
 	}
 	return 0;
 }
@@ -1122,9 +1123,7 @@ int fetch_registry_dataset(const struct dataset_config *dc, unsigned flags,
 	f.n_metrics = d->n_metrics;
 	if (dataset_filter(&f.ds, &filter, err) < 0)
 		goto fail;
-	f.fetched = xcalloc(f.ds.n_tasks, sizeof(*f.fetched));
-	f.git_urls = xcalloc(f.ds.n_tasks, sizeof(*f.git_urls));
-	f.repo_paths = xcalloc(f.ds.n_tasks, sizeof(*f.repo_paths));
+	f.origins = xcalloc(f.ds.n_tasks, sizeof(*f.origins));
 	if (fetch_selected(d, dc, flags, &f, err) < 0) {
 		err_wrap(err, "dataset %s@%s", d->name, d->version);
 		goto fail;

@@ -54,6 +54,16 @@ int fetch_git_tasks(const struct git_task *tasks, size_t n, const struct fetch_o
  * git_url, *dir is its path. *dir is a heap string. */
 int fetch_git_task(const struct task_ref_config *t, char **dir, struct err *err);
 
+/* Where a task of a registry dataset came from (for the trial's task config
+ * and task_id: Harbor records {git_url, git_commit_id, path}). */
+struct task_origin {
+	char *git_url;       /* NULL: a local task */
+	char *git_commit_id; /* the registry's pin; NULL: HEAD (or a local task) */
+	char *repo_path;     /* the task's directory in the repository; NULL: local */
+	char *commit;        /* the commit fetched (full hash); NULL: local */
+	bool reused;         /* no clone: the cache or the download dir had it */
+};
+
 /* A registry dataset resolved to local task directories. */
 struct registry_fetch {
 	/* name = the dataset's name (the trials' `source`, which keys the
@@ -61,9 +71,7 @@ struct registry_fetch {
 	 * each {task name, local directory}. */
 	struct dataset ds;
 	char *version;                 /* the version chosen */
-	struct fetched_task *fetched;  /* parallel to ds.tasks */
-	char **git_urls;               /* parallel to ds.tasks; NULL for local tasks */
-	char **repo_paths;             /* parallel: the path in the repository (NULL: local) */
+	struct task_origin *origins;   /* parallel to ds.tasks */
 	struct metric_config *metrics; /* the registry's metrics for the dataset */
 	size_t n_metrics;
 };

@@ -599,15 +599,15 @@ TEST(fetch_pinned_dataset_then_reuse_it_without_the_repository)
 	CHECK_STR(f.ds.tasks[1].name, "count");
 	CHECK_STR(f.ds.tasks[2].name, "other");
 	for (size_t i = 0; i < 3; i++) {
-		CHECK_STR(f.fetched[i].commit, fx.c1);
-		CHECK(!f.fetched[i].reused);
-		CHECK_STR(f.ds.tasks[i].path, f.fetched[i].dir);
+		CHECK_STR(f.origins[i].commit, fx.c1);
+		CHECK(!f.origins[i].reused);
+		CHECK_STR(f.origins[i].git_commit_id, fx.c1);
 		CHECK(str_starts_with(f.ds.tasks[i].path, fx.cache));
 		CHECK_STR(path_basename(f.ds.tasks[i].path), f.ds.tasks[i].name);
-		CHECK_STR(f.git_urls[i], fx.url);
+		CHECK_STR(f.origins[i].git_url, fx.url);
 		CHECK(task_dir_is_valid(f.ds.tasks[i].path, 0));
 	}
-	CHECK_STR(f.repo_paths[0], "tasks/hello");
+	CHECK_STR(f.origins[0].repo_path, "tasks/hello");
 	CHECK_INSTRUCTION(f.ds.tasks[0].path, "hello v1");
 	CHECK_INSTRUCTION(f.ds.tasks[1].path, "count v1");
 	REQUIRE(f.n_metrics == 1);
@@ -628,7 +628,7 @@ TEST(fetch_pinned_dataset_then_reuse_it_without_the_repository)
 	REQUIRE(fetch_registry_dataset(&dc, 0, &g, &err) == 0);
 	REQUIRE(g.ds.n_tasks == 3);
 	for (size_t i = 0; i < 3; i++) {
-		CHECK(g.fetched[i].reused);
+		CHECK(g.origins[i].reused);
 		CHECK_STR(g.ds.tasks[i].path, f.ds.tasks[i].path);
 	}
 	CHECK_INT(inode_of(g.ds.tasks[0].path), ino);
@@ -639,7 +639,7 @@ TEST(fetch_pinned_dataset_then_reuse_it_without_the_repository)
 	CHECK_CONTAINS(err.msg, "does not appear to be a git repository");
 	REQUIRE(rename(moved, fx.repo) == 0);
 	REQUIRE(fetch_registry_dataset(&dc, 0, &g, &err) == 0);
-	CHECK(!g.fetched[0].reused);
+	CHECK(!g.origins[0].reused);
 	CHECK(inode_of(g.ds.tasks[0].path) != ino);
 	CHECK_INSTRUCTION(g.ds.tasks[0].path, "hello v1");
 	CHECK_INT(cache_count(".tmp-"), 0);
@@ -662,7 +662,7 @@ TEST(fetch_pinned_tasks_check_out_exactly_their_commit)
 	CHECK_INSTRUCTION(f.ds.tasks[0].path, "hello v2");
 	CHECK_INSTRUCTION(f.ds.tasks[1].path, "count v1");
 	CHECK_INSTRUCTION(f.ds.tasks[2].path, "late v1");
-	CHECK_STR(f.fetched[0].commit, fx.c2);
+	CHECK_STR(f.origins[0].commit, fx.c2);
 	{
 		_cleanup_free_ char *entry = xstrdup(f.ds.tasks[0].path);
 		_cleanup_free_ char *meta_path = NULL;
@@ -701,8 +701,9 @@ TEST(fetch_head_tasks_follow_head_and_are_reused_while_it_stays)
 	REQUIRE(fetch_registry_dataset(&dc, 0, &f, &err) == 0);
 	CHECK_STR(f.version, "head");
 	REQUIRE(f.ds.n_tasks == 3);
-	CHECK_STR(f.fetched[0].commit, fx.c3);
-	CHECK(!f.fetched[0].reused);
+	CHECK_STR(f.origins[0].commit, fx.c3);
+	CHECK(f.origins[0].git_commit_id == NULL); /* the registry's: HEAD */
+	CHECK(!f.origins[0].reused);
 	CHECK_INSTRUCTION(f.ds.tasks[0].path, "hello v2");
 	CHECK_INSTRUCTION(f.ds.tasks[1].path, "count v2");
 	REQUIRE(f.n_metrics == 1);
@@ -710,7 +711,7 @@ TEST(fetch_head_tasks_follow_head_and_are_reused_while_it_stays)
 
 	REQUIRE(fetch_registry_dataset(&dc, 0, &g, &err) == 0);
 	for (size_t i = 0; i < 3; i++) {
-		CHECK(g.fetched[i].reused);
+		CHECK(g.origins[i].reused);
 		CHECK_STR(g.ds.tasks[i].path, f.ds.tasks[i].path);
 	}
 	registry_fetch_release(&g);
@@ -718,8 +719,8 @@ TEST(fetch_head_tasks_follow_head_and_are_reused_while_it_stays)
 	repo_commit_task("hello", "v3", c4);
 	REQUIRE(fetch_registry_dataset(&dc, 0, &h, &err) == 0);
 	for (size_t i = 0; i < 3; i++) {
-		CHECK(!h.fetched[i].reused);
-		CHECK_STR(h.fetched[i].commit, c4);
+		CHECK(!h.origins[i].reused);
+		CHECK_STR(h.origins[i].commit, c4);
 		CHECK(strcmp(h.ds.tasks[i].path, f.ds.tasks[i].path) != 0);
 	}
 	CHECK_INSTRUCTION(h.ds.tasks[0].path, "hello v3");
@@ -751,8 +752,8 @@ TEST(fetch_head_tasks_offline_use_the_last_head_seen)
 	REQUIRE(rename(fx.repo, moved) == 0);
 	REQUIRE(fetch_registry_dataset(&dc, 0, &g, &err) == 0);
 	for (size_t i = 0; i < g.ds.n_tasks; i++) {
-		CHECK(g.fetched[i].reused);
-		CHECK_STR(g.fetched[i].commit, fx.c3);
+		CHECK(g.origins[i].reused);
+		CHECK_STR(g.origins[i].commit, fx.c3);
 		CHECK_STR(g.ds.tasks[i].path, f.ds.tasks[i].path);
 	}
 	registry_fetch_release(&g);
@@ -790,7 +791,7 @@ TEST(fetch_applies_the_filters_before_fetching)
 	REQUIRE(fetch_registry_dataset(&dc, 0, &f, &err) == 0);
 	REQUIRE(f.ds.n_tasks == 1);
 	CHECK_STR(f.ds.tasks[0].name, "hello");
-	CHECK(f.fetched[0].reused);
+	CHECK(f.origins[0].reused);
 	registry_fetch_release(&f);
 
 	dc = registry_dc("demo", "2.0");
@@ -886,7 +887,7 @@ TEST(fetch_into_a_download_dir_uses_a_flat_layout)
 	CHECK_INSTRUCTION(hello, "hello v1");
 	CHECK_INT(inode_of(count), count_ino);
 	for (size_t i = 0; i < 3; i++)
-		CHECK(g.fetched[i].reused);
+		CHECK(g.origins[i].reused);
 	registry_fetch_release(&g);
 	/* Another version replaces the copies in place. */
 	dc = registry_dc("demo", "2.0");
@@ -919,8 +920,8 @@ TEST(fetch_mixed_local_and_git_tasks)
 	REQUIRE(f.ds.n_tasks == 2);
 	CHECK_STR(f.ds.tasks[0].name, "alpha");
 	CHECK_STR(f.ds.tasks[0].path, alpha);
-	CHECK(f.git_urls[0] == NULL);
-	CHECK(f.fetched[0].commit == NULL);
+	CHECK(f.origins[0].git_url == NULL);
+	CHECK(f.origins[0].commit == NULL);
 	CHECK_STR(f.ds.tasks[1].name, "other");
 	CHECK_INSTRUCTION(f.ds.tasks[1].path, "other v1");
 	registry_fetch_release(&f);
@@ -1168,12 +1169,12 @@ TEST(fetch_removes_what_an_interrupted_fetch_left)
 		meta = xasprintf("%.*s/fetch.json",
 		                 (int)(strrchr(f.ds.tasks[0].path, '/') - f.ds.tasks[0].path),
 		                 f.ds.tasks[0].path);
-		CHECK(f.fetched[0].reused);
+		CHECK(f.origins[0].reused);
 		registry_fetch_release(&f);
 		REQUIRE(unlink(meta) == 0);
 		REQUIRE(fetch_registry_dataset(&dc, 0, &f, &err) == 0);
-		CHECK(!f.fetched[0].reused);
-		CHECK(f.fetched[1].reused);
+		CHECK(!f.origins[0].reused);
+		CHECK(f.origins[1].reused);
 		CHECK(path_is_file(meta));
 		CHECK_INSTRUCTION(f.ds.tasks[0].path, "hello v1");
 		registry_fetch_release(&f);
