@@ -761,8 +761,9 @@ static int fetch_repo(const char *cache, const char *url, const struct git_task 
 		if (!head) {
 			_cleanup_free_ char *when = NULL;
 
-			/* Fall back only when git ran and could not reach the URL. */
-			if (head_err.code != EIO) {
+			/* Fall back only when git ran and could not reach the URL
+			 * (failed, or hung until the timeout). */
+			if (head_err.code != EIO && head_err.code != ETIMEDOUT) {
 				*err = head_err;
 				return -1;
 			}
@@ -807,12 +808,8 @@ static int fetch_repo(const char *cache, const char *url, const struct git_task 
 	for (size_t i = 0; i < n; i++) {
 		struct want *w = ws[i];
 
-		if (!w->first) {
-			for (size_t k = 0; k < n; k++)
-				if (ws[k]->first && strcmp(ws[k]->key, w->key) == 0)
-					w->fetch = ws[k]->fetch;
-			continue;
-		}
+		if (!w->first)
+			continue; /* shares the entry of its first twin (set below) */
 		w->fetch = overwrite || !entry_complete(w);
 		if (w->fetch)
 			todo[n_todo++] = w;

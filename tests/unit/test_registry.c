@@ -1270,3 +1270,30 @@ TEST(registry_find_passes_over_the_holes_of_a_failed_load)
 	CHECK_CONTAINS(err.msg, "(it has: demo)");
 	registry_release(&reg);
 }
+
+TEST(fetch_git_tasks_twins_share_one_entry)
+{
+	struct git_task t[3];
+	struct fetched_task out[3];
+	struct err err = {0};
+
+	FIXTURE();
+	t[0] = (struct git_task){.git_url = fx.url, .git_commit_id = fx.c1, .path = "tasks/hello"};
+	t[1] = t[0];
+	t[2] = (struct git_task){.git_url = fx.url, .path = "tasks/hello"}; /* HEAD = C3 */
+	REQUIRE(fetch_git_tasks(t, 3, NULL, out, &err) == 0);
+	CHECK_STR(out[0].dir, out[1].dir);
+	CHECK(!out[0].reused && !out[1].reused);
+	CHECK(strcmp(out[0].dir, out[2].dir) != 0);
+	CHECK_STR(out[2].commit, fx.c3);
+	CHECK_INSTRUCTION(out[0].dir, "hello v1");
+	CHECK_INSTRUCTION(out[2].dir, "hello v2");
+	CHECK_INT(cache_count(""), 2);
+	for (int i = 0; i < 3; i++)
+		fetched_task_release(&out[i]);
+	REQUIRE(fetch_git_tasks(t, 3, NULL, out, &err) == 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK(out[i].reused);
+		fetched_task_release(&out[i]);
+	}
+}
