@@ -756,19 +756,23 @@ static int http_connect(const struct http_url *u, const char *url, long long dea
 			saved = errno;
 			continue;
 		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline, url, err) == 0 &&
-		     getsockopt(fd, SOL_SOCKET, SO_ERROR, &saved, &len) == 0 && saved == 0)) {
+		saved = 0;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+			saved = errno;
+			if (saved == EINPROGRESS) {
+				if (wait_fd(fd, POLLOUT, deadline, url, err) < 0) {
+					close(fd);
+					freeaddrinfo(res);
+					return -1; /* timed out or cancelled: err says which */
+				}
+				if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &saved, &len) < 0)
+					saved = errno;
+			}
+		}
+		if (saved == 0) {
 			freeaddrinfo(res);
 			return fd;
 		}
-		if (cancel_requested()) {
-			close(fd);
-			freeaddrinfo(res);
-			return -1;
-		}
-		if (!saved)
-			saved = errno;
 		close(fd);
 	}
 	freeaddrinfo(res);
