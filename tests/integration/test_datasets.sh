@@ -8,7 +8,8 @@ cd "$ROLLOUT_SRCDIR" || exit 1
 tap_tmpdir
 
 if ! command -v git >/dev/null 2>&1 && is_root && command -v apt-get >/dev/null 2>&1; then
-	apt-get install -y -q git >/dev/null 2>&1 || true
+	apt-get install -y -q git >/dev/null 2>&1 ||
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q git >/dev/null 2>&1; } || true
 fi
 if ! command -v git >/dev/null 2>&1; then
 	skip "datasets" "git is not installed and could not be installed (needs root and apt)"
