@@ -155,7 +155,30 @@ static int dir_stats(const char *dir, cJSON **stats, int *n_total, struct err *e
 	o = xcalloc(n + 1, sizeof(*o));
 	for (size_t i = 0; i < n; i++)
 		trial_outcome_from_result(&results[i], &o[i]);
-	*stats = job_stats(o, n, m, n_metrics, retries);
+	{
+		/* Registry datasets' own metrics, recorded by the run in result.json. */
+		const cJSON *dm = cJSON_GetObjectItemCaseSensitive(res, "dataset_metrics");
+		size_t n_src = (size_t)cJSON_GetArraySize(dm), k = 0, n_specs = 0;
+		struct source_metrics *sm = xcalloc(n_src + 1, sizeof(*sm));
+		struct metric_spec *specs;
+		const cJSON *src, *t;
+
+		cJSON_ArrayForEach(src, dm) n_specs += (size_t)cJSON_GetArraySize(src);
+		specs = xcalloc(n_specs + 1, sizeof(*specs));
+		n_specs = 0;
+		cJSON_ArrayForEach(src, dm)
+		{
+			sm[k].source = src->string;
+			sm[k].metrics = &specs[n_specs];
+			cJSON_ArrayForEach(t, src) if (cJSON_IsString(t)) specs[n_specs++].type =
+			    t->valuestring;
+			sm[k].n_metrics = (size_t)(&specs[n_specs] - sm[k].metrics);
+			k++;
+		}
+		*stats = job_stats(o, n, m, n_metrics, sm, k, retries);
+		free(sm);
+		free(specs);
+	}
 	for (size_t i = 0; i < n; i++)
 		trial_result_free(&results[i]);
 	free(results);

@@ -2,6 +2,7 @@
  * overrides, Harbor-shaped JSON output and config diffs. */
 #include "config/job.h"
 #include "config/agent_names.h"
+#include "config/registry.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -712,6 +713,9 @@ void job_overrides_init(struct job_overrides *o)
 void job_overrides_release(struct job_overrides *o)
 {
 	free(o->path);
+	free(o->dataset);
+	free(o->registry_path);
+	free(o->registry_url);
 	free(o->agent);
 	strv_release(&o->models);
 	free(o->job_name);
@@ -776,6 +780,20 @@ int job_overrides_set(struct job_overrides *o, const char *flag, const char *val
 		if (!*value)
 			return err_set(err, EINVAL, "%s: expected a path", flag);
 		set_str(&o->path, value);
+	} else if (flag_is(flag, "-d", "--dataset")) {
+		_cleanup_free_ char *name = NULL, *version = NULL;
+
+		if (registry_parse_ref(value, &name, &version, err) < 0)
+			return err_wrap(err, "%s", flag);
+		set_str(&o->dataset, value);
+	} else if (flag_is(flag, NULL, "--registry-path")) {
+		if (!*value)
+			return err_set(err, EINVAL, "%s: expected a file", flag);
+		set_str(&o->registry_path, value);
+	} else if (flag_is(flag, NULL, "--registry-url")) {
+		if (!*value)
+			return err_set(err, EINVAL, "%s: expected a URL", flag);
+		set_str(&o->registry_url, value);
 	} else if (flag_is(flag, "-a", "--agent")) {
 		if (!*value)
 			return err_set(err, EINVAL, "%s: expected an agent name", flag);
@@ -927,6 +945,43 @@ int job_config_apply_overrides(struct job_config *cfg, const struct job_override
 		cfg->environment.preserve_env = (enum preserve_env)o->preserve_env;
 	if (apply_agents(cfg, o, err) < 0)
 		return -1;
+	if (o->path && o->dataset)
+		return err_set(err, EINVAL, "-p and -d both name the tasks; give one of them");
+	if (o->registry_path && o->registry_url)
+		return err_set(err, EINVAL, "give --registry-path or --registry-url, not both");
+	if (o->dataset) {
+		struct dataset_config *dc;
+
+		free_datasets(cfg);
+		free_tasks(cfg);
+		cfg->datasets = xcalloc(1, sizeof(*cfg->datasets));
+		cfg->n_datasets = 1;
+		dc = &cfg->datasets[0];
+		dc->is_registry = true;
+		if (registry_parse_ref(o->dataset, &dc->name, &dc->version, err) < 0)
+			return -1;
+		dc->n_tasks = -1;
+		apply_filters(dc, o);
+	}
+	if (o->registry_path || o->registry_url) {
+		bool any = false;
+
+		for (size_t i = 0; i < cfg->n_datasets; i++) {
+			struct dataset_config *dc = &cfg->datasets[i];
+
+			if (!dc->is_registry)
+				continue;
+			any = true;
+			free(dc->registry_path);
+			free(dc->registry_url);
+			dc->registry_path = o->registry_path ? xstrdup(o->registry_path) : NULL;
+			dc->registry_url = o->registry_url ? xstrdup(o->registry_url) : NULL;
+		}
+		if (!any)
+			return err_set(err, EINVAL,
+			               "--registry-path/--registry-url apply to registry datasets, "
+			               "but the job has none (give -d NAME[@VERSION])");
+	}
 	if (o->path) {
 		free_datasets(cfg);
 		free_tasks(cfg);
@@ -935,7 +990,7 @@ int job_config_apply_overrides(struct job_config *cfg, const struct job_override
 		cfg->datasets[0].path = xstrdup(o->path);
 		cfg->datasets[0].n_tasks = -1;
 		apply_filters(&cfg->datasets[0], o);
-	} else if (filters) {
+	} else if (filters && !o->dataset) {
 		if (!cfg->n_datasets)
 			return err_set(
 			    err, EINVAL,

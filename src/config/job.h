@@ -152,6 +152,9 @@ int job_config_load(const char *path, struct job_config *cfg, struct err *err);
 /* The flags of `rollout run` (SPEC.md, Command line) that override the file. */
 struct job_overrides {
 	char *path;                     /* -p PATH: replaces datasets and tasks */
+	char *dataset;                  /* -d NAME[@VERSION]: a registry dataset, likewise */
+	char *registry_path;            /* --registry-path FILE: for -d and the file's */
+	char *registry_url;             /* --registry-url URL:   registry datasets */
 	char *agent;                    /* -a AGENT: replaces the agents list */
 	struct strv models;             /* -m MODEL, repeatable: one agent per model */
 	int env_type;                   /* -e: enum env_type, -1 = unset */

@@ -4,6 +4,7 @@
 #include "core/job.h"
 #include "agents/agent.h"
 #include "config/dataset.h"
+#include "core/fetch.h"
 #include "core/metrics.h"
 #include "core/progress.h"
 #include "rollout/alloc.h"
@@ -17,12 +18,12 @@
 #include "rollout/timeutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -190,9 +191,9 @@ static cJSON *trial_config_json(const struct job *job, const cJSON *job_json,
 	                                        "environment_build_timeout_multiplier",
 	                                        NULL};
 
-	cJSON_AddStringToObject(task, "path", jt->task->dir);
-	cJSON_AddNullToObject(task, "git_url");
-	cJSON_AddNullToObject(task, "git_commit_id");
+	cJSON_AddStringToObject(task, "path", jt->repo_path ? jt->repo_path : jt->task->dir);
+	json_add_str_or_null(task, "git_url", jt->git_url);
+	json_add_str_or_null(task, "git_commit_id", jt->git_commit_id);
 	cJSON_AddFalseToObject(task, "overwrite");
 	cJSON_AddNullToObject(task, "download_dir");
 	json_add_str_or_null(task, "source", jt->source);
@@ -232,7 +233,10 @@ static char *match_key(const cJSON *trial_config)
 	return cJSON_PrintUnformatted(c);
 }
 
-static int load_task(struct job *job, const char *path, const char *source, struct err *err)
+/* Load a task directory. `git_url` (with its commit and repository path) records
+ * where a fetched task came from, as Harbor's task_id does. */
+static int load_task(struct job *job, const char *path, const char *source, const char *git_url,
+                     const char *git_commit_id, const char *repo_path, struct err *err)
 {
 	struct job_task *jt;
 	struct task *t = NULL;
@@ -246,10 +250,46 @@ static int load_task(struct job *job, const char *path, const char *source, stru
 	jt->task = t;
 	jt->source = source ? xstrdup(source) : NULL;
 	jt->task_id = cJSON_CreateObject();
-	cJSON_AddStringToObject(jt->task_id, "path", t->dir);
+	if (git_url) {
+		jt->git_url = xstrdup(git_url);
+		jt->git_commit_id = git_commit_id ? xstrdup(git_commit_id) : NULL;
+		jt->repo_path = xstrdup(repo_path ? repo_path : t->name);
+		cJSON_AddStringToObject(jt->task_id, "git_url", jt->git_url);
+		json_add_str_or_null(jt->task_id, "git_commit_id", jt->git_commit_id);
+		cJSON_AddStringToObject(jt->task_id, "path", jt->repo_path);
+	} else {
+		cJSON_AddStringToObject(jt->task_id, "path", t->dir);
+	}
 	if (task_checksum(t->dir, jt->checksum, err) < 0)
 		return err_wrap(err, "task %s", t->name);
 	return 0;
+}
+
+static int resolve_registry_dataset(struct job *job, const struct dataset_config *dc,
+                                    struct err *err)
+{
+	struct registry_fetch rf = {0};
+	struct job_source *src;
+	int rc = 0;
+
+	if (fetch_registry_dataset(dc, 0, &rf, err) < 0)
+		return -1;
+	for (size_t k = 0; k < rf.ds.n_tasks && rc == 0; k++) {
+		const struct task_origin *o = &rf.origins[k];
+
+		rc = load_task(job, rf.ds.tasks[k].path, rf.ds.name, o->git_url, o->git_commit_id,
+		               o->repo_path, err);
+	}
+	if (rc == 0 && rf.n_metrics) {
+		job->sources = xrealloc(job->sources, (job->n_sources + 1) * sizeof(*job->sources));
+		src = &job->sources[job->n_sources++];
+		memset(src, 0, sizeof(*src));
+		src->name = xstrdup(rf.ds.name);
+		for (size_t i = 0; i < rf.n_metrics; i++)
+			strv_push(&src->types, rf.metrics[i].type ? rf.metrics[i].type : "mean");
+	}
+	registry_fetch_release(&rf);
+	return rc;
 }
 
 static int resolve_tasks(struct job *job, struct err *err)
@@ -259,25 +299,18 @@ static int resolve_tasks(struct job *job, struct err *err)
 
 	for (size_t i = 0; i < cfg->n_datasets; i++) {
 		const struct dataset_config *dc = &cfg->datasets[i];
-		struct task_filter filter = {
-		    dc->has_task_names ? (char *const *)strv_array((struct strv *)&dc->task_names)
-		                       : NULL,
-		    dc->has_exclude_task_names
-		        ? (char *const *)strv_array((struct strv *)&dc->exclude_task_names)
-		        : NULL,
-		    dc->n_tasks,
-		};
+		struct task_filter filter = task_filter_of(dc);
 		struct dataset ds = {0};
 
-		if (dc->is_registry)
-			return err_set(err, ENOTSUP,
-			               "dataset '%s': registry datasets are not supported yet; "
-			               "download the tasks and use a local path",
-			               dc->name ? dc->name : "?");
+		if (dc->is_registry) {
+			if (resolve_registry_dataset(job, dc, err) < 0)
+				return -1;
+			continue;
+		}
 		if (dataset_resolve_local(dc->path, &filter, flags, &ds, err) < 0)
 			return -1;
 		for (size_t k = 0; k < ds.n_tasks; k++) {
-			if (load_task(job, ds.tasks[k].path, ds.name, err) < 0) {
+			if (load_task(job, ds.tasks[k].path, ds.name, NULL, NULL, NULL, err) < 0) {
 				dataset_release(&ds);
 				return -1;
 			}
@@ -286,13 +319,17 @@ static int resolve_tasks(struct job *job, struct err *err)
 	}
 	for (size_t i = 0; i < cfg->n_tasks; i++) {
 		const struct task_ref_config *tr = &cfg->tasks[i];
+		_cleanup_free_ char *dir = NULL;
 
-		if (tr->git_url)
-			return err_set(err, ENOTSUP,
-			               "task %s: git tasks are not supported yet; clone it and use "
-			               "a local path",
-			               tr->path);
-		if (load_task(job, tr->path, tr->source, err) < 0)
+		if (!tr->git_url) {
+			if (load_task(job, tr->path, tr->source, NULL, NULL, NULL, err) < 0)
+				return -1;
+			continue;
+		}
+		if (fetch_git_task(tr, &dir, err) < 0)
+			return -1;
+		if (load_task(job, dir, tr->source, tr->git_url, tr->git_commit_id, tr->path, err) <
+		    0)
 			return -1;
 	}
 	if (job->n_tasks == 0)
@@ -435,10 +472,10 @@ static int job_lock_dir(struct job *job, struct err *err)
 		pid[strcspn(pid, "\n")] = '\0';
 		if (pid[0])
 			return err_set(err, EBUSY,
-				       "job %s is being run by another rollout process (pid %s)",
-				       job->dir, pid);
+			               "job %s is being run by another rollout process (pid %s)",
+			               job->dir, pid);
 		return err_set(err, EBUSY, "job %s is being run by another rollout process",
-			       job->dir);
+		               job->dir);
 	}
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) == 0)
@@ -539,11 +576,27 @@ cJSON *job_compute_stats(const struct job *job)
 	for (size_t i = 0; i < job->n_items; i++)
 		if (job->items[i].has_result)
 			trial_outcome_from_result(&job->items[i].result, &o[n++]);
+	struct source_metrics *sm = xcalloc(job->n_sources + 1, sizeof(*sm));
+	struct metric_spec *specs;
+	size_t n_specs = 0, k = 0;
+
+	for (size_t i = 0; i < job->n_sources; i++)
+		n_specs += job->sources[i].types.n;
+	specs = xcalloc(n_specs + 1, sizeof(*specs));
+	for (size_t i = 0; i < job->n_sources; i++) {
+		sm[i].source = job->sources[i].name;
+		sm[i].metrics = &specs[k];
+		sm[i].n_metrics = job->sources[i].types.n;
+		for (size_t j = 0; j < job->sources[i].types.n; j++)
+			specs[k++].type = job->sources[i].types.v[j];
+	}
 	for (size_t i = 0; i < job->cfg->n_metrics; i++)
 		m[i].type = job->cfg->metrics[i].type;
-	stats = job_stats(o, n, m, job->cfg->n_metrics, job->n_retries);
+	stats = job_stats(o, n, m, job->cfg->n_metrics, sm, job->n_sources, job->n_retries);
 	free(o);
 	free(m);
+	free(sm);
+	free(specs);
 	return stats;
 }
 
@@ -588,6 +641,18 @@ int job_write_result(const struct job *job, bool final, struct err *err)
 		cJSON_AddNumberToObject(stats, "n_pending_trials", (double)pending);
 		cJSON_AddNumberToObject(stats, "n_cancelled_trials", (double)cancelled);
 		cJSON_AddItemToObject(j, "stats", stats);
+	}
+	if (job->n_sources) {
+		/* Registry datasets' metrics: `jobs summarize` reads them from here. */
+		cJSON *dm = cJSON_AddObjectToObject(j, "dataset_metrics");
+
+		for (size_t i = 0; i < job->n_sources; i++) {
+			cJSON *list = cJSON_AddArrayToObject(dm, job->sources[i].name);
+
+			for (size_t t = 0; t < job->sources[i].types.n; t++)
+				cJSON_AddItemToArray(
+				    list, cJSON_CreateString(job->sources[i].types.v[t]));
+		}
 	}
 	if (job->shard_count > 1) {
 		cJSON *s = cJSON_AddObjectToObject(j, "shard");
@@ -962,8 +1027,16 @@ void job_release(struct job *job)
 		task_free(job->tasks[i].task);
 		free(job->tasks[i].source);
 		cJSON_Delete(job->tasks[i].task_id);
+		free(job->tasks[i].git_url);
+		free(job->tasks[i].git_commit_id);
+		free(job->tasks[i].repo_path);
 	}
 	free(job->tasks);
+	for (size_t i = 0; i < job->n_sources; i++) {
+		free(job->sources[i].name);
+		strv_release(&job->sources[i].types);
+	}
+	free(job->sources);
 	for (size_t i = 0; i < job->n_items; i++) {
 		free(job->items[i].trial_name);
 		cJSON_Delete(job->items[i].trial_config);

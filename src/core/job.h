@@ -19,7 +19,15 @@ struct job_task {
 	struct task *task;
 	char *source; /* dataset name; NULL for tasks given one by one */
 	char checksum[SHA256_HEX_LEN + 1];
-	cJSON *task_id; /* {"path": ...} */
+	cJSON *task_id; /* {"path": ...}, or {"git_url", "git_commit_id", "path"} */
+	/* git tasks: where the task came from (NULL for local tasks) */
+	char *git_url, *git_commit_id, *repo_path;
+};
+
+/* The metrics a registry dataset declares, for the evals of its trials. */
+struct job_source {
+	char *name;
+	struct strv types;
 };
 
 enum job_item_state { ITEM_PENDING, ITEM_RUNNING, ITEM_DONE, ITEM_SKIPPED };
@@ -51,6 +59,8 @@ struct job {
 	const struct provider_ops *provider;
 	struct job_task *tasks;
 	size_t n_tasks;
+	struct job_source *sources;
+	size_t n_sources;
 	struct job_item *items;
 	size_t n_items;
 	int shard_index, shard_count; /* run items with index % count == shard_index */

@@ -261,7 +261,8 @@ static cJSON *eval_stats(const struct trial_outcome *const *t, size_t n,
 }
 
 cJSON *job_stats(const struct trial_outcome *outcomes, size_t n, const struct metric_spec *metrics,
-                 size_t n_metrics, int n_retries)
+                 size_t n_metrics, const struct source_metrics *sources, size_t n_sources,
+                 int n_retries)
 {
 	cJSON *stats = cJSON_CreateObject();
 	cJSON *evals;
@@ -283,10 +284,23 @@ cJSON *job_stats(const struct trial_outcome *outcomes, size_t n, const struct me
 	for (size_t k = 0; k < keys.n; k++) {
 		size_t m = 0;
 
+		const struct source_metrics *sm = NULL;
+		struct metric_spec *all;
+		size_t n_all = 0;
+
 		for (size_t i = 0; i < n; i++)
 			if (strcmp(key_of[i], keys.v[k]) == 0)
 				group[m++] = &outcomes[i];
-		cJSON_AddItemToObject(evals, keys.v[k], eval_stats(group, m, metrics, n_metrics));
+		for (size_t s = 0; s < n_sources && m; s++)
+			if (group[0]->source && !strcmp(sources[s].source, group[0]->source))
+				sm = &sources[s];
+		all = xcalloc((sm ? sm->n_metrics : 0) + n_metrics + 1, sizeof(*all));
+		for (size_t i = 0; sm && i < sm->n_metrics; i++)
+			all[n_all++] = sm->metrics[i];
+		for (size_t i = 0; i < n_metrics; i++)
+			all[n_all++] = metrics[i];
+		cJSON_AddItemToObject(evals, keys.v[k], eval_stats(group, m, all, n_all));
+		free(all);
 	}
 	for (size_t i = 0; i < n; i++)
 		free(key_of[i]);

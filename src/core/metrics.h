@@ -33,10 +33,19 @@ struct metric_spec {
 	const char *type;
 };
 
-/* The JobStats object: {"n_trials", "n_errors", "n_retries", "evals": {...}}.
- * `metrics` may be NULL/empty (= mean). */
+/* Metrics a registry dataset declares for its trials (keyed by source). */
+struct source_metrics {
+	const char *source;
+	const struct metric_spec *metrics;
+	size_t n_metrics;
+};
+
+/* The JobStats object: {"n_trials", "n_errors", "n_retries", "evals": {...}}. An
+ * eval's metrics are its dataset's (from `sources`, may be NULL) followed by the
+ * job's; mean when both are empty (reference/harbor.md §10). */
 cJSON *job_stats(const struct trial_outcome *outcomes, size_t n, const struct metric_spec *metrics,
-                 size_t n_metrics, int n_retries);
+                 size_t n_metrics, const struct source_metrics *sources, size_t n_sources,
+                 int n_retries);
 
 /* The unbiased pass@k estimator 1 - C(n-c, k) / C(n, k). */
 double pass_at_k(int n, int c, int k);

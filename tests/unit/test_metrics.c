@@ -49,7 +49,7 @@ TEST(mean_counts_errors_as_zero_and_builds_distributions)
 	    {"t3", "c", "oracle", NULL, "ds", NULL, "RewardFileNotFoundError"},
 	    {"t4", "d", "oracle", NULL, "ds", r1, "AgentTimeoutError"},
 	};
-	_cleanup_json_ cJSON *s = job_stats(o, 4, NULL, 0, 2);
+	_cleanup_json_ cJSON *s = job_stats(o, 4, NULL, 0, NULL, 0, 2);
 	const cJSON *e = cJSON_GetObjectItem(cJSON_GetObjectItem(s, "evals"), "oracle__ds");
 
 	REQUIRE(e);
@@ -79,7 +79,7 @@ TEST(multi_key_rewards_are_per_key_and_keep_pass_at_k)
 	    {"t2", "x", "oracle", NULL, NULL, b, NULL},
 	};
 	struct metric_spec m[] = {{"mean"}, {"max"}};
-	_cleanup_json_ cJSON *s = job_stats(o, 2, m, 2, 0);
+	_cleanup_json_ cJSON *s = job_stats(o, 2, m, 2, NULL, 0, 0);
 	const cJSON *e = cJSON_GetObjectItem(cJSON_GetObjectItem(s, "evals"), "oracle__adhoc");
 	const cJSON *metrics = cJSON_GetObjectItem(e, "metrics");
 
@@ -103,7 +103,7 @@ TEST(pass_at_k_averages_over_tasks_and_stops_at_min_trials)
 	    {"b1", "b", "nop", NULL, "d", zero, NULL}, {"b2", "b", "nop", NULL, "d", zero, NULL},
 	    {"b3", "b", "nop", NULL, "d", NULL, "X"},  {"b4", "b", "nop", NULL, "d", zero, NULL},
 	};
-	_cleanup_json_ cJSON *s = job_stats(o, 8, NULL, 0, 0);
+	_cleanup_json_ cJSON *s = job_stats(o, 8, NULL, 0, NULL, 0, 0);
 	const cJSON *p = cJSON_GetObjectItem(
 	    cJSON_GetObjectItem(cJSON_GetObjectItem(s, "evals"), "nop__d"), "pass_at_k");
 
@@ -113,4 +113,28 @@ TEST(pass_at_k_averages_over_tasks_and_stops_at_min_trials)
 	CHECK(!cJSON_GetObjectItem(p, "5"));
 	cJSON_Delete(one);
 	cJSON_Delete(zero);
+}
+
+TEST(dataset_metrics_come_before_the_jobs)
+{
+	cJSON *r = rw("{\"reward\": 0.5}");
+	struct trial_outcome o[] = {
+	    {"t1", "a", "oracle", NULL, "reg", r, NULL},
+	    {"t2", "a", "oracle", NULL, "local", r, NULL},
+	};
+	struct metric_spec job_m[] = {{"max"}};
+	struct metric_spec reg_m[] = {{"sum"}};
+	struct source_metrics sm[] = {{"reg", reg_m, 1}};
+	_cleanup_json_ cJSON *s = job_stats(o, 2, job_m, 1, sm, 1, 0);
+	const cJSON *evals = cJSON_GetObjectItem(s, "evals");
+	const cJSON *mr = cJSON_GetObjectItem(cJSON_GetObjectItem(evals, "oracle__reg"), "metrics");
+	const cJSON *ml =
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(evals, "oracle__local"), "metrics");
+
+	CHECK_INT(cJSON_GetArraySize(mr), 2);
+	CHECK(num(cJSON_GetArrayItem(mr, 0), "sum", NULL) == 0.5);
+	CHECK(num(cJSON_GetArrayItem(mr, 1), "max", NULL) == 0.5);
+	CHECK_INT(cJSON_GetArraySize(ml), 1);
+	CHECK(num(cJSON_GetArrayItem(ml, 0), "max", NULL) == 0.5);
+	cJSON_Delete(r);
 }
