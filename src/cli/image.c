@@ -192,7 +192,7 @@ static int image_ls(int argc, char **argv)
 		human_size(v[i].size, size, sizeof(size));
 		if (v[i].created)
 			snprintf(created, sizeof(created), "%.19s", v[i].created);
-		for (size_t k = 0; k == 0 || v[i].refs[k]; k++)
+		for (size_t k = 0; k == 0 || (v[i].refs[0] && v[i].refs[k]); k++)
 			printf("%-40s %-12.12s %-20s %8s %zu%s\n",
 			       v[i].refs[k] ? v[i].refs[k] : "<none>", oci_digest_hex(v[i].id),
 			       created, size, v[i].n_layers, v[i].in_use ? " (in use)" : "");

@@ -425,7 +425,7 @@ static int plan_oci_manifest(struct loader *l, const struct oci_descriptor *d, c
                              int depth, struct err *err);
 
 static int plan_oci_index(struct loader *l, const char *json, size_t len, const char *name,
-                          bool top, int depth, struct err *err)
+                          const char *ref, bool top, int depth, struct err *err)
 {
 	struct oci_index idx;
 	int with_platform = 0, ret = 0;
@@ -444,19 +444,19 @@ static int plan_oci_index(struct loader *l, const char *json, size_t len, const 
 			ret = err_set(err, ENOENT, "%s: no image for linux/%s", name,
 			              oci_host_arch());
 		else
-			ret = plan_oci_manifest(l, &idx.manifests[k], NULL, depth + 1, err);
+			ret = plan_oci_manifest(l, &idx.manifests[k], ref, depth + 1, err);
 	} else {
 		for (size_t i = 0; i < idx.n && ret == 0; i++) {
 			const struct oci_descriptor *d = &idx.manifests[i];
-			const char *ref = d->image_name;
+			const char *name_ref = d->image_name;
 
 			if (d->attestation)
 				continue;
 			/* ref.name is either a whole reference or just a tag. */
-			if (!ref && d->ref_name &&
+			if (!name_ref && d->ref_name &&
 			    (strchr(d->ref_name, ':') || strchr(d->ref_name, '/')))
-				ref = d->ref_name;
-			ret = plan_oci_manifest(l, d, ref, depth + 1, err);
+				name_ref = d->ref_name;
+			ret = plan_oci_manifest(l, d, name_ref, depth + 1, err);
 		}
 	}
 	oci_index_release(&idx);
@@ -477,7 +477,7 @@ static int plan_oci_manifest(struct loader *l, const struct oci_descriptor *d, c
 	if (json_parse(text, len, path, &doc, err) < 0)
 		return -1;
 	if (oci_blob_kind(doc) == OCI_BLOB_INDEX)
-		return plan_oci_index(l, text, len, path, false, depth, err);
+		return plan_oci_index(l, text, len, path, ref, false, depth, err);
 	if (oci_parse_manifest(text, len, path, &m, err) < 0)
 		return -1;
 	p = new_plan(l);
@@ -522,7 +522,7 @@ static int plan_oci_layout(struct loader *l, struct err *err)
 	}
 	if (source_read(&l->src, "index.json", NULL, -1, &text, &len, err) < 0)
 		return -1;
-	return plan_oci_index(l, text, len, "index.json", true, 0, err);
+	return plan_oci_index(l, text, len, "index.json", NULL, true, 0, err);
 }
 
 /* Read and check the config, then unpack the layers that are not in the store. */

@@ -536,8 +536,8 @@ static size_t clean_stale_jobs(struct store *s)
 			/* A work dir without a lock file: its owner died between the two. */
 			_cleanup_free_ char *l = xasprintf("%s/%s.lock", dir, name);
 
-			if (!path_exists(l)) {
-				work = xasprintf("%s/%s", dir, name);
+			work = xasprintf("%s/%s", dir, name);
+			if (!path_exists(l) && path_exists(work)) {
 				rm_rf(work, NULL);
 				n++;
 			}
