@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,6 +515,30 @@ static int copy_xattrs(int src, int dst, const char *path, struct err *err)
 	return 0;
 }
 
+/* Symlinks are copied as symlinks: the target text is never followed. */
+static int copy_up_symlink(struct extractor *x, int lpfd, const char *tbase, const struct stat *st,
+                           const char *tparent, const char *target, struct err *err)
+{
+	char link[PATH_MAX];
+	ssize_t n = readlinkat(lpfd, tbase, link, sizeof(link) - 1);
+	_cleanup_close_ int pfd = -1;
+	struct timespec ts[2] = {st->st_atim, st->st_mtim};
+
+	if (n < 0)
+		return err_sys(err, "read symlink '%s' in a lower layer", target);
+	link[n] = '\0';
+	pfd = resolve_dir(x, tparent, true, err);
+	if (pfd < 0)
+		return -1;
+	if (symlinkat(link, pfd, tbase) < 0)
+		return err_sys(err, "copy up '%s'", target);
+	if (fchownat(pfd, tbase, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    owner_failed(target, err) < 0)
+		return -1;
+	utimensat(pfd, tbase, ts, AT_SYMLINK_NOFOLLOW);
+	return 0;
+}
+
 /* A hardlink's target is not in this layer: copy it up from the first lower layer
  * that has it (what overlayfs does when linking to a lower file). */
 static int copy_up(struct extractor *x, const char *target, struct err *err)
@@ -532,11 +557,13 @@ static int copy_up(struct extractor *x, const char *target, struct err *err)
 			continue;
 		if (is_overlay_whiteout(&st))
 			break; /* deleted in this lower: not visible below it either */
+		if (S_ISLNK(st.st_mode))
+			return copy_up_symlink(x, lpfd, tbase, &st, tparent, target, err);
 		if (!S_ISREG(st.st_mode))
 			return err_set(
 			    err, ENOTSUP,
-			    "hardlink target '%s' is a %s in a lower layer; only regular "
-			    "files can be copied up",
+			    "hardlink target '%s' is a %s in a lower layer; only files and "
+			    "symlinks can be copied up",
 			    target, S_ISDIR(st.st_mode) ? "directory" : "special file");
 		src = openat(lpfd, tbase, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (src < 0)
