@@ -927,12 +927,14 @@ out:
 	return ret;
 }
 
-/* Delete the image record and its blobs. Exclusive lock held. */
-static void delete_image(struct store *s, const char *id)
+/* Delete the image record and its blobs; returns how many blobs went. Exclusive
+ * lock held. */
+static size_t delete_image(struct store *s, const char *id)
 {
 	_cleanup_json_ cJSON *rec = NULL;
 	_cleanup_free_ char *path = image_record_path(s, id);
 	_cleanup_free_ char *blob = spath(s, "blobs/sha256/%s", oci_digest_hex(id));
+	size_t n = 0;
 
 	if (image_record_load(s, id, &rec, NULL) == 0) {
 		const char *m = json_get_str(rec, "manifest");
@@ -940,11 +942,12 @@ static void delete_image(struct store *s, const char *id)
 		if (m && oci_digest_valid(m)) {
 			_cleanup_free_ char *mp = spath(s, "blobs/sha256/%s", oci_digest_hex(m));
 
-			unlink(mp);
+			n += unlink(mp) == 0;
 		}
 	}
 	unlink(path);
-	unlink(blob);
+	n += unlink(blob) == 0;
+	return n;
 }
 
 /* Remove layers (and blobs) no image record refers to. Exclusive lock held. */
@@ -1081,7 +1084,7 @@ int store_prune(struct store *s, struct store_prune_result *res, struct err *err
 	}
 	for (size_t i = 0; i < ids.n; i++)
 		if (!strv_contains(&used, ids.v[i])) {
-			delete_image(s, ids.v[i]);
+			res->blobs += delete_image(s, ids.v[i]);
 			res->images++;
 		}
 	ret = gc_layers_and_blobs(s, res, err);
