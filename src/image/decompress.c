@@ -204,8 +204,10 @@ static ssize_t produce(struct decompress *d, uint8_t *buf, size_t cap, struct er
 		got = cap - d->z.avail_out;
 	}
 	if (got) {
-		/* Uncompressed: both digests are the same; hash once. */
-		if (d->comp != COMPRESSION_NONE)
+		/* Uncompressed: both digests are the same; hash once. With a second
+		 * thread, the consumer hashes what it takes (next_threaded): inflating is
+		 * the slower half. */
+		if (d->comp != COMPRESSION_NONE && !d->threaded)
 			sha256_update(&d->out_hash, buf, got);
 		d->out_total += got;
 		if (d->o.max_output && d->out_total > d->o.max_output)
@@ -274,6 +276,10 @@ static ssize_t next_threaded(struct decompress *d, const uint8_t **data, struct 
 		ret = (ssize_t)d->ring_len[d->consumed % RING];
 		d->consumed++;
 		d->outstanding = true;
+		pthread_mutex_unlock(&d->mu);
+		if (d->comp != COMPRESSION_NONE)
+			sha256_update(&d->out_hash, *data, (size_t)ret);
+		return ret;
 	} else if (d->failed) {
 		*err = d->perr;
 		ret = -1;

@@ -1,0 +1,12 @@
+#!/bin/bash
+# Runs every benchmark: executable bench/*.sh scripts and the C programs built into
+# build/rel/bench/. Each prints its own figures.
+cd "$(dirname "$0")/.." || exit 1
+export ROLLOUT_SRCDIR=$PWD ROLLOUT=$PWD/rollout
+rc=0
+for b in bench/*.sh build/rel/bench/*; do
+	[ -x "$b" ] && [ "$b" != bench/run.sh ] || continue
+	echo "== $b"
+	"$b" || rc=1
+done
+exit $rc
