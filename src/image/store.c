@@ -695,8 +695,14 @@ int store_commit_image(struct store *s, const struct store_commit *c, char **out
 		} else {
 			if (write_layer_json(l, i ? c->layers[i - 1].chain_id : NULL, err) < 0)
 				goto out;
-			if (chmod(l->dir, 0555) < 0 || rename(l->dir, target) < 0) {
+			/* Moving a directory needs write access to it (its ".." changes):
+			 * make it read-only once in place. */
+			if (rename(l->dir, target) < 0) {
 				err_sys(err, "move layer into %s", target);
+				goto out;
+			}
+			if (chmod(target, 0555) < 0) {
+				err_sys(err, "chmod %s", target);
 				goto out;
 			}
 		}

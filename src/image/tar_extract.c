@@ -50,19 +50,14 @@ struct extractor {
 
 bool tar_real_root(void)
 {
-	static int cached = -1;
+	_cleanup_free_ char *map = NULL;
+	unsigned long inside, outside, count;
 
-	if (cached < 0) {
-		_cleanup_free_ char *map = NULL;
-		unsigned long inside, outside, count;
-
-		cached = 0;
-		if (geteuid() == 0 &&
-		    read_file("/proc/self/uid_map", 4096, &map, NULL, NULL) == 0 &&
-		    sscanf(map, "%lu %lu %lu", &inside, &outside, &count) == 3)
-			cached = inside == 0 && outside == 0 && count == 4294967295UL;
-	}
-	return cached == 1;
+	/* Not cached: the caller may have entered a user namespace since. */
+	if (geteuid() != 0 || read_file("/proc/self/uid_map", 4096, &map, NULL, NULL) < 0 ||
+	    sscanf(map, "%lu %lu %lu", &inside, &outside, &count) != 3)
+		return false;
+	return inside == 0 && outside == 0 && count == 4294967295UL;
 }
 
 /* ---- parent directories ---------------------------------------------------------- */
@@ -683,6 +678,7 @@ static int extract_whiteout(struct extractor *x, const struct tar_entry *e, cons
 	return 0;
 }
 
+/* 0 = extracted, 1 = skipped, negative = error. */
 static int extract_entry(struct extractor *x, struct tar_reader *r, const struct tar_entry *e,
                          struct err *err)
 {
@@ -708,7 +704,7 @@ static int extract_entry(struct extractor *x, struct tar_reader *r, const struct
 		              "nodes are only created as real root",
 		              path);
 		x->st.skipped++;
-		return 0;
+		return 1;
 	}
 	pfd = open_parent(x, parent, err);
 	if (pfd < 0)
@@ -785,11 +781,13 @@ int tar_extract(struct tar_reader *r, int rootfd, const struct tar_extract_opts 
 				continue;
 			}
 		}
-		if (extract_entry(&x, r, &e, err) < 0) {
+		n = extract_entry(&x, r, &e, err);
+		if (n < 0) {
 			ret = err_wrap(err, "entry '%s'", ce->path);
 			break;
 		}
-		x.st.entries++;
+		if (n == 0)
+			x.st.entries++;
 	}
 	if (ret == 0)
 		ret = finish_dirs(&x, err);

@@ -269,6 +269,28 @@ else
 	skip "a killed import leaves no layer" "Debian fixture unavailable"
 fi
 
-check_eq "nothing appeared next to the stores" "$(ls "$B" | paste -sd' ')" "canary store store-errors"
+# ---- an unprivileged user's store: whiteouts in the "userxattr" form ----
+if is_root && command -v setpriv >/dev/null && command -v unshare >/dev/null; then
+	as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env ROLLOUT_HOME="$B/store-user" HOME=/nonexistent "$@"; }
+	chmod 0711 "$W" "$W/work"
+	chmod 0777 "$B"
+	out=$(as_nobody "$ROLLOUT" image load "$W/work/two.tar" 2>&1)
+	check_eq "load as an unprivileged user" "$out" "Loaded image: handmade/two:1"
+	check_contains "the store records the user xattr form" "$(cat "$B/store-user/store.json")" '"whiteouts": "user"'
+	dirs=$(as_nobody "$ROLLOUT" image inspect handmade/two:1 | sed -n 's/.*"Dir": "\(.*\)".*/\1/p' | tac | paste -sd:)
+	top=${dirs%%:*}
+	check_eq "whiteout is a char device 0/0" "$(stat -c '%F %t:%T' "$top/etc/group")" "character special file 0:0"
+	check_eq "opaque dir marked with user.overlay.opaque" \
+		"$(getfattr --absolute-names --only-values -n user.overlay.opaque "$top/app" 2>/dev/null)" y
+	mkdir -m 0777 "$W/mnt"
+	out=$(as_nobody unshare -Urm sh -c "mount -t overlay overlay -o ro,userxattr,lowerdir=$dirs $W/mnt && ls $W/mnt/app && ls $W/mnt/etc" 2>&1)
+	check_eq "stacked with userxattr in a user namespace" "$(echo $out)" "new passwd"
+	chmod 0700 "$B"
+else
+	skip "load as an unprivileged user" "needs root, setpriv and unshare"
+	mkdir "$B/store-user"
+fi
+
+check_eq "nothing appeared next to the stores" "$(ls "$B" | paste -sd' ')" "canary store store-errors store-user"
 check_eq "canary untouched" "$(ls -A "$B/canary"):$(cat "$B/canary/file")" "file:canary"
 done_testing
