@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,19 +50,14 @@ struct extractor {
 
 bool tar_real_root(void)
 {
-	static int cached = -1;
+	_cleanup_free_ char *map = NULL;
+	unsigned long inside, outside, count;
 
-	if (cached < 0) {
-		_cleanup_free_ char *map = NULL;
-		unsigned long inside, outside, count;
-
-		cached = 0;
-		if (geteuid() == 0 &&
-		    read_file("/proc/self/uid_map", 4096, &map, NULL, NULL) == 0 &&
-		    sscanf(map, "%lu %lu %lu", &inside, &outside, &count) == 3)
-			cached = inside == 0 && outside == 0 && count == 4294967295UL;
-	}
-	return cached == 1;
+	/* Not cached: the caller may have entered a user namespace since. */
+	if (geteuid() != 0 || read_file("/proc/self/uid_map", 4096, &map, NULL, NULL) < 0 ||
+	    sscanf(map, "%lu %lu %lu", &inside, &outside, &count) != 3)
+		return false;
+	return inside == 0 && outside == 0 && count == 4294967295UL;
 }
 
 /* ---- parent directories ---------------------------------------------------------- */
@@ -514,6 +510,30 @@ static int copy_xattrs(int src, int dst, const char *path, struct err *err)
 	return 0;
 }
 
+/* Symlinks are copied as symlinks: the target text is never followed. */
+static int copy_up_symlink(struct extractor *x, int lpfd, const char *tbase, const struct stat *st,
+                           const char *tparent, const char *target, struct err *err)
+{
+	char link[PATH_MAX];
+	ssize_t n = readlinkat(lpfd, tbase, link, sizeof(link) - 1);
+	_cleanup_close_ int pfd = -1;
+	struct timespec ts[2] = {st->st_atim, st->st_mtim};
+
+	if (n < 0)
+		return err_sys(err, "read symlink '%s' in a lower layer", target);
+	link[n] = '\0';
+	pfd = resolve_dir(x, tparent, true, err);
+	if (pfd < 0)
+		return -1;
+	if (symlinkat(link, pfd, tbase) < 0)
+		return err_sys(err, "copy up '%s'", target);
+	if (fchownat(pfd, tbase, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    owner_failed(target, err) < 0)
+		return -1;
+	utimensat(pfd, tbase, ts, AT_SYMLINK_NOFOLLOW);
+	return 0;
+}
+
 /* A hardlink's target is not in this layer: copy it up from the first lower layer
  * that has it (what overlayfs does when linking to a lower file). */
 static int copy_up(struct extractor *x, const char *target, struct err *err)
@@ -532,11 +552,13 @@ static int copy_up(struct extractor *x, const char *target, struct err *err)
 			continue;
 		if (is_overlay_whiteout(&st))
 			break; /* deleted in this lower: not visible below it either */
+		if (S_ISLNK(st.st_mode))
+			return copy_up_symlink(x, lpfd, tbase, &st, tparent, target, err);
 		if (!S_ISREG(st.st_mode))
 			return err_set(
 			    err, ENOTSUP,
-			    "hardlink target '%s' is a %s in a lower layer; only regular "
-			    "files can be copied up",
+			    "hardlink target '%s' is a %s in a lower layer; only files and "
+			    "symlinks can be copied up",
 			    target, S_ISDIR(st.st_mode) ? "directory" : "special file");
 		src = openat(lpfd, tbase, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (src < 0)
@@ -656,6 +678,7 @@ static int extract_whiteout(struct extractor *x, const struct tar_entry *e, cons
 	return 0;
 }
 
+/* 0 = extracted, 1 = skipped, negative = error. */
 static int extract_entry(struct extractor *x, struct tar_reader *r, const struct tar_entry *e,
                          struct err *err)
 {
@@ -681,7 +704,7 @@ static int extract_entry(struct extractor *x, struct tar_reader *r, const struct
 		              "nodes are only created as real root",
 		              path);
 		x->st.skipped++;
-		return 0;
+		return 1;
 	}
 	pfd = open_parent(x, parent, err);
 	if (pfd < 0)
@@ -758,11 +781,13 @@ int tar_extract(struct tar_reader *r, int rootfd, const struct tar_extract_opts 
 				continue;
 			}
 		}
-		if (extract_entry(&x, r, &e, err) < 0) {
+		n = extract_entry(&x, r, &e, err);
+		if (n < 0) {
 			ret = err_wrap(err, "entry '%s'", ce->path);
 			break;
 		}
-		x.st.entries++;
+		if (n == 0)
+			x.st.entries++;
 	}
 	if (ret == 0)
 		ret = finish_dirs(&x, err);

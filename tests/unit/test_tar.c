@@ -13,9 +13,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -1154,4 +1156,53 @@ TEST(tar_write_tree_converts_overlay_upper_dir)
 	REQUIRE(extract_mem(&sb, back, &xo, &err) == 0);
 	if (!tree_compare(up, back, ".", TREE_CMP_XATTRS | TREE_CMP_NO_DIR_MTIME, &diff))
 		test_fail_at(__FILE__, __LINE__, "trees differ:\n%s", diff.buf);
+}
+
+/* Device nodes: created as real root, skipped (with a warning) in a user namespace. */
+TEST(tar_devices_only_as_real_root)
+{
+	_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
+	struct tar_writer *w = mem_writer(&sb);
+	_cleanup_free_ char *a = tmp("a"), *b = tmp("b");
+	struct tar_entry dev = {
+	    .type = TAR_CHAR, .path = "null", .mode = 0666, .devmajor = 1, .devminor = 3};
+	struct tar_extract_opts o = {.flags = TAR_X_DEVICES};
+	struct err err;
+	struct stat st;
+	pid_t pid;
+	int status;
+
+	if (!tar_real_root())
+		SKIP("not real root");
+	REQUIRE(tar_writer_header(w, &dev, &err) == 0);
+	add_file(w, "f", "x");
+	finish(w);
+	REQUIRE(mkdir(a, 0777) == 0 && mkdir(b, 0777) == 0);
+	REQUIRE(extract_mem(&sb, a, &o, &err) == 0);
+	REQUIRE(lstat(xasprintf("%s/null", a), &st) == 0);
+	CHECK(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3));
+	pid = fork();
+	if (pid == 0) {
+		struct tar_extract_stats stats;
+		struct tar_reader *r;
+		int fd;
+
+		/* root inside, mapped to root outside, but only one uid: not real root. */
+		if (unshare(CLONE_NEWUSER) < 0 ||
+		    write_file("/proc/self/uid_map", "0 0 1", 5, 0644, &err) < 0)
+			_exit(77);
+		if (tar_real_root())
+			_exit(2);
+		fd = open_dir(b);
+		r = tar_reader_new_mem(sb.buf, sb.len);
+		if (tar_extract(r, fd, &o, &stats, &err) < 0)
+			_exit(3);
+		_exit(stats.skipped == 1 && stats.entries == 1 ? 0 : 4);
+	}
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		SKIP("user namespaces are not available");
+	CHECK_INT(WEXITSTATUS(status), 0);
+	CHECK(!path_exists(xasprintf("%s/null", b)));
+	CHECK(path_is_file(xasprintf("%s/f", b)));
 }

@@ -22,12 +22,12 @@ enum {
 	TREE_CMP_XATTRS = 1 << 2,
 };
 
-static int tree_cmp_names(const void *a, const void *b)
+__attribute__((unused)) static int tree_cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void tree_list(const char *dir, struct strv *out)
+__attribute__((unused)) static void tree_list(const char *dir, struct strv *out)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -42,7 +42,7 @@ static void tree_list(const char *dir, struct strv *out)
 		qsort(out->v, out->n, sizeof(char *), tree_cmp_names);
 }
 
-static bool tree_same_content(const char *a, const char *b)
+__attribute__((unused)) static bool tree_same_content(const char *a, const char *b)
 {
 	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
 	bool same = fa && fb;
@@ -63,7 +63,7 @@ static bool tree_same_content(const char *a, const char *b)
 	return same;
 }
 
-static void tree_xattrs(const char *path, struct strbuf *out)
+__attribute__((unused)) static void tree_xattrs(const char *path, struct strbuf *out)
 {
 	char names[8192];
 	ssize_t n = llistxattr(path, names, sizeof(names));
@@ -84,8 +84,8 @@ static void tree_xattrs(const char *path, struct strbuf *out)
 }
 
 /* Appends differences ("rel: what") to diff; returns true when equal. */
-static bool tree_compare(const char *a, const char *b, const char *rel, unsigned flags,
-                         struct strbuf *diff)
+__attribute__((unused)) static bool tree_compare(const char *a, const char *b, const char *rel,
+                                                 unsigned flags, struct strbuf *diff)
 {
 	struct stat sa, sb_;
 	bool same = true;
@@ -188,7 +188,7 @@ static bool tree_compare(const char *a, const char *b, const char *rel, unsigned
 }
 
 /* Number of entries in a directory (0 when it is empty or missing). */
-static size_t tree_count_entries(const char *dir)
+__attribute__((unused)) static size_t tree_count_entries(const char *dir)
 {
 	struct strv v = STRV_INIT;
 	size_t n;
