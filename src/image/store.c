@@ -609,6 +609,10 @@ int store_unpack_layer(struct store *s, struct store_job *j, const struct layer_
 	}
 	tar_reader_free(r);
 	decompress_free(d);
+	/* The caller may have filled diff_id/digest from the manifest already. */
+	free(out->dir);
+	free(out->diff_id);
+	free(out->digest);
 	out->dir = steal_ptr(&dir);
 	out->diff_id = xstrdup(res.uncompressed_digest);
 	out->digest = xstrdup(res.compressed_digest);

@@ -79,6 +79,19 @@ const char *tpath(const char *rel)
 	return b;
 }
 
+const char *tfmt(const char *fmt, ...)
+{
+	static char bufs[16][1024];
+	static int next;
+	char *b = bufs[next++ % 16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof(bufs[0]), fmt, ap);
+	va_end(ap);
+	return b;
+}
+
 int main(int argc, char **argv)
 {
 	const char *filter = argc > 1 ? argv[1] : getenv("TEST_FILTER");

@@ -67,8 +67,8 @@ TEST(store_layout_and_default_root)
 
 	REQUIRE(s);
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
-		CHECK(path_is_dir(xasprintf("%s/%s", store_root(s), dirs[i])));
-	CHECK(path_is_file(xasprintf("%s/store.json", store_root(s))));
+		CHECK(path_is_dir(tfmt("%s/%s", store_root(s), dirs[i])));
+	CHECK(path_is_file(tfmt("%s/store.json", store_root(s))));
 	CHECK_INT(store_whiteout_form(s),
 	          geteuid() == 0 ? STORE_WHITEOUTS_TRUSTED : STORE_WHITEOUTS_USER);
 	store_close(s);
@@ -208,8 +208,8 @@ TEST(store_import_and_lookup)
 	CHECK_INT(img->n_layers, 1);
 	CHECK_STR(img->chain_ids[0], img->config.diff_ids[0]);
 	CHECK(str_starts_with(img->layer_dirs[0], store_root(s)));
-	CHECK(path_is_file(xasprintf("%s/etc/passwd", img->layer_dirs[0])));
-	CHECK(path_is_file(xasprintf("%s/bin/tool", img->layer_dirs[0])));
+	CHECK(path_is_file(tfmt("%s/etc/passwd", img->layer_dirs[0])));
+	CHECK(path_is_file(tfmt("%s/bin/tool", img->layer_dirs[0])));
 	CHECK_INT(img->size, 36);
 	store_image_free(img);
 	/* By ID, by the hex alone, by a prefix; an unknown one is ENOENT. */
@@ -248,7 +248,7 @@ TEST(store_env_marks_protect_images)
 	REQUIRE(s);
 	REQUIRE(store_import(s, tar, "app:1", NULL, &id, &err) == 0);
 	REQUIRE(store_env_use(s, "trial__abc", "app:1", &err) == 0);
-	CHECK(path_is_file(xasprintf("%s/envs/trial__abc/image", store_root(s))));
+	CHECK(path_is_file(tfmt("%s/envs/trial__abc/image", store_root(s))));
 	CHECK(store_env_use(s, "../evil", "app:1", &err) < 0);
 	CHECK(store_remove(s, id, &err) < 0);
 	CHECK_INT(err.code, EBUSY);
@@ -265,7 +265,7 @@ TEST(store_env_marks_protect_images)
 	CHECK_INT(res.bytes, 36);
 	CHECK(res.blobs >= 1);
 	CHECK(store_image_lookup(s, id, &img, &err) < 0);
-	CHECK_INT(tree_count_entries(xasprintf("%s/layers", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(tfmt("%s/layers", store_root(s))), 0);
 	store_close(s);
 }
 
@@ -320,12 +320,12 @@ TEST(store_create_image_from_upper_dir)
 		SKIP("overlay whiteouts (mknod 0/0, trusted.* xattrs) need root");
 	REQUIRE(store_import(s, tar, "base:1", NULL, &base, &err) == 0);
 	/* The upper dir as overlayfs leaves it: a new file, a deleted file, a replaced dir. */
-	REQUIRE(mkdir(upper, 0755) == 0 && mkdir(xasprintf("%s/etc", upper), 0755) == 0 &&
-	        mkdir(xasprintf("%s/bin", upper), 0755) == 0);
-	REQUIRE(write_file(xasprintf("%s/etc/new", upper), "new\n", 4, 0600, &err) == 0);
-	REQUIRE(mknod(xasprintf("%s/etc/passwd", upper), S_IFCHR, makedev(0, 0)) == 0);
-	REQUIRE(setxattr(xasprintf("%s/bin", upper), "trusted.overlay.opaque", "y", 1, 0) == 0);
-	REQUIRE(write_file(xasprintf("%s/bin/only", upper), "x", 1, 0755, &err) == 0);
+	REQUIRE(mkdir(upper, 0755) == 0 && mkdir(tfmt("%s/etc", upper), 0755) == 0 &&
+	        mkdir(tfmt("%s/bin", upper), 0755) == 0);
+	REQUIRE(write_file(tfmt("%s/etc/new", upper), "new\n", 4, 0600, &err) == 0);
+	REQUIRE(mknod(tfmt("%s/etc/passwd", upper), S_IFCHR, makedev(0, 0)) == 0);
+	REQUIRE(setxattr(tfmt("%s/bin", upper), "trusted.overlay.opaque", "y", 1, 0) == 0);
+	REQUIRE(write_file(tfmt("%s/bin/only", upper), "x", 1, 0755, &err) == 0);
 	ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	n.parent = "base:1";
 	n.layer_dirfd = ufd;
@@ -342,13 +342,13 @@ TEST(store_create_image_from_upper_dir)
 	free(chains[0]);
 	free(chains[1]);
 	/* The new layer is in overlay form again. */
-	REQUIRE(lstat(xasprintf("%s/etc/passwd", img->layer_dirs[1]), &st) == 0);
+	REQUIRE(lstat(tfmt("%s/etc/passwd", img->layer_dirs[1]), &st) == 0);
 	CHECK(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
-	CHECK_INT(getxattr(xasprintf("%s/bin", img->layer_dirs[1]), "trusted.overlay.opaque", v,
-	                   sizeof(v)),
-	          1);
-	CHECK(path_is_file(xasprintf("%s/etc/new", img->layer_dirs[1])));
-	CHECK(stat(xasprintf("%s/etc/new", img->layer_dirs[1]), &st) == 0 &&
+	CHECK_INT(
+	    getxattr(tfmt("%s/bin", img->layer_dirs[1]), "trusted.overlay.opaque", v, sizeof(v)),
+	    1);
+	CHECK(path_is_file(tfmt("%s/etc/new", img->layer_dirs[1])));
+	CHECK(stat(tfmt("%s/etc/new", img->layer_dirs[1]), &st) == 0 &&
 	      (st.st_mode & 07777) == 0600);
 	/* The parent's layer is shared, not copied. */
 	{
@@ -381,7 +381,7 @@ TEST(store_create_image_from_upper_dir)
 	REQUIRE(store_image_lookup(s, "scratch:1", &img, &err) == 0);
 	CHECK_INT(img->n_layers, 1);
 	store_image_free(img);
-	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(tfmt("%s/tmp", store_root(s))), 0);
 	store_close(s);
 }
 
@@ -405,18 +405,18 @@ TEST(store_prune_removes_only_abandoned_work_dirs)
 		if (store_open(store_root(s), &s2, &err) < 0 ||
 		    store_job_create(s2, &dead, &err) < 0)
 			_exit(1);
-		mkdir(xasprintf("%s/L0", dead.dir), 0700);
+		mkdir(tfmt("%s/L0", dead.dir), 0700);
 		_exit(0);
 	}
 	waitpid(pid, &status, 0);
 	REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 4);
+	CHECK_INT(tree_count_entries(tfmt("%s/tmp", store_root(s))), 4);
 	REQUIRE(store_prune(s, &res, &err) == 0);
 	CHECK_INT(res.tmp, 1);
-	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 2);
+	CHECK_INT(tree_count_entries(tfmt("%s/tmp", store_root(s))), 2);
 	CHECK(path_is_dir(live.dir));
 	store_job_destroy(s, &live);
-	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(tfmt("%s/tmp", store_root(s))), 0);
 	store_close(s);
 }
 
@@ -432,13 +432,13 @@ TEST(store_import_errors_leave_no_trace)
 	REQUIRE(write_file(bad, junk, sizeof(junk), 0644, &err) == 0);
 	CHECK(store_import(s, bad, "bad:1", NULL, &id, &err) < 0);
 	CHECK_CONTAINS(err.msg, "checksum mismatch");
-	CHECK(store_import(s, tmp("missing.tar"), "bad:1", NULL, &id, &err) < 0);
+	CHECK(store_import(s, tpath("missing.tar"), "bad:1", NULL, &id, &err) < 0);
 	CHECK_CONTAINS(err.msg, "No such file");
 	CHECK(store_import(s, bad, "bad name", NULL, &id, &err) < 0);
 	CHECK_CONTAINS(err.msg, "invalid image reference");
-	CHECK_INT(tree_count_entries(xasprintf("%s/layers", store_root(s))), 0);
-	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 0);
-	CHECK_INT(tree_count_entries(xasprintf("%s/images", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(tfmt("%s/layers", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(tfmt("%s/tmp", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(tfmt("%s/images", store_root(s))), 0);
 	store_close(s);
 }
 
@@ -488,26 +488,26 @@ TEST(store_load_archive_forms)
 		CHECK(strv_contains(&loaded, "form/test:1"));
 		REQUIRE(store_image_lookup(s, "form/test:1", &img, &err) == 0);
 		CHECK_INT(img->n_layers, 2);
-		CHECK(path_is_file(xasprintf("%s/two", img->layer_dirs[1])));
-		CHECK(path_is_file(xasprintf("%s/etc/passwd", img->layer_dirs[0])));
+		CHECK(path_is_file(tfmt("%s/two", img->layer_dirs[1])));
+		CHECK(path_is_file(tfmt("%s/etc/passwd", img->layer_dirs[0])));
 		store_image_free(img);
 		/* Start the next form from an empty store. */
 		CHECK(store_remove(s, "form/test:1", &err) == 0);
 		store_remove(s, "extra:1", &err);
 		CHECK(store_prune(s, &res, &err) == 0);
-		CHECK_INT(tree_count_entries(xasprintf("%s/layers", store_root(s))), 0);
+		CHECK_INT(tree_count_entries(tfmt("%s/layers", store_root(s))), 0);
 	}
 	/* Errors on the same paths: a missing blob, a multi-image archive with --tag. */
 	REQUIRE(sh("cd %s && rm oci/blobs/sha256/$(ls -S oci/blobs/sha256 | head -1)", d) == 0);
 	{
 		_cleanup_strvs_ struct strv loaded = STRV_INIT;
 
-		CHECK(store_load(s, xasprintf("%s/oci", d), NULL, &loaded, &err) < 0);
+		CHECK(store_load(s, tfmt("%s/oci", d), NULL, &loaded, &err) < 0);
 		CHECK_CONTAINS(err.msg, "is missing");
-		CHECK(store_load(s, xasprintf("%s/nope", d), NULL, &loaded, &err) < 0);
+		CHECK(store_load(s, tfmt("%s/nope", d), NULL, &loaded, &err) < 0);
 		CHECK_CONTAINS(err.msg, "No such file");
 	}
-	CHECK_INT(tree_count_entries(xasprintf("%s/layers", store_root(s))), 0);
-	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(tfmt("%s/layers", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(tfmt("%s/tmp", store_root(s))), 0);
 	store_close(s);
 }

@@ -129,7 +129,7 @@ static void check_inroot(void)
 	           root) == 0);
 	rfd = open_dir(root);
 	REQUIRE(rfd >= 0);
-	REQUIRE(stat(xasprintf("%s/etc/passwd", root), &a) == 0);
+	REQUIRE(stat(tfmt("%s/etc/passwd", root), &a) == 0);
 	for (int i = 0; i < 3; i++) {
 		const char *p = (const char *[]){"abs/passwd", "rel/passwd", "/../etc/passwd"}[i];
 
@@ -151,8 +151,8 @@ static void check_inroot(void)
 	CHECK(fd >= 0);
 	if (fd >= 0)
 		close(fd);
-	CHECK(path_exists(xasprintf("%s/etc/new", root)));
-	CHECK(!path_exists(xasprintf("%s/etc/new", outside)));
+	CHECK(path_exists(tfmt("%s/etc/new", root)));
+	CHECK(!path_exists(tfmt("%s/etc/new", outside)));
 	fd = inroot_open(rfd, "", O_PATH | O_DIRECTORY, 0);
 	CHECK(fd >= 0 && fstat(fd, &b) == 0 && fstat(rfd, &a) == 0 && a.st_ino == b.st_ino);
 	fd = -1;
@@ -324,8 +324,8 @@ static void check_gnu_tar_format(const char *format, bool long_names, bool speci
 	if (tar_extract(r, dfd, &o, NULL, &err) < 0)
 		test_fail_at(__FILE__, __LINE__, "extract: %s", err.msg);
 	tar_reader_free(r);
-	if (!tree_compare(xasprintf("%s/a", src), xasprintf("%s/a", dst), "a",
-	                  root ? 0 : TREE_CMP_NO_OWNER, &diff))
+	if (!tree_compare(tfmt("%s/a", src), tfmt("%s/a", dst), "a", root ? 0 : TREE_CMP_NO_OWNER,
+	                  &diff))
 		test_fail_at(__FILE__, __LINE__, "trees differ (%s):\n%s", format, diff.buf);
 	CHECK(sh("test %s/a/file -ef %s/a/b/hard", dst, dst) == 0);
 }
@@ -360,9 +360,9 @@ TEST(tar_extract_restores_xattrs)
 	struct err err;
 
 	REQUIRE(sh("mkdir -p %s/x/d %s && echo a >%s/x/f", src, dst, src) == 0);
-	if (setxattr(xasprintf("%s/x/f", src), "user.color", "blue", 4, 0) < 0)
+	if (setxattr(tfmt("%s/x/f", src), "user.color", "blue", 4, 0) < 0)
 		SKIP("the file system has no user xattrs");
-	REQUIRE(setxattr(xasprintf("%s/x/d", src), "user.dir", "1", 1, 0) == 0);
+	REQUIRE(setxattr(tfmt("%s/x/d", src), "user.dir", "1", 1, 0) == 0);
 	REQUIRE(sh("cd %s && tar --xattrs --xattrs-include='*' --format=posix -cf %s x", src,
 	           arc) == 0);
 	fd = open(arc, O_RDONLY | O_CLOEXEC);
@@ -370,8 +370,7 @@ TEST(tar_extract_restores_xattrs)
 	r = tar_reader_new_fd(fd);
 	CHECK(tar_extract(r, dfd, &o, NULL, &err) == 0);
 	tar_reader_free(r);
-	if (!tree_compare(xasprintf("%s/x", src), xasprintf("%s/x", dst), "x", TREE_CMP_XATTRS,
-	                  &diff))
+	if (!tree_compare(tfmt("%s/x", src), tfmt("%s/x", dst), "x", TREE_CMP_XATTRS, &diff))
 		test_fail_at(__FILE__, __LINE__, "trees differ:\n%s", diff.buf);
 }
 
@@ -602,7 +601,7 @@ static void h_symlink_canary_then_write(struct tar_writer *w)
 }
 static void h_hardlink_canary(struct tar_writer *w)
 {
-	add_link(w, TAR_HARDLINK, "h", xasprintf("%s/secret", canary));
+	add_link(w, TAR_HARDLINK, "h", tfmt("%s/secret", canary));
 }
 static void h_dir_symlink_canary(struct tar_writer *w)
 {
@@ -639,7 +638,7 @@ static void h_symlink_root_then_write(struct tar_writer *w)
 }
 static void h_symlink_existing_then_write(struct tar_writer *w)
 {
-	add_link(w, TAR_SYMLINK, "l", xasprintf("%s/secret", canary));
+	add_link(w, TAR_SYMLINK, "l", tfmt("%s/secret", canary));
 	add_file(w, "l", "overwritten");
 }
 static void h_hardlink_dotdot(struct tar_writer *w)
@@ -657,7 +656,7 @@ static void h_hardlink_via_symlink(struct tar_writer *w)
 }
 static void h_hardlink_to_symlink(struct tar_writer *w)
 {
-	add_link(w, TAR_SYMLINK, "s", xasprintf("%s/secret", canary));
+	add_link(w, TAR_SYMLINK, "s", tfmt("%s/secret", canary));
 	add_link(w, TAR_HARDLINK, "h", "s");
 	add_file(w, "h", "replaced");
 }
@@ -744,12 +743,12 @@ static void check_hostile(void)
 		} else if (ret < 0) {
 			test_fail_at(__FILE__, __LINE__, "%s: %s", c->name, err.msg);
 		}
-		if (c->must_exist && !path_exists(xasprintf("%s/%s", root, c->must_exist)))
+		if (c->must_exist && !path_exists(tfmt("%s/%s", root, c->must_exist)))
 			test_fail_at(__FILE__, __LINE__, "%s: %s not created inside", c->name,
 			             c->must_exist);
 		if (tree_count_entries(outside) != 1 ||
 		    sh("test \"$(cat %s/secret)\" = secret", outside) != 0 ||
-		    stat(xasprintf("%s/secret", outside), &st) < 0 || st.st_nlink != 1)
+		    stat(tfmt("%s/secret", outside), &st) < 0 || st.st_nlink != 1)
 			test_fail_at(__FILE__, __LINE__, "%s: the canary directory changed",
 			             c->name);
 		if (tree_count_entries(base) != 2)
@@ -804,11 +803,11 @@ TEST(tar_setid_bits_need_the_flag)
 	finish(w);
 	REQUIRE(mkdir(root, 0755) == 0);
 	REQUIRE(extract_mem(&sb, root, &o, &err) == 0);
-	REQUIRE(stat(xasprintf("%s/suid", root), &st) == 0);
+	REQUIRE(stat(tfmt("%s/suid", root), &st) == 0);
 	CHECK_INT(st.st_mode & 07777, 0755);
 	o.flags = TAR_X_SETID;
 	REQUIRE(extract_mem(&sb, root, &o, &err) == 0);
-	REQUIRE(stat(xasprintf("%s/suid", root), &st) == 0);
+	REQUIRE(stat(tfmt("%s/suid", root), &st) == 0);
 	CHECK_INT(st.st_mode & 07777, 06755);
 }
 
@@ -830,20 +829,20 @@ TEST(tar_directory_metadata_applied_last)
 	finish(w);
 	REQUIRE(mkdir(root, 0755) == 0);
 	REQUIRE(extract_mem(&sb, root, NULL, &err) == 0);
-	REQUIRE(stat(xasprintf("%s/ro", root), &st) == 0);
+	REQUIRE(stat(tfmt("%s/ro", root), &st) == 0);
 	CHECK_INT(st.st_mode & 07777, 0555);
 	CHECK_INT(st.st_mtim.tv_sec, 1111111111);
 	REQUIRE(stat(root, &st) == 0);
 	CHECK_INT(st.st_mode & 07777, 0711);
 	CHECK_INT(st.st_mtim.tv_sec, 1222222222);
-	CHECK(path_is_file(xasprintf("%s/ro/sub/g", root)));
+	CHECK(path_is_file(tfmt("%s/ro/sub/g", root)));
 	/* Missing parents are created 0755. */
 	sb_reset(&sb);
 	w = mem_writer(&sb);
 	add_file(w, "x/y/z", "deep");
 	finish(w);
 	REQUIRE(extract_mem(&sb, root, NULL, &err) == 0);
-	REQUIRE(stat(xasprintf("%s/x/y", root), &st) == 0);
+	REQUIRE(stat(tfmt("%s/x/y", root), &st) == 0);
 	CHECK_INT(st.st_mode & 07777, 0755);
 }
 
@@ -866,7 +865,7 @@ TEST(tar_replaces_existing_entries)
 	REQUIRE(mkdir(root, 0755) == 0);
 	REQUIRE(extract_mem(&sb, root, NULL, &err) == 0);
 	CHECK(sh("test \"$(cat %s/a)\" = 'now a file'", root) == 0);
-	CHECK(path_is_dir(xasprintf("%s/b", root)));
+	CHECK(path_is_dir(tfmt("%s/b", root)));
 	CHECK(sh("test \"$(readlink %s/c)\" = a", root) == 0);
 	CHECK(sh("test \"$(stat -c %%a %s/b)\" = 750", root) == 0);
 }
@@ -900,8 +899,8 @@ TEST(tar_filter_rewrites_and_skips)
 	r = tar_reader_new_mem(sb.buf, sb.len);
 	REQUIRE(tar_extract(r, fd, &o, &st, &err) == 0);
 	tar_reader_free(r);
-	CHECK(path_is_file(xasprintf("%s/log.txt", root)));
-	CHECK(!path_exists(xasprintf("%s/skip.me", root)));
+	CHECK(path_is_file(tfmt("%s/log.txt", root)));
+	CHECK(!path_exists(tfmt("%s/skip.me", root)));
 	CHECK_INT(st.entries, 1);
 	CHECK_INT(st.skipped, 1);
 	CHECK_INT(st.bytes, 3);
@@ -940,20 +939,20 @@ static void check_overlay_whiteouts(enum tar_whiteouts mode, const char *prefix)
 	REQUIRE(mkdir(root, 0755) == 0);
 	if (extract_mem(&sb, root, &o, &err) < 0)
 		test_fail_at(__FILE__, __LINE__, "%s", err.msg);
-	REQUIRE(lstat(xasprintf("%s/d/gone", root), &st) == 0);
+	REQUIRE(lstat(tfmt("%s/d/gone", root), &st) == 0);
 	CHECK(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
-	REQUIRE(lstat(xasprintf("%s/top", root), &st) == 0);
+	REQUIRE(lstat(tfmt("%s/top", root), &st) == 0);
 	CHECK(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
-	CHECK(path_is_file(xasprintf("%s/d/keep", root)));
-	CHECK(!path_exists(xasprintf("%s/d/.wh.gone", root)));
-	CHECK(!path_exists(xasprintf("%s/.wh..wh.plnk", root)));
-	CHECK_INT(getxattr(xasprintf("%s/o", root), opaque, v, sizeof(v)), 1);
-	CHECK_INT(getxattr(xasprintf("%s/n", root), opaque, v, sizeof(v)), 1);
-	CHECK(getxattr(xasprintf("%s/d", root), opaque, v, sizeof(v)) < 0);
-	CHECK(path_is_file(xasprintf("%s/o/new", root)));
+	CHECK(path_is_file(tfmt("%s/d/keep", root)));
+	CHECK(!path_exists(tfmt("%s/d/.wh.gone", root)));
+	CHECK(!path_exists(tfmt("%s/.wh..wh.plnk", root)));
+	CHECK_INT(getxattr(tfmt("%s/o", root), opaque, v, sizeof(v)), 1);
+	CHECK_INT(getxattr(tfmt("%s/n", root), opaque, v, sizeof(v)), 1);
+	CHECK(getxattr(tfmt("%s/d", root), opaque, v, sizeof(v)) < 0);
+	CHECK(path_is_file(tfmt("%s/o/new", root)));
 	/* The image's own overlay xattr is escaped, never interpreted. */
-	CHECK(getxattr(xasprintf("%s/x", root), image_xattr, v, sizeof(v)) < 0);
-	CHECK_INT(getxattr(xasprintf("%s/x", root), escaped, v, sizeof(v)), 5);
+	CHECK(getxattr(tfmt("%s/x", root), image_xattr, v, sizeof(v)) < 0);
+	CHECK_INT(getxattr(tfmt("%s/x", root), escaped, v, sizeof(v)), 5);
 }
 
 TEST(tar_overlay_whiteouts_trusted)
@@ -988,9 +987,9 @@ TEST(tar_whiteout_then_directory_is_opaque)
 	finish(w);
 	REQUIRE(mkdir(root, 0755) == 0);
 	REQUIRE(extract_mem(&sb, root, &o, &err) == 0);
-	CHECK(path_is_dir(xasprintf("%s/d", root)));
-	CHECK_INT(getxattr(xasprintf("%s/d", root), "trusted.overlay.opaque", v, sizeof(v)), 1);
-	CHECK_INT(getxattr(xasprintf("%s/e", root), "trusted.overlay.opaque", v, sizeof(v)), 1);
+	CHECK(path_is_dir(tfmt("%s/d", root)));
+	CHECK_INT(getxattr(tfmt("%s/d", root), "trusted.overlay.opaque", v, sizeof(v)), 1);
+	CHECK_INT(getxattr(tfmt("%s/e", root), "trusted.overlay.opaque", v, sizeof(v)), 1);
 }
 
 TEST(tar_invalid_whiteout_is_an_error)
@@ -1029,14 +1028,14 @@ TEST(tar_hardlink_to_lower_layer_is_copied_up)
 	o.lowers = &lfd;
 	o.n_lowers = 1;
 	REQUIRE(extract_mem(&sb, upper, &o, &err) == 0);
-	REQUIRE(stat(xasprintf("%s/bin/tool", upper), &a) == 0);
-	REQUIRE(stat(xasprintf("%s/bin/tool2", upper), &b) == 0);
+	REQUIRE(stat(tfmt("%s/bin/tool", upper), &a) == 0);
+	REQUIRE(stat(tfmt("%s/bin/tool2", upper), &b) == 0);
 	CHECK(a.st_ino == b.st_ino);
 	CHECK_INT(a.st_mode & 07777, 0751);
 	CHECK_INT(a.st_mtim.tv_sec, 1300000000);
 	CHECK(sh("test \"$(cat %s/bin/tool2)\" = tool", upper) == 0);
 	/* The lower layer is untouched. */
-	REQUIRE(stat(xasprintf("%s/bin/tool", lower), &a) == 0);
+	REQUIRE(stat(tfmt("%s/bin/tool", lower), &a) == 0);
 	CHECK_INT(a.st_nlink, 1);
 }
 
@@ -1059,10 +1058,10 @@ TEST(tar_write_tree_roundtrip)
 	           "mkdir -p %0110d/%0110d && echo x >%0110d/%0110d/%0110d && "
 	           "touch -d @1400000000 sub/deeper sub . ",
 	           src, dst, src, 1, 2, 1, 2, 3) == 0);
-	setxattr(xasprintf("%s/t/one", src), "user.k", "v", 1, 0);
+	setxattr(tfmt("%s/t/one", src), "user.k", "v", 1, 0);
 	fd = open(arc, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	w = tar_writer_new_fd(fd);
-	REQUIRE(tar_write_tree(w, AT_FDCWD, xasprintf("%s/t", src), "t", &to, &err) == 0);
+	REQUIRE(tar_write_tree(w, AT_FDCWD, tfmt("%s/t", src), "t", &to, &err) == 0);
 	REQUIRE(tar_writer_finish(w, &err) == 0);
 	tar_writer_free(w);
 	/* GNU tar agrees with the archive. */
@@ -1074,8 +1073,7 @@ TEST(tar_write_tree_roundtrip)
 	r = tar_reader_new_fd(fd);
 	REQUIRE(tar_extract(r, dfd, &xo, NULL, &err) == 0);
 	tar_reader_free(r);
-	if (!tree_compare(xasprintf("%s/t", src), xasprintf("%s/t", dst), "t", TREE_CMP_XATTRS,
-	                  &diff))
+	if (!tree_compare(tfmt("%s/t", src), tfmt("%s/t", dst), "t", TREE_CMP_XATTRS, &diff))
 		test_fail_at(__FILE__, __LINE__, "trees differ:\n%s", diff.buf);
 	CHECK(sh("test %s/t/one -ef %s/t/sub/hard", dst, dst) == 0);
 }
@@ -1095,8 +1093,8 @@ TEST(tar_write_tree_contents_only_and_single_file)
 	           "2>/dev/null; true",
 	           src, src, src, src) == 0);
 	REQUIRE(tar_write_tree(w, AT_FDCWD, src, "", &to, &err) == 0);
-	REQUIRE(tar_write_tree(w, AT_FDCWD, xasprintf("%s/file", src), "renamed", &to, &err) == 0);
-	CHECK(tar_write_tree(w, AT_FDCWD, xasprintf("%s/file", src), "", &to, &err) < 0);
+	REQUIRE(tar_write_tree(w, AT_FDCWD, tfmt("%s/file", src), "renamed", &to, &err) == 0);
+	CHECK(tar_write_tree(w, AT_FDCWD, tfmt("%s/file", src), "", &to, &err) < 0);
 	finish(w);
 	r = tar_reader_new_mem(sb.buf, sb.len);
 	const char *want[] = {"d/", "d/e/", "d/e/f", "file", "renamed"};
@@ -1131,10 +1129,9 @@ TEST(tar_write_tree_converts_overlay_upper_dir)
 	REQUIRE(sh("mkdir -p %s/o %s/d %s && mknod -m 000 %s/d/gone c 0 0 && echo f >%s/o/f && "
 	           "echo g >%s/g",
 	           up, up, back, up, up, up) == 0);
-	REQUIRE(setxattr(xasprintf("%s/o", up), "trusted.overlay.opaque", "y", 1, 0) == 0);
-	REQUIRE(setxattr(xasprintf("%s/g", up), "trusted.overlay.overlay.origin", "img", 3, 0) ==
-	        0);
-	REQUIRE(setxattr(xasprintf("%s/g", up), "trusted.overlay.origin", "kernel", 6, 0) == 0);
+	REQUIRE(setxattr(tfmt("%s/o", up), "trusted.overlay.opaque", "y", 1, 0) == 0);
+	REQUIRE(setxattr(tfmt("%s/g", up), "trusted.overlay.overlay.origin", "img", 3, 0) == 0);
+	REQUIRE(setxattr(tfmt("%s/g", up), "trusted.overlay.origin", "kernel", 6, 0) == 0);
 	REQUIRE(tar_write_tree(w, AT_FDCWD, up, "", &to, &err) == 0);
 	finish(w);
 	r = tar_reader_new_mem(sb.buf, sb.len);
@@ -1152,7 +1149,7 @@ TEST(tar_write_tree_converts_overlay_upper_dir)
 	CHECK(!strv_contains(&names, "d/gone"));
 	CHECK(found_xattr);
 	/* Back to overlay form: the same upper dir (minus the kernel's own xattr). */
-	REQUIRE(removexattr(xasprintf("%s/g", up), "trusted.overlay.origin") == 0);
+	REQUIRE(removexattr(tfmt("%s/g", up), "trusted.overlay.origin") == 0);
 	REQUIRE(extract_mem(&sb, back, &xo, &err) == 0);
 	if (!tree_compare(up, back, ".", TREE_CMP_XATTRS | TREE_CMP_NO_DIR_MTIME, &diff))
 		test_fail_at(__FILE__, __LINE__, "trees differ:\n%s", diff.buf);
@@ -1179,7 +1176,7 @@ TEST(tar_devices_only_as_real_root)
 	finish(w);
 	REQUIRE(mkdir(a, 0777) == 0 && mkdir(b, 0777) == 0);
 	REQUIRE(extract_mem(&sb, a, &o, &err) == 0);
-	REQUIRE(lstat(xasprintf("%s/null", a), &st) == 0);
+	REQUIRE(lstat(tfmt("%s/null", a), &st) == 0);
 	CHECK(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3));
 	pid = fork();
 	if (pid == 0) {
@@ -1203,6 +1200,6 @@ TEST(tar_devices_only_as_real_root)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
 		SKIP("user namespaces are not available");
 	CHECK_INT(WEXITSTATUS(status), 0);
-	CHECK(!path_exists(xasprintf("%s/null", b)));
-	CHECK(path_is_file(xasprintf("%s/f", b)));
+	CHECK(!path_exists(tfmt("%s/null", b)));
+	CHECK(path_is_file(tfmt("%s/f", b)));
 }
