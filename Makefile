@@ -39,7 +39,7 @@ ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=build/rel/itests/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=build/rel/bench/%)
 
-.PHONY: all deps deps-host test unit-tests test-bins fuzz bench clean format check-format
+.PHONY: all deps deps-host test unit-tests test-bins fuzz bench clean format check-format demo
 .DELETE_ON_ERROR:
 
 all: rollout
@@ -114,6 +114,10 @@ test: test-bins
 
 unit-tests: $(UNIT_REL) $(UNIT_ASAN)
 	@tests/run.sh --unit
+
+# Build everything and run the demo job (test-dataset with the oracle) end to end.
+demo: rollout
+	@tests/demo.sh
 
 fuzz: $(FUZZ_BINS)
 

@@ -1,0 +1,27 @@
+#!/bin/bash
+# `make demo`: import the fixture base images into rollout's image store (built
+# locally: busybox-static, and Debian bookworm with python3 + pytest from
+# debootstrap, cached in /var/cache/rollout-test), then run the demo job
+# (testdata/job.yaml: the oracle on every task of test-dataset) with the sandbox
+# provider. Results land in jobs/<job-name>/.
+set -eu
+cd "$(dirname "$0")/.."
+source tests/lib/fixtures.sh
+ROLLOUT=$PWD/rollout
+
+echo "demo: building fixture root filesystems (the Debian one takes about a minute once)"
+bb=$(fixture_busybox_tar)
+deb=$(fixture_debian_tar)
+for pair in "rollout-test/busybox:1 $bb" "rollout-test/debian:1 $deb"; do
+	set -- $pair
+	if "$ROLLOUT" image inspect "$1" >/dev/null 2>&1; then
+		echo "demo: image $1 already in the store"
+	else
+		"$ROLLOUT" image import "$2" --tag "$1" --change 'WORKDIR /app'
+	fi
+done
+name=demo-$(date +%Y%m%d-%H%M%S)
+echo "demo: running testdata/job.yaml as job $name"
+"$ROLLOUT" run testdata/job.yaml --job-name "$name" "$@"
+echo
+echo "demo: results in jobs/$name; summary again with: ./rollout jobs summarize jobs/$name"
