@@ -163,6 +163,10 @@ static const unsigned long allowed_personalities[] = {0x0, 0x8, 0x20000, 0x20008
 /* CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET */
 #define CLONE_NS_FLAGS 0x7E020000ULL
 
+/* A comparison on argument 0 (every field set: clang checks initializers). */
+#define ARG0(op_, a_, b_)                                                                          \
+	((struct scmp_arg_cmp){.arg = 0, .op = (op_), .datum_a = (a_), .datum_b = (b_)})
+
 static struct sock_fprog compiled;
 static char compile_error[512];
 static pthread_once_t compile_once = PTHREAD_ONCE_INIT;
@@ -187,13 +191,13 @@ static int add_rules(scmp_filter_ctx ctx)
 	for (size_t i = 0; i < sizeof(allowed_personalities) / sizeof(allowed_personalities[0]);
 	     i++)
 		if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
-		                           SCMP_A0(SCMP_CMP_EQ, allowed_personalities[i]))) < 0)
+		                           ARG0(SCMP_CMP_EQ, allowed_personalities[i], 0))) < 0)
 			goto fail;
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-	                           SCMP_A0(SCMP_CMP_NE, AF_VSOCK_))) < 0)
+	                           ARG0(SCMP_CMP_NE, AF_VSOCK_, 0))) < 0)
 		goto fail;
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-	                           SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NS_FLAGS, 0))) < 0)
+	                           ARG0(SCMP_CMP_MASKED_EQ, CLONE_NS_FLAGS, 0))) < 0)
 		goto fail;
 	/* Without CAP_SYS_ADMIN clone3 says "not implemented" so libc falls back to clone. */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) < 0)
