@@ -1,8 +1,10 @@
-/* Starting an environment. The parent prepares everything host-side (directories,
- * cgroups and their limits, the compiled seccomp filter, ctl.sock, the overlay
- * options), then clones the init with every namespace at once; the child joins
- * its cgroups, builds its filesystem, drops to Docker's capabilities and reports
- * back over a SOCK_SEQPACKET sync socket ((errno, message) on failure). */
+/* Starting an environment. The parent clones the init with every namespace at
+ * once, then prepares the host side (cgroups and their limits, ctl.sock, the state
+ * file) while the child builds its filesystem; the cgroup fds and the listening
+ * socket reach the child over a SOCK_SEQPACKET sync socket, which also carries
+ * (errno, message) back on failure. The child joins its cgroups, finishes its
+ * mounts, pivots, drops to Docker's capabilities, loads the seccomp filter and
+ * becomes the environment's init. */
 #include "providers/sandbox/sandbox.h"
 #include "providers/sandbox/security.h"
 #include "providers/sandbox/sys.h"
@@ -34,7 +36,7 @@
 
 /* ---- Child ---- */
 
-static void child_report(int sync_fd, const struct child_err *e)
+static void __attribute__((noreturn)) child_report(int sync_fd, const struct child_err *e)
 {
 	struct ctl_msg m;
 
@@ -46,29 +48,47 @@ static void child_report(int sync_fd, const struct child_err *e)
 	_exit(1);
 }
 
-void container_child(const struct sandbox_plan *p)
+static void stdio_to_null(void)
 {
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (nul < 0)
+		return;
+	dup2(nul, 0);
+	dup2(nul, 1);
+	dup2(nul, 2);
+	if (nul > 2)
+		close(nul);
+}
+
+/* The parent's go-ahead: id maps written (user namespace), and the listening
+ * ctl.sock plus one cgroup.procs fd per cgroup directory. */
+static void child_wait_go(struct sandbox_plan *p)
+{
+	struct ctl_msg m;
+	int fds[1 + CG_MAX], nfds = 1 + CG_MAX;
+
+	if (ctl_recv(p->sync_fd, &m, sizeof(m), fds, &nfds) <= 0 || m.type != SYNC_GO || nfds < 1)
+		_exit(1);
+	p->listen_fd = fds[0];
+	p->n_cg_procs = nfds - 1;
+	for (int i = 1; i < nfds; i++)
+		p->cg_procs[i - 1] = fds[i];
+}
+
+void container_child(const struct sandbox_plan *plan)
+{
+	struct sandbox_plan p = *plan;
 	struct child_err e = {0};
 	struct ctl_msg m;
 	struct sigaction sa;
 	sigset_t none;
-	int keep[2 + CG_MAX], nk = 0, nul, root, rc;
+	int rootfd = -1, root, rc;
 
 	/* Nothing of the owner's may stay open here: not its stdio (a caller
 	 * waiting for EOF would hang), not other environments' sockets. */
-	nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (nul >= 0) {
-		dup2(nul, 0);
-		dup2(nul, 1);
-		dup2(nul, 2);
-		if (nul > 2)
-			close(nul);
-	}
-	keep[nk++] = p->sync_fd;
-	keep[nk++] = p->listen_fd;
-	for (int i = 0; i < p->n_cg_procs; i++)
-		keep[nk++] = p->cg_procs[i];
-	sys_close_all_but(keep, nk);
+	stdio_to_null();
+	sys_close_all_but(&p.sync_fd, 1);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (int s = 1; s < 65; s++)
@@ -78,60 +98,69 @@ void container_child(const struct sandbox_plan *p)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	umask(0);
 
-	for (int i = 0; i < p->n_cg_procs; i++) {
-		if (write(p->cg_procs[i], "0", 1) != 1) {
-			child_fail(&e, errno, "join cgroup");
-			child_report(p->sync_fd, &e);
-		}
-		close(p->cg_procs[i]);
-	}
-	if (p->userns) {
-		/* Wait until the parent has written our id maps. */
-		if (ctl_recv(p->sync_fd, &m, sizeof(m), NULL, NULL) <= 0 || m.type != SYNC_GO)
-			_exit(1);
+	if (p.userns) {
+		/* Files made before our ids are mapped would belong to nobody. */
+		child_wait_go(&p);
 		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
 			child_fail(&e, errno, "become root in the user namespace");
-			child_report(p->sync_fd, &e);
+			child_report(p.sync_fd, &e);
 		}
 	}
-	/* Now inside its cgroups, the container's cgroup namespace is rooted there. */
-	if (p->cg_mode != CG_NONE && unshare(CLONE_NEWCGROUP) < 0) {
+	/* Most of the filesystem is built while the parent makes the cgroups. */
+	if (mounts_setup_early(&p, &rootfd, &e) < 0)
+		child_report(p.sync_fd, &e);
+	if (!p.userns)
+		child_wait_go(&p);
+	for (int i = 0; i < p.n_cg_procs; i++) {
+		if (write(p.cg_procs[i], "0", 1) != 1) {
+			child_fail(&e, errno, "join cgroup");
+			child_report(p.sync_fd, &e);
+		}
+		close(p.cg_procs[i]);
+	}
+	/* Now inside its cgroups: the container's cgroup namespace is rooted there. */
+	if (p.cg_mode != CG_NONE && unshare(CLONE_NEWCGROUP) < 0) {
 		child_fail(&e, errno, "unshare the cgroup namespace");
-		child_report(p->sync_fd, &e);
+		child_report(p.sync_fd, &e);
 	}
-	if (mounts_setup(p, &e) < 0)
-		child_report(p->sync_fd, &e);
-	if (sethostname(p->hostname, strlen(p->hostname)) < 0) {
+	if (mounts_setup_late(&p, rootfd, &e) < 0)
+		child_report(p.sync_fd, &e);
+	if (sethostname(p.hostname, strlen(p.hostname)) < 0) {
 		child_fail(&e, errno, "sethostname");
-		child_report(p->sync_fd, &e);
+		child_report(p.sync_fd, &e);
 	}
-	if (p->netns && (rc = net_loopback_up()) < 0) {
+	if (p.netns && (rc = net_loopback_up()) < 0) {
 		child_fail(&e, -rc, "bring lo up");
-		child_report(p->sync_fd, &e);
+		child_report(p.sync_fd, &e);
 	}
 	/* The init is a copy of rollout: its /proc entries (exe, mem, fds) must be
 	 * out of reach of the container's processes. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	if ((rc = caps_limit_to(p->caps)) < 0) {
+	prctl(PR_SET_NAME, "rollout-init", 0, 0, 0);
+	if ((rc = caps_limit_to(p.caps)) < 0) {
 		child_fail(&e, -rc, "drop capabilities");
-		child_report(p->sync_fd, &e);
+		child_report(p.sync_fd, &e);
+	}
+	/* The init itself runs under the filter from here on and every command
+	 * inherits it through fork: it is loaded once per environment. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		child_fail(&e, errno, "no_new_privs");
+		child_report(p.sync_fd, &e);
+	}
+	if (p.seccomp && (rc = sandbox_seccomp_load(p.seccomp)) < 0) {
+		child_fail(&e, -rc, "seccomp");
+		child_report(p.sync_fd, &e);
 	}
 	umask(022);
-	nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (nul >= 0) {
-		dup2(nul, 0);
-		dup2(nul, 1);
-		dup2(nul, 2);
-		close(nul);
-	}
+	stdio_to_null();
 	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	memset(&m, 0, sizeof(m));
 	m.type = SYNC_READY;
 	m.value = (int32_t)getpid();
-	if (root < 0 || ctl_send(p->sync_fd, &m, sizeof(m), &root, 1) < 0)
+	if (root < 0 || ctl_send(p.sync_fd, &m, sizeof(m), &root, 1) < 0)
 		_exit(1);
 	close(root);
-	init_run(p);
+	init_run(&p);
 }
 
 /* ---- Parent ---- */
@@ -142,22 +171,23 @@ static const char *lower_name_for_opts(const char *s)
 	return strpbrk(s, ",:\\") ? NULL : s;
 }
 
-static char *overlay_option_string(const struct sandbox_image *img, const char *upper,
+static char *overlay_option_string(const char *const *lowers, size_t n, const char *upper,
                                    const char *work, bool userxattr)
 {
 	struct strbuf sb = STRBUF_INIT;
 
 	sb_adds(&sb, "lowerdir=");
-	for (size_t i = img->n_layers; i-- > 0;) {
-		if (!lower_name_for_opts(img->layers[i])) {
+	for (size_t i = 0; i < n; i++) {
+		if (!lower_name_for_opts(lowers[i])) {
 			sb_release(&sb);
 			return NULL;
 		}
-		sb_adds(&sb, img->layers[i]);
 		if (i)
 			sb_addc(&sb, ':');
+		sb_adds(&sb, lowers[i]);
 	}
-	sb_addf(&sb, ",upperdir=%s,workdir=%s%s", upper, work, userxattr ? ",userxattr" : "");
+	sb_addf(&sb, ",upperdir=%s,workdir=%s,volatile%s", upper, work,
+	        userxattr ? ",userxattr" : "");
 	if (sb.len >= 4000) {
 		sb_release(&sb);
 		return NULL;
@@ -165,49 +195,66 @@ static char *overlay_option_string(const struct sandbox_image *img, const char *
 	return sb_detach(&sb);
 }
 
-/* Files the container sees at /etc: written into the upper layer before the
- * overlay is mounted, so they override the image's and stay writable. */
-static int write_etc(const char *upper, const char *hostname, bool internet, struct err *err)
-{
-	_cleanup_free_ char *etc = path_join(upper, "etc");
-	_cleanup_free_ char *hosts = NULL, *resolv = NULL, *hn = NULL, *host_resolv = NULL;
-	size_t len = 0;
+/* Shared by every environment of a home, created once: the skeleton (the top
+ * lower layer: mount points and empty /etc files, so nothing is created on disk
+ * per environment), the directory the overlay is mounted on and the one the
+ * per-environment tmpfs with /etc/hosts, resolv.conf and hostname is mounted on
+ * (both only ever used inside an environment's private mount namespace). */
+#define SKEL_NAME "skel.1"
 
-	if (mkdir(etc, 0755) < 0 && errno != EEXIST)
-		return err_sys(err, "mkdir %s", etc);
-	hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-	                  "127.0.1.1\t%s\n",
-	                  hostname);
-	if (internet && read_file("/etc/resolv.conf", 1 << 16, &host_resolv, &len, NULL) == 0)
-		resolv = xstrdup(host_resolv);
-	else
-		resolv = xstrdup("# rollout sandbox: no network access\nnameserver 127.0.0.1\n");
-	hn = xasprintf("%s\n", hostname);
-	if (write_file(path_join(etc, "hosts"), hosts, strlen(hosts), 0644, err) < 0 ||
-	    write_file(path_join(etc, "resolv.conf"), resolv, strlen(resolv), 0644, err) < 0 ||
-	    write_file(path_join(etc, "hostname"), hn, strlen(hn), 0644, err) < 0)
+static int ensure_shared(const char *shared, struct err *err)
+{
+	static const char *const dirs[] = {"proc", "sys",        "dev",           "etc",
+	                                   "logs", "logs/agent", "logs/verifier", "logs/artifacts"};
+	static const char *const files[] = {"etc/hosts", "etc/resolv.conf", "etc/hostname"};
+	_cleanup_free_ char *skel = path_join(shared, SKEL_NAME);
+	_cleanup_free_ char *root = path_join(shared, "root");
+	_cleanup_free_ char *etc = path_join(shared, "etc");
+	_cleanup_free_ char *tmp = NULL;
+
+	if (path_is_dir(skel) && path_is_dir(root) && path_is_dir(etc))
+		return 0;
+	if (mkdir_p(root, 0755, err) < 0 || mkdir_p(etc, 0755, err) < 0)
 		return -1;
-	return 0;
-}
-
-static int prepare_dirs(const struct environment *env, bool internet, const char *hostname,
-                        struct err *err)
-{
-	static const char *const mount_points[] = {
-	    "proc", "sys", "dev", "logs", "logs/agent", "logs/verifier", "logs/artifacts"};
-	_cleanup_free_ char *upper = path_join(env->dir, "upper");
-	_cleanup_free_ char *work = path_join(env->dir, "work");
-	_cleanup_free_ char *rootfs = path_join(env->dir, "rootfs");
-
-	if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0 || mkdir(rootfs, 0755) < 0)
-		return err_sys(err, "mkdir in %s", env->dir);
-	for (size_t i = 0; i < ARRAY_SIZE(mount_points); i++) {
-		_cleanup_free_ char *d = path_join(upper, mount_points[i]);
+	if (path_is_dir(skel))
+		return 0;
+	/* Built aside and renamed into place: concurrent starts race harmlessly. */
+	tmp = xasprintf("%s.tmp.%d", skel, (int)getpid());
+	rm_rf(tmp, NULL);
+	if (mkdir(tmp, 0755) < 0)
+		return err_sys(err, "mkdir %s", tmp);
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		_cleanup_free_ char *d = path_join(tmp, dirs[i]);
 
 		if (mkdir(d, 0755) < 0)
 			return err_sys(err, "mkdir %s", d);
 	}
-	return write_etc(upper, hostname, internet, err);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *f = path_join(tmp, files[i]);
+
+		if (write_file(f, "", 0, 0644, err) < 0)
+			return -1;
+	}
+	if (rename(tmp, skel) < 0) {
+		int e = errno;
+
+		rm_rf(tmp, NULL);
+		if ((e == EEXIST || e == ENOTEMPTY) && path_is_dir(skel))
+			return 0;
+		errno = e;
+		return err_sys(err, "rename %s", skel);
+	}
+	return 0;
+}
+
+static int prepare_dirs(const struct environment *env, struct err *err)
+{
+	_cleanup_free_ char *upper = path_join(env->dir, "upper");
+	_cleanup_free_ char *work = path_join(env->dir, "work");
+
+	if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0)
+		return err_sys(err, "mkdir in %s", env->dir);
+	return 0;
 }
 
 static int listen_ctl(const struct environment *env, struct err *err)
@@ -275,6 +322,8 @@ static int wait_ready(int sync_fd, int *root_fd, struct err *err)
 	if (m.type != SYNC_READY || nfds != 1)
 		return err_set(err, EPROTO, "unexpected message from the environment's init");
 	*root_fd = fds[0];
+	if (getenv("CT"))
+		fprintf(stderr, "%s\n", m.text);
 	return 0;
 }
 
@@ -354,19 +403,52 @@ static void start_cleanup(struct environment *env, pid_t child, int pidfd)
 	rm_rf(env->dir, NULL);
 }
 
+/* Host side after clone: id maps, cgroups, ctl.sock, then the go-ahead. */
+static int parent_go(struct environment *env, const struct sandbox_plan *plan,
+                     const struct cg_limits *lim, struct err *err)
+{
+	_cleanup_free_ char *leaf = xasprintf("rollout.%s", env->name);
+	struct ctl_msg go = {.type = SYNC_GO};
+	int fds[1 + CG_MAX], nfds = 0, rc = -1;
+
+	if (plan->userns && write_id_maps(env->init_pid, err) < 0)
+		return -1;
+	if (cg_env_create(leaf, lim, &env->cg, err) < 0)
+		return -1;
+	env->shim = env->cg.mode == CG_NONE;
+	fds[nfds] = listen_ctl(env, err);
+	if (fds[nfds] < 0)
+		return -1;
+	nfds++;
+	if (cg_env_open_procs(&env->cg, fds + nfds, err) < 0)
+		goto out;
+	nfds += env->cg.n;
+	if (ctl_send(env->sync_fd, &go, sizeof(go), fds, nfds) < 0) {
+		err_sys(err, "environment %s: release the init", env->name);
+		goto out;
+	}
+	rc = 0;
+out:
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	return rc;
+}
+
 int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
                         struct environment **out, struct err *err)
 {
-	_cleanup_free_ char *envs = NULL, *leaf = NULL, *opts = NULL;
-	_cleanup_free_ char *upper = NULL, *work = NULL, *rootfs = NULL;
+	_cleanup_free_ char *home = NULL, *envs = NULL, *shared = NULL, *opts = NULL;
+	_cleanup_free_ char *upper = NULL, *work = NULL, *rootfs = NULL, *scratch = NULL;
+	_cleanup_free_ char *skel = NULL, *hosts = NULL, *resolv = NULL, *hostname_file = NULL;
 	_cleanup_free_ const char **lowers = NULL;
 	struct environment *env;
 	struct sandbox_plan plan = {0};
 	struct cg_limits lim = {0};
 	const struct sock_fprog *prog;
+	const struct cg_host *cgh = cg_host_get();
 	char hostname[64];
-	int sync[2] = {-1, -1}, listen_fd = -1, pidfd = -1, root_fd = -1;
-	pid_t child = -1;
+	int sync[2] = {-1, -1}, pidfd = -1, root_fd = -1;
+	pid_t child;
 	bool pasta = false;
 
 	if (sandbox_check_name(cfg->env_name, err) < 0)
@@ -375,8 +457,20 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 		return err_set(err, EINVAL, "image %s has no layers", img->ref ? img->ref : "?");
 	if (sandbox_seccomp_prog(&prog, err) < 0)
 		return -1;
-	envs = sandbox_envs_dir();
-	if (mkdir_p(envs, 0700, err) < 0)
+	if (cgh->mode == CG_NONE)
+		log_warn_once("sandbox-cgroups",
+		              "sandbox: running without cpu/memory/pids limits: %s", cgh->why_none);
+	if (cfg->allow_internet && want_pasta()) {
+		pasta = pasta_installed();
+		if (!pasta)
+			log_warn_once("sandbox-pasta",
+			              "sandbox: ROLLOUT_SANDBOX_NETWORK=pasta but pasta "
+			              "is not installed; sharing the host's network");
+	}
+	home = sandbox_home();
+	envs = path_join(home, "envs");
+	shared = path_join(home, "sandbox");
+	if (mkdir_p(envs, 0700, err) < 0 || ensure_shared(shared, err) < 0)
 		return -1;
 
 	env = xcalloc(1, sizeof(*env));
@@ -395,15 +489,6 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	env->cfg_workdir = cfg->workdir ? xstrdup(cfg->workdir) : NULL;
 	env->created_at = wall_now();
 	env->cg.mem_idx = -1;
-	if (cfg->allow_internet) {
-		pasta = want_pasta();
-		if (pasta && !pasta_installed()) {
-			log_warn_once("sandbox-pasta",
-			              "sandbox: ROLLOUT_SANDBOX_NETWORK=pasta but pasta "
-			              "is not installed; sharing the host's network");
-			pasta = false;
-		}
-	}
 	env->network = xstrdup(!cfg->allow_internet ? "none" : pasta ? "pasta" : "host");
 	snprintf(hostname, sizeof(hostname), "%.63s", cfg->env_name);
 
@@ -419,49 +504,41 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 		env_free(env);
 		return -1;
 	}
-	if (prepare_dirs(env, cfg->allow_internet, hostname, err) < 0)
+	if (prepare_dirs(env, err) < 0)
 		goto fail;
 
-	lim.cpus = cfg->cpus;
-	lim.memory = cfg->memory_bytes;
-	lim.pids = cfg->pids_limit;
-	lim.restrict_devices = true;
-	leaf = xasprintf("rollout.%s", env->name);
-	{
-		const struct cg_host *h = cg_host_get();
-
-		if (h->mode == CG_NONE)
-			log_warn_once("sandbox-cgroups",
-			              "sandbox: running without cpu/memory/pids limits: %s",
-			              h->why_none);
-	}
-	/* Record the cgroup directories before creating them, for gc. */
-	if (state_write(env, err) < 0)
-		goto fail;
-	if (cg_env_create(leaf, &lim, &env->cg, err) < 0)
-		goto fail;
-	env->shim = env->cg.mode == CG_NONE;
-	if (state_write(env, err) < 0)
-		goto fail;
-
-	memset(&plan, 0, sizeof(plan));
-	if (cg_env_open_procs(&env->cg, plan.cg_procs, err) < 0)
-		goto fail;
-	plan.n_cg_procs = env->cg.n;
-	plan.cg_mode = env->cg.mode;
-	if (env->cg.mode == CG_V1)
-		for (int i = 0; i < env->cg.n; i++)
-			plan.cg_views[plan.n_cg_views++] = env->cg.ctrl[i];
 	upper = path_join(env->dir, "upper");
 	work = path_join(env->dir, "work");
-	rootfs = path_join(env->dir, "rootfs");
-	lowers = xcalloc(img->n_layers, sizeof(*lowers));
+	rootfs = path_join(shared, "root");
+	scratch = path_join(shared, "etc");
+	skel = path_join(shared, SKEL_NAME);
+	lowers = xcalloc(img->n_layers + 1, sizeof(*lowers));
+	lowers[0] = skel;
 	for (size_t i = 0; i < img->n_layers; i++)
-		lowers[i] = img->layers[img->n_layers - 1 - i];
-	opts = overlay_option_string(img, upper, work, env->rootless);
+		lowers[i + 1] = img->layers[img->n_layers - 1 - i];
+	opts = overlay_option_string(lowers, img->n_layers + 1, upper, work, env->rootless);
+	hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	                  "127.0.1.1\t%s\n",
+	                  hostname);
+	if (cfg->allow_internet && !pasta) {
+		size_t len;
+
+		if (read_file("/etc/resolv.conf", 1 << 16, &resolv, &len, NULL) < 0)
+			resolv = NULL;
+	}
+	if (!resolv)
+		resolv = xstrdup(cfg->allow_internet ? "nameserver 127.0.0.1\n"
+		                                     : "# rollout sandbox: no network\n"
+		                                       "nameserver 127.0.0.1\n");
+	hostname_file = xasprintf("%s\n", hostname);
+
 	plan.rootfs = rootfs;
+	plan.etc_scratch = scratch;
+	plan.etc_files[0] = hosts;
+	plan.etc_files[1] = resolv;
+	plan.etc_files[2] = hostname_file;
 	plan.lowers_top_first = lowers;
-	plan.n_lowers = img->n_layers;
+	plan.n_lowers = img->n_layers + 1;
 	plan.upper = upper;
 	plan.work = work;
 	plan.overlay_opts = opts;
@@ -477,58 +554,51 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.bind_dst[2] = "logs/artifacts";
 	plan.seccomp = prog;
 	plan.caps = caps_default_mask();
-	plan.shim = env->shim;
+	plan.cg_mode = cgh->mode;
+	plan.shim = cgh->mode == CG_NONE;
 	plan.devpts_gid = !env->rootless;
+	plan.sysfs_mounted = plan.netns || !plan.userns;
+	/* The /sys/fs/cgroup view: the v1 hierarchies the environment has a directory in. */
+	if (cgh->mode == CG_V1)
+		for (int i = 0; i < cgh->n; i++)
+			plan.cg_views[plan.n_cg_views++] = cgh->h[i].controllers;
 	plan.clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
 	if (plan.netns)
 		plan.clone_flags |= CLONE_NEWNET;
 	if (plan.userns)
 		plan.clone_flags |= CLONE_NEWUSER;
+	lim.cpus = cfg->cpus;
+	lim.memory = cfg->memory_bytes;
+	lim.pids = cfg->pids_limit;
+	lim.restrict_devices = true;
 
-	listen_fd = listen_ctl(env, err);
-	if (listen_fd < 0)
-		goto fail_fds;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
 		err_sys(err, "socketpair");
-		goto fail_fds;
+		goto fail;
 	}
 	plan.sync_fd = sync[1];
-	plan.listen_fd = listen_fd;
-
+	plan.listen_fd = -1;
 	child = sys_clone(plan.clone_flags, &pidfd);
-	if (child < 0) {
-		err_sys(err, "clone the environment's init");
-		goto fail_fds;
-	}
 	if (child == 0)
 		container_child(&plan);
-
 	close(sync[1]);
-	sync[1] = -1;
-	close(listen_fd);
-	listen_fd = -1;
-	for (int i = 0; i < plan.n_cg_procs; i++)
-		close(plan.cg_procs[i]);
-	plan.n_cg_procs = 0;
+	if (child < 0) {
+		err_sys(err, "clone the environment's init");
+		close(sync[0]);
+		goto fail;
+	}
 	env->init_pid = child;
 	env->pidfd = pidfd;
 	env->sync_fd = sync[0];
-	sync[0] = -1;
-	if (plan.userns) {
-		struct ctl_msg go = {.type = SYNC_GO};
+	env->init_start = proc_start_time(child);
 
-		if (write_id_maps(child, err) < 0)
-			goto fail;
-		ctl_send(env->sync_fd, &go, sizeof(go), NULL, 0);
-	}
+	if (parent_go(env, &plan, &lim, err) < 0 || state_write(env, err) < 0)
+		goto fail;
 	if (wait_ready(env->sync_fd, &root_fd, err) < 0) {
 		err_wrap(err, "start environment %s", env->name);
 		goto fail;
 	}
 	env->root_fd = root_fd;
-	env->init_start = proc_start_time(child);
-	if (state_write(env, err) < 0)
-		goto fail;
 	if (pasta && start_pasta(child, plan.userns, err) < 0)
 		goto fail;
 	/* runc creates a missing working directory; so do we. */
@@ -538,17 +608,8 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	*out = env;
 	return 0;
 
-fail_fds:
-	for (int i = 0; i < plan.n_cg_procs; i++)
-		close(plan.cg_procs[i]);
-	if (listen_fd >= 0)
-		close(listen_fd);
-	if (sync[0] >= 0)
-		close(sync[0]);
-	if (sync[1] >= 0)
-		close(sync[1]);
 fail:
-	start_cleanup(env, env->init_pid > 0 ? env->init_pid : child, env->pidfd);
+	start_cleanup(env, env->init_pid, env->pidfd);
 	env_free(env);
 	return -1;
 }

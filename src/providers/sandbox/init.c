@@ -492,11 +492,7 @@ static void exec_child(struct slot *s, char **argv, char **envp, const char *cwd
 		snprintf(what, sizeof(what), "cwd %s", cwd);
 		child_die(126, what, errno);
 	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		child_die(126, "no_new_privs", errno);
-	/* As late as possible: everything after this runs under the filter. */
-	if (plan->seccomp && (r = sandbox_seccomp_load(plan->seccomp)) < 0)
-		child_die(126, "seccomp", -r);
+	/* no_new_privs and the seccomp filter are inherited from the init. */
 	exec_search(argv, envp);
 }
 

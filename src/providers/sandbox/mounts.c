@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -129,6 +130,7 @@ static int mount_overlay(const struct sandbox_plan *p, struct child_err *e)
 	if (sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "upperdir", p->upper, 0) < 0 ||
 	    sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "workdir", p->work, 0) < 0 ||
 	    (p->userxattr && sys_fsconfig(fs, SB_FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) ||
+	    (getenv("VOL") && sys_fsconfig(fs, SB_FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0) ||
 	    sys_fsconfig(fs, SB_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		int code = errno;
 
@@ -357,8 +359,6 @@ static int setup_sys(const struct sandbox_plan *p, int rootfd, struct child_err 
 		close(t);
 		return 0;
 	}
-	if ((p->cg_mode == CG_V1 && !p->userns) || p->cg_mode == CG_V2)
-		return setup_cgroup_view(p, rootfd, e);
 	return 0;
 }
 
@@ -389,6 +389,47 @@ static int setup_binds(const struct sandbox_plan *p, int rootfd, struct child_er
 			return -1;
 		}
 		close(tree);
+		close(t);
+	}
+	return 0;
+}
+
+const char *const sandbox_etc_files[3] = {"hosts", "resolv.conf", "hostname"};
+
+/* /etc/hosts, resolv.conf and hostname live on a small tmpfs of the environment
+ * (mounted aside in this namespace, gone from view after pivot_root) and are
+ * bound over the skeleton's empty files: nothing per environment on disk. */
+static int setup_etc(const struct sandbox_plan *p, int rootfd, struct child_err *e)
+{
+	char src[1024];
+
+	if (mount("tmpfs", p->etc_scratch, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+	          "size=64k,mode=755") < 0)
+		return child_fail(e, errno, "mount tmpfs on %s", p->etc_scratch);
+	for (int i = 0; i < 3; i++) {
+		const char *name = sandbox_etc_files[i], *text = p->etc_files[i];
+		int fd, t;
+		char rel[32];
+
+		snprintf(src, sizeof(src), "%s/%s", p->etc_scratch, name);
+		fd = open(src, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0 || write(fd, text, strlen(text)) < 0) {
+			child_fail(e, errno, "write %s", src);
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+		snprintf(rel, sizeof(rel), "etc/%s", name);
+		t = sys_openat2(rootfd, rel, O_PATH | O_CLOEXEC, 0,
+		                RESOLVE_ROOT | RESOLVE_NO_SYMLINKS);
+		if (t < 0)
+			return child_fail(e, errno, "/etc/%s", name);
+		if (mount_on_fd(src, t, NULL, MS_BIND, NULL) < 0) {
+			child_fail(e, errno, "bind /etc/%s", name);
+			close(t);
+			return -1;
+		}
 		close(t);
 	}
 	return 0;
@@ -449,9 +490,9 @@ static int mask_and_protect(struct child_err *e)
 	return 0;
 }
 
-int mounts_setup(const struct sandbox_plan *p, struct child_err *e)
+int mounts_setup_early(const struct sandbox_plan *p, int *rootfd_out, struct child_err *e)
 {
-	int rootfd, t, rc = -1;
+	int rootfd, t;
 
 	/* Nothing we mount may propagate back to the host. */
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -463,15 +504,32 @@ int mounts_setup(const struct sandbox_plan *p, struct child_err *e)
 		return child_fail(e, errno, "open %s", p->rootfs);
 	t = root_dir(rootfd, "proc", e);
 	if (t < 0)
-		goto out;
+		goto fail;
 	if (mount_on_fd("proc", t, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
 		child_fail(e, errno, "mount /proc");
 		close(t);
-		goto out;
+		goto fail;
 	}
 	close(t);
 	if (setup_dev(p, rootfd, e) < 0 || setup_sys(p, rootfd, e) < 0 ||
-	    setup_binds(p, rootfd, e) < 0 || do_pivot(rootfd, e) < 0 || mask_and_protect(e) < 0)
+	    setup_etc(p, rootfd, e) < 0 || setup_binds(p, rootfd, e) < 0)
+		goto fail;
+	*rootfd_out = rootfd;
+	return 0;
+fail:
+	close(rootfd);
+	return -1;
+}
+
+int mounts_setup_late(const struct sandbox_plan *p, int rootfd, struct child_err *e)
+{
+	int rc = -1;
+
+	/* The cgroup view needs the cgroup namespace, made after joining. */
+	if (((p->cg_mode == CG_V1 && !p->userns) || p->cg_mode == CG_V2) && p->sysfs_mounted &&
+	    setup_cgroup_view(p, rootfd, e) < 0)
+		goto out;
+	if (do_pivot(rootfd, e) < 0 || mask_and_protect(e) < 0)
 		goto out;
 	rc = 0;
 out:

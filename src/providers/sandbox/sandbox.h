@@ -62,7 +62,9 @@ struct sandbox_plan {
 	const char *cg_views[CG_MAX]; /* v1 controller sets mounted under /sys/fs/cgroup */
 	int n_cg_views;
 
-	const char *rootfs; /* empty host directory the overlay is mounted on */
+	const char *rootfs;       /* empty host directory the overlay is mounted on */
+	const char *etc_scratch;  /* empty host directory for the tmpfs of etc_files */
+	const char *etc_files[3]; /* contents of /etc/hosts, /etc/resolv.conf, /etc/hostname */
 	const char *const *lowers_top_first;
 	size_t n_lowers;
 	const char *upper;
@@ -76,14 +78,19 @@ struct sandbox_plan {
 
 	const struct sock_fprog *seccomp;
 	uint64_t caps;
-	bool shim;       /* no cgroups: each exec runs under a subreaper shim */
-	bool devpts_gid; /* gid 5 (tty) is mapped */
+	bool shim;          /* no cgroups: each exec runs under a subreaper shim */
+	bool devpts_gid;    /* gid 5 (tty) is mapped */
+	bool sysfs_mounted; /* our own sysfs (not the host's bound) is at /sys */
 };
 
 /* Child side, after clone. Never return. */
 void container_child(const struct sandbox_plan *p) __attribute__((noreturn));
-/* Everything from making / private to the masked paths, pivot_root included. */
-int mounts_setup(const struct sandbox_plan *p, struct child_err *e);
+extern const char *const sandbox_etc_files[3]; /* "hosts", "resolv.conf", "hostname" */
+/* The filesystem, in two steps: before joining the cgroups (overlay, /proc,
+ * /dev, /sys, /etc files, /logs binds; *rootfd gets the new root) and after
+ * (the /sys/fs/cgroup view, pivot_root, masked and read-only paths). */
+int mounts_setup_early(const struct sandbox_plan *p, int *rootfd, struct child_err *e);
+int mounts_setup_late(const struct sandbox_plan *p, int rootfd, struct child_err *e);
 /* Brings lo up in the current network namespace; returns -errno. */
 int net_loopback_up(void);
 /* pid 1: serves ctl.sock, reaps, exits when the owner goes away (unless kept). */

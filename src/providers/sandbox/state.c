@@ -274,25 +274,27 @@ int env_teardown(struct environment *env, struct err *err)
 			env->pidfd = -1;
 		}
 	}
-	if (env->pidfd >= 0) {
-		/* Killing pid 1 kills every process of the pid namespace; the kernel
-		 * reaps them before the init itself is gone. */
+	/* Killing pid 1 kills every process of the pid namespace; the kernel reaps
+	 * them before the init itself is gone. The directory is removed while that
+	 * happens, the cgroups once it has. */
+	if (env->pidfd >= 0)
 		sys_pidfd_send_signal(env->pidfd, SIGKILL);
+	if (rm_rf(env->dir, err) < 0)
+		rc = -1;
+	if (env->dir_fd >= 0) {
+		close(env->dir_fd);
+		env->dir_fd = -1;
+	}
+	if (env->pidfd >= 0) {
 		if (env->owner)
 			waitpid(env->init_pid, NULL, 0);
-		else if (!wait_pidfd(env->pidfd, 10000))
+		else if (!wait_pidfd(env->pidfd, 10000) && rc == 0)
 			rc = err_set(err, ETIMEDOUT, "environment %s: init %d did not exit",
 			             env->name, (int)env->init_pid);
 		close(env->pidfd);
 		env->pidfd = -1;
 	}
 	if (cg_env_destroy(&env->cg, rc < 0 ? NULL : err) < 0)
-		rc = -1;
-	if (env->dir_fd >= 0) {
-		close(env->dir_fd);
-		env->dir_fd = -1;
-	}
-	if (rm_rf(env->dir, rc < 0 ? NULL : err) < 0)
 		rc = -1;
 	return rc;
 }
