@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -103,6 +102,9 @@ static int mount_on_fd(const char *src, int fd, const char *type, unsigned long 
 	return mount(src, sys_fd_path(p, fd), type, flags, data);
 }
 
+/* "volatile": an environment is disposable, so the overlay never syncs; above
+ * all its unmount does not syncfs the whole host filesystem under the upper
+ * directory (which can take seconds on a busy disk). */
 static int mount_overlay(const struct sandbox_plan *p, struct child_err *e)
 {
 	int fs = sys_fsopen("overlay", SB_FSOPEN_CLOEXEC), mnt;
@@ -130,7 +132,7 @@ static int mount_overlay(const struct sandbox_plan *p, struct child_err *e)
 	if (sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "upperdir", p->upper, 0) < 0 ||
 	    sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "workdir", p->work, 0) < 0 ||
 	    (p->userxattr && sys_fsconfig(fs, SB_FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) ||
-	    (getenv("VOL") && sys_fsconfig(fs, SB_FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0) ||
+	    sys_fsconfig(fs, SB_FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0 ||
 	    sys_fsconfig(fs, SB_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		int code = errno;
 
