@@ -427,6 +427,8 @@ static int parent_go(struct environment *env, const struct sandbox_plan *plan,
 		err_sys(err, "environment %s: release the init", env->name);
 		goto out;
 	}
+	/* While the child finishes its setup. */
+	env_prepare_exec_cgroup(env);
 	rc = 0;
 out:
 	for (int i = 0; i < nfds; i++)

@@ -143,6 +143,62 @@ static int send_request(int conn, const struct ctl_exec *h, const int *fds, int 
 	return 0;
 }
 
+static struct cg_exec *exec_cgroup_new(struct environment *env, struct err *err)
+{
+	struct cg_exec *ex = xcalloc(1, sizeof(*ex));
+	char leaf[64];
+
+	snprintf(leaf, sizeof(leaf), "exec.%d.%u", (int)getpid(),
+	         __atomic_fetch_add(&env->exec_seq, 1, __ATOMIC_RELAXED));
+	if (cg_exec_create(&env->cg, leaf, ex, err) < 0) {
+		free(ex);
+		return NULL;
+	}
+	return ex;
+}
+
+void env_prepare_exec_cgroup(struct environment *env)
+{
+	struct cg_exec *ex;
+
+	if (env->cg.mode == CG_NONE || env->spare_exec)
+		return;
+	ex = exec_cgroup_new(env, NULL);
+	if (ex && !__atomic_compare_exchange_n(&env->spare_exec, &(struct cg_exec *){NULL}, ex,
+	                                       false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		cg_exec_finish(ex);
+		free(ex);
+	}
+}
+
+void env_drop_exec_cgroup(struct environment *env)
+{
+	struct cg_exec *ex = __atomic_exchange_n(&env->spare_exec, NULL, __ATOMIC_ACQ_REL);
+
+	if (ex) {
+		cg_exec_finish(ex);
+		free(ex);
+	}
+}
+
+/* After the command: an empty cgroup is kept for the next exec, one still
+ * holding background processes is left for the environment's teardown. */
+static void exec_cgroup_done(struct environment *env, struct cg_exec *ex)
+{
+	char buf[16];
+	ssize_t n = -1;
+
+	if (!ex)
+		return;
+	if (lseek(ex->procs_r, 0, SEEK_SET) == 0)
+		n = read(ex->procs_r, buf, sizeof(buf));
+	if (n == 0 && __atomic_compare_exchange_n(&env->spare_exec, &(struct cg_exec *){NULL}, ex,
+	                                          false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	cg_exec_finish(ex);
+	free(ex);
+}
+
 int sandbox_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
                  struct err *err)
 {
@@ -151,7 +207,7 @@ int sandbox_exec(struct environment *env, const struct exec_request *req, struct
 	_cleanup_strvs_ struct strv envv = STRV_INIT;
 	_cleanup_sb_ struct strbuf payload = STRBUF_INIT;
 	_cleanup_close_ int conn = -1, in = -1;
-	struct cg_exec cgx = {.procs_w = -1, .procs_r = -1, .freeze = -1, .kill = -1};
+	struct cg_exec *cgx = NULL;
 	struct capture cout = {.fd = -1, .out = -1}, cerr = {.fd = -1, .out = -1};
 	int po[2] = {-1, -1}, pe[2] = {-1, -1}, fds[CTL_MAX_FDS], nfds = 0;
 	struct ctl_exec h = {.type = CTL_EXEC};
@@ -194,10 +250,8 @@ int sandbox_exec(struct environment *env, const struct exec_request *req, struct
 	if (conn < 0)
 		return -1;
 	if (env->cg.mode != CG_NONE) {
-		char leaf[64];
-
-		snprintf(leaf, sizeof(leaf), "exec.%d.%u", (int)getpid(), env->exec_seq++);
-		if (cg_exec_create(&env->cg, leaf, &cgx, err) < 0)
+		cgx = __atomic_exchange_n(&env->spare_exec, NULL, __ATOMIC_ACQ_REL);
+		if (!cgx && !(cgx = exec_cgroup_new(env, err)))
 			return err_wrap(err, "exec in %s", env->name);
 	}
 	cap = req->output_cap > 0 ? req->output_cap : EXEC_OUTPUT_CAP_DEFAULT;
@@ -218,23 +272,23 @@ int sandbox_exec(struct environment *env, const struct exec_request *req, struct
 	fds[nfds++] = po[1];
 	fds[nfds++] = req->merge_stderr ? po[1] : pe[1];
 	h.fd_procs_w = h.fd_procs_r = h.fd_freeze = h.fd_kill = -1;
-	if (cgx.procs_w >= 0) {
+	if (cgx && cgx->procs_w >= 0) {
 		h.fd_procs_w = nfds;
-		fds[nfds++] = cgx.procs_w;
+		fds[nfds++] = cgx->procs_w;
 	}
-	if (cgx.procs_r >= 0) {
+	if (cgx && cgx->procs_r >= 0) {
 		h.fd_procs_r = nfds;
-		fds[nfds++] = cgx.procs_r;
+		fds[nfds++] = cgx->procs_r;
 	}
-	if (cgx.freeze >= 0) {
+	if (cgx && cgx->freeze >= 0) {
 		h.fd_freeze = nfds;
-		fds[nfds++] = cgx.freeze;
+		fds[nfds++] = cgx->freeze;
 	}
-	if (cgx.kill >= 0) {
+	if (cgx && cgx->kill >= 0) {
 		h.fd_kill = nfds;
-		fds[nfds++] = cgx.kill;
+		fds[nfds++] = cgx->kill;
 	}
-	h.freeze_v1 = cgx.v1;
+	h.freeze_v1 = cgx && cgx->v1;
 	oom0 = cg_env_oom_kills(&env->cg);
 	if (send_request(conn, &h, fds, nfds, &payload, err) < 0)
 		goto out;
@@ -360,6 +414,6 @@ out:
 			if (*all[i] >= 0)
 				close(*all[i]);
 	}
-	cg_exec_finish(&cgx);
+	exec_cgroup_done(env, cgx);
 	return rc;
 }

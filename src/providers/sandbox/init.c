@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,18 +415,13 @@ static void exec_search(char *const *argv, char *const *envp)
 	child_die(last == ENOENT ? 127 : 126, buf, last);
 }
 
+/* The init changed no signal disposition, only blocked SIGCHLD. */
 static void reset_signals(void)
 {
-	struct sigaction sa;
-	sigset_t all;
+	sigset_t none;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (int s = 1; s < 65; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			sigaction(s, &sa, NULL);
-	sigemptyset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /* Runs as the shim when there are no cgroups: a subreaper that outlives nothing
@@ -496,6 +492,23 @@ static void exec_child(struct slot *s, char **argv, char **envp, const char *cwd
 	exec_search(argv, envp);
 }
 
+struct spawn_args {
+	struct slot *s;
+	char **argv, **envp;
+	const char *cwd;
+	const gid_t *groups;
+};
+
+static char spawn_stack[256 * 1024] __attribute__((aligned(64)));
+
+static int spawn_entry(void *arg)
+{
+	struct spawn_args *a = arg;
+
+	exec_child(a->s, a->argv, a->envp, a->cwd, a->groups);
+	return 127;
+}
+
 /* Splits the payload into groups, cwd, argv and env (pointer arrays live after
  * the strings in the same mapping). */
 static int slot_start(struct slot *s)
@@ -537,11 +550,21 @@ static int slot_start(struct slot *s)
 	}
 	ptrs[h->argc] = NULL;
 	ptrs[h->argc + 1 + h->envc] = NULL;
-	pid = sys_clone(0, NULL);
+	if (plan->shim) {
+		/* The shim outlives the exec: a real fork. */
+		pid = sys_clone(0, NULL);
+		if (pid == 0)
+			exec_child(s, ptrs, ptrs + h->argc + 1, cwd, groups);
+	} else {
+		struct spawn_args a = {s, ptrs, ptrs + h->argc + 1, cwd, groups};
+
+		/* Like posix_spawn: the child borrows our memory until it execs (no
+		 * page tables to copy), on its own stack; we wait meanwhile. */
+		pid = clone(spawn_entry, spawn_stack + sizeof(spawn_stack),
+		            CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+	}
 	if (pid < 0)
 		return -errno;
-	if (pid == 0)
-		exec_child(s, ptrs, ptrs + h->argc + 1, cwd, groups);
 	s->pid = pid;
 	s->state = SLOT_RUN;
 	/* Only the command may hold the output pipes: the client waits for EOF.

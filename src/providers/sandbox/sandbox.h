@@ -167,6 +167,7 @@ struct environment {
 	bool shim;
 	struct cg_env cg;
 	unsigned exec_seq;
+	struct cg_exec *spare_exec; /* an empty per-exec cgroup ready for the next exec */
 
 	char *job_name;
 	char *image_ref;
@@ -196,6 +197,9 @@ int env_connect(const struct environment *env, struct err *err);
 int env_root_fd(struct environment *env, struct err *err);
 
 /* exec.c */
+/* Makes the per-exec cgroup the next exec will use (none without cgroups). */
+void env_prepare_exec_cgroup(struct environment *env);
+void env_drop_exec_cgroup(struct environment *env);
 int sandbox_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
                  struct err *err);
 

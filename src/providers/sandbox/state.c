@@ -227,6 +227,7 @@ void env_free(struct environment *env)
 
 	if (!env)
 		return;
+	env_drop_exec_cgroup(env);
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -261,6 +262,7 @@ int env_teardown(struct environment *env, struct err *err)
 		close(env->sync_fd);
 		env->sync_fd = -1;
 	}
+	env_drop_exec_cgroup(env);
 	if (env->root_fd >= 0) {
 		/* The fd pins the overlay mount; drop it before the namespace dies. */
 		close(env->root_fd);
