@@ -72,6 +72,11 @@ static bool ctrl_in_set(const char *set, const char *name, size_t len)
 	return false;
 }
 
+bool cg_has_controller(const char *set, const char *name)
+{
+	return ctrl_in_set(set, name, strlen(name));
+}
+
 static bool set_subset(const char *a, const char *b)
 {
 	const char *p = a;

@@ -99,6 +99,8 @@ void cg_mount_free(struct cg_mount *m);
 long long cg_keyed_value(const char *text, const char *key);
 /* Space separated list (cgroup.controllers, cgroup.subtree_control) contains name. */
 bool cg_list_has(const char *list, const char *name);
+/* Comma separated controller set contains name ("cpu,cpuacct" has "cpu"). */
+bool cg_has_controller(const char *set, const char *name);
 /* Comma separated controller set equality ("cpuacct,cpu" == "cpu,cpuacct"). */
 bool cg_same_controllers(const char *a, const char *b);
 /* v2 cpu.max for a CPU count with the default period: "150000 100000", "max 100000". */

@@ -61,6 +61,42 @@ static void stdio_to_null(void)
 		close(nul);
 }
 
+/* The init is a copy of rollout: /proc/1/cmdline would show rollout's command
+ * line to every process of the environment. Wipe the argument and environment
+ * strings (fields 48-51 of /proc/self/stat locate them) and name it. */
+static void hide_owner_strings(void)
+{
+	char buf[2048], *p;
+	unsigned long v[4];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	prctl(PR_SET_NAME, "rollout-init", 0, 0, 0);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	for (int field = 2; p && field < 48; field++)
+		p = strchr(p + 1, ' ');
+	for (int i = 0; i < 4; i++) {
+		if (!p)
+			return;
+		v[i] = strtoul(p + 1, &p, 10);
+	}
+	if (v[1] > v[0] && v[3] > v[2]) {
+		static const char name[] = "rollout-init";
+
+		memset((void *)v[2], 0, v[3] - v[2]);
+		memset((void *)v[0], 0, v[1] - v[0]);
+		memcpy((void *)v[0], name,
+		       v[1] - v[0] > sizeof(name) ? sizeof(name) : v[1] - v[0] - 1);
+	}
+}
+
 /* The parent's go-ahead: id maps written (user namespace), and the listening
  * ctl.sock plus one cgroup.procs fd per cgroup directory. */
 static void child_wait_go(struct sandbox_plan *p)
@@ -136,7 +172,7 @@ void container_child(const struct sandbox_plan *plan)
 	/* The init is a copy of rollout: its /proc entries (exe, mem, fds) must be
 	 * out of reach of the container's processes. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	prctl(PR_SET_NAME, "rollout-init", 0, 0, 0);
+	hide_owner_strings();
 	if ((rc = caps_limit_to(p.caps)) < 0) {
 		child_fail(&e, -rc, "drop capabilities");
 		child_report(p.sync_fd, &e);
@@ -560,10 +596,14 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.shim = cgh->mode == CG_NONE;
 	plan.devpts_gid = !env->rootless;
 	plan.sysfs_mounted = plan.netns || !plan.userns;
-	/* The /sys/fs/cgroup view: the v1 hierarchies the environment has a directory in. */
+	/* The /sys/fs/cgroup view: the hierarchies with the limits programs look
+	 * for (cpu quota, memory, pids); freezer and devices stay out of sight. */
 	if (cgh->mode == CG_V1)
 		for (int i = 0; i < cgh->n; i++)
-			plan.cg_views[plan.n_cg_views++] = cgh->h[i].controllers;
+			if (cg_has_controller(cgh->h[i].controllers, "cpu") ||
+			    cg_has_controller(cgh->h[i].controllers, "memory") ||
+			    cg_has_controller(cgh->h[i].controllers, "pids"))
+				plan.cg_views[plan.n_cg_views++] = cgh->h[i].controllers;
 	plan.clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
 	if (plan.netns)
 		plan.clone_flags |= CLONE_NEWNET;
