@@ -425,60 +425,82 @@ static int cg_write(const char *dir, const char *file, const char *val, struct e
 	return rc;
 }
 
-static int v1_limits(const char *dir, const char *ctrls, const struct cg_limits *lim,
-                     struct err *err)
+int cg_limit_writes(enum cg_mode mode, const char *controllers, const struct cg_limits *lim,
+                    struct cg_write *out, int max)
 {
-	char v[64];
+	int n = 0;
 
-	if (ctrl_in_set(ctrls, "memory", 6) && lim->memory > 0) {
-		snprintf(v, sizeof(v), "%lld", lim->memory);
-		if (cg_write(dir, "memory.limit_in_bytes", v, err) < 0)
-			return -1;
-		/* No swap beyond the limit (only present with swap accounting). */
-		if (cg_write(dir, "memory.memsw.limit_in_bytes", v, NULL) < 0 && errno != ENOENT)
-			log_debug("sandbox: memory.memsw.limit_in_bytes: %s", strerror(errno));
+#define ADD(f, opt, ...)                                                                           \
+	do {                                                                                       \
+		if (n < max) {                                                                     \
+			out[n].file = (f);                                                         \
+			out[n].optional = (opt);                                                   \
+			snprintf(out[n].value, sizeof(out[n].value), __VA_ARGS__);                 \
+			n++;                                                                       \
+		}                                                                                  \
+	} while (0)
+	if (mode == CG_V2) {
+		if (lim->memory > 0) {
+			ADD("memory.max", false, "%lld", lim->memory);
+			ADD("memory.swap.max", true, "0");
+		}
+		if (lim->cpus > 0) {
+			char v[64];
+
+			cg_format_cpu_max(lim->cpus, v, sizeof(v));
+			ADD("cpu.max", false, "%s", v);
+		}
+		if (lim->pids > 0)
+			ADD("pids.max", false, "%ld", lim->pids);
+		return n;
 	}
-	if (ctrl_in_set(ctrls, "cpu", 3) && lim->cpus > 0) {
-		snprintf(v, sizeof(v), "%lld", cg_cpu_quota(lim->cpus));
-		if (cg_write(dir, "cpu.cfs_quota_us", v, err) < 0)
-			return -1;
+	if (ctrl_in_set(controllers, "memory", 6) && lim->memory > 0) {
+		ADD("memory.limit_in_bytes", false, "%lld", lim->memory);
+		/* No swap beyond the limit (the file exists only with swap accounting);
+		 * it must not be below the limit, so it comes second. */
+		ADD("memory.memsw.limit_in_bytes", true, "%lld", lim->memory);
 	}
-	if (ctrl_in_set(ctrls, "pids", 4) && lim->pids > 0) {
-		snprintf(v, sizeof(v), "%ld", lim->pids);
-		if (cg_write(dir, "pids.max", v, err) < 0)
-			return -1;
-	}
-	if (ctrl_in_set(ctrls, "devices", 7) && lim->restrict_devices) {
-		if (cg_write(dir, "devices.deny", "a", err) < 0)
-			return -1;
+	if (ctrl_in_set(controllers, "cpu", 3) && lim->cpus > 0)
+		ADD("cpu.cfs_quota_us", false, "%lld", cg_cpu_quota(lim->cpus));
+	if (ctrl_in_set(controllers, "pids", 4) && lim->pids > 0)
+		ADD("pids.max", false, "%ld", lim->pids);
+	if (ctrl_in_set(controllers, "devices", 7) && lim->restrict_devices) {
+		ADD("devices.deny", false, "a");
 		for (size_t i = 0; i < ARRAY_SIZE(v1_device_allow); i++)
-			if (cg_write(dir, "devices.allow", v1_device_allow[i], err) < 0)
-				return -1;
+			ADD("devices.allow", false, "%s", v1_device_allow[i]);
 	}
+#undef ADD
+	return n;
+}
+
+static int apply_limits(const char *dir, enum cg_mode mode, const char *controllers,
+                        const struct cg_limits *lim, struct err *err)
+{
+	struct cg_write w[32];
+	int n = cg_limit_writes(mode, controllers, lim, w, 32);
+
+	for (int i = 0; i < n; i++)
+		if (cg_write(dir, w[i].file, w[i].value, w[i].optional ? NULL : err) < 0 &&
+		    !w[i].optional)
+			return -1;
 	return 0;
 }
 
-static int v2_limits(const char *dir, const struct cg_limits *lim, struct err *err)
+int cg_v2_controllers_to_enable(const char *available, const char *enabled, char *out, size_t n)
 {
-	char v[64];
+	static const char *const want[] = {"memory", "pids", "cpu"};
+	size_t len = 0;
+	int count = 0;
 
-	if (lim->memory > 0) {
-		snprintf(v, sizeof(v), "%lld", lim->memory);
-		if (cg_write(dir, "memory.max", v, err) < 0)
-			return -1;
-		cg_write(dir, "memory.swap.max", "0", NULL);
+	out[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		if (!cg_list_has(available, want[i]) || cg_list_has(enabled, want[i]))
+			continue;
+		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s+%s", count ? " " : "",
+		                        want[i]);
+		count++;
 	}
-	if (lim->cpus > 0) {
-		cg_format_cpu_max(lim->cpus, v, sizeof(v));
-		if (cg_write(dir, "cpu.max", v, err) < 0)
-			return -1;
-	}
-	if (lim->pids > 0) {
-		snprintf(v, sizeof(v), "%ld", lim->pids);
-		if (cg_write(dir, "pids.max", v, err) < 0)
-			return -1;
-	}
-	return 0;
+	return count;
 }
 
 /* v2: the controllers we limit must be enabled in our own cgroup's
@@ -486,35 +508,28 @@ static int v2_limits(const char *dir, const struct cg_limits *lim, struct err *e
  * processes"), so on EBUSY we first move ourselves into a leaf. */
 static int v2_enable_controllers(const char *own, struct err *err)
 {
-	static const char *const want[] = {"memory", "pids", "cpu"};
 	_cleanup_free_ char *avail = NULL, *enabled = NULL;
 	_cleanup_free_ char *ctl = path_join(own, "cgroup.controllers");
 	_cleanup_free_ char *sub = path_join(own, "cgroup.subtree_control");
+	char todo[128];
 	size_t len;
 
 	if (read_file(ctl, 65536, &avail, &len, err) < 0 ||
 	    read_file(sub, 65536, &enabled, &len, err) < 0)
 		return -1;
-	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
-		char v[32];
+	if (cg_v2_controllers_to_enable(avail, enabled, todo, sizeof(todo)) == 0)
+		return 0;
+	if (cg_write(own, "cgroup.subtree_control", todo, NULL) == 0)
+		return 0;
+	if (errno != EBUSY)
+		return err_sys(err, "write '%s' to %s", todo, sub);
+	_cleanup_free_ char *leaf = path_join(own, "rollout.supervisor");
 
-		if (!cg_list_has(avail, want[i]) || cg_list_has(enabled, want[i]))
-			continue;
-		snprintf(v, sizeof(v), "+%s", want[i]);
-		if (cg_write(own, "cgroup.subtree_control", v, NULL) == 0)
-			continue;
-		if (errno != EBUSY)
-			return err_sys(err, "enable %s in %s", want[i], sub);
-		_cleanup_free_ char *leaf = path_join(own, "rollout.supervisor");
-
-		if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
-			return err_sys(err, "mkdir %s", leaf);
-		if (cg_write(leaf, "cgroup.procs", "0", err) < 0)
-			return -1;
-		if (cg_write(own, "cgroup.subtree_control", v, err) < 0)
-			return -1;
-	}
-	return 0;
+	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+		return err_sys(err, "mkdir %s", leaf);
+	if (cg_write(leaf, "cgroup.procs", "0", err) < 0)
+		return -1;
+	return cg_write(own, "cgroup.subtree_control", todo, err);
 }
 
 static int make_dir(const char *path, struct err *err)
@@ -553,7 +568,7 @@ int cg_env_create(const char *leaf, const struct cg_limits *lim, struct cg_env *
 			env->n = 0;
 			goto fail;
 		}
-		if (v2_limits(dir, lim, err) < 0)
+		if (apply_limits(dir, CG_V2, "", lim, err) < 0)
 			goto fail;
 		return 0;
 	}
@@ -572,7 +587,7 @@ int cg_env_create(const char *leaf, const struct cg_limits *lim, struct cg_env *
 		if (ctrl_in_set(h->h[i].controllers, "freezer", 7))
 			env->exec_idx = env->n;
 		env->n++;
-		if (v1_limits(dir, h->h[i].controllers, lim, err) < 0)
+		if (apply_limits(dir, CG_V1, h->h[i].controllers, lim, err) < 0)
 			goto fail;
 	}
 	if (env->exec_idx < 0)

@@ -107,6 +107,19 @@ bool cg_same_controllers(const char *a, const char *b);
 void cg_format_cpu_max(double cpus, char *buf, size_t n);
 /* v1 cpu.cfs_quota_us for the default period (100000 µs); -1 = unlimited. */
 long long cg_cpu_quota(double cpus);
+/* The limit files to write in one cgroup directory, in order: v2 memory.max,
+ * memory.swap.max, cpu.max, pids.max; v1 per hierarchy (controllers) memory,
+ * memsw, cfs quota, pids, the devices allow-list. Returns the count (≤ max). */
+struct cg_write {
+	const char *file;
+	char value[64];
+	bool optional; /* absent on some kernels (memsw without swap accounting) */
+};
+int cg_limit_writes(enum cg_mode mode, const char *controllers, const struct cg_limits *lim,
+                    struct cg_write *out, int max);
+/* v2: "+memory +pids +cpu" minus what is enabled already or not available, for
+ * cgroup.subtree_control. Returns how many. */
+int cg_v2_controllers_to_enable(const char *available, const char *enabled, char *out, size_t n);
 /* Parses cgroup.procs; returns the count (≤ max). */
 int cg_parse_pids(const char *text, pid_t *out, int max);
 
