@@ -1,0 +1,189 @@
+/* Path resolution confined to a root directory fd (see inroot.h). */
+#include "image/inroot.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/strbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+#define INROOT_MAX_SYMLINKS 40
+
+bool inroot_force_fallback;
+static bool openat2_missing;
+
+static int open_with_openat2(int rootfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+	    .flags = (unsigned)(flags | O_CLOEXEC),
+	    .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+
+	/* EAGAIN: a concurrent rename raced with ".." resolution; retrying is safe. */
+	for (int tries = 0; tries < 32; tries++) {
+		long fd = syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof(how));
+
+		if (fd >= 0 || errno != EAGAIN)
+			return (int)fd;
+	}
+	return -1;
+}
+
+struct walk {
+	int *fds; /* fds[0] is the root; fds[depth] the current directory */
+	size_t depth, cap;
+};
+
+static void walk_release(struct walk *w)
+{
+	for (size_t i = 0; i <= w->depth && w->fds; i++)
+		close(w->fds[i]);
+	free(w->fds);
+}
+
+static int walk_push(struct walk *w, int fd)
+{
+	if (w->depth + 1 >= w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 16;
+		w->fds = xrealloc(w->fds, w->cap * sizeof(int));
+	}
+	w->fds[++w->depth] = fd;
+	return 0;
+}
+
+static void walk_pop_to(struct walk *w, size_t depth)
+{
+	while (w->depth > depth)
+		close(w->fds[w->depth--]);
+}
+
+/* Replace `rest` with target + "/" + rest-after-component. */
+static int expand_symlink(struct walk *w, const char *name, struct strbuf *rest, const char *after,
+                          int *links)
+{
+	char target[PATH_MAX];
+	ssize_t n;
+	struct strbuf next = STRBUF_INIT;
+
+	if (++*links > INROOT_MAX_SYMLINKS) {
+		errno = ELOOP;
+		return -1;
+	}
+	n = readlinkat(w->fds[w->depth], name, target, sizeof(target) - 1);
+	if (n < 0)
+		return -1;
+	target[n] = '\0';
+	if (target[0] == '/')
+		walk_pop_to(w, 0);
+	sb_adds(&next, target);
+	sb_addc(&next, '/');
+	sb_adds(&next, after);
+	sb_release(rest);
+	*rest = next;
+	return 0;
+}
+
+/* The walk the kernel does for RESOLVE_IN_ROOT, one component at a time: every
+ * directory is opened O_PATH|O_NOFOLLOW, symlinks are read and re-walked from the
+ * root (absolute) or the current directory, ".." never goes above the root. */
+static int open_with_walk(int rootfd, const char *path, int flags, mode_t mode)
+{
+	struct walk w = {0};
+	_cleanup_sb_ struct strbuf rest = STRBUF_INIT;
+	int links = 0, fd, saved;
+
+	w.cap = 16;
+	w.fds = xmalloc(w.cap * sizeof(int));
+	w.fds[0] = openat(rootfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (w.fds[0] < 0) {
+		free(w.fds);
+		return -1;
+	}
+	sb_adds(&rest, path);
+	for (;;) {
+		char *p = rest.buf ? rest.buf : (char *)"";
+		char *end, *after;
+		_cleanup_free_ char *comp = NULL;
+		bool last;
+		struct stat st;
+
+		while (*p == '/')
+			p++;
+		if (!*p) {
+			fd = openat(w.fds[w.depth], ".", flags | O_CLOEXEC, mode);
+			goto out;
+		}
+		end = strchr(p, '/');
+		comp = end ? xstrndup(p, (size_t)(end - p)) : xstrdup(p);
+		after = end ? end : p + strlen(p);
+		while (*after == '/')
+			after++;
+		last = *after == '\0';
+		if (strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
+			if (comp[1] == '.' && w.depth > 0)
+				walk_pop_to(&w, w.depth - 1);
+			memmove(rest.buf, after, strlen(after) + 1);
+			rest.len = strlen(rest.buf);
+			continue;
+		}
+		if (fstatat(w.fds[w.depth], comp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT && last) {
+				/* Creating it (or reporting ENOENT) happens in the final openat. */
+				fd = openat(w.fds[w.depth], comp, flags | O_NOFOLLOW | O_CLOEXEC,
+				            mode);
+				goto out;
+			}
+			fd = -1;
+			goto out;
+		}
+		if (S_ISLNK(st.st_mode) && !(last && (flags & O_NOFOLLOW))) {
+			_cleanup_free_ char *tail = xstrdup(after);
+
+			if (expand_symlink(&w, comp, &rest, tail, &links) < 0) {
+				fd = -1;
+				goto out;
+			}
+			continue;
+		}
+		if (last) {
+			/* O_NOFOLLOW: if it became a symlink since the stat, fail rather than follow. */
+			fd = openat(w.fds[w.depth], comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+			goto out;
+		}
+		fd = openat(w.fds[w.depth], comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			goto out;
+		walk_push(&w, fd);
+		memmove(rest.buf, after, strlen(after) + 1);
+		rest.len = strlen(rest.buf);
+	}
+out:
+	saved = errno;
+	walk_release(&w);
+	errno = saved;
+	return fd;
+}
+
+int inroot_open(int rootfd, const char *path, int flags, mode_t mode)
+{
+	if (!inroot_force_fallback && !openat2_missing) {
+		int fd = open_with_openat2(rootfd, path, flags, mode);
+
+		if (fd >= 0 || errno != ENOSYS)
+			return fd;
+		openat2_missing = true;
+	}
+	return open_with_walk(rootfd, path, flags, mode);
+}

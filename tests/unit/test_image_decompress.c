@@ -1,0 +1,231 @@
+/* Unit tests for src/image/decompress.c: gzip (single and multi-member, zero
+ * padding, garbage, truncation), zstd refusal, digests checked against sha256sum,
+ * ranges of a file, pipes, both the threaded and the inline mode, output limits. */
+#include "harness.h"
+#include "image/decompress.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/strbuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	va_list ap;
+	_cleanup_free_ char *cmd = NULL;
+	int rc;
+
+	va_start(ap, fmt);
+	cmd = xvasprintf(fmt, ap);
+	va_end(ap);
+	rc = system(cmd);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static char *tmp(const char *name)
+{
+	return xasprintf("%s/%s", test_tmpdir(), name);
+}
+
+static char *sha256sum(const char *path)
+{
+	_cleanup_free_ char *cmd = xasprintf("sha256sum %s", path);
+	FILE *p = popen(cmd, "r");
+	char line[128] = "";
+
+	if (!p || !fgets(line, sizeof(line), p)) {
+		if (p)
+			pclose(p);
+		return xstrdup("?");
+	}
+	pclose(p);
+	line[64] = '\0';
+	return xasprintf("sha256:%s", line);
+}
+
+/* Read the whole stream; returns 0 and fills out/res, or -1 with err. */
+static int read_all(int fd, uint64_t offset, uint64_t length, bool threaded, uint64_t max,
+                    struct strbuf *out, struct decompress_result *res, struct err *err)
+{
+	struct decompress_opts o = {
+	    .fd = fd, .offset = offset, .length = length, .threaded = threaded, .max_output = max};
+	struct decompress *d = NULL;
+	struct tar_input in;
+	const uint8_t *p;
+	ssize_t n;
+	int ret;
+
+	if (decompress_open(&d, &o, err) < 0)
+		return -1;
+	in = decompress_tar_input(d);
+	while ((n = in.next(in.ctx, &p, err)) > 0)
+		sb_add(out, p, (size_t)n);
+	ret = n < 0 ? -1 : decompress_finish(d, res, err);
+	decompress_free(d);
+	return ret;
+}
+
+static int read_file_all(const char *path, bool threaded, struct strbuf *out,
+                         struct decompress_result *res, struct err *err)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_sys(err, "open %s", path);
+	return read_all(fd, 0, (uint64_t)lseek(fd, 0, SEEK_END), threaded, 0, out, res, err);
+}
+
+TEST(decompress_multi_member_gzip_and_digests)
+{
+	_cleanup_free_ char *plain = tmp("plain"), *gz = tmp("multi.gz");
+	_cleanup_free_ char *want_c = NULL, *want_u = NULL;
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	struct err err;
+
+	REQUIRE(
+	    sh("head -c 3000000 /dev/urandom >%s.a && seq 1 200000 >%s.b && cat %s.a %s.b >%s && "
+	       "gzip -c %s.a >%s && gzip -9 -c %s.b >>%s",
+	       plain, plain, plain, plain, plain, plain, gz, plain, gz) == 0);
+	want_c = sha256sum(gz);
+	want_u = sha256sum(plain);
+	REQUIRE(read_file(plain, 1 << 30, &data, &len, &err) == 0);
+	for (int threaded = 0; threaded < 2; threaded++) {
+		_cleanup_sb_ struct strbuf out = STRBUF_INIT;
+		struct decompress_result res;
+
+		if (read_file_all(gz, threaded, &out, &res, &err) < 0) {
+			test_fail_at(__FILE__, __LINE__, "%s", err.msg);
+			continue;
+		}
+		CHECK_INT(res.compression, COMPRESSION_GZIP);
+		CHECK_INT(out.len, len);
+		CHECK(out.len == len && memcmp(out.buf, data, len) == 0);
+		CHECK_STR(res.compressed_digest, want_c);
+		CHECK_STR(res.uncompressed_digest, want_u);
+		CHECK_INT(res.uncompressed_size, len);
+	}
+}
+
+TEST(decompress_plain_range_of_a_file)
+{
+	_cleanup_free_ char *f = tmp("f"), *part = tmp("part"), *want = NULL;
+	_cleanup_close_ int fd = -1;
+	_cleanup_sb_ struct strbuf out = STRBUF_INIT;
+	struct decompress_result res;
+	struct err err;
+
+	REQUIRE(sh("head -c 5000000 /dev/urandom >%s && tail -c +1001 %s | head -c 4000000 >%s", f,
+	           f, part) == 0);
+	want = sha256sum(part);
+	fd = open(f, O_RDONLY | O_CLOEXEC);
+	REQUIRE(read_all(fd, 1000, 4000000, true, 0, &out, &res, &err) == 0);
+	CHECK_INT(res.compression, COMPRESSION_NONE);
+	CHECK_INT(out.len, 4000000);
+	CHECK_STR(res.compressed_digest, want);
+	CHECK_STR(res.uncompressed_digest, want);
+	/* A range that runs past the end of the file is a truncation. */
+	sb_reset(&out);
+	CHECK(read_all(fd, 1000, 6000000, true, 0, &out, &res, &err) < 0);
+	CHECK_CONTAINS(err.msg, "unexpected end of file after 4999000 of 6000000 bytes");
+}
+
+TEST(decompress_from_a_pipe)
+{
+	_cleanup_free_ char *gz = tmp("x.gz");
+	_cleanup_sb_ struct strbuf out = STRBUF_INIT;
+	struct decompress_result res;
+	struct err err;
+	int p[2];
+	pid_t pid;
+
+	REQUIRE(sh("seq 1 100000 | gzip -c >%s", gz) == 0);
+	REQUIRE(pipe(p) == 0);
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		dup2(p[1], 1);
+		execlp("cat", "cat", gz, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	REQUIRE(read_all(p[0], 0, DECOMPRESS_STREAM, true, 0, &out, &res, &err) == 0);
+	close(p[0]);
+	waitpid(pid, NULL, 0);
+	CHECK(str_starts_with(out.buf, "1\n2\n3\n"));
+	CHECK(str_ends_with(out.buf, "99999\n100000\n"));
+}
+
+TEST(decompress_gzip_padding_and_garbage)
+{
+	_cleanup_free_ char *a = tmp("a.gz"), *b = tmp("b.gz"), *c = tmp("c.gz"), *d = tmp("d.gz");
+	_cleanup_sb_ struct strbuf out = STRBUF_INIT;
+	struct decompress_result res;
+	struct err err;
+
+	REQUIRE(sh("seq 1 1000 | gzip -c >%s && cp %s %s && head -c 4096 /dev/zero >>%s", a, a, b,
+	           b) == 0);
+	CHECK(read_file_all(b, true, &out, &res, &err) == 0); /* zero padding: fine */
+	CHECK_INT(out.len, 3893);
+	REQUIRE(sh("cp %s %s && printf 'garbage' >>%s", a, c, c) == 0);
+	sb_reset(&out);
+	CHECK(read_file_all(c, true, &out, &res, &err) < 0);
+	CHECK_CONTAINS(err.msg, "trailing garbage");
+	REQUIRE(sh("cp %s %s && printf '\\0\\0x' >>%s", a, c, c) == 0);
+	sb_reset(&out);
+	CHECK(read_file_all(c, false, &out, &res, &err) < 0);
+	CHECK_CONTAINS(err.msg, "trailing garbage");
+	REQUIRE(sh("head -c 100 %s >%s", a, d) == 0);
+	sb_reset(&out);
+	CHECK(read_file_all(d, true, &out, &res, &err) < 0);
+	CHECK_CONTAINS(err.msg, "unexpected end of the compressed stream");
+}
+
+TEST(decompress_refuses_zstd_and_limits_output)
+{
+	_cleanup_free_ char *z = tmp("z"), *gz = tmp("big.gz");
+	_cleanup_close_ int fd = -1;
+	_cleanup_sb_ struct strbuf out = STRBUF_INIT;
+	struct decompress_result res;
+	struct err err;
+
+	REQUIRE(write_file(z, "\x28\xb5\x2f\xfd\x00\x00", 6, 0644, &err) == 0);
+	CHECK(read_file_all(z, true, &out, &res, &err) < 0);
+	CHECK_INT(err.code, ENOTSUP);
+	CHECK_CONTAINS(err.msg, "zstd-compressed layers are not supported yet");
+	REQUIRE(sh("head -c 50000000 /dev/zero | gzip -1 -c >%s", gz) == 0);
+	fd = open(gz, O_RDONLY | O_CLOEXEC);
+	CHECK(read_all(fd, 0, (uint64_t)lseek(fd, 0, SEEK_END), true, 10000000, &out, &res, &err) <
+	      0);
+	CHECK_INT(err.code, EFBIG);
+	CHECK_CONTAINS(err.msg, "exceeds the limit of 10000000 bytes");
+	CHECK(out.len <= 10000000 + (4 << 20)); /* stopped early, not after 50 MB */
+}
+
+TEST(decompress_free_stops_the_thread_early)
+{
+	_cleanup_free_ char *gz = tmp("big.gz");
+	_cleanup_close_ int fd = -1;
+	struct decompress_opts o = {.threaded = true};
+	struct decompress *d = NULL;
+	struct tar_input in;
+	const uint8_t *p;
+	struct err err;
+
+	REQUIRE(sh("head -c 100000000 /dev/zero | gzip -1 -c >%s", gz) == 0);
+	fd = open(gz, O_RDONLY | O_CLOEXEC);
+	o.fd = fd;
+	o.length = (uint64_t)lseek(fd, 0, SEEK_END);
+	REQUIRE(decompress_open(&d, &o, &err) == 0);
+	in = decompress_tar_input(d);
+	CHECK(in.next(in.ctx, &p, &err) > 0);
+	decompress_free(d); /* the consumer gave up: must not hang or leak */
+}

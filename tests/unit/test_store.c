@@ -1,0 +1,442 @@
+/* Unit tests for src/image/store.c through its public API (store.h): layout, locking,
+ * references, import with --change, lookup, env marks vs rm/prune, the builder's
+ * store_create_image (overlay upper dir -> layer), stale work directories. */
+#include "harness.h"
+#include "image/store.h"
+#include "image/store_internal.h"
+#include "image/tar.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/json.h"
+#include "rollout/strbuf.h"
+#include "tree_compare.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+static char *tmp(const char *name)
+{
+	return xasprintf("%s/%s", test_tmpdir(), name);
+}
+
+static struct store *open_tmp_store(void)
+{
+	_cleanup_free_ char *root = tmp("store");
+	struct store *s = NULL;
+	struct err err;
+
+	if (store_open(root, &s, &err) < 0)
+		test_fail_at(__FILE__, __LINE__, "store_open: %s", err.msg);
+	return s;
+}
+
+/* A small rootfs tarball written with our tar writer. */
+static char *make_rootfs_tar(const char *name)
+{
+	char *path = tmp(name);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	struct tar_writer *w = tar_writer_new_fd(fd);
+	struct tar_entry d = {.type = TAR_DIR, .path = "etc", .mode = 0755, .mtime = 1000};
+	struct tar_entry l = {.type = TAR_SYMLINK, .path = "etc/link", .linkpath = "passwd"};
+	struct err err;
+
+	tar_writer_header(w, &d, &err);
+	tar_writer_add_file(w, "etc/passwd", 0644, "root:x:0:0::/root:/bin/sh\n", 26, &err);
+	tar_writer_header(w, &l, &err);
+	tar_writer_add_file(w, "bin/tool", 0755, "#!/bin/sh\n", 10, &err);
+	if (tar_writer_finish(w, &err) < 0)
+		test_fail_at(__FILE__, __LINE__, "%s", err.msg);
+	tar_writer_free(w);
+	return path;
+}
+
+TEST(store_layout_and_default_root)
+{
+	struct store *s = open_tmp_store();
+	static const char *const dirs[] = {"blobs/sha256", "layers", "images", "envs", "tmp"};
+	_cleanup_free_ char *root = NULL;
+
+	REQUIRE(s);
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		CHECK(path_is_dir(xasprintf("%s/%s", store_root(s), dirs[i])));
+	CHECK(path_is_file(xasprintf("%s/store.json", store_root(s))));
+	CHECK_INT(store_whiteout_form(s),
+	          geteuid() == 0 ? STORE_WHITEOUTS_TRUSTED : STORE_WHITEOUTS_USER);
+	store_close(s);
+	setenv("ROLLOUT_HOME", "/somewhere/else", 1);
+	root = store_default_root();
+	CHECK_STR(root, "/somewhere/else");
+	unsetenv("ROLLOUT_HOME");
+	free(root);
+	root = store_default_root();
+	if (geteuid() == 0)
+		CHECK_STR(root, "/var/lib/rollout");
+	else
+		CHECK(str_ends_with(root, "/rollout"));
+}
+
+/* 0: the child got the lock without waiting. */
+static int child_try_lock(const char *root, int op)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		_cleanup_free_ char *path = xasprintf("%s/lock", root);
+		int fd = open(path, O_RDWR | O_CLOEXEC);
+
+		_exit(fd >= 0 && flock(fd, op | LOCK_NB) == 0 ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	return WEXITSTATUS(status);
+}
+
+TEST(store_lock_nests_and_excludes_other_processes)
+{
+	struct store *s = open_tmp_store();
+	struct err err;
+
+	REQUIRE(s);
+	REQUIRE(store_lock(s, STORE_LOCK_SHARED, &err) == 0);
+	CHECK_INT(child_try_lock(store_root(s), LOCK_SH), 0);
+	CHECK_INT(child_try_lock(store_root(s), LOCK_EX), 1);
+	REQUIRE(store_lock(s, STORE_LOCK_EXCLUSIVE, &err) == 0);
+	CHECK_INT(child_try_lock(store_root(s), LOCK_SH), 1);
+	store_unlock(s); /* back to shared */
+	CHECK_INT(child_try_lock(store_root(s), LOCK_SH), 0);
+	CHECK_INT(child_try_lock(store_root(s), LOCK_EX), 1);
+	store_unlock(s);
+	CHECK_INT(child_try_lock(store_root(s), LOCK_EX), 0);
+	store_close(s);
+}
+
+TEST(store_normalize_ref_cases)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"busybox", "busybox:latest"},
+	    {"busybox:1.36", "busybox:1.36"},
+	    {"docker.io/library/python:3.11", "python:3.11"},
+	    {"docker.io/org/app", "org/app:latest"},
+	    {"library/alpine", "alpine:latest"},
+	    {"localhost:5000/x", "localhost:5000/x:latest"},
+	    {"localhost:5000/x:2", "localhost:5000/x:2"},
+	    {"ghcr.io/o/r@sha256:abc", "ghcr.io/o/r@sha256:abc"},
+	    {"", NULL},
+	    {"a b", NULL},
+	    {"name:", NULL},
+	    {":tag", NULL},
+	};
+	struct err err;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		_cleanup_free_ char *got = store_normalize_ref(cases[i].in, &err);
+
+		if (cases[i].out)
+			CHECK_STR(got, cases[i].out);
+		else if (got)
+			test_fail_at(__FILE__, __LINE__, "'%s' accepted as '%s'", cases[i].in, got);
+	}
+}
+
+TEST(store_apply_change_instructions)
+{
+	_cleanup_json_ cJSON *doc = cJSON_Parse("{\"config\":{\"Env\":[\"PATH=/bin\",\"A=old\"]}}");
+	_cleanup_free_ char *text = NULL;
+	struct err err;
+	static const char *const ok[] = {
+	    "ENV A=new B=\"two words\" C=x\\ y",
+	    "env D value with spaces",
+	    "LABEL k=v other=\"x y\"",
+	    "CMD echo hi",
+	    "ENTRYPOINT [\"/bin/tini\", \"--\"]",
+	    "WORKDIR /srv",
+	    "USER nobody",
+	    "EXPOSE 80 443/udp",
+	    "VOLUME [\"/data\", \"/logs\"]",
+	    "STOPSIGNAL SIGQUIT",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++)
+		if (store_apply_change(doc, ok[i], &err) < 0)
+			test_fail_at(__FILE__, __LINE__, "%s: %s", ok[i], err.msg);
+	text = cJSON_PrintUnformatted(doc);
+	CHECK_CONTAINS(text, "\"Env\":[\"PATH=/bin\",\"A=new\",\"B=two words\",\"C=x y\",\"D=value "
+	                     "with spaces\"]");
+	CHECK_CONTAINS(text, "\"Labels\":{\"k\":\"v\",\"other\":\"x y\"}");
+	CHECK_CONTAINS(text, "\"Cmd\":[\"/bin/sh\",\"-c\",\"echo hi\"]");
+	CHECK_CONTAINS(text, "\"Entrypoint\":[\"/bin/tini\",\"--\"]");
+	CHECK_CONTAINS(text, "\"WorkingDir\":\"/srv\"");
+	CHECK_CONTAINS(text, "\"User\":\"nobody\"");
+	CHECK_CONTAINS(text, "\"ExposedPorts\":{\"80/tcp\":{},\"443/udp\":{}}");
+	CHECK_CONTAINS(text, "\"Volumes\":{\"/data\":{},\"/logs\":{}}");
+	CHECK_CONTAINS(text, "\"StopSignal\":\"SIGQUIT\"");
+	CHECK(store_apply_change(doc, "RUN rm -rf /", &err) < 0);
+	CHECK_CONTAINS(err.msg, "unsupported instruction");
+	CHECK(store_apply_change(doc, "ENV", &err) < 0);
+	CHECK_CONTAINS(err.msg, "missing argument");
+	CHECK(store_apply_change(doc, "ENV A=\"unterminated", &err) < 0);
+	CHECK_CONTAINS(err.msg, "unterminated quote");
+}
+
+TEST(store_import_and_lookup)
+{
+	struct store *s = open_tmp_store();
+	_cleanup_free_ char *tar = make_rootfs_tar("rootfs.tar"), *id = NULL, *prefix = NULL;
+	char *changes[] = {"ENV X=1", "CMD [\"sh\"]", "WORKDIR /app", NULL};
+	struct store_image *img = NULL;
+	struct err err;
+
+	REQUIRE(s);
+	REQUIRE(store_import(s, tar, "test/rootfs:1", changes, &id, &err) == 0);
+	REQUIRE(store_image_lookup(s, "test/rootfs:1", &img, &err) == 0);
+	CHECK_STR(img->id, id);
+	CHECK_STR(img->ref, "test/rootfs:1");
+	CHECK_STR(img->config.env[0], "X=1");
+	CHECK_STR(img->config.cmd[0], "sh");
+	CHECK_STR(img->config.working_dir, "/app");
+	CHECK_INT(img->n_layers, 1);
+	CHECK_STR(img->chain_ids[0], img->config.diff_ids[0]);
+	CHECK(str_starts_with(img->layer_dirs[0], store_root(s)));
+	CHECK(path_is_file(xasprintf("%s/etc/passwd", img->layer_dirs[0])));
+	CHECK(path_is_file(xasprintf("%s/bin/tool", img->layer_dirs[0])));
+	CHECK_INT(img->size, 36);
+	store_image_free(img);
+	/* By ID, by the hex alone, by a prefix; an unknown one is ENOENT. */
+	REQUIRE(store_image_lookup(s, id, &img, &err) == 0);
+	store_image_free(img);
+	REQUIRE(store_image_lookup(s, id + 7, &img, &err) == 0);
+	store_image_free(img);
+	prefix = xstrndup(id + 7, 6);
+	REQUIRE(store_image_lookup(s, prefix, &img, &err) == 0);
+	CHECK(img->ref == NULL);
+	store_image_free(img);
+	CHECK(store_image_lookup(s, "test/rootfs:2", &img, &err) < 0);
+	CHECK_INT(err.code, ENOENT);
+	/* A layer missing from the store is reported, not mounted. */
+	{
+		_cleanup_free_ char *layer = NULL;
+
+		REQUIRE(store_image_lookup(s, id, &img, &err) == 0);
+		layer = xstrdup(img->layer_dirs[0]);
+		store_image_free(img);
+		REQUIRE(rm_rf(layer, &err) == 0);
+		CHECK(store_image_lookup(s, id, &img, &err) < 0);
+		CHECK_CONTAINS(err.msg, "is missing from the store");
+	}
+	store_close(s);
+}
+
+TEST(store_env_marks_protect_images)
+{
+	struct store *s = open_tmp_store();
+	_cleanup_free_ char *tar = make_rootfs_tar("rootfs.tar"), *id = NULL;
+	struct store_prune_result res;
+	struct store_image *img;
+	struct err err;
+
+	REQUIRE(s);
+	REQUIRE(store_import(s, tar, "app:1", NULL, &id, &err) == 0);
+	REQUIRE(store_env_use(s, "trial__abc", "app:1", &err) == 0);
+	CHECK(path_is_file(xasprintf("%s/envs/trial__abc/image", store_root(s))));
+	CHECK(store_env_use(s, "../evil", "app:1", &err) < 0);
+	CHECK(store_remove(s, id, &err) < 0);
+	CHECK_INT(err.code, EBUSY);
+	CHECK_CONTAINS(err.msg, "used by environment 'trial__abc'");
+	REQUIRE(store_remove(s, "app:1", &err) == 0);
+	REQUIRE(store_prune(s, &res, &err) == 0);
+	CHECK_INT(res.images, 0);
+	REQUIRE(store_image_lookup(s, id, &img, &err) == 0);
+	store_image_free(img);
+	REQUIRE(store_env_release(s, "trial__abc", &err) == 0);
+	REQUIRE(store_prune(s, &res, &err) == 0);
+	CHECK_INT(res.images, 1);
+	CHECK_INT(res.layers, 1);
+	CHECK_INT(res.bytes, 36);
+	CHECK(res.blobs >= 1);
+	CHECK(store_image_lookup(s, id, &img, &err) < 0);
+	CHECK_INT(tree_count_entries(xasprintf("%s/layers", store_root(s))), 0);
+	store_close(s);
+}
+
+TEST(store_tag_and_list)
+{
+	struct store *s = open_tmp_store();
+	_cleanup_free_ char *tar = make_rootfs_tar("rootfs.tar"), *id = NULL;
+	struct store_image_info *v;
+	size_t n;
+	struct err err;
+
+	REQUIRE(s);
+	REQUIRE(store_import(s, tar, "a:1", NULL, &id, &err) == 0);
+	REQUIRE(store_tag(s, "a:1", "docker.io/library/b", &err) == 0);
+	REQUIRE(store_list(s, &v, &n, &err) == 0);
+	REQUIRE(n == 1);
+	CHECK_STR(v[0].refs[0], "a:1");
+	CHECK_STR(v[0].refs[1], "b:latest");
+	CHECK(v[0].refs[2] == NULL);
+	CHECK_INT(v[0].n_layers, 1);
+	store_list_free(v, n);
+	/* Removing one of two references keeps the image. */
+	REQUIRE(store_remove(s, "a:1", &err) == 0);
+	REQUIRE(store_list(s, &v, &n, &err) == 0);
+	CHECK_INT(n, 1);
+	store_list_free(v, n);
+	REQUIRE(store_remove(s, "b", &err) == 0);
+	REQUIRE(store_list(s, &v, &n, &err) == 0);
+	CHECK_INT(n, 0);
+	store_list_free(v, n);
+	store_close(s);
+}
+
+/* The builder's path: parent image + an overlayfs upper dir. */
+TEST(store_create_image_from_upper_dir)
+{
+	struct store *s = open_tmp_store();
+	_cleanup_free_ char *tar = make_rootfs_tar("rootfs.tar"), *base = NULL, *child = NULL,
+	                    *noop = NULL;
+	_cleanup_free_ char *upper = tmp("upper");
+	_cleanup_close_ int ufd = -1;
+	_cleanup_json_ cJSON *cfg = cJSON_Parse("{\"Env\":[\"BUILT=1\"],\"Cmd\":[\"true\"]}");
+	struct store_new_image n = {0};
+	struct store_image *img = NULL;
+	char *chains[2];
+	struct err err;
+	struct stat st;
+	char v[4];
+
+	REQUIRE(s);
+	if (geteuid() != 0)
+		SKIP("overlay whiteouts (mknod 0/0, trusted.* xattrs) need root");
+	REQUIRE(store_import(s, tar, "base:1", NULL, &base, &err) == 0);
+	/* The upper dir as overlayfs leaves it: a new file, a deleted file, a replaced dir. */
+	REQUIRE(mkdir(upper, 0755) == 0 && mkdir(xasprintf("%s/etc", upper), 0755) == 0 &&
+	        mkdir(xasprintf("%s/bin", upper), 0755) == 0);
+	REQUIRE(write_file(xasprintf("%s/etc/new", upper), "new\n", 4, 0600, &err) == 0);
+	REQUIRE(mknod(xasprintf("%s/etc/passwd", upper), S_IFCHR, makedev(0, 0)) == 0);
+	REQUIRE(setxattr(xasprintf("%s/bin", upper), "trusted.overlay.opaque", "y", 1, 0) == 0);
+	REQUIRE(write_file(xasprintf("%s/bin/only", upper), "x", 1, 0755, &err) == 0);
+	ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	n.parent = "base:1";
+	n.layer_dirfd = ufd;
+	n.config = cfg;
+	n.created_by = "RUN something";
+	n.ref = "child:1";
+	REQUIRE(store_create_image(s, &n, &child, &err) == 0);
+	REQUIRE(store_image_lookup(s, "child:1", &img, &err) == 0);
+	CHECK_INT(img->n_layers, 2);
+	CHECK_STR(img->config.env[0], "BUILT=1");
+	CHECK_INT(img->config.n_history, 2);
+	oci_chain_ids(img->config.diff_ids, 2, chains);
+	CHECK_STR(img->chain_ids[1], chains[1]);
+	free(chains[0]);
+	free(chains[1]);
+	/* The new layer is in overlay form again. */
+	REQUIRE(lstat(xasprintf("%s/etc/passwd", img->layer_dirs[1]), &st) == 0);
+	CHECK(S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0));
+	CHECK_INT(getxattr(xasprintf("%s/bin", img->layer_dirs[1]), "trusted.overlay.opaque", v,
+	                   sizeof(v)),
+	          1);
+	CHECK(path_is_file(xasprintf("%s/etc/new", img->layer_dirs[1])));
+	CHECK(stat(xasprintf("%s/etc/new", img->layer_dirs[1]), &st) == 0 &&
+	      (st.st_mode & 07777) == 0600);
+	/* The parent's layer is shared, not copied. */
+	{
+		struct store_image *b = NULL;
+
+		REQUIRE(store_image_lookup(s, "base:1", &b, &err) == 0);
+		CHECK_STR(b->layer_dirs[0], img->layer_dirs[0]);
+		store_image_free(b);
+	}
+	store_image_free(img);
+	/* A step without a layer (ENV ...) makes a new config over the same layers. */
+	n.parent = "child:1";
+	n.layer_dirfd = -1;
+	n.config = NULL;
+	n.created_by = "ENV nothing";
+	n.ref = NULL;
+	REQUIRE(store_create_image(s, &n, &noop, &err) == 0);
+	CHECK(strcmp(noop, child) != 0);
+	REQUIRE(store_image_lookup(s, noop, &img, &err) == 0);
+	CHECK_INT(img->n_layers, 2);
+	CHECK_INT(img->config.n_empty_layers, 1);
+	store_image_free(img);
+	/* FROM scratch with one layer. */
+	n.parent = NULL;
+	n.layer_dirfd = ufd;
+	n.ref = "scratch:1";
+	free(noop);
+	noop = NULL;
+	REQUIRE(store_create_image(s, &n, &noop, &err) == 0);
+	REQUIRE(store_image_lookup(s, "scratch:1", &img, &err) == 0);
+	CHECK_INT(img->n_layers, 1);
+	store_image_free(img);
+	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 0);
+	store_close(s);
+}
+
+TEST(store_prune_removes_only_abandoned_work_dirs)
+{
+	struct store *s = open_tmp_store();
+	struct store_job live;
+	struct store_prune_result res;
+	struct err err;
+	pid_t pid;
+	int status;
+
+	REQUIRE(s);
+	REQUIRE(store_job_create(s, &live, &err) == 0);
+	pid = fork();
+	if (pid == 0) {
+		struct store_job dead;
+		struct store *s2 = NULL;
+
+		/* A process that dies in the middle of a load. */
+		if (store_open(store_root(s), &s2, &err) < 0 ||
+		    store_job_create(s2, &dead, &err) < 0)
+			_exit(1);
+		mkdir(xasprintf("%s/L0", dead.dir), 0700);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	REQUIRE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 4);
+	REQUIRE(store_prune(s, &res, &err) == 0);
+	CHECK_INT(res.tmp, 1);
+	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 2);
+	CHECK(path_is_dir(live.dir));
+	store_job_destroy(s, &live);
+	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 0);
+	store_close(s);
+}
+
+TEST(store_import_errors_leave_no_trace)
+{
+	struct store *s = open_tmp_store();
+	_cleanup_free_ char *bad = tmp("bad.tar"), *id = NULL;
+	struct err err;
+	char junk[2048];
+
+	REQUIRE(s);
+	memset(junk, 'x', sizeof(junk));
+	REQUIRE(write_file(bad, junk, sizeof(junk), 0644, &err) == 0);
+	CHECK(store_import(s, bad, "bad:1", NULL, &id, &err) < 0);
+	CHECK_CONTAINS(err.msg, "checksum mismatch");
+	CHECK(store_import(s, tmp("missing.tar"), "bad:1", NULL, &id, &err) < 0);
+	CHECK_CONTAINS(err.msg, "No such file");
+	CHECK(store_import(s, bad, "bad name", NULL, &id, &err) < 0);
+	CHECK_CONTAINS(err.msg, "invalid image reference");
+	CHECK_INT(tree_count_entries(xasprintf("%s/layers", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(xasprintf("%s/images", store_root(s))), 0);
+	store_close(s);
+}
