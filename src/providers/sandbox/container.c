@@ -542,6 +542,8 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 		env_free(env);
 		return -1;
 	}
+	if (img->mark_in_use && img->mark_in_use(img->mark_ctx, env->name, err) < 0)
+		goto fail;
 	if (prepare_dirs(env, err) < 0)
 		goto fail;
 
@@ -554,7 +556,8 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	lowers[0] = skel;
 	for (size_t i = 0; i < img->n_layers; i++)
 		lowers[i + 1] = img->layers[img->n_layers - 1 - i];
-	opts = overlay_option_string(lowers, img->n_layers + 1, upper, work, env->rootless);
+	opts = overlay_option_string(lowers, img->n_layers + 1, upper, work,
+	                             env->rootless || img->userxattr);
 	hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	                  "127.0.1.1\t%s\n",
 	                  hostname);
@@ -580,7 +583,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.upper = upper;
 	plan.work = work;
 	plan.overlay_opts = opts;
-	plan.userxattr = env->rootless;
+	plan.userxattr = env->rootless || img->userxattr;
 	plan.userns = env->rootless;
 	plan.netns = !cfg->allow_internet || pasta;
 	plan.hostname = hostname;

@@ -22,6 +22,11 @@ struct sandbox_image {
 	const char *const *env; /* image Env, KEY=VALUE (may be NULL) */
 	const char *workdir;    /* image WorkingDir; NULL or "" = "/" */
 	const char *user;       /* image User; NULL or "" = root */
+	bool userxattr;         /* whiteouts in the user.overlay.* form */
+	/* Called once the environment's directory exists (and is locked), before
+	 * anything is mounted: the store marks the image as in use there. */
+	int (*mark_in_use)(void *ctx, const char *env_name, struct err *err);
+	void *mark_ctx;
 };
 
 /* Starts an environment on explicit layers (start() resolves the image first). */
@@ -30,8 +35,8 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 
 /* ---- Where environments live ---- */
 
-/* $ROLLOUT_HOME, else /var/lib/rollout for root, else $XDG_DATA_HOME/rollout or
- * ~/.local/share/rollout. Heap string. */
+/* The store's root: $ROLLOUT_HOME, else /var/lib/rollout for root, else
+ * $XDG_DATA_HOME/rollout or ~/.local/share/rollout. Heap string. */
 char *sandbox_home(void);
 /* <home>/envs */
 char *sandbox_envs_dir(void);

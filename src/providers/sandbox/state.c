@@ -3,6 +3,7 @@
  * the owner), ctl.sock, and the overlay's upper/work directories. The owner holds
  * an flock on the directory for as long as it lives, so `gc` can tell a live
  * environment from the leftovers of a rollout killed by SIGKILL. */
+#include "image/store.h"
 #include "providers/sandbox/sandbox.h"
 #include "providers/sandbox/sys.h"
 #include "rollout/alloc.h"
@@ -29,17 +30,7 @@
 
 char *sandbox_home(void)
 {
-	const char *h = getenv("ROLLOUT_HOME"), *x;
-
-	if (h && *h)
-		return xstrdup(h);
-	if (geteuid() == 0)
-		return xstrdup("/var/lib/rollout");
-	if ((x = getenv("XDG_DATA_HOME")) && *x)
-		return path_join(x, "rollout");
-	if ((x = getenv("HOME")) && *x)
-		return path_join(x, ".local/share/rollout");
-	return xasprintf("/tmp/rollout-%u", (unsigned)geteuid());
+	return store_default_root();
 }
 
 char *sandbox_envs_dir(void)
