@@ -119,7 +119,7 @@ void container_child(const struct sandbox_plan *plan)
 	struct ctl_msg m;
 	struct sigaction sa;
 	sigset_t none;
-	int rootfd = -1, root, rc;
+	int rootfd = -1, rc;
 
 	/* Nothing of the owner's may stay open here: not its stdio (a caller
 	 * waiting for EOF would hang), not other environments' sockets. */
@@ -189,13 +189,26 @@ void container_child(const struct sandbox_plan *plan)
 	}
 	umask(022);
 	stdio_to_null();
-	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	memset(&m, 0, sizeof(m));
 	m.type = SYNC_READY;
 	m.value = (int32_t)getpid();
-	if (root < 0 || ctl_send(p.sync_fd, &m, sizeof(m), &root, 1) < 0)
-		_exit(1);
-	close(root);
+	{
+		int fds[3] = {open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), -1, -1}, n = 1;
+
+		/* pasta joins our namespaces through these (our /proc entries are
+		 * closed to the owner: we are not dumpable). */
+		if (p.send_ns_fds) {
+			fds[n++] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+			fds[n++] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		}
+		for (int i = 0; i < n; i++)
+			if (fds[i] < 0)
+				_exit(1);
+		if (ctl_send(p.sync_fd, &m, sizeof(m), fds, n) < 0)
+			_exit(1);
+		for (int i = 0; i < n; i++)
+			close(fds[i]);
+	}
 	init_run(&p);
 }
 
@@ -334,12 +347,13 @@ static int write_id_maps(pid_t pid, struct err *err)
 	return write_proc(pid, "uid_map", m, err);
 }
 
-/* Waits for the child's SYNC_READY (with the root fd) or its error. */
-static int wait_ready(int sync_fd, int *root_fd, struct err *err)
+/* Waits for the child's SYNC_READY or its error. fds: the root, then (when asked
+ * for, for pasta) its user and network namespaces. */
+static int wait_ready(int sync_fd, int *fds, int want, struct err *err)
 {
 	struct pollfd pf = {.fd = sync_fd, .events = POLLIN};
 	struct ctl_msg m;
-	int fds[1], nfds = 1, r;
+	int nfds = want, r;
 	ssize_t n;
 
 	do
@@ -355,11 +369,11 @@ static int wait_ready(int sync_fd, int *root_fd, struct err *err)
 			close(fds[i]);
 		return err_set(err, m.value ? m.value : EIO, "%.*s", (int)sizeof(m.text), m.text);
 	}
-	if (m.type != SYNC_READY || nfds != 1)
+	if (m.type != SYNC_READY || nfds != want) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
 		return err_set(err, EPROTO, "unexpected message from the environment's init");
-	*root_fd = fds[0];
-	if (getenv("CT"))
-		fprintf(stderr, "%s\n", m.text);
+	}
 	return 0;
 }
 
@@ -379,34 +393,51 @@ static bool want_pasta(void)
 	return n && strcmp(n, "pasta") == 0;
 }
 
-/* pasta gives the namespace copies of the host's addresses and routes. */
-static int start_pasta(pid_t init_pid, bool userns, struct err *err)
+/* pasta gives the namespace copies of the host's addresses and routes. It joins
+ * the init's user and network namespaces by pid, so it is for unprivileged
+ * users (as root it drops to nobody first and cannot). */
+static int start_pasta(pid_t init_pid, int userns, int netns, struct err *err)
 {
-	char netns[64], user[64];
-	pid_t pid;
-	int st;
+	char pid[16], msg[512] = "";
+	int pe[2], st;
+	ssize_t n;
+	pid_t p;
 
-	snprintf(netns, sizeof(netns), "/proc/%d/ns/net", (int)init_pid);
-	snprintf(user, sizeof(user), "/proc/%d/ns/user", (int)init_pid);
-	pid = fork();
-	if (pid < 0)
+	snprintf(pid, sizeof(pid), "%d", (int)init_pid);
+	if (pipe2(pe, O_CLOEXEC) < 0)
+		return err_sys(err, "pipe");
+	p = fork();
+	if (p < 0) {
+		close(pe[0]);
+		close(pe[1]);
 		return err_sys(err, "fork pasta");
-	if (pid == 0) {
+	}
+	if (p == 0) {
 		int nul = open("/dev/null", O_RDWR);
 
 		dup2(nul, 0);
 		dup2(nul, 1);
-		if (userns)
-			execlp("pasta", "pasta", "--config-net", "--quiet", "--userns", user,
-			       "--netns", netns, (char *)NULL);
-		else
-			execlp("pasta", "pasta", "--config-net", "--quiet", "--netns", netns,
-			       (char *)NULL);
+		dup2(pe[1], 2);
+		dup2(userns, 3);
+		dup2(netns, 4);
+		execlp("pasta", "pasta", "--config-net", "--quiet", "--userns", "/proc/self/fd/3",
+		       "--netns", "/proc/self/fd/4", (char *)NULL);
 		_exit(127);
 	}
+	close(pe[1]);
 	/* pasta daemonizes once the namespace is configured, and exits with it. */
-	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return err_set(err, EIO, "pasta failed (status %d)", st);
+	if (waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fcntl(pe[0], F_SETFL, O_NONBLOCK);
+		n = read(pe[0], msg, sizeof(msg) - 1);
+		msg[n > 0 ? n : 0] = '\0';
+		for (char *c = msg; *c; c++)
+			if (*c == '\n')
+				*c = ' ';
+		close(pe[0]);
+		return err_set(err, EIO, "pasta --config-net %s failed (status %d): %s", pid, st,
+		               msg);
+	}
+	close(pe[0]);
 	return 0;
 }
 
@@ -485,7 +516,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	const struct sock_fprog *prog;
 	const struct cg_host *cgh = cg_host_get();
 	char hostname[64];
-	int sync[2] = {-1, -1}, pidfd = -1, root_fd = -1;
+	int sync[2] = {-1, -1}, pidfd = -1, ready_fds[3];
 	pid_t child;
 	bool pasta = false;
 
@@ -498,7 +529,10 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	if (cgh->mode == CG_NONE)
 		log_warn_once("sandbox-cgroups",
 		              "sandbox: running without cpu/memory/pids limits: %s", cgh->why_none);
-	if (cfg->allow_internet && want_pasta()) {
+	if (cfg->allow_internet && want_pasta() && geteuid() == 0) {
+		log_warn_once("sandbox-pasta", "sandbox: pasta is for unprivileged users; as root "
+		                               "the environment shares the host's network");
+	} else if (cfg->allow_internet && want_pasta()) {
 		pasta = pasta_installed();
 		if (!pasta)
 			log_warn_once("sandbox-pasta",
@@ -561,7 +595,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	                  "127.0.1.1\t%s\n",
 	                  hostname);
-	if (cfg->allow_internet && !pasta) {
+	if (cfg->allow_internet) {
 		size_t len;
 
 		if (read_file("/etc/resolv.conf", 1 << 16, &resolv, &len, NULL) < 0)
@@ -599,6 +633,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.shim = cgh->mode == CG_NONE;
 	plan.devpts_gid = !env->rootless;
 	plan.sysfs_mounted = plan.netns || !plan.userns;
+	plan.send_ns_fds = pasta;
 	/* The /sys/fs/cgroup view: the hierarchies with the limits programs look
 	 * for (cpu quota, memory, pids); freezer and devices stay out of sight. */
 	if (cgh->mode == CG_V1)
@@ -639,13 +674,19 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 
 	if (parent_go(env, &plan, &lim, err) < 0 || state_write(env, err) < 0)
 		goto fail;
-	if (wait_ready(env->sync_fd, &root_fd, err) < 0) {
+	if (wait_ready(env->sync_fd, ready_fds, pasta ? 3 : 1, err) < 0) {
 		err_wrap(err, "start environment %s", env->name);
 		goto fail;
 	}
-	env->root_fd = root_fd;
-	if (pasta && start_pasta(child, plan.userns, err) < 0)
-		goto fail;
+	env->root_fd = ready_fds[0];
+	if (pasta) {
+		int rc = start_pasta(child, ready_fds[1], ready_fds[2], err);
+
+		close(ready_fds[1]);
+		close(ready_fds[2]);
+		if (rc < 0)
+			goto fail;
+	}
 	/* runc creates a missing working directory; so do we. */
 	if (root_mkdir_p(env->root_fd, env->image_workdir, 0755, err) < 0 ||
 	    (env->cfg_workdir && root_mkdir_p(env->root_fd, env->cfg_workdir, 0755, err) < 0))

@@ -86,6 +86,7 @@ struct sandbox_plan {
 	bool shim;          /* no cgroups: each exec runs under a subreaper shim */
 	bool devpts_gid;    /* gid 5 (tty) is mapped */
 	bool sysfs_mounted; /* our own sysfs (not the host's bound) is at /sys */
+	bool send_ns_fds;   /* READY carries our user and network namespace fds (pasta) */
 };
 
 /* Child side, after clone. Never return. */
