@@ -733,3 +733,30 @@ TEST(rootless_teardown_leaves_nothing)
 	CHECK(processes_gone("sleep", "7890.5", 2));
 	CHECK(!path_exists(dir));
 }
+
+/* With newuidmap and a subordinate range (test_sandbox.sh sets one up), the
+ * image's other users exist, and what they leave in the upper layer is removed
+ * from inside a user namespace at teardown. */
+TEST(rootless_subordinate_ids_map_other_users)
+{
+	struct environment *e;
+	_cleanup_free_ char *who = NULL, *made = NULL, *maps = NULL, *dir = NULL;
+
+	require_rootless();
+	e = start();
+	REQUIRE(e);
+	if (!e->subids) {
+		destroy(e);
+		SKIP("no subordinate id range for this user (newuidmap, /etc/subuid)");
+	}
+	maps = sh(e, "wc -l </proc/self/uid_map; wc -l </proc/self/gid_map");
+	CHECK_STR(maps, "2\n2\n");
+	who = sh_user(e, "nobody", "id -u; id -g", NULL);
+	CHECK_STR(who, "65534\n65534\n");
+	made = sh(e, "mkdir -p /app/private && touch /app/private/f && chown -R 1000:1000 "
+	             "/app/private && chmod 700 /app/private && echo made");
+	CHECK_STR(made, "made\n");
+	dir = xstrdup(e->dir);
+	destroy(e);
+	CHECK(!path_exists(dir));
+}

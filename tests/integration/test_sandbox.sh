@@ -51,6 +51,37 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/nul
 		ROLLOUT_SRCDIR="$ROLLOUT_SRCDIR" "$bin" 'rootless_*' 2>&1 | relay rootless
 	check_eq "rootless: no environment directory left" \
 		"$(ls -A "$rl/home/envs" 2>/dev/null)" ""
+	# Subordinate ids through newuidmap: a range for uid 65534 in /etc/subuid and
+	# /etc/subgid while the cases run (the files are restored afterwards).
+	if command -v newuidmap >/dev/null 2>&1 && command -v newgidmap >/dev/null 2>&1; then
+		for f in /etc/subuid /etc/subgid; do
+			if [ -e "$f" ]; then cp -p "$f" "$TAP_TMP/$(basename "$f").orig"; fi
+		done
+		restore_subids() {
+			local f
+			for f in /etc/subuid /etc/subgid; do
+				if [ -e "$TAP_TMP/$(basename "$f").orig" ]; then
+					cp -p "$TAP_TMP/$(basename "$f").orig" "$f"
+				else
+					rm -f "$f"
+				fi
+			done
+		}
+		at_exit restore_subids
+		echo "65534:3000000:65536" >>/etc/subuid
+		echo "65534:3000000:65536" >>/etc/subgid
+		mkdir -p "$rl/home2" && chown 65534:65534 "$rl/home2"
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+			env SANDBOX_ITEST_ROOTFS="$rl/rootfs" ROLLOUT_HOME="$rl/home2" \
+			ROLLOUT_SRCDIR="$ROLLOUT_SRCDIR" "$bin" 'rootless_*' 2>&1 | relay "rootless+subids"
+		restore_subids
+		check_eq "rootless+subids: no environment directory left" \
+			"$(ls -A "$rl/home2/envs" 2>/dev/null)" ""
+		check_eq "subuid/subgid restored" \
+			"$(cat /etc/subuid /etc/subgid 2>/dev/null | grep -c '^65534:3000000:')" "0"
+	else
+		skip "rootless+subids" "newuidmap/newgidmap not installed"
+	fi
 else
 	skip "rootless" "unprivileged user namespaces are not available here"
 fi

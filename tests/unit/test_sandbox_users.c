@@ -137,3 +137,23 @@ TEST(users_resolve_stays_inside_the_root)
 	REQUIRE(symlink("../../../../../../etc/passwd", etc_passwd) == 0);
 	CHECK(users_resolve(fd, "root", &u, &err) < 0);
 }
+
+TEST(subordinate_id_ranges)
+{
+	static const char subuid[] = "# comment\n"
+	                             "alice:100000:65536\n"
+	                             "1001:165536:65536\n"
+	                             "bob:notanumber:10\n"
+	                             "carol:231072:0\n";
+	struct subid_range r;
+
+	REQUIRE(subid_parse(subuid, 1000, "alice", &r) == 0);
+	CHECK_INT(r.start, 100000);
+	CHECK_INT(r.count, 65536);
+	REQUIRE(subid_parse(subuid, 1001, "dave", &r) == 0); /* by uid */
+	CHECK_INT(r.start, 165536);
+	CHECK(subid_parse(subuid, 1002, "bob", &r) < 0);   /* malformed */
+	CHECK(subid_parse(subuid, 1003, "carol", &r) < 0); /* empty range */
+	CHECK(subid_parse(subuid, 1004, NULL, &r) < 0);
+	CHECK(subid_parse("", 0, "root", &r) < 0);
+}

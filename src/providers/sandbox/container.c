@@ -325,28 +325,6 @@ static int listen_ctl(const struct environment *env, struct err *err)
 	return fd;
 }
 
-static int write_proc(pid_t pid, const char *file, const char *text, struct err *err)
-{
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-	return write_file(path, text, strlen(text), 0644, err) < 0 ? err_wrap(err, "id map") : 0;
-}
-
-/* Without newuidmap the caller is root inside and nobody else exists. */
-static int write_id_maps(pid_t pid, struct err *err)
-{
-	char m[64];
-
-	if (write_proc(pid, "setgroups", "deny", err) < 0)
-		return -1;
-	snprintf(m, sizeof(m), "0 %u 1\n", (unsigned)getegid());
-	if (write_proc(pid, "gid_map", m, err) < 0)
-		return -1;
-	snprintf(m, sizeof(m), "0 %u 1\n", (unsigned)geteuid());
-	return write_proc(pid, "uid_map", m, err);
-}
-
 /* Waits for the child's SYNC_READY or its error. fds: the root, then (when asked
  * for, for pasta) its user and network namespaces. */
 static int wait_ready(int sync_fd, int *fds, int want, struct err *err)
@@ -478,7 +456,7 @@ static int parent_go(struct environment *env, const struct sandbox_plan *plan,
 	struct ctl_msg go = {.type = SYNC_GO};
 	int fds[1 + CG_MAX], nfds = 0, rc = -1;
 
-	if (plan->userns && write_id_maps(env->init_pid, err) < 0)
+	if (plan->userns && userns_write_maps(env->init_pid, env->subids, err) < 0)
 		return -1;
 	if (cg_env_create(leaf, lim, &env->cg, err) < 0)
 		return -1;
@@ -518,7 +496,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	char hostname[64];
 	int sync[2] = {-1, -1}, pidfd = -1, ready_fds[3];
 	pid_t child;
-	bool pasta = false;
+	bool pasta = false, devpts_gid = false;
 
 	if (sandbox_check_name(cfg->env_name, err) < 0)
 		return -1;
@@ -551,6 +529,14 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	env->dir_fd = env->pidfd = env->sync_fd = env->root_fd = -1;
 	env->owner = true;
 	env->rootless = geteuid() != 0;
+	if (env->rootless) {
+		struct subid_range u, g;
+
+		/* The image's other users (and gid 5, tty, for devpts) exist only with
+		 * subordinate ranges. */
+		env->subids = userns_subid_ranges(&u, &g);
+		devpts_gid = env->subids && g.count >= 5;
+	}
 	env->job_name = xstrdup(cfg->job_name ? cfg->job_name : "");
 	env->image_ref = xstrdup(img->ref ? img->ref : "");
 	env->image_id = img->id ? xstrdup(img->id) : NULL;
@@ -631,7 +617,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.caps = caps_default_mask();
 	plan.cg_mode = cgh->mode;
 	plan.shim = cgh->mode == CG_NONE;
-	plan.devpts_gid = !env->rootless;
+	plan.devpts_gid = !env->rootless || devpts_gid;
 	plan.sysfs_mounted = plan.netns || !plan.userns;
 	plan.send_ns_fds = pasta;
 	/* The /sys/fs/cgroup view: the hierarchies with the limits programs look

@@ -170,6 +170,7 @@ struct environment {
 	int sync_fd; /* owner only */
 	int root_fd; /* O_PATH fd of the container root, -1 until needed */
 	bool rootless;
+	bool subids; /* rootless with subordinate id ranges (newuidmap) */
 	bool shim;
 	struct cg_env cg;
 	unsigned exec_seq;
@@ -201,6 +202,21 @@ void env_free(struct environment *env);
 int env_connect(const struct environment *env, struct err *err);
 /* Lazily fetches the container root fd from the init. */
 int env_root_fd(struct environment *env, struct err *err);
+
+/* userns.c */
+struct subid_range {
+	unsigned long start, count;
+};
+/* The caller's line in /etc/subuid or /etc/subgid text (by name or by id). */
+int subid_parse(const char *text, unsigned long id, const char *name, struct subid_range *out);
+/* newuidmap/newgidmap installed and ranges configured for the caller. */
+bool userns_subid_ranges(struct subid_range *uids, struct subid_range *gids);
+/* Maps pid's user namespace: caller -> 0, plus 1..count -> the subordinate ranges
+ * when ranges is set and available; else one id each with setgroups denied. */
+int userns_write_maps(pid_t pid, bool ranges, struct err *err);
+/* rm -rf from inside a fresh user namespace with the same mapping: for files an
+ * environment created with subordinate ids. */
+int userns_rm_rf(const char *path, struct err *err);
 
 /* exec.c */
 /* Makes the per-exec cgroup the next exec will use (none without cgroups). */

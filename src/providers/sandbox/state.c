@@ -131,6 +131,7 @@ int state_write(const struct environment *env, struct err *err)
 	cJSON_AddNumberToObject(j, "init_start", (double)env->init_start);
 	cJSON_AddBoolToObject(j, "kept", env->kept);
 	cJSON_AddBoolToObject(j, "rootless", env->rootless);
+	cJSON_AddBoolToObject(j, "subids", env->subids);
 	cJSON_AddBoolToObject(j, "shim", env->shim);
 	cJSON_AddStringToObject(j, "network", env->network ? env->network : "none");
 	cJSON_AddStringToObject(j, "cgroup_mode", modes[env->cg.mode]);
@@ -179,6 +180,7 @@ int state_load(const char *dir, struct environment *env, struct err *err)
 	env->init_start = (unsigned long long)json_get_num(j, "init_start", 0);
 	env->kept = json_get_bool(j, "kept", false);
 	env->rootless = json_get_bool(j, "rootless", false);
+	env->subids = json_get_bool(j, "subids", false);
 	env->shim = json_get_bool(j, "shim", false);
 	env->network = xstrdup(json_get_str(j, "network") ? json_get_str(j, "network") : "none");
 	mode = json_get_str(j, "cgroup_mode");
@@ -272,8 +274,11 @@ int env_teardown(struct environment *env, struct err *err)
 	 * happens, the cgroups once it has. */
 	if (env->pidfd >= 0)
 		sys_pidfd_send_signal(env->pidfd, SIGKILL);
-	if (rm_rf(env->dir, err) < 0)
-		rc = -1;
+	if (rm_rf(env->dir, env->subids ? NULL : err) < 0) {
+		/* Files of subordinate users: only removable from a namespace mapping them. */
+		if (!env->subids || userns_rm_rf(env->dir, err) < 0)
+			rc = -1;
+	}
 	if (env->dir_fd >= 0) {
 		close(env->dir_fd);
 		env->dir_fd = -1;
