@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -94,6 +95,17 @@ static void hide_owner_strings(void)
 		memset((void *)v[0], 0, v[1] - v[0]);
 		memcpy((void *)v[0], name,
 		       v[1] - v[0] > sizeof(name) ? sizeof(name) : v[1] - v[0] - 1);
+	}
+}
+
+/* Commands get as many open files as the hard limit allows (Docker: 1048576). */
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
 
@@ -169,6 +181,18 @@ void container_child(const struct sandbox_plan *plan)
 		child_fail(&e, -rc, "bring lo up");
 		child_report(p.sync_fd, &e);
 	}
+	/* The init shares rollout's pages, which can make it look like the biggest
+	 * process of the cgroup: the OOM killer must pick the culprit, never it
+	 * (commands go back to 0). Lowering needs CAP_SYS_RESOURCE: as root only. */
+	{
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			(void)!write(fd, "-1000", 5);
+			close(fd);
+		}
+	}
+	raise_nofile_limit();
 	/* The init is a copy of rollout: its /proc entries (exe, mem, fds) must be
 	 * out of reach of the container's processes. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

@@ -461,6 +461,15 @@ static void exec_child(struct slot *s, char **argv, char **envp, const char *cwd
 	reset_signals();
 	if (procs >= 0 && write(procs, "0", 1) != 1)
 		child_die(126, "join the exec cgroup", errno);
+	/* The init is exempt from the OOM killer; its commands are not. */
+	{
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			(void)!write(fd, "0", 1);
+			close(fd);
+		}
+	}
 	setsid();
 	if (dup2(s->fds[0], 0) < 0 || dup2(s->fds[1], 1) < 0 || dup2(s->fds[2], 2) < 0)
 		_exit(126);
