@@ -387,6 +387,28 @@ TEST(exec_from_another_process)
 	destroy(e);
 }
 
+/* ctl.sock's path does not fit in sockaddr_un (108 bytes) under a long
+ * ROLLOUT_HOME: it is bound and reached through /proc/self/fd/N/. */
+TEST(long_rollout_home_paths_work)
+{
+	_cleanup_free_ char *home = NULL, *out = NULL;
+	struct environment *e, *again = NULL;
+	struct err err = {0};
+
+	home = path_join(test_tmpdir(), "a-rather-long-directory-name-for-rollout-home/"
+	                                "and-another-long-component-to-pass-108-bytes");
+	REQUIRE(mkdir_p(home, 0755, NULL) == 0);
+	setenv("ROLLOUT_HOME", home, 1);
+	e = start();
+	REQUIRE(e);
+	CHECK(strlen(e->dir) + strlen("/ctl.sock") >= 108);
+	REQUIRE(P->open(env_name, &again, &err) == 0);
+	out = sh(again, "echo reached");
+	CHECK_STR(out, "reached\n");
+	P->release(again);
+	destroy(e);
+}
+
 /* ---- What commands run under ---- */
 
 TEST(commands_run_with_dockers_capabilities_no_new_privs_and_seccomp)

@@ -738,9 +738,12 @@ int cg_exec_create(const struct cg_env *env, const char *leaf, struct cg_exec *e
 	ex->v1 = env->mode == CG_V1;
 	ex->path = path_join(env->path[env->exec_idx], leaf);
 	if (mkdir(ex->path, 0755) < 0) {
+		int e = errno;
+
 		err_sys(err, "mkdir %s", ex->path);
 		free(ex->path);
 		ex->path = NULL;
+		errno = e;
 		return -1;
 	}
 	ex->procs_w = open_in(ex->path, "cgroup.procs", O_WRONLY);

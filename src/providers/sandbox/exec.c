@@ -143,18 +143,26 @@ static int send_request(int conn, const struct ctl_exec *h, const int *fds, int 
 	return 0;
 }
 
+/* Unique within the process, across handles of the same environment. */
+static unsigned exec_seq;
+
 static struct cg_exec *exec_cgroup_new(struct environment *env, struct err *err)
 {
 	struct cg_exec *ex = xcalloc(1, sizeof(*ex));
 	char leaf[64];
 
-	snprintf(leaf, sizeof(leaf), "exec.%d.%u", (int)getpid(),
-	         __atomic_fetch_add(&env->exec_seq, 1, __ATOMIC_RELAXED));
-	if (cg_exec_create(&env->cg, leaf, ex, err) < 0) {
-		free(ex);
-		return NULL;
+	/* A kept environment may still hold a busy one of an earlier process that
+	 * had our pid: take the next name. */
+	for (int attempt = 0;; attempt++) {
+		snprintf(leaf, sizeof(leaf), "exec.%d.%u", (int)getpid(),
+		         __atomic_fetch_add(&exec_seq, 1, __ATOMIC_RELAXED));
+		if (cg_exec_create(&env->cg, leaf, ex, err) == 0)
+			return ex;
+		if (errno != EEXIST || attempt >= 100)
+			break;
 	}
-	return ex;
+	free(ex);
+	return NULL;
 }
 
 void env_prepare_exec_cgroup(struct environment *env)

@@ -173,7 +173,6 @@ struct environment {
 	bool subids; /* rootless with subordinate id ranges (newuidmap) */
 	bool shim;
 	struct cg_env cg;
-	unsigned exec_seq;
 	struct cg_exec *spare_exec; /* an empty per-exec cgroup ready for the next exec */
 
 	char *job_name;

@@ -324,7 +324,7 @@ int env_root_fd(struct environment *env, struct err *err)
 	struct ctl_msg m = {.type = CTL_ROOT};
 	int fds[1], nfds = 1;
 
-	if (env->root_fd >= 0)
+	if (__atomic_load_n(&env->root_fd, __ATOMIC_ACQUIRE) >= 0)
 		return env->root_fd;
 	c = env_connect(env, err);
 	if (c < 0)
@@ -336,6 +336,13 @@ int env_root_fd(struct environment *env, struct err *err)
 			close(fds[i]);
 		return err_set(err, EIO, "environment %s: no root from its init", env->name);
 	}
-	env->root_fd = fds[0];
+	/* Two threads may have asked at once: the first one's fd is kept. */
+	{
+		int none = -1;
+
+		if (!__atomic_compare_exchange_n(&env->root_fd, &none, fds[0], false,
+		                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			close(fds[0]);
+	}
 	return env->root_fd;
 }
