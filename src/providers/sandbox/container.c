@@ -398,7 +398,7 @@ static bool want_pasta(void)
 /* pasta gives the namespace copies of the host's addresses and routes. It joins
  * the init's user and network namespaces by pid, so it is for unprivileged
  * users (as root it drops to nobody first and cannot). */
-static int start_pasta(pid_t init_pid, int userns, int netns, struct err *err)
+static int start_pasta(pid_t init_pid, int userns, int netns, const char *pidfile, struct err *err)
 {
 	char pid[16], msg[512] = "";
 	int pe[2], st;
@@ -422,12 +422,13 @@ static int start_pasta(pid_t init_pid, int userns, int netns, struct err *err)
 		dup2(pe[1], 2);
 		dup2(userns, 3);
 		dup2(netns, 4);
-		execlp("pasta", "pasta", "--config-net", "--quiet", "--userns", "/proc/self/fd/3",
-		       "--netns", "/proc/self/fd/4", (char *)NULL);
+		execlp("pasta", "pasta", "--config-net", "--quiet", "--pid", pidfile, "--userns",
+		       "/proc/self/fd/3", "--netns", "/proc/self/fd/4", (char *)NULL);
 		_exit(127);
 	}
 	close(pe[1]);
-	/* pasta daemonizes once the namespace is configured, and exits with it. */
+	/* pasta daemonizes once the namespace is configured. Joined through fds it
+	 * cannot see the namespace go away: the teardown stops it (--pid). */
 	if (waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		fcntl(pe[0], F_SETFL, O_NONBLOCK);
 		n = read(pe[0], msg, sizeof(msg) - 1);
@@ -690,7 +691,8 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	}
 	env->root_fd = ready_fds[0];
 	if (pasta) {
-		int rc = start_pasta(child, ready_fds[1], ready_fds[2], err);
+		_cleanup_free_ char *pidfile = path_join(env->dir, "pasta.pid");
+		int rc = start_pasta(child, ready_fds[1], ready_fds[2], pidfile, err);
 
 		close(ready_fds[1]);
 		close(ready_fds[2]);

@@ -239,6 +239,33 @@ void env_free(struct environment *env)
 	free(env);
 }
 
+/* pasta serves the environment's network namespace from outside it: stop it
+ * (only if the pid in its pid file is still a pasta process). */
+static void stop_pasta(const struct environment *env)
+{
+	_cleanup_free_ char *pidfile = path_join(env->dir, "pasta.pid"), *text = NULL;
+	char path[64], cmd[256];
+	size_t len;
+	pid_t pid;
+	ssize_t n;
+	int fd;
+
+	if (read_file(pidfile, 64, &text, &len, NULL) < 0 || (pid = (pid_t)atoi(text)) <= 1)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, cmd, sizeof(cmd) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	cmd[n] = '\0';
+	if (strcmp(path_basename(cmd), "pasta") == 0 ||
+	    strncmp(path_basename(cmd), "passt", 5) == 0)
+		kill(pid, SIGTERM);
+}
+
 /* Waits until the process behind pidfd has exited (up to timeout_ms). */
 static bool wait_pidfd(int pidfd, int timeout_ms)
 {
@@ -274,6 +301,8 @@ int env_teardown(struct environment *env, struct err *err)
 	 * happens, the cgroups once it has. */
 	if (env->pidfd >= 0)
 		sys_pidfd_send_signal(env->pidfd, SIGKILL);
+	if (env->network && strcmp(env->network, "pasta") == 0)
+		stop_pasta(env);
 	if (rm_rf(env->dir, env->subids ? NULL : err) < 0) {
 		/* Files of subordinate users: only removable from a namespace mapping them. */
 		if (!env->subids || userns_rm_rf(env->dir, err) < 0)
