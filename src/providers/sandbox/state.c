@@ -151,7 +151,11 @@ int state_write(const struct environment *env, struct err *err)
 	cJSON_AddItemToObject(j, "env", strv_json(env->cfg_env));
 	json_add_str_or_null(j, "workdir", env->cfg_workdir);
 	text = cJSON_PrintUnformatted(j);
-	/* Temp + rename without fsync: an environment does not survive a reboot anyway. */
+	/* No fsync: an environment does not survive a reboot anyway. The first
+	 * write creates the file in place (the owner's flock keeps gc away, and a
+	 * reader racing it just skips the environment); updates replace it whole. */
+	if (!path_exists(path))
+		return write_file(path, text, strlen(text), 0600, err);
 	if (write_file(tmp, text, strlen(text), 0600, err) < 0)
 		return -1;
 	if (rename(tmp, path) < 0)
