@@ -125,8 +125,13 @@ int state_write(const struct environment *env, struct err *err)
 	cJSON_AddStringToObject(j, "image", env->image_ref ? env->image_ref : "");
 	json_add_str_or_null(j, "image_id", env->image_id);
 	cJSON_AddNumberToObject(j, "created_at", env->created_at);
-	cJSON_AddNumberToObject(j, "owner_pid", (double)getpid());
-	cJSON_AddNumberToObject(j, "owner_start", (double)proc_start_time(getpid()));
+	/* The process that started it (kept by later writers, e.g. `env rm` of a
+	 * kept environment). */
+	cJSON_AddNumberToObject(j, "owner_pid",
+	                        env->owner ? (double)getpid() : (double)env->owner_pid);
+	cJSON_AddNumberToObject(j, "owner_start",
+	                        env->owner ? (double)proc_start_time(getpid())
+	                                   : (double)env->owner_start);
 	cJSON_AddNumberToObject(j, "init_pid", (double)env->init_pid);
 	cJSON_AddNumberToObject(j, "init_start", (double)env->init_start);
 	cJSON_AddBoolToObject(j, "kept", env->kept);
@@ -181,6 +186,8 @@ int state_load(const char *dir, struct environment *env, struct err *err)
 	env->image_id = json_get_str(j, "image_id") ? xstrdup(json_get_str(j, "image_id")) : NULL;
 	env->created_at = json_get_num(j, "created_at", 0);
 	env->init_pid = (pid_t)json_get_num(j, "init_pid", 0);
+	env->owner_pid = (pid_t)json_get_num(j, "owner_pid", 0);
+	env->owner_start = (unsigned long long)json_get_num(j, "owner_start", 0);
 	env->init_start = (unsigned long long)json_get_num(j, "init_start", 0);
 	env->kept = json_get_bool(j, "kept", false);
 	env->rootless = json_get_bool(j, "rootless", false);
