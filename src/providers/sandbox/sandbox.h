@@ -161,9 +161,11 @@ ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *nfds);
 
 struct environment {
 	char *name;
-	char *dir;  /* <home>/envs/<name> */
-	int dir_fd; /* holds the owner's flock */
-	bool owner; /* started by this process */
+	char *dir;       /* <home>/envs/<name> */
+	int dir_fd;      /* holds the owner's flock */
+	bool owner;      /* started by this process */
+	pid_t owner_pid; /* who started it (from the state, informational) */
+	unsigned long long owner_start;
 	pid_t init_pid;
 	unsigned long long init_start; /* start time (clock ticks) from /proc/PID/stat */
 	int pidfd;
