@@ -124,11 +124,40 @@ static void child_wait_go(struct sandbox_plan *p)
 		p->cg_procs[i - 1] = fds[i];
 }
 
+/* Errors after READY have nobody waiting for them: the init exits, and the
+ * environment's next request fails. */
+static void __attribute__((noreturn)) child_late_fail(void)
+{
+	_exit(1);
+}
+
+static void send_ready(const struct sandbox_plan *p)
+{
+	struct ctl_msg m;
+	int fds[3] = {open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), -1, -1}, n = 1;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SYNC_READY;
+	m.value = (int32_t)getpid();
+	/* pasta joins our namespaces through these (our /proc entries are closed to
+	 * the owner once we are not dumpable). */
+	if (p->send_ns_fds) {
+		fds[n++] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+		fds[n++] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	}
+	for (int i = 0; i < n; i++)
+		if (fds[i] < 0)
+			_exit(1);
+	if (ctl_send(p->sync_fd, &m, sizeof(m), fds, n) < 0)
+		_exit(1);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
 void container_child(const struct sandbox_plan *plan)
 {
 	struct sandbox_plan p = *plan;
 	struct child_err e = {0};
-	struct ctl_msg m;
 	struct sigaction sa;
 	sigset_t none;
 	int rootfd = -1, rc;
@@ -171,16 +200,17 @@ void container_child(const struct sandbox_plan *plan)
 		child_fail(&e, errno, "unshare the cgroup namespace");
 		child_report(p.sync_fd, &e);
 	}
+	/* /sys (which shows the network namespace of its mounter), the cgroup view,
+	 * pivot_root. */
 	if (mounts_setup_late(&p, rootfd, &e) < 0)
 		child_report(p.sync_fd, &e);
-	if (sethostname(p.hostname, strlen(p.hostname)) < 0) {
-		child_fail(&e, errno, "sethostname");
-		child_report(p.sync_fd, &e);
-	}
-	if (p.netns && (rc = net_loopback_up()) < 0) {
-		child_fail(&e, -rc, "bring lo up");
-		child_report(p.sync_fd, &e);
-	}
+	/* The owner can go on (its first request waits in ctl.sock's backlog)
+	 * while we finish: no process of the environment exists before the loop. */
+	send_ready(&p);
+	if (mounts_protect(&e) < 0 || sethostname(p.hostname, strlen(p.hostname)) < 0)
+		child_late_fail();
+	if (p.netns && net_loopback_up() < 0)
+		child_late_fail();
 	/* The init shares rollout's pages, which can make it look like the biggest
 	 * process of the cgroup: the OOM killer must pick the culprit, never it
 	 * (commands go back to 0). Lowering needs CAP_SYS_RESOURCE: as root only. */
@@ -197,42 +227,16 @@ void container_child(const struct sandbox_plan *plan)
 	 * out of reach of the container's processes. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	hide_owner_strings();
-	if ((rc = caps_limit_to(p.caps)) < 0) {
-		child_fail(&e, -rc, "drop capabilities");
-		child_report(p.sync_fd, &e);
-	}
+	if ((rc = caps_limit_to(p.caps)) < 0)
+		child_late_fail();
 	/* The init itself runs under the filter from here on and every command
 	 * inherits it through fork: it is loaded once per environment. */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		child_fail(&e, errno, "no_new_privs");
-		child_report(p.sync_fd, &e);
-	}
-	if (p.seccomp && (rc = sandbox_seccomp_load(p.seccomp)) < 0) {
-		child_fail(&e, -rc, "seccomp");
-		child_report(p.sync_fd, &e);
-	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_late_fail();
+	if (p.seccomp && sandbox_seccomp_load(p.seccomp) < 0)
+		child_late_fail();
 	umask(022);
 	stdio_to_null();
-	memset(&m, 0, sizeof(m));
-	m.type = SYNC_READY;
-	m.value = (int32_t)getpid();
-	{
-		int fds[3] = {open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), -1, -1}, n = 1;
-
-		/* pasta joins our namespaces through these (our /proc entries are
-		 * closed to the owner: we are not dumpable). */
-		if (p.send_ns_fds) {
-			fds[n++] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
-			fds[n++] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-		}
-		for (int i = 0; i < n; i++)
-			if (fds[i] < 0)
-				_exit(1);
-		if (ctl_send(p.sync_fd, &m, sizeof(m), fds, n) < 0)
-			_exit(1);
-		for (int i = 0; i < n; i++)
-			close(fds[i]);
-	}
 	init_run(&p);
 }
 

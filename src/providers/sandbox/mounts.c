@@ -461,7 +461,7 @@ static const char *const readonly_paths[] = {
     "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
 
-static int mask_and_protect(struct child_err *e)
+int mounts_protect(struct child_err *e)
 {
 	const unsigned long locked = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 
@@ -513,8 +513,8 @@ int mounts_setup_early(const struct sandbox_plan *p, int *rootfd_out, struct chi
 		goto fail;
 	}
 	close(t);
-	if (setup_dev(p, rootfd, e) < 0 || setup_sys(p, rootfd, e) < 0 ||
-	    setup_etc(p, rootfd, e) < 0 || setup_binds(p, rootfd, e) < 0)
+	if (setup_dev(p, rootfd, e) < 0 || setup_etc(p, rootfd, e) < 0 ||
+	    setup_binds(p, rootfd, e) < 0)
 		goto fail;
 	*rootfd_out = rootfd;
 	return 0;
@@ -527,11 +527,13 @@ int mounts_setup_late(const struct sandbox_plan *p, int rootfd, struct child_err
 {
 	int rc = -1;
 
+	if (setup_sys(p, rootfd, e) < 0)
+		goto out;
 	/* The cgroup view needs the cgroup namespace, made after joining. */
 	if (((p->cg_mode == CG_V1 && !p->userns) || p->cg_mode == CG_V2) && p->sysfs_mounted &&
 	    setup_cgroup_view(p, rootfd, e) < 0)
 		goto out;
-	if (do_pivot(rootfd, e) < 0 || mask_and_protect(e) < 0)
+	if (do_pivot(rootfd, e) < 0)
 		goto out;
 	rc = 0;
 out:

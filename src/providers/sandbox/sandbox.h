@@ -92,11 +92,13 @@ struct sandbox_plan {
 /* Child side, after clone. Never return. */
 void container_child(const struct sandbox_plan *p) __attribute__((noreturn));
 extern const char *const sandbox_etc_files[3]; /* "hosts", "resolv.conf", "hostname" */
-/* The filesystem, in two steps: before joining the cgroups (overlay, /proc,
- * /dev, /sys, /etc files, /logs binds; *rootfd gets the new root) and after
- * (the /sys/fs/cgroup view, pivot_root, masked and read-only paths). */
+/* The filesystem, in three steps: before joining the cgroups (overlay, /proc,
+ * /dev, /etc files, /logs binds; *rootfd gets the new root), after (/sys, the
+ * /sys/fs/cgroup view, pivot_root), and once the owner was told we are ready
+ * (Docker's masked and read-only paths). */
 int mounts_setup_early(const struct sandbox_plan *p, int *rootfd, struct child_err *e);
 int mounts_setup_late(const struct sandbox_plan *p, int rootfd, struct child_err *e);
+int mounts_protect(struct child_err *e);
 /* Brings lo up in the current network namespace; returns -errno. */
 int net_loopback_up(void);
 /* pid 1: serves ctl.sock, reaps, exits when the owner goes away (unless kept). */
