@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <linux/filter.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -161,6 +162,23 @@ TEST(seccomp_covers_i386_syscalls)
 {
 #if defined(__x86_64__)
 	CHECK_INT(under_filter(i386_calls_are_filtered_too), 0);
+#else
+	SKIP("x86_64 only");
+#endif
+}
+
+#if defined(__x86_64__)
+static int x32_call(void)
+{
+	syscall(0x40000000 | SYS_getpid); /* the x32 ABI: a foreign architecture here */
+	return 60;
+}
+#endif
+
+TEST(seccomp_refuses_the_x32_abi)
+{
+#if defined(__x86_64__)
+	CHECK_INT(under_filter(x32_call), 200 + SIGSYS);
 #else
 	SKIP("x86_64 only");
 #endif

@@ -223,10 +223,11 @@ static void compile(void)
 	/* The child sets no_new_privs itself; libseccomp only exports here. */
 	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
 	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-	if (seccomp_arch_native() == SCMP_ARCH_X86_64) {
+	/* Docker also lists x32 (x86_64's ILP32 ABI, without userland in practice);
+	 * leaving it out makes the program a third smaller and its load (once per
+	 * environment) cheaper. x32 calls are refused as a foreign architecture. */
+	if (seccomp_arch_native() == SCMP_ARCH_X86_64)
 		seccomp_arch_add(ctx, SCMP_ARCH_X86);
-		seccomp_arch_add(ctx, SCMP_ARCH_X32);
-	}
 	if (add_rules(ctx) < 0)
 		goto out;
 	rc = seccomp_export_bpf_mem(ctx, NULL, &len);
