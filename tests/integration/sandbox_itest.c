@@ -262,6 +262,59 @@ TEST(teardown_leaves_no_process_mount_cgroup_or_directory)
 	CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD); /* no zombie either */
 }
 
+/* A frozen process cannot die: an exec cgroup left frozen (say the init was
+ * killed between freezing and thawing it) must not hang the teardown. */
+TEST(teardown_thaws_a_frozen_exec)
+{
+	struct environment *e;
+	pid_t runner;
+	_cleanup_free_ char *freezer = NULL, *dir = NULL;
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+	int frozen = 0, st;
+	double t0;
+
+	require_root();
+	e = start();
+	REQUIRE(e);
+	if (e->cg.mode != CG_V1 || !cg_has_controller(e->cg.ctrl[e->cg.exec_idx], "freezer")) {
+		destroy(e);
+		SKIP("needs the v1 freezer");
+	}
+	runner = fork();
+	if (runner == 0) {
+		struct environment *x = NULL;
+		struct err err = {0};
+		const char *argv[] = {"sleep", "8765.5", NULL};
+		struct exec_request req = {.argv = argv, .stdin_fd = -1};
+		struct exec_result res;
+
+		if (P->open(env_name, &x, &err) < 0)
+			_exit(1);
+		_exit(P->exec(x, &req, &res, &err) < 0 ? 0 : 1); /* the init goes away */
+	}
+	REQUIRE(processes_appear("sleep", "8765.5", 5) == 1);
+	freezer = xstrdup(e->cg.path[e->cg.exec_idx]);
+	d = opendir(freezer);
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *state = NULL;
+
+		if (strncmp(de->d_name, "exec.", 5) != 0)
+			continue;
+		state = xasprintf("%s/%s/freezer.state", freezer, de->d_name);
+		frozen += write_file(state, "FROZEN", 6, 0644, NULL) == 0;
+	}
+	CHECK(frozen >= 1);
+	dir = xstrdup(e->dir);
+	t0 = mono_now();
+	destroy(e);
+	CHECK(mono_now() - t0 < 10);
+	CHECK(processes_gone("sleep", "8765.5", 5));
+	CHECK(!path_exists(freezer));
+	CHECK(!path_exists(dir));
+	waitpid(runner, &st, 0);
+}
+
 /* The owner dies by SIGKILL: its environment's init notices and takes every
  * process with it; gc removes the cgroups and directories left behind. */
 TEST(owner_killed_by_sigkill_then_gc_removes_the_rest)

@@ -683,18 +683,31 @@ int cg_env_destroy(const struct cg_env *env, struct err *err)
 {
 	int rc = 0;
 
-	for (int i = 0; i < env->n; i++) {
-		/* A frozen straggler could never exit. */
-		if (env->mode == CG_V1 && ctrl_in_set(env->ctrl[i], "freezer", 7)) {
-			_cleanup_free_ char *st = path_join(env->path[i], "freezer.state");
-
-			if (access(st, F_OK) == 0)
-				cg_write(env->path[i], "freezer.state", "THAWED", NULL);
-		}
-		if (remove_tree(env->path[i], err) < 0)
+	/* Only the directory of per-exec cgroups has children. */
+	for (int i = 0; i < env->n; i++)
+		if ((i == env->exec_idx ? remove_tree(env->path[i], err)
+		                        : remove_dir(env->path[i], err)) < 0)
 			rc = -1;
-	}
 	return rc;
+}
+
+void cg_env_thaw(const struct cg_env *env)
+{
+	_cleanup_closedir_ DIR *d = NULL;
+	struct dirent *de;
+
+	if (env->mode != CG_V1 || env->n == 0 ||
+	    !ctrl_in_set(env->ctrl[env->exec_idx], "freezer", 7))
+		return;
+	d = opendir(env->path[env->exec_idx]);
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *child = NULL;
+
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		child = path_join(env->path[env->exec_idx], de->d_name);
+		cg_write(child, "freezer.state", "THAWED", NULL);
+	}
 }
 
 void cg_env_free(struct cg_env *env)

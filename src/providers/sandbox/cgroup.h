@@ -68,6 +68,9 @@ int cg_env_open_procs(const struct cg_env *env, int fds[CG_MAX], struct err *err
  * stragglers are killed. Missing directories are fine. */
 int cg_env_destroy(const struct cg_env *env, struct err *err);
 void cg_env_free(struct cg_env *env);
+/* v1: thaws the per-exec cgroups; a frozen process cannot die (an init killed
+ * between freezing and thawing an exec's cgroup would never exit). */
+void cg_env_thaw(const struct cg_env *env);
 /* Number of OOM kills so far in the environment, -1 when unknown. */
 long long cg_env_oom_kills(const struct cg_env *env);
 

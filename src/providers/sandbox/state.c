@@ -323,6 +323,7 @@ int env_teardown(struct environment *env, struct err *err)
 		close(env->dir_fd);
 		env->dir_fd = -1;
 	}
+	cg_env_thaw(&env->cg);
 	if (env->pidfd >= 0) {
 		if (env->owner)
 			waitpid(env->init_pid, NULL, 0);
