@@ -325,11 +325,12 @@ int env_teardown(struct environment *env, struct err *err)
 	}
 	cg_env_thaw(&env->cg);
 	if (env->pidfd >= 0) {
-		if (env->owner)
-			waitpid(env->init_pid, NULL, 0);
-		else if (!wait_pidfd(env->pidfd, 10000) && rc == 0)
+		/* Bounded: a process stuck in the kernel must not hang rollout. */
+		if (!wait_pidfd(env->pidfd, 10000) && rc == 0)
 			rc = err_set(err, ETIMEDOUT, "environment %s: init %d did not exit",
 			             env->name, (int)env->init_pid);
+		else if (env->owner)
+			waitpid(env->init_pid, NULL, WNOHANG); /* our child: reap it */
 		close(env->pidfd);
 		env->pidfd = -1;
 	}
