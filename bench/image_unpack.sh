@@ -44,11 +44,11 @@ rm -rf "$work"/x* "$work"/store*
 sync
 tar_us=$(median <"$work/tar.times")
 rollout_us=$(median <"$work/rollout.times")
-printf 'unpack: rollout image import %.3f s, tar -xzf %.3f s (medians; all: rollout %s / tar %s us)\n' \
-	"$(echo "$rollout_us / 1000000" | bc -l)" "$(echo "$tar_us / 1000000" | bc -l)" \
+div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+printf 'unpack: rollout image import %s s, tar -xzf %s s (medians; all: rollout %s / tar %s us)\n' \
+	"$(div "$rollout_us" 1000000)" "$(div "$tar_us" 1000000)" \
 	"$(paste -sd' ' "$work/rollout.times")" "$(paste -sd' ' "$work/tar.times")"
-ratio=$(echo "$rollout_us / $tar_us" | bc -l)
-printf 'unpack ratio rollout/tar: %.2f (target <= 1.0)\n' "$ratio"
+printf 'unpack ratio rollout/tar: %.2f (target <= 1.0)\n' "$(div "$rollout_us" "$tar_us")"
 
 # Second load of the same docker save archive.
 gzip -dc "$deb" >"$work/layer.tar"
@@ -67,5 +67,5 @@ done
 after=$(ls -l --time-style=+%s.%N "$ROLLOUT_HOME/layers")
 load_us=$(median <"$work/load.times")
 [ "$before" = "$after" ] && again=0 || again="some (layers/ changed)"
-printf 'second load: %.1f ms (median; all: %s us; target <= 50 ms), layers unpacked again: %s\n' \
-	"$(echo "$load_us / 1000" | bc -l)" "$(paste -sd' ' "$work/load.times")" "$again"
+printf 'second load: %s ms (median; all: %s us; target <= 50 ms), layers unpacked again: %s\n' \
+	"$(div "$load_us" 1000)" "$(paste -sd' ' "$work/load.times")" "$again"

@@ -261,7 +261,8 @@ static int source_read(struct source *src, const char *name, const char *digest,
 static int spool(struct store_job *job, int fd, uint64_t length, struct source *src,
                  struct err *err)
 {
-	struct decompress_opts o = {.fd = fd, .length = length, .threaded = false};
+	struct decompress_opts o = {
+	    .fd = fd, .length = length, .threaded = false, .max_output = store_max_layer_size()};
 	struct decompress *d = NULL;
 	struct decompress_result res;
 	struct tar_input in;

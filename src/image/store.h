@@ -144,7 +144,12 @@ int store_import(struct store *s, const char *path, const char *ref, char *const
 int store_apply_change(cJSON *config_doc, const char *change, struct err *err);
 
 /* For the Dockerfile builder: a new image = parent image + (optionally) one new
- * layer made from a directory + a config. */
+ * layer made from a directory + a config. The directory is typically the upper dir
+ * of an overlay mounted over the parent's layers with redirect_dir=off and
+ * metacopy=off, so that it holds whole files; whiteouts and opaque directories in
+ * it become OCI .wh. entries of the layer, then overlay form again in the store.
+ * The layer is written as a tar in the store's tmp/ (its diff ID is the sha256 of
+ * that tar) and unpacked like any other layer. */
 struct store_new_image {
 	const char *parent;     /* ref or ID of the base image; NULL = FROM scratch */
 	int layer_dirfd;        /* an overlayfs upper dir (whiteouts as char 0/0, opaque dirs by

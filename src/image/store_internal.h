@@ -83,6 +83,10 @@ struct store_commit {
 int store_commit_image(struct store *s, const struct store_commit *c, char **out_id,
                        struct err *err);
 
+/* store_image_lookup with the lock already held. */
+int store_lookup_locked(struct store *s, const char *ref_or_id, struct store_image **out,
+                        struct err *err);
+
 /* Flags and whiteout mode for extracting layers into this store. */
 void store_extract_opts(struct store *s, struct tar_extract_opts *o);
 

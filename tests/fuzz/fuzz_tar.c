@@ -16,7 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *scratch;
+static char *scratch, *scratch_parent;
+
+static void remove_scratch(void)
+{
+	rm_rf(scratch_parent, NULL);
+}
 
 static int sb_output(void *ctx, const void *data, size_t n, struct err *err)
 {
@@ -104,7 +109,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (!mkdtemp(tmpl))
 			abort();
+		scratch_parent = xstrdup(tmpl);
 		scratch = xasprintf("%s/root", tmpl);
+		atexit(remove_scratch);
 	}
 	roundtrip(data, size);
 	extract(data, size);

@@ -143,6 +143,10 @@ if [ -n "${deb_ref:-}" ]; then
 fi
 check_eq "nothing left after rm + prune" "$(find "$ROLLOUT_HOME/layers" "$ROLLOUT_HOME/images" -mindepth 1 | wc -l)" 0
 
+docker rmi -f "$IMG" >/dev/null 2>&1
+check "the test image is gone from dockerd" bash -c "! docker image inspect '$IMG' >/dev/null 2>&1"
+check_eq "no containers of the test image left" "$(docker ps -aq --filter "ancestor=$IMG" | wc -l)" 0
+check_eq "no overlay mounts left" "$(grep -c " $W" /proc/mounts)" 0
 check_eq "nothing appeared next to the stores" "$(ls "$B" | paste -sd' ')" \
 	"canary store store-docker25 store-gz store-oci-dir store-oci-tar"
 check_eq "canary untouched" "$(ls -A "$B/canary"):$(cat "$B/canary/file")" "file:canary"

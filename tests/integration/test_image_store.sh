@@ -291,6 +291,7 @@ else
 	mkdir "$B/store-user"
 fi
 
+check_eq "no overlay mounts left" "$(grep -c " $W" /proc/mounts)" 0
 check_eq "nothing appeared next to the stores" "$(ls "$B" | paste -sd' ')" "canary store store-errors store-user"
 check_eq "canary untouched" "$(ls -A "$B/canary"):$(cat "$B/canary/file")" "file:canary"
 done_testing

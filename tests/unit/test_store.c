@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -438,5 +439,75 @@ TEST(store_import_errors_leave_no_trace)
 	CHECK_INT(tree_count_entries(xasprintf("%s/layers", store_root(s))), 0);
 	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 0);
 	CHECK_INT(tree_count_entries(xasprintf("%s/images", store_root(s))), 0);
+	store_close(s);
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	va_list ap;
+	_cleanup_free_ char *cmd = NULL, *full = NULL;
+	int rc;
+
+	va_start(ap, fmt);
+	cmd = xvasprintf(fmt, ap);
+	va_end(ap);
+	full = xasprintf("bash -c 'source %s/tests/lib/images.sh && %s'", test_srcdir(), cmd);
+	rc = system(full);
+	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* store_load on every archive form (also run under ASan, unlike the CLI tests). */
+TEST(store_load_archive_forms)
+{
+	struct store *s = open_tmp_store();
+	_cleanup_free_ char *l1 = make_rootfs_tar("l1.tar"), *d = tmp("w");
+	struct store_image *img = NULL;
+	struct err err;
+	static const char *const forms[] = {"save.tar", "oci", "oci.tar", "d25.tar", "save.tar.gz"};
+
+	REQUIRE(s);
+	REQUIRE(mkdir(d, 0755) == 0);
+	REQUIRE(
+	    sh("cd %s && mkdir -p t/etc && : >t/etc/.wh.passwd && echo 2 >t/two && "
+	       "tar -C t -cf l2.tar etc/.wh.passwd two && "
+	       "docker_archive save.tar form/test:1 %s l2.tar && "
+	       "oci_from_docker_save save.tar oci form/test:1 10 1 && tar -C oci -cf oci.tar . && "
+	       "oci_from_docker_save save.tar oci-flat form/test:1 01 0 && "
+	       "d25_from_oci oci-flat d25.tar form/test:1 && gzip -c save.tar >save.tar.gz",
+	       d, l1) == 0);
+	for (size_t i = 0; i < ARRAY_SIZE(forms); i++) {
+		_cleanup_strvs_ struct strv loaded = STRV_INIT;
+		_cleanup_free_ char *path = xasprintf("%s/%s", d, forms[i]);
+		struct store_prune_result res;
+
+		if (store_load(s, path, i == 0 ? "extra:1" : NULL, &loaded, &err) < 0) {
+			test_fail_at(__FILE__, __LINE__, "%s: %s", forms[i], err.msg);
+			continue;
+		}
+		CHECK(strv_contains(&loaded, "form/test:1"));
+		REQUIRE(store_image_lookup(s, "form/test:1", &img, &err) == 0);
+		CHECK_INT(img->n_layers, 2);
+		CHECK(path_is_file(xasprintf("%s/two", img->layer_dirs[1])));
+		CHECK(path_is_file(xasprintf("%s/etc/passwd", img->layer_dirs[0])));
+		store_image_free(img);
+		/* Start the next form from an empty store. */
+		CHECK(store_remove(s, "form/test:1", &err) == 0);
+		store_remove(s, "extra:1", &err);
+		CHECK(store_prune(s, &res, &err) == 0);
+		CHECK_INT(tree_count_entries(xasprintf("%s/layers", store_root(s))), 0);
+	}
+	/* Errors on the same paths: a missing blob, a multi-image archive with --tag. */
+	REQUIRE(sh("cd %s && rm oci/blobs/sha256/$(ls -S oci/blobs/sha256 | head -1)", d) == 0);
+	{
+		_cleanup_strvs_ struct strv loaded = STRV_INIT;
+
+		CHECK(store_load(s, xasprintf("%s/oci", d), NULL, &loaded, &err) < 0);
+		CHECK_CONTAINS(err.msg, "is missing");
+		CHECK(store_load(s, xasprintf("%s/nope", d), NULL, &loaded, &err) < 0);
+		CHECK_CONTAINS(err.msg, "No such file");
+	}
+	CHECK_INT(tree_count_entries(xasprintf("%s/layers", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(xasprintf("%s/tmp", store_root(s))), 0);
 	store_close(s);
 }
