@@ -1,46 +1,210 @@
-/* The sandbox provider: placeholder until its issue lands. */
+/* The sandbox provider: rollout's own daemonless runtime behind provider.h. */
 #include "providers/provider.h"
+#include "providers/sandbox/sandbox.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
 #include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/log.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
-static int sandbox_unavailable(struct err *err)
+/* image.c */
+int sandbox_image_start(const struct env_config *cfg, struct environment **out, struct err *err);
+
+static int sb_start(const struct env_config *cfg, struct environment **out, struct err *err)
 {
-	return err_set(err, ENOSYS, "the sandbox provider is not available yet in this build");
+	return sandbox_image_start(cfg, out, err);
 }
 
-static int sandbox_start(const struct env_config *cfg, struct environment **out, struct err *err)
+static int sb_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
+                   struct err *err)
 {
-	(void)cfg;
-	(void)out;
-	return sandbox_unavailable(err);
+	return sandbox_exec(env, req, res, err);
 }
 
-static int sandbox_open(const char *name, struct environment **out, struct err *err)
+static int sb_upload(struct environment *env, const char *host_path, const char *env_path,
+                     struct err *err)
 {
-	(void)name;
-	(void)out;
-	return sandbox_unavailable(err);
+	int root = env_root_fd(env, err);
+
+	return root < 0 ? -1 : copy_upload(root, host_path, env_path, err);
 }
 
-static int sandbox_list(struct env_info **out, size_t *n, struct err *err)
+static int sb_download(struct environment *env, const char *env_path, const char *host_path,
+                       struct err *err)
 {
+	int root = env_root_fd(env, err);
+
+	return root < 0 ? -1 : copy_download(root, env_path, host_path, err);
+}
+
+static int sb_stop(struct environment *env, bool destroy, struct err *err)
+{
+	int rc = 0;
+
+	if (destroy) {
+		rc = env_teardown(env, err);
+	} else {
+		/* Keep: the init must survive us; gc leaves kept environments alone. */
+		env->kept = true;
+		if (env->sync_fd >= 0) {
+			struct ctl_msg m = {.type = SYNC_KEEP};
+
+			if (ctl_send(env->sync_fd, &m, sizeof(m), NULL, 0) < 0)
+				rc = err_sys(err, "environment %s: keep", env->name);
+		}
+		if (rc == 0 && state_write(env, err) < 0)
+			rc = -1;
+	}
+	env_free(env);
+	return rc;
+}
+
+static int open_env(const char *name, struct environment **out, struct err *err)
+{
+	_cleanup_free_ char *envs = NULL, *dir = NULL;
+	struct environment *env;
+
+	if (sandbox_check_name(name, err) < 0)
+		return -1;
+	envs = sandbox_envs_dir();
+	dir = path_join(envs, name);
+	env = xcalloc(1, sizeof(*env));
+	if (state_load(dir, env, err) < 0) {
+		free(env);
+		if (err && err->code == ENOENT)
+			return err_set(err, ENOENT, "no sandbox environment named %s", name);
+		return -1;
+	}
+	*out = env;
+	return 0;
+}
+
+static int sb_open(const char *name, struct environment **out, struct err *err)
+{
+	struct environment *env;
+
+	if (open_env(name, &env, err) < 0)
+		return -1;
+	if (!state_init_alive(env)) {
+		env_free(env);
+		return err_set(err, ESRCH, "sandbox environment %s is not running", name);
+	}
+	*out = env;
+	return 0;
+}
+
+static void sb_release(struct environment *env)
+{
+	env_free(env);
+}
+
+static int sb_list(struct env_info **out, size_t *n, struct err *err)
+{
+	_cleanup_free_ char *envs = sandbox_envs_dir();
+	_cleanup_closedir_ DIR *d = opendir(envs);
+	struct env_info *infos = NULL;
+	size_t count = 0;
+	struct dirent *de;
+
 	*out = NULL;
 	*n = 0;
-	(void)err;
+	if (!d)
+		return errno == ENOENT ? 0 : err_sys(err, "open %s", envs);
+	while ((de = readdir(d))) {
+		struct environment *env;
+		struct err ignored = {0};
+
+		if (de->d_name[0] == '.' || open_env(de->d_name, &env, &ignored) < 0)
+			continue;
+		infos = xrealloc(infos, (count + 1) * sizeof(*infos));
+		infos[count].name = xstrdup(env->name);
+		infos[count].job_name = xstrdup(env->job_name);
+		infos[count].image = xstrdup(env->image_ref);
+		infos[count].state = xstrdup(!state_init_alive(env) ? "exited"
+		                             : env->kept            ? "kept"
+		                                                    : "running");
+		infos[count].created_at = env->created_at;
+		count++;
+		env_free(env);
+	}
+	*out = infos;
+	*n = count;
 	return 0;
 }
 
-static int sandbox_gc(struct err *err)
+/* Leftovers are environments whose owner is gone (its flock is free) and that
+ * were not kept: remove them, killing their init if it somehow survived. */
+static int sb_gc(struct err *err)
 {
-	(void)err;
-	return 0;
+	_cleanup_free_ char *envs = sandbox_envs_dir();
+	_cleanup_closedir_ DIR *d = opendir(envs);
+	struct dirent *de;
+	int removed = 0, rc = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : err_sys(err, "open %s", envs);
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *dir = NULL;
+		struct environment *env;
+		struct err e = {0};
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		dir = path_join(envs, de->d_name);
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd); /* its owner is alive */
+			continue;
+		}
+		env = xcalloc(1, sizeof(*env));
+		if (state_load(dir, env, &e) < 0) {
+			/* Died before writing any state: nothing else can exist. */
+			free(env);
+			close(fd);
+			if (rm_rf(dir, &e) == 0)
+				removed++;
+			continue;
+		}
+		if (env->kept && state_init_alive(env)) {
+			close(fd);
+			env_free(env);
+			continue;
+		}
+		env->dir_fd = fd;
+		log_info("sandbox: removing leftover environment %s", env->name);
+		if (env_teardown(env, &e) < 0) {
+			log_warn("sandbox: gc %s: %s", de->d_name, e.msg);
+			rc = -1;
+		} else {
+			removed++;
+		}
+		env_free(env);
+	}
+	if (rc < 0 && removed == 0)
+		return err_set(err, EIO, "sandbox gc: some environments could not be removed");
+	return removed;
 }
 
 const struct provider_ops sandbox_provider = {
     .name = "sandbox",
-    .start = sandbox_start,
-    .open = sandbox_open,
-    .list = sandbox_list,
-    .gc = sandbox_gc,
+    .logs_mounted = true,
+    .start = sb_start,
+    .exec = sb_exec,
+    .upload = sb_upload,
+    .download = sb_download,
+    .stop = sb_stop,
+    .open = sb_open,
+    .release = sb_release,
+    .list = sb_list,
+    .gc = sb_gc,
 };

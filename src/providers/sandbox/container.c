@@ -1,0 +1,717 @@
+/* Starting an environment. The parent clones the init with every namespace at
+ * once, then prepares the host side (cgroups and their limits, ctl.sock, the state
+ * file) while the child builds its filesystem; the cgroup fds and the listening
+ * socket reach the child over a SOCK_SEQPACKET sync socket, which also carries
+ * (errno, message) back on failure. The child joins its cgroups, finishes its
+ * mounts, pivots, drops to Docker's capabilities, loads the seccomp filter and
+ * becomes the environment's init. */
+#include "providers/sandbox/sandbox.h"
+#include "providers/sandbox/security.h"
+#include "providers/sandbox/sys.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
+#include "rollout/log.h"
+#include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_MS 30000
+
+/* ---- Child ---- */
+
+static void __attribute__((noreturn)) child_report(int sync_fd, const struct child_err *e)
+{
+	struct ctl_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SYNC_ERROR;
+	m.value = e->code;
+	snprintf(m.text, sizeof(m.text), "%s", e->msg);
+	ctl_send(sync_fd, &m, sizeof(m), NULL, 0);
+	_exit(1);
+}
+
+static void stdio_to_null(void)
+{
+	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (nul < 0)
+		return;
+	dup2(nul, 0);
+	dup2(nul, 1);
+	dup2(nul, 2);
+	if (nul > 2)
+		close(nul);
+}
+
+/* The init is a copy of rollout: /proc/1/cmdline would show rollout's command
+ * line to every process of the environment. Wipe the argument and environment
+ * strings (fields 48-51 of /proc/self/stat locate them) and name it. */
+static void hide_owner_strings(void)
+{
+	char buf[2048], *p;
+	unsigned long v[4];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	prctl(PR_SET_NAME, "rollout-init", 0, 0, 0);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	for (int field = 2; p && field < 48; field++)
+		p = strchr(p + 1, ' ');
+	for (int i = 0; i < 4; i++) {
+		if (!p)
+			return;
+		v[i] = strtoul(p + 1, &p, 10);
+	}
+	if (v[1] > v[0] && v[3] > v[2]) {
+		static const char name[] = "rollout-init";
+
+		memset((void *)v[2], 0, v[3] - v[2]);
+		memset((void *)v[0], 0, v[1] - v[0]);
+		memcpy((void *)v[0], name,
+		       v[1] - v[0] > sizeof(name) ? sizeof(name) : v[1] - v[0] - 1);
+	}
+}
+
+/* Commands get as many open files as the hard limit allows (Docker: 1048576). */
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* The parent's go-ahead: id maps written (user namespace), and the listening
+ * ctl.sock plus one cgroup.procs fd per cgroup directory. */
+static void child_wait_go(struct sandbox_plan *p)
+{
+	struct ctl_msg m;
+	int fds[1 + CG_MAX], nfds = 1 + CG_MAX;
+
+	if (ctl_recv(p->sync_fd, &m, sizeof(m), fds, &nfds) <= 0 || m.type != SYNC_GO || nfds < 1)
+		_exit(1);
+	p->listen_fd = fds[0];
+	p->n_cg_procs = nfds - 1;
+	for (int i = 1; i < nfds; i++)
+		p->cg_procs[i - 1] = fds[i];
+}
+
+/* Errors after READY have nobody waiting for them: the init exits, and the
+ * environment's next request fails. */
+static void __attribute__((noreturn)) child_late_fail(void)
+{
+	_exit(1);
+}
+
+static void send_ready(const struct sandbox_plan *p)
+{
+	struct ctl_msg m;
+	int fds[3] = {open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), -1, -1}, n = 1;
+
+	memset(&m, 0, sizeof(m));
+	m.type = SYNC_READY;
+	m.value = (int32_t)getpid();
+	/* pasta joins our namespaces through these (our /proc entries are closed to
+	 * the owner once we are not dumpable). */
+	if (p->send_ns_fds) {
+		fds[n++] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+		fds[n++] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	}
+	for (int i = 0; i < n; i++)
+		if (fds[i] < 0)
+			_exit(1);
+	if (ctl_send(p->sync_fd, &m, sizeof(m), fds, n) < 0)
+		_exit(1);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+void container_child(const struct sandbox_plan *plan)
+{
+	struct sandbox_plan p = *plan;
+	struct child_err e = {0};
+	struct sigaction sa;
+	sigset_t none;
+	int rootfd = -1, rc;
+
+	/* Nothing of the owner's may stay open here: not its stdio (a caller
+	 * waiting for EOF would hang), not other environments' sockets. */
+	stdio_to_null();
+	sys_close_all_but(&p.sync_fd, 1);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (int s = 1; s < 65; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			sigaction(s, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	umask(0);
+
+	if (p.userns) {
+		/* Files made before our ids are mapped would belong to nobody. */
+		child_wait_go(&p);
+		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+			child_fail(&e, errno, "become root in the user namespace");
+			child_report(p.sync_fd, &e);
+		}
+	}
+	/* Most of the filesystem is built while the parent makes the cgroups. */
+	if (mounts_setup_early(&p, &rootfd, &e) < 0)
+		child_report(p.sync_fd, &e);
+	if (!p.userns)
+		child_wait_go(&p);
+	for (int i = 0; i < p.n_cg_procs; i++) {
+		if (write(p.cg_procs[i], "0", 1) != 1) {
+			child_fail(&e, errno, "join cgroup");
+			child_report(p.sync_fd, &e);
+		}
+		close(p.cg_procs[i]);
+	}
+	/* Now inside its cgroups: the container's cgroup namespace is rooted there. */
+	if (p.cg_mode != CG_NONE && unshare(CLONE_NEWCGROUP) < 0) {
+		child_fail(&e, errno, "unshare the cgroup namespace");
+		child_report(p.sync_fd, &e);
+	}
+	/* /sys (which shows the network namespace of its mounter), the cgroup view,
+	 * pivot_root. */
+	if (mounts_setup_late(&p, rootfd, &e) < 0)
+		child_report(p.sync_fd, &e);
+	/* The owner can go on (its first request waits in ctl.sock's backlog)
+	 * while we finish: no process of the environment exists before the loop. */
+	send_ready(&p);
+	if (mounts_protect(&e) < 0 || sethostname(p.hostname, strlen(p.hostname)) < 0)
+		child_late_fail();
+	if (p.netns && net_loopback_up() < 0)
+		child_late_fail();
+	/* The init shares rollout's pages, which can make it look like the biggest
+	 * process of the cgroup: the OOM killer must pick the culprit, never it
+	 * (commands go back to 0). Lowering needs CAP_SYS_RESOURCE: as root only. */
+	{
+		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			(void)!write(fd, "-1000", 5);
+			close(fd);
+		}
+	}
+	raise_nofile_limit();
+	/* The init is a copy of rollout: its /proc entries (exe, mem, fds) must be
+	 * out of reach of the container's processes. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	hide_owner_strings();
+	if ((rc = caps_limit_to(p.caps)) < 0)
+		child_late_fail();
+	/* The init itself runs under the filter from here on and every command
+	 * inherits it through fork: it is loaded once per environment. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_late_fail();
+	if (p.seccomp && sandbox_seccomp_load(p.seccomp) < 0)
+		child_late_fail();
+	umask(022);
+	stdio_to_null();
+	init_run(&p);
+}
+
+/* ---- Parent ---- */
+
+static const char *lower_name_for_opts(const char *s)
+{
+	/* mount(2) options are comma separated and lowerdir is colon separated. */
+	return strpbrk(s, ",:\\") ? NULL : s;
+}
+
+static char *overlay_option_string(const char *const *lowers, size_t n, const char *upper,
+                                   const char *work, bool userxattr)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	sb_adds(&sb, "lowerdir=");
+	for (size_t i = 0; i < n; i++) {
+		if (!lower_name_for_opts(lowers[i])) {
+			sb_release(&sb);
+			return NULL;
+		}
+		if (i)
+			sb_addc(&sb, ':');
+		sb_adds(&sb, lowers[i]);
+	}
+	sb_addf(&sb, ",upperdir=%s,workdir=%s,volatile%s", upper, work,
+	        userxattr ? ",userxattr" : "");
+	if (sb.len >= 4000) {
+		sb_release(&sb);
+		return NULL;
+	}
+	return sb_detach(&sb);
+}
+
+/* Shared by every environment of a home, created once: the skeleton (the top
+ * lower layer: mount points and empty /etc files, so nothing is created on disk
+ * per environment), the directory the overlay is mounted on and the one the
+ * per-environment tmpfs with /etc/hosts, resolv.conf and hostname is mounted on
+ * (both only ever used inside an environment's private mount namespace). */
+#define SKEL_NAME "skel.1"
+
+static int ensure_shared(const char *shared, struct err *err)
+{
+	static const char *const dirs[] = {"proc", "sys",        "dev",           "etc",
+	                                   "logs", "logs/agent", "logs/verifier", "logs/artifacts"};
+	static const char *const files[] = {"etc/hosts", "etc/resolv.conf", "etc/hostname"};
+	_cleanup_free_ char *skel = path_join(shared, SKEL_NAME);
+	_cleanup_free_ char *root = path_join(shared, "root");
+	_cleanup_free_ char *etc = path_join(shared, "etc");
+	_cleanup_free_ char *tmp = NULL;
+
+	if (path_is_dir(skel) && path_is_dir(root) && path_is_dir(etc))
+		return 0;
+	if (mkdir_p(root, 0755, err) < 0 || mkdir_p(etc, 0755, err) < 0)
+		return -1;
+	if (path_is_dir(skel))
+		return 0;
+	/* Built aside and renamed into place: concurrent starts race harmlessly. */
+	tmp = xasprintf("%s.tmp.%d", skel, (int)getpid());
+	rm_rf(tmp, NULL);
+	if (mkdir(tmp, 0755) < 0)
+		return err_sys(err, "mkdir %s", tmp);
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		_cleanup_free_ char *d = path_join(tmp, dirs[i]);
+
+		if (mkdir(d, 0755) < 0)
+			return err_sys(err, "mkdir %s", d);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *f = path_join(tmp, files[i]);
+
+		if (write_file(f, "", 0, 0644, err) < 0)
+			return -1;
+	}
+	if (rename(tmp, skel) < 0) {
+		int e = errno;
+
+		rm_rf(tmp, NULL);
+		if ((e == EEXIST || e == ENOTEMPTY) && path_is_dir(skel))
+			return 0;
+		errno = e;
+		return err_sys(err, "rename %s", skel);
+	}
+	return 0;
+}
+
+static int prepare_dirs(const struct environment *env, struct err *err)
+{
+	_cleanup_free_ char *upper = path_join(env->dir, "upper");
+	_cleanup_free_ char *work = path_join(env->dir, "work");
+
+	if (mkdir(upper, 0755) < 0 || mkdir(work, 0700) < 0)
+		return err_sys(err, "mkdir in %s", env->dir);
+	return 0;
+}
+
+static int listen_ctl(const struct environment *env, struct err *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return err_sys(err, "socket");
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/ctl.sock", env->dir) >=
+	    (int)sizeof(sa.sun_path))
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/ctl.sock",
+		         env->dir_fd);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+		err_sys(err, "listen on %s/ctl.sock", env->dir);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Waits for the child's SYNC_READY or its error. fds: the root, then (when asked
+ * for, for pasta) its user and network namespaces. */
+static int wait_ready(int sync_fd, int *fds, int want, struct err *err)
+{
+	struct pollfd pf = {.fd = sync_fd, .events = POLLIN};
+	struct ctl_msg m;
+	int nfds = want, r;
+	ssize_t n;
+
+	do
+		r = poll(&pf, 1, START_TIMEOUT_MS);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return err_set(err, ETIMEDOUT, "the environment's init did not start in time");
+	n = ctl_recv(sync_fd, &m, sizeof(m), fds, &nfds);
+	if (n <= 0)
+		return err_set(err, EIO, "the environment's init died during setup");
+	if (m.type == SYNC_ERROR) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return err_set(err, m.value ? m.value : EIO, "%.*s", (int)sizeof(m.text), m.text);
+	}
+	if (m.type != SYNC_READY || nfds != want) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		return err_set(err, EPROTO, "unexpected message from the environment's init");
+	}
+	return 0;
+}
+
+static char **strv_dup_or_empty(const char *const *v)
+{
+	struct strv sv = STRV_INIT;
+
+	for (; v && *v; v++)
+		strv_push(&sv, *v);
+	return strv_array(&sv);
+}
+
+static bool want_pasta(void)
+{
+	const char *n = getenv("ROLLOUT_SANDBOX_NETWORK");
+
+	return n && strcmp(n, "pasta") == 0;
+}
+
+/* pasta gives the namespace copies of the host's addresses and routes. It joins
+ * the init's user and network namespaces by pid, so it is for unprivileged
+ * users (as root it drops to nobody first and cannot). */
+static int start_pasta(pid_t init_pid, int userns, int netns, const char *pidfile, struct err *err)
+{
+	char pid[16], msg[512] = "";
+	int pe[2], st;
+	ssize_t n;
+	pid_t p;
+
+	snprintf(pid, sizeof(pid), "%d", (int)init_pid);
+	if (pipe2(pe, O_CLOEXEC) < 0)
+		return err_sys(err, "pipe");
+	p = fork();
+	if (p < 0) {
+		close(pe[0]);
+		close(pe[1]);
+		return err_sys(err, "fork pasta");
+	}
+	if (p == 0) {
+		int nul = open("/dev/null", O_RDWR);
+
+		dup2(nul, 0);
+		dup2(nul, 1);
+		dup2(pe[1], 2);
+		dup2(userns, 3);
+		dup2(netns, 4);
+		execlp("pasta", "pasta", "--config-net", "--quiet", "--pid", pidfile, "--userns",
+		       "/proc/self/fd/3", "--netns", "/proc/self/fd/4", (char *)NULL);
+		_exit(127);
+	}
+	close(pe[1]);
+	/* pasta daemonizes once the namespace is configured. Joined through fds it
+	 * cannot see the namespace go away: the teardown stops it (--pid). */
+	if (waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fcntl(pe[0], F_SETFL, O_NONBLOCK);
+		n = read(pe[0], msg, sizeof(msg) - 1);
+		msg[n > 0 ? n : 0] = '\0';
+		for (char *c = msg; *c; c++)
+			if (*c == '\n')
+				*c = ' ';
+		close(pe[0]);
+		return err_set(err, EIO, "pasta --config-net %s failed (status %d): %s", pid, st,
+		               msg);
+	}
+	close(pe[0]);
+	return 0;
+}
+
+static bool pasta_installed(void)
+{
+	const char *path = getenv("PATH");
+	_cleanup_free_ char *copy = xstrdup(path ? path : "/usr/bin:/bin");
+
+	for (char *save = NULL, *d = strtok_r(copy, ":", &save); d;
+	     d = strtok_r(NULL, ":", &save)) {
+		_cleanup_free_ char *f = path_join(d, "pasta");
+
+		if (access(f, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Undo a failed start. */
+static void start_cleanup(struct environment *env, pid_t child, int pidfd)
+{
+	if (child > 0) {
+		if (pidfd >= 0)
+			sys_pidfd_send_signal(pidfd, SIGKILL);
+		else
+			kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+	}
+	cg_env_destroy(&env->cg, NULL);
+	rm_rf(env->dir, NULL);
+}
+
+/* Host side after clone: id maps, cgroups, ctl.sock, then the go-ahead. */
+static int parent_go(struct environment *env, const struct sandbox_plan *plan,
+                     const struct cg_limits *lim, struct err *err)
+{
+	_cleanup_free_ char *leaf = xasprintf("rollout.%s", env->name);
+	struct ctl_msg go = {.type = SYNC_GO};
+	int fds[1 + CG_MAX], nfds = 0, rc = -1;
+
+	if (plan->userns && userns_write_maps(env->init_pid, env->subids, err) < 0)
+		return -1;
+	if (cg_env_create(leaf, lim, &env->cg, err) < 0)
+		return -1;
+	env->shim = env->cg.mode == CG_NONE;
+	fds[nfds] = listen_ctl(env, err);
+	if (fds[nfds] < 0)
+		return -1;
+	nfds++;
+	if (cg_env_open_procs(&env->cg, fds + nfds, err) < 0)
+		goto out;
+	nfds += env->cg.n;
+	if (ctl_send(env->sync_fd, &go, sizeof(go), fds, nfds) < 0) {
+		err_sys(err, "environment %s: release the init", env->name);
+		goto out;
+	}
+	/* While the child finishes its setup. */
+	env_prepare_exec_cgroup(env);
+	rc = 0;
+out:
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	return rc;
+}
+
+int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
+                        struct environment **out, struct err *err)
+{
+	_cleanup_free_ char *home = NULL, *envs = NULL, *shared = NULL, *opts = NULL;
+	_cleanup_free_ char *upper = NULL, *work = NULL, *rootfs = NULL, *scratch = NULL;
+	_cleanup_free_ char *skel = NULL, *hosts = NULL, *resolv = NULL, *hostname_file = NULL;
+	_cleanup_free_ const char **lowers = NULL;
+	struct environment *env;
+	struct sandbox_plan plan = {0};
+	struct cg_limits lim = {0};
+	const struct sock_fprog *prog;
+	const struct cg_host *cgh = cg_host_get();
+	char hostname[64];
+	int sync[2] = {-1, -1}, pidfd = -1, ready_fds[3];
+	pid_t child;
+	bool pasta = false, devpts_gid = false;
+
+	if (sandbox_check_name(cfg->env_name, err) < 0)
+		return -1;
+	if (img->n_layers == 0)
+		return err_set(err, EINVAL, "image %s has no layers", img->ref ? img->ref : "?");
+	if (sandbox_seccomp_prog(&prog, err) < 0)
+		return -1;
+	if (cgh->mode == CG_NONE)
+		log_warn_once("sandbox-cgroups",
+		              "sandbox: running without cpu/memory/pids limits: %s", cgh->why_none);
+	if (cfg->allow_internet && want_pasta() && geteuid() == 0) {
+		log_warn_once("sandbox-pasta", "sandbox: pasta is for unprivileged users; as root "
+		                               "the environment shares the host's network");
+	} else if (cfg->allow_internet && want_pasta()) {
+		pasta = pasta_installed();
+		if (!pasta)
+			log_warn_once("sandbox-pasta",
+			              "sandbox: ROLLOUT_SANDBOX_NETWORK=pasta but pasta "
+			              "is not installed; sharing the host's network");
+	}
+	home = sandbox_home();
+	envs = path_join(home, "envs");
+	shared = path_join(home, "sandbox");
+	if (mkdir_p(envs, 0700, err) < 0 || ensure_shared(shared, err) < 0)
+		return -1;
+
+	env = xcalloc(1, sizeof(*env));
+	env->name = xstrdup(cfg->env_name);
+	env->dir = path_join(envs, cfg->env_name);
+	env->dir_fd = env->pidfd = env->sync_fd = env->root_fd = -1;
+	env->owner = true;
+	env->rootless = geteuid() != 0;
+	if (env->rootless) {
+		struct subid_range u, g;
+
+		/* The image's other users (and gid 5, tty, for devpts) exist only with
+		 * subordinate ranges. */
+		env->subids = userns_subid_ranges(&u, &g);
+		devpts_gid = env->subids && g.count >= 5;
+	}
+	env->job_name = xstrdup(cfg->job_name ? cfg->job_name : "");
+	env->image_ref = xstrdup(img->ref ? img->ref : "");
+	env->image_id = img->id ? xstrdup(img->id) : NULL;
+	env->image_env = strv_dup_or_empty(img->env);
+	env->image_workdir = xstrdup(img->workdir && *img->workdir ? img->workdir : "/");
+	env->image_user = xstrdup(img->user ? img->user : "");
+	env->cfg_env = strv_dup_or_empty(cfg->env);
+	env->cfg_workdir = cfg->workdir ? xstrdup(cfg->workdir) : NULL;
+	env->created_at = wall_now();
+	env->cg.mem_idx = -1;
+	env->network = xstrdup(!cfg->allow_internet ? "none" : pasta ? "pasta" : "host");
+	snprintf(hostname, sizeof(hostname), "%.63s", cfg->env_name);
+
+	if (mkdir(env->dir, 0700) < 0) {
+		err_sys(err, "environment %s: mkdir %s", env->name, env->dir);
+		env_free(env);
+		return -1;
+	}
+	env->dir_fd = open(env->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (env->dir_fd < 0 || flock(env->dir_fd, LOCK_EX | LOCK_NB) < 0) {
+		err_sys(err, "lock %s", env->dir);
+		rm_rf(env->dir, NULL);
+		env_free(env);
+		return -1;
+	}
+	if (img->mark_in_use && img->mark_in_use(img->mark_ctx, env->name, err) < 0)
+		goto fail;
+	if (prepare_dirs(env, err) < 0)
+		goto fail;
+
+	upper = path_join(env->dir, "upper");
+	work = path_join(env->dir, "work");
+	rootfs = path_join(shared, "root");
+	scratch = path_join(shared, "etc");
+	skel = path_join(shared, SKEL_NAME);
+	lowers = xcalloc(img->n_layers + 1, sizeof(*lowers));
+	lowers[0] = skel;
+	for (size_t i = 0; i < img->n_layers; i++)
+		lowers[i + 1] = img->layers[img->n_layers - 1 - i];
+	opts = overlay_option_string(lowers, img->n_layers + 1, upper, work,
+	                             env->rootless || img->userxattr);
+	hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	                  "127.0.1.1\t%s\n",
+	                  hostname);
+	if (cfg->allow_internet) {
+		size_t len;
+
+		if (read_file("/etc/resolv.conf", 1 << 16, &resolv, &len, NULL) < 0)
+			resolv = NULL;
+	}
+	if (!resolv)
+		resolv = xstrdup(cfg->allow_internet ? "nameserver 127.0.0.1\n"
+		                                     : "# rollout sandbox: no network\n"
+		                                       "nameserver 127.0.0.1\n");
+	hostname_file = xasprintf("%s\n", hostname);
+
+	plan.rootfs = rootfs;
+	plan.etc_scratch = scratch;
+	plan.etc_files[0] = hosts;
+	plan.etc_files[1] = resolv;
+	plan.etc_files[2] = hostname_file;
+	plan.lowers_top_first = lowers;
+	plan.n_lowers = img->n_layers + 1;
+	plan.upper = upper;
+	plan.work = work;
+	plan.overlay_opts = opts;
+	plan.userxattr = env->rootless || img->userxattr;
+	plan.userns = env->rootless;
+	plan.netns = !cfg->allow_internet || pasta;
+	plan.hostname = hostname;
+	plan.bind_src[0] = cfg->host_agent_dir;
+	plan.bind_src[1] = cfg->host_verifier_dir;
+	plan.bind_src[2] = cfg->host_artifacts_dir;
+	plan.bind_dst[0] = "logs/agent";
+	plan.bind_dst[1] = "logs/verifier";
+	plan.bind_dst[2] = "logs/artifacts";
+	plan.seccomp = prog;
+	plan.caps = caps_default_mask();
+	plan.cg_mode = cgh->mode;
+	plan.shim = cgh->mode == CG_NONE;
+	plan.devpts_gid = !env->rootless || devpts_gid;
+	plan.sysfs_mounted = plan.netns || !plan.userns;
+	plan.send_ns_fds = pasta;
+	/* The /sys/fs/cgroup view: the hierarchies with the limits programs look
+	 * for (cpu quota, memory, pids); freezer and devices stay out of sight. */
+	if (cgh->mode == CG_V1)
+		for (int i = 0; i < cgh->n; i++)
+			if (cg_has_controller(cgh->h[i].controllers, "cpu") ||
+			    cg_has_controller(cgh->h[i].controllers, "memory") ||
+			    cg_has_controller(cgh->h[i].controllers, "pids"))
+				plan.cg_views[plan.n_cg_views++] = cgh->h[i].controllers;
+	plan.clone_flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+	if (plan.netns)
+		plan.clone_flags |= CLONE_NEWNET;
+	if (plan.userns)
+		plan.clone_flags |= CLONE_NEWUSER;
+	lim.cpus = cfg->cpus;
+	lim.memory = cfg->memory_bytes;
+	lim.pids = cfg->pids_limit;
+	lim.restrict_devices = true;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
+		err_sys(err, "socketpair");
+		goto fail;
+	}
+	plan.sync_fd = sync[1];
+	plan.listen_fd = -1;
+	child = sys_clone(plan.clone_flags, &pidfd);
+	if (child == 0)
+		container_child(&plan);
+	close(sync[1]);
+	if (child < 0) {
+		err_sys(err, "clone the environment's init");
+		close(sync[0]);
+		goto fail;
+	}
+	env->init_pid = child;
+	env->pidfd = pidfd;
+	env->sync_fd = sync[0];
+	env->init_start = proc_start_time(child);
+
+	if (parent_go(env, &plan, &lim, err) < 0 || state_write(env, err) < 0)
+		goto fail;
+	if (wait_ready(env->sync_fd, ready_fds, pasta ? 3 : 1, err) < 0) {
+		err_wrap(err, "start environment %s", env->name);
+		goto fail;
+	}
+	env->root_fd = ready_fds[0];
+	if (pasta) {
+		_cleanup_free_ char *pidfile = path_join(env->dir, "pasta.pid");
+		int rc = start_pasta(child, ready_fds[1], ready_fds[2], pidfile, err);
+
+		close(ready_fds[1]);
+		close(ready_fds[2]);
+		if (rc < 0)
+			goto fail;
+	}
+	/* runc creates a missing working directory; so do we. */
+	if (root_mkdir_p(env->root_fd, env->image_workdir, 0755, err) < 0 ||
+	    (env->cfg_workdir && root_mkdir_p(env->root_fd, env->cfg_workdir, 0755, err) < 0))
+		goto fail;
+	*out = env;
+	return 0;
+
+fail:
+	start_cleanup(env, env->init_pid, env->pidfd);
+	env_free(env);
+	return -1;
+}

@@ -1,0 +1,252 @@
+/* Internals of the sandbox provider shared by its files: the image seam, the
+ * container plan handed to the cloned init, the control protocol, the handle. */
+#ifndef ROLLOUT_SANDBOX_H
+#define ROLLOUT_SANDBOX_H
+
+#include "providers/provider.h"
+#include "providers/sandbox/cgroup.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct err;
+struct sock_fprog;
+
+/* ---- Image seam: what start() needs from the image store ---- */
+struct sandbox_image {
+	const char *ref;           /* as requested (recorded in the state) */
+	const char *id;            /* image ID, may be NULL */
+	const char *const *layers; /* unpacked layer directories, bottom → top */
+	size_t n_layers;
+	const char *const *env; /* image Env, KEY=VALUE (may be NULL) */
+	const char *workdir;    /* image WorkingDir; NULL or "" = "/" */
+	const char *user;       /* image User; NULL or "" = root */
+	bool userxattr;         /* whiteouts in the user.overlay.* form */
+	/* Called once the environment's directory exists (and is locked), before
+	 * anything is mounted: the store marks the image as in use there. */
+	int (*mark_in_use)(void *ctx, const char *env_name, struct err *err);
+	void *mark_ctx;
+};
+
+/* Starts an environment on explicit layers (start() resolves the image first). */
+int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
+                        struct environment **out, struct err *err);
+
+/* ---- Where environments live ---- */
+
+/* The store's root: $ROLLOUT_HOME, else /var/lib/rollout for root, else
+ * $XDG_DATA_HOME/rollout or ~/.local/share/rollout. Heap string. */
+char *sandbox_home(void);
+/* <home>/envs */
+char *sandbox_envs_dir(void);
+/* Environment names become directory names and hostnames. */
+int sandbox_check_name(const char *name, struct err *err);
+
+/* ---- The plan the cloned child (the environment's init) executes ---- */
+
+/* An error from the child, forwarded over the sync socket. */
+struct child_err {
+	int code;
+	char msg[480];
+};
+int child_fail(struct child_err *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define LOG_BINDS 3
+
+struct sandbox_plan {
+	unsigned long clone_flags;
+	bool userns;
+	bool netns;
+	int sync_fd;   /* child end of the sync socketpair */
+	int listen_fd; /* ctl.sock, already listening */
+	int cg_procs[CG_MAX];
+	int n_cg_procs;
+	enum cg_mode cg_mode;
+	const char *cg_views[CG_MAX]; /* v1 controller sets mounted under /sys/fs/cgroup */
+	int n_cg_views;
+
+	const char *rootfs;       /* empty host directory the overlay is mounted on */
+	const char *etc_scratch;  /* empty host directory for the tmpfs of etc_files */
+	const char *etc_files[3]; /* contents of /etc/hosts, /etc/resolv.conf, /etc/hostname */
+	const char *const *lowers_top_first;
+	size_t n_lowers;
+	const char *upper;
+	const char *work;
+	const char *overlay_opts; /* whole mount(2) option string, fallback for old kernels */
+	bool userxattr;
+
+	const char *hostname;
+	const char *bind_src[LOG_BINDS]; /* host directories (NULL: none) */
+	const char *bind_dst[LOG_BINDS]; /* relative to the container root */
+
+	const struct sock_fprog *seccomp;
+	uint64_t caps;
+	bool shim;          /* no cgroups: each exec runs under a subreaper shim */
+	bool devpts_gid;    /* gid 5 (tty) is mapped */
+	bool sysfs_mounted; /* our own sysfs (not the host's bound) is at /sys */
+	bool send_ns_fds;   /* READY carries our user and network namespace fds (pasta) */
+};
+
+/* Child side, after clone. Never return. */
+void container_child(const struct sandbox_plan *p) __attribute__((noreturn));
+extern const char *const sandbox_etc_files[3]; /* "hosts", "resolv.conf", "hostname" */
+/* The filesystem, in three steps: before joining the cgroups (overlay, /proc,
+ * /dev, /etc files, /logs binds; *rootfd gets the new root), after (/sys, the
+ * /sys/fs/cgroup view, pivot_root), and once the owner was told we are ready
+ * (Docker's masked and read-only paths). */
+int mounts_setup_early(const struct sandbox_plan *p, int *rootfd, struct child_err *e);
+int mounts_setup_late(const struct sandbox_plan *p, int rootfd, struct child_err *e);
+int mounts_protect(struct child_err *e);
+/* Brings lo up in the current network namespace; returns -errno. */
+int net_loopback_up(void);
+/* pid 1: serves ctl.sock, reaps, exits when the owner goes away (unless kept). */
+void init_run(const struct sandbox_plan *p) __attribute__((noreturn));
+
+/* ---- Control protocol (SOCK_SEQPACKET) ----
+ * ctl.sock (host path <env>/ctl.sock, directory 0700) takes one request per
+ * connection. The sync socketpair links the owner and the init. */
+enum ctl_type {
+	CTL_EXEC = 1, /* struct ctl_exec + fds (SCM_RIGHTS), then payload_len bytes of CTL_DATA */
+	CTL_DATA,
+	CTL_KILL, /* kill the running exec and everything it started */
+	CTL_ROOT, /* → CTL_ROOTFD carrying an O_PATH fd of the container's root */
+	CTL_PING, /* → CTL_PONG with the init's pid (as seen by the container) */
+
+	CTL_EXIT = 16, /* value = wait status */
+	CTL_ERROR,     /* value = errno, text = message */
+	CTL_ROOTFD,
+	CTL_PONG,
+
+	SYNC_GO = 32, /* owner → child: id maps written */
+	SYNC_READY,   /* child → owner, with the root fd */
+	SYNC_ERROR,   /* child → owner: value = errno, text */
+	SYNC_KEEP,    /* owner → init: stay alive when the owner exits */
+};
+
+struct ctl_msg {
+	uint32_t type;
+	int32_t value;
+	char text[480];
+};
+
+#define CTL_MAX_FDS 8
+#define CTL_MAX_PAYLOAD (32u << 20)
+#define CTL_CHUNK 32768
+#define CTL_MAX_GROUPS 64
+
+/* Header of an exec request. fds[0..2] are stdin, stdout, stderr; the others
+ * are the per-exec cgroup files, by index (-1 = absent). The payload is
+ * ngroups uint32 gids, then NUL-terminated cwd, argv[argc], env[envc]. */
+struct ctl_exec {
+	uint32_t type;
+	uint32_t payload_len;
+	uint32_t argc;
+	uint32_t envc;
+	uint32_t ngroups;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t freeze_v1; /* freezer.state (FROZEN/THAWED) rather than cgroup.freeze (1/0) */
+	int32_t fd_procs_w;
+	int32_t fd_procs_r;
+	int32_t fd_freeze;
+	int32_t fd_kill;
+};
+
+/* Sends/receives one message with optional fds. recv returns the byte count
+ * (0 on EOF) and stores up to *nfds received fds (CLOEXEC). Allocation free. */
+ssize_t ctl_send(int sock, const void *buf, size_t len, const int *fds, int nfds);
+ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *nfds);
+
+/* ---- The handle ---- */
+
+struct environment {
+	char *name;
+	char *dir;       /* <home>/envs/<name> */
+	int dir_fd;      /* holds the owner's flock */
+	bool owner;      /* started by this process */
+	pid_t owner_pid; /* who started it (from the state, informational) */
+	unsigned long long owner_start;
+	pid_t init_pid;
+	unsigned long long init_start; /* start time (clock ticks) from /proc/PID/stat */
+	int pidfd;
+	int sync_fd; /* owner only */
+	int root_fd; /* O_PATH fd of the container root, -1 until needed */
+	bool rootless;
+	bool subids; /* rootless with subordinate id ranges (newuidmap) */
+	bool shim;
+	struct cg_env cg;
+	struct cg_exec *spare_exec; /* an empty per-exec cgroup ready for the next exec */
+
+	char *job_name;
+	char *image_ref;
+	char *image_id;
+	char **image_env;
+	char *image_workdir;
+	char *image_user;
+	char **cfg_env;
+	char *cfg_workdir;
+	char *network;
+	double created_at;
+	bool kept;
+};
+
+/* state.c */
+int state_write(const struct environment *env, struct err *err);
+int state_load(const char *dir, struct environment *env, struct err *err);
+unsigned long long proc_start_time(pid_t pid);
+/* The init process of env is still the one recorded (pid and start time). */
+bool state_init_alive(const struct environment *env);
+/* Kills the init (and so every process), removes cgroups and the directory. */
+int env_teardown(struct environment *env, struct err *err);
+void env_free(struct environment *env);
+/* Opens a ctl.sock connection to the environment's init. */
+int env_connect(const struct environment *env, struct err *err);
+/* Lazily fetches the container root fd from the init. */
+int env_root_fd(struct environment *env, struct err *err);
+
+/* userns.c */
+struct subid_range {
+	unsigned long start, count;
+};
+/* The caller's line in /etc/subuid or /etc/subgid text (by name or by id). */
+int subid_parse(const char *text, unsigned long id, const char *name, struct subid_range *out);
+/* newuidmap/newgidmap installed and ranges configured for the caller. */
+bool userns_subid_ranges(struct subid_range *uids, struct subid_range *gids);
+/* Maps pid's user namespace: caller -> 0, plus 1..count -> the subordinate ranges
+ * when ranges is set and available; else one id each with setgroups denied. */
+int userns_write_maps(pid_t pid, bool ranges, struct err *err);
+/* rm -rf from inside a fresh user namespace with the same mapping: for files an
+ * environment created with subordinate ids. */
+int userns_rm_rf(const char *path, struct err *err);
+
+/* exec.c */
+/* Makes the per-exec cgroup the next exec will use (none without cgroups). */
+void env_prepare_exec_cgroup(struct environment *env);
+void env_drop_exec_cgroup(struct environment *env);
+int sandbox_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
+                 struct err *err);
+
+/* users.c: resolve "uid", "uid:gid", "name", "name:group" through the root fd. */
+struct sandbox_user {
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[CTL_MAX_GROUPS];
+	int ngroups;
+	char home[256];
+};
+int users_resolve(int root_fd, const char *spec, struct sandbox_user *u, struct err *err);
+/* Pure parsers over file text (unit-tested). */
+int users_lookup_passwd(const char *passwd, const char *name, uid_t uid, bool by_name,
+                        struct sandbox_user *u);
+int users_lookup_group(const char *group, const char *name, gid_t *gid);
+int users_supplementary(const char *group, const char *user, gid_t primary, struct sandbox_user *u);
+
+/* copy.c: host ↔ environment, every container path resolved inside the root. */
+int copy_upload(int root_fd, const char *host_path, const char *env_path, struct err *err);
+int copy_download(int root_fd, const char *env_path, const char *host_path, struct err *err);
+/* mkdir -p of a container path, inside the root. */
+int root_mkdir_p(int root_fd, const char *env_path, mode_t mode, struct err *err);
+
+#endif

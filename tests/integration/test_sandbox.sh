@@ -1,0 +1,92 @@
+#!/bin/bash
+# Sandbox-specific integration tests (sandbox_itest.c) on the busybox fixture:
+# as root, then the rootless cases as an unprivileged user (uid 65534) with its
+# own ROLLOUT_HOME and its own copy of the layer; finally nothing may be left
+# behind: no environment directory, no cgroup, no mount.
+source "$(dirname "$0")/../lib/tap.sh"
+source "$ROLLOUT_SRCDIR/tests/lib/fixtures.sh"
+bin=$ROLLOUT_SRCDIR/build/rel/itests/sandbox_itest
+tap_tmpdir
+shopt -s lastpipe # relay runs in this shell, so its ok/not_ok count
+
+relay() { # relay PREFIX < tap
+	local line
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*" # SKIP"*)
+			local rest=${line#ok * - }
+			skip "$1: ${rest%% # SKIP*}" "${rest#* # SKIP}" ;;
+		"ok "*) ok "$1: ${line#ok * - }" ;;
+		"not ok "*) not_ok "$1: ${line#not ok * - }" ;;
+		"1.."*) ;;
+		*) echo "# $line" ;;
+		esac
+	done
+}
+
+leftover_cgroups() {
+	find /sys/fs/cgroup -maxdepth 6 -type d -name 'rollout.sbx-*' 2>/dev/null | sort
+}
+
+if ! is_root; then
+	skip "sandbox" "needs root (the rootless cases are run from the root test)"
+	done_testing
+	exit 0
+fi
+tar=$(fixture_busybox_tar) || { not_ok "busybox fixture"; done_testing; exit 0; }
+chmod 755 "$TAP_TMP"
+mkdir -p "$TAP_TMP/rootfs" && tar -C "$TAP_TMP/rootfs" -xf "$tar"
+export ROLLOUT_HOME=$TAP_TMP/home
+cg_before=$(leftover_cgroups)
+
+SANDBOX_ITEST_ROOTFS=$TAP_TMP/rootfs "$bin" 2>&1 | relay root
+
+# Rootless: an ordinary user whose store (here: its copy of the layer) it owns.
+rl=$TAP_TMP/rootless
+if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/null; then
+	mkdir -p "$rl/home" && cp -a "$TAP_TMP/rootfs" "$rl/rootfs" &&
+		chown -R 65534:65534 "$rl" && chmod 755 "$rl"
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env SANDBOX_ITEST_ROOTFS="$rl/rootfs" ROLLOUT_HOME="$rl/home" \
+		ROLLOUT_SRCDIR="$ROLLOUT_SRCDIR" "$bin" 'rootless_*' 2>&1 | relay rootless
+	check_eq "rootless: no environment directory left" \
+		"$(ls -A "$rl/home/envs" 2>/dev/null)" ""
+	# Subordinate ids through newuidmap: a range for uid 65534 in /etc/subuid and
+	# /etc/subgid while the cases run (the files are restored afterwards).
+	if command -v newuidmap >/dev/null 2>&1 && command -v newgidmap >/dev/null 2>&1; then
+		for f in /etc/subuid /etc/subgid; do
+			if [ -e "$f" ]; then cp -p "$f" "$TAP_TMP/$(basename "$f").orig"; fi
+		done
+		restore_subids() {
+			local f
+			for f in /etc/subuid /etc/subgid; do
+				if [ -e "$TAP_TMP/$(basename "$f").orig" ]; then
+					cp -p "$TAP_TMP/$(basename "$f").orig" "$f"
+				else
+					rm -f "$f"
+				fi
+			done
+		}
+		at_exit restore_subids
+		echo "65534:3000000:65536" >>/etc/subuid
+		echo "65534:3000000:65536" >>/etc/subgid
+		mkdir -p "$rl/home2" && chown 65534:65534 "$rl/home2"
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+			env SANDBOX_ITEST_ROOTFS="$rl/rootfs" ROLLOUT_HOME="$rl/home2" \
+			ROLLOUT_SRCDIR="$ROLLOUT_SRCDIR" "$bin" 'rootless_*' 2>&1 | relay "rootless+subids"
+		restore_subids
+		check_eq "rootless+subids: no environment directory left" \
+			"$(ls -A "$rl/home2/envs" 2>/dev/null)" ""
+		check_eq "subuid/subgid restored" \
+			"$(cat /etc/subuid /etc/subgid 2>/dev/null | grep -c '^65534:3000000:')" "0"
+	else
+		skip "rootless+subids" "newuidmap/newgidmap not installed"
+	fi
+else
+	skip "rootless" "unprivileged user namespaces are not available here"
+fi
+
+check_eq "no environment directory left" "$(ls -A "$ROLLOUT_HOME/envs" 2>/dev/null)" ""
+check_eq "no cgroup left" "$(leftover_cgroups)" "$cg_before"
+check_eq "no mount left" "$(grep -c "$TAP_TMP" /proc/self/mountinfo)" "0"
+done_testing
