@@ -687,6 +687,21 @@ TEST(environments_are_isolated_from_each_other)
 	stop(b);
 }
 
+TEST(signals_from_inside_cannot_stop_the_environment)
+{
+	struct environment *env = start();
+	struct run r;
+
+	REQUIRE(env);
+	/* An agent killing everything it can (its own shell included) */
+	sh(env, "kill -TERM 1; kill -KILL 1; kill -HUP 1; kill -INT 1; kill -KILL -1; sleep 1", &r);
+	run_free(&r);
+	sh(env, "echo alive", &r);
+	CHECK_STR(r.out, "alive\n");
+	run_free(&r);
+	stop(env);
+}
+
 TEST(open_list_and_keep)
 {
 	struct environment *env = start();

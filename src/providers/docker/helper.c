@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_ROUNDS 200
@@ -296,24 +298,32 @@ int docker_helper_host_path(char **out, struct err *err)
 
 /* ---- the container side ------------------------------------------------------------- */
 
-static void on_term(int sig)
-{
-	(void)sig;
-	_exit(0);
-}
-
+/* The container's pid 1. It installs no signal handler on purpose: the kernel then
+ * drops every signal sent to it from inside the container (only SIGKILL from the
+ * host gets through), so an agent cannot stop its own environment with `kill 1` or
+ * `kill -9 -1`. SIGCHLD stays blocked and is waited for, to reap orphans as an init
+ * must (blocked signals are not dropped). */
 __attribute__((noreturn)) static int helper_sleep(void)
 {
-	struct sigaction sa = {.sa_handler = on_term};
+	sigset_t all;
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	/* Not dumpable: /proc/1/{mem,environ,root,...} and ptrace need CAP_SYS_PTRACE,
+	 * which containers do not have. */
+	prctl(PR_SET_DUMPABLE, 0);
 	for (int fd = 3; fd < 64; fd++)
 		close(fd);
-	for (;;)
-		pause();
+	for (;;) {
+		siginfo_t si;
+		sigset_t chld;
+
+		sigemptyset(&chld);
+		sigaddset(&chld, SIGCHLD);
+		sigwaitinfo(&chld, &si);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	}
 }
 
 static long long read_counter(const char *path, const char *key)

@@ -223,7 +223,10 @@ static cJSON *create_body(const struct env_config *cfg, const char *image, const
 	add_owner_labels(labels);
 	cJSON_AddItemToObject(body, "Labels", labels);
 
-	cJSON_AddBoolToObject(hc, "Init", true);
+	/* Not Docker's init: tini forwards an in-container SIGTERM to its child and exits
+	 * with it, so an agent could stop its own container. rollout's helper is pid 1
+	 * instead (helper_sleep): shielded by the kernel, and it reaps orphans. */
+	cJSON_AddBoolToObject(hc, "Init", false);
 	cJSON_AddStringToObject(hc, "NetworkMode", cfg->allow_internet ? "default" : "none");
 	for (int i = 0; i < 3; i++)
 		if (host_logs[i])
