@@ -887,13 +887,27 @@ static void reap(struct job *job, struct progress *prog)
 			continue;
 		}
 		progress_trial_done(prog, job, it);
-		{
-			struct err err = {0};
-
-			if (job_write_result(job, false, &err) < 0)
-				log_error("%s", err.msg);
-		}
+		job->result_dirty = true;
 	}
+}
+
+/* The job's result.json is rewritten at most once a second while trials finish (it
+ * is derived data: each trial's own result.json is already on disk, so a crash in
+ * between loses nothing, and resume recomputes it); always when the job ends. */
+#define RESULT_WRITE_INTERVAL_SEC 1.0
+
+static void write_result_if_due(struct job *job, bool now)
+{
+	struct err err = {0};
+
+	if (!job->result_dirty && !now)
+		return;
+	if (!now && mono_now() - job->result_written < RESULT_WRITE_INTERVAL_SEC)
+		return;
+	if (job_write_result(job, false, &err) < 0)
+		log_error("%s", err.msg);
+	job->result_dirty = false;
+	job->result_written = mono_now();
 }
 
 static void watchdog(struct job *job)
@@ -947,6 +961,8 @@ int job_execute(struct job *job, struct err *err)
 	job->log_slot = log_open_file(log_path);
 	log_info("job %s: %zu trials (%zu to run), %d at a time, provider %s", job->cfg->job_name,
 	         job_total(job), job_total(job) - (size_t)0, n, job->provider->name);
+	if (job->provider->prepare && job->provider->prepare(err) < 0)
+		return err_wrap(err, "%s provider", job->provider->name);
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
@@ -1000,6 +1016,7 @@ int job_execute(struct job *job, struct err *err)
 			sigtimedwait(&chld, NULL, &ts);
 		}
 		reap(job, &prog);
+		write_result_if_due(job, false);
 		watchdog(job);
 	}
 	if (job->cancelled) {

@@ -73,6 +73,8 @@ struct job {
 	struct strv rerun_errors;
 	int log_slot;
 	int lock_fd; /* flock on DIR/.lock while the job runs (0 = none) */
+	bool result_dirty;     /* trials finished since result.json was last written */
+	double result_written; /* mono time of that write */
 };
 
 /* Load the tasks, expand the trials, and set up the job directory: a fresh one, or

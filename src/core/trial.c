@@ -586,8 +586,8 @@ int trial_run(const struct trial_spec *spec, struct trial_result *r, struct err 
 		rc = -1;
 		goto close_log;
 	}
-	/* A result without finished_at marks the trial as started but unfinished. */
-	save(&s);
+	/* No result.json until the trial ends: a trial directory without one is an
+	 * unfinished trial to resume (config.json says which). */
 
 	if (!cancel_requested())
 		run_setup(&s);

@@ -91,6 +91,9 @@ struct provider_ops {
 	/* true when the /logs directories are bind mounts (no download needed in collect). */
 	bool logs_mounted;
 
+	/* Optional (may be NULL): process-wide work done once before trial workers are
+	 * forked (compiled filters, host probes), which every worker then inherits. */
+	int (*prepare)(struct err *err);
 	/* Build or find the image, then start the environment. */
 	int (*start)(const struct env_config *cfg, struct environment **out, struct err *err);
 	int (*exec)(struct environment *env, const struct exec_request *req,

@@ -1,5 +1,7 @@
 /* The sandbox provider: rollout's own daemonless runtime behind provider.h. */
 #include "providers/provider.h"
+#include "providers/sandbox/cgroup.h"
+#include "providers/sandbox/security.h"
 #include "providers/sandbox/sandbox.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -195,9 +197,20 @@ static int sb_gc(struct err *err)
 	return removed;
 }
 
+/* Done once in a job's orchestrator, so forked trial workers inherit the compiled
+ * seccomp program and the cgroup probe instead of redoing them per trial. */
+static int sb_prepare(struct err *err)
+{
+	const struct sock_fprog *prog;
+
+	cg_host_get();
+	return sandbox_seccomp_prog(&prog, err);
+}
+
 const struct provider_ops sandbox_provider = {
     .name = "sandbox",
     .logs_mounted = true,
+    .prepare = sb_prepare,
     .start = sb_start,
     .exec = sb_exec,
     .upload = sb_upload,
