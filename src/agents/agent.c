@@ -145,6 +145,7 @@ int agent_exec_logged(struct agent_context *ctx, const char *dir_name, const cha
 	}
 	if (ctx->provider->exec(ctx->env, &req, res, err) < 0)
 		return err_wrap(err, "%s", dir_name);
+	ctx->command_sec += res->duration_sec;
 	if (res->timed_out)
 		ctx->timed_out = true;
 	snprintf(rc, sizeof(rc), "%d\n", res->exit_code);

@@ -42,6 +42,7 @@ struct agent_context {
 	 * (FileNotFoundError, RuntimeError, ...; NULL = RuntimeError). */
 	int exit_code;
 	const char *exception_type;
+	double command_sec; /* time spent in the agent's own commands (for the overhead) */
 	bool timed_out;
 	int n_commands; /* command-N directories written so far */
 };

@@ -91,6 +91,7 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 	_cleanup_free_ char *abs_agent = path_real(ctx->agent_dir);
 	_cleanup_free_ char *abs_instr = path_real(ctx->instruction_path);
 	bool killed = false;
+	double started;
 	int out_fd, err_fd, status = 0;
 	pid_t pid;
 	char rc[32];
@@ -127,7 +128,8 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 		setenv("ROLLOUT_ENV_NAME", ctx->env_name, 1);
 		setenv("ROLLOUT_TRIAL_DIR", abs_trial ? abs_trial : ctx->trial_dir, 1);
 		setenv("ROLLOUT_AGENT_DIR", abs_agent ? abs_agent : ctx->agent_dir, 1);
-		setenv("ROLLOUT_INSTRUCTION_PATH", abs_instr ? abs_instr : ctx->instruction_path, 1);
+		setenv("ROLLOUT_INSTRUCTION_PATH", abs_instr ? abs_instr : ctx->instruction_path,
+		       1);
 		setenv("ROLLOUT_PROVIDER", ctx->provider->name, 1);
 		setenv("ROLLOUT_BIN", exe, 1);
 		setenv("PATH", path_env, 1);
@@ -143,6 +145,7 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 	close(out_fd);
 	close(err_fd);
 	setpgid(pid, pid);
+	started = mono_now();
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
 
@@ -164,6 +167,7 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 		}
 		sleep_sec(0.01);
 	}
+	ctx->command_sec += mono_now() - started;
 	/* Whatever the agent left running in its group goes too. */
 	kill(-pid, SIGKILL);
 	if (killed || !WIFEXITED(status))

@@ -54,6 +54,7 @@ static int oracle_run(const struct agent_def *def, struct agent_context *ctx, st
 		return err_wrap(err, "run solve.sh");
 	ctx->exit_code = res.exit_code;
 	ctx->timed_out = res.timed_out;
+	ctx->command_sec += res.duration_sec;
 	if (res.exit_code != 0) {
 		/* A failing solution is recorded, not an error: the verifier decides. */
 		_cleanup_free_ char *path = path_join(ctx->agent_dir, "exit-code.txt");

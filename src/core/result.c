@@ -233,6 +233,12 @@ cJSON *trial_result_to_json(const struct trial_result *r)
 	}
 	cJSON_AddItemToObject(j, "started_at", time_json(r->started_at));
 	cJSON_AddItemToObject(j, "finished_at", time_json(r->finished_at));
+	{
+		cJSON *t = cJSON_AddObjectToObject(j, "timing");
+
+		cJSON_AddNumberToObject(t, "agent_commands_sec", r->agent_commands_sec);
+		cJSON_AddNumberToObject(t, "verifier_commands_sec", r->verifier_commands_sec);
+	}
 	for (int p = 0; p < PHASE_COUNT; p++) {
 		if (r->phases[p].started_at <= 0) {
 			cJSON_AddNullToObject(j, phase_keys[p]);
@@ -335,6 +341,12 @@ int trial_result_from_json(const cJSON *j, struct trial_result *r, struct err *e
 			goto fail;
 		if (!r->exception->type)
 			r->exception->type = xstrdup("UnknownError");
+	}
+	{
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "timing");
+
+		r->agent_commands_sec = json_get_num(t, "agent_commands_sec", 0);
+		r->verifier_commands_sec = json_get_num(t, "verifier_commands_sec", 0);
 	}
 	for (int p = 0; p < PHASE_COUNT; p++) {
 		const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, phase_keys[p]);

@@ -51,6 +51,10 @@ struct trial_result {
 	double started_at;
 	double finished_at;
 	struct phase_time phases[PHASE_COUNT];
+	/* rollout's own: time inside the agent's and the verifier's commands, so that
+	 * the harness's overhead is (finished_at - started_at) minus both. */
+	double agent_commands_sec;
+	double verifier_commands_sec;
 };
 
 void trial_result_init(struct trial_result *r);

@@ -376,7 +376,10 @@ static void run_install(struct trial_run_state *s)
 	phase_begin(s, PHASE_AGENT_SETUP);
 	if (s->spec->agent->setup) {
 		agent_context_init(s, &ctx, s->spec->install_timeout);
-		if (s->spec->agent->setup(s->spec->agent, &ctx, &err) < 0)
+		int rc = s->spec->agent->setup(s->spec->agent, &ctx, &err);
+
+		s->r->agent_commands_sec += ctx.command_sec;
+		if (rc < 0)
 			fail(s, ctx.exception_type ? ctx.exception_type : "RuntimeError", &err);
 		else if (ctx.timed_out) {
 			err_set(&err, ETIMEDOUT, "agent setup timed out after %g seconds",
@@ -391,10 +394,13 @@ static void run_execute(struct trial_run_state *s)
 {
 	struct agent_context ctx;
 	struct err err = {0};
+	int rc;
 
 	phase_begin(s, PHASE_AGENT_EXECUTION);
 	agent_context_init(s, &ctx, s->spec->agent_timeout);
-	if (s->spec->agent->run(s->spec->agent, &ctx, &err) < 0) {
+	rc = s->spec->agent->run(s->spec->agent, &ctx, &err);
+	s->r->agent_commands_sec += ctx.command_sec;
+	if (rc < 0) {
 		fail(s, ctx.exception_type ? ctx.exception_type : "RuntimeError", &err);
 	} else if (ctx.timed_out) {
 		/* Recorded, but not fatal: verification still runs. */
@@ -435,6 +441,7 @@ static void run_verify(struct trial_run_state *s)
 		fail(s, "RuntimeError", &err);
 		goto out;
 	}
+	s->r->verifier_commands_sec += res.duration_sec;
 	if (res.timed_out) {
 		err_set(&err, ETIMEDOUT, "verifier timed out after %g seconds",
 		        spec->verifier_timeout);
