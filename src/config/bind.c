@@ -500,3 +500,55 @@ void bind_unknown_keys(struct binder *b, struct node *tbl, const char *prefix,
 			             path);
 	}
 }
+
+void bind_artifacts(struct binder *b, struct node *root, struct artifact_spec **out, size_t *n)
+{
+	struct node *arr = bind_array(b, root, NULL, "artifacts");
+
+	if (!arr)
+		return;
+	*out = xcalloc(arr->arr.n ? arr->arr.n : 1, sizeof(**out));
+	for (size_t i = 0; i < arr->arr.n; i++) {
+		struct node *v = arr->arr.v[i];
+		_cleanup_free_ char *path = bind_index("artifacts", i);
+		struct artifact_spec *a = &(*out)[*n];
+
+		if (v->type == NODE_STRING) {
+			if (bind_node_str(b, v, path, BIND_NONEMPTY, &a->source) > 0)
+				(*n)++;
+			continue;
+		}
+		if (v->type != NODE_TABLE) {
+			bind_error(b, v, path,
+			           "expected a path or a table {source, destination}, got %s",
+			           node_type_name(v));
+			continue;
+		}
+		a->is_table = true;
+		if (bind_str(b, v, path, "source", BIND_NONEMPTY, &a->source) == 0)
+			bind_error(b, v, path, "missing 'source'");
+		bind_str(b, v, path, "destination", BIND_NULL_OK | BIND_NONEMPTY, &a->destination);
+		bind_strv(b, v, path, "exclude", 0, &a->exclude, NULL);
+		bind_str(b, v, path, "service", BIND_NULL_OK | BIND_NONEMPTY, &a->service);
+		bind_unknown_keys(b, v, path, NULL);
+		if (a->source) {
+			(*n)++;
+		} else {
+			free(a->destination);
+			strv_release(&a->exclude);
+			free(a->service);
+			memset(a, 0, sizeof(*a));
+		}
+	}
+}
+
+void artifact_specs_release(struct artifact_spec *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(a[i].source);
+		free(a[i].destination);
+		strv_release(&a[i].exclude);
+		free(a[i].service);
+	}
+	free(a);
+}

@@ -7,6 +7,7 @@
 
 #include "config/diag.h"
 #include "config/node.h"
+#include "rollout/strbuf.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -39,6 +40,18 @@ cJSON *env_list_to_json(const struct env_list *l);
  * Returns a heap string, or NULL when NAME is unset and there is no default
  * (*var then names it, pointing into value). */
 char *env_template_resolve(const char *value, const char **var, size_t *var_len);
+
+/* An artifact to collect after a trial: a path in the environment (task.toml's and
+ * the job file's `artifacts`: a path, or {source, destination?, exclude?, service?}). */
+struct artifact_spec {
+	char *source;
+	char *destination;   /* NULL: basename of source */
+	struct strv exclude; /* [new] glob patterns */
+	char *service;       /* [new] NULL = main */
+	bool is_table;       /* written as a table (kept for round trips) */
+};
+
+void artifact_specs_release(struct artifact_spec *a, size_t n);
 
 struct binder {
 	const char *file;
@@ -98,6 +111,9 @@ int bind_object_json(struct binder *b, struct node *tbl, const char *prefix, con
  * (error recorded for wrong). */
 struct node *bind_table(struct binder *b, struct node *tbl, const char *prefix, const char *key);
 struct node *bind_array(struct binder *b, struct node *tbl, const char *prefix, const char *key);
+
+/* The top-level `artifacts` list into *out (n entries; every problem to diags). */
+void bind_artifacts(struct binder *b, struct node *root, struct artifact_spec **out, size_t *n);
 
 /* Warn about every member of tbl no read touched: "unknown key 'PATH'", or,
  * for names in `unsupported` (NULL-terminated, may be NULL), "key 'PATH' is

@@ -191,11 +191,7 @@ void job_config_release(struct job_config *cfg)
 	free_agents(cfg);
 	free_datasets(cfg);
 	free_tasks(cfg);
-	for (size_t i = 0; i < cfg->n_artifacts; i++) {
-		free(cfg->artifacts[i].source);
-		free(cfg->artifacts[i].destination);
-	}
-	free(cfg->artifacts);
+	artifact_specs_release(cfg->artifacts, cfg->n_artifacts);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -586,43 +582,6 @@ static void bind_tasks(struct binder *b, struct node *root, struct job_config *c
 	}
 }
 
-static void bind_artifacts(struct binder *b, struct node *root, struct job_config *cfg)
-{
-	struct node *arr = bind_array(b, root, NULL, "artifacts");
-
-	if (!arr)
-		return;
-	cfg->artifacts = xcalloc(arr->arr.n ? arr->arr.n : 1, sizeof(*cfg->artifacts));
-	for (size_t i = 0; i < arr->arr.n; i++) {
-		struct node *v = arr->arr.v[i];
-		_cleanup_free_ char *path = bind_index("artifacts", i);
-		struct artifact_config *a = &cfg->artifacts[cfg->n_artifacts];
-
-		if (v->type == NODE_STRING) {
-			if (bind_node_str(b, v, path, BIND_NONEMPTY, &a->source) > 0)
-				cfg->n_artifacts++;
-			continue;
-		}
-		if (v->type != NODE_TABLE) {
-			bind_error(b, v, path,
-			           "expected a path or a table {source, destination}, got %s",
-			           node_type_name(v));
-			continue;
-		}
-		a->is_table = true;
-		if (bind_str(b, v, path, "source", BIND_NONEMPTY, &a->source) == 0)
-			bind_error(b, v, path, "missing 'source'");
-		bind_str(b, v, path, "destination", BIND_NULL_OK | BIND_NONEMPTY, &a->destination);
-		bind_unknown_keys(b, v, path, NULL);
-		if (a->source) {
-			cfg->n_artifacts++;
-		} else {
-			free(a->destination);
-			memset(a, 0, sizeof(*a));
-		}
-	}
-}
-
 void job_config_bind(struct node *root, const char *file, struct job_config *cfg,
                      struct diags *diags)
 {
@@ -664,7 +623,7 @@ void job_config_bind(struct node *root, const char *file, struct job_config *cfg
 	bind_agents(&b, root, cfg);
 	bind_datasets(&b, root, cfg);
 	bind_tasks(&b, root, cfg);
-	bind_artifacts(&b, root, cfg);
+	bind_artifacts(&b, root, &cfg->artifacts, &cfg->n_artifacts);
 	bind_unknown_keys(&b, root, NULL, unsupported);
 }
 
@@ -1182,7 +1141,7 @@ cJSON *job_config_to_json(const struct job_config *cfg)
 	}
 	arr = cJSON_AddArrayToObject(o, "artifacts");
 	for (size_t i = 0; i < cfg->n_artifacts; i++) {
-		const struct artifact_config *a = &cfg->artifacts[i];
+		const struct artifact_spec *a = &cfg->artifacts[i];
 
 		if (a->is_table) {
 			cJSON *ao = cJSON_CreateObject();

@@ -106,12 +106,6 @@ struct task_ref_config {
 	char *source;
 };
 
-struct artifact_config {
-	char *source;
-	char *destination; /* NULL = basename of source */
-	bool is_table;     /* written as {source, destination} (kept for round trips) */
-};
-
 struct job_config {
 	char *job_name;            /* default: local time %Y-%m-%d__%H-%M-%S */
 	char *jobs_dir;            /* "jobs" */
@@ -134,7 +128,7 @@ struct job_config {
 	size_t n_datasets;
 	struct task_ref_config *tasks;
 	size_t n_tasks;
-	struct artifact_config *artifacts;
+	struct artifact_spec *artifacts;
 	size_t n_artifacts;
 };
 

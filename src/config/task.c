@@ -45,13 +45,7 @@ void task_config_release(struct task_config *cfg)
 	free(cfg->schema_version);
 	free(cfg->source);
 	cJSON_Delete(cfg->metadata);
-	for (size_t i = 0; i < cfg->n_artifacts; i++) {
-		free(cfg->artifacts[i].source);
-		free(cfg->artifacts[i].destination);
-		strv_release(&cfg->artifacts[i].exclude);
-		free(cfg->artifacts[i].service);
-	}
-	free(cfg->artifacts);
+	artifact_specs_release(cfg->artifacts, cfg->n_artifacts);
 	free(cfg->package.name);
 	free(cfg->package.version);
 	free(cfg->package.description);
@@ -142,46 +136,6 @@ static void bind_user(struct binder *b, struct node *tbl, const char *prefix, ch
 		return;
 	}
 	bind_node_str(b, v, path, BIND_NULL_OK | BIND_NONEMPTY, out);
-}
-
-static void bind_artifacts(struct binder *b, struct node *root, struct task_config *cfg)
-{
-	struct node *arr = bind_array(b, root, NULL, "artifacts");
-
-	if (!arr)
-		return;
-	cfg->artifacts = xcalloc(arr->arr.n ? arr->arr.n : 1, sizeof(*cfg->artifacts));
-	for (size_t i = 0; i < arr->arr.n; i++) {
-		struct node *v = arr->arr.v[i];
-		_cleanup_free_ char *path = bind_index("artifacts", i);
-		struct task_artifact *a = &cfg->artifacts[cfg->n_artifacts];
-
-		if (v->type == NODE_STRING) {
-			if (bind_node_str(b, v, path, BIND_NONEMPTY, &a->source) > 0)
-				cfg->n_artifacts++;
-			continue;
-		}
-		if (v->type != NODE_TABLE) {
-			bind_error(b, v, path,
-			           "expected a path or a table {source, destination}, got %s",
-			           node_type_name(v));
-			continue;
-		}
-		if (bind_str(b, v, path, "source", BIND_NONEMPTY, &a->source) == 0)
-			bind_error(b, v, path, "missing 'source'");
-		bind_str(b, v, path, "destination", BIND_NULL_OK | BIND_NONEMPTY, &a->destination);
-		bind_strv(b, v, path, "exclude", 0, &a->exclude, NULL);
-		bind_str(b, v, path, "service", BIND_NULL_OK | BIND_NONEMPTY, &a->service);
-		bind_unknown_keys(b, v, path, NULL);
-		if (a->source) {
-			cfg->n_artifacts++;
-		} else {
-			free(a->destination);
-			strv_release(&a->exclude);
-			free(a->service);
-			memset(a, 0, sizeof(*a));
-		}
-	}
 }
 
 static void bind_package(struct binder *b, struct node *root, struct task_config *cfg)
@@ -433,7 +387,7 @@ void task_config_bind(struct node *root, const char *file, struct task_config *c
 	}
 	bind_str(&b, root, NULL, "source", BIND_NULL_OK, &cfg->source);
 	bind_object_json(&b, root, NULL, "metadata", &cfg->metadata);
-	bind_artifacts(&b, root, cfg);
+	bind_artifacts(&b, root, &cfg->artifacts, &cfg->n_artifacts);
 	bind_package(&b, root, cfg);
 	bind_verifier(&b, root, cfg);
 	bind_agent(&b, root, cfg);

@@ -19,14 +19,6 @@ struct task_author {
 	char *email; /* NULL when not given */
 };
 
-/* An artifact to collect after the trial: a path in the environment. */
-struct task_artifact {
-	char *source;
-	char *destination;   /* NULL: basename of source */
-	struct strv exclude; /* [new] glob patterns */
-	char *service;       /* [new] NULL = main */
-};
-
 struct task_mcp_server {
 	char *name;
 	char *transport; /* "sse" (default), "streamable-http" or "stdio" */
@@ -49,7 +41,7 @@ struct task_config {
 	char *schema_version; /* "version" or [new] "schema_version"; default "1.0" */
 	char *source;         /* NULL when not given */
 	cJSON *metadata;      /* [metadata] as generic JSON; {} when absent */
-	struct task_artifact *artifacts;
+	struct artifact_spec *artifacts;
 	size_t n_artifacts;
 
 	/* [new] [task] package information */
