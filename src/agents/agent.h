@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 struct err;
+struct strv;
 
 /* What a user-defined or host-side agent looks like in the job file. */
 struct agent_custom {
@@ -80,5 +81,15 @@ int agent_render(const char *tmpl, const struct agent_context *ctx, bool quote, 
  * ctx->timed_out when it ran out of time. */
 int agent_exec_logged(struct agent_context *ctx, const char *dir_name, const char *command,
                       const char *const *env, struct exec_result *res, struct err *err);
+
+/* Shared by installed and user-defined agents: run an install script at setup
+ * (agent/install.sh, agent/setup/), the environment of their commands (fixed values,
+ * host variables they pass, the job file's env last), and a run template as the
+ * next agent/command-N. */
+int agent_install_script(struct agent_context *ctx, const char *script, struct err *err);
+int agent_command_env(const struct agent_def *def, struct agent_context *ctx, struct strv *env,
+                      struct err *err);
+int agent_run_template(const struct agent_def *def, struct agent_context *ctx, const char *tmpl,
+                       struct err *err);
 
 #endif

@@ -21,10 +21,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int agent_install_script(struct agent_context *ctx, const char *script, struct err *err);
-int agent_command_env(const struct agent_def *def, struct agent_context *ctx, struct strv *env,
-                      struct err *err);
-
 static int user_setup(const struct agent_def *def, struct agent_context *ctx, struct err *err)
 {
 	_cleanup_free_ char *script = NULL;
@@ -40,22 +36,9 @@ static int user_setup(const struct agent_def *def, struct agent_context *ctx, st
 
 static int user_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
 {
-	_cleanup_free_ char *cmd = NULL;
-	_cleanup_strvs_ struct strv env = STRV_INIT;
-	struct exec_result res;
-	char dir[32];
-
 	if (!ctx->custom || !ctx->custom->run_template)
 		return 0;
-	if (agent_render(ctx->custom->run_template, ctx, true, &cmd, err) < 0)
-		return err_wrap(err, "agent run template");
-	if (agent_command_env(def, ctx, &env, err) < 0)
-		return -1;
-	snprintf(dir, sizeof(dir), "command-%d", ctx->n_commands++);
-	if (agent_exec_logged(ctx, dir, cmd, (const char *const *)strv_array(&env), &res, err) < 0)
-		return -1;
-	ctx->exit_code = res.exit_code;
-	return 0;
+	return agent_run_template(def, ctx, ctx->custom->run_template, err);
 }
 
 static char *self_exe(void)

@@ -230,28 +230,40 @@ int agent_command_env(const struct agent_def *def, struct agent_context *ctx, st
 	return 0;
 }
 
-int installed_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
+/* Render a run template and run it as the next agent/command-N (installed and
+ * user-defined agents alike). */
+int agent_run_template(const struct agent_def *def, struct agent_context *ctx, const char *tmpl,
+                       struct err *err)
 {
 	_cleanup_free_ char *cmd = NULL;
 	_cleanup_strvs_ struct strv env = STRV_INIT;
-	struct agent_context c = *ctx;
 	struct exec_result res;
 	char dir[32];
 
-	if (def->needs_model && !ctx->model_name) {
-		ctx->exception_type = "ValueError";
-		return err_set(err, EINVAL, "agent %s needs a model (-m provider/model)",
-		               def->name);
-	}
-	if (!c.version)
-		c.version = def->version;
-	if (agent_render(def->run_template, &c, true, &cmd, err) < 0)
+	if (agent_render(tmpl, ctx, true, &cmd, err) < 0)
 		return err_wrap(err, "agent %s run template", def->name);
-	if (agent_command_env(def, &c, &env, err) < 0)
+	if (agent_command_env(def, ctx, &env, err) < 0)
 		return -1;
 	snprintf(dir, sizeof(dir), "command-%d", ctx->n_commands++);
 	if (agent_exec_logged(ctx, dir, cmd, (const char *const *)strv_array(&env), &res, err) < 0)
 		return -1;
 	ctx->exit_code = res.exit_code;
 	return 0;
+}
+
+int installed_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
+{
+	const char *version = ctx->version;
+	int rc;
+
+	if (def->needs_model && !ctx->model_name) {
+		ctx->exception_type = "ValueError";
+		return err_set(err, EINVAL, "agent %s needs a model (-m provider/model)",
+		               def->name);
+	}
+	if (!ctx->version)
+		ctx->version = def->version;
+	rc = agent_run_template(def, ctx, def->run_template, err);
+	ctx->version = version;
+	return rc;
 }
