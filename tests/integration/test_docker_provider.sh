@@ -7,20 +7,6 @@ source "$ROLLOUT_SRCDIR/tests/lib/dockerd.sh"
 bin=$ROLLOUT_SRCDIR/build/rel/itests/docker_provider
 tap_tmpdir
 
-relay() { # relay PREFIX < tap
-	local line
-	while IFS= read -r line; do
-		case "$line" in
-		"ok "*" # SKIP"*)
-			local rest=${line#ok * - }
-			skip "$1: ${rest%% # SKIP*}" "${rest#* # SKIP}" ;;
-		"ok "*) ok "$1: ${line#ok * - }" ;;
-		"not ok "*) not_ok "$1: ${line#not ok * - }" ;;
-		"1.."*) ;;
-		*) echo "$line" ;;
-		esac
-	done
-}
 
 api() { curl -sf --unix-socket /var/run/docker.sock "http://d/v1.41$1"; }
 
@@ -36,7 +22,7 @@ export ROLLOUT_HOME=$TAP_TMP/home
 chmod 755 "$TAP_TMP"
 dangling() { api '/images/json?filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D' | grep -o '"Id":"[^"]*"' | cut -d'"' -f4 | sort; }
 dangling_before=$(dangling)
-relay docker < <("$bin" 2>&1)
+tap_relay docker < <("$bin" 2>&1)
 # Failed legacy builds keep their finished steps as untagged images (build
 # cache, as with the docker CLI): remove the ones this run made.
 for id in $(comm -13 <(echo "$dangling_before") <(dangling)); do

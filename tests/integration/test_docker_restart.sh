@@ -7,20 +7,6 @@ source "$ROLLOUT_SRCDIR/tests/lib/dockerd.sh"
 bin=$ROLLOUT_SRCDIR/build/rel/itests/docker_restart
 tap_tmpdir
 
-relay() {
-	local line
-	while IFS= read -r line; do
-		case "$line" in
-		"ok "*" # SKIP"*)
-			local rest=${line#ok * - }
-			skip "$1: ${rest%% # SKIP*}" "${rest#* # SKIP}" ;;
-		"ok "*) ok "$1: ${line#ok * - }" ;;
-		"not ok "*) not_ok "$1: ${line#not ok * - }" ;;
-		"1.."*) ;;
-		*) echo "$line" ;;
-		esac
-	done
-}
 
 dockerd_ensure >/dev/null 2>&1 # installs docker.io when missing
 if ! is_root || ! command -v dockerd >/dev/null 2>&1; then
@@ -80,7 +66,7 @@ curl -sf --unix-socket "$root/sock" -X POST -H 'Content-Type: application/x-tar'
 check "busybox image imported into the private daemon" \
 	curl -sf --unix-socket "$root/sock" http://d/images/rollout-test/busybox:1/json
 export DOCKER_HOST=unix://$root/sock ROLLOUT_TEST_DOCKERD_CTL=$TAP_TMP/ctl.sh ROLLOUT_HOME=$TAP_TMP/home
-relay docker < <("$bin" 2>&1)
+tap_relay docker < <("$bin" 2>&1)
 "$TAP_TMP/ctl.sh" stop
 check_eq "the shared daemon's docker0 bridge is untouched" \
 	"$(ip link show docker0 >/dev/null 2>&1 && echo yes || echo no)" "$had_docker0"

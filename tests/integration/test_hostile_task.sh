@@ -5,8 +5,7 @@
 # directory holds no symlink out of it (the collector removed what the agent
 # planted in /logs/agent), host files are unchanged, nothing is left running.
 source "$(dirname "$0")/../lib/tap.sh"
-source "$ROLLOUT_SRCDIR/tests/lib/fixtures.sh"
-source "$ROLLOUT_SRCDIR/tests/lib/dockerd.sh"
+source "$ROLLOUT_SRCDIR/tests/lib/providers.sh"
 tap_tmpdir
 task=$TAP_TMP/hostile-agent
 mkdir -p "$task/environment" "$task/solution" "$task/tests"
@@ -37,17 +36,7 @@ EOF2
 
 shadow_before=$(sha256sum /etc/shadow /etc/passwd 2>/dev/null)
 for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
-	case $p in
-	sandbox)
-		export ROLLOUT_HOME=$TAP_TMP/home
-		tar=$(fixture_busybox_tar) || { not_ok "sandbox: busybox fixture"; continue; }
-		"$ROLLOUT" image import "$tar" --tag rollout-test/busybox:1 --change 'WORKDIR /app' >/dev/null
-		;;
-	docker)
-		if ! dockerd_ensure; then skip "docker: hostile task" "$DOCKERD_WHY"; continue; fi
-		fixture_docker_image busybox >/dev/null || { not_ok "docker: busybox fixture image"; continue; }
-		;;
-	esac
+	provider_or_next "$p" "hostile task" || continue
 	name=hostile-$p-$$
 	"$ROLLOUT" trial run -q -e "$p" -p "$task" --trials-dir "$TAP_TMP/trials" --trial-name "$name" >/dev/null 2>&1
 	d=$TAP_TMP/trials/$name

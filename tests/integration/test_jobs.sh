@@ -4,8 +4,7 @@
 # left behind, and a resume that ends with the uninterrupted stats; the same after
 # kill -9 + rollout gc; shards merged equal the unsharded job.
 source "$(dirname "$0")/../lib/tap.sh"
-source "$ROLLOUT_SRCDIR/tests/lib/fixtures.sh"
-source "$ROLLOUT_SRCDIR/tests/lib/dockerd.sh"
+source "$ROLLOUT_SRCDIR/tests/lib/providers.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/leftovers.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/jobfixtures.sh"
 tap_tmpdir
@@ -33,21 +32,10 @@ run_job_bg() { # PROVIDER JOB_NAME EXTRA...
 }
 
 for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
-	case $p in
-	sandbox)
-		export ROLLOUT_HOME=$TAP_TMP/home
-		tar=$(fixture_busybox_tar) || { not_ok "sandbox: busybox fixture"; continue; }
-		out=$("$ROLLOUT" image import "$tar" --tag rollout-test/busybox:1 --change 'WORKDIR /app' 2>&1)
-		case "$out" in *"not available yet"*) skip "sandbox: jobs" "image store not in this build"; continue ;; esac
-		interrupts=${ROLLOUT_TEST_INTERRUPTS:-20}
-		;;
-	docker)
-		if ! dockerd_ensure; then skip "docker: jobs" "$DOCKERD_WHY"; continue; fi
-		fixture_docker_image busybox >/dev/null || { not_ok "docker: busybox fixture image"; continue; }
-		# Docker trials take ~1 s each: fewer interrupted runs keep the suite short.
-		interrupts=${ROLLOUT_TEST_INTERRUPTS_DOCKER:-6}
-		;;
-	esac
+	provider_or_next "$p" jobs || continue
+	# Docker trials take ~1 s each: fewer interrupted runs keep the suite short.
+	interrupts=${ROLLOUT_TEST_INTERRUPTS:-20}
+	[ "$p" = docker ] && interrupts=${ROLLOUT_TEST_INTERRUPTS_DOCKER:-6}
 	jobs=$TAP_TMP/jobs-$p
 
 	# 1. Same stats at several concurrency levels.

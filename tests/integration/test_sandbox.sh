@@ -7,22 +7,8 @@ source "$(dirname "$0")/../lib/tap.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/fixtures.sh"
 bin=$ROLLOUT_SRCDIR/build/rel/itests/sandbox_itest
 tap_tmpdir
-shopt -s lastpipe # relay runs in this shell, so its ok/not_ok count
+shopt -s lastpipe # tap_relay runs in this shell, so its ok/not_ok count
 
-relay() { # relay PREFIX < tap
-	local line
-	while IFS= read -r line; do
-		case "$line" in
-		"ok "*" # SKIP"*)
-			local rest=${line#ok * - }
-			skip "$1: ${rest%% # SKIP*}" "${rest#* # SKIP}" ;;
-		"ok "*) ok "$1: ${line#ok * - }" ;;
-		"not ok "*) not_ok "$1: ${line#not ok * - }" ;;
-		"1.."*) ;;
-		*) echo "# $line" ;;
-		esac
-	done
-}
 
 leftover_cgroups() {
 	find /sys/fs/cgroup -maxdepth 6 -type d -name 'rollout.sbx-*' 2>/dev/null | sort
@@ -39,7 +25,7 @@ mkdir -p "$TAP_TMP/rootfs" && tar -C "$TAP_TMP/rootfs" -xf "$tar"
 export ROLLOUT_HOME=$TAP_TMP/home
 cg_before=$(leftover_cgroups)
 
-SANDBOX_ITEST_ROOTFS=$TAP_TMP/rootfs "$bin" 2>&1 | relay root
+SANDBOX_ITEST_ROOTFS=$TAP_TMP/rootfs "$bin" 2>&1 | tap_relay root
 
 # Rootless: an ordinary user whose store (here: its copy of the layer) it owns.
 rl=$TAP_TMP/rootless
@@ -48,7 +34,7 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/nul
 		chown -R 65534:65534 "$rl" && chmod 755 "$rl"
 	setpriv --reuid=65534 --regid=65534 --clear-groups \
 		env SANDBOX_ITEST_ROOTFS="$rl/rootfs" ROLLOUT_HOME="$rl/home" \
-		ROLLOUT_SRCDIR="$ROLLOUT_SRCDIR" "$bin" 'rootless_*' 2>&1 | relay rootless
+		ROLLOUT_SRCDIR="$ROLLOUT_SRCDIR" "$bin" 'rootless_*' 2>&1 | tap_relay rootless
 	check_eq "rootless: no environment directory left" \
 		"$(ls -A "$rl/home/envs" 2>/dev/null)" ""
 	# Subordinate ids through newuidmap: a range for uid 65534 in /etc/subuid and
@@ -73,7 +59,7 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/nul
 		mkdir -p "$rl/home2" && chown 65534:65534 "$rl/home2"
 		setpriv --reuid=65534 --regid=65534 --clear-groups \
 			env SANDBOX_ITEST_ROOTFS="$rl/rootfs" ROLLOUT_HOME="$rl/home2" \
-			ROLLOUT_SRCDIR="$ROLLOUT_SRCDIR" "$bin" 'rootless_*' 2>&1 | relay "rootless+subids"
+			ROLLOUT_SRCDIR="$ROLLOUT_SRCDIR" "$bin" 'rootless_*' 2>&1 | tap_relay "rootless+subids"
 		restore_subids
 		check_eq "rootless+subids: no environment directory left" \
 			"$(ls -A "$rl/home2/envs" 2>/dev/null)" ""

@@ -4,8 +4,7 @@
 # the environment with `rollout env exec`), preserve_env policies; each trial
 # directory is checked file by file against Harbor's layout.
 source "$(dirname "$0")/../lib/tap.sh"
-source "$ROLLOUT_SRCDIR/tests/lib/fixtures.sh"
-source "$ROLLOUT_SRCDIR/tests/lib/dockerd.sh"
+source "$ROLLOUT_SRCDIR/tests/lib/providers.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/leftovers.sh"
 cd "$ROLLOUT_SRCDIR" || exit 1
 tap_tmpdir
@@ -91,20 +90,7 @@ trial() {
 }
 
 for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
-	case $p in
-	sandbox)
-		export ROLLOUT_HOME=$TAP_TMP/home
-		tar=$(fixture_busybox_tar) || { not_ok "sandbox: busybox fixture"; continue; }
-		out=$("$ROLLOUT" image import "$tar" --tag rollout-test/busybox:1 --change 'WORKDIR /app' 2>&1)
-		case "$out" in *"not available yet"*) skip "sandbox: trials" "image store not in this build"; continue ;; esac
-		deb=$(fixture_debian_tar) && "$ROLLOUT" image import "$deb" --tag rollout-test/debian:1 >/dev/null 2>&1
-		;;
-	docker)
-		if ! dockerd_ensure; then skip "docker: trials" "$DOCKERD_WHY"; continue; fi
-		fixture_docker_image busybox >/dev/null || { not_ok "docker: busybox fixture image"; continue; }
-		fixture_docker_image debian >/dev/null || { not_ok "docker: debian fixture image"; continue; }
-		;;
-	esac
+	provider_or_next "$p" trials busybox debian || continue
 
 	d=$(trial "$p" hello-world oracle)
 	check_trial "$p: hello-world (Debian, pytest) with oracle scores 1.0" "$d" reward=1 noexception \

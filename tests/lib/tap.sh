@@ -41,6 +41,23 @@ check_contains() {
 
 done_testing() { echo "1..$TAP_N"; }
 
+# Re-number a test program's TAP lines into ours, prefixed: tap_relay PREFIX < tap
+# (use `tap_relay P < <(program)` so the counts stay in this shell).
+tap_relay() {
+	local line rest
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*" # SKIP"*)
+			rest=${line#ok * - }
+			skip "$1: ${rest%% # SKIP*}" "${rest#* # SKIP}" ;;
+		"ok "*) ok "$1: ${line#ok * - }" ;;
+		"not ok "*) not_ok "$1: ${line#not ok * - }" ;;
+		"1.."*) ;;
+		*) echo "# $line" ;;
+		esac
+	done
+}
+
 # A scratch directory removed at exit (EXIT traps added by callers run too).
 tap_tmpdir() {
 	TAP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/rollout-itest.XXXXXX")
