@@ -47,6 +47,10 @@ struct cli_sub {
 	int (*fn)(int argc, char **argv);
 	const char *summary;
 };
+/* Parse a command that takes only -e/--provider and --help. Returns -1 to go on
+ * (optind at the first operand), else the exit code to return (help, usage error). */
+int cli_provider_options(const char *cmd, int argc, char **argv, const char *usage,
+                         const char **provider);
 int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **argv,
                  const char *usage);
 

@@ -74,29 +74,13 @@ static int check_provider_flag(const char *cmd, const char *p)
 
 static int env_ls(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"provider", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'}, {0}};
-	const char *provider = NULL;
-	int c, shown = 0;
+	const char *provider;
+	int rc = cli_provider_options("env ls", argc, argv, env_usage, &provider), shown = 0;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":e:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e':
-			provider = optarg;
-			break;
-		case 'h':
-			fputs(env_usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_usage_error("env ls", "bad option '%s'", argv[optind - 1]);
-		}
-	}
+	if (rc >= 0)
+		return rc;
 	if (optind < argc)
 		return cli_usage_error("env ls", "unexpected argument '%s'", argv[optind]);
-	if (check_provider_flag("env ls", provider))
-		return EXIT_USAGE;
 	for (const char *const *p = all_providers; *p; p++) {
 		struct env_info *infos = NULL;
 		size_t n = 0;
@@ -240,30 +224,11 @@ static int env_shell(int argc, char **argv)
 
 static int env_rm(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"provider", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'}, {0}};
-	const char *provider = NULL;
-	int c, failed = 0;
+	const char *provider;
+	int rc = cli_provider_options("env rm", argc, argv, env_usage, &provider), failed = 0;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":e:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e':
-			provider = optarg;
-			break;
-		case 'h':
-			fputs(env_usage, stdout);
-			return EXIT_OK;
-		case ':':
-			return cli_usage_error("env rm", "option '%s' needs a value",
-			                       argv[optind - 1]);
-		default:
-			return cli_usage_error("env rm", "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (check_provider_flag("env rm", provider))
-		return EXIT_USAGE;
+	if (rc >= 0)
+		return rc;
 	if (optind >= argc)
 		return cli_usage_error("env rm", "missing environment NAME");
 	for (int i = optind; i < argc; i++) {

@@ -22,32 +22,14 @@ static const char gc_usage[] =
 
 int cmd_gc(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"provider", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'}, {0}};
 	static const char *const providers[] = {"sandbox", "docker"};
-	const char *only = NULL;
-	int c, failed = 0;
+	const char *only;
+	int rc = cli_provider_options("gc", argc, argv, gc_usage, &only), failed = 0;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":e:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e':
-			only = optarg;
-			break;
-		case 'h':
-			fputs(gc_usage, stdout);
-			return EXIT_OK;
-		case ':':
-			return cli_usage_error("gc", "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage_error("gc", "unknown option '%s'", argv[optind - 1]);
-		}
-	}
+	if (rc >= 0)
+		return rc;
 	if (optind < argc)
 		return cli_usage_error("gc", "unexpected argument '%s'", argv[optind]);
-	if (only && !provider_find(only))
-		return cli_usage_error("gc", "unknown provider '%s' (sandbox or docker)", only);
 	for (size_t i = 0; i < 2; i++) {
 		struct err err = {0};
 		int n;
