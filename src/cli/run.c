@@ -116,6 +116,9 @@ int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"path", required_argument, NULL, 'p'},
+	    {"dataset", required_argument, NULL, 'd'},
+	    {"registry-path", required_argument, NULL, 6},
+	    {"registry-url", required_argument, NULL, 7},
 	    {"agent", required_argument, NULL, 'a'},
 	    {"model", required_argument, NULL, 'm'},
 	    {"env", required_argument, NULL, 'e'},
@@ -145,7 +148,7 @@ int cmd_run(int argc, char **argv)
 	job_overrides_init(&ov);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:a:m:e:n:k:o:t:x:l:c:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:d:a:m:e:n:k:o:t:x:l:c:qh", opts, NULL)) != -1) {
 		const char *flag = NULL;
 
 		switch (c) {
@@ -192,6 +195,12 @@ int cmd_run(int argc, char **argv)
 		case 4:
 			flag = "--preserve-env";
 			break;
+		case 6:
+			flag = "--registry-path";
+			break;
+		case 7:
+			flag = "--registry-url";
+			break;
 		default: {
 			static char buf[3] = "-?";
 
@@ -217,10 +226,10 @@ int cmd_run(int argc, char **argv)
 		job_overrides_release(&ov);
 		return cli_fail("%s", err.msg);
 	}
-	if (!file && !ov.path) {
+	if (!file && !ov.path && !ov.dataset) {
 		job_config_release(&cfg);
 		job_overrides_release(&ov);
-		return cli_usage_error("run", "give a job file or -p PATH");
+		return cli_usage_error("run", "give a job file, -p PATH or -d DATASET");
 	}
 	if (job_config_apply_overrides(&cfg, &ov, &err) < 0) {
 		job_config_release(&cfg);

@@ -201,11 +201,14 @@ static cJSON *eval_stats(const struct trial_outcome *const *t, size_t n,
 			cJSON_AddNumberToObject(md, metrics[m].type,
 			                        aggregate(metrics[m].type, vals, n));
 		} else {
-			/* several keys: one value per key, missing keys counted as 0 */
+			/* Several keys: one value per key (missing keys counted as 0), under
+			 * the metric's name so that the list says which metric each is. */
+			cJSON *per_key = cJSON_AddObjectToObject(md, metrics[m].type);
+
 			for (size_t k = 0; k < keys.n; k++) {
 				for (size_t i = 0; i < n; i++)
 					vals[i] = reward_or_zero(t[i], keys.v[k]);
-				cJSON_AddNumberToObject(md, keys.v[k],
+				cJSON_AddNumberToObject(per_key, keys.v[k],
 				                        aggregate(metrics[m].type, vals, n));
 			}
 		}

@@ -183,12 +183,19 @@ void job_print_summary(FILE *out, const cJSON *stats)
 
 		cJSON_ArrayForEach(m, metrics) cJSON_ArrayForEach(v, m)
 		{
+			const cJSON *k;
+
 			if (line.len)
 				sb_adds(&line, ", ");
-			if (cJSON_IsNumber(v) && !isnan(v->valuedouble))
+			if (cJSON_IsObject(v)) { /* multi-key: {"mean": {key: value}} */
+				sb_addf(&line, "%s:", v->string);
+				cJSON_ArrayForEach(k, v)
+				    sb_addf(&line, " %s %.3f", k->string, k->valuedouble);
+			} else if (cJSON_IsNumber(v) && !isnan(v->valuedouble)) {
 				sb_addf(&line, "%s %.3f", v->string, v->valuedouble);
-			else
+			} else {
 				sb_addf(&line, "%s -", v->string);
+			}
 		}
 		fprintf(out, "%-40s %7d %7d  %s\n", e->string,
 		        cJSON_GetObjectItemCaseSensitive(e, "n_trials")->valueint,

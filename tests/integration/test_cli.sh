@@ -53,7 +53,7 @@ usage_case "run: unknown flag" "unknown option '--frob'" run --frob
 usage_case "run: flag without value" "needs a value" run -n
 usage_case "run: bad -n" "-n" run -p test-dataset -n zero
 usage_case "run: bad --shard" "--shard expects I/N" run -p test-dataset --shard 4/4
-usage_case "run: nothing to run" "give a job file or -p PATH" run
+usage_case "run: nothing to run" "give a job file, -p PATH or -d DATASET" run
 usage_case "run: two job files" "unexpected argument" run a.yaml b.yaml
 usage_case "trial run: missing -p" "missing -p TASK" trial run
 usage_case "tasks check: missing path" "missing" tasks check
