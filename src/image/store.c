@@ -1113,24 +1113,29 @@ static int check_env_name(const char *name, struct err *err)
 	return 0;
 }
 
-int store_env_use(struct store *s, const char *env_name, const char *ref_or_id, struct err *err)
+int store_env_mark(struct store *s, const char *env_name, const char *id, struct err *err)
 {
-	_cleanup_free_ char *id = NULL, *dir = NULL, *file = NULL, *line = NULL;
-	int ret = -1;
+	_cleanup_free_ char *dir = NULL, *file = NULL, *line = NULL;
 
 	if (check_env_name(env_name, err) < 0)
 		return -1;
-	if (store_lock(s, STORE_LOCK_SHARED, err) < 0)
-		return -1;
-	if (resolve_image(s, ref_or_id, &id, NULL, err) < 0)
-		goto out;
 	dir = spath(s, "envs/%s", env_name);
 	if (mkdir_p(dir, 0711, err) < 0)
-		goto out;
+		return -1;
 	file = xasprintf("%s/image", dir);
 	line = xasprintf("%s\n", id);
-	ret = write_file_atomic(file, line, strlen(line), 0644, err);
-out:
+	return write_file(file, line, strlen(line), 0644, err);
+}
+
+int store_env_use(struct store *s, const char *env_name, const char *ref_or_id, struct err *err)
+{
+	_cleanup_free_ char *id = NULL;
+	int ret = -1;
+
+	if (store_lock(s, STORE_LOCK_SHARED, err) < 0)
+		return -1;
+	if (resolve_image(s, ref_or_id, &id, NULL, err) == 0)
+		ret = store_env_mark(s, env_name, id, err);
 	store_unlock(s);
 	return ret;
 }

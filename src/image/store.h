@@ -166,6 +166,10 @@ int store_create_image(struct store *s, const struct store_new_image *n, char **
 /* Mark image (ref or ID) as used by environment env_name: writes
  * envs/<env_name>/image. Release deletes that file only. */
 int store_env_use(struct store *s, const char *env_name, const char *ref_or_id, struct err *err);
+/* The mark itself, for a caller that holds the store lock and has the image ID from
+ * a lookup. Not fsync'ed: an environment does not outlive a crash of its owner, and
+ * gc removes its directory. */
+int store_env_mark(struct store *s, const char *env_name, const char *id, struct err *err);
 int store_env_release(struct store *s, const char *env_name, struct err *err);
 
 /* Limit on one layer's uncompressed size (default 64 GiB; ROLLOUT_MAX_LAYER_SIZE

@@ -22,17 +22,12 @@ struct mark_ctx {
 };
 
 /* Mark, then let go of the store lock held since the lookup: from here on a
- * prune sees the image in use. The mark is store.h's convention,
- * envs/<name>/image holding the image ID, written in the environment's own
- * (fresh, locked) directory. Unlike store_env_use() it is not fsync'ed: after a
- * crash the environment is gone anyway, and two fsyncs per start cost
- * milliseconds on a busy disk. The teardown removes it with the directory. */
+ * prune sees the image in use. The teardown removes the mark with the
+ * environment's directory. */
 static int mark_in_use(void *p, const char *env_name, struct err *err)
 {
 	struct mark_ctx *m = p;
-	_cleanup_free_ char *file = xasprintf("%s/envs/%s/image", store_root(m->store), env_name);
-	_cleanup_free_ char *line = xasprintf("%s\n", m->id);
-	int rc = write_file(file, line, strlen(line), 0644, err);
+	int rc = store_env_mark(m->store, env_name, m->id, err);
 
 	store_unlock(m->store);
 	m->locked = false;
