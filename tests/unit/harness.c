@@ -92,6 +92,28 @@ const char *tfmt(const char *fmt, ...)
 	return b;
 }
 
+/* The filter is a space-separated list of globs; "!glob" excludes. A test runs when
+ * it matches no exclusion and (if there are inclusions) at least one inclusion. */
+static int selected(const char *filter, const char *name)
+{
+	char buf[1024], *save = NULL;
+	int include_seen = 0, included = 0;
+
+	if (!filter || !*filter)
+		return 1;
+	snprintf(buf, sizeof(buf), "%s", filter);
+	for (char *g = strtok_r(buf, " ", &save); g; g = strtok_r(NULL, " ", &save)) {
+		if (g[0] == '!') {
+			if (fnmatch(g + 1, name, 0) == 0)
+				return 0;
+		} else {
+			include_seen = 1;
+			included |= fnmatch(g, name, 0) == 0;
+		}
+	}
+	return !include_seen || included;
+}
+
 int main(int argc, char **argv)
 {
 	const char *filter = argc > 1 ? argv[1] : getenv("TEST_FILTER");
@@ -103,7 +125,7 @@ int main(int argc, char **argv)
 		int status;
 		char skip_reason[512] = "";
 
-		if (filter && *filter && fnmatch(filter, tests[i].name, 0) != 0)
+		if (!selected(filter, tests[i].name))
 			continue;
 		n++;
 		snprintf(tmpdir, sizeof(tmpdir), "/tmp/rollout-unit.%d.%d", (int)getpid(), i);
