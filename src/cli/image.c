@@ -166,9 +166,9 @@ static int image_ls(int argc, char **argv)
 	size_t n;
 
 	if (cli_wants_help(argc, argv)) {
-		puts(
-		    "usage: rollout image ls [-q] [-a]\n\nList images: reference, ID, load time, size.\n"
-		    "-q prints the IDs only; -a includes the images of build steps.");
+		puts("usage: rollout image ls [-q] [-a]\n\nList images: reference, ID, load time, "
+		     "size.\n"
+		     "-q prints the IDs only; -a includes the images of build steps.");
 		return EXIT_OK;
 	}
 	for (int i = 1; i < argc; i++) {
@@ -415,15 +415,16 @@ static int cmd_image_build(int argc, char **argv)
 			else if (strcmp(n, "none") == 0)
 				o.network = false;
 			else
-				return cli_usage_error("image build", "--network: host or none, not '%s'",
-				                       n);
+				return cli_usage_error("image build",
+				                       "--network: host or none, not '%s'", n);
 		} else if ((strcmp(a, "--timeout") == 0 && v) || str_starts_with(a, "--timeout=")) {
 			const char *n = str_starts_with(a, "--timeout=") ? a + 10 : argv[++i];
 			char *end;
 
 			o.timeout_sec = strtod(n, &end);
 			if (*end || o.timeout_sec < 0)
-				return cli_usage_error("image build", "--timeout: seconds, not '%s'", n);
+				return cli_usage_error("image build",
+				                       "--timeout: seconds, not '%s'", n);
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			o.quiet = true;
 		} else if (a[0] == '-' && a[1]) {

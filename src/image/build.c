@@ -45,7 +45,7 @@ static const char *const proxy_args[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROX
                                          "ALL_PROXY",  "all_proxy",  NULL};
 
 struct stage {
-	char *name; /* lowercased "AS" name, or NULL */
+	char *name;         /* lowercased "AS" name, or NULL */
 	size_t first, last; /* its instructions: FROM at first, up to last (exclusive) */
 	bool needed;
 	bool started, done;
@@ -264,9 +264,9 @@ static const char *platform(void)
 /* The automatic platform ARGs. */
 static const char *auto_arg(const char *name)
 {
-	static const char *const names[] = {"TARGETPLATFORM", "BUILDPLATFORM", "TARGETOS", "BUILDOS",
-	                                    "TARGETARCH",     "BUILDARCH",     "TARGETVARIANT",
-	                                    "BUILDVARIANT"};
+	static const char *const names[] = {"TARGETPLATFORM", "BUILDPLATFORM", "TARGETOS",
+	                                    "BUILDOS",        "TARGETARCH",    "BUILDARCH",
+	                                    "TARGETVARIANT",  "BUILDVARIANT"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
 		if (strcmp(name, names[i]) == 0) {
@@ -445,7 +445,7 @@ static int stage_commit(struct builder *b, struct stage *st, int layer_fd, const
 
 struct step_box {
 	void *handle;
-	char *dir;   /* <job>/<n>: upper/ and work/ */
+	char *dir; /* <job>/<n>: upper/ and work/ */
 	char *upper;
 	struct store_image *img;
 };
@@ -578,8 +578,8 @@ static int step_cached(struct builder *b, struct stage *st, const struct df_inst
 	return 1;
 }
 
-static int do_arg(struct builder *b, struct stage *st, const struct df_instr *in,
-                  struct strv *desc, struct err *err)
+static int do_arg(struct builder *b, struct stage *st, const struct df_instr *in, struct strv *desc,
+                  struct err *err)
 {
 	for (size_t i = 0; i < in->n_args; i++) {
 		_cleanup_free_ char *name = NULL, *value = NULL;
@@ -925,15 +925,16 @@ static int do_run(struct builder *b, struct stage *st, const struct df_instr *in
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		if (df_instr_flag(in, bad[i]))
-			return FERR(err, b, in, ENOTSUP, "--%s is not supported by the sandbox builder",
-			            bad[i]);
+			return FERR(err, b, in, ENOTSUP,
+			            "--%s is not supported by the sandbox builder", bad[i]);
 	if (net) {
 		if (net->value && strcmp(net->value, "none") == 0)
 			network = false;
 		else if (net->value && strcmp(net->value, "host") == 0)
 			network = true;
 		else if (!net->value || strcmp(net->value, "default") != 0)
-			return FERR(err, b, in, EINVAL, "--network=%s: expected none, host or default",
+			return FERR(err, b, in, EINVAL,
+			            "--network=%s: expected none, host or default",
 			            net->value ? net->value : "");
 	}
 	if (in->n_heredocs && !in->json) {
@@ -957,7 +958,8 @@ static int do_run(struct builder *b, struct stage *st, const struct df_instr *in
 
 			sb_adds(&full, in->args[0]);
 			for (size_t i = 0; i < in->n_heredocs; i++)
-				sb_addf(&full, "\n%s%s", in->heredocs[i].content, in->heredocs[i].name);
+				sb_addf(&full, "\n%s%s", in->heredocs[i].content,
+				        in->heredocs[i].name);
 			argv_text = sb_detach(&full);
 		}
 	}
@@ -1015,8 +1017,8 @@ static int do_run(struct builder *b, struct stage *st, const struct df_instr *in
 		if (dev < 0 || (mkdirat(dev, "pipes", 0755) < 0 && errno != EEXIST) ||
 		    (pipes = openat(dev, "pipes", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
 		        0 ||
-		    (fd = openat(pipes, script_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		                 0755)) < 0 ||
+		    (fd = openat(pipes, script_name,
+		                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755)) < 0 ||
 		    write_all(fd, script, strlen(script)) < 0) {
 			err_sys(err, "write the heredoc script");
 			goto fail;
@@ -1105,22 +1107,25 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 
 		if (strcmp(n, "parents") == 0 || strcmp(n, "exclude") == 0 ||
 		    strcmp(n, "keep-git-dir") == 0 || strcmp(n, "checksum") == 0)
-			return FERR(err, b, in, ENOTSUP, "--%s is not supported by the sandbox builder",
-			            n);
+			return FERR(err, b, in, ENOTSUP,
+			            "--%s is not supported by the sandbox builder", n);
 	}
 	if (from && (!from->value || expand(b, st, in, from->value, &from_v, err) < 0))
 		return from && !from->value ? FERR(err, b, in, EINVAL, "--from needs a value") : -1;
 	if (chown && (!chown->value || expand(b, st, in, chown->value, &chown_v, err) < 0))
-		return chown && !chown->value ? FERR(err, b, in, EINVAL, "--chown needs a value") : -1;
+		return chown && !chown->value ? FERR(err, b, in, EINVAL, "--chown needs a value")
+		                              : -1;
 	if (chmod_f && (!chmod_f->value || expand(b, st, in, chmod_f->value, &chmod_v, err) < 0))
-		return chmod_f && !chmod_f->value ? FERR(err, b, in, EINVAL, "--chmod needs a value")
-		                                  : -1;
+		return chmod_f && !chmod_f->value
+		           ? FERR(err, b, in, EINVAL, "--chmod needs a value")
+		           : -1;
 	if (chmod_v) {
 		char *end;
 		unsigned long m = strtoul(chmod_v, &end, 8);
 
 		if (!*chmod_v || *end || m > 07777)
-			return FERR(err, b, in, EINVAL, "--chmod=%s: expected an octal mode", chmod_v);
+			return FERR(err, b, in, EINVAL, "--chmod=%s: expected an octal mode",
+			            chmod_v);
 		r.chmod = true;
 		r.mode = (mode_t)m;
 	}
@@ -1148,7 +1153,8 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 				stage_vars(st, &vars);
 				env.vars = vars.v;
 				env.n = vars.n;
-				if (df_expand_heredoc(content, b->df->escape, &env, &data, err) < 0) {
+				if (df_expand_heredoc(content, b->df->escape, &env, &data, err) <
+				    0) {
 					FERR(err, b, in, EINVAL, "%s", err->msg);
 					goto out;
 				}
@@ -1163,10 +1169,11 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 		if (expand(b, st, in, in->args[i], &r.srcs[r.n_srcs].path, err) < 0)
 			goto out;
 		if (is_url(r.srcs[r.n_srcs].path)) {
-			FERR(err, b, in, ENOTSUP,
-			     "%s: downloading is not supported by the sandbox builder; put the file "
-			     "in the build context",
-			     r.srcs[r.n_srcs].path);
+			FERR(
+			    err, b, in, ENOTSUP,
+			    "%s: downloading is not supported by the sandbox builder; put the file "
+			    "in the build context",
+			    r.srcs[r.n_srcs].path);
 			r.n_srcs++;
 			goto out;
 		}
@@ -1174,7 +1181,8 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 	}
 	/* The destination: below WORKDIR when relative; a directory when it says so. */
 	{
-		_cleanup_free_ char *joined = join_workdir(json_get_str(st->config, "WorkingDir"), dest);
+		_cleanup_free_ char *joined =
+		    join_workdir(json_get_str(st->config, "WorkingDir"), dest);
 
 		dest_abs = clean_abs(joined);
 	}
@@ -1205,8 +1213,10 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 		} else if (store_image_lookup(b->s, from_v, &src_img, err) < 0) {
 			if (err->code == ENOENT)
 				FERR(err, b, in, ENOENT,
-				     "--from=%s: no such stage, and no such image in the store (load it "
-				     "with `rollout image load FILE` or `rollout image import ROOTFS.tar "
+				     "--from=%s: no such stage, and no such image in the store "
+				     "(load it "
+				     "with `rollout image load FILE` or `rollout image import "
+				     "ROOTFS.tar "
 				     "--tag %s`)",
 				     from_v, from_v);
 			else
@@ -1243,8 +1253,8 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 	if (chown_v && owner_of(b, &box, chown_v, &r.uid, &r.gid, err) < 0)
 		goto fail;
 	if (from_v) {
-		if (box_start(b, NULL, src_stage ? src_stage->image_id : src_img->id, false, &src_box,
-		              err) < 0)
+		if (box_start(b, NULL, src_stage ? src_stage->image_id : src_img->id, false,
+		              &src_box, err) < 0)
 			goto fail;
 		r.src_root = b->o->runner->root_fd(src_box.handle, err);
 		if (r.src_root < 0)
@@ -1329,7 +1339,8 @@ static int do_metadata(struct builder *b, struct stage *st, const struct df_inst
 				return -1;
 			if (!*p) {
 				free(p);
-				return FERR(err, b, in, EINVAL, "VOLUME specified can not be empty");
+				return FERR(err, b, in, EINVAL,
+				            "VOLUME specified can not be empty");
 			}
 			set_item(vols, p, cJSON_CreateObject());
 			strv_push_take(&desc, p);
@@ -1388,8 +1399,8 @@ static void global_vars(const struct builder *b, struct strv *out)
 		strv_push(out, b->global_args.v[i]);
 }
 
-static int expand_global(struct builder *b, const struct df_instr *in, const char *word,
-                         char **out, struct err *err)
+static int expand_global(struct builder *b, const struct df_instr *in, const char *word, char **out,
+                         struct err *err)
 {
 	_cleanup_strvs_ struct strv vars = STRV_INIT;
 	struct df_env env;
@@ -1414,7 +1425,8 @@ static int global_args(struct builder *b, size_t n, struct err *err)
 		for (size_t k = 0; k < in->n_args; k++) {
 			const char *eq = strchr(in->args[k], '=');
 			_cleanup_free_ char *raw =
-			    eq ? xstrndup(in->args[k], (size_t)(eq - in->args[k])) : xstrdup(in->args[k]);
+			    eq ? xstrndup(in->args[k], (size_t)(eq - in->args[k]))
+			       : xstrdup(in->args[k]);
 			_cleanup_free_ char *name = NULL, *value = NULL;
 			const char *given;
 
@@ -1475,8 +1487,8 @@ static int split_stages(struct builder *b, struct err *err)
 			for (char *c = st->name; *c; c++)
 				*c = (char)tolower((unsigned char)*c);
 			if (!valid_stage_name(st->name))
-				return FERR(err, b, in, EINVAL, "invalid name for build stage: '%s'",
-				            in->args[2]);
+				return FERR(err, b, in, EINVAL,
+				            "invalid name for build stage: '%s'", in->args[2]);
 			for (size_t k = 0; k + 1 < b->n_stages; k++)
 				if (b->stages[k].name && strcmp(b->stages[k].name, st->name) == 0)
 					return FERR(err, b, in, EINVAL, "duplicate stage name '%s'",
@@ -1555,18 +1567,21 @@ static int stage_from(struct builder *b, struct stage *st, size_t idx, struct er
 
 		if (store_image_lookup(b->s, ref, &img, err) < 0) {
 			if (err->code == ENOENT)
-				return FERR(err, b, in, ENOENT,
-				            "base image %s is not in the image store (%s); load it with "
-				            "`rollout image load FILE` (a docker save archive or OCI "
-				            "layout) or `rollout image import ROOTFS.tar --tag %s`",
-				            ref, store_root(b->s), ref);
+				return FERR(
+				    err, b, in, ENOENT,
+				    "base image %s is not in the image store (%s); load it with "
+				    "`rollout image load FILE` (a docker save archive or OCI "
+				    "layout) or `rollout image import ROOTFS.tar --tag %s`",
+				    ref, store_root(b->s), ref);
 			return FERR(err, b, in, err->code, "%s", err->msg);
 		}
 		cfg = cJSON_GetObjectItemCaseSensitive(img->config.json, "config");
-		st->config = cJSON_IsObject(cfg) ? cJSON_Duplicate(cfg, true) : cJSON_CreateObject();
+		st->config =
+		    cJSON_IsObject(cfg) ? cJSON_Duplicate(cfg, true) : cJSON_CreateObject();
 		st->image_id = xstrdup(img->id);
 		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st->config, "OnBuild")) > 0)
-			say(b, " ---> %s has ONBUILD triggers; the sandbox builder does not run them",
+			say(b,
+			    " ---> %s has ONBUILD triggers; the sandbox builder does not run them",
 			    ref);
 		/* The triggers are the base image's, not passed on. */
 		cJSON_DeleteItemFromObjectCaseSensitive(st->config, "OnBuild");
@@ -1614,8 +1629,9 @@ static int run_stage(struct builder *b, size_t idx, struct err *err)
 		}
 		if (rc < 0)
 			return -1;
-		if (st->image_id && !b->o->quiet && (in->cmd == DF_RUN || in->cmd == DF_COPY ||
-		                                     in->cmd == DF_ADD || in->cmd == DF_FROM))
+		if (st->image_id && !b->o->quiet &&
+		    (in->cmd == DF_RUN || in->cmd == DF_COPY || in->cmd == DF_ADD ||
+		     in->cmd == DF_FROM))
 			say(b, " ---> %.12s", oci_digest_hex(st->image_id));
 	}
 	st->done = true;
@@ -1762,9 +1778,9 @@ int image_build(struct store *s, const struct build_opts *o, char **image_id, st
 			if (cache_get(&b, st->key, &id) && id) {
 				if (stage_take_image(&b, st, id, err) < 0)
 					goto out;
-			} else if (stage_commit(&b, st, -1, st->history.n
-			                                        ? st->history.v[st->history.n - 1]
-			                                        : "FROM scratch",
+			} else if (stage_commit(&b, st, -1,
+			                        st->history.n ? st->history.v[st->history.n - 1]
+			                                      : "FROM scratch",
 			                        err) < 0) {
 				goto out;
 			}

@@ -20,18 +20,18 @@ struct store;
 /* ---- the runner ---- */
 
 struct build_container_spec {
-	const char *name;           /* unique; the environment's name */
-	const char *image_id;       /* the image these layers are (marked in use); may be NULL */
-	const char *const *layers;  /* layer directories, bottom first (at least one) */
+	const char *name;          /* unique; the environment's name */
+	const char *image_id;      /* the image these layers are (marked in use); may be NULL */
+	const char *const *layers; /* layer directories, bottom first (at least one) */
 	size_t n_layers;
-	bool userxattr;             /* whiteouts in the user.overlay.* form */
-	const char *const *env;     /* KEY=VALUE for commands */
-	const char *workdir;        /* NULL = "/" */
-	const char *user;           /* NULL = root */
-	const char *upper_dir;      /* empty directory: the writable layer, kept after stop */
-	const char *work_dir;       /* empty directory on the same filesystem (overlay's) */
-	bool network;               /* share the host's network (else none) */
-	double cpus;                /* limits; 0 = none */
+	bool userxattr;         /* whiteouts in the user.overlay.* form */
+	const char *const *env; /* KEY=VALUE for commands */
+	const char *workdir;    /* NULL = "/" */
+	const char *user;       /* NULL = root */
+	const char *upper_dir;  /* empty directory: the writable layer, kept after stop */
+	const char *work_dir;   /* empty directory on the same filesystem (overlay's) */
+	bool network;           /* share the host's network (else none) */
+	double cpus;            /* limits; 0 = none */
 	long long memory_bytes;
 	long pids_limit;
 };
@@ -71,18 +71,18 @@ struct build_runner {
 
 struct build_opts {
 	const char *context_dir;
-	const char *dockerfile;           /* NULL = <context_dir>/Dockerfile */
-	const char *const *tags;          /* references to set; NULL-terminated, may be NULL */
-	const char *const *build_args;    /* "KEY=VALUE", or "KEY" (value from our environment) */
-	const char *target;               /* stage to build; NULL = the last */
+	const char *dockerfile;        /* NULL = <context_dir>/Dockerfile */
+	const char *const *tags;       /* references to set; NULL-terminated, may be NULL */
+	const char *const *build_args; /* "KEY=VALUE", or "KEY" (value from our environment) */
+	const char *target;            /* stage to build; NULL = the last */
 	bool no_cache;
-	bool network;                     /* RUN steps share the host's network */
-	double timeout_sec;               /* the whole build; 0 = none */
-	double cpus;                      /* limits for RUN steps; 0 = none */
+	bool network;       /* RUN steps share the host's network */
+	double timeout_sec; /* the whole build; 0 = none */
+	double cpus;        /* limits for RUN steps; 0 = none */
 	long long memory_bytes;
 	long pids_limit;
-	int log_fd;                       /* step headers and command output; -1 = none */
-	bool quiet;                       /* only errors and the result in log_fd */
+	int log_fd; /* step headers and command output; -1 = none */
+	bool quiet; /* only errors and the result in log_fd */
 	const struct build_runner *runner;
 };
 

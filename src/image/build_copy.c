@@ -115,8 +115,8 @@ static int glob_walk(const struct copy_request *r, const char *prefix, char **co
 		return 0;
 	}
 	if (!has_glob(comps[i])) {
-		_cleanup_free_ char *p = *prefix ? xasprintf("%s/%s", prefix, comps[i])
-		                                 : xstrdup(comps[i]);
+		_cleanup_free_ char *p =
+		    *prefix ? xasprintf("%s/%s", prefix, comps[i]) : xstrdup(comps[i]);
 		int t = src_open(r, p, O_PATH);
 
 		if (t < 0)
@@ -171,7 +171,8 @@ static int collect(const struct copy_request *r, struct items *out, struct err *
 			struct strv comps = STRV_INIT;
 			char *save = NULL;
 
-			for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save))
+			for (char *c = strtok_r(copy, "/", &save); c;
+			     c = strtok_r(NULL, "/", &save))
 				strv_push(&comps, c);
 			if (glob_walk(r, "", comps.v, 0, comps.n, out, err) < 0) {
 				strv_release(&comps);
@@ -252,14 +253,15 @@ static int hash_tree(const struct copy_request *r, struct hasher *h, int dirfd, 
 	if (names.n)
 		qsort(names.v, names.n, sizeof(char *), name_cmp);
 	for (size_t i = 0; i < names.n; i++) {
-		_cleanup_free_ char *p = *rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
+		_cleanup_free_ char *p =
+		    *rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
 		struct stat st;
 		char line[128];
 
 		if (fstatat(dirfd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return err_sys(err, "stat %s", p);
-		if (excluded(r, p) && !(S_ISDIR(st.st_mode) &&
-		                        dockerignore_may_include_below(r->ignore, p)))
+		if (excluded(r, p) &&
+		    !(S_ISDIR(st.st_mode) && dockerignore_may_include_below(r->ignore, p)))
 			continue;
 		hash_str(h, names.v[i]);
 		snprintf(line, sizeof(line), "%o %llu %u %u", st.st_mode,
@@ -281,8 +283,8 @@ static int hash_tree(const struct copy_request *r, struct hasher *h, int dirfd, 
 			target[n] = '\0';
 			hash_str(h, target);
 		} else if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub =
-			    openat(dirfd, names.v[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int sub = openat(
+			    dirfd, names.v[i], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub < 0)
 				return err_sys(err, "open %s", p);
@@ -630,7 +632,8 @@ static int copy_children(struct copier *c, int sdir, const char *srel, int ddir,
 		    *srel ? xasprintf("%s/%s", srel, names.v[i]) : xstrdup(names.v[i]);
 		_cleanup_free_ char *dwhat2 = xasprintf("%s/%s", dwhat, names.v[i]);
 
-		if (copy_entry(c, sdir, names.v[i], srel2, ddir, names.v[i], dwhat2, depth, err) < 0)
+		if (copy_entry(c, sdir, names.v[i], srel2, ddir, names.v[i], dwhat2, depth, err) <
+		    0)
 			return -1;
 	}
 	return 0;
@@ -739,8 +742,8 @@ int copy_run(const struct copy_request *r, int dst_root, struct err *err)
 			if (file_target(&c, it, dir_dest, &dfd, &name, err) < 0 ||
 			    clear_target(dfd, name, it->name, err) < 0)
 				goto out;
-			out = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			             0600);
+			out = openat(dfd, name,
+			             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 			if (out < 0 || write_all(out, it->heredoc->data, it->heredoc->len) < 0) {
 				err_sys(err, "write %s", it->name);
 				goto out;
@@ -750,7 +753,8 @@ int copy_run(const struct copy_request *r, int dst_root, struct err *err)
 				gid_t gid;
 
 				owner_for(&c, NULL, &uid, &gid);
-				if (fchown(out, uid, gid) < 0 || fchmod(out, mode_for(&c, &hs)) < 0) {
+				if (fchown(out, uid, gid) < 0 ||
+				    fchmod(out, mode_for(&c, &hs)) < 0) {
 					err_sys(err, "chown/chmod %s", it->name);
 					goto out;
 				}

@@ -14,8 +14,8 @@ struct err;
 
 /* One COPY or ADD: what to copy from where, and how. */
 struct copy_source {
-	char *path;    /* as given (expanded); for heredocs the heredoc's name */
-	char *data;    /* heredoc content (a file named path), or NULL */
+	char *path; /* as given (expanded); for heredocs the heredoc's name */
+	char *data; /* heredoc content (a file named path), or NULL */
 	size_t len;
 };
 
@@ -27,9 +27,9 @@ struct copy_request {
 	const struct dockerignore *ignore;
 	struct copy_source *srcs;
 	size_t n_srcs;
-	const char *dest;   /* absolute container path */
-	bool dest_dir;      /* dest names a directory (trailing '/', "." or several sources) */
-	bool chown;         /* set owner (else: root, or the source's with preserve_owner) */
+	const char *dest; /* absolute container path */
+	bool dest_dir;    /* dest names a directory (trailing '/', "." or several sources) */
+	bool chown;       /* set owner (else: root, or the source's with preserve_owner) */
 	uid_t uid;
 	gid_t gid;
 	bool preserve_owner; /* --from without --chown keeps the owners */

@@ -935,8 +935,9 @@ int store_list(struct store *s, struct store_image_info **out, size_t *n, struct
 		v[k].n_layers =
 		    (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "chain_ids"));
 		v[k].in_use = strv_contains(&used, ids.v[i]);
-		v[k].intermediate = !v[k].refs[0] && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
-		                                         rec, "intermediate"));
+		v[k].intermediate =
+		    !v[k].refs[0] &&
+		    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "intermediate"));
 		k++;
 	}
 	qsort(v, k, sizeof(*v), cmp_info);

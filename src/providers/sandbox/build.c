@@ -295,7 +295,8 @@ int sandbox_build_task_image(const struct env_config *cfg, char **ref_out, struc
 		if (cfg->build_log_path) {
 			_cleanup_free_ char *msg = xstrdup(err->msg);
 
-			err_set(err, err->code, "%s\n(full output in %s)", msg, cfg->build_log_path);
+			err_set(err, err->code, "%s\n(full output in %s)", msg,
+			        cfg->build_log_path);
 		}
 		goto out;
 	}
