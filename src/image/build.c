@@ -38,6 +38,7 @@
 #define TAIL_LINES 15
 #define DEFAULT_SHELL_0 "/bin/sh"
 #define DEFAULT_SHELL_1 "-c"
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Build args Docker passes to RUN without an ARG, and leaves out of the cache. */
 static const char *const proxy_args[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy",
@@ -875,14 +876,18 @@ static int do_workdir(struct builder *b, struct stage *st, const struct df_instr
 	if (!*path)
 		return FERR(err, b, in, EINVAL, "needs a path");
 	wd = join_workdir(json_get_str(st->config, "WorkingDir"), path);
-	set_item(st->config, "WorkingDir", cJSON_CreateString(wd));
 	desc = xasprintf("WORKDIR %s user=%s", wd, user ? user : "");
 	key_step(st->key, desc);
 	rc = step_cached(b, st, in, err);
-	if (rc != 0)
+	if (rc != 0) {
+		set_item(st->config, "WorkingDir", cJSON_CreateString(wd));
 		return rc < 0 ? -1 : 0;
-	/* The directory is created (with its missing parents) owned by the USER. */
-	if (box_start(b, st, st->image_id, false, &box, err) < 0)
+	}
+	/* The directory is created (with its missing parents) owned by the USER;
+	 * the container starts in the old one (it would make the new one as root). */
+	rc = box_start(b, st, st->image_id, false, &box, err);
+	set_item(st->config, "WorkingDir", cJSON_CreateString(wd));
+	if (rc < 0)
 		goto fail;
 	root = b->o->runner->root_fd(box.handle, err);
 	if (root < 0 || (user && *user && owner_of(b, &box, user, &uid, &gid, err) < 0))
@@ -1559,7 +1564,10 @@ static int stage_from(struct builder *b, struct stage *st, size_t idx, struct er
 			strv_push(&st->history, base->history.v[i]);
 		desc = xasprintf("FROM stage %s", base->key);
 	} else if (strcasecmp(ref, "scratch") == 0) {
+		/* What BuildKit gives an image from scratch. */
 		st->config = cJSON_CreateObject();
+		config_set_env(st->config, "PATH", DEFAULT_PATH);
+		cJSON_AddStringToObject(st->config, "WorkingDir", "/");
 		desc = xstrdup("FROM scratch");
 	} else {
 		struct store_image *img = NULL;
