@@ -918,7 +918,7 @@ static bool env_has_key(const struct strv *env, const char *name)
 static int do_run(struct builder *b, struct stage *st, const struct df_instr *in, struct err *err)
 {
 	_cleanup_json_ cJSON *argv_json = NULL;
-	_cleanup_strvs_ struct strv env = STRV_INIT, argv = STRV_INIT, desc_env = STRV_INIT;
+	_cleanup_strvs_ struct strv env = STRV_INIT, argv = STRV_INIT;
 	_cleanup_free_ char *desc = NULL, *script = NULL, *script_name = NULL, *argv_text = NULL;
 	const struct df_flag *net = df_instr_flag(in, "network");
 	const char *bad[] = {"mount", "security"};
