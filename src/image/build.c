@@ -990,8 +990,8 @@ static int do_run(struct builder *b, struct stage *st, const struct df_instr *in
 	{
 		char *a = cJSON_PrintUnformatted(argv_json);
 
-		desc = xasprintf("RUN %s%s%s network=%d", a, script ? "\nscript:" : "",
-		                 script ? script : "", (int)network);
+		/* Like Docker's, the key leaves the network mode out. */
+		desc = xasprintf("RUN %s%s%s", a, script ? "\nscript:" : "", script ? script : "");
 		free(a);
 	}
 	key_step(st->key, desc);
