@@ -1091,6 +1091,17 @@ static void copy_sources_free(struct copy_source *v, size_t n)
 	free(v);
 }
 
+/* A flag's value, expanded; *out stays NULL when the flag is absent. */
+static int flag_value(struct builder *b, const struct stage *st, const struct df_instr *in,
+                      const struct df_flag *f, char **out, struct err *err)
+{
+	if (!f)
+		return 0;
+	if (!f->value)
+		return FERR(err, b, in, EINVAL, "--%s needs a value", f->name);
+	return expand(b, st, in, f->value, out, err);
+}
+
 static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct df_instr *in,
                    struct err *err)
 {
@@ -1115,15 +1126,10 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 			return FERR(err, b, in, ENOTSUP,
 			            "--%s is not supported by the sandbox builder", n);
 	}
-	if (from && (!from->value || expand(b, st, in, from->value, &from_v, err) < 0))
-		return from && !from->value ? FERR(err, b, in, EINVAL, "--from needs a value") : -1;
-	if (chown && (!chown->value || expand(b, st, in, chown->value, &chown_v, err) < 0))
-		return chown && !chown->value ? FERR(err, b, in, EINVAL, "--chown needs a value")
-		                              : -1;
-	if (chmod_f && (!chmod_f->value || expand(b, st, in, chmod_f->value, &chmod_v, err) < 0))
-		return chmod_f && !chmod_f->value
-		           ? FERR(err, b, in, EINVAL, "--chmod needs a value")
-		           : -1;
+	if (flag_value(b, st, in, from, &from_v, err) < 0 ||
+	    flag_value(b, st, in, chown, &chown_v, err) < 0 ||
+	    flag_value(b, st, in, chmod_f, &chmod_v, err) < 0)
+		return -1;
 	if (chmod_v) {
 		char *end;
 		unsigned long m = strtoul(chmod_v, &end, 8);
