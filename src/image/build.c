@@ -54,7 +54,11 @@ struct stage {
 	cJSON *config;       /* the "config" object being built */
 	struct strv history; /* metadata steps since image_id */
 	char key[SHA256_HEX_LEN + 1];
-	struct strv args;     /* ARGs in scope with a value: NAME=VALUE */
+	/* The variables instructions and RUN see: the image's Env, then every ENV
+	 * and every ARG with a value, the later assignment winning (BuildKit's
+	 * order: an ARG after an ENV of the same name wins in RUN, not in the
+	 * image's Env). NAME=VALUE. */
+	struct strv vars;
 	struct strv declared; /* every ARG name declared in the stage */
 	bool cmd_set;
 };
@@ -235,12 +239,11 @@ static void config_set_env(cJSON *cfg, const char *key, const char *value)
 	cJSON_AddItemToArray(env, cJSON_CreateString(kv));
 }
 
-/* The variables an instruction of the stage sees: its ARGs, then ENV (which wins). */
+/* The variables an instruction of the stage sees. */
 static void stage_vars(const struct stage *st, struct strv *out)
 {
-	for (size_t i = 0; i < st->args.n; i++)
-		strv_push(out, st->args.v[i]);
-	config_env(st->config, out);
+	for (size_t i = 0; i < st->vars.n; i++)
+		strv_push(out, st->vars.v[i]);
 }
 
 static void key_step(char key[SHA256_HEX_LEN + 1], const char *desc)
@@ -611,7 +614,7 @@ static int do_arg(struct builder *b, struct stage *st, const struct df_instr *in
 		if (!strv_contains(&st->declared, name))
 			strv_push(&st->declared, name);
 		if (value) {
-			strv_set_kv(&st->args, name, value);
+			strv_set_kv(&st->vars, name, value);
 			strv_pushf(desc, "%s=%s", name, value);
 		} else {
 			strv_push(desc, name);
@@ -652,9 +655,10 @@ static int do_pairs(struct builder *b, struct stage *st, const struct df_instr *
 		}
 	}
 	for (size_t i = 0; i + 1 < kv.n; i += 2) {
-		if (in->cmd == DF_ENV)
+		if (in->cmd == DF_ENV) {
 			config_set_env(st->config, kv.v[i], kv.v[i + 1]);
-		else
+			strv_set_kv(&st->vars, kv.v[i], kv.v[i + 1]);
+		} else
 			set_item(labels, kv.v[i], cJSON_CreateString(kv.v[i + 1]));
 		strv_pushf(desc, "%s=%s", kv.v[i], kv.v[i + 1]);
 	}
@@ -875,7 +879,12 @@ static int do_workdir(struct builder *b, struct stage *st, const struct df_instr
 		return -1;
 	if (!*path)
 		return FERR(err, b, in, EINVAL, "needs a path");
-	wd = join_workdir(json_get_str(st->config, "WorkingDir"), path);
+	{
+		_cleanup_free_ char *joined =
+		    join_workdir(json_get_str(st->config, "WorkingDir"), path);
+
+		wd = clean_abs(joined); /* "/a/b/../c/" is "/a/c", as Docker writes it */
+	}
 	desc = xasprintf("WORKDIR %s user=%s", wd, user ? user : "");
 	key_step(st->key, desc);
 	rc = step_cached(b, st, in, err);
@@ -971,13 +980,7 @@ static int do_run(struct builder *b, struct stage *st, const struct df_instr *in
 	argv_json = shell_command(st, in, argv_text ? argv_text : in->args[0]);
 	cJSON_ArrayForEach(it, argv_json) strv_push(&argv, it->valuestring);
 
-	config_env(st->config, &env);
-	for (size_t i = 0; i < st->args.n; i++) {
-		_cleanup_free_ char *k = xstrndup(st->args.v[i], strcspn(st->args.v[i], "="));
-
-		if (!env_has_key(&env, k))
-			strv_push(&env, st->args.v[i]);
-	}
+	stage_vars(st, &env);
 	for (const char *const *p = proxy_args; *p; p++) {
 		const char *v = strv_get_kv(&b->build_args, *p);
 
@@ -1568,12 +1571,15 @@ static int stage_from(struct builder *b, struct stage *st, size_t idx, struct er
 		st->config = cJSON_Duplicate(base->config, true);
 		for (size_t i = 0; i < base->history.n; i++)
 			strv_push(&st->history, base->history.v[i]);
+		for (size_t i = 0; i < base->vars.n; i++)
+			strv_push(&st->vars, base->vars.v[i]);
 		desc = xasprintf("FROM stage %s", base->key);
 	} else if (strcasecmp(ref, "scratch") == 0) {
 		/* What BuildKit gives an image from scratch. */
 		st->config = cJSON_CreateObject();
 		config_set_env(st->config, "PATH", DEFAULT_PATH);
 		cJSON_AddStringToObject(st->config, "WorkingDir", "/");
+		config_env(st->config, &st->vars);
 		desc = xstrdup("FROM scratch");
 	} else {
 		struct store_image *img = NULL;
@@ -1593,6 +1599,7 @@ static int stage_from(struct builder *b, struct stage *st, size_t idx, struct er
 		st->config =
 		    cJSON_IsObject(cfg) ? cJSON_Duplicate(cfg, true) : cJSON_CreateObject();
 		st->image_id = xstrdup(img->id);
+		config_env(st->config, &st->vars);
 		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st->config, "OnBuild")) > 0)
 			say(b,
 			    " ---> %s has ONBUILD triggers; the sandbox builder does not run them",
@@ -1693,7 +1700,7 @@ static void builder_release(struct builder *b)
 		free(st->image_id);
 		cJSON_Delete(st->config);
 		strv_release(&st->history);
-		strv_release(&st->args);
+		strv_release(&st->vars);
 		strv_release(&st->declared);
 	}
 	free(b->stages);
