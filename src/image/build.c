@@ -901,6 +901,17 @@ static int do_workdir(struct builder *b, struct stage *st, const struct df_instr
 	root = b->o->runner->root_fd(box.handle, err);
 	if (root < 0 || (user && *user && owner_of(b, &box, user, &uid, &gid, err) < 0))
 		goto fail;
+	if (geteuid() != 0 && (uid != 0 || gid != 0)) {
+		/* Rootless: files can only be given to the ids of the caller. */
+		log_warn_once("build-rootless-workdir",
+		              "WORKDIR %s: a rootless build cannot make it owned by %s", wd, user);
+		uid = 0;
+		gid = 0;
+	}
+	if (geteuid() != 0) {
+		uid = geteuid();
+		gid = getegid();
+	}
 	{
 		int fd = copy_mkdir_p(root, wd, uid, gid, err);
 
@@ -1210,6 +1221,8 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 		goto out;
 	}
 	r.extract = add;
+	r.root_uid = geteuid();
+	r.root_gid = getegid();
 	r.chown = chown_v != NULL;
 	r.preserve_owner = from_v != NULL;
 	sb_addf(&desc, "%s chown=%s chmod=%s dest=%s%s", r.what, chown_v ? chown_v : "",

@@ -411,17 +411,19 @@ struct copier {
 	size_t n_links;
 };
 
+/* Host ids for the copies: container ids from --chown and the default root go
+ * through the root mapping; kept owners are host ids already. */
 static void owner_for(const struct copier *c, const struct stat *st, uid_t *uid, gid_t *gid)
 {
 	if (c->r->chown) {
-		*uid = c->r->uid;
-		*gid = c->r->gid;
+		*uid = c->r->uid ? c->r->uid : c->r->root_uid;
+		*gid = c->r->gid ? c->r->gid : c->r->root_gid;
 	} else if (c->r->preserve_owner && st) {
 		*uid = st->st_uid;
 		*gid = st->st_gid;
 	} else {
-		*uid = 0;
-		*gid = 0;
+		*uid = c->r->root_uid;
+		*gid = c->r->root_gid;
 	}
 }
 

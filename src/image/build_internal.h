@@ -36,6 +36,10 @@ struct copy_request {
 	bool chmod;
 	mode_t mode;
 	bool extract; /* ADD: local tar archives are unpacked into dest */
+	/* The host ids of the container's root: 0 as root; the caller's own in a
+	 * rootless build (a user namespace maps them to 0). */
+	uid_t root_uid;
+	gid_t root_gid;
 };
 
 /* Content digest of the sources: names, types, modes, sizes, contents, link

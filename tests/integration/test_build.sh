@@ -205,4 +205,21 @@ forced=$(ls -d "$TAP_TMP"/jobs/forced/build-once__*/ 2>/dev/null | head -1)
 check_contains "force_build builds again" "$(cat "${forced:-/none}/trial.log" 2>/dev/null)" "rollout: building rollout/build-once:"
 check_eq "... and the trial passes" "$(cat "${forced:-/none}/verifier/reward.txt" 2>/dev/null)" 1
 check "no environment or build left by the trials" no_envs
+
+# ---- rootless: an ordinary user builds into their own store ----
+if is_root && command -v su >/dev/null; then
+	nb=$(mktemp -d /tmp/rollout-build-nobody.XXXXXX)
+	chmod 0755 "$nb"
+	mkdir -p "$nb/ctx"
+	cp "$ROLLOUT" "$tar" "$nb/"
+	printf 'FROM bb\nCOPY f /f\nRUN cat /f > /g && id -u > /uid\nUSER nobody\nWORKDIR /w\n' >"$nb/ctx/Dockerfile"
+	echo content >"$nb/ctx/f"
+	chmod -R a+rX "$nb" && mkdir "$nb/home" && chown nobody "$nb/home"
+	out=$(su -s /bin/sh nobody -c "ROLLOUT_HOME=$nb/home $nb/rollout image import $nb/$(basename "$tar") --tag bb >/dev/null && ROLLOUT_HOME=$nb/home $nb/rollout image build -t built $nb/ctx" 2>&1)
+	check_contains "rootless: an ordinary user builds (COPY, RUN as root of the namespace, WORKDIR)" "$out" "Successfully built"
+	rm -rf "$nb" 2>/dev/null || su -s /bin/sh nobody -c "rm -rf $nb/home" && rm -rf "$nb"
+	check "... and cleaned up" test ! -e "$nb"
+else
+	skip "rootless build" "needs root (to become nobody) and su"
+fi
 done_testing

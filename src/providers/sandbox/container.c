@@ -264,7 +264,8 @@ static char *overlay_option_string(const char *const *lowers, size_t n, const ch
 		sb_adds(&sb, lowers[i]);
 	}
 	sb_addf(&sb, ",upperdir=%s,workdir=%s,volatile%s%s", upper, work,
-	        userxattr ? ",userxattr" : "", whole_files ? ",redirect_dir=off,metacopy=off" : "");
+	        userxattr ? ",userxattr" : "",
+	        whole_files && !userxattr ? ",redirect_dir=off,metacopy=off" : "");
 	if (sb.len >= 4000) {
 		sb_release(&sb);
 		return NULL;
