@@ -1,7 +1,9 @@
-/* rollout image: the sandbox provider's local image store (load, import, ls, inspect,
+/* rollout image: the sandbox provider's local image store (load, import, build, ls, inspect,
  * rm, prune, tag). */
 #include "cli/cli.h"
+#include "image/build.h"
 #include "image/store.h"
+#include "providers/sandbox/build.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -13,7 +15,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: rollout image COMMAND [ARGS...]\n"
@@ -26,13 +30,13 @@ static const char usage[] =
     "                              OCI form) or an OCI image layout (directory or tar)\n"
     "  import ROOTFS.tar[.gz]|- --tag REF [--change 'ENV A=b']...\n"
     "                              make a one-layer image from a rootfs tarball\n"
-    "  ls [-q]                     list images\n"
+    "  ls [-q] [-a]                list images (-a: build steps too)\n"
     "  inspect REF                 config (Env, Cmd, Entrypoint, WorkingDir, User, ...),\n"
     "                              layers and size, as JSON\n"
     "  rm REF...                   remove references; unreferenced images go too\n"
     "  prune                       remove what no reference or environment uses\n"
     "  tag REF NEW_REF             add a reference\n"
-    "  build                       build from a Dockerfile (not available yet)\n"
+    "  build [-t REF] CONTEXT      build a Dockerfile (RUN steps in the sandbox)\n"
     "  pull                        pull from a registry (not supported yet)\n";
 
 static struct store *open_store(void)
@@ -155,21 +159,23 @@ static void human_size(uint64_t n, char *buf, size_t len)
 
 static int image_ls(int argc, char **argv)
 {
-	bool quiet = false;
+	bool quiet = false, all = false;
 	struct store_image_info *v;
 	struct err err = {0};
 	struct store *s;
 	size_t n;
 
 	if (cli_wants_help(argc, argv)) {
-		puts(
-		    "usage: rollout image ls [-q]\n\nList images: reference, ID, load time, size.\n"
-		    "-q prints the IDs only.");
+		puts("usage: rollout image ls [-q] [-a]\n\nList images: reference, ID, load time, "
+		     "size.\n"
+		     "-q prints the IDs only; -a includes the images of build steps.");
 		return EXIT_OK;
 	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0)
 			quiet = true;
+		else if (strcmp(argv[i], "-a") == 0 || strcmp(argv[i], "--all") == 0)
+			all = true;
 		else
 			return cli_usage_error("image ls", "unexpected argument '%s'", argv[i]);
 	}
@@ -185,6 +191,8 @@ static int image_ls(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		char size[32], created[21] = "";
 
+		if (v[i].intermediate && !all)
+			continue;
 		if (quiet) {
 			printf("%s\n", v[i].id);
 			continue;
@@ -345,13 +353,102 @@ static int image_tag(int argc, char **argv)
 	return ret < 0 ? cli_fail("tag: %s", err.msg) : EXIT_OK;
 }
 
-static int image_build(int argc, char **argv)
+static const char build_usage[] =
+    "usage: rollout image build [-t REF]... [-f DOCKERFILE] [--build-arg KEY[=VALUE]]...\n"
+    "                           [--target STAGE] [--no-cache] [--network host|none]\n"
+    "                           [--timeout SECONDS] [-q] CONTEXT\n"
+    "\n"
+    "Build CONTEXT's Dockerfile (or -f DOCKERFILE) into the image store, without a\n"
+    "daemon: RUN steps run in the sandbox. Unchanged steps come from the build cache\n"
+    "(--no-cache runs everything). Progress goes to stderr, the image ID to stdout.\n"
+    "  -t, --tag REF          name the image (several allowed)\n"
+    "  --build-arg KEY=VALUE  set an ARG (KEY alone: the value of $KEY here)\n"
+    "  --target STAGE         build that stage of a multi-stage Dockerfile\n"
+    "  --network host|none    RUN steps share the host's network (default) or have none\n"
+    "  --timeout SECONDS      give up after this long\n"
+    "  -q, --quiet            print only the image ID\n";
+
+static int cmd_image_build(int argc, char **argv)
 {
+	_cleanup_strvs_ struct strv tags = STRV_INIT, args = STRV_INIT;
+	_cleanup_free_ char *id = NULL;
+	struct build_opts o = {.network = true, .log_fd = STDERR_FILENO};
+	struct err err = {0};
+	struct store *s;
+	int ret;
+
 	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout image build\n\nNot available yet in this build.");
+		fputs(build_usage, stdout);
 		return EXIT_OK;
 	}
-	return cli_fail("'rollout image build' is not available yet in this build");
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if ((strcmp(a, "-t") == 0 || strcmp(a, "--tag") == 0) && v) {
+			strv_push(&tags, v);
+			i++;
+		} else if (str_starts_with(a, "--tag=")) {
+			strv_push(&tags, a + 6);
+		} else if ((strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) && v) {
+			o.dockerfile = v;
+			i++;
+		} else if (str_starts_with(a, "--file=")) {
+			o.dockerfile = a + 7;
+		} else if (strcmp(a, "--build-arg") == 0 && v) {
+			strv_push(&args, v);
+			i++;
+		} else if (str_starts_with(a, "--build-arg=")) {
+			strv_push(&args, a + 12);
+		} else if (strcmp(a, "--target") == 0 && v) {
+			o.target = v;
+			i++;
+		} else if (str_starts_with(a, "--target=")) {
+			o.target = a + 9;
+		} else if (strcmp(a, "--no-cache") == 0) {
+			o.no_cache = true;
+		} else if ((strcmp(a, "--network") == 0 && v) || str_starts_with(a, "--network=")) {
+			const char *n = str_starts_with(a, "--network=") ? a + 10 : argv[++i];
+
+			if (strcmp(n, "host") == 0 || strcmp(n, "default") == 0)
+				o.network = true;
+			else if (strcmp(n, "none") == 0)
+				o.network = false;
+			else
+				return cli_usage_error("image build",
+				                       "--network: host or none, not '%s'", n);
+		} else if ((strcmp(a, "--timeout") == 0 && v) || str_starts_with(a, "--timeout=")) {
+			const char *n = str_starts_with(a, "--timeout=") ? a + 10 : argv[++i];
+			char *end;
+
+			o.timeout_sec = strtod(n, &end);
+			if (*end || o.timeout_sec < 0)
+				return cli_usage_error("image build",
+				                       "--timeout: seconds, not '%s'", n);
+		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			o.quiet = true;
+		} else if (a[0] == '-' && a[1]) {
+			return cli_usage_error("image build", "unknown option '%s'", a);
+		} else if (!o.context_dir) {
+			o.context_dir = a;
+		} else {
+			return cli_usage_error("image build", "one CONTEXT at a time");
+		}
+	}
+	if (!o.context_dir)
+		return cli_usage_error("image build", "missing CONTEXT (a directory)");
+	o.tags = (const char *const *)strv_array(&tags);
+	o.build_args = (const char *const *)strv_array(&args);
+	o.runner = sandbox_build_runner();
+	if (!(s = open_store()))
+		return EXIT_FAIL;
+	signals_install_cancel();
+	ret = image_build(s, &o, &id, &err);
+	store_close(s);
+	if (ret < 0)
+		return err.code == ECANCELED ? EXIT_CANCELLED : cli_fail("build: %s", err.msg);
+	printf("%s\n", id);
+	return EXIT_OK;
 }
 
 static int image_pull(int argc, char **argv)
@@ -375,7 +472,7 @@ int cmd_image(int argc, char **argv)
 	    {"rm", image_rm, "remove images"},
 	    {"prune", image_prune, "remove unused images"},
 	    {"tag", image_tag, "add a reference"},
-	    {"build", image_build, "build an image"},
+	    {"build", cmd_image_build, "build an image from a Dockerfile"},
 	    {"pull", image_pull, "pull an image"},
 	    {NULL, NULL, NULL},
 	};

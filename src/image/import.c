@@ -472,6 +472,8 @@ int store_create_image(struct store *s, const struct store_new_image *n, char **
 		n_layers++;
 	}
 	set_item(doc, "created", cJSON_CreateString(created));
+	for (const char *const *h = n->history; h && *h; h++)
+		add_history(doc, created, *h, true);
 	add_history(doc, created, n->created_by ? n->created_by : "rollout", n->layer_dirfd < 0);
 	text = cJSON_PrintUnformatted(doc);
 	refs[0] = norm;
@@ -481,7 +483,9 @@ int store_create_image(struct store *s, const struct store_new_image *n, char **
 		                         .layers = layers,
 		                         .n_layers = n_layers,
 		                         .refs = refs,
-		                         .source = n->created_by};
+		                         .source = n->created_by,
+		                         .parent = parent ? parent->id : NULL,
+		                         .intermediate = n->intermediate};
 
 		ret = store_commit_image(s, &c, out_id, err);
 	}

@@ -355,14 +355,19 @@ static int env_uses(struct store *s, struct strv *ids, struct strv *names, struc
 		if (de->d_name[0] == '.')
 			continue;
 		path = xasprintf("%s/%s/image", dir, de->d_name);
-		if (read_file(path, 4096, &text, NULL, NULL) < 0)
+		if (read_file(path, 1 << 20, &text, NULL, NULL) < 0)
 			continue;
-		text[strcspn(text, "\r\n")] = '\0';
-		if (!oci_digest_valid(text))
-			continue;
-		strv_push(ids, text);
-		if (names)
-			strv_push(names, de->d_name);
+		/* One image ID per line (a build marks several). */
+		for (char *line = text, *nl; *line; line = nl) {
+			nl = line + strcspn(line, "\r\n");
+			if (*nl)
+				*nl++ = '\0';
+			if (!oci_digest_valid(line))
+				continue;
+			strv_push(ids, line);
+			if (names)
+				strv_push(names, de->d_name);
+		}
 	}
 	return 0;
 }
@@ -737,6 +742,10 @@ int store_commit_image(struct store *s, const struct store_commit *c, char **out
 		iso8601_format(wall_now(), now, sizeof(now));
 		cJSON_AddStringToObject(rec, "loaded", now);
 		json_add_str_or_null(rec, "source", c->source);
+		if (c->parent)
+			cJSON_AddStringToObject(rec, "parent", c->parent);
+		if (c->intermediate)
+			cJSON_AddTrueToObject(rec, "intermediate");
 		if (json_write_file_atomic(path, rec, err) < 0)
 			goto out;
 	}
@@ -926,6 +935,9 @@ int store_list(struct store *s, struct store_image_info **out, size_t *n, struct
 		v[k].n_layers =
 		    (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(rec, "chain_ids"));
 		v[k].in_use = strv_contains(&used, ids.v[i]);
+		v[k].intermediate =
+		    !v[k].refs[0] &&
+		    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rec, "intermediate"));
 		k++;
 	}
 	qsort(v, k, sizeof(*v), cmp_info);
@@ -1091,6 +1103,18 @@ int store_prune(struct store *s, struct store_prune_result *res, struct err *err
 	{
 		if (cJSON_IsString(it))
 			strv_push(&used, it->valuestring);
+	}
+	/* Build steps an image kept was built from are kept with it (the build
+	 * cache of its Dockerfile). */
+	for (size_t i = 0; i < used.n && i < 100000; i++) {
+		_cleanup_json_ cJSON *rec = NULL;
+		const char *parent;
+
+		if (image_record_load(s, used.v[i], &rec, NULL) < 0)
+			continue;
+		parent = json_get_str(rec, "parent");
+		if (parent && oci_digest_valid(parent) && !strv_contains(&used, parent))
+			strv_push(&used, parent);
 	}
 	for (size_t i = 0; i < ids.n; i++)
 		if (!strv_contains(&used, ids.v[i])) {

@@ -101,7 +101,8 @@ struct store_image_info {
 	char *created;
 	uint64_t size;
 	size_t n_layers;
-	bool in_use; /* by an environment */
+	bool in_use;       /* by an environment */
+	bool intermediate; /* a build step's image without a reference */
 };
 /* All images, newest load first. */
 int store_list(struct store *s, struct store_image_info **out, size_t *n, struct err *err);
@@ -117,8 +118,9 @@ struct store_prune_result {
 	size_t images, layers, blobs, tmp;
 	uint64_t bytes; /* layer content freed */
 };
-/* Delete images no reference and no environment uses, layers no remaining image
- * uses, unreferenced blobs and abandoned tmp/ work directories. */
+/* Delete images no reference and no environment uses (nor any such image's
+ * descendant: build steps stay with the image built from them), layers no
+ * remaining image uses, unreferenced blobs and abandoned tmp/ work directories. */
 int store_prune(struct store *s, struct store_prune_result *res, struct err *err);
 
 /* ---- filling the store ---- */
@@ -157,6 +159,12 @@ struct store_new_image {
 	const cJSON *config;    /* the new "config" object (Env, Cmd, ...); NULL = the parent's */
 	const char *created_by; /* history entry */
 	const char *ref;        /* reference to set; NULL = none */
+	/* created_by of metadata-only steps folded into this image, before its own:
+	 * empty_layer history entries. NULL-terminated, may be NULL. */
+	const char *const *history;
+	/* A build step's image: recorded with its parent; `image ls` hides it while
+	 * it has no reference, `prune` keeps it while a kept image descends from it. */
+	bool intermediate;
 };
 int store_create_image(struct store *s, const struct store_new_image *n, char **out_id,
                        struct err *err);
@@ -164,7 +172,8 @@ int store_create_image(struct store *s, const struct store_new_image *n, char **
 /* ---- environments ---- */
 
 /* Mark image (ref or ID) as used by environment env_name: writes
- * envs/<env_name>/image. Release deletes that file only. */
+ * envs/<env_name>/image. Release deletes that file only. The file may hold several
+ * image IDs, one per line (a build marks the images of all its stages). */
 int store_env_use(struct store *s, const char *env_name, const char *ref_or_id, struct err *err);
 /* The mark itself, for a caller that holds the store lock and has the image ID from
  * a lookup. Not fsync'ed: an environment does not outlive a crash of its owner, and

@@ -79,6 +79,8 @@ struct store_commit {
 	size_t n_layers;
 	char *const *refs;  /* normalized; may be NULL */
 	const char *source; /* recorded in the image record, e.g. "load docker-archive x.tar" */
+	const char *parent; /* image ID this one was built on (builder), or NULL */
+	bool intermediate;  /* a build step's image (see store_new_image) */
 };
 int store_commit_image(struct store *s, const struct store_commit *c, char **out_id,
                        struct err *err);

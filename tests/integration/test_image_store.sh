@@ -228,7 +228,7 @@ check "rm by ID prefix" "$ROLLOUT" image rm "$(echo "$id" | cut -c8-19)"
 "$ROLLOUT" image rm bb:gz >/dev/null 2>&1
 check_eq "store empty" "$(find "$ROLLOUT_HOME/layers" "$ROLLOUT_HOME/images" "$ROLLOUT_HOME/blobs" -mindepth 1 ! -path '*/blobs/sha256' | wc -l)" 0
 expect_error "inspect of an unknown image" "no image 'nope:1'" "$ROLLOUT" image inspect nope:1
-expect_error "build is not available yet" "not available yet" "$ROLLOUT" image build .
+expect_error "build of a context without a Dockerfile" "read the Dockerfile" "$ROLLOUT" image build "$W"
 expect_error "pull is not supported yet" "registries are not supported yet" "$ROLLOUT" image pull busybox
 
 # ---- concurrency and interruption ----

@@ -1,6 +1,6 @@
 /* .dockerignore matching with Docker's semantics. */
 #include "harness.h"
-#include "providers/docker/dockerignore.h"
+#include "image/dockerignore.h"
 #include "rollout/err.h"
 
 static struct dockerignore *parse(const char *text)

@@ -1,8 +1,9 @@
 /* Images for docker environments: a prebuilt docker_image (pulled when missing),
  * or a build of the task's environment/ tagged by the content of the context. */
+#include "image/context.h"
+#include "image/dockerignore.h"
 #include "image/tar.h"
 #include "providers/docker/docker.h"
-#include "providers/docker/dockerignore.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -28,7 +29,6 @@
 
 #define PULL_TIMEOUT 1800.0
 #define MAX_STREAM_LINE (16u << 20)
-#define CONTEXT_BUF (256 * 1024)
 
 static int image_exists(struct docker_client *c, const char *ref, struct err *err)
 {
@@ -152,188 +152,6 @@ static bool has_dockerfile(const char *dir)
 	_cleanup_free_ char *p = dir ? path_join(dir, "Dockerfile") : NULL;
 
 	return p && path_is_file(p);
-}
-
-/* ---- the build context ------------------------------------------------------------ */
-
-/* $ROLLOUT_HOME: /var/lib/rollout for root, $XDG_DATA_HOME/rollout otherwise. */
-static char *rollout_home(void)
-{
-	const char *h = getenv("ROLLOUT_HOME");
-	const char *xdg = getenv("XDG_DATA_HOME");
-	const char *home = getenv("HOME");
-
-	if (h && *h)
-		return xstrdup(h);
-	if (geteuid() == 0)
-		return xstrdup("/var/lib/rollout");
-	if (xdg && *xdg)
-		return path_join(xdg, "rollout");
-	return xasprintf("%s/.local/share/rollout", home && *home ? home : "/tmp");
-}
-
-struct context {
-	const struct dockerignore *ignore;
-	bool fixed_mtime; /* the content hash ignores times */
-	uint8_t *buf;
-};
-
-static int add_file(struct context *cx, struct tar_writer *w, int dirfd, const char *name,
-                    struct tar_entry *e, struct err *err)
-{
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	uint64_t left = e->size;
-
-	if (fd < 0)
-		return err_sys(err, "open %s", e->path);
-	if (tar_writer_header(w, e, err) < 0)
-		return -1;
-	while (left > 0) {
-		ssize_t n = read(fd, cx->buf, left < CONTEXT_BUF ? (size_t)left : CONTEXT_BUF);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return err_sys(err, "read %s", e->path);
-		if (n == 0)
-			return err_set(err, EIO, "%s changed while it was read", e->path);
-		if (tar_writer_data(w, cx->buf, (size_t)n, err) < 0)
-			return -1;
-		left -= (uint64_t)n;
-	}
-	return 0;
-}
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Write the context below dirfd (at rel) into w, in name order, without what
- * .dockerignore excludes (the Dockerfile and .dockerignore are always sent). */
-static int add_dir(struct context *cx, struct tar_writer *w, int dirfd, const char *rel, int depth,
-                   struct err *err)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	_cleanup_strvs_ struct strv names = STRV_INIT;
-	struct dirent *de;
-	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-
-	if (depth > 256)
-		return err_set(err, ELOOP, "%s: directories nested too deep", rel);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return err_sys(err, "read directory %s", *rel ? rel : ".");
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			strv_push(&names, de->d_name);
-	if (names.n)
-		qsort(names.v, names.n, sizeof(char *), name_cmp);
-	for (size_t i = 0; i < names.n; i++) {
-		const char *name = names.v[i];
-		_cleanup_free_ char *path = *rel ? xasprintf("%s/%s", rel, name) : xstrdup(name);
-		struct tar_entry e = {0};
-		struct stat st;
-		bool excluded = dockerignore_excluded(cx->ignore, path);
-		char target[4096];
-
-		if (excluded && depth == 0 &&
-		    (strcmp(name, "Dockerfile") == 0 || strcmp(name, ".dockerignore") == 0))
-			excluded = false;
-		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			return err_sys(err, "stat %s", path);
-		if (excluded &&
-		    !(S_ISDIR(st.st_mode) && dockerignore_may_include_below(cx->ignore, path)))
-			continue;
-		e.path = path;
-		e.mode = st.st_mode & 07777;
-		e.mtime = cx->fixed_mtime ? 0 : (int64_t)st.st_mtime;
-		if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub =
-			    openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			if (sub < 0)
-				return err_sys(err, "open %s", path);
-			e.type = TAR_DIR;
-			/* An excluded directory with exceptions below is only walked into. */
-			if (!excluded && tar_writer_header(w, &e, err) < 0)
-				return -1;
-			if (add_dir(cx, w, sub, path, depth + 1, err) < 0)
-				return -1;
-		} else if (S_ISREG(st.st_mode)) {
-			e.type = TAR_REG;
-			e.size = (uint64_t)st.st_size;
-			if (add_file(cx, w, dirfd, name, &e, err) < 0)
-				return -1;
-		} else if (S_ISLNK(st.st_mode)) {
-			ssize_t n = readlinkat(dirfd, name, target, sizeof(target) - 1);
-
-			if (n < 0)
-				return err_sys(err, "readlink %s", path);
-			target[n] = '\0';
-			e.type = TAR_SYMLINK;
-			e.linkpath = target;
-			if (tar_writer_header(w, &e, err) < 0)
-				return -1;
-		} else {
-			log_warn_once("docker-context-special",
-			              "docker build context: skipping %s (not a file, directory or "
-			              "symlink)",
-			              path);
-		}
-	}
-	return 0;
-}
-
-static int write_context(const char *dir, const struct dockerignore *ignore, bool fixed_mtime,
-                         const struct tar_output *out, struct err *err)
-{
-	_cleanup_close_ int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_free_ uint8_t *buf = xmalloc(CONTEXT_BUF);
-	struct context cx = {.ignore = ignore, .fixed_mtime = fixed_mtime, .buf = buf};
-	struct tar_writer *w;
-	int rc;
-
-	if (root < 0)
-		return err_sys(err, "open build context %s", dir);
-	w = tar_writer_new(out);
-	rc = add_dir(&cx, w, root, "", 0, err);
-	if (rc == 0)
-		rc = tar_writer_finish(w, err);
-	tar_writer_free(w);
-	return rc;
-}
-
-static int hash_write(void *ctx, const void *data, size_t n, struct err *err)
-{
-	(void)err;
-	sha256_update(ctx, data, n);
-	return 0;
-}
-
-/* Repository names: lowercase [a-z0-9] runs joined by '.', '_' or '-'. */
-static char *repo_component(const char *task)
-{
-	struct strbuf sb = STRBUF_INIT;
-	bool sep = false;
-
-	for (const char *p = task ? task : ""; *p && sb.len < 100; p++) {
-		char c = (char)tolower((unsigned char)*p);
-
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-			if (sep && sb.len)
-				sb_addc(&sb, '-');
-			sb_addc(&sb, c);
-			sep = false;
-		} else {
-			sep = true;
-		}
-	}
-	if (!sb.len)
-		sb_adds(&sb, "task");
-	return sb_detach(&sb);
 }
 
 /* BuildKit-only Dockerfile syntax needs builder version 2. */
@@ -675,7 +493,7 @@ static int run_build(struct docker_client *c, const struct env_config *cfg, cons
 	if (rc == 0) {
 		bb.conn = conn;
 		bb.deadline = deadline;
-		rc = write_context(cfg->environment_dir, ignore, false, &out, err);
+		rc = context_write_tar(cfg->environment_dir, ignore, false, &out, err);
 		if (rc == 0)
 			rc = http_finish_body(conn, deadline, err);
 		/* A daemon that refused the build early may have closed the connection:
@@ -740,47 +558,11 @@ static bool built_in_this_process(const char *tag, bool add)
 	return false;
 }
 
-/* One build at a time per image, across trials and rollout processes. */
-static int lock_build(const char *tag, double deadline, int *fd_out, struct err *err)
-{
-	_cleanup_free_ char *home = rollout_home();
-	_cleanup_free_ char *dir = path_join(home, "locks");
-	char hex[SHA256_HEX_LEN + 1];
-	_cleanup_free_ char *path = NULL;
-	int fd;
-
-	sha256_hex(tag, strlen(tag), hex);
-	path = xasprintf("%s/docker-build-%.16s.lock", dir, hex);
-	if (mkdir_p(dir, 0755, err) < 0)
-		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return err_sys(err, "open %s", path);
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			err_sys(err, "lock %s", path);
-			close(fd);
-			return -1;
-		}
-		if (cancel_requested() || (deadline > 0 && mono_now() > deadline)) {
-			close(fd);
-			return err_set(err, cancel_requested() ? ECANCELED : ETIMEDOUT,
-			               "waiting for another build of %s", tag);
-		}
-		sleep_sec(0.1);
-	}
-	*fd_out = fd;
-	return 0;
-}
-
 static int docker_build_image(struct docker_client *c, const struct env_config *cfg,
                               char **image_out, struct err *err)
 {
 	struct dockerignore *ignore = NULL;
-	struct sha256 sh;
 	char hex[SHA256_HEX_LEN + 1];
-	struct tar_output hash_out = {hash_write, &sh};
-	_cleanup_free_ char *repo = repo_component(cfg->task_name);
 	_cleanup_free_ char *tag = NULL;
 	_cleanup_close_ int lock = -1;
 	double deadline = cfg->build_timeout_sec > 0 ? mono_now() + cfg->build_timeout_sec : 0;
@@ -792,16 +574,13 @@ static int docker_build_image(struct docker_client *c, const struct env_config *
 	builder = choose_builder(c, cfg->environment_dir);
 	/* The tag is a digest of what the build sees: the context's names, types,
 	 * modes and contents (not times), and how it is built. */
-	sha256_init(&sh);
 	snprintf(prefix, sizeof(prefix), "rollout-docker-build-1 builder=%d\n", builder);
-	sha256_update(&sh, prefix, strlen(prefix));
-	rc = write_context(cfg->environment_dir, ignore, true, &hash_out, err);
+	rc = context_digest(cfg->environment_dir, ignore, prefix, hex, err);
 	if (rc < 0) {
 		dockerignore_free(ignore);
-		return err_wrap(err, "build context %s", cfg->environment_dir);
+		return -1;
 	}
-	sha256_final_hex(&sh, hex);
-	tag = xasprintf("rollout/%s:%.16s", repo, hex);
+	tag = context_image_name(cfg->task_name, hex);
 
 	if (!cfg->force_build || built_in_this_process(tag, false)) {
 		have = image_exists(c, tag, err);
@@ -813,7 +592,7 @@ static int docker_build_image(struct docker_client *c, const struct env_config *
 			return 0;
 		}
 	}
-	rc = lock_build(tag, deadline, &lock, err);
+	rc = context_build_lock("docker-build", tag, deadline, &lock, err);
 	if (rc == 0 && (!cfg->force_build || built_in_this_process(tag, false))) {
 		/* Another trial or process may have built it while we waited. */
 		have = image_exists(c, tag, err);

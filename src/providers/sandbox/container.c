@@ -249,7 +249,7 @@ static const char *lower_name_for_opts(const char *s)
 }
 
 static char *overlay_option_string(const char *const *lowers, size_t n, const char *upper,
-                                   const char *work, bool userxattr)
+                                   const char *work, bool userxattr, bool whole_files)
 {
 	struct strbuf sb = STRBUF_INIT;
 
@@ -263,8 +263,9 @@ static char *overlay_option_string(const char *const *lowers, size_t n, const ch
 			sb_addc(&sb, ':');
 		sb_adds(&sb, lowers[i]);
 	}
-	sb_addf(&sb, ",upperdir=%s,workdir=%s,volatile%s", upper, work,
-	        userxattr ? ",userxattr" : "");
+	sb_addf(&sb, ",upperdir=%s,workdir=%s,volatile%s%s", upper, work,
+	        userxattr ? ",userxattr" : "",
+	        whole_files && !userxattr ? ",redirect_dir=off,metacopy=off" : "");
 	if (sb.len >= 4000) {
 		sb_release(&sb);
 		return NULL;
@@ -593,11 +594,11 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	}
 	if (img->mark_in_use && img->mark_in_use(img->mark_ctx, env->name, err) < 0)
 		goto fail;
-	if (prepare_dirs(env, err) < 0)
+	if (!img->upper_dir && prepare_dirs(env, err) < 0)
 		goto fail;
 
-	upper = path_join(env->dir, "upper");
-	work = path_join(env->dir, "work");
+	upper = img->upper_dir ? xstrdup(img->upper_dir) : path_join(env->dir, "upper");
+	work = img->work_dir ? xstrdup(img->work_dir) : path_join(env->dir, "work");
 	rootfs = path_join(shared, "root");
 	scratch = path_join(shared, "etc");
 	skel = path_join(shared, SKEL_NAME);
@@ -606,7 +607,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	for (size_t i = 0; i < img->n_layers; i++)
 		lowers[i + 1] = img->layers[img->n_layers - 1 - i];
 	opts = overlay_option_string(lowers, img->n_layers + 1, upper, work,
-	                             env->rootless || img->userxattr);
+	                             env->rootless || img->userxattr, img->whole_files);
 	hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	                  "127.0.1.1\t%s\n",
 	                  hostname);
@@ -633,6 +634,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.work = work;
 	plan.overlay_opts = opts;
 	plan.userxattr = env->rootless || img->userxattr;
+	plan.whole_files = img->whole_files;
 	plan.userns = env->rootless;
 	plan.netns = !cfg->allow_internet || pasta;
 	plan.hostname = hostname;

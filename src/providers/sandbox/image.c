@@ -1,19 +1,29 @@
 /* Glue between the image store and the sandbox: find the task's image in the
  * store, mark it in use by the environment (so a prune keeps it), and start the
- * environment on its unpacked layers. Dockerfile builds are the builder's. */
+ * environment on its unpacked layers; a task without a prebuilt image is built
+ * from its environment/ first (build.c). */
 #include "image/store.h"
 #include "providers/provider.h"
+#include "providers/sandbox/build.h"
 #include "providers/sandbox/sandbox.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/log.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 int sandbox_image_start(const struct env_config *cfg, struct environment **out, struct err *err);
+
+static bool has_dockerfile(const char *dir)
+{
+	_cleanup_free_ char *p = dir ? path_join(dir, "Dockerfile") : NULL;
+
+	return p && path_is_file(p);
+}
 
 struct mark_ctx {
 	struct store *store;
@@ -40,27 +50,56 @@ int sandbox_image_start(const struct env_config *cfg, struct environment **out, 
 	struct store_image *si = NULL;
 	struct sandbox_image img = {0};
 	struct mark_ctx mark = {0};
+	_cleanup_free_ char *built = NULL;
+	const char *ref = cfg->docker_image;
 	int rc = -1;
 
-	if (!cfg->docker_image || !*cfg->docker_image || cfg->force_build) {
-		if (cfg->environment_dir)
+	/* The setup phase's build (the docker provider's rule): environment/Dockerfile
+	 * unless docker_image is given and force_build is not. */
+	if (!ref || !*ref || (cfg->force_build && has_dockerfile(cfg->environment_dir))) {
+		if (!has_dockerfile(cfg->environment_dir))
 			return err_set(
-			    err, ENOSYS,
-			    "the sandbox provider cannot build images from a Dockerfile yet; "
-			    "set [environment].docker_image");
-		return err_set(err, EINVAL, "no image for environment %s", cfg->env_name);
+			    err, ENOENT,
+			    "task %s has neither [environment].docker_image nor %s/Dockerfile",
+			    cfg->task_name ? cfg->task_name : "?",
+			    cfg->environment_dir ? cfg->environment_dir : "environment");
+		if (sandbox_build_task_image(cfg, &built, err) < 0)
+			return -1;
+		ref = built;
 	}
 	if (store_open(NULL, &s, err) < 0)
 		return err_wrap(err, "image store");
 	if (store_lock(s, STORE_LOCK_SHARED, err) < 0)
 		goto out;
 	mark.locked = true;
-	if (store_image_lookup(s, cfg->docker_image, &si, err) < 0) {
-		if (err->code == ENOENT)
-			err_wrap(err,
-			         "image %s is not in the store (rollout image load/import/pull)",
-			         cfg->docker_image);
-		goto out;
+	if (store_image_lookup(s, ref, &si, err) < 0) {
+		if (err->code == ENOENT && !built && has_dockerfile(cfg->environment_dir)) {
+			/* Not loaded: build environment/ instead (as docker does when it
+			 * cannot pull). */
+			log_warn("sandbox: image %s is not in the store; building %s/Dockerfile",
+			         ref, cfg->environment_dir);
+			err_clear(err);
+			store_unlock(s);
+			mark.locked = false;
+			store_close(s);
+			s = NULL;
+			if (sandbox_build_task_image(cfg, &built, err) < 0)
+				return -1;
+			ref = built;
+			if (store_open(NULL, &s, err) < 0)
+				return err_wrap(err, "image store");
+			if (store_lock(s, STORE_LOCK_SHARED, err) < 0)
+				goto out;
+			mark.locked = true;
+			if (store_image_lookup(s, ref, &si, err) < 0)
+				goto out;
+		} else {
+			if (err->code == ENOENT)
+				err_wrap(err,
+				         "image %s is not in the store (rollout image load/import)",
+				         ref);
+			goto out;
+		}
 	}
 	if (store_whiteout_form(s) == STORE_WHITEOUTS_TRUSTED && geteuid() != 0) {
 		err_set(err, EPERM,
@@ -69,7 +108,7 @@ int sandbox_image_start(const struct env_config *cfg, struct environment **out, 
 		        store_root(s));
 		goto out;
 	}
-	img.ref = cfg->docker_image;
+	img.ref = ref;
 	img.id = si->id;
 	img.layers = (const char *const *)si->layer_dirs;
 	img.n_layers = si->n_layers;

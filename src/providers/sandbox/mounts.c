@@ -132,6 +132,11 @@ static int mount_overlay(const struct sandbox_plan *p, struct child_err *e)
 	if (sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "upperdir", p->upper, 0) < 0 ||
 	    sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "workdir", p->work, 0) < 0 ||
 	    (p->userxattr && sys_fsconfig(fs, SB_FSCONFIG_SET_FLAG, "userxattr", NULL, 0) < 0) ||
+	    /* userxattr already means redirect_dir=nofollow (no redirects made),
+	     * metacopy=off; naming them again is refused. */
+	    (p->whole_files && !p->userxattr &&
+	     (sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "redirect_dir", "off", 0) < 0 ||
+	      sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "metacopy", "off", 0) < 0)) ||
 	    sys_fsconfig(fs, SB_FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0 ||
 	    sys_fsconfig(fs, SB_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		int code = errno;

@@ -23,6 +23,15 @@ struct sandbox_image {
 	const char *workdir;    /* image WorkingDir; NULL or "" = "/" */
 	const char *user;       /* image User; NULL or "" = root */
 	bool userxattr;         /* whiteouts in the user.overlay.* form */
+	/* For the Dockerfile builder: the overlay's upper and work directories
+	 * (empty, on one filesystem) instead of <env>/upper and <env>/work. They are
+	 * not removed with the environment: after stop the upper directory is the
+	 * step's layer. NULL = the environment's own. */
+	const char *upper_dir;
+	const char *work_dir;
+	/* Copy-up copies whole files and directories (redirect_dir=off,
+	 * metacopy=off), so the upper directory holds complete contents. */
+	bool whole_files;
 	/* Called once the environment's directory exists (and is locked), before
 	 * anything is mounted: the store marks the image as in use there. */
 	int (*mark_in_use)(void *ctx, const char *env_name, struct err *err);
@@ -76,6 +85,7 @@ struct sandbox_plan {
 	const char *work;
 	const char *overlay_opts; /* whole mount(2) option string, fallback for old kernels */
 	bool userxattr;
+	bool whole_files; /* redirect_dir=off, metacopy=off (builds) */
 
 	const char *hostname;
 	const char *bind_src[LOG_BINDS]; /* host directories (NULL: none) */

@@ -3,8 +3,8 @@
  * spans components, '[...]' classes and '\' escapes; patterns are cleaned
  * (leading '/', "./", "..") and the last matching pattern decides. A pattern
  * that matches a parent directory matches everything below it. */
-#ifndef ROLLOUT_DOCKER_DOCKERIGNORE_H
-#define ROLLOUT_DOCKER_DOCKERIGNORE_H
+#ifndef ROLLOUT_IMAGE_DOCKERIGNORE_H
+#define ROLLOUT_IMAGE_DOCKERIGNORE_H
 
 #include <stdbool.h>
 #include <stddef.h>

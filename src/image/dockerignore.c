@@ -1,7 +1,7 @@
 /* .dockerignore: patterns compiled to anchored POSIX regular expressions the way
  * Docker compiles them to Go ones (moby/patternmatcher), matched against a path
  * and each of its parent directories; the last matching pattern wins. */
-#include "providers/docker/dockerignore.h"
+#include "image/dockerignore.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
