@@ -12,17 +12,16 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 ROLLOUT=${ROLLOUT:-$PWD/rollout}
 export ROLLOUT_SRCDIR=$PWD
+source tests/lib/tap.sh >/dev/null
 source tests/lib/fixtures.sh
 source tests/lib/dockerd.sh
 runs=${BENCH_RUNS:-5}
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/rollout-build-bench.XXXXXX")
 tag=rollout-bench-build/$$
-cleanup() {
-	docker images -q --filter "reference=$tag-*" | sort -u | xargs -r docker rmi -f >/dev/null 2>&1
-	rm -rf "$work"
-}
-trap cleanup EXIT
+at_exit "rm -rf '$work'"
 dockerd_ensure || { echo "no docker daemon: $DOCKERD_WHY" >&2; exit 1; }
+# Registered after dockerd_ensure, so it runs before the daemon we started stops.
+at_exit "docker images -q --filter 'reference=$tag-*' | sort -u | xargs -r docker rmi -f >/dev/null 2>&1"
 deb=$(fixture_debian_tar) || { echo "cannot build the Debian fixture" >&2; exit 1; }
 fixture_docker_image debian >/dev/null || { echo "cannot import the Debian fixture into docker" >&2; exit 1; }
 export ROLLOUT_HOME=$work/home
