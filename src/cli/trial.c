@@ -155,6 +155,13 @@ static int trial_run_cmd(int argc, char **argv)
 		}
 	}
 	job_item_spec(&job, &job.items[0], &spec, &scratch);
+	/* The provider's process-wide work (the sandbox's seccomp program), done
+	 * before the trial as a job does before its trials. */
+	if (spec.provider->prepare && spec.provider->prepare(&err) < 0) {
+		trial_spec_scratch_release(&scratch);
+		rc = cli_fail("%s provider: %s", spec.provider->name, err.msg);
+		goto out;
+	}
 	if (trial_run(&spec, &r, &err) < 0) {
 		trial_spec_scratch_release(&scratch);
 		rc = cli_fail("%s", err.msg);

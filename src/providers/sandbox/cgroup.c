@@ -604,12 +604,24 @@ fail:
 	return -1;
 }
 
+/* The file a process writes "0" to in order to join a cgroup. On v1 it is
+ * "tasks", which moves the writing thread only: every writer here is a
+ * single-threaded process (the environment's init right after clone, a command
+ * between fork and exec), so that moves the whole process, and it does not take
+ * the kernel's threadgroup lock, whose write side waits for an RCU grace period:
+ * 6-16 ms per join through cgroup.procs on this VM's 6.18 kernel, 0.03 ms through
+ * tasks. v2 has no such file for domain cgroups. */
+static const char *join_file(enum cg_mode mode)
+{
+	return mode == CG_V1 ? "tasks" : "cgroup.procs";
+}
+
 int cg_env_open_procs(const struct cg_env *env, int fds[CG_MAX], struct err *err)
 {
 	for (int i = 0; i < CG_MAX; i++)
 		fds[i] = -1;
 	for (int i = 0; i < env->n; i++) {
-		_cleanup_free_ char *p = path_join(env->path[i], "cgroup.procs");
+		_cleanup_free_ char *p = path_join(env->path[i], join_file(env->mode));
 
 		fds[i] = open(p, O_WRONLY | O_CLOEXEC);
 		if (fds[i] < 0) {
@@ -759,7 +771,7 @@ int cg_exec_create(const struct cg_env *env, const char *leaf, struct cg_exec *e
 		errno = e;
 		return -1;
 	}
-	ex->procs_w = open_in(ex->path, "cgroup.procs", O_WRONLY);
+	ex->procs_w = open_in(ex->path, join_file(env->mode), O_WRONLY);
 	ex->procs_r = open_in(ex->path, "cgroup.procs", O_RDONLY);
 	if (ex->v1) {
 		if (ctrl_in_set(env->ctrl[env->exec_idx], "freezer", 7))
@@ -770,7 +782,7 @@ int cg_exec_create(const struct cg_env *env, const char *leaf, struct cg_exec *e
 			ex->freeze = open_in(ex->path, "cgroup.freeze", O_RDWR);
 	}
 	if (ex->procs_w < 0 || ex->procs_r < 0) {
-		err_sys(err, "open %s/cgroup.procs", ex->path);
+		err_sys(err, "open %s/%s", ex->path, ex->procs_w < 0 ? join_file(env->mode) : "cgroup.procs");
 		cg_exec_finish(ex);
 		return -1;
 	}

@@ -62,7 +62,8 @@ const struct cg_host *cg_host_get(void);
 
 int cg_env_create(const char *leaf, const struct cg_limits *lim, struct cg_env *env,
                   struct err *err);
-/* Opens cgroup.procs of every directory (O_WRONLY) for the container to join. */
+/* Opens the join file of every directory (O_WRONLY) for the container to join:
+ * cgroup.procs on v2, tasks on v1 (see join_file in cgroup.c). */
 int cg_env_open_procs(const struct cg_env *env, int fds[CG_MAX], struct err *err);
 /* Removes the directories (children first); processes must be gone already,
  * stragglers are killed. Missing directories are fine. */

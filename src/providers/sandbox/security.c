@@ -13,8 +13,11 @@
 #include <pthread.h>
 #include <seccomp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -209,11 +212,38 @@ fail:
 	return rc;
 }
 
+/* The generated program, through a memfd: one generation, exact size. */
+static int export_once(scmp_filter_ctx ctx, void **out, size_t *len)
+{
+	_cleanup_close_ int fd = memfd_create("rollout-seccomp", MFD_CLOEXEC);
+	struct stat st;
+	void *buf;
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	if ((rc = seccomp_export_bpf(ctx, fd)) < 0)
+		return rc;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size <= 0 || st.st_size % sizeof(struct sock_filter) ||
+	    st.st_size > BPF_MAXINSNS * (off_t)sizeof(struct sock_filter))
+		return -E2BIG;
+	buf = xmalloc((size_t)st.st_size);
+	if (pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+		free(buf);
+		return errno ? -errno : -EIO;
+	}
+	*out = buf;
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
 static void compile(void)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 	size_t len = 0;
-	void *buf;
+	void *buf = NULL;
 	int rc;
 
 	if (!ctx) {
@@ -230,16 +260,11 @@ static void compile(void)
 		seccomp_arch_add(ctx, SCMP_ARCH_X86);
 	if (add_rules(ctx) < 0)
 		goto out;
-	rc = seccomp_export_bpf_mem(ctx, NULL, &len);
-	if (rc < 0 || len == 0) {
-		snprintf(compile_error, sizeof(compile_error), "seccomp export: %s", strerror(-rc));
-		goto out;
-	}
-	buf = xmalloc(len);
-	rc = seccomp_export_bpf_mem(ctx, buf, &len);
+	/* seccomp_export_bpf_mem needs the exact size, and asking for it first
+	 * generates the program twice; the fd export generates it once. */
+	rc = export_once(ctx, &buf, &len);
 	if (rc < 0) {
 		snprintf(compile_error, sizeof(compile_error), "seccomp export: %s", strerror(-rc));
-		free(buf);
 		goto out;
 	}
 	compiled.filter = buf;
