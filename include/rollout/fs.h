@@ -23,6 +23,11 @@ int write_all(int fd, const void *buf, size_t n);
 ssize_t read_full(int fd, void *buf, size_t n);
 
 int mkdir_p(const char *path, mode_t mode, struct err *err);
+/* Marks a directory whose children are unrelated trees (ext2/3/4's "top of
+ * directory hierarchy" flag, chattr +T): the allocator spreads its
+ * subdirectories over block groups instead of packing them near it. Best effort:
+ * other filesystems, or a caller without the right, leave it as it is. */
+void dir_mark_topdir(const char *path);
 /* Remove a tree without following symlinks; absent path is not an error. */
 int rm_rf(const char *path, struct err *err);
 int rm_rf_at(int dirfd, const char *name, struct err *err);

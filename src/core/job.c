@@ -522,6 +522,8 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 	job->dir = path_join(cfg->jobs_dir, cfg->job_name);
 	if (mkdir_p(job->dir, 0755, err) < 0 || job_lock_dir(job, err) < 0)
 		return -1;
+	/* Trial directories are unrelated trees, rewritten atomically as they go. */
+	dir_mark_topdir(job->dir);
 	cfg_path = path_join(job->dir, "config.json");
 	job_json = job_config_to_json(cfg);
 	if (path_exists(cfg_path)) {
