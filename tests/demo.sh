@@ -12,14 +12,15 @@ ROLLOUT=$PWD/rollout
 echo "demo: building fixture root filesystems (the Debian one takes about a minute once)"
 bb=$(fixture_busybox_tar)
 deb=$(fixture_debian_tar)
-for pair in "rollout-test/busybox:1 $bb" "rollout-test/debian:1 $deb"; do
-	set -- $pair
+import_once() { # REF TARBALL
 	if "$ROLLOUT" image inspect "$1" >/dev/null 2>&1; then
 		echo "demo: image $1 already in the store"
 	else
 		"$ROLLOUT" image import "$2" --tag "$1" --change 'WORKDIR /app'
 	fi
-done
+}
+import_once rollout-test/busybox:1 "$bb"
+import_once rollout-test/debian:1 "$deb"
 name=demo-$(date +%Y%m%d-%H%M%S)
 echo "demo: running testdata/job.yaml as job $name"
 "$ROLLOUT" run testdata/job.yaml --job-name "$name" "$@"
