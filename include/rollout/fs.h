@@ -28,6 +28,10 @@ int mkdir_p(const char *path, mode_t mode, struct err *err);
  * subdirectories over block groups instead of packing them near it. Best effort:
  * other filesystems, or a caller without the right, leave it as it is. */
 void dir_mark_topdir(const char *path);
+struct strv;
+/* The names in the directory open at fd (its own fd stays open and unmoved),
+ * without "." and "..", sorted bytewise. -1 with errno set on failure. */
+int dir_names_sorted(int fd, struct strv *out);
 /* Remove a tree without following symlinks; absent path is not an error. */
 int rm_rf(const char *path, struct err *err);
 int rm_rf_at(int dirfd, const char *name, struct err *err);

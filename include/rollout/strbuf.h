@@ -56,6 +56,8 @@ void strv_release(struct strv *sv);
 /* Returns the NULL-terminated array (never NULL, even when empty). */
 char **strv_array(struct strv *sv);
 bool strv_contains(const struct strv *sv, const char *s);
+/* Sorts bytewise (strcmp): the order of names in tars, contexts and listings. */
+void strv_sort(struct strv *sv);
 /* Frees a NULL-terminated array of heap strings. */
 void strv_free(char **v);
 size_t strv_len(char *const *v);

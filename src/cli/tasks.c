@@ -69,11 +69,6 @@ static void check_one(const char *dir, unsigned flags, bool quiet, struct check_
 	print_diags(&d);
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* A task, or a directory of tasks. */
 static void check_path(const char *path, unsigned flags, bool quiet, struct check_totals *t)
 {
@@ -114,7 +109,7 @@ static void check_path(const char *path, unsigned flags, bool quiet, struct chec
 		t->failed++;
 		return;
 	}
-	qsort(children.v, children.n, sizeof(char *), name_cmp);
+	strv_sort(&children);
 	for (size_t i = 0; i < children.n; i++)
 		check_one(children.v[i], flags, quiet, t);
 }

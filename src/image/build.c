@@ -303,18 +303,24 @@ static int instr_error(struct err *err, struct builder *b, const struct df_instr
 	               msg);
 }
 
+/* word with vars ("K=V", the later wins) substituted; errors name the line. */
+static int expand_with(struct builder *b, const struct df_instr *in, const struct strv *vars,
+                       const char *word, char **out, struct err *err)
+{
+	struct df_env env = {.vars = vars->v, .n = vars->n};
+
+	if (df_expand_word(word, b->df->escape, &env, out, err) < 0)
+		return FERR(err, b, in, EINVAL, "%s", err->msg);
+	return 0;
+}
+
 static int expand(struct builder *b, const struct stage *st, const struct df_instr *in,
                   const char *word, char **out, struct err *err)
 {
 	_cleanup_strvs_ struct strv vars = STRV_INIT;
-	struct df_env env;
 
 	stage_vars(st, &vars);
-	env.vars = vars.v;
-	env.n = vars.n;
-	if (df_expand_word(word, b->df->escape, &env, out, err) < 0)
-		return FERR(err, b, in, EINVAL, "%s", err->msg);
-	return 0;
+	return expand_with(b, in, &vars, word, out, err);
 }
 
 /* ---- the store: cache, marks, images ---- */
@@ -1430,14 +1436,9 @@ static int expand_global(struct builder *b, const struct df_instr *in, const cha
                          struct err *err)
 {
 	_cleanup_strvs_ struct strv vars = STRV_INIT;
-	struct df_env env;
 
 	global_vars(b, &vars);
-	env.vars = vars.v;
-	env.n = vars.n;
-	if (df_expand_word(word, b->df->escape, &env, out, err) < 0)
-		return FERR(err, b, in, EINVAL, "%s", err->msg);
-	return 0;
+	return expand_with(b, in, &vars, word, out, err);
 }
 
 /* The ARGs before the first FROM. */

@@ -95,11 +95,6 @@ static bool has_glob(const char *s)
 	return strpbrk(s, "*?[") != NULL;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Wildcards: matches of comps[i..] below prefix, in name order. */
 static int glob_walk(const struct copy_request *r, const char *prefix, char **comps, size_t i,
                      size_t n, struct items *out, struct err *err)
@@ -136,8 +131,7 @@ static int glob_walk(const struct copy_request *r, const char *prefix, char **co
 		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
 		    fnmatch(comps[i], de->d_name, 0) == 0)
 			strv_push(&names, de->d_name);
-	if (names.n)
-		qsort(names.v, names.n, sizeof(char *), name_cmp);
+	strv_sort(&names);
 	for (size_t k = 0; k < names.n; k++) {
 		_cleanup_free_ char *p =
 		    *prefix ? xasprintf("%s/%s", prefix, names.v[k]) : xstrdup(names.v[k]);
@@ -236,22 +230,11 @@ static int hash_tree(const struct copy_request *r, struct hasher *h, int dirfd, 
                      int depth, struct err *err)
 {
 	_cleanup_strvs_ struct strv names = STRV_INIT;
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (depth > MAX_DEPTH)
 		return err_set(err, ELOOP, "%s: directories nested too deep", rel);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (dir_names_sorted(dirfd, &names) < 0)
 		return err_sys(err, "read %s", *rel ? rel : ".");
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			strv_push(&names, de->d_name);
-	if (names.n)
-		qsort(names.v, names.n, sizeof(char *), name_cmp);
 	for (size_t i = 0; i < names.n; i++) {
 		_cleanup_free_ char *p =
 		    *rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
@@ -612,23 +595,11 @@ static int copy_children(struct copier *c, int sdir, const char *srel, int ddir,
                          int depth, struct err *err)
 {
 	_cleanup_strvs_ struct strv names = STRV_INIT;
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	int fd;
 
 	if (depth > MAX_DEPTH)
 		return err_set(err, ELOOP, "%s: directories nested too deep", srel);
-	fd = openat(sdir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (dir_names_sorted(sdir, &names) < 0)
 		return err_sys(err, "read %s", *srel ? srel : ".");
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			strv_push(&names, de->d_name);
-	if (names.n)
-		qsort(names.v, names.n, sizeof(char *), name_cmp);
 	for (size_t i = 0; i < names.n; i++) {
 		_cleanup_free_ char *srel2 =
 		    *srel ? xasprintf("%s/%s", srel, names.v[i]) : xstrdup(names.v[i]);

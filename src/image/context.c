@@ -56,33 +56,17 @@ static int add_file(struct context *cx, struct tar_writer *w, int dirfd, const c
 	return 0;
 }
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Writes the context below dirfd (at rel) into w, in name order, without what
  * .dockerignore excludes (the Dockerfile and .dockerignore are always sent). */
 static int add_dir(struct context *cx, struct tar_writer *w, int dirfd, const char *rel, int depth,
                    struct err *err)
 {
-	_cleanup_closedir_ DIR *d = NULL;
 	_cleanup_strvs_ struct strv names = STRV_INIT;
-	struct dirent *de;
-	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
 
 	if (depth > 256)
 		return err_set(err, ELOOP, "%s: directories nested too deep", rel);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (dir_names_sorted(dirfd, &names) < 0)
 		return err_sys(err, "read directory %s", *rel ? rel : ".");
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			strv_push(&names, de->d_name);
-	if (names.n)
-		qsort(names.v, names.n, sizeof(char *), name_cmp);
 	for (size_t i = 0; i < names.n; i++) {
 		const char *name = names.v[i];
 		_cleanup_free_ char *path = *rel ? xasprintf("%s/%s", rel, name) : xstrdup(name);
@@ -241,4 +225,21 @@ int context_build_lock(const char *kind, const char *tag, double deadline, int *
 	}
 	*fd_out = fd;
 	return 0;
+}
+
+bool context_built_here(const char *kind, const char *tag, bool add)
+{
+	static struct strv built = STRV_INIT;
+	static pid_t owner;
+	_cleanup_free_ char *key = xasprintf("%s %s", kind, tag);
+
+	if (owner != getpid()) { /* a forked child is another process */
+		strv_release(&built);
+		owner = getpid();
+	}
+	if (strv_contains(&built, key))
+		return true;
+	if (add)
+		strv_push_take(&built, steal_ptr(&key));
+	return false;
 }

@@ -38,4 +38,9 @@ char *context_image_name(const char *task, const char *hex);
 int context_build_lock(const char *kind, const char *tag, double deadline, int *fd_out,
                        struct err *err);
 
+/* Whether this process (not its parent: a fork starts afresh) has built tag
+ * with the builder of kind; add records that it has. force_build rebuilds an
+ * image once per process, not once per trial. */
+bool context_built_here(const char *kind, const char *tag, bool add);
+
 #endif

@@ -170,11 +170,6 @@ static int write_content(struct tree *t, int dirfd, const char *name, const char
 	return 0;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int write_node(struct tree *t, int dirfd, const char *name, const char *arc, int depth,
                       struct err *err);
 
@@ -204,8 +199,8 @@ static int write_children(struct tree *t, int dirfd, const char *name, const cha
 		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
 			strv_push(&children, de->d_name);
 	closedir(d);
-	if ((t->flags & TAR_TREE_SORTED) && children.n > 1)
-		qsort(children.v, children.n, sizeof(char *), cmp_names);
+	if (t->flags & TAR_TREE_SORTED)
+		strv_sort(&children);
 	for (size_t i = 0; i < children.n; i++) {
 		_cleanup_free_ char *child =
 		    *arc ? xasprintf("%s/%s", arc, children.v[i]) : xstrdup(children.v[i]);

@@ -187,6 +187,33 @@ void dir_mark_topdir(const char *path)
 	(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
 }
 
+int dir_names_sorted(int fd, struct strv *out)
+{
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	errno = 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			strv_push(out, de->d_name);
+	if (errno) {
+		int e = errno;
+
+		closedir(d);
+		errno = e;
+		return -1;
+	}
+	closedir(d);
+	strv_sort(out);
+	return 0;
+}
+
 static int rm_children(int dfd, const char *what, struct err *err)
 {
 	_cleanup_closedir_ DIR *d = fdopendir(dfd);

@@ -114,6 +114,17 @@ void strv_push(struct strv *sv, const char *s)
 	strv_push_take(sv, xstrdup(s));
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void strv_sort(struct strv *sv)
+{
+	if (sv->n > 1)
+		qsort(sv->v, sv->n, sizeof(char *), str_cmp);
+}
+
 void strv_pushf(struct strv *sv, const char *fmt, ...)
 {
 	va_list ap;

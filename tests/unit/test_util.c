@@ -10,6 +10,10 @@
 #include "rollout/timeutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -190,4 +194,52 @@ TEST(err_wrap_prefixes_context)
 	err_wrap(&err, "task %s", "t1");
 	CHECK_STR(err.msg, "task t1: open /x: No such file or directory");
 	CHECK_INT(err.code, ENOENT);
+}
+
+TEST(dir_names_sorted_lists_bytewise_and_leaves_the_fd_alone)
+{
+	_cleanup_strvs_ struct strv names = STRV_INIT;
+	_cleanup_free_ char *dir = path_join(test_tmpdir(), "names");
+	const char *made[] = {"b", "a", "B", ".hidden", "a0"};
+	int fd;
+
+	REQUIRE(mkdir(dir, 0755) == 0);
+	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+		_cleanup_free_ char *p = path_join(dir, made[i]);
+
+		REQUIRE(mkdir(p, 0755) == 0);
+	}
+	fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	REQUIRE(fd >= 0);
+	REQUIRE(dir_names_sorted(fd, &names) == 0);
+	REQUIRE(names.n == 5);
+	CHECK_STR(names.v[0], ".hidden");
+	CHECK_STR(names.v[1], "B");
+	CHECK_STR(names.v[2], "a");
+	CHECK_STR(names.v[3], "a0");
+	CHECK_STR(names.v[4], "b");
+	/* a second listing through the same fd sees the same (no shared offset) */
+	strv_release(&names);
+	REQUIRE(dir_names_sorted(fd, &names) == 0);
+	CHECK_INT((int)names.n, 5);
+	close(fd);
+	CHECK(dir_names_sorted(-1, &names) < 0);
+	CHECK_INT(errno, EBADF);
+}
+
+TEST(dir_mark_topdir_sets_the_flag_where_the_filesystem_has_it)
+{
+	_cleanup_free_ char *dir = path_join(test_tmpdir(), "top");
+	int fd, flags = 0;
+
+	REQUIRE(mkdir(dir, 0755) == 0);
+	dir_mark_topdir(dir);
+	dir_mark_topdir(tpath("no-such-dir")); /* never fails */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	REQUIRE(fd >= 0);
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0)
+		CHECK(flags & FS_TOPDIR_FL);
+	else
+		test_skip("no inode flags on the test directory's filesystem");
+	close(fd);
 }

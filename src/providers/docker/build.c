@@ -542,22 +542,6 @@ static int run_build(struct docker_client *c, const struct env_config *cfg, cons
 	return rc;
 }
 
-static bool built_in_this_process(const char *tag, bool add)
-{
-	static struct strv built = STRV_INIT;
-	static pid_t owner;
-
-	if (owner != getpid()) { /* a forked child is another process */
-		strv_release(&built);
-		owner = getpid();
-	}
-	if (strv_contains(&built, tag))
-		return true;
-	if (add)
-		strv_push(&built, tag);
-	return false;
-}
-
 static int docker_build_image(struct docker_client *c, const struct env_config *cfg,
                               char **image_out, struct err *err)
 {
@@ -582,7 +566,7 @@ static int docker_build_image(struct docker_client *c, const struct env_config *
 	}
 	tag = context_image_name(cfg->task_name, hex);
 
-	if (!cfg->force_build || built_in_this_process(tag, false)) {
+	if (!cfg->force_build || context_built_here("docker", tag, false)) {
 		have = image_exists(c, tag, err);
 		if (have != 0) {
 			dockerignore_free(ignore);
@@ -593,7 +577,7 @@ static int docker_build_image(struct docker_client *c, const struct env_config *
 		}
 	}
 	rc = context_build_lock("docker-build", tag, deadline, &lock, err);
-	if (rc == 0 && (!cfg->force_build || built_in_this_process(tag, false))) {
+	if (rc == 0 && (!cfg->force_build || context_built_here("docker", tag, false))) {
 		/* Another trial or process may have built it while we waited. */
 		have = image_exists(c, tag, err);
 		if (have != 0) {
@@ -609,7 +593,7 @@ static int docker_build_image(struct docker_client *c, const struct env_config *
 	dockerignore_free(ignore);
 	if (rc < 0)
 		return -1;
-	built_in_this_process(tag, true);
+	context_built_here("docker", tag, true);
 	have = image_exists(c, tag, err);
 	if (have <= 0)
 		return have < 0 ? -1

@@ -200,22 +200,6 @@ const struct build_runner *sandbox_build_runner(void)
 
 /* ---- task images ---- */
 
-static bool built_in_this_process(const char *tag, bool add)
-{
-	static struct strv built = STRV_INIT;
-	static pid_t owner;
-
-	if (owner != getpid()) { /* a forked child is another process */
-		strv_release(&built);
-		owner = getpid();
-	}
-	if (strv_contains(&built, tag))
-		return true;
-	if (add)
-		strv_push(&built, tag);
-	return false;
-}
-
 static int have_image(struct store *s, const char *ref, struct err *err)
 {
 	struct store_image *img = NULL;
@@ -257,14 +241,14 @@ int sandbox_build_task_image(const struct env_config *cfg, char **ref_out, struc
 	tag = context_image_name(cfg->task_name, hex);
 	if (store_open(NULL, &s, err) < 0)
 		return err_wrap(err, "image store");
-	if (!cfg->force_build || built_in_this_process(tag, false)) {
+	if (!cfg->force_build || context_built_here("sandbox", tag, false)) {
 		have = have_image(s, tag, err);
 		if (have != 0)
 			goto done;
 	}
 	if (context_build_lock("sandbox-build", tag, deadline, &lock, err) < 0)
 		goto out;
-	if (!cfg->force_build || built_in_this_process(tag, false)) {
+	if (!cfg->force_build || context_built_here("sandbox", tag, false)) {
 		/* Another trial or process may have built it while we waited. */
 		have = have_image(s, tag, err);
 		if (have != 0)
@@ -302,7 +286,7 @@ int sandbox_build_task_image(const struct env_config *cfg, char **ref_out, struc
 	}
 	if (log_fd >= 0)
 		dprintf(log_fd, "rollout: built %s (%s) in %.1f s\n", tag, id, mono_now() - t0);
-	built_in_this_process(tag, true);
+	context_built_here("sandbox", tag, true);
 	have = 1;
 done:
 	if (have > 0) {
