@@ -281,7 +281,7 @@ static int docker_start(const struct env_config *cfg, struct environment **out, 
 	                            cfg->host_artifacts_dir};
 	const char *missing[4] = {NULL};
 	size_t n_missing = 0;
-	int status;
+	int status, rc;
 
 	env->oom_kills = 0; /* a new container's cgroup */
 	env->name = xstrdup(cfg->env_name);
@@ -317,7 +317,13 @@ static int docker_start(const struct env_config *cfg, struct environment **out, 
 
 		path = docker_path(env->client, "/containers/create?name=%s", q);
 	}
-	if (docker_call(env->client, "POST", path, body, &resp, &status, err) < 0) {
+	/* A cancel must not abandon a create the daemon has been asked for: it would
+	 * make the container after we stopped waiting, and nobody would know its Id
+	 * to remove it. The create is short; the teardown that follows removes it. */
+	http_cancel_hold();
+	rc = docker_call(env->client, "POST", path, body, &resp, &status, err);
+	http_cancel_release();
+	if (rc < 0) {
 		if (status == 409)
 			err_wrap(err,
 			         "a container named %s exists already (a kept environment? "
