@@ -105,16 +105,29 @@ int main(int argc, char **argv)
 	}
 	v = calloc((size_t)n, sizeof(double));
 	if (strcmp(argv[1], "cycle") == 0) {
+		double *vs = calloc((size_t)n, sizeof(double)), *ve = calloc((size_t)n, sizeof(double));
+		double *vd = calloc((size_t)n, sizeof(double));
+
 		for (int i = -WARMUP; i < n; i++) {
-			double t0 = mono_now();
+			double t0 = mono_now(), t1, t2;
 			struct environment *env = start(p, argv[3], i + WARMUP);
 
+			t1 = mono_now();
 			exec_true(p, env);
+			t2 = mono_now();
 			destroy(p, env);
-			if (i >= 0)
+			if (i >= 0) {
 				v[i] = mono_now() - t0;
+				vs[i] = t1 - t0;
+				ve[i] = t2 - t1;
+				vd[i] = v[i] - (t2 - t0);
+			}
 		}
 		report("sandbox_cycle", v, n);
+		/* The parts, each with its own median (they do not add up exactly). */
+		report("  start", vs, n);
+		report("  exec", ve, n);
+		report("  destroy", vd, n);
 	} else if (strcmp(argv[1], "exec") == 0) {
 		struct environment *env = start(p, argv[3], 0);
 
