@@ -214,11 +214,56 @@ static int check_schema_version(const cJSON *doc, const char *name, struct err *
 	return 0;
 }
 
+/* The document of an index or a manifest: JSON, an object, schemaVersion 2, the
+ * right kind (what names it in the error). */
+static int parse_document(const char *json, size_t len, const char *name, enum oci_blob_kind kind,
+                          const char *what, cJSON **doc, struct err *err)
+{
+	if (json_parse(json, len, name, doc, err) < 0)
+		return -1;
+	if (!cJSON_IsObject(*doc))
+		return type_error(err, name, "document", "an object");
+	if (check_schema_version(*doc, name, err) < 0)
+		return -1;
+	if (oci_blob_kind(*doc) != kind)
+		return err_set(err, EINVAL, "%s: not an image %s", name, what);
+	return 0;
+}
+
+static void descriptors_release(struct oci_descriptor *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		descriptor_release(&v[i]);
+	free(v);
+}
+
+/* doc[key], an array of descriptors (absent: none). On failure nothing is kept. */
+static int parse_descriptors(const cJSON *doc, const char *key, const char *name,
+                             struct oci_descriptor **out, size_t *n_out, struct err *err)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, key), *it;
+	size_t n = (size_t)cJSON_GetArraySize(arr), i = 0;
+	struct oci_descriptor *v = xcalloc(n ? n : 1, sizeof(*v));
+
+	cJSON_ArrayForEach(it, arr)
+	{
+		char field[32];
+
+		snprintf(field, sizeof(field), "%s[%zu]", key, i);
+		if (parse_descriptor(it, name, field, &v[i], err) < 0) {
+			descriptors_release(v, i);
+			return -1;
+		}
+		i++;
+	}
+	*out = v;
+	*n_out = n;
+	return 0;
+}
+
 void oci_index_release(struct oci_index *idx)
 {
-	for (size_t i = 0; i < idx->n; i++)
-		descriptor_release(&idx->manifests[i]);
-	free(idx->manifests);
+	descriptors_release(idx->manifests, idx->n);
 	memset(idx, 0, sizeof(*idx));
 }
 
@@ -226,43 +271,18 @@ int oci_parse_index(const char *json, size_t len, const char *name, struct oci_i
                     struct err *err)
 {
 	_cleanup_json_ cJSON *doc = NULL;
-	const cJSON *arr, *it;
-	size_t i = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (json_parse(json, len, name, &doc, err) < 0)
+	if (parse_document(json, len, name, OCI_BLOB_INDEX, "index", &doc, err) < 0)
 		return -1;
-	if (!cJSON_IsObject(doc))
-		return type_error(err, name, "document", "an object");
-	if (check_schema_version(doc, name, err) < 0)
-		return -1;
-	if (oci_blob_kind(doc) != OCI_BLOB_INDEX)
-		return err_set(err, EINVAL, "%s: not an image index", name);
-	arr = cJSON_GetObjectItemCaseSensitive(doc, "manifests");
-	out->n = (size_t)cJSON_GetArraySize(arr);
-	out->manifests = xcalloc(out->n ? out->n : 1, sizeof(*out->manifests));
-	cJSON_ArrayForEach(it, arr)
-	{
-		char field[32];
-
-		snprintf(field, sizeof(field), "manifests[%zu]", i);
-		if (parse_descriptor(it, name, field, &out->manifests[i], err) < 0) {
-			out->n = i;
-			oci_index_release(out);
-			return -1;
-		}
-		i++;
-	}
-	return 0;
+	return parse_descriptors(doc, "manifests", name, &out->manifests, &out->n, err);
 }
 
 void oci_manifest_release(struct oci_manifest *m)
 {
 	free(m->media_type);
 	descriptor_release(&m->config);
-	for (size_t i = 0; i < m->n_layers; i++)
-		descriptor_release(&m->layers[i]);
-	free(m->layers);
+	descriptors_release(m->layers, m->n_layers);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -270,39 +290,17 @@ int oci_parse_manifest(const char *json, size_t len, const char *name, struct oc
                        struct err *err)
 {
 	_cleanup_json_ cJSON *doc = NULL;
-	const cJSON *arr, *it;
-	size_t i = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (json_parse(json, len, name, &doc, err) < 0)
+	if (parse_document(json, len, name, OCI_BLOB_MANIFEST, "manifest", &doc, err) < 0)
 		return -1;
-	if (!cJSON_IsObject(doc))
-		return type_error(err, name, "document", "an object");
-	if (check_schema_version(doc, name, err) < 0)
-		return -1;
-	if (oci_blob_kind(doc) != OCI_BLOB_MANIFEST)
-		return err_set(err, EINVAL, "%s: not an image manifest", name);
 	if (get_opt_str(doc, "mediaType", name, "mediaType", &out->media_type, err) < 0)
 		return -1;
 	if (parse_descriptor(cJSON_GetObjectItemCaseSensitive(doc, "config"), name, "config",
-	                     &out->config, err) < 0) {
+	                     &out->config, err) < 0 ||
+	    parse_descriptors(doc, "layers", name, &out->layers, &out->n_layers, err) < 0) {
 		oci_manifest_release(out);
 		return -1;
-	}
-	arr = cJSON_GetObjectItemCaseSensitive(doc, "layers");
-	out->n_layers = (size_t)cJSON_GetArraySize(arr);
-	out->layers = xcalloc(out->n_layers ? out->n_layers : 1, sizeof(*out->layers));
-	cJSON_ArrayForEach(it, arr)
-	{
-		char field[32];
-
-		snprintf(field, sizeof(field), "layers[%zu]", i);
-		if (parse_descriptor(it, name, field, &out->layers[i], err) < 0) {
-			out->n_layers = i;
-			oci_manifest_release(out);
-			return -1;
-		}
-		i++;
 	}
 	return 0;
 }
