@@ -1329,15 +1329,11 @@ static int do_metadata(struct builder *b, struct stage *st, const struct df_inst
 			return -1;
 		break;
 	case DF_USER:
-		if (expand(b, st, in, in->args[0], &v, err) < 0)
-			return -1;
-		set_item(st->config, "User", cJSON_CreateString(v));
-		strv_push(&desc, v);
-		break;
 	case DF_STOPSIGNAL:
 		if (expand(b, st, in, in->args[0], &v, err) < 0)
 			return -1;
-		set_item(st->config, "StopSignal", cJSON_CreateString(v));
+		set_item(st->config, in->cmd == DF_USER ? "User" : "StopSignal",
+		         cJSON_CreateString(v));
 		strv_push(&desc, v);
 		break;
 	case DF_SHELL:
