@@ -782,7 +782,8 @@ int cg_exec_create(const struct cg_env *env, const char *leaf, struct cg_exec *e
 			ex->freeze = open_in(ex->path, "cgroup.freeze", O_RDWR);
 	}
 	if (ex->procs_w < 0 || ex->procs_r < 0) {
-		err_sys(err, "open %s/%s", ex->path, ex->procs_w < 0 ? join_file(env->mode) : "cgroup.procs");
+		err_sys(err, "open %s/%s", ex->path,
+		        ex->procs_w < 0 ? join_file(env->mode) : "cgroup.procs");
 		cg_exec_finish(ex);
 		return -1;
 	}

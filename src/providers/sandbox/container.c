@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,30 +100,68 @@ static void hide_owner_strings(void)
 	}
 }
 
-/* Commands get as many open files as the hard limit allows (Docker: 1048576). */
+/* Commands get as many open files as the hard limit allows (Docker: 1048576).
+ * prlimit as a plain system call: libc's setrlimit takes the thread-list lock
+ * (see sys_setresuid). */
 static void raise_nofile_limit(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL);
 	}
 }
 
 /* The parent's go-ahead: id maps written (user namespace), and the listening
- * ctl.sock plus one cgroup.procs fd per cgroup directory. */
-static void child_wait_go(struct sandbox_plan *p)
+ * ctl.sock plus one cgroup join fd per cgroup directory, then (value GO_NETNS)
+ * the network namespace to enter. Returns that fd or -1. */
+#define GO_NETNS 1
+
+static int child_wait_go(struct sandbox_plan *p)
 {
 	struct ctl_msg m;
-	int fds[1 + CG_MAX], nfds = 1 + CG_MAX;
+	int fds[2 + CG_MAX], nfds = 2 + CG_MAX, netns = -1;
 
 	if (ctl_recv(p->sync_fd, &m, sizeof(m), fds, &nfds) <= 0 || m.type != SYNC_GO || nfds < 1)
 		_exit(1);
+	if ((m.value & GO_NETNS) && nfds > 1)
+		netns = fds[--nfds];
 	p->listen_fd = fds[0];
 	p->n_cg_procs = nfds - 1;
 	for (int i = 1; i < nfds; i++)
 		p->cg_procs[i - 1] = fds[i];
+	return netns;
+}
+
+/* The overlay the owner made (SYNC_ROOTFS), or -1: make it here. */
+static int child_wait_rootfs(const struct sandbox_plan *p)
+{
+	struct ctl_msg m;
+	int fd = -1, nfds = 1;
+
+	if (ctl_recv(p->sync_fd, &m, sizeof(m), &fd, &nfds) <= 0 || m.type != SYNC_ROOTFS)
+		_exit(1);
+	return nfds == 1 ? fd : -1;
+}
+
+/* Into the namespace the owner made, or a new one if it could not. Returns
+ * whether lo still has to be brought up. */
+static bool child_enter_netns(int netns, struct child_err *e, int sync_fd)
+{
+	if (netns >= 0) {
+		if (setns(netns, CLONE_NEWNET) < 0) {
+			child_fail(e, errno, "enter the network namespace");
+			child_report(sync_fd, e);
+		}
+		close(netns);
+		return false;
+	}
+	if (unshare(CLONE_NEWNET) < 0) {
+		child_fail(e, errno, "unshare the network namespace");
+		child_report(sync_fd, e);
+	}
+	return true;
 }
 
 /* Errors after READY have nobody waiting for them: the init exits, and the
@@ -134,7 +174,9 @@ static void __attribute__((noreturn)) child_late_fail(void)
 static void send_ready(const struct sandbox_plan *p)
 {
 	struct ctl_msg m;
-	int fds[3] = {open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), -1, -1}, n = 1;
+	int fds[4] = {open("/", O_PATH | O_DIRECTORY | O_CLOEXEC),
+	              open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC), -1, -1},
+	    n = 2;
 
 	memset(&m, 0, sizeof(m));
 	m.type = SYNC_READY;
@@ -160,7 +202,8 @@ void container_child(const struct sandbox_plan *plan)
 	struct child_err e = {0};
 	struct sigaction sa;
 	sigset_t none;
-	int rootfd = -1, rc;
+	int rootfd = -1, rc, netns = -1;
+	bool lo_pending = p.netns && !p.owner_netns;
 
 	/* Nothing of the owner's may stay open here: not its stdio (a caller
 	 * waiting for EOF would hang), not other environments' sockets. */
@@ -177,17 +220,22 @@ void container_child(const struct sandbox_plan *plan)
 
 	if (p.userns) {
 		/* Files made before our ids are mapped would belong to nobody. */
-		child_wait_go(&p);
-		if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+		netns = child_wait_go(&p);
+		if (sys_setresgid(0, 0, 0) < 0 || sys_setresuid(0, 0, 0) < 0) {
 			child_fail(&e, errno, "become root in the user namespace");
 			child_report(p.sync_fd, &e);
 		}
 	}
 	/* Most of the filesystem is built while the parent makes the cgroups. */
-	if (mounts_setup_early(&p, &rootfd, &e) < 0)
+	if (mounts_setup_early(&p, p.owner_rootfs ? child_wait_rootfs(&p) : -1, &rootfd, &e) < 0)
 		child_report(p.sync_fd, &e);
 	if (!p.userns)
-		child_wait_go(&p);
+		netns = child_wait_go(&p);
+	/* Before /sys is mounted: sysfs shows the network namespace of its mounter. */
+	if (p.owner_netns)
+		lo_pending = child_enter_netns(netns, &e, p.sync_fd);
+	else if (netns >= 0)
+		close(netns);
 	for (int i = 0; i < p.n_cg_procs; i++) {
 		if (write(p.cg_procs[i], "0", 1) != 1) {
 			child_fail(&e, errno, "join cgroup");
@@ -209,7 +257,7 @@ void container_child(const struct sandbox_plan *plan)
 	send_ready(&p);
 	if (mounts_protect(&e) < 0 || sethostname(p.hostname, strlen(p.hostname)) < 0)
 		child_late_fail();
-	if (p.netns && net_loopback_up() < 0)
+	if (lo_pending && net_loopback_up() < 0)
 		child_late_fail();
 	/* The init shares rollout's pages, which can make it look like the biggest
 	 * process of the cgroup: the OOM killer must pick the culprit, never it
@@ -354,8 +402,8 @@ static int listen_ctl(const struct environment *env, struct err *err)
 	return fd;
 }
 
-/* Waits for the child's SYNC_READY or its error. fds: the root, then (when asked
- * for, for pasta) its user and network namespaces. */
+/* Waits for the child's SYNC_READY or its error. fds: the root, the mount
+ * namespace, then (when asked for, for pasta) its user and network namespaces. */
 static int wait_ready(int sync_fd, int *fds, int want, struct err *err)
 {
 	struct pollfd pf = {.fd = sync_fd, .events = POLLIN};
@@ -478,13 +526,73 @@ static void start_cleanup(struct environment *env, pid_t child, int pidfd)
 	rm_rf(env->dir, NULL);
 }
 
+/* As root, the two costliest pieces of a start are made on a thread of the
+ * owner while it clones the child and makes the cgroups, and the child builds
+ * /proc, /dev and /etc: the overlay (a detached mount, sent as soon as it
+ * exists: the child mounts everything else on it) and the network namespace
+ * with lo up (sent with GO; the child enters it before mounting /sys). If
+ * either fails here the child makes it itself and reports the error. */
+struct host_prep {
+	const struct sandbox_plan *plan;
+	int sync_fd; /* the owner's end */
+	bool want_netns;
+	int netns; /* result: fd or -1 */
+	bool running;
+	pthread_t thread;
+};
+
+static void *host_prep_run(void *arg)
+{
+	struct host_prep *h = arg;
+	struct ctl_msg m = {.type = SYNC_ROOTFS};
+	struct child_err e;
+	int mnt = overlay_fsmount(h->plan, &e);
+
+	ctl_send(h->sync_fd, &m, sizeof(m), &mnt, mnt >= 0);
+	if (mnt >= 0)
+		close(mnt);
+	if (h->want_netns) {
+		int fd = net_new_namespace();
+
+		h->netns = fd >= 0 ? fd : -1;
+	}
+	return NULL;
+}
+
+static void host_prep_start(struct host_prep *h, struct sandbox_plan *plan, int sync_fd)
+{
+	*h = (struct host_prep){.plan = plan, .sync_fd = sync_fd, .netns = -1};
+	if (plan->userns)
+		return; /* the overlay and the namespace belong to the user namespace */
+	h->want_netns = plan->netns && !plan->send_ns_fds;
+	h->running = pthread_create(&h->thread, NULL, host_prep_run, h) == 0;
+	plan->owner_rootfs = h->running;
+	plan->owner_netns = h->running && h->want_netns;
+	if (plan->owner_netns)
+		plan->clone_flags &= ~(unsigned long)CLONE_NEWNET;
+}
+
+/* Waits for the thread; returns the namespace fd (the caller closes it) or -1. */
+static int host_prep_join(struct host_prep *h)
+{
+	int fd;
+
+	if (!h->running)
+		return -1;
+	pthread_join(h->thread, NULL);
+	h->running = false;
+	fd = h->netns;
+	h->netns = -1;
+	return fd;
+}
+
 /* Host side after clone: id maps, cgroups, ctl.sock, then the go-ahead. */
 static int parent_go(struct environment *env, const struct sandbox_plan *plan,
-                     const struct cg_limits *lim, struct err *err)
+                     const struct cg_limits *lim, struct host_prep *prep, struct err *err)
 {
 	_cleanup_free_ char *leaf = xasprintf("rollout.%s", env->name);
 	struct ctl_msg go = {.type = SYNC_GO};
-	int fds[1 + CG_MAX], nfds = 0, rc = -1;
+	int fds[2 + CG_MAX], nfds = 0, rc = -1, netns;
 
 	if (plan->userns && userns_write_maps(env->init_pid, env->subids, err) < 0)
 		return -1;
@@ -498,11 +606,14 @@ static int parent_go(struct environment *env, const struct sandbox_plan *plan,
 	if (cg_env_open_procs(&env->cg, fds + nfds, err) < 0)
 		goto out;
 	nfds += env->cg.n;
+	if ((netns = host_prep_join(prep)) >= 0) {
+		go.value |= GO_NETNS;
+		fds[nfds++] = netns;
+	}
 	if (ctl_send(env->sync_fd, &go, sizeof(go), fds, nfds) < 0) {
 		err_sys(err, "environment %s: release the init", env->name);
 		goto out;
 	}
-	/* While the child finishes its setup. */
 	env_prepare_exec_cgroup(env);
 	rc = 0;
 out:
@@ -520,11 +631,12 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	_cleanup_free_ const char **lowers = NULL;
 	struct environment *env;
 	struct sandbox_plan plan = {0};
+	struct host_prep prep = {.netns = -1};
 	struct cg_limits lim = {0};
 	const struct sock_fprog *prog;
 	const struct cg_host *cgh = cg_host_get();
 	char hostname[64];
-	int sync[2] = {-1, -1}, pidfd = -1, ready_fds[3];
+	int sync[2] = {-1, -1}, pidfd = -1, ready_fds[4];
 	pid_t child;
 	bool pasta = false, devpts_gid = false;
 
@@ -556,7 +668,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	env = xcalloc(1, sizeof(*env));
 	env->name = xstrdup(cfg->env_name);
 	env->dir = path_join(envs, cfg->env_name);
-	env->dir_fd = env->pidfd = env->sync_fd = env->root_fd = -1;
+	env->dir_fd = env->pidfd = env->sync_fd = env->root_fd = env->mntns_fd = -1;
 	env->owner = true;
 	env->rootless = geteuid() != 0;
 	if (env->rootless) {
@@ -675,33 +787,34 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	}
 	plan.sync_fd = sync[1];
 	plan.listen_fd = -1;
+	host_prep_start(&prep, &plan, sync[0]);
 	child = sys_clone(plan.clone_flags, &pidfd);
 	if (child == 0)
 		container_child(&plan);
 	close(sync[1]);
+	env->sync_fd = sync[0];
 	if (child < 0) {
 		err_sys(err, "clone the environment's init");
-		close(sync[0]);
 		goto fail;
 	}
 	env->init_pid = child;
 	env->pidfd = pidfd;
-	env->sync_fd = sync[0];
 	env->init_start = proc_start_time(child);
 
-	if (parent_go(env, &plan, &lim, err) < 0 || state_write(env, err) < 0)
+	if (parent_go(env, &plan, &lim, &prep, err) < 0 || state_write(env, err) < 0)
 		goto fail;
-	if (wait_ready(env->sync_fd, ready_fds, pasta ? 3 : 1, err) < 0) {
+	if (wait_ready(env->sync_fd, ready_fds, pasta ? 4 : 2, err) < 0) {
 		err_wrap(err, "start environment %s", env->name);
 		goto fail;
 	}
 	env->root_fd = ready_fds[0];
+	env->mntns_fd = ready_fds[1];
 	if (pasta) {
 		_cleanup_free_ char *pidfile = path_join(env->dir, "pasta.pid");
-		int rc = start_pasta(child, ready_fds[1], ready_fds[2], pidfile, err);
+		int rc = start_pasta(child, ready_fds[2], ready_fds[3], pidfile, err);
 
-		close(ready_fds[1]);
 		close(ready_fds[2]);
+		close(ready_fds[3]);
 		if (rc < 0)
 			goto fail;
 	}
@@ -713,6 +826,9 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	return 0;
 
 fail:
+	/* The thread may still be sending on the sync socket. */
+	if ((pidfd = host_prep_join(&prep)) >= 0)
+		close(pidfd);
 	start_cleanup(env, env->init_pid, env->pidfd);
 	env_free(env);
 	return -1;

@@ -105,29 +105,21 @@ static int mount_on_fd(const char *src, int fd, const char *type, unsigned long 
 /* "volatile": an environment is disposable, so the overlay never syncs; above
  * all its unmount does not syncfs the whole host filesystem under the upper
  * directory (which can take seconds on a busy disk). */
-static int mount_overlay(const struct sandbox_plan *p, struct child_err *e)
+int overlay_fsmount(const struct sandbox_plan *p, struct child_err *e)
 {
 	int fs = sys_fsopen("overlay", SB_FSOPEN_CLOEXEC), mnt;
+	size_t i = 0;
 
-	if (fs >= 0) {
-		size_t i = 0;
-
-		for (; i < p->n_lowers; i++)
-			if (sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "lowerdir+",
-			                 p->lowers_top_first[i], 0) < 0)
-				break;
-		if (i < p->n_lowers) {
-			/* Kernels before 6.8 have no "lowerdir+": use the option string. */
-			close(fs);
-			fs = -1;
-		}
-	}
-	if (fs < 0) {
-		if (!p->overlay_opts)
-			return child_fail(e, E2BIG, "overlay: too many layers for this kernel");
-		if (mount("overlay", p->rootfs, "overlay", 0, p->overlay_opts) < 0)
-			return child_fail(e, errno, "mount overlay on %s", p->rootfs);
-		return 0;
+	if (fs < 0)
+		return -2;
+	for (; i < p->n_lowers; i++)
+		if (sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "lowerdir+", p->lowers_top_first[i],
+		                 0) < 0)
+			break;
+	if (i < p->n_lowers) {
+		/* Kernels before 6.8 have no "lowerdir+": use the option string. */
+		close(fs);
+		return -2;
 	}
 	if (sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "upperdir", p->upper, 0) < 0 ||
 	    sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "workdir", p->work, 0) < 0 ||
@@ -148,6 +140,24 @@ static int mount_overlay(const struct sandbox_plan *p, struct child_err *e)
 	close(fs);
 	if (mnt < 0)
 		return child_fail(e, errno, "fsmount overlay");
+	return mnt;
+}
+
+/* Mounts the root overlay on p->rootfs: the detached mount the owner made
+ * (mnt >= 0), else made here. */
+static int mount_overlay(const struct sandbox_plan *p, int mnt, struct child_err *e)
+{
+	if (mnt < 0)
+		mnt = overlay_fsmount(p, e);
+	if (mnt == -2) {
+		if (!p->overlay_opts)
+			return child_fail(e, E2BIG, "overlay: too many layers for this kernel");
+		if (mount("overlay", p->rootfs, "overlay", 0, p->overlay_opts) < 0)
+			return child_fail(e, errno, "mount overlay on %s", p->rootfs);
+		return 0;
+	}
+	if (mnt < 0)
+		return -1;
 	if (sys_move_mount(mnt, "", AT_FDCWD, p->rootfs, SB_MOVE_MOUNT_F_EMPTY_PATH) < 0) {
 		int code = errno;
 
@@ -497,14 +507,18 @@ int mounts_protect(struct child_err *e)
 	return 0;
 }
 
-int mounts_setup_early(const struct sandbox_plan *p, int *rootfd_out, struct child_err *e)
+int mounts_setup_early(const struct sandbox_plan *p, int owner_mnt, int *rootfd_out,
+                       struct child_err *e)
 {
 	int rootfd, t;
 
 	/* Nothing we mount may propagate back to the host. */
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		if (owner_mnt >= 0)
+			close(owner_mnt);
 		return child_fail(e, errno, "make / private");
-	if (mount_overlay(p, e) < 0)
+	}
+	if (mount_overlay(p, owner_mnt, e) < 0)
 		return -1;
 	rootfd = open(p->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)

@@ -4,7 +4,9 @@
 #include "providers/sandbox/sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -29,4 +31,16 @@ int net_loopback_up(void)
 	}
 	close(fd);
 	return rc;
+}
+
+int net_new_namespace(void)
+{
+	int rc, fd;
+
+	if (unshare(CLONE_NEWNET) < 0)
+		return -errno;
+	if ((rc = net_loopback_up()) < 0)
+		return rc;
+	fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	return fd >= 0 ? fd : -errno;
 }

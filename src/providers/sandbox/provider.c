@@ -1,8 +1,8 @@
 /* The sandbox provider: rollout's own daemonless runtime behind provider.h. */
 #include "providers/provider.h"
 #include "providers/sandbox/cgroup.h"
-#include "providers/sandbox/security.h"
 #include "providers/sandbox/sandbox.h"
+#include "providers/sandbox/security.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -192,6 +192,8 @@ static int sb_gc(struct err *err)
 		}
 		env_free(env);
 	}
+	/* Destroyed environments whose owner died before removing them. */
+	removed += reaper_gc();
 	if (rc < 0 && removed == 0)
 		return err_set(err, EIO, "sandbox gc: some environments could not be removed");
 	return removed;

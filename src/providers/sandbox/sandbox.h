@@ -97,6 +97,12 @@ struct sandbox_plan {
 	bool devpts_gid;    /* gid 5 (tty) is mapped */
 	bool sysfs_mounted; /* our own sysfs (not the host's bound) is at /sys */
 	bool send_ns_fds;   /* READY carries our user and network namespace fds (pasta) */
+	/* As root the owner makes the overlay and the network namespace on a thread
+	 * of its own while the child sets up the rest (see host_prep in container.c):
+	 * SYNC_ROOTFS comes first (with the detached overlay mount, or without it:
+	 * make it here), GO carries the namespace (without it: unshare here). */
+	bool owner_rootfs;
+	bool owner_netns;
 };
 
 /* Child side, after clone. Never return. */
@@ -105,12 +111,20 @@ extern const char *const sandbox_etc_files[3]; /* "hosts", "resolv.conf", "hostn
 /* The filesystem, in three steps: before joining the cgroups (overlay, /proc,
  * /dev, /etc files, /logs binds; *rootfd gets the new root), after (/sys, the
  * /sys/fs/cgroup view, pivot_root), and once the owner was told we are ready
- * (Docker's masked and read-only paths). */
-int mounts_setup_early(const struct sandbox_plan *p, int *rootfd, struct child_err *e);
+ * (Docker's masked and read-only paths). owner_mnt: the overlay as a detached
+ * mount made by the owner (taken over), or -1. */
+int mounts_setup_early(const struct sandbox_plan *p, int owner_mnt, int *rootfd,
+                       struct child_err *e);
+/* The root overlay as a detached mount: its fd; -1 on error (e set); -2 when
+ * this kernel cannot (no new mount API or "lowerdir+": use mount(2)). */
+int overlay_fsmount(const struct sandbox_plan *p, struct child_err *e);
 int mounts_setup_late(const struct sandbox_plan *p, int rootfd, struct child_err *e);
 int mounts_protect(struct child_err *e);
 /* Brings lo up in the current network namespace; returns -errno. */
 int net_loopback_up(void);
+/* Moves the calling thread into a new network namespace with lo up and returns
+ * an fd of it (-errno on failure). For a thread that exits right after. */
+int net_new_namespace(void);
 /* pid 1: serves ctl.sock, reaps, exits when the owner goes away (unless kept). */
 void init_run(const struct sandbox_plan *p) __attribute__((noreturn));
 
@@ -133,6 +147,7 @@ enum ctl_type {
 	SYNC_READY,   /* child → owner, with the root fd */
 	SYNC_ERROR,   /* child → owner: value = errno, text */
 	SYNC_KEEP,    /* owner → init: stay alive when the owner exits */
+	SYNC_ROOTFS,  /* owner → child: the overlay as a detached mount (or no fd) */
 };
 
 struct ctl_msg {
@@ -181,8 +196,9 @@ struct environment {
 	pid_t init_pid;
 	unsigned long long init_start; /* start time (clock ticks) from /proc/PID/stat */
 	int pidfd;
-	int sync_fd; /* owner only */
-	int root_fd; /* O_PATH fd of the container root, -1 until needed */
+	int sync_fd;  /* owner only */
+	int root_fd;  /* O_PATH fd of the container root, -1 until needed */
+	int mntns_fd; /* owner only: the container's mount namespace (see reaper.c) */
 	bool rootless;
 	bool subids; /* rootless with subordinate id ranges (newuidmap) */
 	bool shim;
@@ -215,6 +231,18 @@ void env_free(struct environment *env);
 int env_connect(const struct environment *env, struct err *err);
 /* Lazily fetches the container root fd from the init. */
 int env_root_fd(struct environment *env, struct err *err);
+
+/* reaper.c: the background teardown of destroyed environments */
+/* Renames dir into <home>/trash (out of the way, under a name of this process);
+ * returns the new path, or NULL if it could not (remove it in place). */
+char *reaper_trash(const char *dir);
+/* Closes mntns (if >= 0) and removes path (taken, may be NULL) on the reaper
+ * thread, started on first use; the process waits for it at exit. */
+void reaper_add(int mntns, char *path);
+/* Waits until everything queued so far is done. */
+void reaper_drain(void);
+/* Removes trash left by rollouts that died before their reaper finished. */
+int reaper_gc(void);
 
 /* userns.c */
 struct subid_range {

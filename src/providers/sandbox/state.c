@@ -179,7 +179,7 @@ int state_load(const char *dir, struct environment *env, struct err *err)
 		return -1;
 	memset(env, 0, sizeof(*env));
 	env->dir = xstrdup(dir);
-	env->dir_fd = env->pidfd = env->sync_fd = env->root_fd = -1;
+	env->dir_fd = env->pidfd = env->sync_fd = env->root_fd = env->mntns_fd = -1;
 	env->name = xstrdup(json_get_str(j, "name") ? json_get_str(j, "name") : path_basename(dir));
 	env->job_name = xstrdup(json_get_str(j, "job_name") ? json_get_str(j, "job_name") : "");
 	env->image_ref = xstrdup(json_get_str(j, "image") ? json_get_str(j, "image") : "");
@@ -227,7 +227,7 @@ int state_load(const char *dir, struct environment *env, struct err *err)
 
 void env_free(struct environment *env)
 {
-	int *fds[] = {&env->dir_fd, &env->pidfd, &env->sync_fd, &env->root_fd};
+	int *fds[] = {&env->dir_fd, &env->pidfd, &env->sync_fd, &env->root_fd, &env->mntns_fd};
 
 	if (!env)
 		return;
@@ -287,6 +287,7 @@ static bool wait_pidfd(int pidfd, int timeout_ms)
 
 int env_teardown(struct environment *env, struct err *err)
 {
+	char *trash = NULL;
 	int rc = 0;
 
 	if (env->sync_fd >= 0) {
@@ -295,7 +296,6 @@ int env_teardown(struct environment *env, struct err *err)
 	}
 	env_drop_exec_cgroup(env);
 	if (env->root_fd >= 0) {
-		/* The fd pins the overlay mount; drop it before the namespace dies. */
 		close(env->root_fd);
 		env->root_fd = -1;
 	}
@@ -308,16 +308,19 @@ int env_teardown(struct environment *env, struct err *err)
 		}
 	}
 	/* Killing pid 1 kills every process of the pid namespace; the kernel reaps
-	 * them before the init itself is gone. The directory is removed while that
-	 * happens, the cgroups once it has. */
+	 * them before the init itself is gone. */
 	if (env->pidfd >= 0)
 		sys_pidfd_send_signal(env->pidfd, SIGKILL);
 	if (env->network && strcmp(env->network, "pasta") == 0)
 		stop_pasta(env);
-	if (rm_rf(env->dir, env->subids ? NULL : err) < 0) {
-		/* Files of subordinate users: only removable from a namespace mapping them. */
-		if (!env->subids || userns_rm_rf(env->dir, err) < 0)
+	/* The name is free again as soon as the directory is out of the way. Files
+	 * of subordinate users are only removable from a namespace mapping them:
+	 * that is done here, while the init dies. */
+	if (env->subids) {
+		if (rm_rf(env->dir, NULL) < 0 && userns_rm_rf(env->dir, err) < 0)
 			rc = -1;
+	} else if (!(trash = reaper_trash(env->dir)) && rm_rf(env->dir, err) < 0) {
+		rc = -1;
 	}
 	if (env->dir_fd >= 0) {
 		close(env->dir_fd);
@@ -336,6 +339,12 @@ int env_teardown(struct environment *env, struct err *err)
 	}
 	if (cg_env_destroy(&env->cg, rc < 0 ? NULL : err) < 0)
 		rc = -1;
+	/* No process is left: the namespace (which we hold, so the init's exit did
+	 * not have to unmount it) and the directory go on the reaper thread. */
+	if (env->mntns_fd >= 0 || trash) {
+		reaper_add(env->mntns_fd, trash);
+		env->mntns_fd = -1;
+	}
 	return rc;
 }
 
