@@ -39,6 +39,8 @@ if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -U true 2>/dev/nul
 		tap_relay rootless
 	check_eq "rootless: no environment directory left" \
 		"$(ls -A "$rl/home/envs" 2>/dev/null)" ""
+	check_eq "rootless: the reaper removed every destroyed environment before exit" \
+		"$(ls -A "$rl/home/trash" 2>/dev/null)" ""
 	# Subordinate ids through newuidmap: a range for uid 65534 in /etc/subuid and
 	# /etc/subgid while the cases run (the files are restored afterwards).
 	if command -v newuidmap >/dev/null 2>&1 && command -v newgidmap >/dev/null 2>&1; then
@@ -75,6 +77,19 @@ else
 fi
 
 check_eq "no environment directory left" "$(ls -A "$ROLLOUT_HOME/envs" 2>/dev/null)" ""
+check_eq "the reaper removed every destroyed environment before exit" \
+	"$(ls -A "$ROLLOUT_HOME/trash" 2>/dev/null)" ""
+# gc removes what the reaper of a dead rollout left in trash/, and nothing of a
+# live one (the shell's own pid stands for a rollout still removing its trash).
+sh -c 'exit 0' &
+dead=$!
+wait "$dead"
+mkdir -p "$ROLLOUT_HOME/trash/$dead.0.gone/upper/d" "$ROLLOUT_HOME/trash/$$.0.busy/upper"
+chmod 000 "$ROLLOUT_HOME/trash/$dead.0.gone/upper/d"
+"$ROLLOUT" gc -e sandbox >/dev/null 2>&1
+check_eq "gc: trash of a dead owner removed, of a live one kept" \
+	"$(ls -A "$ROLLOUT_HOME/trash")" "$$.0.busy"
+rm -rf "$ROLLOUT_HOME/trash"
 check_eq "no cgroup left" "$(leftover_cgroups)" "$cg_before"
 check_eq "no mount left" "$(grep -c "$TAP_TMP" /proc/self/mountinfo)" "0"
 done_testing

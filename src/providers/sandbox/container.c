@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -62,42 +64,6 @@ static void stdio_to_null(void)
 	dup2(nul, 2);
 	if (nul > 2)
 		close(nul);
-}
-
-/* The init is a copy of rollout: /proc/1/cmdline would show rollout's command
- * line to every process of the environment. Wipe the argument and environment
- * strings (fields 48-51 of /proc/self/stat locate them) and name it. */
-static void hide_owner_strings(void)
-{
-	char buf[2048], *p;
-	unsigned long v[4];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	prctl(PR_SET_NAME, "rollout-init", 0, 0, 0);
-	if (fd < 0)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	for (int field = 2; p && field < 48; field++)
-		p = strchr(p + 1, ' ');
-	for (int i = 0; i < 4; i++) {
-		if (!p)
-			return;
-		v[i] = strtoul(p + 1, &p, 10);
-	}
-	if (v[1] > v[0] && v[3] > v[2]) {
-		static const char name[] = "rollout-init";
-
-		memset((void *)v[2], 0, v[3] - v[2]);
-		memset((void *)v[0], 0, v[1] - v[0]);
-		memcpy((void *)v[0], name,
-		       v[1] - v[0] > sizeof(name) ? sizeof(name) : v[1] - v[0] - 1);
-	}
 }
 
 /* Commands get as many open files as the hard limit allows (Docker: 1048576).
@@ -271,10 +237,9 @@ void container_child(const struct sandbox_plan *plan)
 		}
 	}
 	raise_nofile_limit();
-	/* The init is a copy of rollout: its /proc entries (exe, mem, fds) must be
-	 * out of reach of the container's processes. */
+	/* The init runs rollout's binary: its /proc entries (exe, mem, fds) must
+	 * be out of reach of the container's processes. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	hide_owner_strings();
 	if ((rc = caps_limit_to(p.caps)) < 0)
 		child_late_fail();
 	/* The init itself runs under the filter from here on and every command
@@ -286,6 +251,124 @@ void container_child(const struct sandbox_plan *plan)
 	umask(022);
 	stdio_to_null();
 	init_run(&p);
+}
+
+/* ---- The init's entry: rollout exec'd in the new namespaces ---- */
+
+#define INIT_ENV "ROLLOUT_SANDBOX_INIT"
+#define INIT_SYNC_FD 3
+#define INIT_PLAN_FD 4
+
+/* Runs before main() in every program linking the sandbox (rollout, the tests,
+ * the benchmarks): when this process is the init of an environment being
+ * started (pid 1 of a new pid namespace, exec'd by init_exec below with the
+ * marker in an otherwise empty environment) it reads the plan and never
+ * returns. */
+__attribute__((constructor)) static void init_entry(void)
+{
+	static struct sock_fprog prog;
+	struct sandbox_plan p;
+	struct child_err e = {0};
+	const char **lowers;
+	struct stat st;
+	char *buf;
+	int rc;
+
+	if (getpid() != 1 || !getenv(INIT_ENV))
+		return;
+	prctl(PR_SET_NAME, "rollout-init", 0, 0, 0);
+	unsetenv(INIT_ENV);
+	if (fstat(INIT_PLAN_FD, &st) < 0 || st.st_size <= 0 || st.st_size > (64 << 20))
+		_exit(127);
+	buf = malloc((size_t)st.st_size);
+	lowers = calloc(PLAN_MAX_LOWERS, sizeof(*lowers));
+	if (!buf || !lowers || pread(INIT_PLAN_FD, buf, (size_t)st.st_size, 0) != st.st_size)
+		_exit(127);
+	rc = plan_decode(buf, (size_t)st.st_size, &p, lowers, PLAN_MAX_LOWERS, &prog);
+	close(INIT_PLAN_FD);
+	p.sync_fd = INIT_SYNC_FD;
+	if (rc < 0) {
+		child_fail(&e, -rc, "the environment's init could not read its plan");
+		child_report(INIT_SYNC_FD, &e);
+	}
+	container_child(&p);
+}
+
+struct init_exec_args {
+	int sync_fd, plan_fd;
+	bool wait_mapped;
+};
+
+/* The clone's child, on a stack of the owner's frame, sharing its memory until
+ * the exec (CLONE_VM | CLONE_VFORK: the owner waits meanwhile, and no page is
+ * copied). Only fd moves and the exec happen here. In a user namespace the
+ * exec must wait until the owner has mapped our ids (SYNC_MAPPED): exec'd as an
+ * unmapped user we would lose our capabilities in the namespace, so that child
+ * is a plain copy that can wait. */
+static int init_exec(void *arg)
+{
+	const struct init_exec_args *a = arg;
+	char *argv[] = {"rollout-init", NULL}, *envp[] = {INIT_ENV "=1", NULL};
+	int s = fcntl(a->sync_fd, F_DUPFD_CLOEXEC, 10), pl = fcntl(a->plan_fd, F_DUPFD_CLOEXEC, 10);
+	struct child_err e = {0};
+	struct ctl_msg m;
+
+	if (a->wait_mapped &&
+	    (ctl_recv(a->sync_fd, &m, sizeof(m), NULL, NULL) <= 0 || m.type != SYNC_MAPPED))
+		_exit(127);
+	if (s < 0 || pl < 0 || dup2(s, INIT_SYNC_FD) < 0 || dup2(pl, INIT_PLAN_FD) < 0)
+		_exit(127);
+	sys_close_from(INIT_PLAN_FD + 1);
+	execve("/proc/self/exe", argv, envp);
+	child_fail(&e, errno, "exec the environment's init (/proc/self/exe)");
+	child_report(INIT_SYNC_FD, &e);
+}
+
+/* The plan in a sealed-off memfd for the init. */
+static int plan_memfd(const struct sandbox_plan *plan, struct err *err)
+{
+	_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
+	int fd = memfd_create("rollout-plan", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return err_sys(err, "memfd_create");
+	plan_encode(plan, &sb);
+	if (write_all(fd, sb.buf, sb.len) < 0) {
+		err_sys(err, "write the environment's plan");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Clones the init with the plan's namespaces and execs it. */
+static pid_t clone_init(const struct sandbox_plan *plan, int child_sync, int *pidfd,
+                        struct err *err)
+{
+	char stack[32768] __attribute__((aligned(16)));
+	struct init_exec_args a = {.sync_fd = child_sync, .wait_mapped = plan->userns};
+	sigset_t all, old;
+	pid_t pid;
+
+	a.plan_fd = plan_memfd(plan, err);
+	if (a.plan_fd < 0)
+		return -1;
+	/* No handler of ours may run on the child's borrowed stack. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (a.wait_mapped) {
+		pid = sys_clone(plan->clone_flags, pidfd);
+		if (pid == 0)
+			_exit(init_exec(&a));
+	} else {
+		pid = clone(init_exec, stack + sizeof(stack),
+		            (int)(plan->clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD), &a, pidfd);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		err_sys(err, "clone the environment's init");
+	close(a.plan_fd);
+	return pid;
 }
 
 /* ---- Parent ---- */
@@ -586,7 +669,7 @@ static int host_prep_join(struct host_prep *h)
 	return fd;
 }
 
-/* Host side after clone: id maps, cgroups, ctl.sock, then the go-ahead. */
+/* Host side after clone (and the id maps): cgroups, ctl.sock, then the go-ahead. */
 static int parent_go(struct environment *env, const struct sandbox_plan *plan,
                      const struct cg_limits *lim, struct host_prep *prep, struct err *err)
 {
@@ -594,8 +677,6 @@ static int parent_go(struct environment *env, const struct sandbox_plan *plan,
 	struct ctl_msg go = {.type = SYNC_GO};
 	int fds[2 + CG_MAX], nfds = 0, rc = -1, netns;
 
-	if (plan->userns && userns_write_maps(env->init_pid, env->subids, err) < 0)
-		return -1;
 	if (cg_env_create(leaf, lim, &env->cg, err) < 0)
 		return -1;
 	env->shim = env->cg.mode == CG_NONE;
@@ -788,18 +869,24 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.sync_fd = sync[1];
 	plan.listen_fd = -1;
 	host_prep_start(&prep, &plan, sync[0]);
-	child = sys_clone(plan.clone_flags, &pidfd);
-	if (child == 0)
-		container_child(&plan);
+	child = clone_init(&plan, sync[1], &pidfd, err);
 	close(sync[1]);
 	env->sync_fd = sync[0];
-	if (child < 0) {
-		err_sys(err, "clone the environment's init");
+	if (child < 0)
 		goto fail;
-	}
 	env->init_pid = child;
 	env->pidfd = pidfd;
 	env->init_start = proc_start_time(child);
+	if (plan.userns) {
+		struct ctl_msg mapped = {.type = SYNC_MAPPED};
+
+		if (userns_write_maps(child, env->subids, err) < 0)
+			goto fail;
+		if (ctl_send(env->sync_fd, &mapped, sizeof(mapped), NULL, 0) < 0) {
+			err_sys(err, "environment %s: release the init", env->name);
+			goto fail;
+		}
+	}
 
 	if (parent_go(env, &plan, &lim, &prep, err) < 0 || state_write(env, err) < 0)
 		goto fail;

@@ -105,8 +105,15 @@ struct sandbox_plan {
 	bool owner_netns;
 };
 
-/* Child side, after clone. Never return. */
+/* Child side, in the exec'd init (see plan.c). Never returns. */
 void container_child(const struct sandbox_plan *p) __attribute__((noreturn));
+struct strbuf;
+#define PLAN_MAX_LOWERS 4096
+/* plan.c: the plan as bytes for the init, and back. decode points p's strings,
+ * lowers[] (room for max_lowers) and *prog into buf. Returns 0 or -EINVAL. */
+void plan_encode(const struct sandbox_plan *p, struct strbuf *out);
+int plan_decode(char *buf, size_t len, struct sandbox_plan *p, const char **lowers,
+                size_t max_lowers, struct sock_fprog *prog);
 extern const char *const sandbox_etc_files[3]; /* "hosts", "resolv.conf", "hostname" */
 /* The filesystem, in three steps: before joining the cgroups (overlay, /proc,
  * /dev, /etc files, /logs binds; *rootfd gets the new root), after (/sys, the
@@ -143,11 +150,12 @@ enum ctl_type {
 	CTL_ROOTFD,
 	CTL_PONG,
 
-	SYNC_GO = 32, /* owner → child: id maps written */
+	SYNC_GO = 32, /* owner → child: cgroups and ctl.sock ready */
 	SYNC_READY,   /* child → owner, with the root fd */
 	SYNC_ERROR,   /* child → owner: value = errno, text */
 	SYNC_KEEP,    /* owner → init: stay alive when the owner exits */
 	SYNC_ROOTFS,  /* owner → child: the overlay as a detached mount (or no fd) */
+	SYNC_MAPPED,  /* owner → child before its exec: user namespace ids mapped */
 };
 
 struct ctl_msg {
