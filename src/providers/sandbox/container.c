@@ -1,6 +1,8 @@
 /* Starting an environment. The parent clones the init with every namespace at
- * once, then prepares the host side (cgroups and their limits, ctl.sock, the state
- * file) while the child builds its filesystem; the cgroup fds and the listening
+ * once (the child execs rollout's own binary, which reads its plan from a memfd:
+ * see plan.c), then prepares the host side (cgroups and their limits, ctl.sock,
+ * the state file; as root also the overlay and the network namespace, on a
+ * thread) while the child builds its filesystem; the cgroup fds and the listening
  * socket reach the child over a SOCK_SEQPACKET sync socket, which also carries
  * (errno, message) back on failure. The child joins its cgroups, finishes its
  * mounts, pivots, drops to Docker's capabilities, loads the seccomp filter and

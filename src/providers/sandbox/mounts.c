@@ -1,7 +1,8 @@
 /* The container's filesystem, built in the child's fresh mount namespace: overlay
  * root, /proc, a minimal /dev, read-only /sys with the cgroup view, the /logs bind
- * mounts, pivot_root, then Docker's masked and read-only paths. Runs between
- * clone and the init loop, so it is allocation free. Every mount target inside
+ * mounts, pivot_root, then Docker's masked and read-only paths. Runs in the
+ * exec'd init before its loop (overlay_fsmount also on the owner's thread), and
+ * allocates nothing. Every mount target inside
  * the image is resolved within the root (openat2 RESOLVE_IN_ROOT): an image
  * symlink can never send a mount to the host. */
 #include "providers/sandbox/sandbox.h"
