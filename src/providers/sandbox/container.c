@@ -34,7 +34,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,21 +67,18 @@ static void stdio_to_null(void)
 		close(nul);
 }
 
-/* Commands get as many open files as the hard limit allows (Docker: 1048576).
- * prlimit as a plain system call: libc's setrlimit takes the thread-list lock
- * (see sys_setresuid). */
+/* Commands get as many open files as the hard limit allows (Docker: 1048576). */
 static void raise_nofile_limit(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
-		syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL);
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
 
-/* The parent's go-ahead: id maps written (user namespace), and the listening
- * ctl.sock plus one cgroup join fd per cgroup directory, then (value GO_NETNS)
+/* The parent's go-ahead: the listening ctl.sock plus one cgroup join fd per cgroup directory, then (value GO_NETNS)
  * the network namespace to enter. Returns that fd or -1. */
 #define GO_NETNS 1
 
@@ -186,19 +182,11 @@ void container_child(const struct sandbox_plan *plan)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	umask(0);
 
-	if (p.userns) {
-		/* Files made before our ids are mapped would belong to nobody. */
-		netns = child_wait_go(&p);
-		if (sys_setresgid(0, 0, 0) < 0 || sys_setresuid(0, 0, 0) < 0) {
-			child_fail(&e, errno, "become root in the user namespace");
-			child_report(p.sync_fd, &e);
-		}
-	}
-	/* Most of the filesystem is built while the parent makes the cgroups. */
+	/* Most of the filesystem is built while the parent makes the cgroups. In a
+	 * user namespace our ids were mapped before the exec: we are its root. */
 	if (mounts_setup_early(&p, p.owner_rootfs ? child_wait_rootfs(&p) : -1, &rootfd, &e) < 0)
 		child_report(p.sync_fd, &e);
-	if (!p.userns)
-		netns = child_wait_go(&p);
+	netns = child_wait_go(&p);
 	/* Before /sys is mounted: sysfs shows the network namespace of its mounter. */
 	if (p.owner_netns)
 		lo_pending = child_enter_netns(netns, &e, p.sync_fd);
@@ -227,9 +215,8 @@ void container_child(const struct sandbox_plan *plan)
 		child_late_fail();
 	if (lo_pending && net_loopback_up() < 0)
 		child_late_fail();
-	/* The init shares rollout's pages, which can make it look like the biggest
-	 * process of the cgroup: the OOM killer must pick the culprit, never it
-	 * (commands go back to 0). Lowering needs CAP_SYS_RESOURCE: as root only. */
+	/* The OOM killer must pick the culprit, never the init (commands go back
+	 * to 0). Lowering needs CAP_SYS_RESOURCE: as root only. */
 	{
 		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
 
@@ -649,7 +636,7 @@ static void host_prep_start(struct host_prep *h, struct sandbox_plan *plan, int 
 	*h = (struct host_prep){.plan = plan, .sync_fd = sync_fd, .netns = -1};
 	if (plan->userns)
 		return; /* the overlay and the namespace belong to the user namespace */
-	h->want_netns = plan->netns && !plan->send_ns_fds;
+	h->want_netns = plan->netns;
 	h->running = pthread_create(&h->thread, NULL, host_prep_run, h) == 0;
 	plan->owner_rootfs = h->running;
 	plan->owner_netns = h->running && h->want_netns;

@@ -481,13 +481,13 @@ static void exec_child(struct slot *s, char **argv, char **envp, const char *cwd
 		if (c < 0)
 			child_die(126, "fork", errno);
 	}
-	if (sys_setgroups((size_t)h->ngroups, groups) < 0 && !(errno == EPERM && plan->userns))
+	if (setgroups((size_t)h->ngroups, groups) < 0 && !(errno == EPERM && plan->userns))
 		child_die(126, "setgroups", errno);
-	if (sys_setresgid(h->gid, h->gid, h->gid) < 0) {
+	if (setresgid(h->gid, h->gid, h->gid) < 0) {
 		snprintf(what, sizeof(what), "set group %u", h->gid);
 		child_die(126, what, errno);
 	}
-	if (sys_setresuid(h->uid, h->uid, h->uid) < 0) {
+	if (setresuid(h->uid, h->uid, h->uid) < 0) {
 		snprintf(what, sizeof(what), "set user %u", h->uid);
 		child_die(126, what, errno);
 	}
@@ -497,6 +497,7 @@ static void exec_child(struct slot *s, char **argv, char **envp, const char *cwd
 		snprintf(what, sizeof(what), "cwd %s", cwd);
 		child_die(126, what, errno);
 	}
+	/* no_new_privs and the seccomp filter are inherited from the init. */
 	exec_search(argv, envp);
 }
 

@@ -101,23 +101,3 @@ const char *sys_fd_path(char buf[32], int fd)
 	snprintf(buf, 32, "/proc/self/fd/%d", fd);
 	return buf;
 }
-
-/* libc's set*id calls apply the change to every thread of the process, under
- * its thread-list lock. A clone of a multithreaded rollout copies that lock in
- * whatever state another thread left it (a thread exiting holds it), and the
- * child, alone in its copy, would wait for it forever. The child is the only
- * thread of its process: the plain system calls are what it needs. */
-int sys_setresuid(uid_t r, uid_t e, uid_t s)
-{
-	return (int)syscall(SYS_setresuid, r, e, s);
-}
-
-int sys_setresgid(gid_t r, gid_t e, gid_t s)
-{
-	return (int)syscall(SYS_setresgid, r, e, s);
-}
-
-int sys_setgroups(size_t n, const gid_t *groups)
-{
-	return (int)syscall(SYS_setgroups, n, groups);
-}

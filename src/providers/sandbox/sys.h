@@ -4,7 +4,6 @@
 #define ROLLOUT_SANDBOX_SYS_H
 
 #include <linux/openat2.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -54,11 +53,6 @@ void sys_close_all_but(const int *keep, int n);
  * atfork locks). flags are CLONE_* namespace flags; *pidfd receives a pidfd
  * when CLONE_PIDFD is set. Returns 0 in the child. */
 pid_t sys_clone(unsigned long flags, int *pidfd);
-/* set*id as plain system calls, for the only thread of a cloned child (libc's
- * take a process-wide lock that a clone may have copied locked). */
-int sys_setresuid(uid_t r, uid_t e, uid_t s);
-int sys_setresgid(gid_t r, gid_t e, gid_t s);
-int sys_setgroups(size_t n, const gid_t *groups);
 /* "/proc/self/fd/N" into buf (for mount(2) on an fd-resolved target). */
 const char *sys_fd_path(char buf[32], int fd);
 
