@@ -37,17 +37,6 @@
 static const struct provider_ops *P;
 static const char *sh_dir; /* where sh() captures output; test_tmpdir() when NULL */
 
-static const char *host_dir(const char *leaf)
-{
-	static char buf[3][512];
-	static int i;
-	char *p = buf[i++ % 3];
-
-	snprintf(p, 512, "%s/%s", test_tmpdir(), leaf);
-	mkdir_p(p, 0755, NULL);
-	return p;
-}
-
 static void base_config(struct env_config *cfg, const char *name)
 {
 	static char env_name[128];
@@ -59,9 +48,9 @@ static void base_config(struct env_config *cfg, const char *name)
 	cfg->task_name = env_name;
 	cfg->docker_image = BASE_IMAGE;
 	cfg->build_timeout_sec = 300;
-	cfg->host_agent_dir = host_dir("agent");
-	cfg->host_verifier_dir = host_dir("verifier");
-	cfg->host_artifacts_dir = host_dir("artifacts");
+	cfg->host_agent_dir = tdir("agent");
+	cfg->host_verifier_dir = tdir("verifier");
+	cfg->host_artifacts_dir = tdir("artifacts");
 }
 
 static struct environment *start_cfg(const struct env_config *cfg, struct err *err)
@@ -995,7 +984,7 @@ TEST(files_from_the_container_belong_to_a_non_root_user)
 	for (int i = 0; i < 4; i++) {
 		const char *leaf[] = {"agent", "verifier", "artifacts", "home"};
 
-		chown(host_dir(leaf[i]), 4242, 4242);
+		chown(tdir(leaf[i]), 4242, 4242);
 	}
 	pid = fork();
 	REQUIRE(pid >= 0);
@@ -1219,7 +1208,7 @@ TEST(a_debian_task_builds_runs_and_writes_a_reward)
 	free(out);
 	out = sh(env, "/tests/test.sh > /logs/verifier/test-stdout.txt 2>&1; echo $?", &code);
 	CHECK_STR(out, "0\n");
-	rpath = path_join(host_dir("verifier"), "reward.txt");
+	rpath = path_join(tdir("verifier"), "reward.txt");
 	reward = read_text(rpath);
 	CHECK_STR(reward, "1\n");
 	stop(env);

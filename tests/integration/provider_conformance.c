@@ -33,17 +33,6 @@ static const struct provider_ops *provider(void)
 	return provider_find(name);
 }
 
-static const char *host_dir(const char *leaf)
-{
-	static char buf[3][512];
-	static int i;
-	char *p = buf[i++ % 3];
-
-	snprintf(p, 512, "%s/%s", test_tmpdir(), leaf);
-	mkdir_p(p, 0755, NULL);
-	return p;
-}
-
 static struct environment *start_with(const struct env_opts *o)
 {
 	struct env_config cfg = {0};
@@ -67,9 +56,9 @@ static struct environment *start_with(const struct env_opts *o)
 	cfg.memory_bytes = o->memory_bytes ? o->memory_bytes : 256LL << 20;
 	cfg.pids_limit = o->pids_limit ? o->pids_limit : 512;
 	cfg.allow_internet = o->allow_internet;
-	cfg.host_agent_dir = host_dir("agent");
-	cfg.host_verifier_dir = host_dir("verifier");
-	cfg.host_artifacts_dir = host_dir("artifacts");
+	cfg.host_agent_dir = tdir("agent");
+	cfg.host_verifier_dir = tdir("verifier");
+	cfg.host_artifacts_dir = tdir("artifacts");
 	cfg.env = o->env;
 	if (P->start(&cfg, &env, &err) < 0) {
 		if (err.code == ENOSYS) /* a provider whose issue has not landed yet */
@@ -537,7 +526,7 @@ TEST(logs_directories_exist_and_reach_the_host)
 	   &r);
 	CHECK_INT(r.res.exit_code, 0);
 	run_free(&r);
-	host_file = path_join(host_dir("agent"), "a.txt");
+	host_file = path_join(tdir("agent"), "a.txt");
 	if (P->logs_mounted) {
 		REQUIRE(read_file(host_file, 1024, &got, &len, NULL) == 0);
 		CHECK_STR(got, "hi\n");

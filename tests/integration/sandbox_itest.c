@@ -42,17 +42,6 @@ static const char *rootfs(void)
 	return r;
 }
 
-static const char *host_dir(const char *leaf)
-{
-	static char buf[3][512];
-	static int i;
-	char *p = buf[i++ % 3];
-
-	snprintf(p, 512, "%s/%s", test_tmpdir(), leaf);
-	mkdir_p(p, 0755, NULL);
-	return p;
-}
-
 static struct environment *start_opts(const struct opts *o)
 {
 	const char *layers[3];
@@ -82,9 +71,9 @@ static struct environment *start_opts(const struct opts *o)
 	cfg.memory_bytes = 256LL << 20;
 	cfg.pids_limit = 256;
 	cfg.allow_internet = o->internet;
-	cfg.host_agent_dir = host_dir("agent");
-	cfg.host_verifier_dir = host_dir("verifier");
-	cfg.host_artifacts_dir = host_dir("artifacts");
+	cfg.host_agent_dir = tdir("agent");
+	cfg.host_verifier_dir = tdir("verifier");
+	cfg.host_artifacts_dir = tdir("artifacts");
 	if (sandbox_start_image(&cfg, &img, &e, &err) < 0) {
 		test_fail_at(__FILE__, __LINE__, "start: %s", err.msg);
 		return NULL;
@@ -680,11 +669,11 @@ TEST(hostile_agent_is_denied_and_the_host_unchanged)
 	/* The links planted in /logs/agent are links on the host, never followed
 	 * by the provider: a download of the directory copies them as links. */
 	{
-		_cleanup_free_ char *l = path_join(host_dir("agent"), "shadow-link");
+		_cleanup_free_ char *l = path_join(tdir("agent"), "shadow-link");
 		_cleanup_free_ char *copy = path_join(test_tmpdir(), "agent-copy");
 		_cleanup_free_ char *copied = path_join(copy, "host-root");
 		_cleanup_free_ char *dl = path_join(test_tmpdir(), "shadow-dl");
-		_cleanup_free_ char *hard = path_join(host_dir("agent"), "hard-passwd");
+		_cleanup_free_ char *hard = path_join(tdir("agent"), "hard-passwd");
 
 		REQUIRE(lstat(l, &st) == 0);
 		CHECK(S_ISLNK(st.st_mode));
@@ -757,7 +746,7 @@ TEST(rootless_environment_maps_the_caller_to_root)
 	            "hostname; touch /app/new && echo writable");
 	CHECK_CONTAINS(out, "0\n0\n 0 ");
 	CHECK_CONTAINS(out, "writable\n");
-	f = path_join(host_dir("agent"), "r.txt");
+	f = path_join(tdir("agent"), "r.txt");
 	REQUIRE(stat(f, &st) == 0);
 	CHECK_INT(st.st_uid, getuid()); /* root inside is the caller outside */
 	destroy(e);

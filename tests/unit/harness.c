@@ -79,6 +79,14 @@ const char *tpath(const char *rel)
 	return b;
 }
 
+const char *tdir(const char *rel)
+{
+	const char *p = tpath(rel);
+
+	mkdir_p(p, 0755, NULL);
+	return p;
+}
+
 const char *tfmt(const char *fmt, ...)
 {
 	static char bufs[16][1024];

@@ -17,6 +17,8 @@ const char *test_srcdir(void);
 const char *test_tmpdir(void);
 /* test_tmpdir()/rel in a rotating static buffer (8 live at once): no frees needed. */
 const char *tpath(const char *rel);
+/* tpath(rel), created (mkdir -p, mode 0755) if missing. */
+const char *tdir(const char *rel);
 /* printf into a rotating static buffer (16 live at once): for paths built inline. */
 const char *tfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
