@@ -34,9 +34,11 @@ need gzip gzip
 if [ "$toolchain" = musl ]; then
 	need musl-gcc musl-tools
 	need gcc gcc
+	need gperf gperf # libseccomp's configure refuses to run without it
 	[ -f /usr/include/linux/openat2.h ] || need_pkgs="$need_pkgs linux-libc-dev"
 else
 	need clang clang
+	need gperf gperf
 	# ASan/UBSan/libFuzzer runtimes live in a separate package on Debian.
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.asan-x86_64.a >/dev/null 2>&1 ||
 		need_pkgs="$need_pkgs libclang-rt-dev"
