@@ -188,6 +188,11 @@ enum {
 	TAR_X_DEVICES = 1 << 2,
 	/* Keep setuid/setgid bits (else cleared). The sticky bit is always kept. */
 	TAR_X_SETID = 1 << 3,
+	/* Zero blocks of regular files become holes. */
+	TAR_X_SPARSE = 1 << 4,
+	/* At max_bytes, stop instead of failing: the file that crosses it is cut
+	 * there, the rest of the archive is not read, stats.truncated is set. */
+	TAR_X_CAP = 1 << 5,
 };
 
 struct tar_extract_opts {
@@ -211,6 +216,7 @@ struct tar_extract_stats {
 	uint64_t entries; /* created (not skipped) */
 	uint64_t bytes;   /* regular-file content written */
 	uint64_t skipped; /* devices not created, filter skips */
+	bool truncated;   /* TAR_X_CAP cut content at max_bytes */
 };
 
 /* Extract every entry of r below rootfd (a directory fd), never creating or

@@ -384,29 +384,70 @@ static int extract_dir(struct extractor *x, const struct tar_entry *e, int pfd, 
 	return 0;
 }
 
+/* Writes n bytes at the file's offset; with TAR_X_SPARSE, zero blocks become
+ * holes (the caller sets the final size). */
+static int write_maybe_sparse(const struct extractor *x, int fd, const uint8_t *p, size_t n)
+{
+	static const uint8_t zero[4096];
+
+	if (!(x->o->flags & TAR_X_SPARSE))
+		return write_all(fd, p, n);
+	while (n > 0) {
+		size_t k = n < sizeof(zero) ? n : sizeof(zero);
+
+		if (memcmp(p, zero, k) == 0) {
+			if (lseek(fd, (off_t)k, SEEK_CUR) < 0)
+				return -1;
+		} else if (write_all(fd, p, k) < 0) {
+			return -1;
+		}
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
 static int write_content(struct extractor *x, struct tar_reader *r, const struct tar_entry *e,
                          int fd, const char *path, struct err *err)
 {
-	uint64_t left = e->size;
+	uint64_t left = e->size, keep = e->size;
 
-	if (x->o->max_bytes && e->size > x->o->max_bytes - x->st.bytes)
-		return err_set(err, EFBIG,
-		               "content exceeds the limit of %" PRIu64 " bytes (file of %" PRIu64
-		               " bytes)",
-		               x->o->max_bytes, e->size);
+	if (x->o->max_bytes && e->size > x->o->max_bytes - x->st.bytes) {
+		if (!(x->o->flags & TAR_X_CAP))
+			return err_set(err, EFBIG,
+			               "content exceeds the limit of %" PRIu64
+			               " bytes (file of %" PRIu64 " bytes)",
+			               x->o->max_bytes, e->size);
+		/* Keep what fits; the rest of this file's content is skipped. */
+		keep = x->o->max_bytes - x->st.bytes;
+		x->st.truncated = true;
+	}
 	while (left > 0) {
 		const uint8_t *p;
 		ssize_t n = tar_reader_data(r, &p, 1 << 20, err);
+		uint64_t use;
 
 		if (n < 0)
 			return -1;
 		if (n == 0)
 			return err_set(err, EIO, "content of '%s' ended early", path);
-		if (write_all(fd, p, (size_t)n) < 0)
+		use = (uint64_t)n < keep ? (uint64_t)n : keep;
+		if (use > 0 && write_maybe_sparse(x, fd, p, (size_t)use) < 0)
 			return err_sys(err, "write '%s'", path);
+		keep -= use;
 		left -= (uint64_t)n;
+		if (keep == 0 && left > 0 && x->st.truncated)
+			break; /* tar_reader_next skips the rest */
 	}
-	x->st.bytes += e->size;
+	if ((x->o->flags & TAR_X_SPARSE) || x->st.truncated) {
+		off_t end = lseek(fd, 0, SEEK_CUR);
+
+		if (end < 0 || ftruncate(fd, end) < 0)
+			return err_sys(err, "size '%s'", path);
+		x->st.bytes += (uint64_t)end;
+	} else {
+		x->st.bytes += e->size;
+	}
 	return 0;
 }
 
@@ -786,6 +827,8 @@ int tar_extract(struct tar_reader *r, int rootfd, const struct tar_extract_opts 
 			ret = err_wrap(err, "entry '%s'", ce->path);
 			break;
 		}
+		if (x.st.truncated)
+			break; /* TAR_X_CAP: nothing more is read */
 		if (n == 0)
 			x.st.entries++;
 	}
