@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
+struct cdir;
 struct err;
 struct strbuf;
 
@@ -14,6 +15,9 @@ int json_load_file(const char *path, cJSON **out, struct err *err);
 /* Pretty print with 4-space indent (Python json.dumps(indent=4) style). */
 void json_print(const cJSON *v, struct strbuf *out);
 int json_write_file_atomic(const char *path, const cJSON *v, struct err *err);
+/* The same on a confined directory (rollout/confined.h): job and trial files. */
+int json_load_at(const struct cdir *dir, const char *rel, cJSON **out, struct err *err);
+int json_write_at(const struct cdir *dir, const char *rel, const cJSON *v, struct err *err);
 
 const char *json_get_str(const cJSON *obj, const char *key);
 /* Returns def when the key is missing or not a number. */

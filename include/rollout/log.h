@@ -7,8 +7,10 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 /* Messages below this level are not printed on stderr (files get LOG_DEBUG+). */
 void log_set_level(enum log_level level);
 void log_set_quiet(int quiet);
-/* Append a log file; returns the sink slot or -1. Lines are timestamped. */
-int log_open_file(const char *path);
+/* Also log to fd (taken: an O_APPEND file opened by the caller, confined where
+ * it lives in a job or trial directory); returns the sink slot or -1. Lines are
+ * timestamped. */
+int log_open_fd(int fd);
 void log_close_file(int slot);
 void log_close_all_files(void);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,6 +2,7 @@
 #include "rollout/json.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/strbuf.h"
@@ -188,6 +189,26 @@ int json_write_file_atomic(const char *path, const cJSON *v, struct err *err)
 	json_print(v, &sb);
 	sb_addc(&sb, '\n');
 	return write_file_atomic(path, sb.buf, sb.len, 0644, err);
+}
+
+int json_load_at(const struct cdir *dir, const char *rel, cJSON **out, struct err *err)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *name = cdir_name(dir, rel);
+	size_t len;
+
+	if (cdir_read(dir, rel, JSON_FILE_MAX, &text, &len, err) < 0)
+		return -1;
+	return json_parse(text, len, name, out, err);
+}
+
+int json_write_at(const struct cdir *dir, const char *rel, const cJSON *v, struct err *err)
+{
+	_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
+
+	json_print(v, &sb);
+	sb_addc(&sb, '\n');
+	return cdir_write_atomic(dir, rel, sb.buf, sb.len, 0644, err);
 }
 
 const char *json_get_str(const cJSON *obj, const char *key)

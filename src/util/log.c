@@ -30,14 +30,17 @@ void log_set_quiet(int q)
 	quiet = q;
 }
 
-int log_open_file(const char *path)
+int log_open_fd(int fd)
 {
+	if (fd < 0)
+		return -1;
 	for (int i = 0; i < LOG_MAX_FILES; i++) {
 		if (files[i] >= 0)
 			continue;
-		files[i] = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		return files[i] >= 0 ? i : -1;
+		files[i] = fd;
+		return i;
 	}
+	close(fd);
 	return -1;
 }
 
