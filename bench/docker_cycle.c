@@ -103,21 +103,30 @@ static void rollout_cycle(int n, double t[N_OPS])
 		                           .cwd = i == 1 ? "/tmp" : NULL,
 		                           .stdin_fd = -1,
 		                           .timeout_sec = 60,
-		                           .stdout_path = wdir("exec-out.txt"),
-		                           .stderr_path = wdir("exec-err.txt")};
+		                           .stdout_fd = -1,
+		                           .stderr_fd = -1};
 		struct exec_result res;
+		int ofd, efd, rc;
 
 		t0 = mono_now();
-		if (p->exec(env, &req, &res, &err) < 0 || res.exit_code != 0)
+		/* As the CLI's shell redirections do: files opened per exec. */
+		ofd = open(wdir("exec-out.txt"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		efd = open(wdir("exec-err.txt"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		req.stdout_fd = ofd;
+		req.stderr_fd = efd;
+		rc = p->exec(env, &req, &res, &err);
+		close(ofd);
+		close(efd);
+		if (rc < 0 || res.exit_code != 0)
 			die("rollout exec", err.msg);
 		t[OP_EXEC1 + i] = mono_now() - t0;
 	}
 	t0 = mono_now();
-	if (p->upload(env, wdir("tree"), "/tmp/in", &err) < 0)
+	if (provider_upload_path(p, env, wdir("tree"), "/tmp/in", 0, &err) < 0)
 		die("rollout upload", err.msg);
 	t[OP_UPLOAD] = mono_now() - t0;
 	t0 = mono_now();
-	if (p->download(env, "/tmp/in", down, &err) < 0)
+	if (provider_download_path(p, env, "/tmp/in", down, &err) < 0)
 		die("rollout download", err.msg);
 	t[OP_DOWNLOAD] = mono_now() - t0;
 	t0 = mono_now();

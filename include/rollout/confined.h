@@ -38,6 +38,7 @@ struct cdir {
 	char *path; /* for messages only: never resolved again */
 };
 #define CDIR_INIT {.fd = -1, .path = NULL}
+/* Releasing a zeroed or CDIR_INIT handle does nothing. */
 
 void cdir_release(struct cdir *d);
 void cleanup_cdirp(struct cdir *d);
@@ -108,6 +109,10 @@ int cdir_list(const struct cdir *d, size_t max, struct strv *out, struct err *er
  * caller has already confined itself): removes `name` below dirfd. */
 int tree_remove_at(int dirfd, const char *name, struct err *err);
 
+/* A symlink target escapes a tree when it is absolute (or empty) or its ".."
+ * steps climb above the tree's root, the link sitting `depth` levels below it. */
+bool symlink_escapes(const char *target, int depth);
+
 /* ---- Making an agent-written tree safe to hand to host users ---- */
 
 struct sanitize_limits {
@@ -146,6 +151,14 @@ int cdir_sanitize(const struct cdir *d, const struct sanitize_limits *lim,
  * dropped and *truncated set), stopping at `deadline` (mono_now(), 0 = none:
  * ETIMEDOUT). Returns bytes of apparent size written, or -1 with errno. */
 long long copy_data_sparse(int in, int out, long long max, double deadline, bool *truncated);
+
+/* Copies directory `name` of src to the new directory `to` of dst (which must
+ * not exist): directories and regular files with masked modes (files are
+ * hard-linked when `link_files` and already safe), symlinks only when they stay
+ * inside the copy; FIFOs, devices and sockets are left out. Iterative, at
+ * most SANITIZE_DEPTH_DEFAULT levels (deeper is an error). */
+int cdir_copy_tree(const struct cdir *src, const char *name, const struct cdir *dst,
+                   const char *to, bool link_files, struct err *err);
 
 /* For tests: use the per-component walk instead of openat2. */
 extern bool cdir_force_walk;

@@ -2,8 +2,10 @@
 #include "agents/agent.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/log.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
 
@@ -105,32 +107,37 @@ int agent_render(const char *tmpl, const struct agent_context *ctx, bool quote, 
 	return 0;
 }
 
-static void write_text(const char *dir, const char *name, const char *text)
+static void write_text(const struct cdir *dir, const char *name, const char *text)
 {
-	_cleanup_free_ char *path = path_join(dir, name);
+	struct err err = {0};
 
-	write_file(path, text, strlen(text), 0644, NULL);
+	if (cdir_write(dir, name, text, strlen(text), 0644, &err) < 0)
+		log_warn("%s", err.msg);
 }
 
 int agent_exec_logged(struct agent_context *ctx, const char *dir_name, const char *command,
                       const char *const *env, struct exec_result *res, struct err *err)
 {
-	_cleanup_free_ char *dir = path_join(ctx->agent_dir, dir_name);
-	_cleanup_free_ char *out = path_join(dir, "stdout.txt");
-	_cleanup_free_ char *errp = path_join(dir, "stderr.txt");
+	_cleanup_cdir_ struct cdir dir = CDIR_INIT;
+	_cleanup_close_ int out = -1;
+	_cleanup_close_ int errf = -1;
 	const char *argv[] = {"sh", "-c", command, NULL};
-	struct exec_request req = {0};
+	struct exec_request req = EXEC_REQUEST_INIT;
 	char rc[32];
 
 	memset(res, 0, sizeof(*res));
-	if (mkdir_p(dir, 0755, err) < 0)
+	/* The agent can write /logs/agent: whatever it planted at these names is
+	 * replaced, never followed. */
+	if (cdir_mkdirs(ctx->agent_dir, dir_name, 0755, true, &dir, err) < 0)
 		return -1;
-	write_text(dir, "command.txt", command);
+	write_text(&dir, "command.txt", command);
+	if ((out = cdir_create(&dir, "stdout.txt", 0644, err)) < 0 ||
+	    (errf = cdir_create(&dir, "stderr.txt", 0644, err)) < 0)
+		return -1;
 	req.argv = argv;
 	req.env = env;
-	req.stdout_path = out;
-	req.stderr_path = errp;
-	req.stdin_fd = -1;
+	req.stdout_fd = out;
+	req.stderr_fd = errf;
 	req.output_cap = ctx->output_cap;
 	if (ctx->deadline > 0) {
 		double left = ctx->deadline - mono_now();
@@ -148,7 +155,9 @@ int agent_exec_logged(struct agent_context *ctx, const char *dir_name, const cha
 	ctx->command_sec += res->duration_sec;
 	if (res->timed_out)
 		ctx->timed_out = true;
+	ctx->oom_killed |= res->oom_killed;
+	ctx->output_truncated |= res->stdout_truncated || res->stderr_truncated;
 	snprintf(rc, sizeof(rc), "%d\n", res->exit_code);
-	write_text(dir, "return-code.txt", rc);
+	write_text(&dir, "return-code.txt", rc);
 	return 0;
 }

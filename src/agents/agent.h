@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
+struct cdir;
 struct err;
 struct strv;
 
@@ -25,9 +26,10 @@ struct agent_context {
 	const struct provider_ops *provider;
 	struct environment *env;
 	const char *env_name;    /* trial name: the environment's name for `rollout env` */
-	const char *trial_dir;   /* host trial directory */
-	const char *agent_dir;   /* host <trial>/agent (mounted at /logs/agent) */
-	const char *task_dir;    /* host task directory */
+	const char *trial_dir;         /* host trial directory (made by rollout) */
+	const struct cdir *agent_dir;  /* host <trial>/agent (mounted at /logs/agent): the
+	                                  agent writes there too, so only confined I/O */
+	const char *task_dir;          /* host task directory */
 	const char *instruction; /* instruction.md text */
 	const char *instruction_path;
 	const char *model_name;            /* "provider/model" or NULL */
@@ -45,6 +47,8 @@ struct agent_context {
 	const char *exception_type;
 	double command_sec; /* time spent in the agent's own commands (for the overhead) */
 	bool timed_out;
+	bool oom_killed;       /* a command of the agent was OOM-killed */
+	bool output_truncated; /* a command's output went beyond the cap */
 	int n_commands; /* command-N directories written so far */
 };
 

@@ -4,6 +4,7 @@
 #include "agents/agent.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/signals.h"
@@ -61,17 +62,13 @@ static void kill_group(pid_t pid)
 
 static int host_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
 {
-	_cleanup_free_ char *dir = path_join(ctx->agent_dir, "host-agent");
-	_cleanup_free_ char *out = path_join(dir, "stdout.txt");
-	_cleanup_free_ char *errp = path_join(dir, "stderr.txt");
+	_cleanup_cdir_ struct cdir dir = CDIR_INIT;
 	_cleanup_free_ char *exe = self_exe();
 	_cleanup_free_ char *exe_dir = xstrdup(exe);
 	_cleanup_free_ char *path_env = NULL;
-	_cleanup_free_ char *cmd_file = path_join(dir, "command.txt");
-	_cleanup_free_ char *rc_file = path_join(dir, "return-code.txt");
 	/* The agent runs from the trial directory: every path it gets is absolute. */
 	_cleanup_free_ char *abs_trial = path_real(ctx->trial_dir);
-	_cleanup_free_ char *abs_agent = path_real(ctx->agent_dir);
+	_cleanup_free_ char *abs_agent = path_real(ctx->agent_dir->path);
 	_cleanup_free_ char *abs_instr = path_real(ctx->instruction_path);
 	bool killed = false;
 	double started;
@@ -80,16 +77,16 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 	char rc[32];
 
 	(void)def;
-	if (mkdir_p(dir, 0755, err) < 0)
+	if (cdir_mkdirs(ctx->agent_dir, "host-agent", 0755, true, &dir, err) < 0)
 		return -1;
-	write_file(cmd_file, ctx->custom->host_command, strlen(ctx->custom->host_command), 0644,
-	           NULL);
-	out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	err_fd = open(errp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cdir_write(&dir, "command.txt", ctx->custom->host_command,
+	           strlen(ctx->custom->host_command), 0644, NULL);
+	out_fd = cdir_create(&dir, "stdout.txt", 0644, err);
+	err_fd = out_fd < 0 ? -1 : cdir_create(&dir, "stderr.txt", 0644, err);
 	if (out_fd < 0 || err_fd < 0) {
 		if (out_fd >= 0)
 			close(out_fd);
-		return err_sys(err, "create %s", out);
+		return -1;
 	}
 	*strrchr(exe_dir, '/') = '\0';
 	path_env = xasprintf("%s:%s", exe_dir, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
@@ -110,7 +107,7 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 		dup2(err_fd, 2);
 		setenv("ROLLOUT_ENV_NAME", ctx->env_name, 1);
 		setenv("ROLLOUT_TRIAL_DIR", abs_trial ? abs_trial : ctx->trial_dir, 1);
-		setenv("ROLLOUT_AGENT_DIR", abs_agent ? abs_agent : ctx->agent_dir, 1);
+		setenv("ROLLOUT_AGENT_DIR", abs_agent ? abs_agent : ctx->agent_dir->path, 1);
 		setenv("ROLLOUT_INSTRUCTION_PATH", abs_instr ? abs_instr : ctx->instruction_path,
 		       1);
 		setenv("ROLLOUT_PROVIDER", ctx->provider->name, 1);
@@ -158,7 +155,7 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 	else
 		ctx->exit_code = WEXITSTATUS(status);
 	snprintf(rc, sizeof(rc), "%d\n", ctx->exit_code);
-	write_file(rc_file, rc, strlen(rc), 0644, NULL);
+	cdir_write(&dir, "return-code.txt", rc, strlen(rc), 0644, NULL);
 	return 0;
 }
 

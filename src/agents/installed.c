@@ -4,6 +4,7 @@
 #include "agents/agent.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/strbuf.h"
@@ -12,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Shared install preludes: curl, then Node.js (nvm) for the npm-distributed CLIs, or
  * uv for the Python ones. */
@@ -170,13 +174,18 @@ const struct agent_def *const installed_agents[] = {
  * /installed-agent/install.sh, run it as root; agent/setup/ keeps its output. */
 int agent_install_script(struct agent_context *ctx, const char *script, struct err *err)
 {
-	_cleanup_free_ char *local = path_join(ctx->agent_dir, "install.sh");
 	static const char *const env[] = {"DEBIAN_FRONTEND=noninteractive", NULL};
+	_cleanup_close_ int mem = memfd_create("install.sh", MFD_CLOEXEC);
 	struct exec_result res;
 
-	if (write_file(local, script, strlen(script), 0755, err) < 0)
+	/* agent/install.sh is the record; what runs comes from memory, not from a
+	 * directory the environment can write. */
+	if (cdir_write(ctx->agent_dir, "install.sh", script, strlen(script), 0755, err) < 0)
 		return -1;
-	if (ctx->provider->upload(ctx->env, local, "/installed-agent/install.sh", err) < 0)
+	if (mem < 0 || write_all(mem, script, strlen(script)) < 0 || fchmod(mem, 0755) < 0)
+		return err_sys(err, "install.sh in memory");
+	if (ctx->provider->upload(ctx->env, mem, "/installed-agent/install.sh", UPLOAD_REPLACE,
+	                          err) < 0)
 		return err_wrap(err, "upload install.sh");
 	if (agent_exec_logged(
 	        ctx, "setup",

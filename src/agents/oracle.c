@@ -3,6 +3,7 @@
 #include "agents/agent.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/strbuf.h"
@@ -11,26 +12,34 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int oracle_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
 {
-	_cleanup_free_ char *solution = path_join(ctx->task_dir, "solution");
-	_cleanup_free_ char *solve = path_join(solution, "solve.sh");
-	_cleanup_free_ char *log = path_join(ctx->agent_dir, "oracle.txt");
+	_cleanup_cdir_ struct cdir task = CDIR_INIT;
+	_cleanup_cdir_ struct cdir solution = CDIR_INIT;
+	_cleanup_close_ int log = -1;
 	_cleanup_strvs_ struct strv env = STRV_INIT;
 	const char *argv[] = {"sh", "-c", "chmod +x /solution/solve.sh && /solution/solve.sh",
 	                      NULL};
-	struct exec_request req = {0};
+	struct exec_request req = EXEC_REQUEST_INIT;
 	struct exec_result res = {0};
+	struct stat st;
 
 	(void)def;
-	if (!path_is_file(solve)) {
+	/* The task directory is an input: solution/ is not followed out of it. */
+	if (cdir_open_trusted(ctx->task_dir, &task, err) < 0 ||
+	    cdir_sub(&task, "solution", &solution, err) < 0 ||
+	    cdir_lstat(&solution, "solve.sh", &st) < 0 || !S_ISREG(st.st_mode)) {
 		ctx->exception_type = "FileNotFoundError";
-		return err_set(err, ENOENT, "%s not found", solve);
+		err_clear(err);
+		return err_set(err, ENOENT, "%s/solution/solve.sh not found (or not a regular file)",
+		               ctx->task_dir);
 	}
-	if (write_file(log, "", 0, 0644, err) < 0)
+	if ((log = cdir_create(ctx->agent_dir, "oracle.txt", 0644, err)) < 0)
 		return -1;
-	if (ctx->provider->upload(ctx->env, solution, ENV_SOLUTION_DIR, err) < 0)
+	if (ctx->provider->upload(ctx->env, solution.fd, ENV_SOLUTION_DIR, UPLOAD_REPLACE, err) < 0)
 		return err_wrap(err, "upload solution/ to %s", ENV_SOLUTION_DIR);
 	strv_push(&env, "DEBIAN_FRONTEND=noninteractive");
 	for (const char *const *e = ctx->solution_env; e && *e; e++)
@@ -39,9 +48,8 @@ static int oracle_run(const struct agent_def *def, struct agent_context *ctx, st
 		strv_push(&env, *e);
 	req.argv = argv;
 	req.env = (const char *const *)strv_array(&env);
-	req.stdout_path = log;
+	req.stdout_fd = log;
 	req.merge_stderr = true;
-	req.stdin_fd = -1;
 	req.output_cap = ctx->output_cap;
 	if (ctx->deadline > 0) {
 		req.timeout_sec = ctx->deadline - mono_now();
@@ -55,13 +63,14 @@ static int oracle_run(const struct agent_def *def, struct agent_context *ctx, st
 	ctx->exit_code = res.exit_code;
 	ctx->timed_out = res.timed_out;
 	ctx->command_sec += res.duration_sec;
+	ctx->oom_killed |= res.oom_killed;
+	ctx->output_truncated |= res.stdout_truncated;
 	if (res.exit_code != 0) {
 		/* A failing solution is recorded, not an error: the verifier decides. */
-		_cleanup_free_ char *path = path_join(ctx->agent_dir, "exit-code.txt");
 		char text[32];
 
 		snprintf(text, sizeof(text), "%d\n", res.exit_code);
-		write_file(path, text, strlen(text), 0644, NULL);
+		cdir_write(ctx->agent_dir, "exit-code.txt", text, strlen(text), 0644, NULL);
 	}
 	return 0;
 }

@@ -128,7 +128,7 @@ static int env_exec_common(const char *cmd, int argc, char **argv, bool shell)
 	const char *provider = NULL, *user = NULL, *cwd = NULL, *name;
 	const struct provider_ops *ops = NULL;
 	struct environment *env = NULL;
-	struct exec_request req = {0};
+	struct exec_request req = EXEC_REQUEST_INIT;
 	struct exec_result res = {0};
 	struct err err = {0};
 	double timeout = 0;
@@ -200,8 +200,9 @@ static int env_exec_common(const char *cmd, int argc, char **argv, bool shell)
 	req.cwd = cwd;
 	req.timeout_sec = timeout;
 	req.stdin_fd = STDIN_FILENO;
-	req.stdout_path = "/dev/stdout";
-	req.stderr_path = "/dev/stderr";
+	/* Our own stdout and stderr as they are: `>> file` keeps appending. */
+	req.stdout_fd = STDOUT_FILENO;
+	req.stderr_fd = STDERR_FILENO;
 	req.output_cap = 1LL << 62; /* a person is reading: no cap */
 	rc = ops->exec(env, &req, &res, &err);
 	ops->release(env);

@@ -7,6 +7,7 @@
 #include "core/progress.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/json.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char jobs_usage[] =
     "usage: rollout jobs COMMAND ...\n"
@@ -38,11 +40,17 @@ static int load_job_dir_config(const char *dir, struct job_config *cfg, struct e
 {
 	_cleanup_free_ char *path = path_join(dir, "config.json");
 	_cleanup_free_ char *real = path_real(dir);
+	_cleanup_cdir_ struct cdir jd = CDIR_INIT;
+	struct stat st;
 	char *slash;
 
 	if (!real)
 		return err_sys(err, "%s", dir);
-	if (!path_is_file(path))
+	/* A job directory may come from anywhere: its config.json must be a plain
+	 * file (not a link to a host file, not a FIFO). */
+	if (cdir_open_trusted(dir, &jd, err) < 0)
+		return -1;
+	if (cdir_lstat(&jd, "config.json", &st) < 0 || !S_ISREG(st.st_mode))
 		return err_set(err, ENOENT, "%s: no config.json (not a job directory)", dir);
 	job_config_init(cfg);
 	if (job_config_load(path, cfg, err) < 0)
@@ -101,11 +109,12 @@ static int jobs_resume(int argc, char **argv)
 	ro.rerun_errors = (const char *const *)strv_array(&filters);
 	{
 		/* A sharded job resumes as the same shard. */
-		_cleanup_free_ char *rpath = path_join(argv[optind], "result.json");
+		_cleanup_cdir_ struct cdir jd = CDIR_INIT;
 		_cleanup_json_ cJSON *res = NULL;
 		struct err ignored = {0};
 
-		if (json_load_file(rpath, &res, &ignored) == 0) {
+		if (cdir_open_trusted(argv[optind], &jd, &ignored) == 0 &&
+		    json_load_at(&jd, "result.json", &res, &ignored) == 0) {
 			const cJSON *sh = cJSON_GetObjectItemCaseSensitive(res, "shard");
 
 			if (sh) {
@@ -123,8 +132,7 @@ static int jobs_resume(int argc, char **argv)
  * trial's result.json. */
 static int dir_stats(const char *dir, cJSON **stats, int *n_total, struct err *err)
 {
-	_cleanup_free_ char *cfg_path = path_join(dir, "config.json");
-	_cleanup_free_ char *res_path = path_join(dir, "result.json");
+	_cleanup_cdir_ struct cdir jd = CDIR_INIT;
 	_cleanup_json_ cJSON *cfg = NULL, *res = NULL;
 	struct trial_result *results = NULL;
 	struct trial_outcome *o;
@@ -134,9 +142,9 @@ static int dir_stats(const char *dir, cJSON **stats, int *n_total, struct err *e
 	const cJSON *metrics, *mi;
 	struct err ignored = {0};
 
-	if (json_load_file(cfg_path, &cfg, err) < 0)
+	if (cdir_open_trusted(dir, &jd, err) < 0 || json_load_at(&jd, "config.json", &cfg, err) < 0)
 		return err_wrap(err, "%s is not a job directory", dir);
-	if (json_load_file(res_path, &res, &ignored) == 0) {
+	if (json_load_at(&jd, "result.json", &res, &ignored) == 0) {
 		retries = (int)json_get_num(cJSON_GetObjectItemCaseSensitive(res, "stats"),
 		                            "n_retries", 0);
 		if (n_total)
@@ -235,7 +243,7 @@ static int jobs_merge(int argc, char **argv)
 	_cleanup_json_ cJSON *first_cfg = NULL;
 	_cleanup_json_ cJSON *stats = NULL;
 	_cleanup_json_ cJSON *result = cJSON_CreateObject();
-	_cleanup_free_ char *out_cfg = NULL;
+	_cleanup_cdir_ struct cdir outd = CDIR_INIT;
 	struct err err = {0};
 	int c, total = 0;
 	char id[37], ts[ISO8601_LEN];
@@ -266,10 +274,11 @@ static int jobs_merge(int argc, char **argv)
 		return cli_fail("%s already exists", out);
 	/* Every shard must come from the same job config. */
 	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *p = path_join(argv[i], "config.json");
+		_cleanup_cdir_ struct cdir jd = CDIR_INIT;
 		cJSON *cfg = NULL;
 
-		if (json_load_file(p, &cfg, &err) < 0)
+		if (cdir_open_trusted(argv[i], &jd, &err) < 0 ||
+		    json_load_at(&jd, "config.json", &cfg, &err) < 0)
 			return cli_fail("%s is not a job directory: %s", argv[i], err.msg);
 		if (!first_cfg) {
 			first_cfg = cfg;
@@ -286,26 +295,31 @@ static int jobs_merge(int argc, char **argv)
 		}
 		cJSON_Delete(cfg);
 	}
-	if (mkdir_p(out, 0755, &err) < 0)
+	if (cdir_make_trusted(out, 0755, &outd, &err) < 0)
 		return cli_fail("%s", err.msg);
 	for (int i = optind; i < argc; i++) {
-		_cleanup_closedir_ DIR *d = opendir(argv[i]);
-		_cleanup_free_ char *rpath = path_join(argv[i], "result.json");
+		_cleanup_cdir_ struct cdir shard = CDIR_INIT;
+		_cleanup_strvs_ struct strv names = STRV_INIT;
 		_cleanup_json_ cJSON *res = NULL;
-		struct dirent *de;
 
-		if (json_load_file(rpath, &res, &err) == 0)
+		if (cdir_open_trusted(argv[i], &shard, &err) < 0 ||
+		    cdir_list(&shard, 1000000, &names, &err) < 0)
+			return cli_fail("%s", err.msg);
+		if (json_load_at(&shard, "result.json", &res, &err) == 0)
 			total += (int)json_get_num(res, "n_total_trials", 0);
-		while (d && (de = readdir(d))) {
-			_cleanup_free_ char *src = path_join(argv[i], de->d_name);
-			_cleanup_free_ char *dst = path_join(out, de->d_name);
-			_cleanup_free_ char *tcfg = path_join(src, "config.json");
+		for (size_t k = 0; k < names.n; k++) {
+			_cleanup_cdir_ struct cdir t = CDIR_INIT;
+			struct stat st;
+			struct err ignored = {0};
 
-			if (de->d_name[0] == '.' || !path_is_dir(src) || !path_is_file(tcfg))
+			/* Shards are inputs: trial directories are copied confined (no
+			 * link followed or kept pointing out, modes masked). */
+			if (names.v[k][0] == '.' || cdir_sub(&shard, names.v[k], &t, &ignored) < 0 ||
+			    cdir_lstat(&t, "config.json", &st) < 0 || !S_ISREG(st.st_mode))
 				continue;
-			if (path_exists(dst))
-				return cli_fail("trial %s appears in two shards", de->d_name);
-			if (copy_tree(src, dst, true, &err) < 0)
+			if (cdir_exists(&outd, names.v[k]))
+				return cli_fail("trial %s appears in two shards", names.v[k]);
+			if (cdir_copy_tree(&shard, names.v[k], &outd, names.v[k], true, &err) < 0)
 				return cli_fail("%s", err.msg);
 		}
 	}
@@ -316,8 +330,7 @@ static int jobs_merge(int argc, char **argv)
 		if (name)
 			cJSON_SetValuestring(name, path_basename(real ? real : out));
 	}
-	out_cfg = path_join(out, "config.json");
-	if (json_write_file_atomic(out_cfg, first_cfg, &err) < 0)
+	if (json_write_at(&outd, "config.json", first_cfg, &err) < 0)
 		return cli_fail("%s", err.msg);
 	if (dir_stats(out, &stats, NULL, &err) < 0)
 		return cli_fail("%s", err.msg);
@@ -329,12 +342,8 @@ static int jobs_merge(int argc, char **argv)
 	cJSON_AddStringToObject(result, "finished_at", ts);
 	cJSON_AddNumberToObject(result, "n_total_trials", total);
 	cJSON_AddItemToObject(result, "stats", steal_ptr(&stats));
-	{
-		_cleanup_free_ char *rpath = path_join(out, "result.json");
-
-		if (json_write_file_atomic(rpath, result, &err) < 0)
-			return cli_fail("%s", err.msg);
-	}
+	if (json_write_at(&outd, "result.json", result, &err) < 0)
+		return cli_fail("%s", err.msg);
 	job_print_summary(stdout, cJSON_GetObjectItemCaseSensitive(result, "stats"));
 	printf("merged %d shard%s into %s\n", argc - optind, argc - optind == 1 ? "" : "s", out);
 	return EXIT_OK;

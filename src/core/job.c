@@ -9,6 +9,7 @@
 #include "core/progress.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/json.h"
@@ -374,56 +375,73 @@ static void item_set_name(struct job *job, struct job_item *it, const char *name
 	(void)job;
 }
 
+/* At most this many entries in a job directory (a bound on what resume reads). */
+#define JOB_MAX_ENTRIES 1000000
+
 /* Move a trial directory aside instead of deleting it: nothing is ever lost. */
 static int move_aside(const struct job *job, const char *name, const char *why, struct err *err)
 {
-	_cleanup_free_ char *from = path_join(job->dir, name);
-	_cleanup_free_ char *aside_dir = path_join(job->dir, why);
-	_cleanup_free_ char *to = NULL;
+	_cleanup_cdir_ struct cdir aside = CDIR_INIT;
 
-	if (mkdir_p(aside_dir, 0755, err) < 0)
+	/* The job directory may hold anything an input planted: a link in place of
+	 * .superseded is replaced by a directory, never followed. */
+	if (cdir_mkdirs(&job->cd, why, 0755, true, &aside, err) < 0)
 		return -1;
-	for (int n = 1;; n++) {
-		free(to);
-		to = xasprintf("%s/%s.%d", aside_dir, name, n);
-		if (!path_exists(to))
-			break;
+	for (int n = 1; n < 100000; n++) {
+		_cleanup_free_ char *to = xasprintf("%s.%d", name, n);
+
+		if (cdir_rename(&job->cd, name, &aside, to, false, err) == 0)
+			return 0;
+		if (err->code != EEXIST && err->code != ENOTEMPTY)
+			return -1;
+		err_clear(err);
 	}
-	if (rename(from, to) < 0)
-		return err_sys(err, "move %s to %s", from, to);
-	return 0;
+	return err_set(err, EEXIST, "%s/%s: no free name", aside.path, name);
+}
+
+/* A trial directory of the job, as a confined handle; false when the entry is
+ * not a plain directory holding a config.json (links are never followed). */
+static bool open_trial_dir(const struct cdir *jobdir, const char *name, struct cdir *out)
+{
+	struct err ignored = {0};
+	struct stat st;
+
+	if (cdir_sub(jobdir, name, out, &ignored) < 0)
+		return false;
+	if (cdir_lstat(out, "config.json", &st) < 0 || !S_ISREG(st.st_mode)) {
+		cdir_release(out);
+		return false;
+	}
+	return true;
 }
 
 /* Pair existing trial directories with the expanded items. */
 static int adopt_existing(struct job *job, struct err *err)
 {
-	_cleanup_closedir_ DIR *d = opendir(job->dir);
-	struct dirent *de;
+	_cleanup_strvs_ struct strv names = STRV_INIT;
 
-	if (!d)
-		return 0;
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *tdir = NULL, *cfg_path = NULL, *key = NULL;
+	if (cdir_list(&job->cd, JOB_MAX_ENTRIES, &names, err) < 0)
+		return err_wrap(err, "resume");
+	for (size_t n = 0; n < names.n; n++) {
+		const char *name = names.v[n];
+		_cleanup_free_ char *key = NULL;
 		_cleanup_json_ cJSON *tc = NULL;
+		_cleanup_cdir_ struct cdir tdir = CDIR_INIT;
 		struct trial_result r;
 		struct err why = {0};
 		enum result_status st;
 		bool adopted = false;
 
-		if (de->d_name[0] == '.')
+		if (name[0] == '.' || !open_trial_dir(&job->cd, name, &tdir))
 			continue;
-		tdir = path_join(job->dir, de->d_name);
-		cfg_path = path_join(tdir, "config.json");
-		if (!path_is_dir(tdir) || !path_is_file(cfg_path))
-			continue;
-		st = trial_result_load(tdir, &r, &why);
+		st = trial_result_load(&tdir, &r, &why);
 		if (st == RESULT_OK && r.exception &&
 		    strv_contains(&job->rerun_errors, r.exception->type)) {
 			err_set(&why, 0, "it ended with %s", r.exception->type);
 			trial_result_free(&r);
 			st = RESULT_CORRUPT;
 		}
-		if (st == RESULT_OK && json_load_file(cfg_path, &tc, &why) == 0) {
+		if (st == RESULT_OK && json_load_at(&tdir, "config.json", &tc, &why) == 0) {
 			key = match_key(tc);
 			for (size_t i = 0; i < job->n_items; i++) {
 				struct job_item *it = &job->items[i];
@@ -432,7 +450,7 @@ static int adopt_existing(struct job *job, struct err *err)
 					continue;
 				if (it->has_result || strcmp(it->match_key, key) != 0)
 					continue;
-				item_set_name(job, it, de->d_name);
+				item_set_name(job, it, name);
 				it->result = r;
 				it->has_result = true;
 				it->state = ITEM_DONE;
@@ -444,9 +462,8 @@ static int adopt_existing(struct job *job, struct err *err)
 			if (st == RESULT_OK)
 				trial_result_free(&r);
 			else
-				log_info("trial %s did not finish (%s): it runs again", de->d_name,
-				         why.msg);
-			if (move_aside(job, de->d_name, ".superseded", err) < 0)
+				log_info("trial %s did not finish (%s): it runs again", name, why.msg);
+			if (move_aside(job, name, ".superseded", err) < 0)
 				return -1;
 		}
 	}
@@ -457,12 +474,11 @@ static int adopt_existing(struct job *job, struct err *err)
  * would move the first one's trials aside under it. The lock dies with its owner. */
 static int job_lock_dir(struct job *job, struct err *err)
 {
-	_cleanup_free_ char *path = path_join(job->dir, ".lock");
 	char pid[32] = "";
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int fd = cdir_lockfile(&job->cd, ".lock", err);
 
 	if (fd < 0)
-		return err_sys(err, "open %s", path);
+		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
 
@@ -472,7 +488,7 @@ static int job_lock_dir(struct job *job, struct err *err)
 		pid[strcspn(pid, "\n")] = '\0';
 		if (pid[0])
 			return err_set(err, EBUSY,
-			               "job %s is being run by another rollout process (pid %s)",
+			               "job %s is being run by another rollout process (pid %.20s)",
 			               job->dir, pid);
 		return err_set(err, EBUSY, "job %s is being run by another rollout process",
 		               job->dir);
@@ -515,27 +531,24 @@ void job_item_name(struct job *job, struct job_item *it, const char *name)
 int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 {
 	_cleanup_json_ cJSON *job_json = NULL;
-	_cleanup_free_ char *cfg_path = NULL;
 
 	if (job_load_tasks(job, cfg, err) < 0)
 		return -1;
 	job->dir = path_join(cfg->jobs_dir, cfg->job_name);
-	if (mkdir_p(job->dir, 0755, err) < 0 || job_lock_dir(job, err) < 0)
+	if (cdir_make_trusted(job->dir, 0755, &job->cd, err) < 0 || job_lock_dir(job, err) < 0)
 		return -1;
 	/* Trial directories are unrelated trees, rewritten atomically as they go. */
 	dir_mark_topdir(job->dir);
-	cfg_path = path_join(job->dir, "config.json");
 	job_json = job_config_to_json(cfg);
-	if (path_exists(cfg_path)) {
+	if (cdir_exists(&job->cd, "config.json")) {
 		_cleanup_json_ cJSON *old = NULL;
 		_cleanup_json_ cJSON *old_result = NULL;
-		_cleanup_free_ char *result_path = path_join(job->dir, "result.json");
 		_cleanup_strvs_ struct strv diff = STRV_INIT;
 		struct strbuf msg = STRBUF_INIT;
 		struct err ignored = {0};
 		const char *old_id;
 
-		if (json_load_file(cfg_path, &old, err) < 0)
+		if (json_load_at(&job->cd, "config.json", &old, err) < 0)
 			return err_wrap(err, "resume %s", job->dir);
 		if (job_config_json_diff(old, job_json, &diff) > 0) {
 			for (size_t i = 0; i < diff.n; i++)
@@ -548,7 +561,7 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 			return -1;
 		}
 		/* The job keeps its id across resumes. */
-		if (json_load_file(result_path, &old_result, &ignored) == 0) {
+		if (json_load_at(&job->cd, "result.json", &old_result, &ignored) == 0) {
 			old_id = json_get_str(old_result, "id");
 			if (old_id && strlen(old_id) == 36)
 				memcpy(job->id, old_id, 37);
@@ -561,7 +574,7 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 	for (size_t i = 0; i < job->n_items; i++)
 		if (!job->items[i].trial_name)
 			job_item_name(job, &job->items[i], NULL);
-	if (json_write_file_atomic(cfg_path, job_json, err) < 0)
+	if (json_write_at(&job->cd, "config.json", job_json, err) < 0)
 		return -1;
 	return 0;
 }
@@ -614,7 +627,6 @@ static size_t job_total(const struct job *job)
 int job_write_result(const struct job *job, bool final, struct err *err)
 {
 	_cleanup_json_ cJSON *j = cJSON_CreateObject();
-	_cleanup_free_ char *path = path_join(job->dir, "result.json");
 	char ts[ISO8601_LEN];
 	size_t running = 0, pending = 0, cancelled = 0;
 
@@ -662,30 +674,28 @@ int job_write_result(const struct job *job, bool final, struct err *err)
 		cJSON_AddNumberToObject(s, "index", job->shard_index);
 		cJSON_AddNumberToObject(s, "count", job->shard_count);
 	}
-	return json_write_file_atomic(path, j, err);
+	return json_write_at(&job->cd, "result.json", j, err);
 }
 
 int job_dir_load_results(const char *dir, struct trial_result **out, size_t *n)
 {
-	_cleanup_closedir_ DIR *d = opendir(dir);
-	struct dirent *de;
+	_cleanup_cdir_ struct cdir jd = CDIR_INIT;
+	_cleanup_strvs_ struct strv names = STRV_INIT;
+	struct err err = {0};
 	size_t cap = 0;
 
 	*out = NULL;
 	*n = 0;
-	if (!d)
+	if (cdir_open_trusted(dir, &jd, &err) < 0 || cdir_list(&jd, JOB_MAX_ENTRIES, &names, &err) < 0)
 		return -1;
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *tdir = NULL;
+	for (size_t i = 0; i < names.n; i++) {
+		_cleanup_cdir_ struct cdir tdir = CDIR_INIT;
 		struct trial_result r;
 		struct err why = {0};
 
-		if (de->d_name[0] == '.')
+		if (names.v[i][0] == '.' || cdir_sub(&jd, names.v[i], &tdir, &why) < 0)
 			continue;
-		tdir = path_join(dir, de->d_name);
-		if (!path_is_dir(tdir))
-			continue;
-		switch (trial_result_load(tdir, &r, &why)) {
+		switch (trial_result_load(&tdir, &r, &why)) {
 		case RESULT_OK:
 			if (*n == cap) {
 				cap = cap ? cap * 2 : 64;
@@ -803,7 +813,8 @@ static void launch(struct job *job, struct job_item *it)
 /* A worker that died without writing its result (crash, watchdog): write one. */
 static void record_crash(struct job *job, struct job_item *it, int status)
 {
-	_cleanup_free_ char *tdir = path_join(job->dir, it->trial_name);
+	_cleanup_free_ char *tpath = path_join(job->dir, it->trial_name);
+	_cleanup_cdir_ struct cdir tdir = CDIR_INIT;
 	struct trial_spec spec;
 	struct trial_spec_scratch scratch;
 	struct err err = {0};
@@ -813,7 +824,7 @@ static void record_crash(struct job *job, struct job_item *it, int status)
 	trial_result_init(r);
 	r->task_name = xstrdup(spec.task_name);
 	r->trial_name = xstrdup(spec.trial_name);
-	r->trial_uri = file_uri(tdir);
+	r->trial_uri = file_uri(tpath);
 	r->task_id = cJSON_Duplicate(spec.task_id, 1);
 	r->source = spec.source ? xstrdup(spec.source) : NULL;
 	r->task_checksum = xstrdup(spec.task_checksum);
@@ -835,8 +846,8 @@ static void record_crash(struct job *job, struct job_item *it, int status)
 		trial_result_set_exception(
 		    r, "RolloutWorkerCrashError",
 		    "the trial worker exited with status %d without a result", WEXITSTATUS(status));
-	mkdir_p(tdir, 0755, NULL);
-	if (trial_result_write(tdir, r, &err) < 0)
+	if (cdir_mkdirs(&job->cd, it->trial_name, 0755, true, &tdir, &err) < 0 ||
+	    trial_result_write(&tdir, r, &err) < 0)
 		log_error("%s", err.msg);
 	it->has_result = true;
 	trial_spec_scratch_release(&scratch);
@@ -851,7 +862,7 @@ static void reap(struct job *job, struct progress *prog)
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		struct job_item *it = NULL;
-		_cleanup_free_ char *tdir = NULL;
+		_cleanup_cdir_ struct cdir tdir = CDIR_INIT;
 		struct err why = {0};
 
 		if (pid <= 0)
@@ -866,8 +877,8 @@ static void reap(struct job *job, struct progress *prog)
 		if (it->has_result)
 			trial_result_free(&it->result);
 		it->has_result = false;
-		tdir = path_join(job->dir, it->trial_name);
-		if (trial_result_load(tdir, &it->result, &why) == RESULT_OK)
+		if (cdir_sub(&job->cd, it->trial_name, &tdir, &why) == 0 &&
+		    trial_result_load(&tdir, &it->result, &why) == RESULT_OK)
 			it->has_result = true;
 		else
 			record_crash(job, it, status);
@@ -954,13 +965,12 @@ int job_execute(struct job *job, struct err *err)
 	struct progress prog;
 	int n = job->cfg->orchestrator.n_concurrent_trials;
 	int forwarded = 0;
-	_cleanup_free_ char *log_path = path_join(job->dir, "job.log");
 	sigset_t chld;
 
 	if (n < 1)
 		n = 1;
 	job->started_at = wall_now();
-	job->log_slot = log_open_file(log_path);
+	job->log_slot = log_open_fd(cdir_append(&job->cd, "job.log", 0644, NULL));
 	log_info("job %s: %zu trials (%zu to run), %d at a time, provider %s", job->cfg->job_name,
 	         job_total(job), job_total(job) - (size_t)0, n, job->provider->name);
 	if (job->provider->prepare && job->provider->prepare(err) < 0)
@@ -1065,6 +1075,7 @@ void job_release(struct job *job)
 	}
 	free(job->items);
 	free(job->dir);
+	cdir_release(&job->cd);
 	strv_release(&job->rerun_errors);
 	if (job->lock_fd > 0)
 		close(job->lock_fd);

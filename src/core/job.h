@@ -8,6 +8,7 @@
 #include "config/task.h"
 #include "core/result.h"
 #include "core/trial.h"
+#include "rollout/confined.h"
 #include "rollout/sha256.h"
 
 #include <stdbool.h>
@@ -55,6 +56,7 @@ enum progress_mode { PROGRESS_AUTO, PROGRESS_LIVE, PROGRESS_LINES, PROGRESS_QUIE
 struct job {
 	struct job_config *cfg; /* owned by the caller */
 	char *dir;              /* jobs_dir/job_name */
+	struct cdir cd;         /* the same, open: every file in it is reached confined */
 	char id[37];
 	const struct provider_ops *provider;
 	struct job_task *tasks;

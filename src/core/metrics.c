@@ -20,6 +20,8 @@ void trial_outcome_from_result(const struct trial_result *r, struct trial_outcom
 	o->source = r->source;
 	o->rewards = r->rewards;
 	o->exception_type = r->exception ? r->exception->type : NULL;
+	o->tampering = r->integrity ? cJSON_GetObjectItemCaseSensitive(r->integrity, "tampering")
+	                            : NULL;
 }
 
 char *eval_key(const struct trial_outcome *o)
@@ -304,6 +306,15 @@ cJSON *job_stats(const struct trial_outcome *outcomes, size_t n, const struct me
 			all[n_all++] = metrics[i];
 		cJSON_AddItemToObject(evals, keys.v[k], eval_stats(group, m, all, n_all));
 		free(all);
+	}
+	{
+		cJSON *tampered = cJSON_AddObjectToObject(stats, "tampered_trials");
+
+		for (size_t i = 0; i < n; i++)
+			if (cJSON_IsArray(outcomes[i].tampering) && outcomes[i].tampering->child &&
+			    outcomes[i].trial_name)
+				cJSON_AddItemToObject(tampered, outcomes[i].trial_name,
+				                      cJSON_Duplicate(outcomes[i].tampering, 1));
 	}
 	for (size_t i = 0; i < n; i++)
 		free(key_of[i]);

@@ -20,6 +20,7 @@ struct trial_outcome {
 	const char *source;         /* dataset name; NULL = "adhoc" */
 	const cJSON *rewards;       /* flat {key: number} or NULL */
 	const char *exception_type; /* NULL when none */
+	const cJSON *tampering;     /* result.json integrity.tampering: flags, or NULL */
 };
 
 void trial_outcome_from_result(const struct trial_result *r, struct trial_outcome *o);
@@ -40,7 +41,9 @@ struct source_metrics {
 	size_t n_metrics;
 };
 
-/* The JobStats object: {"n_trials", "n_errors", "n_retries", "evals": {...}}. An
+/* The JobStats object: {"n_trials", "n_errors", "n_retries", "evals": {...},
+ * "tampered_trials": {trial: [flags]}} (rollout's own last key: trials whose
+ * verification showed signs of tampering, core/trial.c integrity_json). An
  * eval's metrics are its dataset's (from `sources`, may be NULL) followed by the
  * job's; mean when both are empty (reference/harbor.md §10). */
 cJSON *job_stats(const struct trial_outcome *outcomes, size_t n, const struct metric_spec *metrics,

@@ -168,6 +168,29 @@ static void print_names_count(FILE *out, const cJSON *obj, const char *indent)
 	fputc('\n', out);
 }
 
+/* Trials whose verification showed signs of tampering: a reviewer looks at
+ * these before trusting their scores. */
+static void print_tampered(FILE *out, const cJSON *tampered)
+{
+	const cJSON *t, *f;
+	int n = cJSON_GetArraySize(tampered), shown = 0;
+
+	if (n <= 0)
+		return;
+	fprintf(out, "tampering signs in %d trial%s (see their result.json \"integrity\"):\n", n,
+	        n == 1 ? "" : "s");
+	cJSON_ArrayForEach(t, tampered)
+	{
+		if (shown++ == 20) {
+			fprintf(out, "    ... and %d more\n", n - 20);
+			break;
+		}
+		fprintf(out, "    %s:", t->string);
+		cJSON_ArrayForEach(f, t) if (cJSON_IsString(f)) fprintf(out, " %s", f->valuestring);
+		fputc('\n', out);
+	}
+}
+
 void job_print_summary(FILE *out, const cJSON *stats)
 {
 	const cJSON *evals = cJSON_GetObjectItemCaseSensitive(stats, "evals");
@@ -234,4 +257,5 @@ void job_print_summary(FILE *out, const cJSON *stats)
 	        cJSON_GetObjectItemCaseSensitive(stats, "n_trials")->valueint,
 	        cJSON_GetObjectItemCaseSensitive(stats, "n_errors")->valueint,
 	        cJSON_GetObjectItemCaseSensitive(stats, "n_retries")->valueint);
+	print_tampered(out, cJSON_GetObjectItemCaseSensitive(stats, "tampered_trials"));
 }

@@ -2,6 +2,7 @@
 #include "core/result.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/json.h"
@@ -125,6 +126,7 @@ void trial_result_free(struct trial_result *r)
 	free(r->model_name);
 	cJSON_Delete(r->agent_result);
 	cJSON_Delete(r->rewards);
+	cJSON_Delete(r->integrity);
 	exception_free(r->exception);
 	memset(r, 0, sizeof(*r));
 }
@@ -239,6 +241,8 @@ cJSON *trial_result_to_json(const struct trial_result *r)
 		cJSON_AddNumberToObject(t, "agent_commands_sec", r->agent_commands_sec);
 		cJSON_AddNumberToObject(t, "verifier_commands_sec", r->verifier_commands_sec);
 	}
+	if (r->integrity)
+		cJSON_AddItemToObject(j, "integrity", cJSON_Duplicate(r->integrity, 1));
 	for (int p = 0; p < PHASE_COUNT; p++) {
 		if (r->phases[p].started_at <= 0) {
 			cJSON_AddNullToObject(j, phase_keys[p]);
@@ -303,6 +307,7 @@ int trial_result_from_json(const cJSON *j, struct trial_result *r, struct err *e
 	r->task_id = get_dup(j, "task_id");
 	r->config = get_dup(j, "config");
 	r->agent_result = get_dup(j, "agent_result");
+	r->integrity = get_dup(j, "integrity");
 	ai = cJSON_GetObjectItemCaseSensitive(j, "agent_info");
 	if (cJSON_IsObject(ai)) {
 		if (get_str(ai, "name", &r->agent_name, err) < 0 ||
@@ -365,44 +370,40 @@ fail:
 	return -1;
 }
 
-int trial_result_write(const char *trial_dir, const struct trial_result *r, struct err *err)
+int trial_result_write(const struct cdir *trial, const struct trial_result *r, struct err *err)
 {
 	_cleanup_json_ cJSON *j = trial_result_to_json(r);
-	_cleanup_free_ char *path = path_join(trial_dir, "result.json");
 
-	if (r->exception && r->exception->traceback) {
-		_cleanup_free_ char *exc = path_join(trial_dir, "exception.txt");
-
-		if (write_file_atomic(exc, r->exception->traceback, strlen(r->exception->traceback),
-		                      0644, err) < 0)
-			return -1;
-	}
-	return json_write_file_atomic(path, j, err);
+	if (r->exception && r->exception->traceback &&
+	    cdir_write_atomic(trial, "exception.txt", r->exception->traceback,
+	                      strlen(r->exception->traceback), 0644, err) < 0)
+		return -1;
+	return json_write_at(trial, "result.json", j, err);
 }
 
-enum result_status trial_result_load(const char *trial_dir, struct trial_result *r, struct err *why)
+enum result_status trial_result_load(const struct cdir *trial, struct trial_result *r,
+                                     struct err *why)
 {
-	_cleanup_free_ char *path = path_join(trial_dir, "result.json");
 	_cleanup_json_ cJSON *j = NULL;
 	struct err e = {0};
 
 	memset(r, 0, sizeof(*r));
-	if (!path_exists(path)) {
-		err_set(why, ENOENT, "%s: no result.json", trial_dir);
+	if (!cdir_exists(trial, "result.json")) {
+		err_set(why, ENOENT, "%s: no result.json", trial->path);
 		return RESULT_MISSING;
 	}
-	if (json_load_file(path, &j, &e) < 0) {
+	if (json_load_at(trial, "result.json", &j, &e) < 0) {
 		err_set(why, EBADMSG, "%s", e.msg);
 		return RESULT_CORRUPT;
 	}
 	if (trial_result_from_json(j, r, &e) < 0) {
-		err_set(why, EBADMSG, "%s: %s", path, e.msg);
+		err_set(why, EBADMSG, "%s/result.json: %s", trial->path, e.msg);
 		return RESULT_CORRUPT;
 	}
 	/* A result without finished_at was written mid-trial (rollout keeps one on disk
 	 * from the start), so the trial did not finish. */
 	if (r->finished_at <= 0) {
-		err_set(why, EBADMSG, "%s: trial did not finish", path);
+		err_set(why, EBADMSG, "%s/result.json: trial did not finish", trial->path);
 		trial_result_free(r);
 		return RESULT_CORRUPT;
 	}

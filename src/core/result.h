@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
+struct cdir;
 struct err;
 
 /* A phase's wall-clock span; 0 means "not reached" (written as null). */
@@ -55,6 +56,10 @@ struct trial_result {
 	 * the harness's overhead is (finished_at - started_at) minus both. */
 	double agent_commands_sec;
 	double verifier_commands_sec;
+	/* rollout's own audit of what the trial saw (core/trial.c, "integrity" in
+	 * result.json): processes killed at phase boundaries, the reward file read,
+	 * OOM kills, truncations, what collecting removed, tampering flags. */
+	cJSON *integrity;
 };
 
 void trial_result_init(struct trial_result *r);
@@ -66,14 +71,14 @@ void trial_result_clear_exception(struct trial_result *r);
 cJSON *trial_result_to_json(const struct trial_result *r);
 /* Parse a result.json tree. Missing optional keys are fine; wrong types are errors. */
 int trial_result_from_json(const cJSON *j, struct trial_result *r, struct err *err);
-/* Writes DIR/result.json atomically and, when there is an exception, DIR/exception.txt. */
-int trial_result_write(const char *trial_dir, const struct trial_result *r, struct err *err);
+/* Writes result.json atomically and, when there is an exception, exception.txt. */
+int trial_result_write(const struct cdir *trial, const struct trial_result *r, struct err *err);
 
 /* Loading a result that may be absent, empty or truncated (a crash, a full disk, a
  * kill -9 between writes): RESULT_MISSING and RESULT_CORRUPT are not errors to the
  * caller, just "this trial did not finish". */
 enum result_status { RESULT_OK, RESULT_MISSING, RESULT_CORRUPT };
-enum result_status trial_result_load(const char *trial_dir, struct trial_result *r,
+enum result_status trial_result_load(const struct cdir *trial, struct trial_result *r,
                                      struct err *why);
 
 /* Fresh identifiers: uuid4 text, and Harbor's trial name <task[:32]>__<7 random chars>. */

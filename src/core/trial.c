@@ -4,6 +4,7 @@
 #include "core/trial.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/json.h"
@@ -23,6 +24,9 @@
 #include <unistd.h>
 
 #define REWARD_FILE_MAX (1 << 20)
+/* File times are coarse (and a filesystem may round them): a reward file is
+ * "written before verification" only when older than this. */
+#define REWARD_MTIME_SLACK 2.0
 
 static double pick(double override, double fallback)
 {
@@ -93,168 +97,118 @@ static int parse_python_float(const char *s, double *out)
 	return 0;
 }
 
-static int read_reward_file(int dirfd, const char *name, char **text, size_t *len, bool *exists,
-                            struct err *err)
+/* A reward file as found: absent (fd -1, not an error), or open and checked. */
+static int open_reward_file(const struct cdir *dir, const char *name, double not_before,
+                            struct reward_file *rf, int *fd, struct err *err)
 {
-	_cleanup_close_ int fd =
-	    openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 
-	*exists = false;
-	if (fd < 0) {
+	*fd = -1;
+	if (cdir_lstat(dir, name, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		*exists = true;
-		if (errno == ELOOP)
-			return err_set(err, ELOOP, "%s is a symbolic link; not followed", name);
-		return err_sys(err, "open %s", name);
+		return err_sys(err, "%s", name);
 	}
-	*exists = true;
-	if (fstat(fd, &st) < 0)
-		return err_sys(err, "stat %s", name);
-	if (!S_ISREG(st.st_mode))
-		return err_set(err, EINVAL, "%s is not a regular file", name);
-	if (st.st_size > REWARD_FILE_MAX)
+	*fd = cdir_open_read(dir, name, &st, err);
+	if (*fd < 0)
+		return -1;
+	/* Written before verification started: not the verifier's (a copy kept its
+	 * old time, or something outlived the agent phase). Never read. */
+	if (not_before > 0 &&
+	    (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9 < not_before - REWARD_MTIME_SLACK) {
+		rf->ignored = name;
+		close(*fd);
+		*fd = -1;
+		return 0;
+	}
+	rf->name = name;
+	rf->size = st.st_size;
+	rf->mtime = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
+	if (st.st_size > REWARD_FILE_MAX) {
+		close(*fd);
+		*fd = -1;
 		return err_set(err, EFBIG, "%s is larger than %d bytes", name, REWARD_FILE_MAX);
-	return read_fd(fd, name, REWARD_FILE_MAX, text, len, err);
+	}
+	return 0;
 }
 
-int trial_parse_rewards(const char *verifier_dir, cJSON **rewards, const char **exception_type,
-                        struct err *err)
+static int parse_reward_txt(const char *text, size_t len, cJSON **rewards,
+                            const char **exception_type, struct err *err)
 {
-	_cleanup_close_ int dirfd = open(verifier_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
-	bool exists;
+	double v;
 
-	*rewards = NULL;
-	*exception_type = "RewardFileNotFoundError";
-	if (dirfd < 0)
-		return err_sys(err, "open %s", verifier_dir);
-	*exception_type = "VerifierOutputParseError";
-	if (read_reward_file(dirfd, "reward.txt", &text, &len, &exists, err) < 0)
-		return -1;
-	if (exists) {
-		double v;
-
-		if (len == 0) {
-			*exception_type = "RewardFileEmptyError";
-			return err_set(err, ENODATA, "reward.txt is empty");
-		}
-		if (memchr(text, '\0', len) || parse_python_float(text, &v) < 0)
-			return err_set(err, EINVAL, "reward.txt: expected one number, got '%.80s'",
-			               text);
-		*rewards = cJSON_CreateObject();
-		cJSON_AddNumberToObject(*rewards, "reward", v);
-		return 0;
+	if (len == 0) {
+		*exception_type = "RewardFileEmptyError";
+		return err_set(err, ENODATA, "reward.txt is empty");
 	}
-	if (read_reward_file(dirfd, "reward.json", &text, &len, &exists, err) < 0)
-		return -1;
-	if (exists) {
-		cJSON *j = NULL, *c;
+	if (memchr(text, '\0', len) || parse_python_float(text, &v) < 0)
+		return err_set(err, EINVAL, "reward.txt: expected one number, got '%.80s'", text);
+	*rewards = cJSON_CreateObject();
+	cJSON_AddNumberToObject(*rewards, "reward", v);
+	return 0;
+}
 
-		if (len == 0) {
-			*exception_type = "RewardFileEmptyError";
-			return err_set(err, ENODATA, "reward.json is empty");
-		}
-		if (json_parse(text, len, "reward.json", &j, err) < 0)
-			return -1;
-		if (!cJSON_IsObject(j)) {
+static int parse_reward_json(const char *text, size_t len, cJSON **rewards,
+                             const char **exception_type, struct err *err)
+{
+	cJSON *j = NULL, *c;
+
+	if (len == 0) {
+		*exception_type = "RewardFileEmptyError";
+		return err_set(err, ENODATA, "reward.json is empty");
+	}
+	if (json_parse(text, len, "reward.json", &j, err) < 0)
+		return -1;
+	if (!cJSON_IsObject(j)) {
+		cJSON_Delete(j);
+		return err_set(err, EINVAL, "reward.json: expected a flat object of numbers");
+	}
+	cJSON_ArrayForEach(c, j)
+	{
+		if (!cJSON_IsNumber(c)) {
+			err_set(err, EINVAL, "reward.json: key '%s': expected a number", c->string);
 			cJSON_Delete(j);
-			return err_set(err, EINVAL,
-			               "reward.json: expected a flat object of numbers");
+			return -1;
 		}
-		cJSON_ArrayForEach(c, j)
-		{
-			if (!cJSON_IsNumber(c)) {
-				err_set(err, EINVAL, "reward.json: key '%s': expected a number",
-				        c->string);
-				cJSON_Delete(j);
-				return -1;
-			}
-		}
-		*rewards = j;
-		return 0;
+	}
+	*rewards = j;
+	return 0;
+}
+
+int trial_parse_rewards(const struct cdir *verifier, double not_before, cJSON **rewards,
+                        struct reward_file *rf, const char **exception_type, struct err *err)
+{
+	/* Harbor >= 0.22: reward.json before reward.txt. */
+	static const char *const names[] = {"reward.json", "reward.txt"};
+	struct reward_file dummy;
+
+	if (!rf)
+		rf = &dummy;
+	memset(rf, 0, sizeof(*rf));
+	*rewards = NULL;
+	*exception_type = "VerifierOutputParseError";
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		_cleanup_close_ int fd = -1;
+		_cleanup_free_ char *text = NULL;
+		size_t len = 0;
+
+		if (open_reward_file(verifier, names[i], not_before, rf, &fd, err) < 0)
+			return -1;
+		if (fd < 0)
+			continue;
+		if (read_fd(fd, names[i], REWARD_FILE_MAX, &text, &len, err) < 0)
+			return -1;
+		if (i == 0)
+			return parse_reward_json(text, len, rewards, exception_type, err);
+		return parse_reward_txt(text, len, rewards, exception_type, err);
 	}
 	*exception_type = "RewardFileNotFoundError";
+	if (rf->ignored)
+		return err_set(err, ENOENT,
+		               "%s in /logs/verifier predates verification (not read); no reward "
+		               "written during verification",
+		               rf->ignored);
 	return err_set(err, ENOENT, "no reward.txt or reward.json in /logs/verifier");
-}
-
-/* --- sanitizing what the environment wrote on the host ------------------- */
-
-static bool link_escapes(const char *target, int depth)
-{
-	/* A relative target escapes when its ".." steps climb above the link's dir
-	 * plus `depth` levels (the link's position under the sanitized root). */
-	int level = depth;
-	const char *p = target;
-
-	if (target[0] == '/')
-		return true;
-	while (*p) {
-		const char *e = strchr(p, '/');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-
-		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			if (--level < 0)
-				return true;
-		} else if (n > 0 && !(n == 1 && p[0] == '.')) {
-			level++;
-		}
-		p += n;
-		if (*p == '/')
-			p++;
-	}
-	return false;
-}
-
-static void sanitize_at(int parent, const char *rel, int depth)
-{
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	int fd = openat(parent, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISLNK(st.st_mode)) {
-			char target[4096];
-			ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
-
-			if (n < 0)
-				continue;
-			target[n] = '\0';
-			if (link_escapes(target, depth)) {
-				log_warn("removed symlink %s -> %s left by the environment",
-				         de->d_name, target);
-				unlinkat(dirfd(d), de->d_name, 0);
-			}
-		} else if (S_ISDIR(st.st_mode)) {
-			sanitize_at(dirfd(d), de->d_name, depth + 1);
-		} else if (S_ISREG(st.st_mode)) {
-			if (st.st_mode & (S_ISUID | S_ISGID))
-				fchmodat(dirfd(d), de->d_name, st.st_mode & 0777, 0);
-		} else {
-			log_warn("removed special file %s left by the environment", de->d_name);
-			unlinkat(dirfd(d), de->d_name, 0);
-		}
-	}
-}
-
-void trial_sanitize_dir(const char *dir)
-{
-	sanitize_at(AT_FDCWD, dir, 0);
 }
 
 /* --- the executor -------------------------------------------------------- */
@@ -263,8 +217,18 @@ struct trial_run_state {
 	const struct trial_spec *spec;
 	struct trial_result *r;
 	struct environment *env;
-	char *agent_dir, *verifier_dir, *artifacts_dir;
-	bool fatal; /* an error that skips the remaining work phases */
+	struct cdir trial, agent, verifier, artifacts;
+	bool fatal;        /* an error that skips the remaining work phases */
+	bool agent_killed; /* the agent phase's boundary was enforced */
+	bool idle;         /* no process left since the verifier's end */
+	bool oom_agent, oom_verifier, cut_agent, cut_verifier;
+	int agent_processes_killed, verifier_processes_killed;
+	bool reward_planted;
+	struct reward_file reward;
+	struct copy_report collected;
+	struct sanitize_report cleaned;
+	bool logs_clean;
+	bool collect_timed_out;
 };
 
 static void phase_begin(struct trial_run_state *s, enum trial_phase p)
@@ -309,8 +273,23 @@ static void save(struct trial_run_state *s)
 {
 	struct err err = {0};
 
-	if (trial_result_write(s->spec->trial_dir, s->r, &err) < 0)
+	if (trial_result_write(&s->trial, s->r, &err) < 0)
 		log_error("%s", err.msg);
+}
+
+/* The three directories the environment sees at /logs: writable by any user of
+ * the image (the trial directory itself is closed to other host users while
+ * the environment runs, and everything is masked again when collecting). */
+static int make_log_dirs(struct trial_run_state *s, struct err *err)
+{
+	static const char *const names[] = {"agent", "verifier", "artifacts"};
+	struct cdir *dirs[] = {&s->agent, &s->verifier, &s->artifacts};
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (cdir_mkdirs(&s->trial, names[i], 0755, true, dirs[i], err) < 0 ||
+		    cdir_chmod(dirs[i], 0777, err) < 0)
+			return -1;
+	return 0;
 }
 
 static void run_setup(struct trial_run_state *s)
@@ -324,9 +303,9 @@ static void run_setup(struct trial_run_state *s)
 	cfg.env_name = spec->trial_name;
 	cfg.job_name = spec->job_name;
 	cfg.task_name = spec->task_name;
-	cfg.host_agent_dir = s->agent_dir;
-	cfg.host_verifier_dir = s->verifier_dir;
-	cfg.host_artifacts_dir = s->artifacts_dir;
+	cfg.host_agent_dir = s->agent.path;
+	cfg.host_verifier_dir = s->verifier.path;
+	cfg.host_artifacts_dir = s->artifacts.path;
 	cfg.build_log_path = log;
 	cfg.build_timeout_sec = spec->setup_timeout;
 	/* Harbor retries a start that timed out, once. */
@@ -354,7 +333,7 @@ static void agent_context_init(struct trial_run_state *s, struct agent_context *
 	ctx->env = s->env;
 	ctx->env_name = spec->trial_name;
 	ctx->trial_dir = spec->trial_dir;
-	ctx->agent_dir = s->agent_dir;
+	ctx->agent_dir = &s->agent;
 	ctx->task_dir = spec->task_dir;
 	ctx->instruction = spec->instruction;
 	ctx->instruction_path = spec->instruction_path;
@@ -368,6 +347,13 @@ static void agent_context_init(struct trial_run_state *s, struct agent_context *
 	ctx->deadline = timeout > 0 ? mono_now() + timeout : 0;
 }
 
+static void agent_context_done(struct trial_run_state *s, const struct agent_context *ctx)
+{
+	s->r->agent_commands_sec += ctx->command_sec;
+	s->oom_agent |= ctx->oom_killed;
+	s->cut_agent |= ctx->output_truncated;
+}
+
 static void run_install(struct trial_run_state *s)
 {
 	struct agent_context ctx;
@@ -378,7 +364,7 @@ static void run_install(struct trial_run_state *s)
 		agent_context_init(s, &ctx, s->spec->install_timeout);
 		int rc = s->spec->agent->setup(s->spec->agent, &ctx, &err);
 
-		s->r->agent_commands_sec += ctx.command_sec;
+		agent_context_done(s, &ctx);
 		if (rc < 0)
 			fail(s, ctx.exception_type ? ctx.exception_type : "RuntimeError", &err);
 		else if (ctx.timed_out) {
@@ -399,7 +385,7 @@ static void run_execute(struct trial_run_state *s)
 	phase_begin(s, PHASE_AGENT_EXECUTION);
 	agent_context_init(s, &ctx, s->spec->agent_timeout);
 	rc = s->spec->agent->run(s->spec->agent, &ctx, &err);
-	s->r->agent_commands_sec += ctx.command_sec;
+	agent_context_done(s, &ctx);
 	if (rc < 0) {
 		fail(s, ctx.exception_type ? ctx.exception_type : "RuntimeError", &err);
 	} else if (ctx.timed_out) {
@@ -413,28 +399,92 @@ static void run_execute(struct trial_run_state *s)
 	phase_end(s, PHASE_AGENT_EXECUTION);
 }
 
+/* The end of the agent phase, however it ended: nothing the agent started
+ * (daemons, setsid'd children, writers left in the background) may outlive it.
+ * Without this no score can be trusted, so a failure here is fatal. */
+static int end_agent_phase(struct trial_run_state *s)
+{
+	struct err err = {0};
+	int n;
+
+	if (!s->env || s->agent_killed)
+		return 0;
+	n = s->spec->provider->kill_all(s->env, &err);
+	if (n < 0) {
+		fail(s, "RuntimeError", &err);
+		return -1;
+	}
+	s->agent_killed = true;
+	s->agent_processes_killed = n;
+	if (n > 0)
+		log_info("%s: %d agent process%s still running at the end of the agent phase: "
+		         "killed",
+		         s->spec->trial_name, n, n == 1 ? "" : "es");
+	return 0;
+}
+
+/* /logs/verifier starts empty, owned by us, writable by the verifier's user;
+ * whatever the agent managed to leave there is noted and removed. */
+static int fresh_verifier_dir(struct trial_run_state *s, struct err *err)
+{
+	if (cdir_exists(&s->verifier, "reward.txt") || cdir_exists(&s->verifier, "reward.json")) {
+		s->reward_planted = true;
+		log_warn("%s: a reward file was in /logs/verifier before verification: removed",
+		         s->spec->trial_name);
+	}
+	if (cdir_clear(&s->verifier, err) < 0 || cdir_chmod(&s->verifier, 0777, err) < 0 ||
+	    (geteuid() == 0 && fchown(s->verifier.fd, 0, 0) < 0 &&
+	     err_sys(err, "chown %s", s->verifier.path) < 0))
+		return -1;
+	return s->spec->provider->open_verifier_dir(s->env, err);
+}
+
+static int upload_tests(struct trial_run_state *s, struct err *err)
+{
+	_cleanup_cdir_ struct cdir task = CDIR_INIT;
+	_cleanup_cdir_ struct cdir tests = CDIR_INIT;
+
+	/* tests/ is an input: not followed out of the task directory. And /tests is
+	 * replaced as a whole: nothing the agent put there is merged in. */
+	if (cdir_open_trusted(s->spec->task_dir, &task, err) < 0 ||
+	    cdir_sub(&task, "tests", &tests, err) < 0)
+		return -1;
+	return s->spec->provider->upload(s->env, tests.fd, ENV_TESTS_DIR, UPLOAD_REPLACE, err);
+}
+
 static void run_verify(struct trial_run_state *s)
 {
 	const struct trial_spec *spec = s->spec;
-	_cleanup_free_ char *tests = path_join(spec->task_dir, "tests");
-	_cleanup_free_ char *out = path_join(s->verifier_dir, "test-stdout.txt");
-	const char *argv[] = {"sh", "-c", "chmod +x /tests/test.sh; /tests/test.sh", NULL};
-	struct exec_request req = {0};
+	/* Absolute paths: an agent's own `sh` or `chmod` earlier on PATH is not used
+	 * (an agent that replaced /bin/sh itself is the limit of shared-mode
+	 * verification: docs/SANDBOX.md). test.sh's own #! line picks its shell. */
+	const char *argv[] = {"/bin/sh", "-c",
+	                      "/bin/chmod +x /tests/test.sh; exec /tests/test.sh", NULL};
+	struct exec_request req = EXEC_REQUEST_INIT;
 	struct exec_result res = {0};
+	_cleanup_close_ int out = -1;
 	struct err err = {0};
 	const char *type;
+	double started;
 
 	phase_begin(s, PHASE_VERIFIER);
-	if (spec->provider->upload(s->env, tests, ENV_TESTS_DIR, &err) < 0) {
+	started = wall_now();
+	if (fresh_verifier_dir(s, &err) < 0) {
+		fail(s, "RuntimeError", &err);
+		goto out;
+	}
+	if (upload_tests(s, &err) < 0) {
 		fail(s, "AddTestsDirError", &err);
 		goto out;
 	}
-	write_file(out, "", 0, 0644, NULL);
+	if ((out = cdir_create(&s->verifier, "test-stdout.txt", 0644, &err)) < 0) {
+		fail(s, "RuntimeError", &err);
+		goto out;
+	}
 	req.argv = argv;
 	req.env = spec->verifier_env;
-	req.stdout_path = out;
+	req.stdout_fd = out;
 	req.merge_stderr = true;
-	req.stdin_fd = -1;
 	req.timeout_sec = spec->verifier_timeout;
 	req.output_cap = spec->output_cap;
 	if (spec->provider->exec(s->env, &req, &res, &err) < 0) {
@@ -442,6 +492,11 @@ static void run_verify(struct trial_run_state *s)
 		goto out;
 	}
 	s->r->verifier_commands_sec += res.duration_sec;
+	s->oom_verifier = res.oom_killed;
+	s->cut_verifier = res.stdout_truncated;
+	/* Nothing writes /logs/verifier once the verifier is done. */
+	s->verifier_processes_killed = spec->provider->kill_all(s->env, &err);
+	s->idle = s->verifier_processes_killed >= 0;
 	if (res.timed_out) {
 		err_set(&err, ETIMEDOUT, "verifier timed out after %g seconds",
 		        spec->verifier_timeout);
@@ -449,73 +504,138 @@ static void run_verify(struct trial_run_state *s)
 		goto out;
 	}
 	if (!spec->provider->logs_mounted &&
-	    spec->provider->download(s->env, ENV_VERIFIER_DIR, s->verifier_dir, &err) < 0) {
+	    spec->provider->download(s->env, ENV_VERIFIER_DIR, &s->trial, "verifier", NULL, NULL,
+	                             &err) < 0) {
 		fail(s, "DownloadVerifierDirError", &err);
 		goto out;
 	}
-	if (trial_parse_rewards(s->verifier_dir, &s->r->rewards, &type, &err) < 0) {
+	if (trial_parse_rewards(&s->verifier, started, &s->r->rewards, &s->reward, &type, &err) <
+	    0) {
 		fail(s, type, &err);
 	} else {
 		_cleanup_free_ char *text = cJSON_PrintUnformatted(s->r->rewards);
 
-		log_info("%s: rewards %s", spec->trial_name, text ? text : "");
+		log_info("%s: rewards %s (from %s)", spec->trial_name, text ? text : "",
+		         s->reward.name);
 	}
 out:
 	phase_end(s, PHASE_VERIFIER);
 }
 
-static void collect_artifacts(struct trial_run_state *s)
+/* Where a declared artifact lands under artifacts/: its destination, else its
+ * source's basename; NULL when that would not stay inside. */
+static char *artifact_dest(const char *src, const char *dest)
+{
+	return path_clean_relative(dest && *dest ? dest : path_basename(src));
+}
+
+static void collect_artifacts(struct trial_run_state *s, const struct copy_limits *lim)
 {
 	const struct trial_spec *spec = s->spec;
 	_cleanup_json_ cJSON *manifest = cJSON_CreateArray();
-	_cleanup_free_ char *manifest_path = path_join(s->artifacts_dir, "manifest.json");
 	struct err err = {0};
 
 	if (!spec->artifact_sources || !spec->artifact_sources[0])
 		return;
 	for (size_t i = 0; spec->artifact_sources[i]; i++) {
 		const char *src = spec->artifact_sources[i];
-		const char *dest = spec->artifact_dests ? spec->artifact_dests[i] : NULL;
-		_cleanup_free_ char *host = NULL;
+		_cleanup_free_ char *dest =
+		    artifact_dest(src, spec->artifact_dests ? spec->artifact_dests[i] : NULL);
 		cJSON *entry = cJSON_CreateObject();
-		bool ok;
+		struct stat st;
+		bool ok = false;
 
-		if (!dest || !*dest)
-			dest = path_basename(src);
-		host = path_join(s->artifacts_dir, dest);
 		err_clear(&err);
-		ok = s->env && spec->provider->download(s->env, src, host, &err) == 0;
-		if (!ok)
-			log_warn("%s: artifact %s: %s", spec->trial_name, src,
-			         s->env ? err.msg : "no environment");
+		if (!dest || !*dest || strcmp(dest, "manifest.json") == 0)
+			err_set(&err, EINVAL, "destination outside artifacts/");
+		else if (!s->env)
+			err_set(&err, ENOENT, "no environment");
+		else
+			ok = spec->provider->download(s->env, src, &s->artifacts, dest, lim,
+			                              &s->collected, &err) == 0;
+		if (!ok) {
+			log_warn("%s: artifact %s: %s", spec->trial_name, src, err.msg);
+			if (err.code == ETIMEDOUT)
+				s->collect_timed_out = true;
+		}
 		cJSON_AddStringToObject(entry, "source", src);
-		cJSON_AddStringToObject(entry, "destination", dest);
-		cJSON_AddStringToObject(entry, "type", path_is_dir(host) ? "directory" : "file");
+		cJSON_AddStringToObject(entry, "destination", dest ? dest : "");
+		cJSON_AddStringToObject(entry, "type",
+		                        dest && cdir_lstat(&s->artifacts, dest, &st) == 0 &&
+		                                S_ISDIR(st.st_mode)
+		                            ? "directory"
+		                            : "file");
 		cJSON_AddStringToObject(entry, "status", ok ? "ok" : "failed");
 		cJSON_AddItemToArray(manifest, entry);
 	}
-	if (json_write_file_atomic(manifest_path, manifest, &err) < 0)
+	if (json_write_at(&s->artifacts, "manifest.json", manifest, &err) < 0)
 		log_warn("%s", err.msg);
+}
+
+/* After this, the trial's directories hold nothing setuid, special or linked
+ * out, nothing writable by others, and no more than the caps allow; only then
+ * are they opened to other host users. */
+static void clean_log_dirs(struct trial_run_state *s, double deadline)
+{
+	struct cdir *dirs[] = {&s->agent, &s->verifier, &s->artifacts};
+	struct sanitize_limits lim = {.max_bytes = s->spec->logs_cap > 0 ? s->spec->logs_cap
+	                                                                 : TRIAL_LOGS_CAP_DEFAULT,
+	                              .deadline = deadline,
+	                              .chown_to_caller = true};
+	struct err err = {0};
+
+	s->logs_clean = true;
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		struct sanitize_report rep;
+
+		if (cdir_sanitize(dirs[i], &lim, &rep, &err) < 0 || rep.timed_out) {
+			log_error("%s: %s: %s", s->spec->trial_name, dirs[i]->path,
+			          rep.timed_out ? "cleaning ran out of time" : err.msg);
+			s->logs_clean = false;
+		}
+		s->cleaned.links_removed += rep.links_removed;
+		s->cleaned.special_removed += rep.special_removed;
+		s->cleaned.deep_removed += rep.deep_removed;
+		s->cleaned.modes_fixed += rep.modes_fixed;
+		s->cleaned.files_truncated += rep.files_truncated;
+		s->cleaned.bytes += rep.bytes;
+		s->cleaned.timed_out |= rep.timed_out;
+	}
+	if (s->cleaned.links_removed || s->cleaned.special_removed || s->cleaned.deep_removed)
+		log_warn("%s: removed from the trial's directories: %ld links pointing out, %ld "
+		         "special files, %ld too-deep trees",
+		         s->spec->trial_name, s->cleaned.links_removed, s->cleaned.special_removed,
+		         s->cleaned.deep_removed);
 }
 
 static void run_collect(struct trial_run_state *s)
 {
 	const struct trial_spec *spec = s->spec;
+	double budget = spec->collect_timeout > 0 ? spec->collect_timeout : COLLECT_TIMEOUT_DEFAULT;
+	struct copy_limits lim = {.max_bytes = spec->artifacts_cap > 0 ? spec->artifacts_cap
+	                                                                : TRIAL_ARTIFACTS_CAP_DEFAULT,
+	                          .deadline = mono_now() + budget};
 	struct err err = {0};
 
 	phase_begin(s, PHASE_ARTIFACT_COLLECTION);
+	/* However the earlier phases ended: no process of the environment is left
+	 * while the host reads what it wrote. */
+	if (s->env && !s->agent_killed)
+		end_agent_phase(s);
+	else if (s->env && !s->idle && spec->provider->kill_all(s->env, &err) < 0)
+		log_warn("%s: %s", spec->trial_name, err.msg);
 	if (s->env && !spec->provider->logs_mounted) {
 		/* best effort, like Harbor: the trial's outcome is already decided */
-		if (spec->provider->download(s->env, ENV_AGENT_DIR, s->agent_dir, &err) < 0)
+		if (spec->provider->download(s->env, ENV_AGENT_DIR, &s->trial, "agent", &lim,
+		                             &s->collected, &err) < 0)
 			log_warn("%s: download %s: %s", spec->trial_name, ENV_AGENT_DIR, err.msg);
-		if (spec->provider->download(s->env, ENV_ARTIFACTS_DIR, s->artifacts_dir, &err) < 0)
+		if (spec->provider->download(s->env, ENV_ARTIFACTS_DIR, &s->trial, "artifacts", &lim,
+		                             &s->collected, &err) < 0)
 			log_warn("%s: download %s: %s", spec->trial_name, ENV_ARTIFACTS_DIR,
 			         err.msg);
 	}
-	collect_artifacts(s);
-	trial_sanitize_dir(s->agent_dir);
-	trial_sanitize_dir(s->verifier_dir);
-	trial_sanitize_dir(s->artifacts_dir);
+	collect_artifacts(s, &lim);
+	clean_log_dirs(s, lim.deadline + budget);
 	phase_end(s, PHASE_ARTIFACT_COLLECTION);
 }
 
@@ -555,6 +675,57 @@ static void run_teardown(struct trial_run_state *s)
 	phase_end(s, PHASE_ENVIRONMENT_TEARDOWN);
 }
 
+/* What the trial saw, for a reviewer to audit (result.json "integrity"). */
+static cJSON *integrity_json(const struct trial_run_state *s)
+{
+	cJSON *j = cJSON_CreateObject();
+	cJSON *flags = cJSON_CreateArray();
+	cJSON *c;
+
+	cJSON_AddNumberToObject(j, "agent_processes_killed", s->agent_processes_killed);
+	cJSON_AddNumberToObject(j, "verifier_processes_killed",
+	                        s->verifier_processes_killed > 0 ? s->verifier_processes_killed
+	                                                         : 0);
+	if (s->reward.name) {
+		char when[ISO8601_LEN];
+		cJSON *rf = cJSON_AddObjectToObject(j, "reward_file");
+
+		iso8601_format(s->reward.mtime, when, sizeof(when));
+		cJSON_AddStringToObject(rf, "name", s->reward.name);
+		cJSON_AddNumberToObject(rf, "size", (double)s->reward.size);
+		cJSON_AddStringToObject(rf, "mtime", when);
+	} else {
+		cJSON_AddNullToObject(j, "reward_file");
+	}
+	json_add_str_or_null(j, "reward_file_ignored", s->reward.ignored);
+	cJSON_AddBoolToObject(j, "reward_file_planted", s->reward_planted);
+	c = cJSON_AddObjectToObject(j, "oom_killed");
+	cJSON_AddBoolToObject(c, "agent", s->oom_agent);
+	cJSON_AddBoolToObject(c, "verifier", s->oom_verifier);
+	c = cJSON_AddObjectToObject(j, "output_truncated");
+	cJSON_AddBoolToObject(c, "agent", s->cut_agent);
+	cJSON_AddBoolToObject(c, "verifier", s->cut_verifier);
+	c = cJSON_AddObjectToObject(j, "collect");
+	cJSON_AddNumberToObject(c, "artifact_bytes", (double)s->collected.bytes);
+	cJSON_AddBoolToObject(c, "artifacts_truncated", s->collected.truncated);
+	cJSON_AddBoolToObject(c, "timed_out", s->collect_timed_out || s->cleaned.timed_out);
+	cJSON_AddNumberToObject(c, "log_bytes", (double)s->cleaned.bytes);
+	cJSON_AddNumberToObject(c, "log_files_truncated", (double)s->cleaned.files_truncated);
+	cJSON_AddNumberToObject(c, "links_removed", (double)s->cleaned.links_removed);
+	cJSON_AddNumberToObject(c, "special_files_removed", (double)s->cleaned.special_removed);
+	cJSON_AddNumberToObject(c, "deep_trees_removed", (double)s->cleaned.deep_removed);
+	cJSON_AddNumberToObject(c, "modes_fixed", (double)s->cleaned.modes_fixed);
+	cJSON_AddBoolToObject(c, "clean", s->logs_clean);
+	if (s->reward_planted)
+		cJSON_AddItemToArray(flags, cJSON_CreateString("reward_file_planted"));
+	if (s->reward.ignored)
+		cJSON_AddItemToArray(flags, cJSON_CreateString("reward_file_predates_verification"));
+	if (s->agent_processes_killed > 0)
+		cJSON_AddItemToArray(flags, cJSON_CreateString("agent_processes_killed"));
+	cJSON_AddItemToObject(j, "tampering", flags);
+	return j;
+}
+
 static void fill_identity(const struct trial_spec *spec, struct trial_result *r)
 {
 	trial_result_init(r);
@@ -571,25 +742,35 @@ static void fill_identity(const struct trial_spec *spec, struct trial_result *r)
 	r->model_name = spec->model_name ? xstrdup(spec->model_name) : NULL;
 }
 
+static void state_release(struct trial_run_state *s)
+{
+	cdir_release(&s->trial);
+	cdir_release(&s->agent);
+	cdir_release(&s->verifier);
+	cdir_release(&s->artifacts);
+}
+
 int trial_run(const struct trial_spec *spec, struct trial_result *r, struct err *err)
 {
-	struct trial_run_state s = {.spec = spec, .r = r};
-	_cleanup_free_ char *log_path = path_join(spec->trial_dir, "trial.log");
-	_cleanup_free_ char *config_path = path_join(spec->trial_dir, "config.json");
+	struct trial_run_state s = {.spec = spec,
+	                            .r = r,
+	                            .trial = CDIR_INIT,
+	                            .agent = CDIR_INIT,
+	                            .verifier = CDIR_INIT,
+	                            .artifacts = CDIR_INIT};
 	int log_slot, rc = 0;
 
 	fill_identity(spec, r);
 	r->started_at = wall_now();
-	s.agent_dir = path_join(spec->trial_dir, "agent");
-	s.verifier_dir = path_join(spec->trial_dir, "verifier");
-	s.artifacts_dir = path_join(spec->trial_dir, "artifacts");
-	if (mkdir_p(s.agent_dir, 0755, err) < 0 || mkdir_p(s.verifier_dir, 0755, err) < 0 ||
-	    mkdir_p(s.artifacts_dir, 0755, err) < 0) {
+	/* Closed to other host users while the environment runs: whatever it writes
+	 * into /logs is cleaned before anyone else may look (see run_collect). */
+	if (cdir_make_trusted(spec->trial_dir, 0700, &s.trial, err) < 0 ||
+	    cdir_chmod(&s.trial, 0700, err) < 0 || make_log_dirs(&s, err) < 0) {
 		rc = -1;
 		goto out;
 	}
-	log_slot = log_open_file(log_path);
-	if (spec->config_json && json_write_file_atomic(config_path, spec->config_json, err) < 0) {
+	log_slot = log_open_fd(cdir_append(&s.trial, "trial.log", 0644, NULL));
+	if (spec->config_json && json_write_at(&s.trial, "config.json", spec->config_json, err) < 0) {
 		rc = -1;
 		goto close_log;
 	}
@@ -602,6 +783,8 @@ int trial_run(const struct trial_spec *spec, struct trial_result *r, struct err 
 		run_install(&s);
 	if (!s.fatal && !cancel_requested())
 		run_execute(&s);
+	if (!s.fatal && !cancel_requested())
+		end_agent_phase(&s);
 	if (!s.fatal && !spec->verifier_disabled && !cancel_requested())
 		run_verify(&s);
 	/* Cancelled before the work phases completed: the result is not an outcome.
@@ -610,15 +793,16 @@ int trial_run(const struct trial_spec *spec, struct trial_result *r, struct err 
 		mark_cancelled(&s);
 	run_collect(&s);
 	run_teardown(&s);
+	r->integrity = integrity_json(&s);
 	r->finished_at = wall_now();
 	save(&s);
+	if (s.logs_clean && cdir_chmod(&s.trial, 0755, err) < 0)
+		log_warn("%s", err->msg);
 	log_info("%s: finished in %.2f s%s%s", spec->trial_name, r->finished_at - r->started_at,
 	         r->exception ? " with " : "", r->exception ? r->exception->type : "");
 close_log:
 	log_close_file(log_slot);
 out:
-	free(s.agent_dir);
-	free(s.verifier_dir);
-	free(s.artifacts_dir);
+	state_release(&s);
 	return rc;
 }

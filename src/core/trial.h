@@ -12,6 +12,8 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
+struct cdir;
+
 /* Everything a trial needs, resolved by the caller (job or `rollout trial run`). */
 struct trial_spec {
 	const char *trial_name;
@@ -52,7 +54,14 @@ struct trial_spec {
 	const char *const *artifact_sources;
 	const char *const *artifact_dests;
 	long long output_cap; /* per stream, per command; 0 = default */
+	/* Collect phase bounds; 0 = the defaults below. */
+	long long logs_cap;      /* apparent size kept per /logs directory */
+	long long artifacts_cap; /* declared artifacts, all together */
+	double collect_timeout;
 };
+#define TRIAL_LOGS_CAP_DEFAULT (1LL << 30)
+#define TRIAL_ARTIFACTS_CAP_DEFAULT (1LL << 30)
+#define COLLECT_TIMEOUT_DEFAULT 300.0
 
 /* Inputs of the timeout formulas (reference/harbor.md §3). A negative value is
  * "not set" for overrides, maxima and phase multipliers. */
@@ -74,14 +83,21 @@ void trial_timeouts(const struct timeout_inputs *in, struct trial_spec *spec);
  * result could be written. */
 int trial_run(const struct trial_spec *spec, struct trial_result *result, struct err *err);
 
-/* Reward files (reference/harbor.md §2): reward.txt first, then reward.json. On
- * failure *exception_type is RewardFileNotFoundError, RewardFileEmptyError or
- * VerifierOutputParseError. Files are opened without following symlinks. */
-int trial_parse_rewards(const char *verifier_dir, cJSON **rewards, const char **exception_type,
-                        struct err *err);
+/* The reward file a verification produced (or left unread). */
+struct reward_file {
+	const char *name; /* "reward.json" or "reward.txt" read; NULL when none */
+	long long size;
+	double mtime;        /* seconds since the epoch */
+	const char *ignored; /* a reward file older than the verification: not read */
+};
 
-/* Make a trial's host directories safe to browse: remove symlinks that point outside
- * them, setuid/setgid bits and special files the environment may have planted. */
-void trial_sanitize_dir(const char *dir);
+/* Reward files (reference/harbor.md §2), Harbor >= 0.22's order: reward.json,
+ * then reward.txt, read through the confined verifier directory (no links, no
+ * FIFOs). A file older than not_before (wall clock; 0 = no check) is not the
+ * verifier's and is ignored. On failure *exception_type is
+ * RewardFileNotFoundError, RewardFileEmptyError or VerifierOutputParseError. rf
+ * (may be NULL) says which file was read. */
+int trial_parse_rewards(const struct cdir *verifier, double not_before, cJSON **rewards,
+                        struct reward_file *rf, const char **exception_type, struct err *err);
 
 #endif

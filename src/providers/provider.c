@@ -1,8 +1,15 @@
 /* Provider lookup by name. */
 #include "providers/provider.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
+#include "rollout/confined.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const struct provider_ops sandbox_provider;
 extern const struct provider_ops docker_provider;
@@ -25,4 +32,31 @@ void env_info_free(struct env_info *infos, size_t n)
 		free(infos[i].state);
 	}
 	free(infos);
+}
+
+int provider_upload_path(const struct provider_ops *p, struct environment *env,
+                         const char *host_path, const char *env_path, unsigned flags,
+                         struct err *err)
+{
+	_cleanup_close_ int fd = open(host_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0)
+		return err_sys(err, "upload %s", host_path);
+	fcntl(fd, F_SETFL, 0);
+	return p->upload(env, fd, env_path, flags, err);
+}
+
+int provider_download_path(const struct provider_ops *p, struct environment *env,
+                           const char *env_path, const char *host_path, struct err *err)
+{
+	_cleanup_free_ char *copy = xstrdup(host_path);
+	_cleanup_cdir_ struct cdir dir = CDIR_INIT;
+	char *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy;
+
+	if (slash)
+		*slash = '\0';
+	if (cdir_make_trusted(slash ? (slash == copy ? "/" : copy) : ".", 0755, &dir, err) < 0)
+		return -1;
+	return p->download(env, env_path, &dir, base, NULL, NULL, err);
 }

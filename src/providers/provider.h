@@ -57,12 +57,16 @@ struct exec_request {
 	const char *user;        /* NULL: the image USER; "uid", "uid:gid" or a name */
 	double timeout_sec;      /* 0: none. On expiry the command and everything it
 				    started are killed; the environment stays usable. */
-	const char *stdout_path; /* host file for stdout (created/truncated); NULL discards */
-	const char *stderr_path; /* host file for stderr; NULL discards */
-	bool merge_stderr;       /* stderr goes to stdout_path, interleaved */
-	long long output_cap;    /* per stream, bytes; 0 = EXEC_OUTPUT_CAP_DEFAULT */
-	int stdin_fd;            /* fd to feed as stdin; -1 = /dev/null */
+	/* Host fds the command's output is written to (never reopened, so an
+	 * O_APPEND descriptor keeps appending); 0 or -1 discards (output never
+	 * goes to our own stdin: a zeroed request discards it). */
+	int stdout_fd;
+	int stderr_fd;
+	bool merge_stderr;    /* stderr goes to stdout_fd, interleaved */
+	long long output_cap; /* per stream, bytes; 0 = EXEC_OUTPUT_CAP_DEFAULT */
+	int stdin_fd;         /* fd to feed as stdin; -1 = /dev/null */
 };
+#define EXEC_REQUEST_INIT {.stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1}
 
 struct exec_result {
 	int exit_code; /* 128+signal when killed by a signal */
@@ -85,6 +89,27 @@ struct env_info {
 };
 
 struct environment; /* provider-specific handle */
+struct cdir;
+
+/* upload() flags */
+enum {
+	/* env_path is removed first: a directory is replaced as a whole, not merged
+	 * with what the agent left there. */
+	UPLOAD_REPLACE = 1 << 0,
+};
+
+/* Bounds of a download (collect phase): what the environment hands back is
+ * untrusted in size and time too. */
+struct copy_limits {
+	long long max_bytes; /* apparent size of all files; beyond it files are cut; 0 = none */
+	double deadline;     /* mono_now() value; 0 = none (ETIMEDOUT) */
+};
+
+struct copy_report {
+	long long bytes; /* apparent size written */
+	long files;
+	bool truncated; /* max_bytes was reached */
+};
 
 struct provider_ops {
 	const char *name;
@@ -98,13 +123,27 @@ struct provider_ops {
 	int (*start)(const struct env_config *cfg, struct environment **out, struct err *err);
 	int (*exec)(struct environment *env, const struct exec_request *req,
 	            struct exec_result *res, struct err *err);
-	/* Copy a host file or directory into the environment. A directory's
+	/* Copy a host file or directory into the environment: host_fd is an open
+	 * regular file or directory (opened confined by the caller). A directory's
 	 * *contents* land in env_path (created if missing); modes are kept. */
-	int (*upload)(struct environment *env, const char *host_path, const char *env_path,
+	int (*upload)(struct environment *env, int host_fd, const char *env_path, unsigned flags,
 	              struct err *err);
-	/* Copy an environment file or directory (its contents) to host_path. */
-	int (*download)(struct environment *env, const char *env_path, const char *host_path,
-	                struct err *err);
+	/* Copy an environment file or directory (its contents) to dest_rel beneath
+	 * the host directory dest (parents made there, whatever was planted in the
+	 * way replaced). Nothing is followed on the host; modes are masked (no
+	 * setuid/setgid/sticky, no group/other write), FIFOs, devices and sockets
+	 * are skipped, holes stay holes. lim and rep may be NULL. */
+	int (*download)(struct environment *env, const char *env_path, const struct cdir *dest,
+	                const char *dest_rel, const struct copy_limits *lim,
+	                struct copy_report *rep, struct err *err);
+	/* Kills every process of the environment except its init — whatever the
+	 * earlier execs left running, daemons and setsid'd children included — and
+	 * returns once they are gone: how many were killed, or -1. */
+	int (*kill_all)(struct environment *env, struct err *err);
+	/* Verification starts: /logs/verifier, read-only until now where the
+	 * provider can do that (so nothing could be planted there), becomes
+	 * writable. Callers kill_all() first and empty the host directory. */
+	int (*open_verifier_dir)(struct environment *env, struct err *err);
 	/* destroy=true removes everything; false stops nothing and keeps the
 	 * environment for `rollout env` (preserve_env). Frees the handle. */
 	int (*stop)(struct environment *env, bool destroy, struct err *err);
@@ -121,6 +160,14 @@ struct provider_ops {
 };
 
 const struct provider_ops *provider_find(const char *name);
+/* upload()/download() by host path, for callers whose host side is trusted
+ * (tests, benchmarks, `rollout env`): the path is opened (its parent, for a
+ * download) as the caller names it. */
+int provider_upload_path(const struct provider_ops *p, struct environment *env,
+                         const char *host_path, const char *env_path, unsigned flags,
+                         struct err *err);
+int provider_download_path(const struct provider_ops *p, struct environment *env,
+                           const char *env_path, const char *host_path, struct err *err);
 void env_info_free(struct env_info *infos, size_t n);
 
 #endif

@@ -36,7 +36,9 @@ bool cdir_force_walk;
 
 void cdir_release(struct cdir *d)
 {
-	if (d->fd >= 0)
+	/* Only a handle that was opened has a path: a zeroed struct holds fd 0,
+	 * which is not ours to close. */
+	if (d->path && d->fd >= 0)
 		close(d->fd);
 	free(d->path);
 	d->fd = -1;
@@ -830,9 +832,7 @@ int cdir_clear(const struct cdir *d, struct err *err)
 
 /* ---- sanitizing ---- */
 
-/* A link escapes when it is absolute or its ".." steps climb above the
- * sanitized root (the link sits `depth` levels below it). */
-static bool link_escapes(const char *target, int depth)
+bool symlink_escapes(const char *target, int depth)
 {
 	int level = depth;
 	const char *p = target;
@@ -936,7 +936,7 @@ static int san_entry(struct san *s, struct san_frame *stack, int *n, const char 
 		char target[PATH_MAX];
 		ssize_t len = readlinkat(dfd, name, target, sizeof(target) - 1);
 
-		if (len < 0 || (target[len] = '\0', link_escapes(target, depth))) {
+		if (len < 0 || (target[len] = '\0', symlink_escapes(target, depth))) {
 			if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 				return err_sys(err, "unlink %s", name);
 			s->rep->links_removed++;
@@ -1034,6 +1034,130 @@ out:
 	while (n > 0)
 		closedir(stack[--n].d);
 	free(stack);
+	return rc;
+}
+
+/* ---- copying a tree ---- */
+
+struct copy_frame {
+	DIR *src;
+	int dst;
+	int depth;
+};
+
+static int copy_one(const struct copy_frame *f, const char *name, bool link_files,
+                    struct copy_frame *next, struct err *err)
+{
+	int sfd = dirfd(f->src);
+	struct stat st;
+
+	next->src = NULL;
+	if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : err_sys(err, "stat %s", name);
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlinkat(sfd, name, target, sizeof(target) - 1);
+
+		if (n < 0 || (target[n] = '\0', symlink_escapes(target, f->depth)))
+			return 0;
+		return symlinkat(target, f->dst, name) < 0 ? err_sys(err, "symlink %s", name) : 0;
+	}
+	if (S_ISREG(st.st_mode)) {
+		_cleanup_close_ int in = -1, out = -1;
+		bool cut;
+
+		if (link_files && (st.st_mode & 07022) == 0 &&
+		    linkat(sfd, name, f->dst, name, 0) == 0)
+			return 0;
+		in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (in < 0)
+			return err_sys(err, "open %s", name);
+		out = openat(f->dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		             st.st_mode & 0755);
+		if (out < 0 || copy_data_sparse(in, out, 0, 0, &cut) < 0)
+			return err_sys(err, "copy %s", name);
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	if (f->depth + 1 >= SANITIZE_DEPTH_DEFAULT)
+		return err_set(err, ELOOP, "%s: deeper than %d levels", name, SANITIZE_DEPTH_DEFAULT);
+	int s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), d2;
+
+	if (s2 < 0 || mkdirat(f->dst, name, st.st_mode & 0755) < 0 ||
+	    (d2 = openat(f->dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		if (s2 >= 0)
+			close(s2);
+		return err_sys(err, "copy %s", name);
+	}
+	next->src = fdopendir(s2);
+	next->dst = d2;
+	next->depth = f->depth + 1;
+	if (!next->src) {
+		close(s2);
+		close(d2);
+		return err_sys(err, "copy %s", name);
+	}
+	return 0;
+}
+
+int cdir_copy_tree(const struct cdir *src, const char *name, const struct cdir *dst,
+                   const char *to, bool link_files, struct err *err)
+{
+	_cleanup_cdir_ struct cdir from = CDIR_INIT;
+	_cleanup_cdir_ struct cdir into = CDIR_INIT;
+	struct copy_frame stack[SANITIZE_DEPTH_DEFAULT];
+	int n = 0, rc = -1;
+
+	if (cdir_sub(src, name, &from, err) < 0)
+		return -1;
+	if (cdir_exists(dst, to))
+		return err_set(err, EEXIST, "%s/%s exists", dst->path, to);
+	if (cdir_mkdirs(dst, to, 0755, false, &into, err) < 0)
+		return -1;
+	stack[0].src = fdopendir(fcntl(from.fd, F_DUPFD_CLOEXEC, 3));
+	stack[0].dst = fcntl(into.fd, F_DUPFD_CLOEXEC, 3);
+	stack[0].depth = 0;
+	if (!stack[0].src || stack[0].dst < 0) {
+		if (stack[0].src)
+			closedir(stack[0].src);
+		if (stack[0].dst >= 0)
+			close(stack[0].dst);
+		return err_sys(err, "copy %s", from.path);
+	}
+	rewinddir(stack[0].src);
+	n = 1;
+	while (n > 0) {
+		struct dirent *de;
+
+		errno = 0;
+		de = readdir(stack[n - 1].src);
+		if (!de) {
+			if (errno) {
+				err_sys(err, "read %s", from.path);
+				goto out;
+			}
+			n--;
+			closedir(stack[n].src);
+			close(stack[n].dst);
+			continue;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (copy_one(&stack[n - 1], de->d_name, link_files, &stack[n], err) < 0) {
+			err_wrap(err, "copy %s to %s/%s", from.path, dst->path, to);
+			goto out;
+		}
+		if (stack[n].src)
+			n++;
+	}
+	rc = 0;
+out:
+	while (n > 0) {
+		n--;
+		closedir(stack[n].src);
+		close(stack[n].dst);
+	}
 	return rc;
 }
 

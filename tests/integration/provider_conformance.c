@@ -105,14 +105,20 @@ static void run_req(struct environment *env, struct exec_request *req, struct ru
 	_cleanup_free_ char *e = path_join(test_tmpdir(), "stderr.txt");
 	size_t len;
 
+	int ofd, efd;
+
 	memset(r, 0, sizeof(*r));
 	unlink(o);
 	unlink(e);
-	req->stdout_path = o;
-	req->stderr_path = req->merge_stderr ? NULL : e;
+	ofd = open(o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	efd = open(e, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	req->stdout_fd = ofd;
+	req->stderr_fd = req->merge_stderr ? -1 : efd;
 	if (req->stdin_fd == 0)
 		req->stdin_fd = -1;
 	r->rc = P->exec(env, req, &r->res, &r->err);
+	close(ofd);
+	close(efd);
 	if (read_file(o, 64 << 20, &r->out, &len, NULL) < 0)
 		r->out = xstrdup("");
 	if (read_file(e, 64 << 20, &r->errout, &len, NULL) < 0)
@@ -427,14 +433,14 @@ TEST(upload_and_download_directory_round_trip_keeps_modes)
 
 	REQUIRE(env);
 	make_tree(src);
-	REQUIRE(P->upload(env, src, "/data/in", &err) == 0);
+	REQUIRE(provider_upload_path(P, env, src, "/data/in", 0, &err) == 0);
 	sh(env,
 	   "stat -c '%a %s' /data/in/run.sh /data/in/secret; /data/in/run.sh; "
 	   "readlink /data/in/link; cat /data/in/link",
 	   &r);
 	CHECK_STR(r.out, "755 19\n600 6\nran\nsub/deeper/data.txt\nnested\n");
 	run_free(&r);
-	REQUIRE(P->download(env, "/data/in", back, &err) == 0);
+	REQUIRE(provider_download_path(P, env, "/data/in", back, &err) == 0);
 	compare_trees(src, back, "");
 	stop(env);
 }
@@ -449,7 +455,7 @@ TEST(upload_single_file_creates_parents)
 	REQUIRE(env);
 	REQUIRE(write_file(f, "#!/bin/sh\necho one\n", 19, 0750, NULL) == 0);
 	chmod(f, 0750);
-	REQUIRE(P->upload(env, f, "/new/dir/one.sh", &err) == 0);
+	REQUIRE(provider_upload_path(P, env, f, "/new/dir/one.sh", 0, &err) == 0);
 	sh(env, "stat -c %a /new/dir/one.sh && /new/dir/one.sh", &r);
 	CHECK_STR(r.out, "750\none\n");
 	run_free(&r);
@@ -468,10 +474,10 @@ TEST(download_single_file_and_missing_path)
 	REQUIRE(env);
 	sh(env, "printf 'line1\\nline2\\n' > /tmp/f.txt", &r);
 	run_free(&r);
-	REQUIRE(P->download(env, "/tmp/f.txt", dst, &err) == 0);
+	REQUIRE(provider_download_path(P, env, "/tmp/f.txt", dst, &err) == 0);
 	REQUIRE(read_file(dst, 1024, &got, &len, NULL) == 0);
 	CHECK_STR(got, "line1\nline2\n");
-	CHECK(P->download(env, "/no/such/path", dst, &err) < 0);
+	CHECK(provider_download_path(P, env, "/no/such/path", dst, &err) < 0);
 	stop(env);
 }
 
@@ -497,13 +503,13 @@ TEST(paths_resolve_inside_the_environment_never_on_the_host)
 	                   secret, target);
 	sh(env, script, &r);
 	run_free(&r);
-	if (P->download(env, "/tmp/s", dst, &err) == 0 &&
+	if (provider_download_path(P, env, "/tmp/s", dst, &err) == 0 &&
 	    read_file(dst, 1024, &got, &len, NULL) == 0)
 		CHECK(strstr(got, "HOSTSECRET") == NULL);
 	err_clear(&err);
-	P->upload(env, f, "/tmp/t", &err);
+	provider_upload_path(P, env, f, "/tmp/t", 0, &err);
 	CHECK(!path_exists(target));
-	P->upload(env, f, "/tmp/d/up/tmp/../../escape", &err);
+	provider_upload_path(P, env, f, "/tmp/d/up/tmp/../../escape", 0, &err);
 	CHECK(!path_exists("/escape"));
 	unlink(secret);
 	unlink(target);
@@ -515,6 +521,7 @@ TEST(logs_directories_exist_and_reach_the_host)
 	struct environment *env = start();
 	_cleanup_free_ char *host_file = NULL;
 	_cleanup_free_ char *got = NULL;
+	struct err err = {0};
 	struct run r;
 	struct stat st;
 	size_t len;
@@ -522,8 +529,14 @@ TEST(logs_directories_exist_and_reach_the_host)
 	REQUIRE(env);
 	sh(env,
 	   "test -d /logs/agent && test -d /logs/verifier && test -d /logs/artifacts && "
-	   "echo hi > /logs/agent/a.txt && echo v > /logs/verifier/v.txt",
+	   "echo hi > /logs/agent/a.txt",
 	   &r);
+	CHECK_INT(r.res.exit_code, 0);
+	run_free(&r);
+	/* /logs/verifier is the verifier's: writable once verification starts. */
+	REQUIRE(P->kill_all(env, &err) >= 0);
+	REQUIRE(P->open_verifier_dir(env, &err) == 0);
+	sh(env, "echo v > /logs/verifier/v.txt", &r);
 	CHECK_INT(r.res.exit_code, 0);
 	run_free(&r);
 	host_file = path_join(tdir("agent"), "a.txt");
@@ -533,7 +546,112 @@ TEST(logs_directories_exist_and_reach_the_host)
 		/* Files the environment writes end up owned by the invoking user. */
 		REQUIRE(stat(host_file, &st) == 0);
 		CHECK_INT(st.st_uid, getuid());
+		CHECK(path_is_file(tpath("verifier/v.txt")));
 	}
+	stop(env);
+}
+
+/* Where the provider can (the sandbox), the agent cannot write /logs/verifier
+ * at all before verification: nothing can be planted there. */
+TEST(verifier_logs_are_closed_until_verification)
+{
+	struct environment *env = start();
+	struct run r;
+
+	REQUIRE(env);
+	sh(env, "echo 1 > /logs/verifier/reward.txt && echo written", &r);
+	if (strcmp(P->name, "sandbox") == 0) {
+		CHECK(r.res.exit_code != 0);
+		CHECK(!path_exists(tpath("verifier/reward.txt")));
+	}
+	run_free(&r);
+	stop(env);
+}
+
+/* The end of the agent phase: everything the agent left running goes, however
+ * it hid (setsid, ignored SIGTERM, double fork); the environment stays usable. */
+TEST(kill_all_ends_every_process_but_init)
+{
+	struct environment *env = start();
+	struct err err = {0};
+	struct run r;
+	int n;
+
+	REQUIRE(env);
+	sh(env,
+	   "setsid sh -c 'trap \"\" TERM; while :; do echo x >> /tmp/loop; sleep 0.05; done' "
+	   ">/dev/null 2>&1 & "
+	   "(sh -c 'sleep 1007' >/dev/null 2>&1 &) ; "
+	   "nohup sleep 1008 >/dev/null 2>&1 & echo started",
+	   &r);
+	CHECK_STR(r.out, "started\n");
+	run_free(&r);
+	n = P->kill_all(env, &err);
+	if (n < 0)
+		test_fail_at(__FILE__, __LINE__, "kill_all: %s", err.msg);
+	CHECK(n >= 3);
+	sh(env,
+	   "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done | "
+	   "grep -cE '^(sleep 100[78]|sh -c trap)' || true",
+	   &r);
+	CHECK_STR(r.out, "0\n");
+	run_free(&r);
+	/* Nothing left: a second call kills nothing. */
+	CHECK_INT(P->kill_all(env, &err), 0);
+	stop(env);
+}
+
+/* UPLOAD_REPLACE: a directory is replaced as a whole (nothing the agent left
+ * there is merged in), whatever was in its place (a link, a file). */
+TEST(upload_replace_does_not_merge)
+{
+	struct environment *env = start();
+	_cleanup_free_ char *src = path_join(test_tmpdir(), "tests");
+	struct err err = {0};
+	struct run r;
+
+	REQUIRE(env);
+	REQUIRE(mkdir_p(src, 0755, NULL) == 0);
+	REQUIRE(write_file(tpath("tests/test.sh"), "real\n", 5, 0755, NULL) == 0);
+	sh(env, "mkdir -p /t1 && echo fake > /t1/conftest.py && ln -s /etc /t2 && echo x > /t3",
+	   &r);
+	run_free(&r);
+	REQUIRE(provider_upload_path(P, env, src, "/t1", UPLOAD_REPLACE, &err) == 0);
+	REQUIRE(provider_upload_path(P, env, src, "/t2", UPLOAD_REPLACE, &err) == 0);
+	REQUIRE(provider_upload_path(P, env, src, "/t3", UPLOAD_REPLACE, &err) == 0);
+	sh(env, "ls /t1; cat /t2/test.sh; test -L /t2 || echo notlink; cat /t3/test.sh; "
+	        "test -e /etc/test.sh || echo clean",
+	   &r);
+	CHECK_STR(r.out, "test.sh\nreal\nnotlink\nreal\nclean\n");
+	run_free(&r);
+	stop(env);
+}
+
+/* Downloads never bring setuid bits, devices or links pointing out to the host. */
+TEST(download_masks_what_the_environment_hands_back)
+{
+	struct environment *env = start();
+	_cleanup_free_ char *dst = path_join(test_tmpdir(), "dl");
+	struct err err = {0};
+	struct stat st;
+	struct run r;
+
+	REQUIRE(env);
+	sh(env,
+	   "mkdir -p /out/sub && echo x > /out/suid && chmod 6777 /out/suid && "
+	   "chmod 777 /out/sub && ln -s /etc/passwd /out/abs && ln -s ../../x /out/sub/up && "
+	   "ln -s suid /out/ok && mkfifo /out/fifo",
+	   &r);
+	run_free(&r);
+	REQUIRE(provider_download_path(P, env, "/out", dst, &err) == 0);
+	REQUIRE(lstat(tpath("dl/suid"), &st) == 0);
+	CHECK_INT(st.st_mode & 07777, 0755);
+	REQUIRE(lstat(tpath("dl/sub"), &st) == 0);
+	CHECK_INT(st.st_mode & 07777, 0755);
+	CHECK(!path_exists(tpath("dl/abs")));
+	CHECK(!path_exists(tpath("dl/sub/up")));
+	CHECK(path_exists(tpath("dl/ok")));
+	CHECK(!path_exists(tpath("dl/fifo")));
 	stop(env);
 }
 

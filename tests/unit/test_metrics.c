@@ -44,10 +44,10 @@ TEST(mean_counts_errors_as_zero_and_builds_distributions)
 {
 	cJSON *r1 = rw("{\"reward\": 1.0}"), *r0 = rw("{\"reward\": 0}");
 	struct trial_outcome o[] = {
-	    {"t1", "a", "oracle", NULL, "ds", r1, NULL},
-	    {"t2", "b", "oracle", NULL, "ds", r0, NULL},
-	    {"t3", "c", "oracle", NULL, "ds", NULL, "RewardFileNotFoundError"},
-	    {"t4", "d", "oracle", NULL, "ds", r1, "AgentTimeoutError"},
+	    {"t1", "a", "oracle", NULL, "ds", r1, NULL, NULL},
+	    {"t2", "b", "oracle", NULL, "ds", r0, NULL, NULL},
+	    {"t3", "c", "oracle", NULL, "ds", NULL, "RewardFileNotFoundError", NULL},
+	    {"t4", "d", "oracle", NULL, "ds", r1, "AgentTimeoutError", NULL},
 	};
 	_cleanup_json_ cJSON *s = job_stats(o, 4, NULL, 0, NULL, 0, 2);
 	const cJSON *e = cJSON_GetObjectItem(cJSON_GetObjectItem(s, "evals"), "oracle__ds");
@@ -75,8 +75,8 @@ TEST(multi_key_rewards_are_per_key_and_keep_pass_at_k)
 {
 	cJSON *a = rw("{\"correct\": 1, \"style\": 0.5}"), *b = rw("{\"correct\": 0}");
 	struct trial_outcome o[] = {
-	    {"t1", "x", "oracle", NULL, NULL, a, NULL},
-	    {"t2", "x", "oracle", NULL, NULL, b, NULL},
+	    {"t1", "x", "oracle", NULL, NULL, a, NULL, NULL},
+	    {"t2", "x", "oracle", NULL, NULL, b, NULL, NULL},
 	};
 	struct metric_spec m[] = {{"mean"}, {"max"}};
 	_cleanup_json_ cJSON *s = job_stats(o, 2, m, 2, NULL, 0, 0);
@@ -98,10 +98,10 @@ TEST(pass_at_k_averages_over_tasks_and_stops_at_min_trials)
 {
 	cJSON *one = rw("{\"reward\": 1}"), *zero = rw("{\"reward\": 0}");
 	struct trial_outcome o[] = {
-	    {"a1", "a", "nop", NULL, "d", one, NULL},  {"a2", "a", "nop", NULL, "d", zero, NULL},
-	    {"a3", "a", "nop", NULL, "d", zero, NULL}, {"a4", "a", "nop", NULL, "d", zero, NULL},
-	    {"b1", "b", "nop", NULL, "d", zero, NULL}, {"b2", "b", "nop", NULL, "d", zero, NULL},
-	    {"b3", "b", "nop", NULL, "d", NULL, "X"},  {"b4", "b", "nop", NULL, "d", zero, NULL},
+	    {"a1", "a", "nop", NULL, "d", one, NULL, NULL},  {"a2", "a", "nop", NULL, "d", zero, NULL, NULL},
+	    {"a3", "a", "nop", NULL, "d", zero, NULL, NULL}, {"a4", "a", "nop", NULL, "d", zero, NULL, NULL},
+	    {"b1", "b", "nop", NULL, "d", zero, NULL, NULL}, {"b2", "b", "nop", NULL, "d", zero, NULL, NULL},
+	    {"b3", "b", "nop", NULL, "d", NULL, "X", NULL},  {"b4", "b", "nop", NULL, "d", zero, NULL, NULL},
 	};
 	_cleanup_json_ cJSON *s = job_stats(o, 8, NULL, 0, NULL, 0, 0);
 	const cJSON *p = cJSON_GetObjectItem(
@@ -119,8 +119,8 @@ TEST(dataset_metrics_come_before_the_jobs)
 {
 	cJSON *r = rw("{\"reward\": 0.5}");
 	struct trial_outcome o[] = {
-	    {"t1", "a", "oracle", NULL, "reg", r, NULL},
-	    {"t2", "a", "oracle", NULL, "local", r, NULL},
+	    {"t1", "a", "oracle", NULL, "reg", r, NULL, NULL},
+	    {"t2", "a", "oracle", NULL, "local", r, NULL, NULL},
 	};
 	struct metric_spec job_m[] = {{"max"}};
 	struct metric_spec reg_m[] = {{"sum"}};

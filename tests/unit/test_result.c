@@ -3,6 +3,7 @@
 #include "harness.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/json.h"
@@ -10,6 +11,8 @@
 #include "rollout/strbuf.h"
 
 #include <ctype.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void fill(struct trial_result *r)
 {
@@ -71,9 +74,12 @@ TEST(trial_result_write_and_load)
 	_cleanup_free_ char *exc = NULL;
 	size_t len;
 
+	_cleanup_cdir_ struct cdir dir = CDIR_INIT;
+
+	REQUIRE(cdir_open_trusted(test_tmpdir(), &dir, &err) == 0);
 	fill(&a);
-	REQUIRE(trial_result_write(test_tmpdir(), &a, &err) == 0);
-	CHECK_INT(trial_result_load(test_tmpdir(), &b, &err), RESULT_OK);
+	REQUIRE(trial_result_write(&dir, &a, &err) == 0);
+	CHECK_INT(trial_result_load(&dir, &b, &err), RESULT_OK);
 	CHECK_STR(b.trial_name, "hello-world__abcdefg");
 	REQUIRE(read_file(tpath("exception.txt"), 4096, &exc, &len, NULL) == 0);
 	CHECK_CONTAINS(exc, "AgentTimeoutError");
@@ -88,13 +94,24 @@ TEST(trial_result_load_tolerates_missing_empty_and_truncated)
 	_cleanup_free_ char *path = path_join(test_tmpdir(), "result.json");
 	const char *cases[] = {"", "{\"id\": \"x\", \"task_na", "[1,2]", "{\"id\": 5}",
 	                       "{\"id\": \"x\"}" /* no finished_at: unfinished */};
+	_cleanup_cdir_ struct cdir dir = CDIR_INIT;
 
-	CHECK_INT(trial_result_load(test_tmpdir(), &r, &err), RESULT_MISSING);
+	REQUIRE(cdir_open_trusted(test_tmpdir(), &dir, &err) == 0);
+	CHECK_INT(trial_result_load(&dir, &r, &err), RESULT_MISSING);
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		REQUIRE(write_file(path, cases[i], strlen(cases[i]), 0644, NULL) == 0);
-		CHECK_INT(trial_result_load(test_tmpdir(), &r, &err), RESULT_CORRUPT);
+		CHECK_INT(trial_result_load(&dir, &r, &err), RESULT_CORRUPT);
 		CHECK(err.msg[0] != '\0');
 	}
+	/* A link or a FIFO in place of result.json is corrupt, never followed or
+	 * waited on. */
+	unlink(path);
+	REQUIRE(write_file(tpath("elsewhere.json"), "{}", 2, 0644, NULL) == 0);
+	REQUIRE(symlink(tpath("elsewhere.json"), path) == 0);
+	CHECK_INT(trial_result_load(&dir, &r, &err), RESULT_CORRUPT);
+	unlink(path);
+	REQUIRE(mkfifo(path, 0644) == 0);
+	CHECK_INT(trial_result_load(&dir, &r, &err), RESULT_CORRUPT);
 }
 
 TEST(trial_names_follow_harbor)

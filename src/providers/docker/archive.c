@@ -6,6 +6,7 @@
 #include "providers/docker/docker.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/json.h"
@@ -83,35 +84,78 @@ static int put_archive(struct environment *env, tar_fill_fn fill, void *ctx, str
 }
 
 struct upload_ctx {
-	const char *host_path;
+	int host_fd;
+	const struct stat *st;
 	const char *arcname;
 };
+
+/* A regular file from its open fd, as one archive member. */
+static int write_file_entry(struct tar_writer *w, const struct upload_ctx *u, struct err *err)
+{
+	struct tar_entry e = {.type = TAR_REG,
+	                      .path = (char *)u->arcname,
+	                      .mode = u->st->st_mode & 07777,
+	                      .size = (uint64_t)u->st->st_size,
+	                      .mtime = u->st->st_mtim.tv_sec};
+	char buf[65536];
+	uint64_t left = e.size;
+
+	if (tar_writer_header(w, &e, err) < 0)
+		return -1;
+	while (left > 0) {
+		ssize_t r = read(u->host_fd, buf, left < sizeof(buf) ? left : sizeof(buf));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? err_sys(err, "read %s", u->arcname)
+			             : err_set(err, EIO, "%s shrank while being uploaded", u->arcname);
+		if (tar_writer_data(w, buf, (size_t)r, err) < 0)
+			return -1;
+		left -= (uint64_t)r;
+	}
+	return 0;
+}
 
 static int fill_upload(struct tar_writer *w, void *ctx, struct err *err)
 {
 	struct upload_ctx *u = ctx;
 	struct tar_tree_opts opts = {.flags = TAR_TREE_ROOT_OWNER, .fixed_mtime = -1};
 
-	return tar_write_tree(w, AT_FDCWD, u->host_path, u->arcname, &opts, err);
+	if (S_ISREG(u->st->st_mode))
+		return write_file_entry(w, u, err);
+	return tar_write_tree(w, u->host_fd, ".", u->arcname, &opts, err);
 }
 
-int docker_provider_upload(struct environment *env, const char *host_path, const char *env_path,
-                           struct err *err)
+int docker_provider_upload(struct environment *env, int host_fd, const char *env_path,
+                           unsigned flags, struct err *err)
 {
 	_cleanup_free_ char *rel = path_clean_relative(env_path);
-	struct upload_ctx u = {.host_path = host_path, .arcname = rel};
 	struct stat st;
+	struct upload_ctx u = {.host_fd = host_fd, .st = &st, .arcname = rel};
 
 	if (!rel)
 		return err_set(err, EINVAL, "upload to %s: path leaves the root", env_path);
-	if (lstat(host_path, &st) < 0)
-		return err_sys(err, "upload %s", host_path);
+	if (fstat(host_fd, &st) < 0)
+		return err_sys(err, "upload to %s", env_path);
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return err_set(err, EINVAL, "upload to %s: not a file or directory", env_path);
 	if (!*rel && !S_ISDIR(st.st_mode))
-		return err_set(err, EINVAL, "upload %s: cannot replace / with a file", host_path);
+		return err_set(err, EINVAL, "upload to %s: cannot replace / with a file", env_path);
+	if ((flags & UPLOAD_REPLACE) && *rel) {
+		/* Whatever the agent left there goes first (the daemon would merge). */
+		_cleanup_free_ char *abs = xasprintf("/%s", rel);
+		const char *args[] = {"rm-rf", abs, NULL};
+
+		if (docker_helper_exec(env, "0", args, 120, NULL, err) < 0)
+			return err_wrap(err, "upload: replace %s", env_path);
+	}
+	if (S_ISREG(st.st_mode) && lseek(host_fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
+		return err_sys(err, "upload to %s", env_path);
 	/* Entries are named by their full path below "/": the daemon creates missing
 	 * parents, and a directory's contents land in env_path itself. */
 	if (put_archive(env, fill_upload, &u, err) < 0)
-		return err_wrap(err, "upload %s to %s:%s", host_path, env->name, env_path);
+		return err_wrap(err, "upload to %s:%s", env->name, env_path);
 	return 0;
 }
 
@@ -290,24 +334,60 @@ static int get_archive(struct environment *env, const char *env_path, double dea
 	return 0;
 }
 
-int docker_provider_download(struct environment *env, const char *env_path, const char *host_path,
+/* What an environment hands back is masked like any confined write: no
+ * setuid/setgid/sticky or group/other write, no FIFOs or devices, no link
+ * pointing out of the download. */
+struct download_filter {
+	struct rename_ctx rc;
+};
+
+static int filter_entry(void *ctx, struct tar_entry *e, struct err *err)
+{
+	struct download_filter *f = ctx;
+	int rc = rename_entry(&f->rc, e, err), depth = 0;
+
+	if (rc != 0)
+		return rc;
+	if (e->type == TAR_FIFO || e->type == TAR_CHAR || e->type == TAR_BLOCK)
+		return 1;
+	if (e->type == TAR_SYMLINK) {
+		for (const char *p = e->path; *p; p++)
+			depth += *p == '/';
+		if (!e->linkpath || symlink_escapes(e->linkpath, depth))
+			return 1;
+	}
+	e->mode &= 0755;
+	e->uid = getuid();
+	e->gid = getgid();
+	return 0;
+}
+
+int docker_provider_download(struct environment *env, const char *env_path,
+                             const struct cdir *dest, const char *dest_rel,
+                             const struct copy_limits *lim, struct copy_report *rep,
                              struct err *err)
 {
-	double deadline = mono_now() + ARCHIVE_TIMEOUT;
+	double deadline = lim && lim->deadline > 0 ? lim->deadline : mono_now() + ARCHIVE_TIMEOUT;
 	_cleanup_http_conn_ struct http_conn *conn = NULL;
 	_cleanup_free_ char *want = xstrdup(env_path);
-	_cleanup_free_ char *host_dir = NULL;
-	_cleanup_close_ int rootfd = -1;
+	_cleanup_free_ char *parent_rel = NULL;
+	_cleanup_cdir_ struct cdir root = CDIR_INIT;
 	struct http_response r;
 	struct path_stat ps = {0};
-	struct rename_ctx rc = {0};
-	struct tar_extract_opts opts = {.filter = rename_entry, .filter_ctx = &rc};
+	struct download_filter f = {0};
+	struct tar_extract_opts opts = {
+	    .flags = TAR_X_SPARSE | TAR_X_CAP, .filter = filter_entry, .filter_ctx = &f};
+	struct tar_extract_stats stats = {0};
 	struct body_in bi = {&r, deadline};
 	struct tar_input in = {body_next, NULL, &bi};
 	struct tar_reader *reader;
 	bool is_dir;
 	int ret;
 
+	if (lim && lim->max_bytes > 0)
+		opts.max_bytes = (uint64_t)(lim->max_bytes - (rep ? rep->bytes : 0) > 0
+		                                ? lim->max_bytes - (rep ? rep->bytes : 0)
+		                                : 1);
 	/* A symlink is followed inside the container: the daemon resolved it for us
 	 * (linkTarget), so a link to a host path can never be copied out as one. */
 	for (int hop = 0;; hop++) {
@@ -332,37 +412,43 @@ int docker_provider_download(struct environment *env, const char *env_path, cons
 		_cleanup_free_ char *clean = path_clean_relative(want);
 
 		/* GET /archive?path=/ names entries "/..."; otherwise "<basename>/..." */
-		rc.prefix = clean && *clean ? ps.name : "";
+		f.rc.prefix = clean && *clean ? ps.name : "";
 	}
-	if (is_dir) {
-		host_dir = xstrdup(host_path);
-	} else {
-		const char *slash = strrchr(host_path, '/');
+	parent_rel = xstrdup(dest_rel);
+	if (!is_dir) {
+		char *slash = strrchr(parent_rel, '/');
 
-		host_dir =
-		    slash ? (slash == host_path ? xstrdup("/")
-		                                : xstrndup(host_path, (size_t)(slash - host_path)))
-		          : xstrdup(".");
-		rc.file_name = path_basename(host_path);
+		f.rc.file_name = slash ? slash + 1 : dest_rel;
+		if (slash)
+			*slash = '\0';
+		else
+			parent_rel[0] = '\0';
 	}
-	ret = mkdir_p(host_dir, 0755, err);
-	if (ret == 0) {
-		rootfd = open(host_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (rootfd < 0)
-			ret = err_sys(err, "open %s", host_dir);
-	}
+	ret = cdir_mkdirs(dest, parent_rel, 0755, true, &root, err);
 	if (ret == 0) {
 		reader = tar_reader_new(&in);
-		ret = tar_extract(reader, rootfd, &opts, NULL, err);
+		ret = tar_extract(reader, root.fd, &opts, &stats, err);
 		tar_reader_free(reader);
-		if (ret == 0)
+		if (ret == 0 && stats.truncated) {
+			/* Over the collect limit: what fits was kept. The rest of the body
+			 * is not read: the connection goes with it. */
+			if (rep)
+				rep->truncated = true;
+			http_conn_close(steal_ptr(&conn));
+		} else if (ret == 0) {
 			ret = http_discard_body(&r, deadline, err);
+		}
 	}
-	free(rc.path_buf);
-	free(rc.link_buf);
+	if (rep) {
+		rep->bytes += (long long)stats.bytes;
+		rep->files += (long)stats.entries;
+	}
+	free(f.rc.path_buf);
+	free(f.rc.link_buf);
 	http_response_release(&r);
 	path_stat_release(&ps);
 	if (ret < 0)
-		return err_wrap(err, "download %s:%s to %s", env->name, env_path, host_path);
+		return err_wrap(err, "download %s:%s to %s/%s", env->name, env_path, dest->path,
+		                dest_rel);
 	return 0;
 }

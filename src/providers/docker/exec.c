@@ -448,7 +448,6 @@ int docker_exec_run(struct environment *env, const struct docker_exec_spec *spec
 	if (!spec->is_helper) {
 		if (res->exit_code == 137 && !res->timed_out)
 			res->oom_killed = check_oom(env);
-		docker_fix_logs_owner(env);
 	}
 	res->duration_sec = mono_now() - t0;
 	return 0;
@@ -483,20 +482,9 @@ int docker_helper_exec(struct environment *env, const char *user, const char *co
 	return rc;
 }
 
-static int open_output(const char *path, struct err *err)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	if (fd < 0)
-		return err_sys(err, "open %s", path);
-	return fd;
-}
-
 int docker_provider_exec(struct environment *env, const struct exec_request *req,
                          struct exec_result *res, struct err *err)
 {
-	_cleanup_close_ int out_fd = -1;
-	_cleanup_close_ int err_fd = -1;
 	struct docker_exec_spec spec = {.argv = req->argv,
 	                                .env = req->env,
 	                                .cwd = req->cwd,
@@ -519,15 +507,9 @@ int docker_provider_exec(struct environment *env, const struct exec_request *req
 			strv_push(&merged, *a);
 		spec.argv = (const char *const *)strv_array(&merged);
 	}
-	if (req->stdout_path && (out_fd = open_output(req->stdout_path, err)) < 0)
-		return -1;
-	if (req->merge_stderr)
-		spec.err_fd = out_fd;
-	else if (req->stderr_path && (err_fd = open_output(req->stderr_path, err)) < 0)
-		return -1;
-	else
-		spec.err_fd = err_fd;
-	spec.out_fd = out_fd;
+	/* The caller's descriptors, borrowed: written to, never reopened or closed. */
+	spec.out_fd = req->stdout_fd > 0 ? req->stdout_fd : -1;
+	spec.err_fd = req->merge_stderr ? spec.out_fd : req->stderr_fd > 0 ? req->stderr_fd : -1;
 	if (docker_exec_run(env, &spec, res, err) < 0)
 		return err_wrap(err, "exec %s in %s", req->argv[0], env->name);
 	return 0;

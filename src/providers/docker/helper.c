@@ -8,13 +8,18 @@
  *   chown UID GID DIR...  hand the files below DIRs to the host user, never
  *                      following a symlink
  *   merge-stderr CMD...  run CMD with stderr on stdout (one ordered stream)
+ *   kill-all           kill every process but pid 1 and print how many (the end
+ *                      of the agent phase: daemons and setsid'd children included)
+ *   rm-rf PATH         remove PATH (never following its last component), any depth
  * A constructor recognises the name before main() runs, so every program linked
  * with librollout (rollout itself, the test and bench programs) can serve. */
 #include "providers/docker/docker.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/proc.h"
 #include "rollout/strbuf.h"
 
 #include <dirent.h>
@@ -444,6 +449,28 @@ static int helper_chown(int argc, char **argv)
 	return 0;
 }
 
+static int helper_rm_rf(const char *path)
+{
+	_cleanup_free_ char *copy = xstrdup(path);
+	_cleanup_close_ int parent = -1;
+	char *slash = strrchr(copy, '/');
+	struct err err = {0};
+
+	if (!slash || !slash[1] || strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0) {
+		fprintf(stderr, "rm-rf %s: not a removable path\n", path);
+		return 2;
+	}
+	*slash = '\0';
+	parent = open(slash == copy ? "/" : copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (parent < 0 && errno == ENOENT)
+		return 0;
+	if (parent < 0 || tree_remove_at(parent, slash + 1, &err) < 0) {
+		fprintf(stderr, "rm-rf %s: %s\n", path, parent < 0 ? strerror(errno) : err.msg);
+		return 1;
+	}
+	return 0;
+}
+
 static int helper_main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "sleep") == 0)
@@ -468,6 +495,14 @@ static int helper_main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "chown") == 0)
 		return helper_chown(argc - 2, argv + 2);
+	if (argc == 2 && strcmp(argv[1], "kill-all") == 0) {
+		int n = proc_kill_all_but_init(30.0);
+
+		printf("%d\n", n);
+		return n < 0 ? 1 : 0;
+	}
+	if (argc == 3 && strcmp(argv[1], "rm-rf") == 0)
+		return helper_rm_rf(argv[2]);
 	fprintf(stderr, "%s: unknown helper command\n", argv[0]);
 	return 2;
 }

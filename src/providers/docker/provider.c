@@ -116,30 +116,45 @@ int docker_env_error(struct environment *env, int status, struct err *err)
 
 void docker_fix_logs_owner(struct environment *env)
 {
-	uid_t uid = getuid();
-	gid_t gid = getgid();
-	bool root = geteuid() == 0;
-	long foreign = 0;
+	_cleanup_free_ char *u = NULL;
+	_cleanup_free_ char *g = NULL;
+	struct err err = {0};
 
-	for (int i = 0; i < 3; i++) {
-		_cleanup_close_ int fd = -1;
+	/* As root the trial's sanitizing pass hands everything to root on the host
+	 * itself, once no process can write there any more. */
+	if (geteuid() == 0)
+		return;
+	u = xasprintf("%u", (unsigned)getuid());
+	g = xasprintf("%u", (unsigned)getgid());
+	const char *args[] = {"chown", u, g, ENV_AGENT_DIR, ENV_VERIFIER_DIR, ENV_ARTIFACTS_DIR,
+	                      NULL};
 
-		if (!env->host_logs[i])
-			continue;
-		fd = open(env->host_logs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd >= 0)
-			foreign += docker_chown_tree(fd, uid, gid, root);
-	}
-	if (foreign > 0 && !root) {
-		_cleanup_free_ char *u = xasprintf("%u", (unsigned)uid);
-		_cleanup_free_ char *g = xasprintf("%u", (unsigned)gid);
-		const char *args[] = {"chown",           u,   g, ENV_AGENT_DIR, ENV_VERIFIER_DIR,
-		                      ENV_ARTIFACTS_DIR, NULL};
-		struct err err = {0};
+	if (docker_helper_exec(env, "0", args, 60, NULL, &err) < 0)
+		log_warn("docker: handing /logs files to uid %s: %s", u, err.msg);
+}
 
-		if (docker_helper_exec(env, "0", args, 60, NULL, &err) < 0)
-			log_warn("docker: handing /logs files to uid %s: %s", u, err.msg);
-	}
+/* ---- phase boundaries ---------------------------------------------------------------- */
+
+static int docker_kill_all(struct environment *env, struct err *err)
+{
+	_cleanup_sb_ struct strbuf out = STRBUF_INIT;
+	const char *args[] = {"kill-all", NULL};
+	long n;
+
+	if (docker_helper_exec(env, "0", args, 60, &out, err) < 0)
+		return err_wrap(err, "environment %s: kill its processes", env->name);
+	n = strtol(sb_str(&out), NULL, 10);
+	docker_fix_logs_owner(env);
+	return n < 0 ? 0 : (int)n;
+}
+
+/* The bind mount cannot change after create: /logs/verifier was writable all
+ * along, and the caller emptied its host directory once the agent was gone. */
+static int docker_open_verifier_dir(struct environment *env, struct err *err)
+{
+	(void)env;
+	(void)err;
+	return 0;
 }
 
 /* ---- start ------------------------------------------------------------------------- */
@@ -609,6 +624,8 @@ const struct provider_ops docker_provider = {
     .exec = docker_provider_exec,
     .upload = docker_provider_upload,
     .download = docker_provider_download,
+    .kill_all = docker_kill_all,
+    .open_verifier_dir = docker_open_verifier_dir,
     .stop = docker_stop,
     .open = docker_open,
     .release = docker_release,

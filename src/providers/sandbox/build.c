@@ -125,17 +125,15 @@ static void *pump_output(void *p)
 static int runner_exec(void *handle, const struct build_exec *x, int *exit_code, struct err *err)
 {
 	struct runner_env *re = handle;
-	struct exec_request req = {0};
+	struct exec_request req = EXEC_REQUEST_INIT;
 	struct exec_result res;
 	struct pump pu = {.x = x};
 	pthread_t thread;
-	char path[64];
 	int p[2], rc;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_sys(err, "pipe");
-	/* The exec writes its capture "file": our pipe, read by a thread. */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
+	/* The exec writes its output into our pipe, read by a thread. */
 	pu.fd = p[0];
 	if (pthread_create(&thread, NULL, pump_output, &pu) != 0) {
 		close(p[0]);
@@ -146,7 +144,7 @@ static int runner_exec(void *handle, const struct build_exec *x, int *exit_code,
 	req.cwd = x->cwd;
 	req.user = x->user;
 	req.timeout_sec = x->timeout_sec;
-	req.stdout_path = path;
+	req.stdout_fd = p[1];
 	req.merge_stderr = true;
 	req.output_cap = 1LL << 50;
 	req.stdin_fd = -1;

@@ -826,6 +826,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.bind_dst[0] = "logs/agent";
 	plan.bind_dst[1] = "logs/verifier";
 	plan.bind_dst[2] = "logs/artifacts";
+	plan.bind_rdonly = 1u << 1; /* /logs/verifier: see sandbox_open_verifier_dir */
 	plan.seccomp = prog;
 	plan.caps = caps_default_mask();
 	plan.cg_mode = cgh->mode;

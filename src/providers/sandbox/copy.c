@@ -2,14 +2,18 @@
  * the environment's root (openat2 RESOLVE_IN_ROOT, no magic links), and every
  * step below a resolved directory is an *at() call that never follows a symlink,
  * so a link planted by the agent cannot make rollout read or write a host file.
- * Symlinks are copied as symlinks; modes are kept. */
+ * The host side of a download is a confined directory (rollout/confined.h):
+ * modes are masked, FIFOs and devices are never opened, holes stay holes, and
+ * the copy is bounded in size and time. Trees are walked iteratively. */
 #include "providers/sandbox/sandbox.h"
 #include "providers/sandbox/sys.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -23,7 +27,7 @@
 #include <unistd.h>
 
 #define RESOLVE_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-#define MAX_DEPTH 256
+#define MAX_DEPTH 128
 
 /* O_PATH directory fd of path inside the root, creating missing components. */
 static int root_open_dir(int root_fd, const char *path, bool create, mode_t mode, struct err *err)
@@ -83,12 +87,15 @@ int root_mkdir_p(int root_fd, const char *env_path, mode_t mode, struct err *err
 	return 0;
 }
 
-/* Splits "/a/b/c" into a parent directory fd (inside the root) and "c". */
+/* Splits "/a/b/c" into a parent directory fd (inside the root, opened for
+ * *at() calls) and "c". */
 static int root_parent(int root_fd, const char *path, bool create, char **base, struct err *err)
 {
 	_cleanup_free_ char *copy = xstrdup(path);
+	_cleanup_close_ int opath = -1;
 	size_t n = strlen(copy);
-	char *slash;
+	char *slash, p[32];
+	int fd;
 
 	while (n > 1 && copy[n - 1] == '/')
 		copy[--n] = '\0';
@@ -103,7 +110,13 @@ static int root_parent(int root_fd, const char *path, bool create, char **base, 
 		slash[1] = '\0';
 	else
 		copy[0] = '\0';
-	return root_open_dir(root_fd, copy, create, 0755, err);
+	opath = root_open_dir(root_fd, copy, create, 0755, err);
+	if (opath < 0)
+		return -1;
+	fd = open(sys_fd_path(p, opath), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, "open %s", path);
+	return fd;
 }
 
 static int copy_fd(int in, int out)
@@ -128,84 +141,8 @@ static int copy_fd(int in, int out)
 	return r < 0 ? -1 : 0;
 }
 
-/* Creates (or replaces) regular file name in dirfd without following anything
- * already there. */
-static int create_file_at(int dirfd, const char *name, mode_t mode)
-{
-	for (int attempt = 0; attempt < 3; attempt++) {
-		int fd = openat(dirfd, name,
-		                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-		                0600);
-		struct stat st;
-
-		if (fd >= 0) {
-			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-				fcntl(fd, F_SETFL, 0);
-				return fd;
-			}
-			close(fd);
-		} else if (errno != ELOOP && errno != ENXIO && errno != ETXTBSY) {
-			return -1;
-		}
-		/* A symlink, fifo or device is in the way: replace it. */
-		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
-			return -1;
-	}
-	(void)mode;
-	errno = EEXIST;
-	return -1;
-}
-
-static int upload_file(int src, const struct stat *st, int dirfd, const char *name,
-                       const char *what, struct err *err)
-{
-	_cleanup_close_ int out = create_file_at(dirfd, name, st->st_mode);
-
-	if (out < 0)
-		return err_sys(err, "create %s", what);
-	if (copy_fd(src, out) < 0)
-		return err_sys(err, "copy to %s", what);
-	if (fchmod(out, st->st_mode & 07777) < 0)
-		return err_sys(err, "chmod %s", what);
-	return 0;
-}
-
-/* A directory name in dirfd, created if needed, opened without following. */
-static int ensure_dir_at(int dirfd, const char *name, const char *what, struct err *err)
-{
-	int fd;
-
-	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
-		return err_sys(err, "mkdir %s", what);
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
-		/* Something that is not a directory is in the way. */
-		if (unlinkat(dirfd, name, 0) < 0 || mkdirat(dirfd, name, 0700) < 0)
-			return err_sys(err, "replace %s", what);
-		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return err_sys(err, "open %s", what);
-	return fd;
-}
-
-static int copy_symlink(int sdir, const char *name, int ddir, const char *what, struct err *err)
-{
-	char target[PATH_MAX];
-	ssize_t n = readlinkat(sdir, name, target, sizeof(target) - 1);
-
-	if (n < 0)
-		return err_sys(err, "readlink %s", what);
-	target[n] = '\0';
-	if (unlinkat(ddir, name, 0) < 0 && errno != ENOENT && errno != EISDIR)
-		return err_sys(err, "replace %s", what);
-	if (symlinkat(target, ddir, name) < 0)
-		return err_sys(err, "symlink %s", what);
-	return 0;
-}
-
 /* Opens name in sdir for reading only if it is a regular file (never a fifo or a
- * device of the environment), without following a symlink. */
+ * device), without following a symlink. */
 static int open_regular(int sdir, const char *name, struct stat *st)
 {
 	char p[32];
@@ -224,98 +161,264 @@ static int open_regular(int sdir, const char *name, struct stat *st)
 	return fd;
 }
 
-/* Copies the entries of sdir into ddir (both real directory fds). */
-static int copy_env_tree(int sdir, int ddir, const char *what, int depth, struct err *err)
+/* ---- one tree copier for both directions ---- */
+
+struct copier {
+	bool download; /* host side is the destination: masked modes, limits */
+	const struct copy_limits *lim;
+	struct copy_report *rep;
+};
+
+/* A directory name in dirfd, created if needed (anything else in the way is
+ * removed first), opened without following. */
+static int ensure_dir_at(int dirfd, const char *name, mode_t mode, const char *what,
+                         struct err *err)
 {
-	_cleanup_closedir_ DIR *d = NULL;
-	struct dirent *de;
-	int dup_fd = dup(sdir);
+	int fd;
 
-	if (depth > MAX_DEPTH)
-		return err_set(err, ELOOP, "%s: too deep", what);
-	if (dup_fd < 0 || !(d = fdopendir(dup_fd))) {
-		if (dup_fd >= 0)
-			close(dup_fd);
-		return err_sys(err, "read %s", what);
+	if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+		return err_sys(err, "mkdir %s", what);
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+		if (tree_remove_at(dirfd, name, err) < 0)
+			return err_wrap(err, "replace %s", what);
+		if (mkdirat(dirfd, name, mode) < 0)
+			return err_sys(err, "mkdir %s", what);
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *child = NULL;
-		struct stat st;
+	if (fd < 0)
+		return err_sys(err, "open %s", what);
+	return fd;
+}
 
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		child = xasprintf("%s/%s", what, de->d_name);
-		if (fstatat(sdir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			return err_sys(err, "stat %s", child);
-		if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int s = openat(
-			    sdir, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			_cleanup_close_ int t = -1;
+/* A new file replacing whatever is at name in dirfd (never written through). */
+static int create_at(int dirfd, const char *name, mode_t mode, const char *what, struct err *err)
+{
+	struct cdir d = {.fd = dirfd, .path = (char *)what};
 
-			if (s < 0)
-				return err_sys(err, "open %s", child);
-			t = ensure_dir_at(ddir, de->d_name, child, err);
-			if (t < 0 || copy_env_tree(s, t, child, depth + 1, err) < 0)
-				return -1;
-			if (fchmod(t, st.st_mode & 07777) < 0)
-				return err_sys(err, "chmod %s", child);
-		} else if (S_ISREG(st.st_mode)) {
-			_cleanup_close_ int s = open_regular(sdir, de->d_name, &st);
+	return cdir_create(&d, name, mode, err);
+}
 
-			if (s < 0)
-				return err_sys(err, "open %s", child);
-			if (upload_file(s, &st, ddir, de->d_name, child, err) < 0)
-				return -1;
-		} else if (S_ISLNK(st.st_mode)) {
-			if (copy_symlink(sdir, de->d_name, ddir, child, err) < 0)
-				return -1;
+static int copy_file(struct copier *c, int src, const struct stat *st, int ddir, const char *name,
+                     const char *what, struct err *err)
+{
+	mode_t mode = c->download ? (st->st_mode & 0755) : (st->st_mode & 07777);
+	_cleanup_close_ int out = create_at(ddir, name, mode, what, err);
+
+	if (out < 0)
+		return -1;
+	if (!c->download) {
+		if (copy_fd(src, out) < 0)
+			return err_sys(err, "copy to %s", what);
+	} else {
+		long long left = -1, n;
+		bool cut = false;
+
+		if (c->lim && c->lim->max_bytes > 0) {
+			left = c->lim->max_bytes - (c->rep ? c->rep->bytes : 0);
+			if (left < 0)
+				left = 0;
 		}
-		/* fifos, sockets and devices are not copied */
+		n = copy_data_sparse(src, out, left, c->lim ? c->lim->deadline : 0, &cut);
+		if (n < 0 && errno == ETIMEDOUT)
+			return err_set(err, ETIMEDOUT, "copy %s: out of time", what);
+		if (n < 0)
+			return err_sys(err, "copy %s", what);
+		if (left == 0 && st->st_size > 0)
+			cut = true;
+		if (c->rep) {
+			c->rep->bytes += n;
+			c->rep->files++;
+			c->rep->truncated |= cut;
+		}
 	}
+	if (fchmod(out, mode) < 0)
+		return err_sys(err, "chmod %s", what);
 	return 0;
 }
 
-int copy_upload(int root_fd, const char *host_path, const char *env_path, struct err *err)
+static int copy_symlink(struct copier *c, int sdir, const char *name, int ddir, int depth,
+                        const char *what, struct err *err)
 {
+	char target[PATH_MAX];
+	ssize_t n = readlinkat(sdir, name, target, sizeof(target) - 1);
+
+	if (n < 0)
+		return err_sys(err, "readlink %s", what);
+	target[n] = '\0';
+	/* On the host, a link may only point inside what was downloaded. */
+	if (c->download && symlink_escapes(target, depth))
+		return 0;
+	if (tree_remove_at(ddir, name, err) < 0)
+		return err_wrap(err, "replace %s", what);
+	if (symlinkat(target, ddir, name) < 0)
+		return err_sys(err, "symlink %s", what);
+	return 0;
+}
+
+struct copy_frame {
+	DIR *src;
+	int dst;
+	int depth;
+	char *what;
+};
+
+static void frame_pop(struct copy_frame *f)
+{
+	closedir(f->src);
+	close(f->dst);
+	free(f->what);
+}
+
+/* One entry; may push a frame. */
+static int copy_entry(struct copier *c, struct copy_frame *stack, int *n, const char *name,
+                      struct err *err)
+{
+	struct copy_frame *f = &stack[*n - 1];
+	int sdir = dirfd(f->src);
+	_cleanup_free_ char *child = xasprintf("%s/%s", f->what, name);
 	struct stat st;
 
-	if (stat(host_path, &st) < 0)
-		return err_sys(err, "upload %s", host_path);
+	if (c->lim && c->lim->deadline > 0 && mono_now() > c->lim->deadline)
+		return err_set(err, ETIMEDOUT, "copy %s: out of time", child);
+	if (fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : err_sys(err, "stat %s", child);
+	if (S_ISREG(st.st_mode)) {
+		_cleanup_close_ int s = open_regular(sdir, name, &st);
+
+		if (s < 0)
+			return errno == ENOENT ? 0 : err_sys(err, "open %s", child);
+		return copy_file(c, s, &st, f->dst, name, child, err);
+	}
+	if (S_ISLNK(st.st_mode))
+		return copy_symlink(c, sdir, name, f->dst, f->depth, child, err);
+	if (!S_ISDIR(st.st_mode))
+		return 0; /* fifos, sockets and devices are not copied */
+	if (f->depth + 1 >= MAX_DEPTH)
+		return err_set(err, ELOOP, "%s: deeper than %d levels", child, MAX_DEPTH);
+	int s = openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int t = s < 0 ? -1 : ensure_dir_at(f->dst, name, 0700, child, err);
+
+	if (s < 0 || t < 0) {
+		if (s >= 0)
+			close(s);
+		return s < 0 ? err_sys(err, "open %s", child) : -1;
+	}
+	if (fchmod(t, c->download ? (st.st_mode & 0755) : (st.st_mode & 07777)) < 0 ||
+	    !(stack[*n].src = fdopendir(s))) {
+		close(s);
+		close(t);
+		return err_sys(err, "copy %s", child);
+	}
+	stack[*n].dst = t;
+	stack[*n].depth = f->depth + 1;
+	stack[*n].what = steal_ptr(&child);
+	(*n)++;
+	return 0;
+}
+
+/* Copies the entries of directory sdir into ddir (both taken). */
+static int copy_env_tree(struct copier *c, int sdir, int ddir, const char *what, struct err *err)
+{
+	struct copy_frame *stack = xcalloc(MAX_DEPTH, sizeof(*stack));
+	int n = 0, rc = -1;
+
+	if (!(stack[0].src = fdopendir(sdir))) {
+		close(sdir);
+		close(ddir);
+		free(stack);
+		return err_sys(err, "read %s", what);
+	}
+	stack[0].dst = ddir;
+	stack[0].what = xstrdup(what);
+	n = 1;
+	while (n > 0) {
+		struct dirent *de;
+
+		errno = 0;
+		de = readdir(stack[n - 1].src);
+		if (!de) {
+			if (errno) {
+				err_sys(err, "read %s", stack[n - 1].what);
+				goto out;
+			}
+			frame_pop(&stack[--n]);
+			continue;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (copy_entry(c, stack, &n, de->d_name, err) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	while (n > 0)
+		frame_pop(&stack[--n]);
+	free(stack);
+	return rc;
+}
+
+/* ---- host -> environment ---- */
+
+int copy_upload(int root_fd, int host_fd, const char *env_path, unsigned flags, struct err *err)
+{
+	struct copier c = {.download = false};
+	struct stat st;
+	_cleanup_free_ char *base = NULL;
+	_cleanup_close_ int parent = -1;
+
+	if (fstat(host_fd, &st) < 0)
+		return err_sys(err, "upload to %s", env_path);
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+		return err_set(err, EINVAL, "upload to %s: not a file or directory", env_path);
+	if (flags & UPLOAD_REPLACE) {
+		/* What the agent left at env_path goes, whatever it is. */
+		parent = root_parent(root_fd, env_path, true, &base, err);
+		if (parent < 0 || tree_remove_at(parent, base, err) < 0)
+			return err_wrap(err, "upload: replace %s", env_path);
+	}
 	if (S_ISDIR(st.st_mode)) {
 		_cleanup_close_ int dpath = root_open_dir(root_fd, env_path, true, 0755, err);
-		_cleanup_close_ int src = -1, dst = -1;
+		int src, dst;
 		char p[32];
 
 		if (dpath < 0)
 			return err_wrap(err, "upload to %s", env_path);
 		dst = open(sys_fd_path(p, dpath), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		src = open(host_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dst < 0 || src < 0)
-			return err_sys(err, "upload %s to %s", host_path, env_path);
-		if (copy_env_tree(src, dst, env_path, 0, err) < 0)
-			return err_wrap(err, "upload %s", host_path);
+		src = openat(host_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dst < 0 || src < 0) {
+			if (dst >= 0)
+				close(dst);
+			if (src >= 0)
+				close(src);
+			return err_sys(err, "upload to %s", env_path);
+		}
+		if (copy_env_tree(&c, src, dst, env_path, err) < 0)
+			return err_wrap(err, "upload");
 		return 0;
 	}
-	if (!S_ISREG(st.st_mode))
-		return err_set(err, EINVAL, "upload %s: not a file or directory", host_path);
-	_cleanup_free_ char *base = NULL;
-	_cleanup_close_ int parent = root_parent(root_fd, env_path, true, &base, err);
-	_cleanup_close_ int src = -1, dir = -1;
-	char p[32];
-
-	if (parent < 0)
-		return err_wrap(err, "upload to %s", env_path);
-	dir = open(sys_fd_path(p, parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	src = open(host_path, O_RDONLY | O_CLOEXEC);
-	if (dir < 0 || src < 0)
-		return err_sys(err, "upload %s to %s", host_path, env_path);
-	return upload_file(src, &st, dir, base, env_path, err);
+	if (parent < 0) {
+		free(base);
+		base = NULL;
+		parent = root_parent(root_fd, env_path, true, &base, err);
+		if (parent < 0)
+			return err_wrap(err, "upload to %s", env_path);
+	}
+	if (lseek(host_fd, 0, SEEK_SET) < 0 && errno != ESPIPE)
+		return err_sys(err, "upload to %s", env_path);
+	return copy_file(&c, host_fd, &st, parent, base, env_path, err);
 }
 
-int copy_download(int root_fd, const char *env_path, const char *host_path, struct err *err)
+/* ---- environment -> host ---- */
+
+int copy_download(int root_fd, const char *env_path, const struct cdir *dest,
+                  const char *dest_rel, const struct copy_limits *lim, struct copy_report *rep,
+                  struct err *err)
 {
 	_cleanup_close_ int src =
 	    sys_openat2(root_fd, env_path, O_PATH | O_CLOEXEC, 0, RESOLVE_ROOT);
+	struct copy_report dummy = {0};
+	struct copier c = {.download = true, .lim = lim, .rep = rep ? rep : &dummy};
 	struct stat st;
 	char p[32];
 
@@ -324,39 +427,36 @@ int copy_download(int root_fd, const char *env_path, const char *host_path, stru
 	if (fstat(src, &st) < 0)
 		return err_sys(err, "download %s", env_path);
 	if (S_ISDIR(st.st_mode)) {
-		_cleanup_close_ int sdir =
-		    open(sys_fd_path(p, src), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		_cleanup_close_ int ddir = -1;
+		struct cdir ddir = CDIR_INIT;
+		int sdir = open(sys_fd_path(p, src), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int rc;
 
-		if (sdir < 0 || mkdir_p(host_path, 0755, err) < 0)
+		if (sdir < 0)
 			return err_sys(err, "download %s", env_path);
-		ddir = open(host_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (ddir < 0)
-			return err_sys(err, "open %s", host_path);
-		if (copy_env_tree(sdir, ddir, env_path, 0, err) < 0)
+		if (cdir_mkdirs(dest, dest_rel, 0755, true, &ddir, err) < 0) {
+			close(sdir);
 			return err_wrap(err, "download %s", env_path);
-		fchmod(ddir, st.st_mode & 07777);
+		}
+		fchmod(ddir.fd, st.st_mode & 0755);
+		rc = copy_env_tree(&c, sdir, ddir.fd, env_path, err);
+		free(ddir.path);
+		if (rc < 0)
+			return err_wrap(err, "download");
 		return 0;
 	}
 	if (!S_ISREG(st.st_mode))
 		return err_set(err, EINVAL, "download %s: not a file or directory", env_path);
-	_cleanup_free_ char *parent = xstrdup(host_path);
-	char *slash = strrchr(parent, '/');
+	_cleanup_free_ char *parent_rel = xstrdup(dest_rel);
+	char *slash = strrchr(parent_rel, '/');
+	const char *base = slash ? slash + 1 : dest_rel;
+	_cleanup_cdir_ struct cdir parent = CDIR_INIT;
 	_cleanup_close_ int in = open(sys_fd_path(p, src), O_RDONLY | O_CLOEXEC);
-	_cleanup_close_ int out = -1;
 
 	if (in < 0)
 		return err_sys(err, "download %s", env_path);
-	if (slash && slash != parent) {
+	if (slash)
 		*slash = '\0';
-		if (mkdir_p(parent, 0755, err) < 0)
-			return -1;
-	}
-	out = open(host_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (out < 0)
-		return err_sys(err, "create %s", host_path);
-	if (copy_fd(in, out) < 0)
-		return err_sys(err, "download %s", env_path);
-	fchmod(out, st.st_mode & 07777);
-	return 0;
+	if (cdir_mkdirs(dest, slash ? parent_rel : "", 0755, true, &parent, err) < 0)
+		return err_wrap(err, "download %s", env_path);
+	return copy_file(&c, in, &st, parent.fd, base, dest_rel, err);
 }

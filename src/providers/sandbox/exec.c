@@ -111,18 +111,6 @@ static void capture_read(struct capture *c)
 	}
 }
 
-static int open_output(const char *path, struct err *err)
-{
-	int fd;
-
-	if (!path)
-		return -1;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		err_sys(err, "create %s", path);
-	return fd < 0 ? -2 : fd;
-}
-
 static int send_request(int conn, const struct ctl_exec *h, const int *fds, int nfds,
                         const struct strbuf *payload, struct err *err)
 {
@@ -264,9 +252,9 @@ int sandbox_exec(struct environment *env, const struct exec_request *req, struct
 	}
 	cap = req->output_cap > 0 ? req->output_cap : EXEC_OUTPUT_CAP_DEFAULT;
 	cout.cap = cerr.cap = cap;
-	if ((cout.out = open_output(req->stdout_path, err)) == -2 ||
-	    (!req->merge_stderr && (cerr.out = open_output(req->stderr_path, err)) == -2))
-		goto out;
+	/* The caller's descriptors, borrowed: written to, never reopened or closed. */
+	cout.out = req->stdout_fd > 0 ? req->stdout_fd : -1;
+	cerr.out = req->merge_stderr || req->stderr_fd <= 0 ? -1 : req->stderr_fd;
 	if (pipe2(po, O_CLOEXEC) < 0 || (!req->merge_stderr && pipe2(pe, O_CLOEXEC) < 0)) {
 		err_sys(err, "pipe");
 		goto out;
@@ -415,8 +403,7 @@ int sandbox_exec(struct environment *env, const struct exec_request *req, struct
 out:
 	res->duration_sec = mono_now() - t0;
 	{
-		int *all[] = {&po[0],   &po[1],   &pe[0],    &pe[1],
-		              &cout.fd, &cerr.fd, &cout.out, &cerr.out};
+		int *all[] = {&po[0], &po[1], &pe[0], &pe[1], &cout.fd, &cerr.fd};
 
 		for (size_t i = 0; i < ARRAY_SIZE(all); i++)
 			if (*all[i] >= 0)

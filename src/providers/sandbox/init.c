@@ -6,6 +6,7 @@
  * It is a clone of a possibly multithreaded process, so it never allocates
  * through libc: buffers come from mmap, everything else is system calls. */
 #include "providers/sandbox/sandbox.h"
+#include "rollout/proc.h"
 #include "providers/sandbox/security.h"
 #include "providers/sandbox/sys.h"
 
@@ -609,6 +610,8 @@ static void slot_maybe_start(struct slot *s)
 	}
 }
 
+static void reap(void);
+
 static void on_conn(struct slot *s)
 {
 	static char msg[CTL_CHUNK + 64];
@@ -698,6 +701,15 @@ static void on_conn(struct slot *s)
 	case CTL_KILL:
 		slot_kill(s);
 		break;
+	case CTL_KILL_ALL: {
+		/* A phase boundary: nothing the agent started may outlive it. */
+		int n = proc_kill_all_but_init(10.0);
+
+		reap();
+		send_msg(s->conn, n < 0 ? CTL_ERROR : CTL_KILLED, n < 0 ? EIO : n,
+		         n < 0 ? "kill all: /proc unreadable" : NULL);
+		break;
+	}
 	default:
 		slot_fail(s, EPROTO, "unknown request");
 	}

@@ -382,9 +382,8 @@ static int setup_sys(const struct sandbox_plan *p, int rootfd, struct child_err 
 
 static int setup_binds(const struct sandbox_plan *p, int rootfd, struct child_err *e)
 {
-	struct sb_mount_attr attr = {.attr_set = SB_MOUNT_ATTR_NOSUID | SB_MOUNT_ATTR_NODEV};
-
 	for (int i = 0; i < LOG_BINDS; i++) {
+		struct sb_mount_attr attr = {.attr_set = SB_MOUNT_ATTR_NOSUID | SB_MOUNT_ATTR_NODEV};
 		int t, tree;
 
 		if (!p->bind_dst[i])
@@ -396,6 +395,8 @@ static int setup_binds(const struct sandbox_plan *p, int rootfd, struct child_er
 			close(t);
 			continue;
 		}
+		if (p->bind_rdonly & (1u << i))
+			attr.attr_set |= SB_MOUNT_ATTR_RDONLY;
 		tree = sys_open_tree(AT_FDCWD, p->bind_src[i], SB_OPEN_TREE_CLONE | O_CLOEXEC);
 		if (tree < 0 || sys_mount_setattr(tree, "", AT_EMPTY_PATH, &attr) < 0 ||
 		    sys_move_mount(tree, "", t, "",

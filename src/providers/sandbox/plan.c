@@ -28,7 +28,8 @@ struct plan_header {
 	int32_t cg_mode;
 	uint8_t userns, netns, userxattr, whole_files, shim, devpts_gid, sysfs_mounted, send_ns_fds,
 	    owner_rootfs, owner_netns;
-	uint8_t pad[2];
+	uint8_t bind_rdonly; /* bit i: bind i is read-only */
+	uint8_t pad[1];
 };
 
 static void put_str(struct strbuf *sb, const char *s)
@@ -62,6 +63,7 @@ void plan_encode(const struct sandbox_plan *p, struct strbuf *out)
 	h.send_ns_fds = p->send_ns_fds;
 	h.owner_rootfs = p->owner_rootfs;
 	h.owner_netns = p->owner_netns;
+	h.bind_rdonly = p->bind_rdonly;
 	sb_add(out, &h, sizeof(h));
 	put_str(out, p->rootfs);
 	put_str(out, p->etc_scratch);
@@ -137,6 +139,7 @@ int plan_decode(char *buf, size_t len, struct sandbox_plan *p, const char **lowe
 	p->send_ns_fds = h.send_ns_fds;
 	p->owner_rootfs = h.owner_rootfs;
 	p->owner_netns = h.owner_netns;
+	p->bind_rdonly = h.bind_rdonly;
 	p->listen_fd = -1;
 	p->rootfs = get_str(&c, &ok);
 	p->etc_scratch = get_str(&c, &ok);

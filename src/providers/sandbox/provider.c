@@ -30,20 +30,21 @@ static int sb_exec(struct environment *env, const struct exec_request *req, stru
 	return sandbox_exec(env, req, res, err);
 }
 
-static int sb_upload(struct environment *env, const char *host_path, const char *env_path,
+static int sb_upload(struct environment *env, int host_fd, const char *env_path, unsigned flags,
                      struct err *err)
 {
 	int root = env_root_fd(env, err);
 
-	return root < 0 ? -1 : copy_upload(root, host_path, env_path, err);
+	return root < 0 ? -1 : copy_upload(root, host_fd, env_path, flags, err);
 }
 
-static int sb_download(struct environment *env, const char *env_path, const char *host_path,
-                       struct err *err)
+static int sb_download(struct environment *env, const char *env_path, const struct cdir *dest,
+                       const char *dest_rel, const struct copy_limits *lim,
+                       struct copy_report *rep, struct err *err)
 {
 	int root = env_root_fd(env, err);
 
-	return root < 0 ? -1 : copy_download(root, env_path, host_path, err);
+	return root < 0 ? -1 : copy_download(root, env_path, dest, dest_rel, lim, rep, err);
 }
 
 static int sb_stop(struct environment *env, bool destroy, struct err *err)
@@ -217,6 +218,8 @@ const struct provider_ops sandbox_provider = {
     .exec = sb_exec,
     .upload = sb_upload,
     .download = sb_download,
+    .kill_all = sandbox_kill_all,
+    .open_verifier_dir = sandbox_open_verifier_dir,
     .stop = sb_stop,
     .open = sb_open,
     .release = sb_release,

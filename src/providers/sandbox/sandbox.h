@@ -90,6 +90,9 @@ struct sandbox_plan {
 	const char *hostname;
 	const char *bind_src[LOG_BINDS]; /* host directories (NULL: none) */
 	const char *bind_dst[LOG_BINDS]; /* relative to the container root */
+	/* Bit i: bind i starts read-only (/logs/verifier until verification:
+	 * the agent can plant nothing there). */
+	unsigned bind_rdonly;
 
 	const struct sock_fprog *seccomp;
 	uint64_t caps;
@@ -144,11 +147,13 @@ enum ctl_type {
 	CTL_KILL, /* kill the running exec and everything it started */
 	CTL_ROOT, /* → CTL_ROOTFD carrying an O_PATH fd of the container's root */
 	CTL_PING, /* → CTL_PONG with the init's pid (as seen by the container) */
+	CTL_KILL_ALL, /* kill every process but the init → CTL_KILLED (value = how many) */
 
 	CTL_EXIT = 16, /* value = wait status */
 	CTL_ERROR,     /* value = errno, text = message */
 	CTL_ROOTFD,
 	CTL_PONG,
+	CTL_KILLED,
 
 	SYNC_GO = 32, /* owner → child: cgroups and ctl.sock ready */
 	SYNC_READY,   /* child → owner, with the root fd */
@@ -274,6 +279,10 @@ void env_drop_exec_cgroup(struct environment *env);
 int sandbox_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
                  struct err *err);
 
+/* boundary.c: see provider.h kill_all and open_verifier_dir */
+int sandbox_kill_all(struct environment *env, struct err *err);
+int sandbox_open_verifier_dir(struct environment *env, struct err *err);
+
 /* users.c: resolve "uid", "uid:gid", "name", "name:group" through the root fd. */
 struct sandbox_user {
 	uid_t uid;
@@ -290,8 +299,11 @@ int users_lookup_group(const char *group, const char *name, gid_t *gid);
 int users_supplementary(const char *group, const char *user, gid_t primary, struct sandbox_user *u);
 
 /* copy.c: host ↔ environment, every container path resolved inside the root. */
-int copy_upload(int root_fd, const char *host_path, const char *env_path, struct err *err);
-int copy_download(int root_fd, const char *env_path, const char *host_path, struct err *err);
+int copy_upload(int root_fd, int host_fd, const char *env_path, unsigned flags, struct err *err);
+struct cdir;
+int copy_download(int root_fd, const char *env_path, const struct cdir *dest,
+                  const char *dest_rel, const struct copy_limits *lim, struct copy_report *rep,
+                  struct err *err);
 /* mkdir -p of a container path, inside the root. */
 int root_mkdir_p(int root_fd, const char *env_path, mode_t mode, struct err *err);
 
