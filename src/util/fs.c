@@ -2,6 +2,7 @@
 #include "rollout/fs.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/strbuf.h"
 
@@ -214,55 +215,33 @@ int dir_names_sorted(int fd, struct strv *out)
 	return 0;
 }
 
-static int rm_children(int dfd, const char *what, struct err *err)
-{
-	_cleanup_closedir_ DIR *d = fdopendir(dfd);
-	struct dirent *de;
-
-	if (!d) {
-		close(dfd);
-		return err_sys(err, "opendir %s", what);
-	}
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (rm_rf_at(dirfd(d), de->d_name, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 int rm_rf_at(int dirfd, const char *name, struct err *err)
 {
-	struct stat st;
-	int fd;
-
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return err_sys(err, "stat %s", name);
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
-			return err_sys(err, "unlink %s", name);
-		return 0;
-	}
-	/* Read-only directories (unpacked layers) must be made writable first. */
-	if ((st.st_mode & 0700) != 0700)
-		fchmodat(dirfd, name, (st.st_mode & 07777) | 0700, 0);
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return err_sys(err, "open %s", name);
-	if (rm_children(fd, name, err) < 0)
-		return err_wrap(err, "%s", name);
-	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		return err_sys(err, "rmdir %s", name);
-	return 0;
+	/* Trees an agent or an image built: removed iteratively, any depth. */
+	return tree_remove_at(dirfd, name, err);
 }
 
 int rm_rf(const char *path, struct err *err)
 {
-	return rm_rf_at(AT_FDCWD, path, err);
+	_cleanup_free_ char *copy = xstrdup(path);
+	_cleanup_close_ int parent = -1;
+	size_t n = strlen(copy);
+	char *slash;
+
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	slash = strrchr(copy, '/');
+	if (!slash)
+		return tree_remove_at(AT_FDCWD, copy, err);
+	if (!slash[1] || strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0)
+		return err_set(err, EINVAL, "rm -rf %s: not a removable path", path);
+	*slash = '\0';
+	parent = open(slash == copy ? "/" : copy, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (parent < 0)
+		return errno == ENOENT ? 0 : err_sys(err, "open %s", slash == copy ? "/" : copy);
+	if (tree_remove_at(parent, slash + 1, err) < 0)
+		return err_wrap(err, "%s", path);
+	return 0;
 }
 
 static int copy_file_at(int sfd_dir, const char *name, int dfd_dir, mode_t mode, struct err *err)
