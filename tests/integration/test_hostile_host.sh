@@ -143,6 +143,35 @@ regular file 755"
 	check "$p: the re-planting daemon was killed at the end of the agent phase" \
 		[ "$(result_field "$d" 'r["integrity"]["agent_processes_killed"] >= 1')" = True ]
 	check_eq "$p: no environment of the job left" "$("$ROLLOUT" env ls -e "$p" | grep -c "$job")" 0
+
+	# A user-defined agent whose install plants links where rollout writes the
+	# next command's files (command-0/, its stdout.txt) and its own return code.
+	cat >"$TAP_TMP/planter-$p.sh" <<EOF
+ln -s $CD /logs/agent/command-0
+ln -sf $C /logs/agent/setup/return-code.txt
+ln -sf $C /logs/agent/setup/stdout.txt
+echo planted
+EOF
+	cat >"$TAP_TMP/planter-$p.yaml" <<EOF
+jobs_dir: $TAP_TMP/jobs
+job_name: planter-$p-$$
+agents:
+  - name: planter
+    install: $TAP_TMP/planter-$p.sh
+    run: "echo ran"
+datasets:
+  - path: $ds
+    task_names: [setuid-plants]
+environment:
+  type: $p
+EOF
+	"$ROLLOUT" run -q "$TAP_TMP/planter-$p.yaml" >"$TAP_TMP/planter-$p.out" 2>&1
+	d=$(trial_of "$TAP_TMP/jobs/planter-$p-$$" setuid-plants)
+	check_eq "$p: an installed agent's planted links: canaries unchanged" "$(canaries)" "$before"
+	check_eq "$p: ... command-0 is a real directory with the command's output" \
+		"$(test -L "$d/agent/command-0" || cat "$d/agent/command-0/stdout.txt" 2>&1)" "ran"
+	check_eq "$p: ... setup/return-code.txt is a regular file" \
+		"$(test -L "$d/agent/setup/return-code.txt" || cat "$d/agent/setup/return-code.txt")" 0
 done
 
 # While the environment runs, other host users cannot reach the trial's files.
