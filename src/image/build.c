@@ -358,7 +358,7 @@ static void cache_put(struct builder *b, const char *key, const char *id)
 	_cleanup_free_ char *line = xasprintf("%s\n", id ? id : "-");
 	struct err err = {0};
 
-	if (mkdir_p(dir, 0755, &err) < 0 || write_file(tmp, line, strlen(line), 0644, &err) < 0 ||
+	if (mkdir_p(dir, 0700, &err) < 0 || write_file(tmp, line, strlen(line), 0644, &err) < 0 ||
 	    rename(tmp, path) < 0) {
 		unlink(tmp);
 		log_debug("build cache %s: %s", path, err.msg[0] ? err.msg : strerror(errno));

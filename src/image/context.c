@@ -205,7 +205,7 @@ int context_build_lock(const char *kind, const char *tag, double deadline, int *
 
 	sha256_hex(tag, strlen(tag), hex);
 	path = xasprintf("%s/%s-%.16s.lock", dir, kind, hex);
-	if (mkdir_p(dir, 0755, err) < 0)
+	if (mkdir_p(dir, 0700, err) < 0)
 		return -1;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)

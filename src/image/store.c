@@ -112,14 +112,120 @@ static int read_store_json(struct store *s, struct err *err)
 	return 0;
 }
 
+/* The store and everything in it is its owner's alone: layers hold the images'
+ * setuid files and device nodes, envs/ and tmp/ the environments' and builds'
+ * files. Nothing else needs to walk these paths: overlayfs checks a lower file
+ * with the mounter's credentials (root, or the owner in a rootless user
+ * namespace), never the path above the layer. Hence 0700, not Docker's 0710
+ * (which it needs only for userns-remap, whose remapped root walks the tree). */
+#define STORE_DIR_MODE 0700
+
+/* The store's own directories, and those the sandbox and the builder make in it. */
+static const char *const own_dirs[] = {"blobs", "blobs/sha256", "layers", "images", "envs", "tmp"};
+static const char *const other_dirs[] = {"trash", "locks", "build-cache", "sandbox"};
+
+/* Creates root 0700 (its missing parents 0755, as mkdir -p would). */
+static int make_root(const char *root, struct err *err)
+{
+	_cleanup_free_ char *parent = xstrdup(root);
+	char *slash = strrchr(parent, '/');
+
+	if (mkdir(root, STORE_DIR_MODE) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT || !slash || slash == parent)
+		return err_sys(err, "mkdir %s", root);
+	*slash = '\0';
+	if (mkdir_p(parent, 0755, err) < 0)
+		return -1;
+	if (mkdir(root, STORE_DIR_MODE) < 0 && errno != EEXIST)
+		return err_sys(err, "mkdir %s", root);
+	return 0;
+}
+
+/* Makes dirfd/name (a directory; "" = dirfd itself) 0700 unless it already is.
+ * Returns 1 when it changed the mode, 0 when there was nothing to do. */
+static int tighten(int dirfd, const char *name, const char *root, struct err *err)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH)) < 0)
+		return errno == ENOENT ? 0 : err_sys(err, "stat %s/%s", root, name);
+	if (!S_ISDIR(st.st_mode) || (st.st_mode & 07777) == STORE_DIR_MODE)
+		return 0;
+	if (*name ? fchmodat(dirfd, name, STORE_DIR_MODE, 0) < 0
+	          : fchmod(dirfd, STORE_DIR_MODE) < 0)
+		return err_sys(err, "chmod 0700 %s/%s (the store must be closed to other users)",
+		               root, name);
+	return 1;
+}
+
+/* Whether every entry of the directory is one a store has: $ROLLOUT_HOME set
+ * to a directory of other uses (a home, /var/lib) must not lose its mode. */
+static bool holds_only_store_files(int rootfd)
+{
+	static const char *const files[] = {"lock", "store.json", "refs.json"};
+	int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	bool ok = true;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	while (ok && (de = readdir(d))) {
+		const char *n = de->d_name;
+		bool known = strcmp(n, ".") == 0 || strcmp(n, "..") == 0;
+
+		for (size_t i = 0; !known && i < ARRAY_SIZE(own_dirs); i++)
+			known = strcmp(n, own_dirs[i]) == 0;
+		for (size_t i = 0; !known && i < ARRAY_SIZE(other_dirs); i++)
+			known = strcmp(n, other_dirs[i]) == 0;
+		/* ...and the temporary files of their atomic rewrites */
+		for (size_t i = 0; !known && i < ARRAY_SIZE(files); i++)
+			known = str_starts_with(n, files[i]);
+		ok = known;
+	}
+	return ok;
+}
+
+/* The root always; its subdirectories when the root was open, i.e. in a store
+ * made by an older rollout (0711 directories, traversable by every user). */
+static int close_to_others(struct store *s, struct err *err)
+{
+	struct stat st;
+	int rc;
+
+	if (fstat(s->rootfd, &st) < 0)
+		return err_sys(err, "stat %s", s->root);
+	if ((st.st_mode & 07777) == STORE_DIR_MODE)
+		return 0;
+	if (!holds_only_store_files(s->rootfd))
+		return err_set(err, EEXIST,
+		               "%s is mode %04o and holds files that are not the store's: "
+		               "refusing to make it 0700; point ROLLOUT_HOME at a directory of "
+		               "its own",
+		               s->root, (unsigned)(st.st_mode & 07777));
+	rc = tighten(s->rootfd, "", s->root, err);
+	if (rc <= 0)
+		return rc;
+	for (size_t i = 0; i < ARRAY_SIZE(own_dirs); i++)
+		if (tighten(s->rootfd, own_dirs[i], s->root, err) < 0)
+			return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(other_dirs); i++)
+		if (tighten(s->rootfd, other_dirs[i], s->root, err) < 0)
+			return -1;
+	return 0;
+}
+
 int store_open(const char *root, struct store **out, struct err *err)
 {
 	_cleanup_free_ char *r = root ? xstrdup(root) : store_default_root();
-	static const char *const dirs[] = {"blobs/sha256", "layers", "images", "envs", "tmp"};
 	static const char *const topdirs[] = {"layers", "envs", "tmp"};
 	struct store *s;
 
-	if (mkdir_p(r, 0711, err) < 0)
+	if (make_root(r, err) < 0)
 		return err_wrap(err, "image store");
 	s = xcalloc(1, sizeof(*s));
 	s->root = path_real(r);
@@ -135,11 +241,13 @@ int store_open(const char *root, struct store **out, struct err *err)
 		err_sys(err, "open image store %s", s->root);
 		goto fail;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-		_cleanup_free_ char *d = spath(s, "%s", dirs[i]);
-
-		if (mkdir_p(d, 0711, err) < 0)
+	if (close_to_others(s, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < ARRAY_SIZE(own_dirs); i++) {
+		if (mkdirat(s->rootfd, own_dirs[i], STORE_DIR_MODE) < 0 && errno != EEXIST) {
+			err_sys(err, "mkdir %s/%s", s->root, own_dirs[i]);
 			goto fail;
+		}
 	}
 	/* Each environment is a tree of a few dozen inodes made and deleted within
 	 * its trial, each layer a tree of its own: spread over the filesystem they
@@ -1155,7 +1263,7 @@ int store_env_mark(struct store *s, const char *env_name, const char *id, struct
 	if (check_env_name(env_name, err) < 0)
 		return -1;
 	dir = spath(s, "envs/%s", env_name);
-	if (mkdir_p(dir, 0711, err) < 0)
+	if (mkdir_p(dir, 0700, err) < 0)
 		return -1;
 	file = xasprintf("%s/image", dir);
 	line = xasprintf("%s\n", id);

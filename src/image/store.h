@@ -16,6 +16,9 @@
  *   envs/<name>/image          written by an environment: the image ID it runs
  *   tmp/                       work directories of loads in progress
  *
+ * The root and the directories below it are 0700 (tightened on open if an older
+ * rollout left them open): layers hold setuid files and device nodes of images.
+ *
  * A layer directory appears (rename(2) from tmp/) only after its whole content is
  * unpacked and its digests are verified: layers/<chain-hex> existing means complete.
  * layers/<chain-hex> is mode 0555; nothing ever writes below it again.

@@ -84,6 +84,55 @@ TEST(store_layout_and_default_root)
 		CHECK(str_ends_with(root, "/rollout"));
 }
 
+static unsigned mode_of(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 ? (unsigned)(st.st_mode & 07777) : 01;
+}
+
+TEST(store_is_closed_to_other_users)
+{
+	static const char *const dirs[] = {"", "blobs", "blobs/sha256", "layers", "images",
+	                                   "envs", "tmp"};
+	static const char *const older[] = {"", "blobs", "blobs/sha256", "layers", "images",
+	                                    "envs", "tmp", "trash", "locks", "build-cache"};
+	_cleanup_free_ char *root = tmp("store"), *home = tmp("home");
+	struct store *s = open_tmp_store();
+	struct err err;
+
+	REQUIRE(s);
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		CHECK_INT(mode_of(tfmt("%s/%s", root, dirs[i])), 0700);
+	store_close(s);
+	/* A store made by an older rollout: 0711 directories (and others' 0755). */
+	for (size_t i = 0; i < ARRAY_SIZE(older); i++) {
+		mkdir(tfmt("%s/%s", root, older[i]), 0711);
+		REQUIRE(chmod(tfmt("%s/%s", root, older[i]), 0711) == 0);
+	}
+	mkdir(tfmt("%s/envs/old-env", root), 0711);
+	s = open_tmp_store();
+	REQUIRE(s);
+	store_close(s);
+	for (size_t i = 0; i < ARRAY_SIZE(older); i++)
+		CHECK_INT(mode_of(tfmt("%s/%s", root, older[i])), 0700);
+	/* A directory of other uses keeps its mode: opening it is an error. */
+	REQUIRE(mkdir(home, 0755) == 0);
+	REQUIRE(write_file(tfmt("%s/notes.txt", home), "x", 1, 0644, &err) == 0);
+	s = NULL;
+	CHECK(store_open(home, &s, &err) < 0);
+	CHECK_CONTAINS(err.msg, "holds files that are not the store's");
+	CHECK_INT(mode_of(home), 0755);
+	CHECK(!path_exists(tfmt("%s/layers", home)));
+	store_close(s);
+	/* A new store below missing directories: those are 0755, the store 0700. */
+	s = NULL;
+	REQUIRE(store_open(tfmt("%s/a/b/store", test_tmpdir()), &s, &err) == 0);
+	CHECK_INT(mode_of(tfmt("%s/a/b", test_tmpdir())), 0755);
+	CHECK_INT(mode_of(tfmt("%s/a/b/store", test_tmpdir())), 0700);
+	store_close(s);
+}
+
 /* 0: the child got the lock without waiting. */
 static int child_try_lock(const char *root, int op)
 {
