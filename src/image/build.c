@@ -89,6 +89,7 @@ struct builder {
 	unsigned seq;
 	int step, n_steps;
 	double deadline;
+	const char *doing; /* what the step was doing, for a timeout: "while copying" */
 	struct tail tail;
 	char *empty_layer; /* an empty directory: the only "layer" of FROM scratch */
 };
@@ -303,6 +304,25 @@ static int instr_error(struct err *err, struct builder *b, const struct df_instr
 	               msg);
 }
 
+/* The build's deadline passed during (or before) step `in`: one message for every
+ * kind of step, naming its line, number and instruction. */
+static int timeout_error(struct err *err, struct builder *b, const struct df_instr *in)
+{
+	size_t n = strcspn(in->text, "\n");
+
+	return err_set(err, ETIMEDOUT, "%s:%d: step %d/%d: %.*s%s: the build timed out (%g s)%s%s",
+	               b->df->name, in->line, b->step, b->n_steps, (int)(n > 120 ? 120 : n),
+	               in->text, n > 120 ? "..." : "", b->o->timeout_sec, b->doing ? " " : "",
+	               b->doing ? b->doing : "");
+}
+
+/* Whether an ETIMEDOUT is the build's deadline (not some inner wait's). */
+static bool deadline_passed(const struct builder *b)
+{
+	/* The RUN's own timer is set to the deadline and may fire a hair early. */
+	return b->deadline > 0 && mono_now() >= b->deadline - 0.05;
+}
+
 /* word with vars ("K=V", the later wins) substituted; errors name the line. */
 static int expand_with(struct builder *b, const struct df_instr *in, const struct strv *vars,
                        const char *word, char **out, struct err *err)
@@ -442,6 +462,7 @@ static int stage_commit(struct builder *b, struct stage *st, int layer_fd, const
 	n.created_by = created_by;
 	n.history = hist;
 	n.intermediate = true;
+	n.deadline = b->deadline;
 	if (store_create_image(b->s, &n, &id, err) < 0)
 		return err_wrap(err, "commit");
 	free(st->image_id);
@@ -559,6 +580,7 @@ static int box_commit(struct builder *b, struct stage *st, struct step_box *box,
 
 	if (box_stop(b, box, err) < 0)
 		return -1;
+	b->doing = "while committing the step's layer";
 	if (may_be_empty && dir_is_empty(box->upper)) {
 		strv_push(&st->history, in->text);
 		cache_put(b, st->key, NULL);
@@ -1056,11 +1078,9 @@ static int do_run(struct builder *b, struct stage *st, const struct df_instr *in
 		x.timeout_sec = 0.001;
 	x.output = on_output;
 	x.output_ctx = b;
-	if (b->o->runner->exec(box.handle, &x, &exit_code, err) < 0) {
-		if (err->code == ETIMEDOUT)
-			err_set(err, ETIMEDOUT, "the build timed out (%.0f s)", b->o->timeout_sec);
+	b->doing = "while the command ran";
+	if (b->o->runner->exec(box.handle, &x, &exit_code, err) < 0)
 		goto fail;
-	}
 	if (b->tail.partial.len) {
 		out_write(b, "\n", 1);
 		tail_push(&b->tail);
@@ -1262,6 +1282,8 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 		r.src_root = b->ctx_fd;
 		r.context = true;
 		r.ignore = b->ignore;
+		r.deadline = b->deadline;
+		b->doing = "while reading the sources";
 		if (copy_digest(&r, digest, err) < 0) {
 			FERR(err, b, in, err->code, "%s", err->msg);
 			goto out;
@@ -1293,6 +1315,8 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 		if (r.src_root < 0)
 			goto fail;
 	}
+	r.deadline = b->deadline;
+	b->doing = "while copying";
 	if (copy_run(&r, root, err) < 0)
 		goto fail;
 	box_remove(b, &src_box);
@@ -1635,10 +1659,11 @@ static int run_stage(struct builder *b, size_t idx, struct err *err)
 
 		if (cancel_requested())
 			return err_set(err, ECANCELED, "build cancelled");
-		if (b->deadline > 0 && mono_now() > b->deadline)
-			return err_set(err, ETIMEDOUT, "%s:%d: the build timed out (%.0f s)",
-			               b->df->name, in->line, b->o->timeout_sec);
 		b->step++;
+		b->doing = "before it started";
+		if (b->deadline > 0 && mono_now() > b->deadline)
+			return timeout_error(err, b, in);
+		b->doing = NULL;
 		say(b, "Step %d/%d : %s", b->step, b->n_steps, in->text);
 		switch (in->cmd) {
 		case DF_FROM:
@@ -1659,7 +1684,8 @@ static int run_stage(struct builder *b, size_t idx, struct err *err)
 			break;
 		}
 		if (rc < 0)
-			return -1;
+			return err->code == ETIMEDOUT && deadline_passed(b) ? timeout_error(err, b, in)
+			                                                    : -1;
 		if (st->image_id && !b->o->quiet &&
 		    (in->cmd == DF_RUN || in->cmd == DF_COPY || in->cmd == DF_ADD ||
 		     in->cmd == DF_FROM))
@@ -1809,11 +1835,17 @@ int image_build(struct store *s, const struct build_opts *o, char **image_id, st
 			if (cache_get(&b, st->key, &id) && id) {
 				if (stage_take_image(&b, st, id, err) < 0)
 					goto out;
-			} else if (stage_commit(&b, st, -1,
-			                        st->history.n ? st->history.v[st->history.n - 1]
-			                                      : "FROM scratch",
-			                        err) < 0) {
-				goto out;
+			} else {
+				b.doing = "while committing the image";
+				if (stage_commit(&b, st, -1,
+				                 st->history.n ? st->history.v[st->history.n - 1]
+				                               : "FROM scratch",
+				                 err) < 0) {
+					/* The last instruction is the one whose image it is. */
+					if (err->code == ETIMEDOUT && deadline_passed(&b))
+						timeout_error(err, &b, &b.df->v[st->last - 1]);
+					goto out;
+				}
 			}
 		}
 		for (const char *const *t = o->tags; t && *t; t++)

@@ -711,6 +711,7 @@ int store_unpack_layer(struct store *s, struct store_job *j, const struct layer_
 	in = decompress_tar_input(d);
 	r = tar_reader_new(&in);
 	store_extract_opts(s, &xo);
+	xo.deadline = src->deadline;
 	xo.lowers = lowers;
 	xo.n_lowers = n_lowers;
 	if (tar_extract(r, dfd, &xo, &st, err) < 0 || tar_reader_drain(r, err) < 0 ||

@@ -168,6 +168,9 @@ struct store_new_image {
 	/* A build step's image: recorded with its parent; `image ls` hides it while
 	 * it has no reference, `prune` keeps it while a kept image descends from it. */
 	bool intermediate;
+	/* mono_now() after which writing and unpacking the layer stop (ETIMEDOUT,
+	 * nothing stored); 0 = none. */
+	double deadline;
 };
 int store_create_image(struct store *s, const struct store_new_image *n, char **out_id,
                        struct err *err);

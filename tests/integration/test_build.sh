@@ -148,6 +148,46 @@ check_contains "the build timeout stops a RUN" "$out" "timed out"
 check "... promptly" test $((SECONDS - start)) -lt 20
 check "... leaving no environment" no_envs
 
+# ---- special files and the timeout of steps that run in rollout itself ----
+# A FIFO's open blocks and a device's runs its driver: sources are typed before
+# they are opened. `timeout` only turns a regression (a hang) into a failure.
+d=$(ctx fifo-from 'FROM rollout-test/busybox:1 AS maker
+RUN mkfifo /fifo && mkdir /dir && mkfifo /dir/pipe && echo hi > /dir/file && (mknod /dir/null c 1 3 || true)
+FROM rollout-test/busybox:1
+COPY --from=maker /dir/ /copied/
+RUN test -f /copied/file && test ! -e /copied/pipe && test ! -e /copied/null && echo specials-left-out
+COPY --from=maker /fifo /fifo')
+start=$SECONDS
+out=$(timeout 120 "$ROLLOUT" image build -t fifo:1 --timeout 60 "$d" 2>&1); rc=$?
+check_eq "COPY --from of a FIFO: refused (exit 1, no hang)" "$rc" 1
+check "... well before the build timeout" test $((SECONDS - start)) -lt 50
+check_contains "... naming the line and the file" "$out" "Dockerfile:6: COPY: fifo is a FIFO: only files, directories and links can be copied"
+check_contains "... a FIFO inside a copied directory is skipped, named" "$out" "skipping dir/pipe, a FIFO"
+check_contains "... the rest of the directory is copied" "$out" "specials-left-out"
+check_eq "... nothing is tagged" "$("$ROLLOUT" image ls | grep -c '^fifo:')" 0
+check "... no environment or build is left" no_envs
+d=$(ctx fifo-ctx 'FROM rollout-test/busybox:1
+COPY . /all/
+COPY fifo /fifo')
+mkfifo "$d/fifo"
+out=$(timeout 120 "$ROLLOUT" image build "$d" 2>&1); rc=$?
+check_eq "COPY of a FIFO of the context: refused (exit 1, no hang)" "$rc" 1
+check_contains "... naming the line and the file" "$out" "Dockerfile:3: COPY: fifo is a FIFO"
+check_contains "... and skipped (named) when its directory is copied" "$out" "skipping fifo, a FIFO"
+
+d=$(ctx slow-copy 'FROM rollout-test/busybox:1
+COPY big /big')
+truncate -s 8G "$d/big" # sparse: seconds to read, nothing on disk
+start=$SECONDS
+out=$(timeout 120 "$ROLLOUT" image build -t slow-copy:1 --timeout 0.5 "$d" 2>&1); rc=$?
+rm -f "$d/big"
+check_eq "the build timeout stops a COPY (rollout's own work, not a container's)" "$rc" 1
+check_contains "... naming the step, its line and what it was doing" "$out" \
+	"Dockerfile:2: step 2/2: COPY big /big: the build timed out (0.5 s) while reading the sources"
+check "... promptly" test $((SECONDS - start)) -lt 20
+check_eq "... nothing is tagged" "$("$ROLLOUT" image ls | grep -c '^slow-copy:')" 0
+check_eq "... no work directory is left" "$(ls -A "$ROLLOUT_HOME/tmp")" ""
+
 # ---- trials: the setup phase builds once per task content ----
 task=$TAP_TMP/tasks/build-once
 mkdir -p "$task/environment" "$task/tests" "$task/solution"

@@ -11,6 +11,7 @@
 #include "rollout/fs.h"
 #include "rollout/json.h"
 #include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
 #include "tree_compare.h"
 
 #include <errno.h>
@@ -431,6 +432,43 @@ TEST(store_create_image_from_upper_dir)
 	CHECK_INT(img->n_layers, 1);
 	store_image_free(img);
 	CHECK_INT(tree_count_entries(tfmt("%s/tmp", store_root(s))), 0);
+	store_close(s);
+}
+
+/* The builder's deadline bounds a commit: past it, nothing is stored. */
+TEST(store_create_image_stops_at_the_deadline)
+{
+	struct store *s = open_tmp_store();
+	_cleanup_free_ char *tar = make_rootfs_tar("rootfs.tar"), *base = NULL, *id = NULL;
+	_cleanup_free_ char *upper = tmp("upper");
+	_cleanup_close_ int ufd = -1;
+	struct store_new_image n = {.parent = "base:1", .created_by = "RUN late", .ref = "late:1"};
+	struct store_image_info *v = NULL;
+	size_t count = 0;
+	struct err err;
+
+	REQUIRE(s);
+	REQUIRE(store_import(s, tar, "base:1", NULL, &base, &err) == 0);
+	REQUIRE(mkdir(upper, 0755) == 0);
+	REQUIRE(write_file(tfmt("%s/file", upper), "x\n", 2, 0644, &err) == 0);
+	REQUIRE(mkfifo(tfmt("%s/fifo", upper), 0644) == 0); /* archived, never opened */
+	ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	n.layer_dirfd = ufd;
+	n.deadline = mono_now() - 1;
+	CHECK(store_create_image(s, &n, &id, &err) < 0);
+	CHECK_INT(err.code, ETIMEDOUT);
+	n.layer_dirfd = -1; /* a metadata-only commit too */
+	CHECK(store_create_image(s, &n, &id, &err) < 0);
+	CHECK_INT(err.code, ETIMEDOUT);
+	REQUIRE(store_list(s, &v, &count, &err) == 0);
+	CHECK_INT(count, 1);
+	store_list_free(v, count);
+	CHECK_INT(tree_count_entries(tfmt("%s/tmp", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(tfmt("%s/layers", store_root(s))), 1);
+	n.layer_dirfd = ufd;
+	n.deadline = mono_now() + 60;
+	alarm(30); /* a FIFO opened by mistake blocks: fail instead of hanging */
+	CHECK(store_create_image(s, &n, &id, &err) == 0);
 	store_close(s);
 }
 
