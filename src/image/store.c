@@ -803,6 +803,13 @@ int store_commit_image(struct store *s, const struct store_commit *c, char **out
 	bool refs_changed = false;
 	int ret = -1;
 
+	/* Never store what lookups could not read back: it would be an image in
+	 * the list that nothing can use. Checked before any layer moves in. */
+	if (c->config_len > STORE_MAX_CONFIG)
+		return err_set(err, EFBIG,
+		               "the image config is %zu bytes, more than the %d an image config "
+		               "may have",
+		               c->config_len, STORE_MAX_CONFIG);
 	if (store_lock(s, STORE_LOCK_EXCLUSIVE, err) < 0)
 		return -1;
 	/* Layers the image relies on that were already here must still be. */
@@ -913,9 +920,19 @@ static int load_config_blob(struct store *s, const char *id, struct image_config
 	_cleanup_free_ char *text = NULL;
 	size_t len;
 
-	if (read_file(path, OCI_MAX_JSON, &text, &len, err) < 0)
-		return -1;
-	return image_config_parse(text, len, path, cfg, err);
+	if (read_file(path, STORE_MAX_CONFIG, &text, &len, err) < 0 ||
+	    image_config_parse(text, len, path, cfg, err) < 0) {
+		_cleanup_free_ char *why = NULL;
+
+		if (!err)
+			return -1;
+		why = xstrdup(err->msg);
+		return err_set(err, err->code ? err->code : EINVAL,
+		               "image %s cannot be read: %s (`rollout image rm %.12s` or `rollout "
+		               "image prune` removes it)",
+		               id, why, oci_digest_hex(id));
+	}
+	return 0;
 }
 
 int store_lookup_locked(struct store *s, const char *ref_or_id, struct store_image **out,
@@ -1011,6 +1028,21 @@ void store_list_free(struct store_image_info *v, size_t n)
 	free(v);
 }
 
+/* Whether a lookup of the image would succeed: only such images are listed (one
+ * that cannot be read is named in a warning, for rm or prune). */
+static bool image_readable(struct store *s, const char *id)
+{
+	struct store_image *img = NULL;
+	struct err err;
+
+	if (store_lookup_locked(s, id, &img, &err) == 0) {
+		store_image_free(img);
+		return true;
+	}
+	log_warn("not listed: %s", err.msg);
+	return false;
+}
+
 static int cmp_info(const void *a, const void *b)
 {
 	const struct store_image_info *x = a, *y = b;
@@ -1040,7 +1072,7 @@ int store_list(struct store *s, struct store_image_info **out, size_t *n, struct
 		struct strv r = STRV_INIT;
 		const cJSON *it;
 
-		if (image_record_load(s, ids.v[i], &rec, NULL) < 0)
+		if (!image_readable(s, ids.v[i]) || image_record_load(s, ids.v[i], &rec, NULL) < 0)
 			continue;
 		cJSON_ArrayForEach(it, refs_map(refs))
 		{
@@ -1108,9 +1140,14 @@ static int gc_layers_and_blobs(struct store *s, struct store_prune_result *res, 
 		_cleanup_json_ cJSON *rec = NULL;
 		const cJSON *it;
 		const char *m;
+		struct err e;
 
-		if (image_record_load(s, ids.v[i], &rec, err) < 0)
-			return err_wrap(err, "prune");
+		if (image_record_load(s, ids.v[i], &rec, &e) < 0) {
+			/* Its layers are unknown: delete none (prune removes it first). */
+			log_warn("%s; no layer removed (`rollout image prune` removes the image)",
+			         e.msg);
+			return 0;
+		}
 		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(rec, "chain_ids"))
 		{
 			if (cJSON_IsString(it) && oci_digest_valid(it->valuestring))
@@ -1205,6 +1242,43 @@ out:
 	return ret;
 }
 
+/* Images a lookup cannot read (a config too large or not JSON, a record or a
+ * layer gone) are of no use, referenced or not: they go, with their references,
+ * unless an environment runs them. Other errors (EIO, EMFILE...) keep them.
+ * Exclusive lock held; the deleted IDs leave ids. */
+static int prune_unreadable(struct store *s, struct strv *ids, const struct strv *used,
+                            cJSON *refs, struct store_prune_result *res, struct err *err)
+{
+	bool refs_changed = false;
+
+	for (size_t i = 0; i < ids->n;) {
+		const char *id = ids->v[i];
+		struct store_image *img = NULL;
+		struct err e;
+
+		if (strv_contains(used, id) || store_lookup_locked(s, id, &img, &e) == 0 ||
+		    (e.code != ENOENT && e.code != EINVAL && e.code != EFBIG)) {
+			store_image_free(img);
+			i++;
+			continue;
+		}
+		log_warn("removing: %s", e.msg);
+		for (cJSON *r = refs_map(refs)->child, *next; r; r = next) {
+			next = r->next;
+			if (cJSON_IsString(r) && strcmp(r->valuestring, id) == 0) {
+				cJSON_DeleteItemFromObjectCaseSensitive(refs_map(refs), r->string);
+				refs_changed = true;
+			}
+		}
+		res->blobs += delete_image(s, id);
+		res->images++;
+		free(ids->v[i]);
+		ids->v[i] = ids->v[--ids->n];
+		ids->v[ids->n] = NULL;
+	}
+	return refs_changed ? refs_save(s, refs, err) : 0;
+}
+
 int store_prune(struct store *s, struct store_prune_result *res, struct err *err)
 {
 	_cleanup_strvs_ struct strv ids = STRV_INIT, used = STRV_INIT;
@@ -1217,7 +1291,7 @@ int store_prune(struct store *s, struct store_prune_result *res, struct err *err
 		return -1;
 	res->tmp = clean_stale_jobs(s);
 	if (image_ids(s, &ids, err) < 0 || refs_load(s, &refs, err) < 0 ||
-	    env_uses(s, &used, NULL, err) < 0)
+	    env_uses(s, &used, NULL, err) < 0 || prune_unreadable(s, &ids, &used, refs, res, err) < 0)
 		goto out;
 	cJSON_ArrayForEach(it, refs_map(refs))
 	{

@@ -187,6 +187,12 @@ int store_env_use(struct store *s, const char *env_name, const char *ref_or_id, 
 int store_env_mark(struct store *s, const char *env_name, const char *id, struct err *err);
 int store_env_release(struct store *s, const char *env_name, struct err *err);
 
+/* Largest image config the store writes or reads back (4 MiB): a load, import or
+ * build with a larger one fails and stores nothing; a larger blob found in the
+ * store (written by an older rollout) makes its image unreadable, not listed, and
+ * removable with rm or prune. Real configs are a few kilobytes. */
+#define STORE_MAX_CONFIG (4 << 20)
+
 /* Limit on one layer's uncompressed size (default 64 GiB; ROLLOUT_MAX_LAYER_SIZE
  * overrides, in bytes). */
 uint64_t store_max_layer_size(void);

@@ -472,6 +472,71 @@ TEST(store_create_image_stops_at_the_deadline)
 	store_close(s);
 }
 
+/* The store never writes a config it cannot read back, and an image whose config
+ * (or record) cannot be read is not listed, is a clear error to look up, and is
+ * removed by rm and by prune (references and all). */
+TEST(store_unreadable_images_are_not_listed_and_can_be_removed)
+{
+	struct store *s = open_tmp_store();
+	_cleanup_free_ char *tar = make_rootfs_tar("rootfs.tar"), *good = NULL, *bad = NULL;
+	_cleanup_free_ char *id = NULL, *huge = xmalloc(STORE_MAX_CONFIG + 2);
+	struct store_image_info *v = NULL;
+	struct store_prune_result pr;
+	struct store_image *img = NULL;
+	size_t count = 0;
+	struct err err;
+
+	REQUIRE(s);
+	REQUIRE(store_import(s, tar, "good:1", NULL, &good, &err) == 0);
+	{
+		/* A config over the limit is refused before anything is stored. */
+		_cleanup_json_ cJSON *cfg = cJSON_CreateObject();
+		struct store_new_image n = {.parent = "good:1", .layer_dirfd = -1, .ref = "big:1"};
+
+		memset(huge, 'x', STORE_MAX_CONFIG);
+		huge[STORE_MAX_CONFIG] = '\0';
+		cJSON_AddStringToObject(cfg, "User", huge);
+		n.config = cfg;
+		CHECK(store_create_image(s, &n, &id, &err) < 0);
+		CHECK_INT(err.code, EFBIG);
+		CHECK_CONTAINS(err.msg, "more than the 4194304 an image config may have");
+		CHECK_INT(tree_count_entries(tfmt("%s/images", store_root(s))), 1);
+		CHECK_INT(tree_count_entries(tfmt("%s/blobs/sha256", store_root(s))), 1);
+	}
+	/* Another image whose config blob an older rollout wrote too large, then one
+	 * whose blob is not JSON. */
+	REQUIRE(store_import(s, tar, "bad:1", (char *[]){"ENV X=1", NULL}, &bad, &err) == 0);
+	REQUIRE(write_file(tfmt("%s/blobs/sha256/%s", store_root(s), oci_digest_hex(bad)), huge,
+	                   STORE_MAX_CONFIG + 1, 0644, &err) == 0);
+	CHECK(store_image_lookup(s, "bad:1", &img, &err) < 0);
+	CHECK_CONTAINS(err.msg, "cannot be read");
+	CHECK_CONTAINS(err.msg, "larger than 4194304 bytes");
+	CHECK_CONTAINS(err.msg, "rollout image rm");
+	REQUIRE(store_list(s, &v, &count, &err) == 0);
+	CHECK_INT(count, 1);
+	CHECK_STR(v[0].id, good);
+	store_list_free(v, count);
+	REQUIRE(store_remove(s, "bad:1", &err) == 0);
+	CHECK(!path_exists(tfmt("%s/images/%s.json", store_root(s), oci_digest_hex(bad))));
+	free(bad);
+	bad = NULL;
+	REQUIRE(store_import(s, tar, "bad:2", (char *[]){"ENV X=2", NULL}, &bad, &err) == 0);
+	REQUIRE(write_file(tfmt("%s/blobs/sha256/%s", store_root(s), oci_digest_hex(bad)),
+	                   "{not json", 9, 0644, &err) == 0);
+	CHECK(store_image_lookup(s, bad, &img, &err) < 0);
+	CHECK_CONTAINS(err.msg, "cannot be read");
+	/* prune removes it although a reference names it; the good image stays. */
+	REQUIRE(store_prune(s, &pr, &err) == 0);
+	CHECK_INT(pr.images, 1);
+	CHECK(store_image_lookup(s, "bad:2", &img, &err) < 0 && err.code == ENOENT);
+	REQUIRE(store_image_lookup(s, "good:1", &img, &err) == 0);
+	store_image_free(img);
+	REQUIRE(store_list(s, &v, &count, &err) == 0);
+	CHECK_INT(count, 1);
+	store_list_free(v, count);
+	store_close(s);
+}
+
 TEST(store_prune_removes_only_abandoned_work_dirs)
 {
 	struct store *s = open_tmp_store();
