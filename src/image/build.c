@@ -323,6 +323,19 @@ static bool deadline_passed(const struct builder *b)
 	return b->deadline > 0 && mono_now() >= b->deadline - 0.05;
 }
 
+/* Every failed step names its line: the build timeout one way, errors that do
+ * not already (a commit's, say) with "Dockerfile:N: INSTRUCTION:". */
+static int step_error(struct err *err, struct builder *b, const struct df_instr *in)
+{
+	_cleanup_free_ char *prefix = xasprintf("%s:", b->df->name);
+
+	if (err->code == ETIMEDOUT && deadline_passed(b))
+		return timeout_error(err, b, in);
+	if (!str_starts_with(err->msg, prefix))
+		return FERR(err, b, in, err->code, "%s", err->msg);
+	return -1;
+}
+
 /* word with vars ("K=V", the later wins) substituted; errors name the line. */
 static int expand_with(struct builder *b, const struct df_instr *in, const struct strv *vars,
                        const char *word, char **out, struct err *err)
@@ -330,17 +343,14 @@ static int expand_with(struct builder *b, const struct df_instr *in, const struc
 	struct df_env env = {.vars = vars->v, .n = vars->n};
 
 	if (df_expand_word(word, b->df->escape, &env, out, err) < 0)
-		return FERR(err, b, in, EINVAL, "%s", err->msg);
+		return FERR(err, b, in, err->code, "%s", err->msg);
 	return 0;
 }
 
 static int expand(struct builder *b, const struct stage *st, const struct df_instr *in,
                   const char *word, char **out, struct err *err)
 {
-	_cleanup_strvs_ struct strv vars = STRV_INIT;
-
-	stage_vars(st, &vars);
-	return expand_with(b, in, &vars, word, out, err);
+	return expand_with(b, in, &st->vars, word, out, err);
 }
 
 /* ---- the store: cache, marks, images ---- */
@@ -726,7 +736,7 @@ static int parse_ports(struct builder *b, struct stage *st, const struct df_inst
 	env.n = vars.n;
 	for (size_t i = 0; i < in->n_args && rc == 0; i++)
 		if (df_expand_words(in->args[i], b->df->escape, &env, &words, &n, err) < 0)
-			rc = FERR(err, b, in, EINVAL, "%s", err->msg);
+			rc = FERR(err, b, in, err->code, "%s", err->msg);
 	if (!cJSON_IsObject(ports)) {
 		ports = cJSON_CreateObject();
 		set_item(st->config, "ExposedPorts", ports);
@@ -1206,7 +1216,7 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 				env.n = vars.n;
 				if (df_expand_heredoc(content, b->df->escape, &env, &data, err) <
 				    0) {
-					FERR(err, b, in, EINVAL, "%s", err->msg);
+					FERR(err, b, in, err->code, "%s", err->msg);
 					goto out;
 				}
 			} else {
@@ -1334,6 +1344,36 @@ out:
 	return rc;
 }
 
+/* What a metadata step left must fit in the store: the config (read back only up
+ * to STORE_MAX_CONFIG) and the variables every later step copies (the same
+ * bound; ENV puts each value in both). Checked here so that the error names the
+ * line that went too far, long before a commit could. */
+static int check_sizes(struct builder *b, const struct stage *st, const struct df_instr *in,
+                       struct err *err)
+{
+	size_t vars = 0, config;
+	char *text;
+
+	for (size_t i = 0; i < st->vars.n; i++)
+		vars += strlen(st->vars.v[i]) + 1;
+	if (vars > STORE_MAX_CONFIG)
+		return FERR(err, b, in, EFBIG,
+		            "the stage's variables (ENV and ARG) would take %zu bytes, more than "
+		            "the %d allowed",
+		            vars, STORE_MAX_CONFIG);
+	if (in->cmd == DF_ARG || in->cmd == DF_MAINTAINER)
+		return 0;
+	text = cJSON_PrintUnformatted(st->config);
+	config = text ? strlen(text) : SIZE_MAX;
+	free(text);
+	if (config > STORE_MAX_CONFIG)
+		return FERR(err, b, in, EFBIG,
+		            "the image config would be %zu bytes, more than the %d an image config "
+		            "may have",
+		            config, STORE_MAX_CONFIG);
+	return 0;
+}
+
 /* Metadata instructions: the config only. */
 static int do_metadata(struct builder *b, struct stage *st, const struct df_instr *in,
                        struct err *err)
@@ -1422,6 +1462,8 @@ static int do_metadata(struct builder *b, struct stage *st, const struct df_inst
 	default:
 		return FERR(err, b, in, EINVAL, "unexpected instruction");
 	}
+	if (check_sizes(b, st, in, err) < 0)
+		return -1;
 	/* The key: the instruction and what it resolved to. */
 	sb_addf(&d, "%s", in->text);
 	for (size_t i = 0; i < desc.n; i++)
@@ -1684,8 +1726,7 @@ static int run_stage(struct builder *b, size_t idx, struct err *err)
 			break;
 		}
 		if (rc < 0)
-			return err->code == ETIMEDOUT && deadline_passed(b) ? timeout_error(err, b, in)
-			                                                    : -1;
+			return step_error(err, b, in);
 		if (st->image_id && !b->o->quiet &&
 		    (in->cmd == DF_RUN || in->cmd == DF_COPY || in->cmd == DF_ADD ||
 		     in->cmd == DF_FROM))
@@ -1776,6 +1817,13 @@ int image_build(struct store *s, const struct build_opts *o, char **image_id, st
 	b.deadline = o->timeout_sec > 0 ? t0 + o->timeout_sec : 0;
 	if (!o->runner)
 		return err_set(err, EINVAL, "build: no runner");
+	/* A bad tag fails now, not after the build (which would then tag nothing). */
+	for (const char *const *t = o->tags; t && *t; t++) {
+		_cleanup_free_ char *norm = store_normalize_ref(*t, err);
+
+		if (!norm)
+			return err_wrap(err, "tag");
+	}
 	if (read_dockerfile(&b, err) < 0 || load_build_args(&b, err) < 0 ||
 	    split_stages(&b, err) < 0)
 		goto out;
@@ -1842,8 +1890,7 @@ int image_build(struct store *s, const struct build_opts *o, char **image_id, st
 				                               : "FROM scratch",
 				                 err) < 0) {
 					/* The last instruction is the one whose image it is. */
-					if (err->code == ETIMEDOUT && deadline_passed(&b))
-						timeout_error(err, &b, &b.df->v[st->last - 1]);
+					step_error(err, &b, &b.df->v[st->last - 1]);
 					goto out;
 				}
 			}

@@ -82,6 +82,33 @@ check_contains "... with the last lines of its output" "$out" "last output:
 check_eq "... nothing is tagged" "$("$ROLLOUT" image ls | grep -c '^failing:')" 0
 check "... no environment or build is left" no_envs
 
+# ENV A=$A$A doubles per line: 24 of them took a gigabyte and stored a config the
+# store could not read (listed forever). Now: one word 1 MiB, a config 4 MiB.
+store_files() { (cd "$ROLLOUT_HOME" && find images blobs layers refs.json -printf '%p %s\n' 2>/dev/null | LC_ALL=C sort); }
+before=$(store_files)
+d=$TAP_TMP/ctx/envbomb
+mkdir -p "$d"
+{ echo 'FROM rollout-test/busybox:1'; echo 'ENV A=0123456789abcdef'
+  for _ in $(seq 24); do echo 'ENV A=$A$A'; done; } >"$d/Dockerfile"
+timed=(); [ -x /usr/bin/time ] && timed=(/usr/bin/time -f 'maxrss-kb %M')
+out=$("${timed[@]}" "$ROLLOUT" image build -t envbomb:1 "$d" 2>&1); rc=$?
+check_eq "ENV A=\$A\$A x24: fails (exit 1)" "$rc" 1
+check_contains "... at the line that goes past 1 MiB, saying so" "$out" "Dockerfile:19: ENV: the value expands to more than 1048576 bytes"
+rss=$(sed -n 's/^maxrss-kb //p' <<<"$out")
+if [ -n "$rss" ]; then
+	check "... small ($rss KB of memory, not a gigabyte)" test "$rss" -lt 65536
+else
+	skip "... small" "no /usr/bin/time to measure it"
+fi
+check_eq "... and stores nothing" "$(store_files)" "$before"
+{ echo 'FROM rollout-test/busybox:1'; echo 'ENV A=0123456789abcdef'
+  for _ in $(seq 15); do echo 'ENV A=$A$A'; done
+  for i in $(seq 10); do echo "LABEL l$i=\$A m$i=\$A"; done; } >"$d/Dockerfile"
+out=$("$ROLLOUT" image build -t labelbomb:1 "$d" 2>&1)
+check_contains "a config growing past 4 MiB: refused at the line that does it" "$out" "Dockerfile:21: LABEL: the image config would be"
+check_eq "... and nothing stored" "$(store_files)" "$before"
+check_eq "... nothing listed" "$("$ROLLOUT" image ls -a 2>&1 | grep -c -E 'bomb|cannot be read')" 0
+
 # ---- the cache ----
 d=$(ctx cache 'FROM rollout-test/busybox:1
 ARG WHO=nobody
