@@ -89,6 +89,7 @@ struct builder {
 	unsigned seq;
 	int step, n_steps;
 	double deadline;
+	const char *doing; /* what the step was doing, for a timeout: "while copying" */
 	struct tail tail;
 	char *empty_layer; /* an empty directory: the only "layer" of FROM scratch */
 };
@@ -303,6 +304,38 @@ static int instr_error(struct err *err, struct builder *b, const struct df_instr
 	               msg);
 }
 
+/* The build's deadline passed during (or before) step `in`: one message for every
+ * kind of step, naming its line, number and instruction. */
+static int timeout_error(struct err *err, struct builder *b, const struct df_instr *in)
+{
+	size_t n = strcspn(in->text, "\n");
+
+	return err_set(err, ETIMEDOUT, "%s:%d: step %d/%d: %.*s%s: the build timed out (%g s)%s%s",
+	               b->df->name, in->line, b->step, b->n_steps, (int)(n > 120 ? 120 : n),
+	               in->text, n > 120 ? "..." : "", b->o->timeout_sec, b->doing ? " " : "",
+	               b->doing ? b->doing : "");
+}
+
+/* Whether an ETIMEDOUT is the build's deadline (not some inner wait's). */
+static bool deadline_passed(const struct builder *b)
+{
+	/* The RUN's own timer is set to the deadline and may fire a hair early. */
+	return b->deadline > 0 && mono_now() >= b->deadline - 0.05;
+}
+
+/* Every failed step names its line: the build timeout one way, errors that do
+ * not already (a commit's, say) with "Dockerfile:N: INSTRUCTION:". */
+static int step_error(struct err *err, struct builder *b, const struct df_instr *in)
+{
+	_cleanup_free_ char *prefix = xasprintf("%s:", b->df->name);
+
+	if (err->code == ETIMEDOUT && deadline_passed(b))
+		return timeout_error(err, b, in);
+	if (!str_starts_with(err->msg, prefix))
+		return FERR(err, b, in, err->code, "%s", err->msg);
+	return -1;
+}
+
 /* word with vars ("K=V", the later wins) substituted; errors name the line. */
 static int expand_with(struct builder *b, const struct df_instr *in, const struct strv *vars,
                        const char *word, char **out, struct err *err)
@@ -310,17 +343,14 @@ static int expand_with(struct builder *b, const struct df_instr *in, const struc
 	struct df_env env = {.vars = vars->v, .n = vars->n};
 
 	if (df_expand_word(word, b->df->escape, &env, out, err) < 0)
-		return FERR(err, b, in, EINVAL, "%s", err->msg);
+		return FERR(err, b, in, err->code, "%s", err->msg);
 	return 0;
 }
 
 static int expand(struct builder *b, const struct stage *st, const struct df_instr *in,
                   const char *word, char **out, struct err *err)
 {
-	_cleanup_strvs_ struct strv vars = STRV_INIT;
-
-	stage_vars(st, &vars);
-	return expand_with(b, in, &vars, word, out, err);
+	return expand_with(b, in, &st->vars, word, out, err);
 }
 
 /* ---- the store: cache, marks, images ---- */
@@ -358,7 +388,7 @@ static void cache_put(struct builder *b, const char *key, const char *id)
 	_cleanup_free_ char *line = xasprintf("%s\n", id ? id : "-");
 	struct err err = {0};
 
-	if (mkdir_p(dir, 0755, &err) < 0 || write_file(tmp, line, strlen(line), 0644, &err) < 0 ||
+	if (mkdir_p(dir, 0700, &err) < 0 || write_file(tmp, line, strlen(line), 0644, &err) < 0 ||
 	    rename(tmp, path) < 0) {
 		unlink(tmp);
 		log_debug("build cache %s: %s", path, err.msg[0] ? err.msg : strerror(errno));
@@ -442,6 +472,7 @@ static int stage_commit(struct builder *b, struct stage *st, int layer_fd, const
 	n.created_by = created_by;
 	n.history = hist;
 	n.intermediate = true;
+	n.deadline = b->deadline;
 	if (store_create_image(b->s, &n, &id, err) < 0)
 		return err_wrap(err, "commit");
 	free(st->image_id);
@@ -559,6 +590,7 @@ static int box_commit(struct builder *b, struct stage *st, struct step_box *box,
 
 	if (box_stop(b, box, err) < 0)
 		return -1;
+	b->doing = "while committing the step's layer";
 	if (may_be_empty && dir_is_empty(box->upper)) {
 		strv_push(&st->history, in->text);
 		cache_put(b, st->key, NULL);
@@ -704,7 +736,7 @@ static int parse_ports(struct builder *b, struct stage *st, const struct df_inst
 	env.n = vars.n;
 	for (size_t i = 0; i < in->n_args && rc == 0; i++)
 		if (df_expand_words(in->args[i], b->df->escape, &env, &words, &n, err) < 0)
-			rc = FERR(err, b, in, EINVAL, "%s", err->msg);
+			rc = FERR(err, b, in, err->code, "%s", err->msg);
 	if (!cJSON_IsObject(ports)) {
 		ports = cJSON_CreateObject();
 		set_item(st->config, "ExposedPorts", ports);
@@ -1056,11 +1088,9 @@ static int do_run(struct builder *b, struct stage *st, const struct df_instr *in
 		x.timeout_sec = 0.001;
 	x.output = on_output;
 	x.output_ctx = b;
-	if (b->o->runner->exec(box.handle, &x, &exit_code, err) < 0) {
-		if (err->code == ETIMEDOUT)
-			err_set(err, ETIMEDOUT, "the build timed out (%.0f s)", b->o->timeout_sec);
+	b->doing = "while the command ran";
+	if (b->o->runner->exec(box.handle, &x, &exit_code, err) < 0)
 		goto fail;
-	}
 	if (b->tail.partial.len) {
 		out_write(b, "\n", 1);
 		tail_push(&b->tail);
@@ -1186,7 +1216,7 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 				env.n = vars.n;
 				if (df_expand_heredoc(content, b->df->escape, &env, &data, err) <
 				    0) {
-					FERR(err, b, in, EINVAL, "%s", err->msg);
+					FERR(err, b, in, err->code, "%s", err->msg);
 					goto out;
 				}
 			} else {
@@ -1262,6 +1292,8 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 		r.src_root = b->ctx_fd;
 		r.context = true;
 		r.ignore = b->ignore;
+		r.deadline = b->deadline;
+		b->doing = "while reading the sources";
 		if (copy_digest(&r, digest, err) < 0) {
 			FERR(err, b, in, err->code, "%s", err->msg);
 			goto out;
@@ -1293,6 +1325,8 @@ static int do_copy(struct builder *b, struct stage *st, size_t idx, const struct
 		if (r.src_root < 0)
 			goto fail;
 	}
+	r.deadline = b->deadline;
+	b->doing = "while copying";
 	if (copy_run(&r, root, err) < 0)
 		goto fail;
 	box_remove(b, &src_box);
@@ -1308,6 +1342,36 @@ out:
 	copy_sources_free(r.srcs, r.n_srcs);
 	store_image_free(src_img);
 	return rc;
+}
+
+/* What a metadata step left must fit in the store: the config (read back only up
+ * to STORE_MAX_CONFIG) and the variables every later step copies (the same
+ * bound; ENV puts each value in both). Checked here so that the error names the
+ * line that went too far, long before a commit could. */
+static int check_sizes(struct builder *b, const struct stage *st, const struct df_instr *in,
+                       struct err *err)
+{
+	size_t vars = 0, config;
+	char *text;
+
+	for (size_t i = 0; i < st->vars.n; i++)
+		vars += strlen(st->vars.v[i]) + 1;
+	if (vars > STORE_MAX_CONFIG)
+		return FERR(err, b, in, EFBIG,
+		            "the stage's variables (ENV and ARG) would take %zu bytes, more than "
+		            "the %d allowed",
+		            vars, STORE_MAX_CONFIG);
+	if (in->cmd == DF_ARG || in->cmd == DF_MAINTAINER)
+		return 0;
+	text = cJSON_PrintUnformatted(st->config);
+	config = text ? strlen(text) : SIZE_MAX;
+	free(text);
+	if (config > STORE_MAX_CONFIG)
+		return FERR(err, b, in, EFBIG,
+		            "the image config would be %zu bytes, more than the %d an image config "
+		            "may have",
+		            config, STORE_MAX_CONFIG);
+	return 0;
 }
 
 /* Metadata instructions: the config only. */
@@ -1398,6 +1462,8 @@ static int do_metadata(struct builder *b, struct stage *st, const struct df_inst
 	default:
 		return FERR(err, b, in, EINVAL, "unexpected instruction");
 	}
+	if (check_sizes(b, st, in, err) < 0)
+		return -1;
 	/* The key: the instruction and what it resolved to. */
 	sb_addf(&d, "%s", in->text);
 	for (size_t i = 0; i < desc.n; i++)
@@ -1635,10 +1701,11 @@ static int run_stage(struct builder *b, size_t idx, struct err *err)
 
 		if (cancel_requested())
 			return err_set(err, ECANCELED, "build cancelled");
-		if (b->deadline > 0 && mono_now() > b->deadline)
-			return err_set(err, ETIMEDOUT, "%s:%d: the build timed out (%.0f s)",
-			               b->df->name, in->line, b->o->timeout_sec);
 		b->step++;
+		b->doing = "before it started";
+		if (b->deadline > 0 && mono_now() > b->deadline)
+			return timeout_error(err, b, in);
+		b->doing = NULL;
 		say(b, "Step %d/%d : %s", b->step, b->n_steps, in->text);
 		switch (in->cmd) {
 		case DF_FROM:
@@ -1659,7 +1726,7 @@ static int run_stage(struct builder *b, size_t idx, struct err *err)
 			break;
 		}
 		if (rc < 0)
-			return -1;
+			return step_error(err, b, in);
 		if (st->image_id && !b->o->quiet &&
 		    (in->cmd == DF_RUN || in->cmd == DF_COPY || in->cmd == DF_ADD ||
 		     in->cmd == DF_FROM))
@@ -1750,6 +1817,13 @@ int image_build(struct store *s, const struct build_opts *o, char **image_id, st
 	b.deadline = o->timeout_sec > 0 ? t0 + o->timeout_sec : 0;
 	if (!o->runner)
 		return err_set(err, EINVAL, "build: no runner");
+	/* A bad tag fails now, not after the build (which would then tag nothing). */
+	for (const char *const *t = o->tags; t && *t; t++) {
+		_cleanup_free_ char *norm = store_normalize_ref(*t, err);
+
+		if (!norm)
+			return err_wrap(err, "tag");
+	}
 	if (read_dockerfile(&b, err) < 0 || load_build_args(&b, err) < 0 ||
 	    split_stages(&b, err) < 0)
 		goto out;
@@ -1809,11 +1883,16 @@ int image_build(struct store *s, const struct build_opts *o, char **image_id, st
 			if (cache_get(&b, st->key, &id) && id) {
 				if (stage_take_image(&b, st, id, err) < 0)
 					goto out;
-			} else if (stage_commit(&b, st, -1,
-			                        st->history.n ? st->history.v[st->history.n - 1]
-			                                      : "FROM scratch",
-			                        err) < 0) {
-				goto out;
+			} else {
+				b.doing = "while committing the image";
+				if (stage_commit(&b, st, -1,
+				                 st->history.n ? st->history.v[st->history.n - 1]
+				                               : "FROM scratch",
+				                 err) < 0) {
+					/* The last instruction is the one whose image it is. */
+					step_error(err, &b, &b.df->v[st->last - 1]);
+					goto out;
+				}
 			}
 		}
 		for (const char *const *t = o->tags; t && *t; t++)

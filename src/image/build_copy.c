@@ -24,6 +24,7 @@
 #include "rollout/fs.h"
 #include "rollout/log.h"
 #include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -40,6 +41,18 @@
 #define MAX_DEPTH 256
 #define MAX_LINK_FDS 1024
 #define COPY_BUF (256 * 1024)
+#define MAX_SKIP_NOTES 20 /* special files named one by one, then counted */
+
+/* The build's deadline: checked per entry and per buffer, so that a huge file or
+ * tree cannot keep a step running past it (nothing here blocks: only regular
+ * files and directories are ever opened). */
+static int check_deadline(const struct copy_request *r, const char *doing, const char *what,
+                          struct err *err)
+{
+	if (r->deadline > 0 && mono_now() >= r->deadline)
+		return err_set(err, ETIMEDOUT, "timed out while %s %s", doing, what);
+	return 0;
+}
 
 /* One selected source: a path below the source root (or a heredoc). */
 struct item {
@@ -211,15 +224,19 @@ static void hash_str(struct hasher *h, const char *s)
 	sha256_update(&h->sh, s, strlen(s) + 1);
 }
 
-static int hash_file(struct hasher *h, int fd, struct err *err)
+static int hash_file(const struct copy_request *r, struct hasher *h, int fd, const char *what,
+                     struct err *err)
 {
 	for (;;) {
-		ssize_t n = read(fd, h->buf, COPY_BUF);
+		ssize_t n;
 
+		if (check_deadline(r, "reading", what, err) < 0)
+			return -1;
+		n = read(fd, h->buf, COPY_BUF);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return err_sys(err, "read");
+			return err_sys(err, "read %s", what);
 		if (n == 0)
 			return 0;
 		sha256_update(&h->sh, h->buf, (size_t)n);
@@ -241,6 +258,8 @@ static int hash_tree(const struct copy_request *r, struct hasher *h, int dirfd, 
 		struct stat st;
 		char line[128];
 
+		if (check_deadline(r, "reading", p, err) < 0)
+			return -1;
 		if (fstatat(dirfd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return err_sys(err, "stat %s", p);
 		if (excluded(r, p) &&
@@ -252,10 +271,10 @@ static int hash_tree(const struct copy_request *r, struct hasher *h, int dirfd, 
 		         r->preserve_owner ? st.st_uid : 0, r->preserve_owner ? st.st_gid : 0);
 		hash_str(h, line);
 		if (S_ISREG(st.st_mode)) {
-			_cleanup_close_ int f =
-			    openat(dirfd, names.v[i], O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			struct stat now;
+			_cleanup_close_ int f = inroot_openat_regular(dirfd, names.v[i], &now);
 
-			if (f < 0 || hash_file(h, f, err) < 0)
+			if (f < 0 || hash_file(r, h, f, p, err) < 0)
 				return f < 0 ? err_sys(err, "open %s", p) : -1;
 		} else if (S_ISLNK(st.st_mode)) {
 			char target[4096];
@@ -309,13 +328,13 @@ int copy_digest(const struct copy_request *r, char hex[SHA256_HEX_LEN + 1], stru
 		         S_ISREG(st.st_mode) ? (unsigned long long)st.st_size : 0ULL);
 		hash_str(&h, line);
 		if (S_ISREG(st.st_mode)) {
-			_cleanup_close_ int f = src_open(r, it->rel, O_RDONLY);
+			_cleanup_close_ int f = inroot_reopen_regular(fd, &st);
 
 			if (f < 0) {
 				err_sys(err, "open %s", it->rel);
 				goto out;
 			}
-			if (hash_file(&h, f, err) < 0)
+			if (hash_file(r, &h, f, it->rel, err) < 0)
 				goto out;
 		} else if (S_ISDIR(st.st_mode) && hash_tree(r, &h, fd, it->rel, 0, err) < 0) {
 			goto out;
@@ -392,6 +411,7 @@ struct copier {
 	char *buf;
 	struct link_seen *links;
 	size_t n_links;
+	size_t n_skipped; /* FIFOs, sockets, devices left out */
 };
 
 /* Host ids for the copies: container ids from --chown and the default root go
@@ -432,8 +452,11 @@ static int clear_target(int dfd, const char *name, const char *what, struct err 
 static int copy_data(struct copier *c, int in, int out, const char *what, struct err *err)
 {
 	for (;;) {
-		ssize_t n = read(in, c->buf, COPY_BUF);
+		ssize_t n;
 
+		if (check_deadline(c->r, "copying", what, err) < 0)
+			return -1;
+		n = read(in, c->buf, COPY_BUF);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -564,13 +587,15 @@ static int copy_entry(struct copier *c, int sdir, const char *sname, const char 
 {
 	struct stat st;
 
+	if (check_deadline(c->r, "copying", srel, err) < 0)
+		return -1;
 	if (fstatat(sdir, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return err_sys(err, "stat %s", srel);
 	if (excluded(c->r, srel) &&
 	    !(S_ISDIR(st.st_mode) && dockerignore_may_include_below(c->r->ignore, srel)))
 		return 0;
 	if (S_ISREG(st.st_mode)) {
-		_cleanup_close_ int in = openat(sdir, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		_cleanup_close_ int in = inroot_openat_regular(sdir, sname, &st);
 
 		if (in < 0)
 			return err_sys(err, "open %s", srel);
@@ -586,8 +611,10 @@ static int copy_entry(struct copier *c, int sdir, const char *sname, const char 
 			return err_sys(err, "open %s", srel);
 		return put_dir(c, sub, srel, &st, ddir, dname, dwhat, depth, err);
 	}
-	log_warn_once("build-copy-special", "%s: skipping %s (not a file, directory or link)",
-	              c->r->what, srel);
+	/* Like a FIFO's reader, a copy would block or touch a device: left out. */
+	if (c->n_skipped++ < MAX_SKIP_NOTES)
+		log_warn("%s: skipping %s, a %s (only files, directories and links are copied)",
+		         c->r->what, srel, inroot_type_name(st.st_mode));
 	return 0;
 }
 
@@ -623,11 +650,11 @@ static bool is_archive(int fd)
 	return n == 512 && memcmp(head + 257, "ustar", 5) == 0;
 }
 
-static int extract_archive(int fd, int ddir, const char *what, struct err *err)
+static int extract_archive(int fd, int ddir, const char *what, double deadline, struct err *err)
 {
 	struct decompress *d = NULL;
 	struct decompress_opts o = {.fd = fd, .length = DECOMPRESS_STREAM};
-	struct tar_extract_opts xo = {.flags = TAR_X_XATTRS | TAR_X_SETID};
+	struct tar_extract_opts xo = {.flags = TAR_X_XATTRS | TAR_X_SETID, .deadline = deadline};
 	struct tar_reader *r;
 	struct tar_input in;
 	struct decompress_result res;
@@ -734,14 +761,24 @@ int copy_run(const struct copy_request *r, int dst_root, struct err *err)
 			}
 			continue;
 		}
-		in = src_open(r, it->rel, O_RDONLY);
-		if (in < 0 && (errno == EACCES || errno == ENXIO || errno == EWOULDBLOCK))
-			in = src_open(r, it->rel, O_PATH);
+		/* The type first (O_PATH): a source is never opened unless it is a
+		 * regular file. */
+		in = src_open(r, it->rel, O_PATH);
 		if (in < 0 || fstat(in, &st) < 0) {
 			err_sys(err, "%s", *it->rel ? it->rel : ".");
 			goto out;
 		}
 		what = xasprintf("%s", *it->rel ? it->rel : ".");
+		if (S_ISREG(st.st_mode)) {
+			int data = inroot_reopen_regular(in, &st);
+
+			if (data < 0) {
+				err_sys(err, "open %s", what);
+				goto out;
+			}
+			close(in);
+			in = data;
+		}
 		if (S_ISDIR(st.st_mode)) {
 			/* Its contents go into dest. */
 			uid_t uid;
@@ -753,17 +790,22 @@ int copy_run(const struct copy_request *r, int dst_root, struct err *err)
 				goto out;
 		} else if (S_ISREG(st.st_mode) && r->extract && r->context && is_archive(in)) {
 			dfd = copy_mkdir_p(c.root, r->dest, 0, 0, err);
-			if (dfd < 0 || extract_archive(in, dfd, what, err) < 0)
+			if (dfd < 0 || extract_archive(in, dfd, what, r->deadline, err) < 0)
 				goto out;
 		} else if (S_ISREG(st.st_mode)) {
 			if (file_target(&c, it, dir_dest, &dfd, &name, err) < 0 ||
 			    put_file(&c, in, &st, dfd, name, what, err) < 0)
 				goto out;
 		} else {
-			err_set(err, EINVAL, "%s: not a file or directory", what);
+			err_set(err, EINVAL,
+			        "%s is a %s: only files, directories and links can be copied", what,
+			        inroot_type_name(st.st_mode));
 			goto out;
 		}
 	}
+	if (c.n_skipped > MAX_SKIP_NOTES)
+		log_warn("%s: %zu more special files skipped", r->what,
+		         c.n_skipped - MAX_SKIP_NOTES);
 	rc = 0;
 out:
 	for (size_t i = 0; i < c.n_links; i++)

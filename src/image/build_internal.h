@@ -40,6 +40,8 @@ struct copy_request {
 	 * rootless build (a user namespace maps them to 0). */
 	uid_t root_uid;
 	gid_t root_gid;
+	/* mono_now() after which hashing and copying stop with ETIMEDOUT; 0 = none. */
+	double deadline;
 };
 
 /* Content digest of the sources: names, types, modes, sizes, contents, link

@@ -2,6 +2,7 @@
  * context.h). Moved here from the docker provider so both derive the same
  * content hash, image name and lock from the same task. */
 #include "image/context.h"
+#include "image/inroot.h"
 #include "image/store.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -33,7 +34,9 @@ struct context {
 static int add_file(struct context *cx, struct tar_writer *w, int dirfd, const char *name,
                     struct tar_entry *e, struct err *err)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	/* Typed on an O_PATH fd first: a FIFO swapped in since the stat would block. */
+	_cleanup_close_ int fd = inroot_openat_regular(dirfd, name, &st);
 	uint64_t left = e->size;
 
 	if (fd < 0)
@@ -205,7 +208,7 @@ int context_build_lock(const char *kind, const char *tag, double deadline, int *
 
 	sha256_hex(tag, strlen(tag), hex);
 	path = xasprintf("%s/%s-%.16s.lock", dir, kind, hex);
-	if (mkdir_p(dir, 0755, err) < 0)
+	if (mkdir_p(dir, 0700, err) < 0)
 		return -1;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)

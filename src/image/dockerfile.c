@@ -16,6 +16,9 @@
 
 #define DF_MAX_LINES 1000000
 #define DF_MAX_DEPTH 32 /* nested ${...} */
+/* Characters fnmatch() may be asked to look at for one ${X#pattern} (the shortest
+ * or longest match is searched by trying every prefix or suffix). */
+#define DF_TRIM_BUDGET (64u << 20)
 
 static const char *const cmd_names[] = {
     [DF_ADD] = "ADD",
@@ -59,8 +62,19 @@ struct lex {
 	bool raw_escapes; /* keep escape characters in the result */
 	bool skip_quotes; /* quotes are ordinary characters (heredoc contents) */
 	int depth;
+	size_t max; /* the longest result (DF_MAX_WORD, DF_MAX_HEREDOC) */
 	struct err *err;
 };
+
+/* Appends a substitution's value: ENV A=$A$A doubles per line, so without a cap
+ * 24 lines take a gigabyte. */
+static int emit(struct lex *l, struct strbuf *out, const char *s, size_t n)
+{
+	if (out->len + n > l->max)
+		return err_set(l->err, EFBIG, "the value expands to more than %zu bytes", l->max);
+	sb_add(out, s, n);
+	return 0;
+}
 
 /* Words split at unquoted white space, as Docker's wordsStruct does. */
 struct words {
@@ -239,20 +253,47 @@ static char *process_name(struct lex *l)
 	return sb_detach(&name);
 }
 
-/* ${X#pat}, ${X##pat}, ${X%pat}, ${X%%pat}: glob patterns, shortest or longest. */
-static char *trim_pattern(const char *value, const char *pat, bool prefix, bool longest)
+/* ${X#pat}, ${X##pat}, ${X%pat}, ${X%%pat}: glob patterns, shortest or longest.
+ * Fills *cut with how many bytes go (0: no match). Every prefix or suffix is
+ * tried in turn, so the work grows with the square of the value's length: it is
+ * bounded (an error beyond DF_TRIM_BUDGET) rather than left to hang a build. */
+static int trim_pattern(struct lex *l, const char *value, const char *pat, bool prefix,
+                        bool longest, size_t *cut)
 {
-	size_t n = strlen(value);
+	size_t n = strlen(value), work = 0;
+	_cleanup_free_ char *head = prefix ? xstrdup(value) : NULL;
 
+	*cut = 0;
+	if (!strpbrk(pat, "*?[\\")) { /* a plain string: one length can match */
+		size_t p = strlen(pat);
+
+		if (p <= n && memcmp(prefix ? value : value + n - p, pat, p) == 0)
+			*cut = p;
+		return 0;
+	}
 	for (size_t k = 0; k <= n; k++) {
 		size_t take = longest ? n - k : k;
-		_cleanup_free_ char *part =
-		    prefix ? xstrndup(value, take) : xstrdup(value + (n - take));
+		char saved = 0;
+		int m;
 
-		if (fnmatch(pat, part, 0) == 0)
-			return prefix ? xstrdup(value + take) : xstrndup(value, n - take);
+		work += take + strlen(pat);
+		if (work > DF_TRIM_BUDGET)
+			return err_set(l->err, EFBIG,
+			               "pattern substitution on a value of %zu bytes is too costly",
+			               n);
+		if (prefix) { /* the prefix of length take, in place */
+			saved = head[take];
+			head[take] = '\0';
+		}
+		m = fnmatch(pat, prefix ? head : value + (n - take), 0);
+		if (prefix)
+			head[take] = saved;
+		if (m == 0) {
+			*cut = take;
+			return 0;
+		}
 	}
-	return xstrdup(value);
+	return 0;
 }
 
 static int dollar(struct lex *l, struct strbuf *out)
@@ -271,7 +312,7 @@ static int dollar(struct lex *l, struct strbuf *out)
 			return 0;
 		}
 		if (df_env_get(l->env, name, &value))
-			sb_adds(out, value);
+			return emit(l, out, value, strlen(value));
 		return 0;
 	}
 	next(l); /* '{' */
@@ -285,10 +326,8 @@ static int dollar(struct lex *l, struct strbuf *out)
 	if (!value)
 		value = "";
 	mod = next(l);
-	if (mod == '}') {
-		sb_adds(out, value);
-		return 0;
-	}
+	if (mod == '}')
+		return emit(l, out, value, strlen(value));
 	if (mod == ':') {
 		colon = true;
 		mod = next(l);
@@ -309,23 +348,27 @@ static int dollar(struct lex *l, struct strbuf *out)
 			return -1;
 		l->depth--;
 		{
-			_cleanup_free_ char *r =
-			    trim_pattern(value, sb_str(&word), mod == '#', longest);
+			size_t cut, n = strlen(value);
 
-			sb_adds(out, r);
+			if (trim_pattern(l, value, sb_str(&word), mod == '#', longest, &cut) < 0)
+				return -1;
+			return emit(l, out, mod == '#' ? value + cut : value, n - cut);
 		}
-		return 0;
 	}
 	if (process_stop_on(l, '}', &word, NULL) < 0)
 		return -1;
 	l->depth--;
 	switch (mod) {
-	case '-':
-		sb_adds(out, (colon ? !*value : !found) ? sb_str(&word) : value);
-		return 0;
-	case '+':
-		sb_adds(out, (colon ? *value != '\0' : found) ? sb_str(&word) : "");
-		return 0;
+	case '-': {
+		const char *v = (colon ? !*value : !found) ? sb_str(&word) : value;
+
+		return emit(l, out, v, strlen(v));
+	}
+	case '+': {
+		const char *v = (colon ? *value != '\0' : found) ? sb_str(&word) : "";
+
+		return emit(l, out, v, strlen(v));
+	}
 	default: /* '?' */
 		if (!found)
 			return err_set(l->err, EINVAL, "%s: %s", name,
@@ -333,8 +376,7 @@ static int dollar(struct lex *l, struct strbuf *out)
 		if (colon && !*value)
 			return err_set(l->err, EINVAL, "%s: %s", name,
 			               word.len ? word.buf : "is not allowed to be empty");
-		sb_adds(out, value);
-		return 0;
+		return emit(l, out, value, strlen(value));
 	}
 }
 
@@ -354,11 +396,12 @@ static int process_stop_on(struct lex *l, int stop, struct strbuf *out, struct w
 			         : c == '\'' ? single_quote(l, &tmp)
 			                     : double_quote(l, &tmp);
 
+			if (rc == 0)
+				rc = emit(l, out, sb_str(&tmp), tmp.len);
 			if (rc < 0) {
 				sb_release(&tmp);
 				return -1;
 			}
-			sb_add(out, sb_str(&tmp), tmp.len);
 			if (w)
 				words_string(w, sb_str(&tmp), c != '$');
 			sb_release(&tmp);
@@ -390,11 +433,16 @@ static int process_stop_on(struct lex *l, int stop, struct strbuf *out, struct w
 int df_expand_word(const char *word, char escape, const struct df_env *env, char **out,
                    struct err *err)
 {
-	struct lex l = {.s = word, .len = strlen(word), .escape = escape, .env = env, .err = err};
+	struct lex l = {.s = word,
+	                .len = strlen(word),
+	                .escape = escape,
+	                .env = env,
+	                .max = DF_MAX_WORD,
+	                .err = err};
 	struct strbuf sb = STRBUF_INIT;
 
 	sb_adds(&sb, "");
-	if (process_stop_on(&l, -1, &sb, NULL) < 0) {
+	if (process_stop_on(&l, -1, &sb, NULL) < 0 || emit(&l, &sb, "", 0) < 0) {
 		sb_release(&sb);
 		return -1;
 	}
@@ -410,11 +458,12 @@ int df_expand_heredoc(const char *text, char escape, const struct df_env *env, c
 	                .escape = escape,
 	                .env = env,
 	                .skip_quotes = true,
+	                .max = DF_MAX_HEREDOC,
 	                .err = err};
 	struct strbuf sb = STRBUF_INIT;
 
 	sb_adds(&sb, "");
-	if (process_stop_on(&l, -1, &sb, NULL) < 0) {
+	if (process_stop_on(&l, -1, &sb, NULL) < 0 || emit(&l, &sb, "", 0) < 0) {
 		sb_release(&sb);
 		return -1;
 	}
@@ -432,6 +481,7 @@ static int lex_words(const char *text, char escape, const struct df_env *env, bo
 	                .env = env,
 	                .raw_quotes = raw,
 	                .raw_escapes = raw,
+	                .max = DF_MAX_WORD,
 	                .err = err};
 	_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
 	struct words w = {STRBUF_INIT, false, STRV_INIT};

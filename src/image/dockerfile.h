@@ -95,8 +95,15 @@ struct df_env {
 };
 bool df_env_get(const struct df_env *env, const char *key, const char **value);
 
+/* Limits on what expansion may produce (EFBIG beyond, never a partial value): one
+ * word (an ENV or LABEL value, a path, an EXPOSE list) and a heredoc's contents. */
+#define DF_MAX_WORD (1 << 20)
+#define DF_MAX_HEREDOC (16 << 20)
+
 /* Expands one word: variables, quotes removed, escapes applied. An unset variable
- * is empty. `${X:?msg}` of an unset X is an error. Heap string in *out. */
+ * is empty. `${X:?msg}` of an unset X is an error. Heap string in *out. At most
+ * DF_MAX_WORD bytes; `${X#pattern}` and kin on a very long value may fail as too
+ * costly rather than run for minutes. */
 int df_expand_word(const char *word, char escape, const struct df_env *env, char **out,
                    struct err *err);
 /* Like df_expand_word, but splits into words at unquoted white space (what EXPOSE

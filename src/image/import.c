@@ -374,12 +374,21 @@ out:
 	return ret;
 }
 
+static int past_deadline(double deadline, struct err *err)
+{
+	if (deadline > 0 && mono_now() >= deadline)
+		return err_set(err, ETIMEDOUT, "timed out before the image was committed");
+	return 0;
+}
+
 /* Writes an overlay upper dir as a layer tarball into the job directory. */
-static int write_layer_tar(struct store_job *j, int dirfd, char **path, struct err *err)
+static int write_layer_tar(struct store_job *j, int dirfd, double deadline, char **path,
+                           struct err *err)
 {
 	_cleanup_close_ int fd = -1;
 	struct tar_tree_opts to = {.flags = TAR_TREE_OVERLAY | TAR_TREE_XATTRS | TAR_TREE_SORTED,
-	                           .fixed_mtime = -1};
+	                           .fixed_mtime = -1,
+	                           .deadline = deadline};
 	struct tar_writer *w;
 	int ret;
 
@@ -410,7 +419,7 @@ int store_create_image(struct store *s, const struct store_new_image *n, char **
 
 	if (n->ref && !(norm = store_normalize_ref(n->ref, err)))
 		return -1;
-	if (store_lock(s, STORE_LOCK_SHARED, err) < 0)
+	if (past_deadline(n->deadline, err) < 0 || store_lock(s, STORE_LOCK_SHARED, err) < 0)
 		return -1;
 	if (n->parent) {
 		if (store_lookup_locked(s, n->parent, &parent, err) < 0)
@@ -429,11 +438,11 @@ int store_create_image(struct store *s, const struct store_new_image *n, char **
 	}
 	if (n->layer_dirfd >= 0) {
 		_cleanup_close_ int fd = -1;
-		struct layer_src src = {.label = "new layer"};
+		struct layer_src src = {.label = "new layer", .deadline = n->deadline};
 		char *chain[1];
 
 		if (store_job_create(s, &job, err) < 0 ||
-		    write_layer_tar(&job, n->layer_dirfd, &tar_path, err) < 0)
+		    write_layer_tar(&job, n->layer_dirfd, n->deadline, &tar_path, err) < 0)
 			goto out;
 		fd = open(tar_path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
@@ -477,6 +486,8 @@ int store_create_image(struct store *s, const struct store_new_image *n, char **
 	add_history(doc, created, n->created_by ? n->created_by : "rollout", n->layer_dirfd < 0);
 	text = cJSON_PrintUnformatted(doc);
 	refs[0] = norm;
+	if (past_deadline(n->deadline, err) < 0)
+		goto out;
 	{
 		struct store_commit c = {.config = text,
 		                         .config_len = strlen(text),

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,4 +187,48 @@ int inroot_open(int rootfd, const char *path, int flags, mode_t mode)
 		openat2_missing = true;
 	}
 	return open_with_walk(rootfd, path, flags, mode);
+}
+
+int inroot_reopen_regular(int pathfd, struct stat *st)
+{
+	char proc[32];
+
+	if (fstat(pathfd, st) < 0)
+		return -1;
+	if (!S_ISREG(st->st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
+	return open(proc, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+}
+
+int inroot_openat_regular(int dirfd, const char *name, struct stat *st)
+{
+	_cleanup_close_ int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (pfd < 0)
+		return -1;
+	return inroot_reopen_regular(pfd, st);
+}
+
+const char *inroot_type_name(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return "regular file";
+	case S_IFDIR:
+		return "directory";
+	case S_IFLNK:
+		return "symbolic link";
+	case S_IFIFO:
+		return "FIFO";
+	case S_IFSOCK:
+		return "socket";
+	case S_IFCHR:
+		return "character device";
+	case S_IFBLK:
+		return "block device";
+	}
+	return "special file";
 }

@@ -112,14 +112,120 @@ static int read_store_json(struct store *s, struct err *err)
 	return 0;
 }
 
+/* The store and everything in it is its owner's alone: layers hold the images'
+ * setuid files and device nodes, envs/ and tmp/ the environments' and builds'
+ * files. Nothing else needs to walk these paths: overlayfs checks a lower file
+ * with the mounter's credentials (root, or the owner in a rootless user
+ * namespace), never the path above the layer. Hence 0700, not Docker's 0710
+ * (which it needs only for userns-remap, whose remapped root walks the tree). */
+#define STORE_DIR_MODE 0700
+
+/* The store's own directories, and those the sandbox and the builder make in it. */
+static const char *const own_dirs[] = {"blobs", "blobs/sha256", "layers", "images", "envs", "tmp"};
+static const char *const other_dirs[] = {"trash", "locks", "build-cache", "sandbox"};
+
+/* Creates root 0700 (its missing parents 0755, as mkdir -p would). */
+static int make_root(const char *root, struct err *err)
+{
+	_cleanup_free_ char *parent = xstrdup(root);
+	char *slash = strrchr(parent, '/');
+
+	if (mkdir(root, STORE_DIR_MODE) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT || !slash || slash == parent)
+		return err_sys(err, "mkdir %s", root);
+	*slash = '\0';
+	if (mkdir_p(parent, 0755, err) < 0)
+		return -1;
+	if (mkdir(root, STORE_DIR_MODE) < 0 && errno != EEXIST)
+		return err_sys(err, "mkdir %s", root);
+	return 0;
+}
+
+/* Makes dirfd/name (a directory; "" = dirfd itself) 0700 unless it already is.
+ * Returns 1 when it changed the mode, 0 when there was nothing to do. */
+static int tighten(int dirfd, const char *name, const char *root, struct err *err)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH)) < 0)
+		return errno == ENOENT ? 0 : err_sys(err, "stat %s/%s", root, name);
+	if (!S_ISDIR(st.st_mode) || (st.st_mode & 07777) == STORE_DIR_MODE)
+		return 0;
+	if (*name ? fchmodat(dirfd, name, STORE_DIR_MODE, 0) < 0
+	          : fchmod(dirfd, STORE_DIR_MODE) < 0)
+		return err_sys(err, "chmod 0700 %s/%s (the store must be closed to other users)",
+		               root, name);
+	return 1;
+}
+
+/* Whether every entry of the directory is one a store has: $ROLLOUT_HOME set
+ * to a directory of other uses (a home, /var/lib) must not lose its mode. */
+static bool holds_only_store_files(int rootfd)
+{
+	static const char *const files[] = {"lock", "store.json", "refs.json"};
+	int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_closedir_ DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	bool ok = true;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	while (ok && (de = readdir(d))) {
+		const char *n = de->d_name;
+		bool known = strcmp(n, ".") == 0 || strcmp(n, "..") == 0;
+
+		for (size_t i = 0; !known && i < ARRAY_SIZE(own_dirs); i++)
+			known = strcmp(n, own_dirs[i]) == 0;
+		for (size_t i = 0; !known && i < ARRAY_SIZE(other_dirs); i++)
+			known = strcmp(n, other_dirs[i]) == 0;
+		/* ...and the temporary files of their atomic rewrites */
+		for (size_t i = 0; !known && i < ARRAY_SIZE(files); i++)
+			known = str_starts_with(n, files[i]);
+		ok = known;
+	}
+	return ok;
+}
+
+/* The root always; its subdirectories when the root was open, i.e. in a store
+ * made by an older rollout (0711 directories, traversable by every user). */
+static int close_to_others(struct store *s, struct err *err)
+{
+	struct stat st;
+	int rc;
+
+	if (fstat(s->rootfd, &st) < 0)
+		return err_sys(err, "stat %s", s->root);
+	if ((st.st_mode & 07777) == STORE_DIR_MODE)
+		return 0;
+	if (!holds_only_store_files(s->rootfd))
+		return err_set(err, EEXIST,
+		               "%s is mode %04o and holds files that are not the store's: "
+		               "refusing to make it 0700; point ROLLOUT_HOME at a directory of "
+		               "its own",
+		               s->root, (unsigned)(st.st_mode & 07777));
+	rc = tighten(s->rootfd, "", s->root, err);
+	if (rc <= 0)
+		return rc;
+	for (size_t i = 0; i < ARRAY_SIZE(own_dirs); i++)
+		if (tighten(s->rootfd, own_dirs[i], s->root, err) < 0)
+			return -1;
+	for (size_t i = 0; i < ARRAY_SIZE(other_dirs); i++)
+		if (tighten(s->rootfd, other_dirs[i], s->root, err) < 0)
+			return -1;
+	return 0;
+}
+
 int store_open(const char *root, struct store **out, struct err *err)
 {
 	_cleanup_free_ char *r = root ? xstrdup(root) : store_default_root();
-	static const char *const dirs[] = {"blobs/sha256", "layers", "images", "envs", "tmp"};
 	static const char *const topdirs[] = {"layers", "envs", "tmp"};
 	struct store *s;
 
-	if (mkdir_p(r, 0711, err) < 0)
+	if (make_root(r, err) < 0)
 		return err_wrap(err, "image store");
 	s = xcalloc(1, sizeof(*s));
 	s->root = path_real(r);
@@ -135,11 +241,13 @@ int store_open(const char *root, struct store **out, struct err *err)
 		err_sys(err, "open image store %s", s->root);
 		goto fail;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-		_cleanup_free_ char *d = spath(s, "%s", dirs[i]);
-
-		if (mkdir_p(d, 0711, err) < 0)
+	if (close_to_others(s, err) < 0)
+		goto fail;
+	for (size_t i = 0; i < ARRAY_SIZE(own_dirs); i++) {
+		if (mkdirat(s->rootfd, own_dirs[i], STORE_DIR_MODE) < 0 && errno != EEXIST) {
+			err_sys(err, "mkdir %s/%s", s->root, own_dirs[i]);
 			goto fail;
+		}
 	}
 	/* Each environment is a tree of a few dozen inodes made and deleted within
 	 * its trial, each layer a tree of its own: spread over the filesystem they
@@ -603,6 +711,7 @@ int store_unpack_layer(struct store *s, struct store_job *j, const struct layer_
 	in = decompress_tar_input(d);
 	r = tar_reader_new(&in);
 	store_extract_opts(s, &xo);
+	xo.deadline = src->deadline;
 	xo.lowers = lowers;
 	xo.n_lowers = n_lowers;
 	if (tar_extract(r, dfd, &xo, &st, err) < 0 || tar_reader_drain(r, err) < 0 ||
@@ -694,6 +803,13 @@ int store_commit_image(struct store *s, const struct store_commit *c, char **out
 	bool refs_changed = false;
 	int ret = -1;
 
+	/* Never store what lookups could not read back: it would be an image in
+	 * the list that nothing can use. Checked before any layer moves in. */
+	if (c->config_len > STORE_MAX_CONFIG)
+		return err_set(err, EFBIG,
+		               "the image config is %zu bytes, more than the %d an image config "
+		               "may have",
+		               c->config_len, STORE_MAX_CONFIG);
 	if (store_lock(s, STORE_LOCK_EXCLUSIVE, err) < 0)
 		return -1;
 	/* Layers the image relies on that were already here must still be. */
@@ -804,9 +920,19 @@ static int load_config_blob(struct store *s, const char *id, struct image_config
 	_cleanup_free_ char *text = NULL;
 	size_t len;
 
-	if (read_file(path, OCI_MAX_JSON, &text, &len, err) < 0)
-		return -1;
-	return image_config_parse(text, len, path, cfg, err);
+	if (read_file(path, STORE_MAX_CONFIG, &text, &len, err) < 0 ||
+	    image_config_parse(text, len, path, cfg, err) < 0) {
+		_cleanup_free_ char *why = NULL;
+
+		if (!err)
+			return -1;
+		why = xstrdup(err->msg);
+		return err_set(err, err->code ? err->code : EINVAL,
+		               "image %s cannot be read: %s (`rollout image rm %.12s` or `rollout "
+		               "image prune` removes it)",
+		               id, why, oci_digest_hex(id));
+	}
+	return 0;
 }
 
 int store_lookup_locked(struct store *s, const char *ref_or_id, struct store_image **out,
@@ -902,6 +1028,21 @@ void store_list_free(struct store_image_info *v, size_t n)
 	free(v);
 }
 
+/* Whether a lookup of the image would succeed: only such images are listed (one
+ * that cannot be read is named in a warning, for rm or prune). */
+static bool image_readable(struct store *s, const char *id)
+{
+	struct store_image *img = NULL;
+	struct err err;
+
+	if (store_lookup_locked(s, id, &img, &err) == 0) {
+		store_image_free(img);
+		return true;
+	}
+	log_warn("not listed: %s", err.msg);
+	return false;
+}
+
 static int cmp_info(const void *a, const void *b)
 {
 	const struct store_image_info *x = a, *y = b;
@@ -931,7 +1072,7 @@ int store_list(struct store *s, struct store_image_info **out, size_t *n, struct
 		struct strv r = STRV_INIT;
 		const cJSON *it;
 
-		if (image_record_load(s, ids.v[i], &rec, NULL) < 0)
+		if (!image_readable(s, ids.v[i]) || image_record_load(s, ids.v[i], &rec, NULL) < 0)
 			continue;
 		cJSON_ArrayForEach(it, refs_map(refs))
 		{
@@ -999,9 +1140,14 @@ static int gc_layers_and_blobs(struct store *s, struct store_prune_result *res, 
 		_cleanup_json_ cJSON *rec = NULL;
 		const cJSON *it;
 		const char *m;
+		struct err e;
 
-		if (image_record_load(s, ids.v[i], &rec, err) < 0)
-			return err_wrap(err, "prune");
+		if (image_record_load(s, ids.v[i], &rec, &e) < 0) {
+			/* Its layers are unknown: delete none (prune removes it first). */
+			log_warn("%s; no layer removed (`rollout image prune` removes the image)",
+			         e.msg);
+			return 0;
+		}
 		cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(rec, "chain_ids"))
 		{
 			if (cJSON_IsString(it) && oci_digest_valid(it->valuestring))
@@ -1096,6 +1242,43 @@ out:
 	return ret;
 }
 
+/* Images a lookup cannot read (a config too large or not JSON, a record or a
+ * layer gone) are of no use, referenced or not: they go, with their references,
+ * unless an environment runs them. Other errors (EIO, EMFILE...) keep them.
+ * Exclusive lock held; the deleted IDs leave ids. */
+static int prune_unreadable(struct store *s, struct strv *ids, const struct strv *used,
+                            cJSON *refs, struct store_prune_result *res, struct err *err)
+{
+	bool refs_changed = false;
+
+	for (size_t i = 0; i < ids->n;) {
+		const char *id = ids->v[i];
+		struct store_image *img = NULL;
+		struct err e;
+
+		if (strv_contains(used, id) || store_lookup_locked(s, id, &img, &e) == 0 ||
+		    (e.code != ENOENT && e.code != EINVAL && e.code != EFBIG)) {
+			store_image_free(img);
+			i++;
+			continue;
+		}
+		log_warn("removing: %s", e.msg);
+		for (cJSON *r = refs_map(refs)->child, *next; r; r = next) {
+			next = r->next;
+			if (cJSON_IsString(r) && strcmp(r->valuestring, id) == 0) {
+				cJSON_DeleteItemFromObjectCaseSensitive(refs_map(refs), r->string);
+				refs_changed = true;
+			}
+		}
+		res->blobs += delete_image(s, id);
+		res->images++;
+		free(ids->v[i]);
+		ids->v[i] = ids->v[--ids->n];
+		ids->v[ids->n] = NULL;
+	}
+	return refs_changed ? refs_save(s, refs, err) : 0;
+}
+
 int store_prune(struct store *s, struct store_prune_result *res, struct err *err)
 {
 	_cleanup_strvs_ struct strv ids = STRV_INIT, used = STRV_INIT;
@@ -1108,7 +1291,7 @@ int store_prune(struct store *s, struct store_prune_result *res, struct err *err
 		return -1;
 	res->tmp = clean_stale_jobs(s);
 	if (image_ids(s, &ids, err) < 0 || refs_load(s, &refs, err) < 0 ||
-	    env_uses(s, &used, NULL, err) < 0)
+	    env_uses(s, &used, NULL, err) < 0 || prune_unreadable(s, &ids, &used, refs, res, err) < 0)
 		goto out;
 	cJSON_ArrayForEach(it, refs_map(refs))
 	{
@@ -1155,7 +1338,7 @@ int store_env_mark(struct store *s, const char *env_name, const char *id, struct
 	if (check_env_name(env_name, err) < 0)
 		return -1;
 	dir = spath(s, "envs/%s", env_name);
-	if (mkdir_p(dir, 0711, err) < 0)
+	if (mkdir_p(dir, 0700, err) < 0)
 		return -1;
 	file = xasprintf("%s/image", dir);
 	line = xasprintf("%s\n", id);

@@ -16,6 +16,9 @@
  *   envs/<name>/image          written by an environment: the image ID it runs
  *   tmp/                       work directories of loads in progress
  *
+ * The root and the directories below it are 0700 (tightened on open if an older
+ * rollout left them open): layers hold setuid files and device nodes of images.
+ *
  * A layer directory appears (rename(2) from tmp/) only after its whole content is
  * unpacked and its digests are verified: layers/<chain-hex> existing means complete.
  * layers/<chain-hex> is mode 0555; nothing ever writes below it again.
@@ -165,6 +168,9 @@ struct store_new_image {
 	/* A build step's image: recorded with its parent; `image ls` hides it while
 	 * it has no reference, `prune` keeps it while a kept image descends from it. */
 	bool intermediate;
+	/* mono_now() after which writing and unpacking the layer stop (ETIMEDOUT,
+	 * nothing stored); 0 = none. */
+	double deadline;
 };
 int store_create_image(struct store *s, const struct store_new_image *n, char **out_id,
                        struct err *err);
@@ -180,6 +186,12 @@ int store_env_use(struct store *s, const char *env_name, const char *ref_or_id, 
  * gc removes its directory. */
 int store_env_mark(struct store *s, const char *env_name, const char *id, struct err *err);
 int store_env_release(struct store *s, const char *env_name, struct err *err);
+
+/* Largest image config the store writes or reads back (4 MiB): a load, import or
+ * build with a larger one fails and stores nothing; a larger blob found in the
+ * store (written by an older rollout) makes its image unreadable, not listed, and
+ * removable with rm or prune. Real configs are a few kilobytes. */
+#define STORE_MAX_CONFIG (4 << 20)
 
 /* Limit on one layer's uncompressed size (default 64 GiB; ROLLOUT_MAX_LAYER_SIZE
  * overrides, in bytes). */

@@ -41,6 +41,7 @@ struct layer_src {
 	enum compression compression; /* when check_compression (from the media type) */
 	const char *digest;           /* compressed sha256 to verify, or NULL */
 	const char *diff_id;          /* uncompressed sha256 to verify, or NULL */
+	double deadline;              /* mono_now() to give up at (ETIMEDOUT); 0 = none */
 };
 
 /* A layer of an image being committed: either already in layers/ or unpacked into

@@ -153,6 +153,8 @@ struct tar_tree_opts {
 	unsigned flags;
 	/* When >= 0, every entry gets this mtime (reproducible layers). */
 	int64_t fixed_mtime;
+	/* mono_now() after which writing stops with ETIMEDOUT; 0 = none. */
+	double deadline;
 };
 
 /* Write the file or directory `path` (relative to dirfd, or absolute) into the
@@ -206,6 +208,7 @@ struct tar_extract_opts {
 	/* Limits; 0 = none. Exceeding one is an error. */
 	uint64_t max_bytes;   /* sum of file sizes */
 	uint64_t max_entries; /* archive members */
+	double deadline;      /* mono_now() after which extraction stops (ETIMEDOUT) */
 	/* Called for every entry before it is created: may rewrite the entry (path,
 	 * mode, owner, ...). Return 0 to extract, 1 to skip it, negative to fail. */
 	int (*filter)(void *ctx, struct tar_entry *e, struct err *err);

@@ -10,6 +10,7 @@
 #include "rollout/log.h"
 #include "rollout/signals.h"
 #include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -407,6 +408,13 @@ static int write_maybe_sparse(const struct extractor *x, int fd, const uint8_t *
 	return 0;
 }
 
+static int past_deadline(const struct extractor *x, struct err *err)
+{
+	if (x->o->deadline > 0 && mono_now() >= x->o->deadline)
+		return err_set(err, ETIMEDOUT, "timed out");
+	return 0;
+}
+
 static int write_content(struct extractor *x, struct tar_reader *r, const struct tar_entry *e,
                          int fd, const char *path, struct err *err)
 {
@@ -424,9 +432,12 @@ static int write_content(struct extractor *x, struct tar_reader *r, const struct
 	}
 	while (left > 0) {
 		const uint8_t *p;
-		ssize_t n = tar_reader_data(r, &p, 1 << 20, err);
 		uint64_t use;
+		ssize_t n;
 
+		if (past_deadline(x, err) < 0)
+			return -1;
+		n = tar_reader_data(r, &p, 1 << 20, err);
 		if (n < 0)
 			return -1;
 		if (n == 0)
@@ -601,7 +612,7 @@ static int copy_up(struct extractor *x, const char *target, struct err *err)
 			    "hardlink target '%s' is a %s in a lower layer; only files and "
 			    "symlinks can be copied up",
 			    target, S_ISDIR(st.st_mode) ? "directory" : "special file");
-		src = openat(lpfd, tbase, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		src = inroot_openat_regular(lpfd, tbase, &st);
 		if (src < 0)
 			return err_sys(err, "open '%s' in a lower layer", target);
 		pfd = resolve_dir(x, tparent, true, err);
@@ -802,6 +813,10 @@ int tar_extract(struct tar_reader *r, int rootfd, const struct tar_extract_opts 
 			break;
 		if (cancel_requested()) {
 			ret = err_set(err, ECANCELED, "extraction cancelled");
+			break;
+		}
+		if (past_deadline(&x, err) < 0) {
+			ret = -1;
 			break;
 		}
 		if (x.o->max_entries && x.st.entries + x.st.skipped >= x.o->max_entries) {

@@ -1,10 +1,12 @@
 /* Writing a host file or directory tree into a tar archive without following
  * symlinks; optionally converting an overlayfs upper dir into an OCI layer diff. */
+#include "image/inroot.h"
 #include "image/tar.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +33,7 @@ struct tree {
 	struct tar_writer *w;
 	unsigned flags;
 	int64_t fixed_mtime;
+	double deadline;
 	struct inode_name *links; /* open addressing, power-of-two size */
 	size_t n_links, cap_links;
 	uint8_t *buf;
@@ -145,17 +148,31 @@ static bool dir_is_opaque(int dirfd, const char *name)
 	return n == 1 && v[0] == 'y';
 }
 
+static int past_deadline(const struct tree *t, const char *arc, struct err *err)
+{
+	if (t->deadline > 0 && mono_now() >= t->deadline)
+		return err_set(err, ETIMEDOUT, "timed out at %s", *arc ? arc : ".");
+	return 0;
+}
+
 static int write_content(struct tree *t, int dirfd, const char *name, const char *arc,
                          uint64_t size, struct err *err)
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	/* Typed before it is opened: the tree may be a container's (a FIFO put in
+	 * place of the file since it was stat'ed would block the read). */
+	_cleanup_close_ int fd = inroot_openat_regular(dirfd, name, &st);
 	uint64_t left = size;
 
 	if (fd < 0)
 		return err_sys(err, "open %s", arc);
 	while (left > 0) {
 		size_t want = left < COPY_BUF ? (size_t)left : COPY_BUF;
-		ssize_t n = read(fd, t->buf, want);
+		ssize_t n;
+
+		if (past_deadline(t, arc, err) < 0)
+			return -1;
+		n = read(fd, t->buf, want);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -231,6 +248,8 @@ static int write_node(struct tree *t, int dirfd, const char *name, const char *a
 	bool root_contents = !*arc;
 	int ret;
 
+	if (past_deadline(t, arc, err) < 0)
+		return -1;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return err_sys(err, "stat %s", *arc ? arc : name);
 	e.path = (char *)arc;
@@ -327,6 +346,7 @@ int tar_write_tree(struct tar_writer *w, int dirfd, const char *path, const char
 	if (opts) {
 		t.flags = opts->flags;
 		t.fixed_mtime = opts->fixed_mtime;
+		t.deadline = opts->deadline;
 	}
 	if (!arcname || strcmp(arcname, ".") == 0 || strcmp(arcname, "./") == 0)
 		arc = xstrdup("");

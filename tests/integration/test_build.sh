@@ -82,6 +82,33 @@ check_contains "... with the last lines of its output" "$out" "last output:
 check_eq "... nothing is tagged" "$("$ROLLOUT" image ls | grep -c '^failing:')" 0
 check "... no environment or build is left" no_envs
 
+# ENV A=$A$A doubles per line: 24 of them took a gigabyte and stored a config the
+# store could not read (listed forever). Now: one word 1 MiB, a config 4 MiB.
+store_files() { (cd "$ROLLOUT_HOME" && find images blobs layers refs.json -printf '%p %s\n' 2>/dev/null | LC_ALL=C sort); }
+before=$(store_files)
+d=$TAP_TMP/ctx/envbomb
+mkdir -p "$d"
+{ echo 'FROM rollout-test/busybox:1'; echo 'ENV A=0123456789abcdef'
+  for _ in $(seq 24); do echo 'ENV A=$A$A'; done; } >"$d/Dockerfile"
+timed=(); [ -x /usr/bin/time ] && timed=(/usr/bin/time -f 'maxrss-kb %M')
+out=$("${timed[@]}" "$ROLLOUT" image build -t envbomb:1 "$d" 2>&1); rc=$?
+check_eq "ENV A=\$A\$A x24: fails (exit 1)" "$rc" 1
+check_contains "... at the line that goes past 1 MiB, saying so" "$out" "Dockerfile:19: ENV: the value expands to more than 1048576 bytes"
+rss=$(sed -n 's/^maxrss-kb //p' <<<"$out")
+if [ -n "$rss" ]; then
+	check "... small ($rss KB of memory, not a gigabyte)" test "$rss" -lt 65536
+else
+	skip "... small" "no /usr/bin/time to measure it"
+fi
+check_eq "... and stores nothing" "$(store_files)" "$before"
+{ echo 'FROM rollout-test/busybox:1'; echo 'ENV A=0123456789abcdef'
+  for _ in $(seq 15); do echo 'ENV A=$A$A'; done
+  for i in $(seq 10); do echo "LABEL l$i=\$A m$i=\$A"; done; } >"$d/Dockerfile"
+out=$("$ROLLOUT" image build -t labelbomb:1 "$d" 2>&1)
+check_contains "a config growing past 4 MiB: refused at the line that does it" "$out" "Dockerfile:21: LABEL: the image config would be"
+check_eq "... and nothing stored" "$(store_files)" "$before"
+check_eq "... nothing listed" "$("$ROLLOUT" image ls -a 2>&1 | grep -c -E 'bomb|cannot be read')" 0
+
 # ---- the cache ----
 d=$(ctx cache 'FROM rollout-test/busybox:1
 ARG WHO=nobody
@@ -147,6 +174,46 @@ out=$(build --timeout 2 "$d")
 check_contains "the build timeout stops a RUN" "$out" "timed out"
 check "... promptly" test $((SECONDS - start)) -lt 20
 check "... leaving no environment" no_envs
+
+# ---- special files and the timeout of steps that run in rollout itself ----
+# A FIFO's open blocks and a device's runs its driver: sources are typed before
+# they are opened. `timeout` only turns a regression (a hang) into a failure.
+d=$(ctx fifo-from 'FROM rollout-test/busybox:1 AS maker
+RUN mkfifo /fifo && mkdir /dir && mkfifo /dir/pipe && echo hi > /dir/file && (mknod /dir/null c 1 3 || true)
+FROM rollout-test/busybox:1
+COPY --from=maker /dir/ /copied/
+RUN test -f /copied/file && test ! -e /copied/pipe && test ! -e /copied/null && echo specials-left-out
+COPY --from=maker /fifo /fifo')
+start=$SECONDS
+out=$(timeout 120 "$ROLLOUT" image build -t fifo:1 --timeout 60 "$d" 2>&1); rc=$?
+check_eq "COPY --from of a FIFO: refused (exit 1, no hang)" "$rc" 1
+check "... well before the build timeout" test $((SECONDS - start)) -lt 50
+check_contains "... naming the line and the file" "$out" "Dockerfile:6: COPY: fifo is a FIFO: only files, directories and links can be copied"
+check_contains "... a FIFO inside a copied directory is skipped, named" "$out" "skipping dir/pipe, a FIFO"
+check_contains "... the rest of the directory is copied" "$out" "specials-left-out"
+check_eq "... nothing is tagged" "$("$ROLLOUT" image ls | grep -c '^fifo:')" 0
+check "... no environment or build is left" no_envs
+d=$(ctx fifo-ctx 'FROM rollout-test/busybox:1
+COPY . /all/
+COPY fifo /fifo')
+mkfifo "$d/fifo"
+out=$(timeout 120 "$ROLLOUT" image build "$d" 2>&1); rc=$?
+check_eq "COPY of a FIFO of the context: refused (exit 1, no hang)" "$rc" 1
+check_contains "... naming the line and the file" "$out" "Dockerfile:3: COPY: fifo is a FIFO"
+check_contains "... and skipped (named) when its directory is copied" "$out" "skipping fifo, a FIFO"
+
+d=$(ctx slow-copy 'FROM rollout-test/busybox:1
+COPY big /big')
+truncate -s 8G "$d/big" # sparse: seconds to read, nothing on disk
+start=$SECONDS
+out=$(timeout 120 "$ROLLOUT" image build -t slow-copy:1 --timeout 0.5 "$d" 2>&1); rc=$?
+rm -f "$d/big"
+check_eq "the build timeout stops a COPY (rollout's own work, not a container's)" "$rc" 1
+check_contains "... naming the step, its line and what it was doing" "$out" \
+	"Dockerfile:2: step 2/2: COPY big /big: the build timed out (0.5 s) while reading the sources"
+check "... promptly" test $((SECONDS - start)) -lt 20
+check_eq "... nothing is tagged" "$("$ROLLOUT" image ls | grep -c '^slow-copy:')" 0
+check_eq "... no work directory is left" "$(ls -A "$ROLLOUT_HOME/tmp")" ""
 
 # ---- trials: the setup phase builds once per task content ----
 task=$TAP_TMP/tasks/build-once

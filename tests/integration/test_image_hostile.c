@@ -15,8 +15,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/loop.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -518,4 +522,197 @@ TEST(hostile_rootfs_import_is_contained_too)
 	unlink(path);
 	check_outside(&c, "import");
 	reset_store(&c);
+}
+
+/* ---- what an image's setuid files and device nodes can reach ---- */
+
+/* A loop device over file (a canary standing for the host's disk), held open by
+ * *fd and cleared by the kernel once the test is gone (LO_FLAGS_AUTOCLEAR). */
+static int loop_attach(const char *file, int *fd, dev_t *rdev)
+{
+	_cleanup_close_ int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+
+	for (int tries = 0; ctl >= 0 && tries < 8; tries++) {
+		struct loop_info64 info = {.lo_flags = LO_FLAGS_AUTOCLEAR};
+		_cleanup_close_ int back = open(file, O_RDONLY | O_CLOEXEC);
+		int n = ioctl(ctl, LOOP_CTL_GET_FREE), lfd;
+		struct stat st;
+
+		if (n < 0 || back < 0)
+			return -1;
+		lfd = open(tfmt("/dev/loop%d", n), O_RDONLY | O_CLOEXEC);
+		if (lfd < 0)
+			return -1;
+		if (ioctl(lfd, LOOP_SET_FD, back) == 0) {
+			if (ioctl(lfd, LOOP_SET_STATUS64, &info) < 0 || fstat(lfd, &st) < 0) {
+				close(lfd); /* not autocleared: detach by hand */
+				return -1;
+			}
+			*fd = lfd;
+			*rdev = st.st_rdev;
+			return 0;
+		}
+		close(lfd); /* taken by someone else meanwhile: try the next free one */
+	}
+	return -1;
+}
+
+enum nobody_op { AS_NOBODY_STAT, AS_NOBODY_OPEN, AS_NOBODY_EXEC };
+
+/* What uid/gid 65534 (no groups) gets doing op on path: 0 or the errno. */
+static int as_nobody(const char *path, enum nobody_op op)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid == 0) {
+		char *argv[] = {(char *)path, NULL}, *envp[] = {NULL};
+		struct stat st;
+		int r = -1;
+
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(255);
+		if (op == AS_NOBODY_STAT)
+			r = stat(path, &st);
+		else if (op == AS_NOBODY_OPEN)
+			r = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		else
+			execve(path, argv, envp);
+		_exit(r < 0 ? errno : 0);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static void put_node(struct tar_writer *w, enum tar_type type, const char *path, unsigned mode,
+                     dev_t dev)
+{
+	struct tar_entry e = {.type = type,
+	                      .path = (char *)path,
+	                      .mode = mode,
+	                      .mtime = 1600000000,
+	                      .devmajor = major(dev),
+	                      .devminor = minor(dev)};
+	struct err err;
+
+	if (tar_writer_header(w, &e, &err) < 0)
+		test_fail_at(__FILE__, __LINE__, "writer: %s", err.msg);
+}
+
+/* Inside an environment (a build step of the image): which device nodes of the
+ * root can be written or read, whether /dev works and the whiteout hides. */
+static const char probe[] =
+    "FROM hostile/case:1\n"
+    "RUN for f in /hostnull /hostdisk; do [ -e $f ] || continue; "
+    "[ -c $f -o -b $f ] && echo \"present $f\"; "
+    "if (echo x >$f) 2>/dev/null; then echo \"ALLOWED write $f\"; "
+    "else echo \"DENIED write $f\"; fi; "
+    "if head -c 15 $f 2>/dev/null | grep -q HOSTDISK; then echo \"ALLOWED read $f\"; fi; "
+    "done; "
+    "if mknod /made c 1 3 2>/dev/null; then if (echo x >/made) 2>/dev/null; "
+    "then echo 'ALLOWED write /made'; else echo 'DENIED write /made'; fi; fi; "
+    "echo x >/dev/null && echo dev-null-works; "
+    "if [ -e /etc/group ]; then echo WHITEOUT-BROKEN; else echo whiteout-hides; fi; "
+    "[ -s /etc/passwd ] && echo lower-layer-shows\n";
+
+TEST(hostile_devices_and_setuid_files_are_out_of_reach)
+{
+	struct ctx c = setup();
+	const char *bb = getenv("HOSTILE_BUSYBOX_TAR");
+	_cleanup_free_ char *disk = xasprintf("%s/disk.img", c.arch), *out = NULL;
+	_cleanup_free_ char *ctxdir = xasprintf("%s/ctx", c.arch), *blob = NULL, *dir = NULL;
+	_cleanup_sb_ struct strbuf bbtar = STRBUF_INIT;
+	_cleanup_close_ int loopfd = -1;
+	struct layer both[2] = {{STRBUF_INIT, ""}, {STRBUF_INIT, ""}};
+	char head[16] = "";
+	dev_t loopdev = 0;
+	struct err err;
+	size_t len;
+	int rc;
+
+	if (geteuid() != 0)
+		SKIP("needs root (device nodes, another uid)");
+	if (!bb || !*bb || read_file(bb, 64 << 20, &blob, &len, NULL) < 0)
+		SKIP("no busybox rootfs (HOSTILE_BUSYBOX_TAR)");
+	sb_add(&bbtar, blob, len);
+	layer_plain(&both[0], &bbtar);
+	{
+		_cleanup_sb_ struct strbuf img = STRBUF_INIT;
+
+		sb_adds(&img, "HOSTDISK-CANARY");
+		while (img.len < 1 << 16)
+			sb_addc(&img, '.');
+		REQUIRE(write_file(disk, img.buf, img.len, 0644, &err) == 0);
+	}
+	if (loop_attach(disk, &loopfd, &loopdev) < 0)
+		loopdev = 0; /* no loop devices here: the null node stands for all */
+	LAYER(hostile, put_node(w, TAR_CHAR, "hostnull", 0666, makedev(1, 3));
+	      if (loopdev) put_node(w, TAR_BLOCK, "hostdisk", 0666, loopdev);
+	      REQUIRE(tar_writer_add_file(w, "suid", 04755, "#!/bin/sh\n", 10, &err) == 0);
+	      put(w, TAR_REG, "etc/.wh.group", NULL, ""));
+	both[1] = hostile;
+	load_case(&c, "devices", both, 2, NULL);
+	dir = layer_dir(&c, &hostile);
+	REQUIRE(path_exists(tfmt("%s/hostnull", dir)));
+	{
+		struct stat st;
+
+		CHECK(stat(tfmt("%s/suid", dir), &st) == 0 && (st.st_mode & 07777) == 04755 &&
+		      st.st_uid == 0);
+	}
+
+	/* On the host: the store is closed to other users, whatever a layer holds
+	 * (the path up to the store is open: the denial comes from the store). */
+	CHECK_INT(as_nobody(c.base, AS_NOBODY_STAT), 0);
+	CHECK_INT(as_nobody(c.store, AS_NOBODY_STAT), 0);
+	CHECK_INT(as_nobody(tfmt("%s/suid", dir), AS_NOBODY_STAT), EACCES);
+	CHECK_INT(as_nobody(tfmt("%s/suid", dir), AS_NOBODY_EXEC), EACCES);
+	CHECK_INT(as_nobody(tfmt("%s/hostnull", dir), AS_NOBODY_OPEN), EACCES);
+	if (loopdev) {
+		/* Control: as root the node is the host's device indeed. */
+		_cleanup_close_ int fd = open(tfmt("%s/hostdisk", dir), O_RDONLY | O_CLOEXEC);
+
+		CHECK(fd >= 0 && read(fd, head, 15) == 15 && strcmp(head, "HOSTDISK-CANARY") == 0);
+		CHECK_INT(as_nobody(tfmt("%s/hostdisk", dir), AS_NOBODY_OPEN), EACCES);
+	}
+	/* A store left open by an older rollout (0711 directories) exposed all of it;
+	 * opening it closes it again. */
+	REQUIRE(chmod(c.store, 0711) == 0 && chmod(tfmt("%s/layers", c.store), 0711) == 0);
+	CHECK_INT(as_nobody(tfmt("%s/suid", dir), AS_NOBODY_STAT), 0);
+	CHECK_INT(as_nobody(tfmt("%s/hostnull", dir), AS_NOBODY_OPEN), 0);
+	rc = run_rollout(c.store, &out, "image", "ls", NULL, NULL, NULL);
+	CHECK_INT(rc, 0);
+	free(out);
+	CHECK_INT(as_nobody(tfmt("%s/suid", dir), AS_NOBODY_STAT), EACCES);
+	CHECK_INT(as_nobody(tfmt("%s/hostnull", dir), AS_NOBODY_OPEN), EACCES);
+
+	/* Inside an environment of the image: the nodes are there (as in Docker)
+	 * but are no devices; /dev works, whiteouts hide what they delete. */
+	REQUIRE(mkdir(ctxdir, 0755) == 0);
+	REQUIRE(write_file(tfmt("%s/Dockerfile", ctxdir), probe, strlen(probe), 0644, &err) == 0);
+	rc = run_rollout(c.store, &out, "image", "build", "--no-cache", ctxdir, NULL);
+	CHECK_INT(rc, 0);
+	CHECK_CONTAINS(out, "\npresent /hostnull");
+	CHECK_CONTAINS(out, "\nDENIED write /hostnull");
+	if (loopdev)
+		CHECK_CONTAINS(out, "\nDENIED write /hostdisk");
+	CHECK_CONTAINS(out, "\ndev-null-works");
+	CHECK_CONTAINS(out, "\nwhiteout-hides");
+	CHECK_CONTAINS(out, "\nlower-layer-shows");
+	if (strstr(out, "\nALLOWED") || strstr(out, "\nWHITEOUT-BROKEN"))
+		test_fail_at(__FILE__, __LINE__, "the environment used an image's device: %s", out);
+	{
+		_cleanup_free_ char *after = NULL;
+
+		CHECK(read_file(disk, 1 << 20, &after, &len, NULL) == 0 && len == 1 << 16 &&
+		      strncmp(after, "HOSTDISK-CANARY...", 18) == 0);
+	}
+	rm_rf(ctxdir, NULL);
+	unlink(disk);
+	check_outside(&c, "devices");
+	reset_store(&c);
+	sb_release(&both[0].blob);
+	sb_release(&hostile.blob);
 }

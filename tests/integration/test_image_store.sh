@@ -227,6 +227,21 @@ check_eq "the shared bottom layer stays" "$(ls "$ROLLOUT_HOME/layers" | wc -l)" 
 check "rm by ID prefix" "$ROLLOUT" image rm "$(echo "$id" | cut -c8-19)"
 "$ROLLOUT" image rm bb:gz >/dev/null 2>&1
 check_eq "store empty" "$(find "$ROLLOUT_HOME/layers" "$ROLLOUT_HOME/images" "$ROLLOUT_HOME/blobs" -mindepth 1 ! -path '*/blobs/sha256' | wc -l)" 0
+# An image whose config cannot be read (an older rollout stored one too large,
+# or the blob is damaged): not listed, a clear error, removable.
+cid=$("$ROLLOUT" image import "$bb_tar" --tag broken:1 --change 'ENV B=1' 2>/dev/null)
+head -c 5000000 /dev/zero | tr '\0' x >"$ROLLOUT_HOME/blobs/sha256/${cid#sha256:}"
+out=$("$ROLLOUT" image ls 2>&1)
+check "an unreadable image is not listed" bash -c '! grep -q "^broken:1" <<<"$1"' _ "$out"
+check_contains "... ls says why and how to remove it" "$out" "cannot be read"
+out=$("$ROLLOUT" image inspect broken:1 2>&1)
+check_contains "... inspect: a clear error" "$out" "file larger than 4194304 bytes"
+check "... rm removes it" "$ROLLOUT" image rm broken:1
+check_eq "... and its config" "$(ls "$ROLLOUT_HOME/blobs/sha256" | grep -c "${cid#sha256:}")" 0
+cid=$("$ROLLOUT" image import "$bb_tar" --tag broken:2 --change 'ENV B=2' 2>/dev/null)
+echo '{not json' >"$ROLLOUT_HOME/blobs/sha256/${cid#sha256:}"
+check_contains "prune removes an unreadable image, referenced or not" "$("$ROLLOUT" image prune 2>&1)" "Deleted 1 images"
+check_eq "... and its reference" "$("$ROLLOUT" image ls -a 2>&1 | grep -c 'broken')" 0
 expect_error "inspect of an unknown image" "no image 'nope:1'" "$ROLLOUT" image inspect nope:1
 expect_error "build of a context without a Dockerfile" "read the Dockerfile" "$ROLLOUT" image build "$W"
 expect_error "pull is not supported yet" "registries are not supported yet" "$ROLLOUT" image pull busybox

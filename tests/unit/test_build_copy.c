@@ -5,11 +5,17 @@
 #include "image/dockerignore.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/timeutil.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static void put(const char *path, const char *text, mode_t mode)
@@ -237,4 +243,68 @@ TEST(copy_mkdir_p_owner)
 	REQUIRE(fd >= 0);
 	close(fd);
 	CHECK_INT(mode_of(tpath("root/existing")), 0700);
+}
+
+/* A FIFO, a socket and a device node among the sources: never opened (a FIFO's
+ * open would block here forever), refused as a source, skipped inside a
+ * directory; the digest only names them. */
+TEST(copy_special_files_are_never_opened)
+{
+	struct err err = {0};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char hex[SHA256_HEX_LEN + 1];
+	int ctx, root, sock;
+
+	alarm(30); /* a FIFO opened by mistake blocks: fail instead of hanging */
+	setup(&ctx, &root);
+	REQUIRE(mkfifo(tpath("ctx/src/fifo"), 0644) == 0);
+	REQUIRE(mkfifo(tpath("ctx/fifo"), 0644) == 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tpath("ctx/src/sock"));
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	REQUIRE(sock >= 0 && bind(sock, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	if (geteuid() == 0)
+		REQUIRE(mknod(tpath("ctx/src/null"), S_IFCHR | 0666, makedev(1, 3)) == 0);
+	{
+		struct copy_source s = {.path = "src"};
+		struct copy_request r = {.what = "COPY", .src_root = ctx, .context = true,
+		                         .srcs = &s, .n_srcs = 1, .dest = "/d"};
+
+		CHECK(copy_digest(&r, hex, &err) == 0);
+	}
+	REQUIRE(copy(ctx, root, "src", "/d", false, NULL, &err) == 0);
+	CHECK(path_is_file(tpath("root/d/a.txt")));
+	CHECK(!path_exists(tpath("root/d/fifo")) && !path_exists(tpath("root/d/sock")) &&
+	      !path_exists(tpath("root/d/null")));
+	CHECK(copy(ctx, root, "fifo", "/f", false, NULL, &err) < 0);
+	CHECK_CONTAINS(err.msg, "fifo is a FIFO");
+	CHECK(copy(ctx, root, "src/sock", "/s", false, NULL, &err) < 0);
+	CHECK_CONTAINS(err.msg, "src/sock is a socket");
+	if (geteuid() == 0) {
+		CHECK(copy(ctx, root, "src/null", "/n", false, NULL, &err) < 0);
+		CHECK_CONTAINS(err.msg, "src/null is a character device");
+	}
+	CHECK(!path_exists(tpath("root/f")) && !path_exists(tpath("root/s")));
+	close(sock);
+}
+
+/* Hashing and copying stop at the build's deadline. */
+TEST(copy_stops_at_the_deadline)
+{
+	struct copy_request extra = {.deadline = mono_now() - 1};
+	struct copy_source s = {.path = "src"};
+	struct copy_request r = {.what = "COPY", .src_root = 0, .context = true, .srcs = &s,
+	                         .n_srcs = 1, .dest = "/late", .deadline = mono_now() - 1};
+	struct err err = {0};
+	char hex[SHA256_HEX_LEN + 1];
+	int ctx, root;
+
+	setup(&ctx, &root);
+	r.src_root = ctx;
+	CHECK(copy_digest(&r, hex, &err) < 0);
+	CHECK_INT(err.code, ETIMEDOUT);
+	CHECK(copy(ctx, root, "src", "/late", false, &extra, &err) < 0);
+	CHECK_INT(err.code, ETIMEDOUT);
+	CHECK_CONTAINS(err.msg, "timed out while copying");
+	extra.deadline = mono_now() + 60;
+	CHECK(copy(ctx, root, "src", "/late", false, &extra, &err) == 0);
 }

@@ -288,6 +288,49 @@ TEST(dockerfile_expand_variables)
 	             "unexpected end of statement while looking for matching single-quote");
 }
 
+/* ENV A=$A$A doubles per line: one expanded word is capped, pattern trimming on
+ * a huge value is bounded work; nothing is ever returned cut short. */
+TEST(dockerfile_expansion_is_bounded)
+{
+	char *big = malloc(DF_MAX_WORD / 2 + 3), *var = NULL, *lit = NULL, *got;
+	const char *vars[2] = {NULL, NULL};
+
+	REQUIRE(big);
+	memset(big, 'a', DF_MAX_WORD / 2);
+	big[DF_MAX_WORD / 2] = '\0';
+	var = malloc(DF_MAX_WORD / 2 + 3);
+	REQUIRE(var);
+	snprintf(var, DF_MAX_WORD / 2 + 3, "A=%s", big);
+	vars[0] = var;
+	got = expand("$A$A", vars); /* exactly the limit */
+	CHECK(got && strlen(got) == DF_MAX_WORD);
+	free(got);
+	CHECK_EXPAND("$A$A$A", vars, "the value expands to more than 1048576 bytes");
+	CHECK_EXPAND("${A}${A:-x}x", vars, "the value expands to more than 1048576 bytes");
+	CHECK_EXPAND("\"$A$A\"x", vars, "the value expands to more than 1048576 bytes");
+	CHECK_EXPAND("x${A:+$A$A}", vars, "the value expands to more than 1048576 bytes");
+	/* A literal word over the limit too. */
+	lit = malloc(DF_MAX_WORD + 2);
+	REQUIRE(lit);
+	memset(lit, 'b', DF_MAX_WORD + 1);
+	lit[DF_MAX_WORD + 1] = '\0';
+	CHECK_EXPAND(lit, vars, "the value expands to more than 1048576 bytes");
+	/* Trimming: a plain pattern is one comparison whatever the length; a glob on
+	 * a long value is refused rather than quadratic. */
+	got = expand("${A%%aa}", vars);
+	CHECK(got && strlen(got) == DF_MAX_WORD / 2 - 2);
+	free(got);
+	CHECK_EXPAND("${A%%*x}", vars, "pattern substitution on a value of 524288 bytes is too costly");
+	big[4000] = '\0';
+	snprintf(var, DF_MAX_WORD / 2 + 3, "A=%sxyz", big);
+	got = expand("${A%%x*}", vars); /* 4 KB: within the budget */
+	CHECK(got && strlen(got) == 4000);
+	free(got);
+	free(var);
+	free(big);
+	free(lit);
+}
+
 TEST(dockerfile_expand_words_and_heredoc_text)
 {
 	static const char *const vars[] = {"S=two words", "Q=x", NULL};

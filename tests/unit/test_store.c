@@ -11,6 +11,7 @@
 #include "rollout/fs.h"
 #include "rollout/json.h"
 #include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
 #include "tree_compare.h"
 
 #include <errno.h>
@@ -82,6 +83,55 @@ TEST(store_layout_and_default_root)
 		CHECK_STR(root, "/var/lib/rollout");
 	else
 		CHECK(str_ends_with(root, "/rollout"));
+}
+
+static unsigned mode_of(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 ? (unsigned)(st.st_mode & 07777) : 01;
+}
+
+TEST(store_is_closed_to_other_users)
+{
+	static const char *const dirs[] = {"", "blobs", "blobs/sha256", "layers", "images",
+	                                   "envs", "tmp"};
+	static const char *const older[] = {"", "blobs", "blobs/sha256", "layers", "images",
+	                                    "envs", "tmp", "trash", "locks", "build-cache"};
+	_cleanup_free_ char *root = tmp("store"), *home = tmp("home");
+	struct store *s = open_tmp_store();
+	struct err err;
+
+	REQUIRE(s);
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		CHECK_INT(mode_of(tfmt("%s/%s", root, dirs[i])), 0700);
+	store_close(s);
+	/* A store made by an older rollout: 0711 directories (and others' 0755). */
+	for (size_t i = 0; i < ARRAY_SIZE(older); i++) {
+		mkdir(tfmt("%s/%s", root, older[i]), 0711);
+		REQUIRE(chmod(tfmt("%s/%s", root, older[i]), 0711) == 0);
+	}
+	mkdir(tfmt("%s/envs/old-env", root), 0711);
+	s = open_tmp_store();
+	REQUIRE(s);
+	store_close(s);
+	for (size_t i = 0; i < ARRAY_SIZE(older); i++)
+		CHECK_INT(mode_of(tfmt("%s/%s", root, older[i])), 0700);
+	/* A directory of other uses keeps its mode: opening it is an error. */
+	REQUIRE(mkdir(home, 0755) == 0);
+	REQUIRE(write_file(tfmt("%s/notes.txt", home), "x", 1, 0644, &err) == 0);
+	s = NULL;
+	CHECK(store_open(home, &s, &err) < 0);
+	CHECK_CONTAINS(err.msg, "holds files that are not the store's");
+	CHECK_INT(mode_of(home), 0755);
+	CHECK(!path_exists(tfmt("%s/layers", home)));
+	store_close(s);
+	/* A new store below missing directories: those are 0755, the store 0700. */
+	s = NULL;
+	REQUIRE(store_open(tfmt("%s/a/b/store", test_tmpdir()), &s, &err) == 0);
+	CHECK_INT(mode_of(tfmt("%s/a/b", test_tmpdir())), 0755);
+	CHECK_INT(mode_of(tfmt("%s/a/b/store", test_tmpdir())), 0700);
+	store_close(s);
 }
 
 /* 0: the child got the lock without waiting. */
@@ -382,6 +432,108 @@ TEST(store_create_image_from_upper_dir)
 	CHECK_INT(img->n_layers, 1);
 	store_image_free(img);
 	CHECK_INT(tree_count_entries(tfmt("%s/tmp", store_root(s))), 0);
+	store_close(s);
+}
+
+/* The builder's deadline bounds a commit: past it, nothing is stored. */
+TEST(store_create_image_stops_at_the_deadline)
+{
+	struct store *s = open_tmp_store();
+	_cleanup_free_ char *tar = make_rootfs_tar("rootfs.tar"), *base = NULL, *id = NULL;
+	_cleanup_free_ char *upper = tmp("upper");
+	_cleanup_close_ int ufd = -1;
+	struct store_new_image n = {.parent = "base:1", .created_by = "RUN late", .ref = "late:1"};
+	struct store_image_info *v = NULL;
+	size_t count = 0;
+	struct err err;
+
+	REQUIRE(s);
+	REQUIRE(store_import(s, tar, "base:1", NULL, &base, &err) == 0);
+	REQUIRE(mkdir(upper, 0755) == 0);
+	REQUIRE(write_file(tfmt("%s/file", upper), "x\n", 2, 0644, &err) == 0);
+	REQUIRE(mkfifo(tfmt("%s/fifo", upper), 0644) == 0); /* archived, never opened */
+	ufd = open(upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	n.layer_dirfd = ufd;
+	n.deadline = mono_now() - 1;
+	CHECK(store_create_image(s, &n, &id, &err) < 0);
+	CHECK_INT(err.code, ETIMEDOUT);
+	n.layer_dirfd = -1; /* a metadata-only commit too */
+	CHECK(store_create_image(s, &n, &id, &err) < 0);
+	CHECK_INT(err.code, ETIMEDOUT);
+	REQUIRE(store_list(s, &v, &count, &err) == 0);
+	CHECK_INT(count, 1);
+	store_list_free(v, count);
+	CHECK_INT(tree_count_entries(tfmt("%s/tmp", store_root(s))), 0);
+	CHECK_INT(tree_count_entries(tfmt("%s/layers", store_root(s))), 1);
+	n.layer_dirfd = ufd;
+	n.deadline = mono_now() + 60;
+	alarm(30); /* a FIFO opened by mistake blocks: fail instead of hanging */
+	CHECK(store_create_image(s, &n, &id, &err) == 0);
+	store_close(s);
+}
+
+/* The store never writes a config it cannot read back, and an image whose config
+ * (or record) cannot be read is not listed, is a clear error to look up, and is
+ * removed by rm and by prune (references and all). */
+TEST(store_unreadable_images_are_not_listed_and_can_be_removed)
+{
+	struct store *s = open_tmp_store();
+	_cleanup_free_ char *tar = make_rootfs_tar("rootfs.tar"), *good = NULL, *bad = NULL;
+	_cleanup_free_ char *id = NULL, *huge = xmalloc(STORE_MAX_CONFIG + 2);
+	struct store_image_info *v = NULL;
+	struct store_prune_result pr;
+	struct store_image *img = NULL;
+	size_t count = 0;
+	struct err err;
+
+	REQUIRE(s);
+	REQUIRE(store_import(s, tar, "good:1", NULL, &good, &err) == 0);
+	{
+		/* A config over the limit is refused before anything is stored. */
+		_cleanup_json_ cJSON *cfg = cJSON_CreateObject();
+		struct store_new_image n = {.parent = "good:1", .layer_dirfd = -1, .ref = "big:1"};
+
+		memset(huge, 'x', STORE_MAX_CONFIG);
+		huge[STORE_MAX_CONFIG] = '\0';
+		cJSON_AddStringToObject(cfg, "User", huge);
+		n.config = cfg;
+		CHECK(store_create_image(s, &n, &id, &err) < 0);
+		CHECK_INT(err.code, EFBIG);
+		CHECK_CONTAINS(err.msg, "more than the 4194304 an image config may have");
+		CHECK_INT(tree_count_entries(tfmt("%s/images", store_root(s))), 1);
+		CHECK_INT(tree_count_entries(tfmt("%s/blobs/sha256", store_root(s))), 1);
+	}
+	/* Another image whose config blob an older rollout wrote too large, then one
+	 * whose blob is not JSON. */
+	REQUIRE(store_import(s, tar, "bad:1", (char *[]){"ENV X=1", NULL}, &bad, &err) == 0);
+	REQUIRE(write_file(tfmt("%s/blobs/sha256/%s", store_root(s), oci_digest_hex(bad)), huge,
+	                   STORE_MAX_CONFIG + 1, 0644, &err) == 0);
+	CHECK(store_image_lookup(s, "bad:1", &img, &err) < 0);
+	CHECK_CONTAINS(err.msg, "cannot be read");
+	CHECK_CONTAINS(err.msg, "larger than 4194304 bytes");
+	CHECK_CONTAINS(err.msg, "rollout image rm");
+	REQUIRE(store_list(s, &v, &count, &err) == 0);
+	CHECK_INT(count, 1);
+	CHECK_STR(v[0].id, good);
+	store_list_free(v, count);
+	REQUIRE(store_remove(s, "bad:1", &err) == 0);
+	CHECK(!path_exists(tfmt("%s/images/%s.json", store_root(s), oci_digest_hex(bad))));
+	free(bad);
+	bad = NULL;
+	REQUIRE(store_import(s, tar, "bad:2", (char *[]){"ENV X=2", NULL}, &bad, &err) == 0);
+	REQUIRE(write_file(tfmt("%s/blobs/sha256/%s", store_root(s), oci_digest_hex(bad)),
+	                   "{not json", 9, 0644, &err) == 0);
+	CHECK(store_image_lookup(s, bad, &img, &err) < 0);
+	CHECK_CONTAINS(err.msg, "cannot be read");
+	/* prune removes it although a reference names it; the good image stays. */
+	REQUIRE(store_prune(s, &pr, &err) == 0);
+	CHECK_INT(pr.images, 1);
+	CHECK(store_image_lookup(s, "bad:2", &img, &err) < 0 && err.code == ENOENT);
+	REQUIRE(store_image_lookup(s, "good:1", &img, &err) == 0);
+	store_image_free(img);
+	REQUIRE(store_list(s, &v, &count, &err) == 0);
+	CHECK_INT(count, 1);
+	store_list_free(v, count);
 	store_close(s);
 }
 

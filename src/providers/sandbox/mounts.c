@@ -105,7 +105,12 @@ static int mount_on_fd(const char *src, int fd, const char *type, unsigned long 
 
 /* "volatile": an environment is disposable, so the overlay never syncs; above
  * all its unmount does not syncfs the whole host filesystem under the upper
- * directory (which can take seconds on a busy disk). */
+ * directory (which can take seconds on a busy disk).
+ * nodev: a device node of an image (b 8:0 with mode 0666), or one made in the
+ * environment, is no device through the root: cgroup v2 has no device
+ * controller, so this is what keeps it from opening the host's disk. The
+ * devices an environment has live in /dev, a tmpfs of its own. Whiteouts
+ * (char 0/0) are read by overlayfs itself, never opened: they still work. */
 int overlay_fsmount(const struct sandbox_plan *p, struct child_err *e)
 {
 	int fs = sys_fsopen("overlay", SB_FSOPEN_CLOEXEC), mnt;
@@ -137,7 +142,7 @@ int overlay_fsmount(const struct sandbox_plan *p, struct child_err *e)
 		close(fs);
 		return child_fail(e, code, "overlay (upper %s)", p->upper);
 	}
-	mnt = sys_fsmount(fs, SB_FSMOUNT_CLOEXEC, 0);
+	mnt = sys_fsmount(fs, SB_FSMOUNT_CLOEXEC, SB_MOUNT_ATTR_NODEV);
 	close(fs);
 	if (mnt < 0)
 		return child_fail(e, errno, "fsmount overlay");
@@ -153,7 +158,7 @@ static int mount_overlay(const struct sandbox_plan *p, int mnt, struct child_err
 	if (mnt == -2) {
 		if (!p->overlay_opts)
 			return child_fail(e, E2BIG, "overlay: too many layers for this kernel");
-		if (mount("overlay", p->rootfs, "overlay", 0, p->overlay_opts) < 0)
+		if (mount("overlay", p->rootfs, "overlay", MS_NODEV, p->overlay_opts) < 0)
 			return child_fail(e, errno, "mount overlay on %s", p->rootfs);
 		return 0;
 	}
