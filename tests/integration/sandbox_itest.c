@@ -501,6 +501,13 @@ TEST(dev_etc_and_network_files)
 	            "echo hi >/dev/null && echo null-ok; test -c /dev/pts/ptmx && echo ptmx");
 	CHECK_STR(dev, "core fd full mqueue null ptmx pts random shm stderr stdin stdout tty "
 	               "urandom zero \n5\nnull-ok\nptmx\n");
+	free(dev);
+	/* /dev and / are nodev: a node the agent makes opens nothing (cgroup v2 has
+	 * no device controller to refuse it), /dev/null (a bind of the host's) does. */
+	dev = sh(e, "mknod /dev/n2 c 1 3 && mknod /tmp/n3 c 1 3 && echo made; "
+	            "echo x 2>/dev/null >/dev/n2 || echo dev-denied; "
+	            "echo x 2>/dev/null >/tmp/n3 || echo root-denied; echo x >/dev/null && echo ok");
+	CHECK_STR(dev, "made\ndev-denied\nroot-denied\nok\n");
 	etc = sh(e, "cat /etc/hostname; grep -c localhost /etc/hosts; grep nameserver "
 	            "/etc/resolv.conf; echo '10.0.0.1 extra' >>/etc/hosts && tail -1 /etc/hosts");
 	want = xasprintf("%s\n2\nnameserver 127.0.0.1\n10.0.0.1 extra\n", env_name);
