@@ -513,13 +513,6 @@ static char **strv_dup_or_empty(const char *const *v)
 	return strv_array(&sv);
 }
 
-static bool want_pasta(void)
-{
-	const char *n = getenv("ROLLOUT_SANDBOX_NETWORK");
-
-	return n && strcmp(n, "pasta") == 0;
-}
-
 /* pasta gives the namespace copies of the host's addresses and routes. It joins
  * the init's user and network namespaces by pid, so it is for unprivileged
  * users (as root it drops to nobody first and cannot). */
@@ -571,7 +564,10 @@ static int start_pasta(pid_t init_pid, int userns, int netns, const char *pidfil
 
 static bool pasta_installed(void)
 {
-	const char *path = getenv("PATH");
+	const char *path = getenv("PATH"), *mode = getenv("ROLLOUT_SANDBOX_NETWORK");
+
+	if (!mode || strcmp(mode, "pasta") != 0)
+		return false; /* not asked for: not looked for */
 	_cleanup_free_ char *copy = xstrdup(path ? path : "/usr/bin:/bin");
 
 	for (char *save = NULL, *d = strtok_r(copy, ":", &save); d;
@@ -602,13 +598,18 @@ static void start_cleanup(struct environment *env, pid_t child, int pidfd)
  * owner while it clones the child and makes the cgroups, and the child builds
  * /proc, /dev and /etc: the overlay (a detached mount, sent as soon as it
  * exists: the child mounts everything else on it) and the network namespace
- * with lo up (sent with GO; the child enters it before mounting /sys). If
- * either fails here the child makes it itself and reports the error. */
+ * with lo up, and in the NAT mode its veth pair (sent with GO; the child
+ * enters it before mounting /sys). If the overlay or a namespace without
+ * network fails here the child makes it itself and reports the error; the NAT
+ * mode's namespace has no such fallback: the start fails. */
 struct host_prep {
 	const struct sandbox_plan *plan;
 	int sync_fd; /* the owner's end */
+	enum net_mode mode;
 	bool want_netns;
-	int netns; /* result: fd or -1 */
+	int netns;            /* result: fd or -1 */
+	struct net_link link; /* NAT: the pair made */
+	struct err net_err;   /* NAT: why there is no namespace */
 	bool running;
 	pthread_t thread;
 };
@@ -623,7 +624,9 @@ static void *host_prep_run(void *arg)
 	ctl_send(h->sync_fd, &m, sizeof(m), &mnt, mnt >= 0);
 	if (mnt >= 0)
 		close(mnt);
-	if (h->want_netns) {
+	if (h->mode == NET_NAT) {
+		h->netns = net_new_nat_namespace(&h->link, &h->net_err);
+	} else if (h->want_netns) {
 		int fd = net_new_namespace();
 
 		h->netns = fd >= 0 ? fd : -1;
@@ -631,13 +634,16 @@ static void *host_prep_run(void *arg)
 	return NULL;
 }
 
-static void host_prep_start(struct host_prep *h, struct sandbox_plan *plan, int sync_fd)
+static void host_prep_start(struct host_prep *h, struct sandbox_plan *plan, enum net_mode mode,
+                            int sync_fd)
 {
-	*h = (struct host_prep){.plan = plan, .sync_fd = sync_fd, .netns = -1};
+	*h = (struct host_prep){.plan = plan, .sync_fd = sync_fd, .mode = mode, .netns = -1};
 	if (plan->userns)
 		return; /* the overlay and the namespace belong to the user namespace */
 	h->want_netns = plan->netns;
 	h->running = pthread_create(&h->thread, NULL, host_prep_run, h) == 0;
+	if (!h->running && mode == NET_NAT)
+		err_set(&h->net_err, EAGAIN, "no thread to make the network namespace on");
 	plan->owner_rootfs = h->running;
 	plan->owner_netns = h->running && h->want_netns;
 	if (plan->owner_netns)
@@ -649,13 +655,30 @@ static int host_prep_join(struct host_prep *h)
 {
 	int fd;
 
-	if (!h->running)
-		return -1;
-	pthread_join(h->thread, NULL);
-	h->running = false;
+	if (h->running) {
+		pthread_join(h->thread, NULL);
+		h->running = false;
+	}
 	fd = h->netns;
 	h->netns = -1;
 	return fd;
+}
+
+/* The NAT mode's namespace, or the error saying why there is none. */
+static int host_prep_nat(struct environment *env, struct host_prep *h, int netns, struct err *err)
+{
+	if (h->mode != NET_NAT)
+		return 0;
+	if (netns < 0) {
+		*err = h->net_err;
+		return err_wrap(err,
+		                "environment %s: allow_internet needs a network namespace of its "
+		                "own with a veth pair and NAT (ROLLOUT_SANDBOX_NETWORK=host shares "
+		                "the host's network instead, without any isolation)",
+		                env->name);
+	}
+	env->net_link = h->link;
+	return 0;
 }
 
 /* Host side after clone (and the id maps): cgroups, ctl.sock, then the go-ahead. */
@@ -676,7 +699,10 @@ static int parent_go(struct environment *env, const struct sandbox_plan *plan,
 	if (cg_env_open_procs(&env->cg, fds + nfds, err) < 0)
 		goto out;
 	nfds += env->cg.n;
-	if ((netns = host_prep_join(prep)) >= 0) {
+	netns = host_prep_join(prep);
+	if (host_prep_nat(env, prep, netns, err) < 0)
+		goto out;
+	if (netns >= 0) {
 		go.value |= GO_NETNS;
 		fds[nfds++] = netns;
 	}
@@ -708,7 +734,8 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	char hostname[64];
 	int sync[2] = {-1, -1}, pidfd = -1, ready_fds[4];
 	pid_t child;
-	bool pasta = false, devpts_gid = false;
+	enum net_mode net;
+	bool pasta, devpts_gid = false;
 
 	if (sandbox_check_name(cfg->env_name, err) < 0)
 		return -1;
@@ -719,16 +746,9 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	if (cgh->mode == CG_NONE)
 		log_warn_once("sandbox-cgroups",
 		              "sandbox: running without cpu/memory/pids limits: %s", cgh->why_none);
-	if (cfg->allow_internet && want_pasta() && geteuid() == 0) {
-		log_warn_once("sandbox-pasta", "sandbox: pasta is for unprivileged users; as root "
-		                               "the environment shares the host's network");
-	} else if (cfg->allow_internet && want_pasta()) {
-		pasta = pasta_installed();
-		if (!pasta)
-			log_warn_once("sandbox-pasta",
-			              "sandbox: ROLLOUT_SANDBOX_NETWORK=pasta but pasta "
-			              "is not installed; sharing the host's network");
-	}
+	if (net_choose(cfg->allow_internet, geteuid() == 0, pasta_installed(), &net, err) < 0)
+		return -1;
+	pasta = net == NET_PASTA;
 	home = sandbox_home();
 	envs = path_join(home, "envs");
 	shared = path_join(home, "sandbox");
@@ -759,7 +779,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	env->cfg_workdir = cfg->workdir ? xstrdup(cfg->workdir) : NULL;
 	env->created_at = wall_now();
 	env->cg.mem_idx = -1;
-	env->network = xstrdup(!cfg->allow_internet ? "none" : pasta ? "pasta" : "host");
+	env->network = xstrdup(net_mode_name(net));
 	snprintf(hostname, sizeof(hostname), "%.63s", cfg->env_name);
 
 	if (mkdir(env->dir, 0700) < 0) {
@@ -793,16 +813,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	                  "127.0.1.1\t%s\n",
 	                  hostname);
-	if (cfg->allow_internet) {
-		size_t len;
-
-		if (read_file("/etc/resolv.conf", 1 << 16, &resolv, &len, NULL) < 0)
-			resolv = NULL;
-	}
-	if (!resolv)
-		resolv = xstrdup(cfg->allow_internet ? "nameserver 127.0.0.1\n"
-		                                     : "# rollout sandbox: no network\n"
-		                                       "nameserver 127.0.0.1\n");
+	resolv = net_resolv_conf(net);
 	hostname_file = xasprintf("%s\n", hostname);
 
 	plan.rootfs = rootfs;
@@ -818,7 +829,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.userxattr = env->rootless || img->userxattr;
 	plan.whole_files = img->whole_files;
 	plan.userns = env->rootless;
-	plan.netns = !cfg->allow_internet || pasta;
+	plan.netns = net != NET_HOST;
 	plan.hostname = hostname;
 	plan.bind_src[0] = cfg->host_agent_dir;
 	plan.bind_src[1] = cfg->host_verifier_dir;
@@ -857,7 +868,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	}
 	plan.sync_fd = sync[1];
 	plan.listen_fd = -1;
-	host_prep_start(&prep, &plan, sync[0]);
+	host_prep_start(&prep, &plan, net, sync[0]);
 	child = clone_init(&plan, sync[1], &pidfd, err);
 	close(sync[1]);
 	env->sync_fd = sync[0];
