@@ -594,22 +594,20 @@ static void start_cleanup(struct environment *env, pid_t child, int pidfd)
 	rm_rf(env->dir, NULL);
 }
 
-/* As root, the two costliest pieces of a start are made on a thread of the
- * owner while it clones the child and makes the cgroups, and the child builds
- * /proc, /dev and /etc: the overlay (a detached mount, sent as soon as it
- * exists: the child mounts everything else on it) and the network namespace
- * with lo up, and in the NAT mode its veth pair (sent with GO; the child
- * enters it before mounting /sys). If the overlay or a namespace without
- * network fails here the child makes it itself and reports the error; the NAT
- * mode's namespace has no such fallback: the start fails. */
+/* As root, the costliest pieces of a start are made on threads of the owner
+ * while it clones the child and makes the cgroups, and the child builds /proc,
+ * /dev and /etc. One thread makes the overlay (a detached mount, sent as soon
+ * as it exists: the child mounts everything else on it) and, without internet,
+ * the network namespace with lo up; if either fails there the child makes it
+ * itself and reports the error. With internet (the NAT mode) the namespace and
+ * its veth pair are made on a thread of their own, started before anything
+ * else, since they cost the most; that one has no fallback: the start fails.
+ * The namespace goes to the child with GO; it enters it before mounting /sys. */
 struct host_prep {
 	const struct sandbox_plan *plan;
 	int sync_fd; /* the owner's end */
-	enum net_mode mode;
 	bool want_netns;
-	int netns;            /* result: fd or -1 */
-	struct net_link link; /* NAT: the pair made */
-	struct err net_err;   /* NAT: why there is no namespace */
+	int netns; /* result: fd or -1 */
 	bool running;
 	pthread_t thread;
 };
@@ -624,9 +622,7 @@ static void *host_prep_run(void *arg)
 	ctl_send(h->sync_fd, &m, sizeof(m), &mnt, mnt >= 0);
 	if (mnt >= 0)
 		close(mnt);
-	if (h->mode == NET_NAT) {
-		h->netns = net_new_nat_namespace(&h->link, &h->net_err);
-	} else if (h->want_netns) {
+	if (h->want_netns) {
 		int fd = net_new_namespace();
 
 		h->netns = fd >= 0 ? fd : -1;
@@ -634,18 +630,18 @@ static void *host_prep_run(void *arg)
 	return NULL;
 }
 
-static void host_prep_start(struct host_prep *h, struct sandbox_plan *plan, enum net_mode mode,
+/* owner_netns: the NAT thread provides the namespace (the clone must not). */
+static void host_prep_start(struct host_prep *h, struct sandbox_plan *plan, bool owner_netns,
                             int sync_fd)
 {
-	*h = (struct host_prep){.plan = plan, .sync_fd = sync_fd, .mode = mode, .netns = -1};
+	*h = (struct host_prep){.plan = plan, .sync_fd = sync_fd, .netns = -1};
+	plan->owner_netns = owner_netns;
 	if (plan->userns)
 		return; /* the overlay and the namespace belong to the user namespace */
-	h->want_netns = plan->netns;
+	h->want_netns = plan->netns && !owner_netns;
 	h->running = pthread_create(&h->thread, NULL, host_prep_run, h) == 0;
-	if (!h->running && mode == NET_NAT)
-		err_set(&h->net_err, EAGAIN, "no thread to make the network namespace on");
 	plan->owner_rootfs = h->running;
-	plan->owner_netns = h->running && h->want_netns;
+	plan->owner_netns |= h->running && h->want_netns;
 	if (plan->owner_netns)
 		plan->clone_flags &= ~(unsigned long)CLONE_NEWNET;
 }
@@ -664,26 +660,76 @@ static int host_prep_join(struct host_prep *h)
 	return fd;
 }
 
-/* The NAT mode's namespace, or the error saying why there is none. */
-static int host_prep_nat(struct environment *env, struct host_prep *h, int netns, struct err *err)
+struct nat_prep {
+	bool wanted, running;
+	int netns;
+	struct net_link link;
+	struct err err;
+	pthread_t thread;
+};
+
+static void *nat_prep_run(void *arg)
 {
-	if (h->mode != NET_NAT)
+	struct nat_prep *n = arg;
+
+	n->netns = net_new_nat_namespace(&n->link, &n->err);
+	return NULL;
+}
+
+static void nat_prep_start(struct nat_prep *n, enum net_mode mode)
+{
+	*n = (struct nat_prep){.netns = -1, .wanted = mode == NET_NAT};
+	if (!n->wanted)
+		return;
+	n->running = pthread_create(&n->thread, NULL, nat_prep_run, n) == 0;
+	if (!n->running)
+		err_set(&n->err, EAGAIN, "no thread to make the network namespace on");
+}
+
+static int nat_prep_join(struct nat_prep *n)
+{
+	int fd;
+
+	if (n->running) {
+		pthread_join(n->thread, NULL);
+		n->running = false;
+	}
+	fd = n->netns;
+	n->netns = -1;
+	return fd;
+}
+
+/* Scope cleanup: a start that fails waits for the thread and drops what it made. */
+static void nat_prep_cleanup(struct nat_prep *n)
+{
+	int fd = nat_prep_join(n);
+
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The NAT mode's namespace into *netns, or the error saying why there is none. */
+static int nat_prep_finish(struct environment *env, struct nat_prep *n, int *netns, struct err *err)
+{
+	if (!n->wanted)
 		return 0;
-	if (netns < 0) {
-		*err = h->net_err;
+	*netns = nat_prep_join(n);
+	if (*netns < 0) {
+		*err = n->err;
 		return err_wrap(err,
 		                "environment %s: allow_internet needs a network namespace of its "
 		                "own with a veth pair and NAT (ROLLOUT_SANDBOX_NETWORK=host shares "
 		                "the host's network instead, without any isolation)",
 		                env->name);
 	}
-	env->net_link = h->link;
+	env->net_link = n->link;
 	return 0;
 }
 
 /* Host side after clone (and the id maps): cgroups, ctl.sock, then the go-ahead. */
 static int parent_go(struct environment *env, const struct sandbox_plan *plan,
-                     const struct cg_limits *lim, struct host_prep *prep, struct err *err)
+                     const struct cg_limits *lim, struct host_prep *prep, struct nat_prep *nat,
+                     struct err *err)
 {
 	_cleanup_free_ char *leaf = xasprintf("rollout.%s", env->name);
 	struct ctl_msg go = {.type = SYNC_GO};
@@ -700,7 +746,7 @@ static int parent_go(struct environment *env, const struct sandbox_plan *plan,
 		goto out;
 	nfds += env->cg.n;
 	netns = host_prep_join(prep);
-	if (host_prep_nat(env, prep, netns, err) < 0)
+	if (nat_prep_finish(env, nat, &netns, err) < 0)
 		goto out;
 	if (netns >= 0) {
 		go.value |= GO_NETNS;
@@ -728,6 +774,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	struct environment *env;
 	struct sandbox_plan plan = {0};
 	struct host_prep prep = {.netns = -1};
+	__attribute__((cleanup(nat_prep_cleanup))) struct nat_prep nat = {.netns = -1};
 	struct cg_limits lim = {0};
 	const struct sock_fprog *prog;
 	const struct cg_host *cgh = cg_host_get();
@@ -749,6 +796,8 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	if (net_choose(cfg->allow_internet, geteuid() == 0, pasta_installed(), &net, err) < 0)
 		return -1;
 	pasta = net == NET_PASTA;
+	/* First: it takes the longest, and needs nothing of what follows. */
+	nat_prep_start(&nat, net);
 	home = sandbox_home();
 	envs = path_join(home, "envs");
 	shared = path_join(home, "sandbox");
@@ -868,7 +917,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	}
 	plan.sync_fd = sync[1];
 	plan.listen_fd = -1;
-	host_prep_start(&prep, &plan, net, sync[0]);
+	host_prep_start(&prep, &plan, net == NET_NAT, sync[0]);
 	child = clone_init(&plan, sync[1], &pidfd, err);
 	close(sync[1]);
 	env->sync_fd = sync[0];
@@ -888,7 +937,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 		}
 	}
 
-	if (parent_go(env, &plan, &lim, &prep, err) < 0 || state_write(env, err) < 0)
+	if (parent_go(env, &plan, &lim, &prep, &nat, err) < 0 || state_write(env, err) < 0)
 		goto fail;
 	if (wait_ready(env->sync_fd, ready_fds, pasta ? 4 : 2, err) < 0) {
 		err_wrap(err, "start environment %s", env->name);

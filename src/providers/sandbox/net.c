@@ -258,6 +258,8 @@ static void put_default_route(struct nl_buf *b, int index, uint32_t gateway)
 	nl_msg_end(b, m);
 }
 
+/* sock: any socket of the namespace (a netlink socket will do: the kernel's
+ * generic interface ioctls serve every family). */
 static int ifindex(int sock, const char *name, struct err *err)
 {
 	struct ifreq ifr;
@@ -273,13 +275,10 @@ static int ifindex(int sock, const char *name, struct err *err)
  * a default route through the host's end. */
 static int configure_env_end(int rt, const struct net_link *l, struct err *err)
 {
-	_cleanup_close_ int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct nl_buf b = {0};
-	int index;
+	int index = ifindex(rt, "eth0", err);
 
-	if (sock < 0)
-		return err_sys(err, "socket");
-	if ((index = ifindex(sock, "eth0", err)) < 0)
+	if (index < 0)
 		return -1;
 	put_no_ipv6(&b, index);
 	put_addr(&b, index, l->env_addr);
@@ -290,10 +289,10 @@ static int configure_env_end(int rt, const struct net_link *l, struct err *err)
 
 /* The host's end: no IPv6, its address, up (the connected route to the
  * environment's /30 comes with the address). */
-static int configure_host_end(int rt, int sock, const struct net_link *l, struct err *err)
+static int configure_host_end(int rt, const struct net_link *l, struct err *err)
 {
 	struct nl_buf b = {0};
-	int index = ifindex(sock, l->host_if, err);
+	int index = ifindex(rt, l->host_if, err);
 
 	if (index < 0)
 		return -1;
@@ -401,53 +400,24 @@ static int pool_check_routes(int rt, const struct net_pool *pool, struct err *er
 	return 0;
 }
 
-/* Sockets of the host's namespace, opened before the thread leaves it. */
-struct host_socks {
-	int rt, nf, sock;
-};
-
-static void host_socks_close(struct host_socks *h)
-{
-	int *fds[] = {&h->rt, &h->nf, &h->sock};
-
-	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
-		if (*fds[i] >= 0)
-			close(*fds[i]);
-}
-
-static int host_socks_open(struct host_socks *h, struct err *err)
-{
-	h->rt = nl_open(NETLINK_ROUTE, err);
-	h->nf = h->rt < 0 ? -1 : nl_open(NETLINK_NETFILTER, err);
-	h->sock = h->nf < 0 ? -1 : socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (h->sock < 0 && h->nf >= 0)
-		err_sys(err, "socket");
-	return h->sock < 0 ? -1 : 0;
-}
-
 int net_new_nat_namespace(struct net_link *link, struct err *err)
 {
-	struct host_socks h = {-1, -1, -1};
 	struct net_pool pool;
-	_cleanup_close_ int ns = -1, rt_ns = -1;
-	int rc = -1;
+	/* rt and nf in the host's namespace (opened before the thread leaves it),
+	 * rt_ns in the new one. */
+	_cleanup_close_ int rt = -1, nf = -1, ns = -1, rt_ns = -1;
 
-	if (net_pool_get(&pool, err) < 0 || host_socks_open(&h, err) < 0 ||
-	    pool_check_routes(h.rt, &pool, err) < 0 || nft_ensure(h.nf, &pool, err) < 0)
-		goto out;
-	if ((ns = net_new_namespace()) < 0) {
-		err_set(err, -ns, "new network namespace: %s", strerror(-ns));
-		goto out;
-	}
+	if (net_pool_get(&pool, err) < 0 || (rt = nl_open(NETLINK_ROUTE, err)) < 0 ||
+	    (nf = nl_open(NETLINK_NETFILTER, err)) < 0 || pool_check_routes(rt, &pool, err) < 0 ||
+	    nft_ensure(nf, &pool, err) < 0)
+		return -1;
+	if ((ns = net_new_namespace()) < 0)
+		return err_set(err, -ns, "new network namespace: %s", strerror(-ns));
 	if ((rt_ns = nl_open(NETLINK_ROUTE, err)) < 0 ||
-	    veth_add_free(h.rt, ns, &pool, link, err) < 0 ||
-	    configure_env_end(rt_ns, link, err) < 0 ||
-	    configure_host_end(h.rt, h.sock, link, err) < 0)
-		goto out;
-	rc = steal_fd(&ns);
-out:
-	host_socks_close(&h);
-	return rc;
+	    veth_add_free(rt, ns, &pool, link, err) < 0 ||
+	    configure_env_end(rt_ns, link, err) < 0 || configure_host_end(rt, link, err) < 0)
+		return -1;
+	return steal_fd(&ns);
 }
 
 /* ---- resolv.conf ---- */

@@ -14,7 +14,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define NL_RECV_SIZE 65536
+/* On the stack (a thread's): the kernel sizes a dump's datagrams by the
+ * largest receive buffer seen on the socket, so this is also the most one
+ * datagram can carry. A heap buffer of 64 KiB cost an mmap and a munmap per
+ * request (musl maps allocations that large). */
+#define NL_RECV_SIZE 16384
 #define NL_TIMEOUT_SEC 5
 #define NL_MAX_MSGS 64
 
@@ -265,13 +269,12 @@ static uint64_t acked_mask(const struct nl_buf *b)
 
 int nl_transact(int fd, struct nl_buf *b, const char *what, int *failed, struct err *err)
 {
-	_cleanup_free_ char *buf = NULL;
+	char buf[NL_RECV_SIZE] __attribute__((aligned(4)));
 	uint64_t want = acked_mask(b);
 	int rc = 0;
 
 	if (send_buf(fd, b, what, err) < 0)
 		return -1;
-	buf = xmalloc(NL_RECV_SIZE);
 	while (want) {
 		ssize_t n = recv_some(fd, buf, what, err);
 		const char *p = buf;
@@ -338,14 +341,13 @@ static int query_one(const struct nlmsghdr *h, struct query_state *st, nl_msg_cb
 
 int nl_query(int fd, struct nl_buf *b, nl_msg_cb cb, void *ctx, const char *what, struct err *err)
 {
-	_cleanup_free_ char *buf = NULL;
+	char buf[NL_RECV_SIZE] __attribute__((aligned(4)));
 	const struct nlmsghdr *req = (const void *)b->data;
 	struct query_state st = {.seq = req->nlmsg_seq,
 	                         .dump = (req->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP};
 
 	if (send_buf(fd, b, what, err) < 0)
 		return -EIO;
-	buf = xmalloc(NL_RECV_SIZE);
 	while (!st.done) {
 		ssize_t n = recv_some(fd, buf, what, err);
 		const char *p = buf;
