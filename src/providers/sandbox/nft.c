@@ -25,6 +25,7 @@
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
+#include "rollout/fs.h"
 #include "rollout/log.h"
 
 #include <arpa/inet.h>
@@ -34,9 +35,11 @@
 #include <linux/netfilter/nf_conntrack_common.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define TABLE "rollout"
@@ -747,9 +750,50 @@ static int ensure_once(int fd, const struct net_pool *pool, struct ruleset *rs, 
 	return 1; /* read again: the next pass must find everything in place */
 }
 
+/* iptables-legacy is invisible to nf_tables. Its filter table, if this
+ * namespace has one (/proc/net/ip_tables_names: asking the kernel for a table
+ * that is not there would load and create it), is read for the policy of its
+ * FORWARD chain: the verdict of the rule at the chain's underflow. */
+static bool legacy_forward_drops(void)
+{
+	_cleanup_free_ char *names = NULL;
+	_cleanup_free_ struct ipt_get_entries *entries = NULL;
+	_cleanup_close_ int fd = -1;
+	struct ipt_getinfo info = {.name = "filter"};
+	socklen_t len = sizeof(info);
+	const struct ipt_entry *e;
+	const struct xt_standard_target *t;
+	size_t size;
+
+	if (read_file("/proc/net/ip_tables_names", 4096, &names, &size, NULL) < 0 ||
+	    !strstr(names, "filter") ||
+	    (fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW)) < 0 ||
+	    getsockopt(fd, IPPROTO_IP, IPT_SO_GET_INFO, &info, &len) < 0 ||
+	    !(info.valid_hooks & (1u << NF_INET_FORWARD)))
+		return false;
+	entries = xcalloc(1, sizeof(*entries) + info.size);
+	snprintf(entries->name, sizeof(entries->name), "filter");
+	entries->size = info.size;
+	len = (socklen_t)(sizeof(*entries) + info.size);
+	if (getsockopt(fd, IPPROTO_IP, IPT_SO_GET_ENTRIES, entries, &len) < 0 ||
+	    info.underflow[NF_INET_FORWARD] + sizeof(*e) > info.size)
+		return false;
+	e = (const void *)((const char *)entries->entrytable + info.underflow[NF_INET_FORWARD]);
+	if (info.underflow[NF_INET_FORWARD] + e->target_offset + sizeof(*t) > info.size)
+		return false;
+	t = (const void *)((const char *)e + e->target_offset);
+	return t->verdict == -NF_DROP - 1;
+}
+
 /* A foreign forward chain with a drop policy that rollout cannot open. */
 static void warn_foreign_drop(const struct ruleset *rs)
 {
+	if (legacy_forward_drops())
+		log_warn_once("sandbox-legacy-drop",
+		              "sandbox: the FORWARD chain of iptables-legacy has policy DROP: "
+		              "environments' traffic is dropped there unless it is accepted "
+		              "(iptables-legacy -I FORWARD -i " NET_IF_PREFIX "+ -j ACCEPT, and "
+		              "the same with -o; rollout's own table still filters it)");
 	if (!rs->foreign_drop[0] || rs->docker_user)
 		return;
 	log_warn_once("sandbox-foreign-drop",
