@@ -7,17 +7,23 @@
  *                                   modes take turns, so load affects them alike
  *   sandbox_bench exec N IMAGE      exec /bin/true N times in one running environment
  *   sandbox_bench command N ARGV... run an external command N times (runc, docker)
- * Each prints "NAME median=MS p10=MS p90=MS n=N" (milliseconds, wall clock). */
+ *   sandbox_bench netns N           the owner thread's network work alone: a namespace
+ *                                   with lo (no internet) and with its veth pair (nat),
+ *                                   wall clock and the thread's CPU time, taking turns
+ * Each prints "NAME median=MS p10=MS p90=MS n=N" (milliseconds). */
 #include "providers/provider.h"
+#include "providers/sandbox/net.h"
 #include "rollout/err.h"
 #include "rollout/timeutil.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WARMUP 3
@@ -138,6 +144,66 @@ static void cycles(const struct provider_ops *p, const char *image, int n, const
 	}
 }
 
+/* ---- netns: what the owner's thread does for the network, alone ---- */
+
+struct ns_run {
+	bool nat;
+	double wall, cpu;
+	int fd;
+};
+
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* As on the owner: a thread that moves into the namespace and exits. */
+static void *ns_thread(void *arg)
+{
+	struct ns_run *r = arg;
+	double t0 = mono_now(), c0 = thread_cpu();
+	struct net_link link;
+	struct err err = {0};
+
+	r->fd = r->nat ? net_new_nat_namespace(&link, &err) : net_new_namespace();
+	r->wall = mono_now() - t0;
+	r->cpu = thread_cpu() - c0;
+	if (r->fd < 0) {
+		fprintf(stderr, "netns: %s\n", err.msg);
+		exit(1);
+	}
+	return NULL;
+}
+
+static void netns_bench(int n)
+{
+	double *v[2][2];
+	pthread_t t;
+
+	for (int m = 0; m < 2; m++)
+		for (int j = 0; j < 2; j++)
+			v[m][j] = calloc((size_t)n, sizeof(double));
+	for (int i = -WARMUP; i < n; i++)
+		for (int m = 0; m < 2; m++) {
+			struct ns_run r = {.nat = m == 1};
+
+			pthread_create(&t, NULL, ns_thread, &r);
+			pthread_join(t, NULL);
+			close(r.fd); /* the namespace, and the pair with it, go away */
+			if (i >= 0) {
+				v[m][0][i] = r.wall;
+				v[m][1][i] = r.cpu;
+			}
+		}
+	report("netns[none] wall", v[0][0], n);
+	report("netns[none] thread cpu", v[0][1], n);
+	report("netns[nat] wall", v[1][0], n);
+	report("netns[nat] thread cpu", v[1][1], n);
+}
+
 static int run_command(char **argv)
 {
 	int st;
@@ -162,6 +228,10 @@ int main(int argc, char **argv)
 	int n = argc > 2 ? atoi(argv[2]) : 0;
 	double *v;
 
+	if (argc == 3 && strcmp(argv[1], "netns") == 0 && n > 0) {
+		netns_bench(n);
+		return 0;
+	}
 	if (argc < 4 || n <= 0) {
 		fprintf(stderr, "usage: sandbox_bench cycle|exec N IMAGE | command N ARGV...\n");
 		return 2;
