@@ -400,6 +400,21 @@ static int pool_check_routes(int rt, const struct net_pool *pool, struct err *er
 	return 0;
 }
 
+void net_prepare(void)
+{
+	const char *v = getenv("ROLLOUT_SANDBOX_NETWORK");
+	struct net_pool pool;
+	struct err err = {0};
+	_cleanup_close_ int rt = -1, nf = -1;
+
+	if (geteuid() != 0 || (v && *v && strcmp(v, "nat") != 0 && strcmp(v, "auto") != 0) ||
+	    net_pool_get(&pool, &err) < 0 || (rt = nl_open(NETLINK_ROUTE, &err)) < 0 ||
+	    (nf = nl_open(NETLINK_NETFILTER, &err)) < 0)
+		return;
+	if (pool_check_routes(rt, &pool, &err) == 0)
+		nft_check(nf, &pool);
+}
+
 int net_new_nat_namespace(struct net_link *link, struct err *err)
 {
 	struct net_pool pool;

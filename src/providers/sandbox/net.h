@@ -69,6 +69,15 @@ int net_new_nat_namespace(struct net_link *link, struct err *err);
  * installed when missing; net.ipv4.ip_forward enabled. nfnl: a
  * NETLINK_NETFILTER socket of the host's namespace. */
 int nft_ensure(int nfnl, const struct net_pool *pool, struct err *err);
+/* Read-only: whether everything nft_ensure would install is in place (then
+ * the next nft_ensure of this process and its forks costs one round trip).
+ * Returns 0 when complete, -1 otherwise (nothing is changed, no error). */
+int nft_check(int nfnl, const struct net_pool *pool);
+/* For a job's orchestrator, before it forks its workers (provider prepare): as
+ * root with the NAT mode possible, check the pool against the routes and the
+ * ruleset, read-only, so that the workers' starts only compare the ruleset's
+ * generation. Changes nothing on the host. */
+void net_prepare(void);
 
 /* /etc/resolv.conf of an environment in this mode (heap). NAT: the host's
  * nameservers that are reachable from it (not loopback, IPv4), or those of

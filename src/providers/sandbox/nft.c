@@ -803,11 +803,58 @@ static void warn_foreign_drop(const struct ruleset *rs)
 	              rs->foreign_drop);
 }
 
+/* The generation (and pool) last found complete, in this process and, when
+ * the orchestrator of a job checked before forking, in its workers. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t checked_gen;
+static struct net_pool checked_pool;
+
+static bool cache_hit(uint32_t gen, const struct net_pool *pool)
+{
+	bool hit;
+
+	pthread_mutex_lock(&cache_lock);
+	hit = gen && gen == checked_gen && checked_pool.base == pool->base &&
+	      checked_pool.prefix == pool->prefix;
+	pthread_mutex_unlock(&cache_lock);
+	return hit;
+}
+
+static void cache_set(uint32_t gen, const struct net_pool *pool)
+{
+	pthread_mutex_lock(&cache_lock);
+	checked_gen = gen;
+	checked_pool = *pool;
+	pthread_mutex_unlock(&cache_lock);
+}
+
+static bool forwarding_enabled(void)
+{
+	_cleanup_free_ char *v = NULL;
+	size_t len;
+
+	return read_file("/proc/sys/net/ipv4/ip_forward", 16, &v, &len, NULL) == 0 && v[0] == '1';
+}
+
+int nft_check(int fd, const struct net_pool *pool)
+{
+	struct ruleset rs;
+	struct err err = {0};
+	char ud[96];
+
+	table_userdata(pool, ud, sizeof(ud));
+	if (read_ruleset(fd, &rs, &err) < 0)
+		return -1;
+	warn_foreign_drop(&rs);
+	if (table_state(&rs, ud, &err) != TABLE_OK || !docker_rules_ok(&rs) ||
+	    !forwarding_enabled())
+		return -1;
+	cache_set(rs.gen, pool);
+	return 0;
+}
+
 int nft_ensure(int fd, const struct net_pool *pool, struct err *err)
 {
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	static uint32_t checked_gen;
-	static struct net_pool checked_pool;
 	struct ruleset rs;
 	uint32_t gen;
 	int rc = 1;
@@ -815,13 +862,8 @@ int nft_ensure(int fd, const struct net_pool *pool, struct err *err)
 	/* The common case: nothing changed since the last check. */
 	if (get_gen(fd, &gen, err) < 0)
 		return err_wrap(err, "nf_tables is not usable (CONFIG_NF_TABLES)");
-	pthread_mutex_lock(&lock);
-	if (gen && gen == checked_gen && checked_pool.base == pool->base &&
-	    checked_pool.prefix == pool->prefix) {
-		pthread_mutex_unlock(&lock);
+	if (cache_hit(gen, pool))
 		return 0;
-	}
-	pthread_mutex_unlock(&lock);
 	if (enable_forwarding(err) < 0)
 		return -1;
 	for (int i = 0; i < MAX_TRIES && rc == 1; i++)
@@ -833,9 +875,6 @@ int nft_ensure(int fd, const struct net_pool *pool, struct err *err)
 	if (rc < 0)
 		return -1;
 	warn_foreign_drop(&rs);
-	pthread_mutex_lock(&lock);
-	checked_gen = rs.gen;
-	checked_pool = *pool;
-	pthread_mutex_unlock(&lock);
+	cache_set(rs.gen, pool);
 	return 0;
 }
