@@ -183,6 +183,14 @@ static size_t link_msg(struct nl_buf *b, uint16_t type, uint16_t flags, int inde
 	return nl_msg_start(b, type, flags | NLM_F_ACK, &ifi, sizeof(ifi));
 }
 
+/* One queue each way (the default is one per CPU): fewer kernel objects to
+ * make and remove per environment, and a veth queue is only a software one. */
+static void put_one_queue(struct nl_buf *b)
+{
+	nl_put_u32(b, IFLA_NUM_TX_QUEUES, 1);
+	nl_put_u32(b, IFLA_NUM_RX_QUEUES, 1);
+}
+
 /* RTM_NEWLINK of the pair: `name` in our namespace, its peer eth0 in the
  * namespace of ns_fd, both down (a veth end cannot be brought up before its
  * peer is attached: ENOTCONN). Returns 0, -EEXIST (the name is taken:
@@ -194,12 +202,14 @@ static int veth_add(int rt, const char *name, int ns_fd, struct err *err)
 	size_t m = link_msg(&b, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, 0, 0), info, data, p;
 
 	nl_put_str(&b, IFLA_IFNAME, name);
+	put_one_queue(&b);
 	info = nl_nest_start(&b, IFLA_LINKINFO);
 	nl_put_str(&b, IFLA_INFO_KIND, "veth");
 	data = nl_nest_start(&b, IFLA_INFO_DATA);
 	p = nl_nest_start(&b, VETH_INFO_PEER);
 	nl_put_raw(&b, &peer, sizeof(peer));
 	nl_put_str(&b, IFLA_IFNAME, "eth0");
+	put_one_queue(&b);
 	nl_put_u32(&b, IFLA_NET_NS_FD, (uint32_t)ns_fd);
 	nl_nest_end(&b, p);
 	nl_nest_end(&b, data);
