@@ -7,14 +7,19 @@
  *   net_probe abstract-listen NAME          serve "abstract-secret" on @NAME
  *   net_probe abstract-connect NAME MS      connect to @NAME, print its answer
  *   net_probe udp-echo ADDR PORT            answer each datagram with "echo:DATA
- *                                           from SOURCE-ADDRESS"
+ *                                           from SOURCE-ADDRESS", and log it as
+ *                                           "got DATA from SOURCE-ADDRESS"
  *   net_probe udp-ask ADDR PORT MSG MS      send MSG until an answer comes
  *   net_probe udp-send ADDR PORT MSG MS     send MSG every 10 ms for MS
+ *   net_probe spoof SRC DST PORT MSG MS     the same from a raw socket, with any
+ *                                           source address (CAP_NET_RAW)
  * Servers print "ready" once they can be reached. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -183,6 +188,8 @@ static int udp_echo(const char *addr, const char *port)
 			continue;
 		buf[n] = '\0';
 		inet_ntop(AF_INET, &from.sin_addr, src, sizeof(src));
+		printf("got %s from %s\n", buf, src);
+		fflush(stdout);
 		len = snprintf(out, sizeof(out), "echo:%s from %s", buf, src);
 		sendto(fd, out, (size_t)len, 0, (struct sockaddr *)&from, fl);
 	}
@@ -231,6 +238,53 @@ static int udp_send(const char *addr, const char *port, const char *msg, int ms)
 	return 0;
 }
 
+/* One IPv4 header and UDP header before the message (UDP checksum 0: none). */
+static size_t spoofed_packet(char *pkt, size_t size, const struct sockaddr_in *src,
+                             const struct sockaddr_in *dst, const char *msg)
+{
+	struct iphdr *ip = (struct iphdr *)pkt;
+	struct udphdr *udp = (struct udphdr *)(pkt + sizeof(*ip));
+	size_t n = strlen(msg), len = sizeof(*ip) + sizeof(*udp) + n;
+
+	if (len > size)
+		return 0;
+	memset(pkt, 0, sizeof(*ip) + sizeof(*udp));
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_UDP;
+	ip->tot_len = htons((uint16_t)len);
+	ip->saddr = src->sin_addr.s_addr;
+	ip->daddr = dst->sin_addr.s_addr;
+	udp->source = htons(40000);
+	udp->dest = dst->sin_port;
+	udp->len = htons((uint16_t)(sizeof(*udp) + n));
+	memcpy(pkt + sizeof(*ip) + sizeof(*udp), msg, n);
+	return len; /* the kernel fills in the IP checksum and id */
+}
+
+static int spoof(const char *from, const char *to, const char *port, const char *msg, int ms)
+{
+	struct sockaddr_in src, dst;
+	char pkt[1500];
+	double deadline = now_ms() + ms;
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	size_t len;
+	int fd = socket(AF_INET, SOCK_RAW, IPPROTO_RAW);
+
+	if (fd < 0)
+		return fail("raw socket");
+	if (in_addr(from, "0", &src) < 0 || in_addr(to, port, &dst) < 0 ||
+	    !(len = spoofed_packet(pkt, sizeof(pkt), &src, &dst, msg)))
+		return 2;
+	while (now_ms() < deadline) {
+		if (sendto(fd, pkt, len, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0)
+			return fail("sendto");
+		nanosleep(&tick, NULL);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -247,6 +301,8 @@ int main(int argc, char **argv)
 		return udp_echo(argv[2], argv[3]);
 	if (!strcmp(cmd, "udp-ask") && argc == 6)
 		return udp_ask(argv[2], argv[3], argv[4], atoi(argv[5]));
+	if (!strcmp(cmd, "spoof") && argc == 7)
+		return spoof(argv[2], argv[3], argv[4], argv[5], atoi(argv[6]));
 	if (!strcmp(cmd, "udp-send") && argc == 6)
 		return udp_send(argv[2], argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr, "usage: see the comment at the top of net_probe.c\n");

@@ -52,7 +52,8 @@ ip addr add "$net_host/30" dev "$hv" && ip link set "$hv" up &&
 	ip -n "$inet" link set lo up && ip -n "$inet" route add default via "$net_host" ||
 	not_ok "the test's internet namespace"
 bg ip netns exec "$inet" "$probe" tcp-serve "$net_inet" 8080 internet-tcp
-bg ip netns exec "$inet" "$probe" udp-echo "$net_inet" 5353
+ip netns exec "$inet" "$probe" udp-echo "$net_inet" 5353 >"$TAP_TMP/udp.log" 2>&1 &
+at_exit "kill $! 2>/dev/null"
 bg "$probe" tcp-serve 127.0.0.1 "$lport" host-secret
 bg "$probe" abstract-listen "$abstract"
 nc_says() { # ADDR PORT TEXT: a TCP connection from here gets TEXT
@@ -170,6 +171,27 @@ if provider_or_next sandbox "network" busybox; then
 	out=$(ex sandbox netA ping -c 1 -W 1 "$gwA")
 	case $out in *" 0% packet loss"*) not_ok "sandbox: the host end does not answer ping" "$out" ;;
 	*) ok "sandbox: the host end does not answer ping" ;; esac
+
+	# No spoofing: raw packets (CAP_NET_RAW is Docker's) with a source that is not
+	# routed back through the environment's interface are dropped on the host. The
+	# environment's own address, sent after them, shows the path works and that
+	# they had their chance to arrive first.
+	addrA=$(state_field netA 's["net_link"]["addr"]')
+	ex sandbox netA sh -c "/tmp/net_probe spoof $addrB $net_inet 5353 spoof-env-$$ 200;
+		/tmp/net_probe spoof $net_host $net_inet 5353 spoof-host-$$ 200;
+		/tmp/net_probe spoof $addrA $net_inet 5353 own-$$ 200" >/dev/null
+	if wait_until 10 grep -q "got own-$$ from $net_host" "$TAP_TMP/udp.log"; then
+		ok "control: raw packets with the environment's own address get out, masqueraded"
+	else
+		not_ok "control: raw packets with the environment's own address get out, masqueraded" \
+			"$(cat "$TAP_TMP/udp.log")"
+	fi
+	check_eq "sandbox: raw packets claiming another environment's or the host's address are dropped" \
+		"$(grep -c "spoof-[a-z]*-$$" "$TAP_TMP/udp.log")" "0"
+	expect_fail "sandbox: the environment cannot change its addresses (no CAP_NET_ADMIN)" \
+		ex sandbox netA ip addr add 10.200.0.77/30 dev eth0
+	expect_fail "sandbox: the environment cannot change its routes (no CAP_NET_ADMIN)" \
+		ex sandbox netA ip route del default
 
 	# Abstract unix sockets belong to a network namespace.
 	check_contains "control: the host network reaches the host's abstract socket" \
