@@ -249,6 +249,14 @@ if provider_or_next sandbox "network" busybox; then
 	case $new_tables in "" | "table inet rollout ") ok "sandbox: no table but rollout's was added" ;;
 	*) not_ok "sandbox: no table but rollout's was added" "$new_tables" ;; esac
 
+	# Fail closed: a network that cannot be made (here: a pool overlapping the
+	# test's route) fails the start; it never falls back to the host's network.
+	out=$(ROLLOUT_SANDBOX_SUBNET=198.18.$a.0/28 "$ROLLOUT" trial run -p "$task" -e sandbox \
+		--trial-name netF --trials-dir "$TAP_TMP/trials" 2>&1)
+	check_contains "sandbox: a network that cannot be made fails the start, saying why" \
+		"$out" "overlaps the host's route 198.18.$a.0/30 dev $hv"
+	check_eq "sandbox: ... and leaves no environment" "$(ls -A "$ROLLOUT_HOME/envs" | grep -c netF)" "0"
+
 	# Teardown: the pairs go with their namespaces.
 	initA=$(state_field netA 's["init_pid"]') startA=$(state_field netA 's["init_start"]')
 	"$ROLLOUT" env rm -e sandbox netA netB netH >/dev/null 2>&1
