@@ -73,11 +73,13 @@ sed -i 's/allow_internet = false/allow_internet = true/' "$task/task.toml"
 cp -r "$task" "$TAP_TMP/task-long"
 printf '#!/bin/sh\nsleep 567.5\n' >"$TAP_TMP/task-long/solution/solve.sh"
 
+# `rollout env exec` opens /dev/stdout and /dev/stderr with O_TRUNC: its output
+# must never be this script's (a log file when run by tests/run.sh).
 start_env() { # PROVIDER NAME: a kept environment of the task (trial NAME)
 	"$ROLLOUT" trial run -p "$task" -e "$1" --trial-name "$2" \
 		--trials-dir "$TAP_TMP/trials" --preserve-env always -q >"$TAP_TMP/$2.start" 2>&1 &&
 		"$ROLLOUT" env exec -e "$1" "$2" -- sh -c 'cat >/tmp/net_probe && chmod 755 /tmp/net_probe' \
-			<"$probe"
+			<"$probe" >"$TAP_TMP/$2.probe" 2>&1
 }
 ex() { # PROVIDER NAME CMD...
 	local p=$1 n=$2
