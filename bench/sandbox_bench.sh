@@ -38,6 +38,7 @@ echo "$exec_   # exec /bin/true in a running environment (target median <= 2 ms)
 sb=$(echo "$cycle" | grep 'net=none' | median)
 nat=$(echo "$cycle" | grep 'net=nat' | median)
 host=$(echo "$cycle" | grep 'net=host' | median)
+"$bin" netns 300 | grep wall | sed 's/$/   # the network work of a start alone: lo only, and NAT/'
 awk -v n="$nat" -v h="$host" -v z="$sb" 'BEGIN {
 	printf "allow_internet = true costs %+.2f ms per cycle against the host network, %+.2f ms against no internet\n", n - h, n - z }'
 
