@@ -30,6 +30,8 @@ UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 ITEST_SRCS := $(sort $(wildcard tests/integration/*.c))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
+# Static programs the integration tests copy into environments (no librollout).
+HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
 
 REL_OBJS := $(LIB_SRCS:%.c=build/rel/%.o)
 ASAN_OBJS := $(LIB_SRCS:%.c=build/asan/%.o)
@@ -38,6 +40,7 @@ UNIT_ASAN := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=build/rel/itests/%)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=build/rel/bench/%)
+HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=build/rel/helpers/%)
 
 .PHONY: all deps deps-host test unit-tests test-bins fuzz bench clean format check-format demo
 .DELETE_ON_ERROR:
@@ -85,6 +88,10 @@ build/rel/itests/%: tests/integration/%.c tests/unit/harness.c build/rel/libroll
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_CFLAGS) -Itests/unit $(REL_LDFLAGS) -o $@ $< tests/unit/harness.c build/rel/librollout.a $(REL_LIBS)
 
+build/rel/helpers/%: tests/helpers/%.c | $(DEPS_MUSL)/.done
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) $(REL_LDFLAGS) -o $@ $<
+
 build/rel/bench/%: bench/%.c build/rel/librollout.a
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_CFLAGS) $(REL_LDFLAGS) -o $@ $< build/rel/librollout.a $(REL_LIBS)
@@ -105,7 +112,7 @@ build/fuzz/%: tests/fuzz/%.c build/fuzz/librollout.a
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/librollout.a $(HOST_LIBS)
 
-test-bins: rollout $(UNIT_REL) $(UNIT_ASAN) $(ITEST_BINS) $(FUZZ_BINS)
+test-bins: rollout $(UNIT_REL) $(UNIT_ASAN) $(ITEST_BINS) $(FUZZ_BINS) $(HELPER_BINS)
 
 # The whole suite: unit tests (musl and ASan+UBSan), fuzz smoke runs and the
 # black-box tests of ./rollout. Ends with "N passed, N failed, N skipped".

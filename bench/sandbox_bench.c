@@ -1,17 +1,29 @@
 /* Sandbox provider timings, driven by bench/sandbox_bench.sh:
- *   sandbox_bench cycle N IMAGE     start an environment, exec /bin/true, destroy; N times
+ *   sandbox_bench cycle N IMAGE [NETS] start an environment, exec /bin/true, destroy;
+ *                                   N times per network mode. NETS: comma-separated
+ *                                   none (default: allow_internet = false), nat
+ *                                   (allow_internet = true as root: a veth pair and
+ *                                   rollout's NAT), host (the host's network); the
+ *                                   modes take turns, so load affects them alike
  *   sandbox_bench exec N IMAGE      exec /bin/true N times in one running environment
  *   sandbox_bench command N ARGV... run an external command N times (runc, docker)
- * Each prints "NAME median=MS p10=MS p90=MS n=N" (milliseconds, wall clock). */
+ *   sandbox_bench netns N           the owner thread's network work alone: a namespace
+ *                                   with lo (no internet) and with its veth pair (nat),
+ *                                   wall clock and the thread's CPU time, taking turns
+ * Each prints "NAME median=MS p10=MS p90=MS n=N" (milliseconds). */
 #include "providers/provider.h"
+#include "providers/sandbox/net.h"
 #include "rollout/err.h"
 #include "rollout/timeutil.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WARMUP 3
@@ -30,6 +42,8 @@ static void report(const char *name, double *v, int n)
 	       v[n * 9 / 10] * 1e3, n);
 }
 
+static bool internet;
+
 static struct environment *start(const struct provider_ops *p, const char *image, int i)
 {
 	struct env_config cfg = {0};
@@ -45,6 +59,7 @@ static struct environment *start(const struct provider_ops *p, const char *image
 	cfg.cpus = 1;
 	cfg.memory_bytes = 256LL << 20;
 	cfg.pids_limit = 256;
+	cfg.allow_internet = internet;
 	if (p->start(&cfg, &env, &err) < 0) {
 		fprintf(stderr, "start: %s\n", err.msg);
 		exit(1);
@@ -75,6 +90,120 @@ static void destroy(const struct provider_ops *p, struct environment *env)
 	}
 }
 
+#define MAX_NETS 4
+
+/* One cycle in network mode net: total, start, exec and destroy times. */
+static void cycle_once(const struct provider_ops *p, const char *image, const char *net, int i,
+                       double t[4])
+{
+	double t0 = mono_now(), t1, t2;
+	struct environment *env;
+
+	internet = strcmp(net, "none") != 0;
+	if (internet)
+		setenv("ROLLOUT_SANDBOX_NETWORK", net, 1);
+	env = start(p, image, i);
+	t1 = mono_now();
+	exec_true(p, env);
+	t2 = mono_now();
+	destroy(p, env);
+	t[0] = mono_now() - t0;
+	t[1] = t1 - t0;
+	t[2] = t2 - t1;
+	t[3] = t[0] - (t2 - t0);
+}
+
+static void cycles(const struct provider_ops *p, const char *image, int n, const char *list)
+{
+	static const char *const parts[4] = {"", "  start", "  exec", "  destroy"};
+	char *copy = strdup(list), *save = NULL, name[64];
+	const char *nets[MAX_NETS];
+	double *v[MAX_NETS][4];
+	int k = 0;
+
+	for (char *t = strtok_r(copy, ",", &save); t && k < MAX_NETS;
+	     t = strtok_r(NULL, ",", &save))
+		nets[k++] = t;
+	for (int m = 0; m < k; m++)
+		for (int j = 0; j < 4; j++)
+			v[m][j] = calloc((size_t)n, sizeof(double));
+	for (int i = -WARMUP; i < n; i++)
+		for (int m = 0; m < k; m++) {
+			double t[4];
+
+			cycle_once(p, image, nets[m], (i + WARMUP) * k + m, t);
+			for (int j = 0; i >= 0 && j < 4; j++)
+				v[m][j][i] = t[j];
+		}
+	for (int m = 0; m < k; m++) {
+		snprintf(name, sizeof(name), "sandbox_cycle[net=%s]", nets[m]);
+		report(name, v[m][0], n);
+		/* The parts, each with its own median (they do not add up exactly). */
+		for (int j = 1; j < 4; j++)
+			report(parts[j], v[m][j], n);
+	}
+}
+
+/* ---- netns: what the owner's thread does for the network, alone ---- */
+
+struct ns_run {
+	bool nat;
+	double wall, cpu;
+	int fd;
+};
+
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* As on the owner: a thread that moves into the namespace and exits. */
+static void *ns_thread(void *arg)
+{
+	struct ns_run *r = arg;
+	double t0 = mono_now(), c0 = thread_cpu();
+	struct net_link link;
+	struct err err = {0};
+
+	r->fd = r->nat ? net_new_nat_namespace(&link, &err) : net_new_namespace();
+	r->wall = mono_now() - t0;
+	r->cpu = thread_cpu() - c0;
+	if (r->fd < 0) {
+		fprintf(stderr, "netns: %s\n", err.msg);
+		exit(1);
+	}
+	return NULL;
+}
+
+static void netns_bench(int n)
+{
+	double *v[2][2];
+	pthread_t t;
+
+	for (int m = 0; m < 2; m++)
+		for (int j = 0; j < 2; j++)
+			v[m][j] = calloc((size_t)n, sizeof(double));
+	for (int i = -WARMUP; i < n; i++)
+		for (int m = 0; m < 2; m++) {
+			struct ns_run r = {.nat = m == 1};
+
+			pthread_create(&t, NULL, ns_thread, &r);
+			pthread_join(t, NULL);
+			close(r.fd); /* the namespace, and the pair with it, go away */
+			if (i >= 0) {
+				v[m][0][i] = r.wall;
+				v[m][1][i] = r.cpu;
+			}
+		}
+	report("netns[none] wall", v[0][0], n);
+	report("netns[none] thread cpu", v[0][1], n);
+	report("netns[nat] wall", v[1][0], n);
+	report("netns[nat] thread cpu", v[1][1], n);
+}
+
 static int run_command(char **argv)
 {
 	int st;
@@ -99,35 +228,17 @@ int main(int argc, char **argv)
 	int n = argc > 2 ? atoi(argv[2]) : 0;
 	double *v;
 
+	if (argc == 3 && strcmp(argv[1], "netns") == 0 && n > 0) {
+		netns_bench(n);
+		return 0;
+	}
 	if (argc < 4 || n <= 0) {
 		fprintf(stderr, "usage: sandbox_bench cycle|exec N IMAGE | command N ARGV...\n");
 		return 2;
 	}
 	v = calloc((size_t)n, sizeof(double));
 	if (strcmp(argv[1], "cycle") == 0) {
-		double *vs = calloc((size_t)n, sizeof(double)), *ve = calloc((size_t)n, sizeof(double));
-		double *vd = calloc((size_t)n, sizeof(double));
-
-		for (int i = -WARMUP; i < n; i++) {
-			double t0 = mono_now(), t1, t2;
-			struct environment *env = start(p, argv[3], i + WARMUP);
-
-			t1 = mono_now();
-			exec_true(p, env);
-			t2 = mono_now();
-			destroy(p, env);
-			if (i >= 0) {
-				v[i] = mono_now() - t0;
-				vs[i] = t1 - t0;
-				ve[i] = t2 - t1;
-				vd[i] = v[i] - (t2 - t0);
-			}
-		}
-		report("sandbox_cycle", v, n);
-		/* The parts, each with its own median (they do not add up exactly). */
-		report("  start", vs, n);
-		report("  exec", ve, n);
-		report("  destroy", vd, n);
+		cycles(p, argv[3], n, argc > 4 ? argv[4] : "none");
 	} else if (strcmp(argv[1], "exec") == 0) {
 		struct environment *env = start(p, argv[3], 0);
 

@@ -4,6 +4,7 @@
 #include "rollout/timeutil.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@ static int quiet;
 static int files[LOG_MAX_FILES] = {-1, -1, -1, -1, -1, -1, -1, -1};
 static char **warned;
 static size_t n_warned;
+/* The sandbox warns from the threads that prepare an environment too. */
+static pthread_mutex_t warned_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
 
@@ -98,11 +101,15 @@ void log_warn_once(const char *key, const char *fmt, ...)
 {
 	va_list ap;
 
+	pthread_mutex_lock(&warned_lock);
 	for (size_t i = 0; i < n_warned; i++)
-		if (strcmp(warned[i], key) == 0)
+		if (strcmp(warned[i], key) == 0) {
+			pthread_mutex_unlock(&warned_lock);
 			return;
+		}
 	warned = xrealloc(warned, (n_warned + 1) * sizeof(char *));
 	warned[n_warned++] = xstrdup(key);
+	pthread_mutex_unlock(&warned_lock);
 	va_start(ap, fmt);
 	log_vmsg(LOG_WARN, fmt, ap);
 	va_end(ap);

@@ -1,6 +1,7 @@
 # TAP helpers for rollout's shell integration tests. Source it; call done_testing last.
 #   ok NAME | not_ok NAME [DETAIL...] | skip NAME REASON | check NAME CMD... 
 #   expect_fail NAME CMD...   (the command must fail)
+#   wait_until SECONDS CMD... (polls CMD until it succeeds; fails at the deadline)
 # ROLLOUT (the binary) and ROLLOUT_SRCDIR are set by tests/run.sh.
 set -u
 : "${ROLLOUT_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -40,6 +41,17 @@ check_contains() {
 }
 
 done_testing() { echo "1..$TAP_N"; }
+
+# wait_until SECONDS CMD...: a condition polled every 50 ms, never a fixed sleep;
+# returns 1 when it still fails at the deadline.
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.05
+	done
+}
 
 # Re-number a test program's TAP lines into ours, prefixed: tap_relay PREFIX < tap
 # (use `tap_relay P < <(program)` so the counts stay in this shell).

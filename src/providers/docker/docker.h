@@ -29,6 +29,11 @@ struct strbuf;
 #define LABEL_OWNER_PIDNS "rollout.owner.pid_ns"
 #define LABEL_OWNER_PID "rollout.owner.pid"
 #define LABEL_OWNER_START "rollout.owner.start_time"
+/* On the network rollout creates (network.c). */
+#define LABEL_NETWORK "rollout.network"
+
+/* The bridge network of environments with internet (network.c). */
+#define DOCKER_NETWORK "rollout-bridge"
 
 struct environment {
 	struct docker_client *client;
@@ -107,6 +112,13 @@ bool proc_environ_has(pid_t pid, const char *entry);
 /* "<boot_id>", "<pid-ns inode>", hostname: the identity of this rollout process. */
 void docker_owner_identity(char *boot_id, size_t nb, char *pid_ns, size_t np, char *host,
                            size_t nh);
+
+/* ---- network.c ---- */
+
+/* The Id of DOCKER_NETWORK, created when missing (a bridge without
+ * inter-container communication); an error if one of that name lets
+ * containers reach each other. */
+int docker_network_ensure(struct docker_client *c, char **id, struct err *err);
 
 /* ---- provider.c ---- */
 

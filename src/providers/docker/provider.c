@@ -206,8 +206,9 @@ static void add_owner_labels(cJSON *labels)
 	cJSON_AddStringToObject(labels, LABEL_OWNER_START, buf);
 }
 
+/* network: the Id of rollout's bridge network, or NULL (no network). */
 static cJSON *create_body(const struct env_config *cfg, const char *image, const char *helper,
-                          char *const host_logs[3])
+                          const char *network, char *const host_logs[3])
 {
 	cJSON *body = cJSON_CreateObject();
 	cJSON *hc = cJSON_CreateObject();
@@ -242,7 +243,8 @@ static cJSON *create_body(const struct env_config *cfg, const char *image, const
 	 * with it, so an agent could stop its own container. rollout's helper is pid 1
 	 * instead (helper_sleep): shielded by the kernel, and it reaps orphans. */
 	cJSON_AddBoolToObject(hc, "Init", false);
-	cJSON_AddStringToObject(hc, "NetworkMode", cfg->allow_internet ? "default" : "none");
+	/* Not Docker's default bridge: every container on it can reach the others. */
+	cJSON_AddStringToObject(hc, "NetworkMode", network ? network : "none");
 	for (int i = 0; i < 3; i++)
 		if (host_logs[i])
 			add_mount(mounts, host_logs[i], logs_targets[i], false);
@@ -289,7 +291,7 @@ static int docker_start(const struct env_config *cfg, struct environment **out, 
 	struct environment *env = xcalloc(1, sizeof(*env));
 	_cleanup_free_ char *helper = NULL;
 	_cleanup_free_ char *name = NULL;
-	_cleanup_free_ char *path = NULL;
+	_cleanup_free_ char *path = NULL, *network = NULL;
 	_cleanup_json_ cJSON *body = NULL;
 	_cleanup_json_ cJSON *resp = NULL;
 	const char *host_dirs[3] = {cfg->host_agent_dir, cfg->host_verifier_dir,
@@ -325,8 +327,10 @@ static int docker_start(const struct env_config *cfg, struct environment **out, 
 	if (docker_ensure_image(env->client, cfg, &env->image, err) < 0)
 		goto fail;
 
+	if (cfg->allow_internet && docker_network_ensure(env->client, &network, err) < 0)
+		goto fail;
 	name = container_name(cfg->env_name);
-	body = create_body(cfg, env->image, helper, env->host_logs);
+	body = create_body(cfg, env->image, helper, network, env->host_logs);
 	{
 		_cleanup_free_ char *q = http_query_escape(name);
 

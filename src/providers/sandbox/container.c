@@ -513,13 +513,6 @@ static char **strv_dup_or_empty(const char *const *v)
 	return strv_array(&sv);
 }
 
-static bool want_pasta(void)
-{
-	const char *n = getenv("ROLLOUT_SANDBOX_NETWORK");
-
-	return n && strcmp(n, "pasta") == 0;
-}
-
 /* pasta gives the namespace copies of the host's addresses and routes. It joins
  * the init's user and network namespaces by pid, so it is for unprivileged
  * users (as root it drops to nobody first and cannot). */
@@ -571,7 +564,10 @@ static int start_pasta(pid_t init_pid, int userns, int netns, const char *pidfil
 
 static bool pasta_installed(void)
 {
-	const char *path = getenv("PATH");
+	const char *path = getenv("PATH"), *mode = getenv("ROLLOUT_SANDBOX_NETWORK");
+
+	if (!mode || strcmp(mode, "pasta") != 0)
+		return false; /* not asked for: not looked for */
 	_cleanup_free_ char *copy = xstrdup(path ? path : "/usr/bin:/bin");
 
 	for (char *save = NULL, *d = strtok_r(copy, ":", &save); d;
@@ -598,12 +594,15 @@ static void start_cleanup(struct environment *env, pid_t child, int pidfd)
 	rm_rf(env->dir, NULL);
 }
 
-/* As root, the two costliest pieces of a start are made on a thread of the
- * owner while it clones the child and makes the cgroups, and the child builds
- * /proc, /dev and /etc: the overlay (a detached mount, sent as soon as it
- * exists: the child mounts everything else on it) and the network namespace
- * with lo up (sent with GO; the child enters it before mounting /sys). If
- * either fails here the child makes it itself and reports the error. */
+/* As root, the costliest pieces of a start are made on threads of the owner
+ * while it clones the child and makes the cgroups, and the child builds /proc,
+ * /dev and /etc. One thread makes the overlay (a detached mount, sent as soon
+ * as it exists: the child mounts everything else on it) and, without internet,
+ * the network namespace with lo up; if either fails there the child makes it
+ * itself and reports the error. With internet (the NAT mode) the namespace and
+ * its veth pair are made on a thread of their own, started before anything
+ * else, since they cost the most; that one has no fallback: the start fails.
+ * The namespace goes to the child with GO; it enters it before mounting /sys. */
 struct host_prep {
 	const struct sandbox_plan *plan;
 	int sync_fd; /* the owner's end */
@@ -631,15 +630,18 @@ static void *host_prep_run(void *arg)
 	return NULL;
 }
 
-static void host_prep_start(struct host_prep *h, struct sandbox_plan *plan, int sync_fd)
+/* owner_netns: the NAT thread provides the namespace (the clone must not). */
+static void host_prep_start(struct host_prep *h, struct sandbox_plan *plan, bool owner_netns,
+                            int sync_fd)
 {
 	*h = (struct host_prep){.plan = plan, .sync_fd = sync_fd, .netns = -1};
+	plan->owner_netns = owner_netns;
 	if (plan->userns)
 		return; /* the overlay and the namespace belong to the user namespace */
-	h->want_netns = plan->netns;
+	h->want_netns = plan->netns && !owner_netns;
 	h->running = pthread_create(&h->thread, NULL, host_prep_run, h) == 0;
 	plan->owner_rootfs = h->running;
-	plan->owner_netns = h->running && h->want_netns;
+	plan->owner_netns |= h->running && h->want_netns;
 	if (plan->owner_netns)
 		plan->clone_flags &= ~(unsigned long)CLONE_NEWNET;
 }
@@ -649,18 +651,85 @@ static int host_prep_join(struct host_prep *h)
 {
 	int fd;
 
-	if (!h->running)
-		return -1;
-	pthread_join(h->thread, NULL);
-	h->running = false;
+	if (h->running) {
+		pthread_join(h->thread, NULL);
+		h->running = false;
+	}
 	fd = h->netns;
 	h->netns = -1;
 	return fd;
 }
 
+struct nat_prep {
+	bool wanted, running;
+	int netns;
+	struct net_link link;
+	struct err err;
+	pthread_t thread;
+};
+
+static void *nat_prep_run(void *arg)
+{
+	struct nat_prep *n = arg;
+
+	n->netns = net_new_nat_namespace(&n->link, &n->err);
+	return NULL;
+}
+
+static void nat_prep_start(struct nat_prep *n, enum net_mode mode)
+{
+	*n = (struct nat_prep){.netns = -1, .wanted = mode == NET_NAT};
+	if (!n->wanted)
+		return;
+	n->running = pthread_create(&n->thread, NULL, nat_prep_run, n) == 0;
+	if (!n->running)
+		err_set(&n->err, EAGAIN, "no thread to make the network namespace on");
+}
+
+static int nat_prep_join(struct nat_prep *n)
+{
+	int fd;
+
+	if (n->running) {
+		pthread_join(n->thread, NULL);
+		n->running = false;
+	}
+	fd = n->netns;
+	n->netns = -1;
+	return fd;
+}
+
+/* Scope cleanup: a start that fails waits for the thread and drops what it made. */
+static void nat_prep_cleanup(struct nat_prep *n)
+{
+	int fd = nat_prep_join(n);
+
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The NAT mode's namespace into *netns, or the error saying why there is none. */
+static int nat_prep_finish(struct environment *env, struct nat_prep *n, int *netns, struct err *err)
+{
+	if (!n->wanted)
+		return 0;
+	*netns = nat_prep_join(n);
+	if (*netns < 0) {
+		*err = n->err;
+		return err_wrap(err,
+		                "environment %s: allow_internet needs a network namespace of its "
+		                "own with a veth pair and NAT (ROLLOUT_SANDBOX_NETWORK=host shares "
+		                "the host's network instead, without any isolation)",
+		                env->name);
+	}
+	env->net_link = n->link;
+	return 0;
+}
+
 /* Host side after clone (and the id maps): cgroups, ctl.sock, then the go-ahead. */
 static int parent_go(struct environment *env, const struct sandbox_plan *plan,
-                     const struct cg_limits *lim, struct host_prep *prep, struct err *err)
+                     const struct cg_limits *lim, struct host_prep *prep, struct nat_prep *nat,
+                     struct err *err)
 {
 	_cleanup_free_ char *leaf = xasprintf("rollout.%s", env->name);
 	struct ctl_msg go = {.type = SYNC_GO};
@@ -676,7 +745,10 @@ static int parent_go(struct environment *env, const struct sandbox_plan *plan,
 	if (cg_env_open_procs(&env->cg, fds + nfds, err) < 0)
 		goto out;
 	nfds += env->cg.n;
-	if ((netns = host_prep_join(prep)) >= 0) {
+	netns = host_prep_join(prep);
+	if (nat_prep_finish(env, nat, &netns, err) < 0)
+		goto out;
+	if (netns >= 0) {
 		go.value |= GO_NETNS;
 		fds[nfds++] = netns;
 	}
@@ -702,13 +774,15 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	struct environment *env;
 	struct sandbox_plan plan = {0};
 	struct host_prep prep = {.netns = -1};
+	__attribute__((cleanup(nat_prep_cleanup))) struct nat_prep nat = {.netns = -1};
 	struct cg_limits lim = {0};
 	const struct sock_fprog *prog;
 	const struct cg_host *cgh = cg_host_get();
 	char hostname[64];
 	int sync[2] = {-1, -1}, pidfd = -1, ready_fds[4];
 	pid_t child;
-	bool pasta = false, devpts_gid = false;
+	enum net_mode net;
+	bool pasta, devpts_gid = false;
 
 	if (sandbox_check_name(cfg->env_name, err) < 0)
 		return -1;
@@ -719,16 +793,11 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	if (cgh->mode == CG_NONE)
 		log_warn_once("sandbox-cgroups",
 		              "sandbox: running without cpu/memory/pids limits: %s", cgh->why_none);
-	if (cfg->allow_internet && want_pasta() && geteuid() == 0) {
-		log_warn_once("sandbox-pasta", "sandbox: pasta is for unprivileged users; as root "
-		                               "the environment shares the host's network");
-	} else if (cfg->allow_internet && want_pasta()) {
-		pasta = pasta_installed();
-		if (!pasta)
-			log_warn_once("sandbox-pasta",
-			              "sandbox: ROLLOUT_SANDBOX_NETWORK=pasta but pasta "
-			              "is not installed; sharing the host's network");
-	}
+	if (net_choose(cfg->allow_internet, geteuid() == 0, pasta_installed(), &net, err) < 0)
+		return -1;
+	pasta = net == NET_PASTA;
+	/* First: it takes the longest, and needs nothing of what follows. */
+	nat_prep_start(&nat, net);
 	home = sandbox_home();
 	envs = path_join(home, "envs");
 	shared = path_join(home, "sandbox");
@@ -759,7 +828,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	env->cfg_workdir = cfg->workdir ? xstrdup(cfg->workdir) : NULL;
 	env->created_at = wall_now();
 	env->cg.mem_idx = -1;
-	env->network = xstrdup(!cfg->allow_internet ? "none" : pasta ? "pasta" : "host");
+	env->network = xstrdup(net_mode_name(net));
 	snprintf(hostname, sizeof(hostname), "%.63s", cfg->env_name);
 
 	if (mkdir(env->dir, 0700) < 0) {
@@ -793,16 +862,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	hosts = xasprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 	                  "127.0.1.1\t%s\n",
 	                  hostname);
-	if (cfg->allow_internet) {
-		size_t len;
-
-		if (read_file("/etc/resolv.conf", 1 << 16, &resolv, &len, NULL) < 0)
-			resolv = NULL;
-	}
-	if (!resolv)
-		resolv = xstrdup(cfg->allow_internet ? "nameserver 127.0.0.1\n"
-		                                     : "# rollout sandbox: no network\n"
-		                                       "nameserver 127.0.0.1\n");
+	resolv = net_resolv_conf(net);
 	hostname_file = xasprintf("%s\n", hostname);
 
 	plan.rootfs = rootfs;
@@ -818,7 +878,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.userxattr = env->rootless || img->userxattr;
 	plan.whole_files = img->whole_files;
 	plan.userns = env->rootless;
-	plan.netns = !cfg->allow_internet || pasta;
+	plan.netns = net != NET_HOST;
 	plan.hostname = hostname;
 	plan.bind_src[0] = cfg->host_agent_dir;
 	plan.bind_src[1] = cfg->host_verifier_dir;
@@ -858,7 +918,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	}
 	plan.sync_fd = sync[1];
 	plan.listen_fd = -1;
-	host_prep_start(&prep, &plan, sync[0]);
+	host_prep_start(&prep, &plan, net == NET_NAT, sync[0]);
 	child = clone_init(&plan, sync[1], &pidfd, err);
 	close(sync[1]);
 	env->sync_fd = sync[0];
@@ -878,7 +938,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 		}
 	}
 
-	if (parent_go(env, &plan, &lim, &prep, err) < 0 || state_write(env, err) < 0)
+	if (parent_go(env, &plan, &lim, &prep, &nat, err) < 0 || state_write(env, err) < 0)
 		goto fail;
 	if (wait_ready(env->sync_fd, ready_fds, pasta ? 4 : 2, err) < 0) {
 		err_wrap(err, "start environment %s", env->name);

@@ -201,12 +201,14 @@ static int sb_gc(struct err *err)
 }
 
 /* Done once in a job's orchestrator, so forked trial workers inherit the compiled
- * seccomp program and the cgroup probe instead of redoing them per trial. */
+ * seccomp program, the cgroup probe and the network checks instead of redoing
+ * them per trial. */
 static int sb_prepare(struct err *err)
 {
 	const struct sock_fprog *prog;
 
 	cg_host_get();
+	net_prepare();
 	return sandbox_seccomp_prog(&prog, err);
 }
 

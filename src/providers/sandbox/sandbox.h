@@ -5,6 +5,7 @@
 
 #include "providers/provider.h"
 #include "providers/sandbox/cgroup.h"
+#include "providers/sandbox/net.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -130,11 +131,6 @@ int mounts_setup_early(const struct sandbox_plan *p, int owner_mnt, int *rootfd,
 int overlay_fsmount(const struct sandbox_plan *p, struct child_err *e);
 int mounts_setup_late(const struct sandbox_plan *p, int rootfd, struct child_err *e);
 int mounts_protect(struct child_err *e);
-/* Brings lo up in the current network namespace; returns -errno. */
-int net_loopback_up(void);
-/* Moves the calling thread into a new network namespace with lo up and returns
- * an fd of it (-errno on failure). For a thread that exits right after. */
-int net_new_namespace(void);
 /* pid 1: serves ctl.sock, reaps, exits when the owner goes away (unless kept). */
 void init_run(const struct sandbox_plan *p) __attribute__((noreturn));
 
@@ -226,7 +222,8 @@ struct environment {
 	char *image_user;
 	char **cfg_env;
 	char *cfg_workdir;
-	char *network;
+	char *network;             /* net_mode_name() */
+	struct net_link net_link; /* network "nat": the veth pair (host_if "" otherwise) */
 	double created_at;
 	bool kept;
 };

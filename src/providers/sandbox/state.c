@@ -13,6 +13,7 @@
 #include "rollout/json.h"
 #include "rollout/strbuf.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -110,6 +111,37 @@ static char **json_strv(const cJSON *a)
 	return strv_array(&sv);
 }
 
+/* The NAT mode's link: its host-side interface and both addresses. */
+static cJSON *link_json(const struct net_link *l)
+{
+	cJSON *o = cJSON_CreateObject();
+	struct in_addr h = {.s_addr = htonl(l->host_addr)}, e = {.s_addr = htonl(l->env_addr)};
+	char buf[INET_ADDRSTRLEN];
+
+	cJSON_AddStringToObject(o, "host_if", l->host_if);
+	cJSON_AddStringToObject(o, "host_addr", inet_ntop(AF_INET, &h, buf, sizeof(buf)));
+	cJSON_AddStringToObject(o, "addr", inet_ntop(AF_INET, &e, buf, sizeof(buf)));
+	cJSON_AddNumberToObject(o, "prefix", 30);
+	cJSON_AddNumberToObject(o, "slot", l->slot);
+	return o;
+}
+
+static void link_load(const cJSON *o, struct net_link *l)
+{
+	const char *ifn = json_get_str(o, "host_if"), *h = json_get_str(o, "host_addr"),
+	           *e = json_get_str(o, "addr");
+	struct in_addr ha, ea;
+
+	memset(l, 0, sizeof(*l));
+	if (!o || !ifn || !h || !e || inet_pton(AF_INET, h, &ha) != 1 ||
+	    inet_pton(AF_INET, e, &ea) != 1 || strlen(ifn) >= sizeof(l->host_if))
+		return;
+	snprintf(l->host_if, sizeof(l->host_if), "%s", ifn);
+	l->host_addr = ntohl(ha.s_addr);
+	l->env_addr = ntohl(ea.s_addr);
+	l->slot = (uint32_t)json_get_num(o, "slot", 0);
+}
+
 int state_write(const struct environment *env, struct err *err)
 {
 	_cleanup_json_ cJSON *j = cJSON_CreateObject();
@@ -139,6 +171,8 @@ int state_write(const struct environment *env, struct err *err)
 	cJSON_AddBoolToObject(j, "subids", env->subids);
 	cJSON_AddBoolToObject(j, "shim", env->shim);
 	cJSON_AddStringToObject(j, "network", env->network ? env->network : "none");
+	if (env->net_link.host_if[0])
+		cJSON_AddItemToObject(j, "net_link", link_json(&env->net_link));
 	cJSON_AddStringToObject(j, "cgroup_mode", modes[env->cg.mode]);
 	for (int i = 0; i < env->cg.n; i++) {
 		cJSON *c = cJSON_CreateObject();
@@ -194,6 +228,7 @@ int state_load(const char *dir, struct environment *env, struct err *err)
 	env->subids = json_get_bool(j, "subids", false);
 	env->shim = json_get_bool(j, "shim", false);
 	env->network = xstrdup(json_get_str(j, "network") ? json_get_str(j, "network") : "none");
+	link_load(cJSON_GetObjectItem(j, "net_link"), &env->net_link);
 	mode = json_get_str(j, "cgroup_mode");
 	env->cg.mode = mode && !strcmp(mode, "v1")   ? CG_V1
 	               : mode && !strcmp(mode, "v2") ? CG_V2
