@@ -5,7 +5,8 @@
 # are. A disk image is attached as /dev/ubda.
 #   uml_ready                  installs user-mode-linux if needed; 1 (UML_WHY)
 #                              when it cannot be had here
-#   uml_run DISK OUT SCRIPT... boots with DISK as /dev/ubda and runs SCRIPT (a
+#   uml_run DISKS OUT SCRIPT... boots with DISKS (image files, comma separated) as
+#                              /dev/ubda, /dev/ubdb, ... and runs SCRIPT (a
 #                              bash snippet, with /proc, /sys, v1 cgroups and the
 #                              quota and overlay modules ready) as init; its
 #                              stdout goes to OUT/stdout, status to OUT/status;
@@ -22,8 +23,10 @@ uml_ready() {
 }
 
 uml_run() {
-	local disk=$1 out=$2 init
+	local disks=$1 out=$2 init d n=0 ubd=()
 	shift 2
+	IFS=, read -ra d <<<"$disks"
+	for disks in "${d[@]}"; do ubd+=("ubd$n=$disks"); n=$((n + 1)); done
 	mkdir -p "$out"
 	init=$out/init.sh
 	{
@@ -53,6 +56,6 @@ EOF
 	rm -f "$out/status"
 	# The guest's memory is a file in TMPDIR; its console is not needed.
 	timeout 900 "$UML_KERNEL" mem=1536M root=/dev/root rootfstype=hostfs rootflags=/ rw \
-		ubd0="$disk" init="$init" con=null con0=fd:0,fd:1 </dev/null >"$out/console" 2>&1
+		"${ubd[@]}" init="$init" con=null con0=fd:0,fd:1 </dev/null >"$out/console" 2>&1
 	[ -s "$out/status" ]
 }
