@@ -320,6 +320,14 @@ int quota_env_verifier_room(struct environment *env, struct err *err)
 	return 0;
 }
 
+int quota_env_hold(const struct environment *env)
+{
+	/* Its owner knows; anyone else reads the directory. */
+	if (env->owner && !env->quota_id)
+		return -1;
+	return quota_dir_hold(env->dir, env->dir_fd);
+}
+
 int quota_dir_hold(const char *dir, int dir_fd)
 {
 	int fd = dir_fd >= 0 ? fcntl(dir_fd, F_DUPFD_CLOEXEC, 3)

@@ -280,6 +280,8 @@ int quota_env_verifier_room(struct environment *env, struct err *err);
  * when it carries one of our projects, else -1; then, once its processes
  * are gone, clear that project's limit and close the fd. */
 int quota_dir_hold(const char *dir, int dir_fd);
+/* quota_dir_hold for an environment being torn down. */
+int quota_env_hold(const struct environment *env);
 void quota_dir_release(int fd);
 
 /* userns.c */

@@ -288,7 +288,7 @@ static bool wait_pidfd(int pidfd, int timeout_ms)
 int env_teardown(struct environment *env, struct err *err)
 {
 	char *trash = NULL;
-	int rc = 0, quota_fd = quota_dir_hold(env->dir, env->dir_fd);
+	int rc = 0, quota_fd = quota_env_hold(env);
 
 	if (env->sync_fd >= 0) {
 		close(env->sync_fd);
