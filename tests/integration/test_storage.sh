@@ -26,7 +26,7 @@ plain_job() {
 	local out
 	provider_or_next sandbox "storage_mb not enforced: warning" || return
 	storage_dataset "$TAP_TMP/ds"
-	out=$("$ROLLOUT" run -p "$TAP_TMP/ds" -a oracle -e sandbox -o "$TAP_TMP/jobs" \
+	out=$("$ROLLOUT" run -p "$TAP_TMP/ds" -t fill -t small -a oracle -e sandbox -o "$TAP_TMP/jobs" \
 		--job-name plain -n 2 2>&1)
 	if [ "$(storage_result "$(ls -d "$TAP_TMP"/jobs/plain/small__* | head -1)" | cut -d' ' -f1)" = true ]; then
 		skip "storage_mb not enforced: warning" "the temp directory enforces project quotas"

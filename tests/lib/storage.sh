@@ -2,7 +2,8 @@
 # their limit, a reader of project quotas, and the scenario run on a filesystem
 # with project quotas (on the host, or inside user-mode-linux: see uml.sh).
 #   storage_dataset DIR        fill (storage_mb 50; 200 MB into / and into
-#                              /logs/agent, then reward 1) and small (10 MB, reward 1)
+#                              /logs/agent, then reward 1), small (10 MB, reward 1)
+#                              and orphan (writes agent/started, then waits)
 #   storage_project PATH       the project ID of PATH
 #   storage_quota PATH ID      "bhardlimit_kib ihardlimit curspace curinodes" of
 #                              project ID on the filesystem of PATH
@@ -11,7 +12,7 @@
 
 storage_dataset() {
 	local root=$1 t
-	for t in fill small; do
+	for t in fill small orphan; do
 		mkdir -p "$root/$t/environment" "$root/$t/solution" "$root/$t/tests"
 		echo "Task $t." >"$root/$t/instruction.md"
 		printf '#!/bin/sh\necho 1 > /logs/verifier/reward.txt\n' >"$root/$t/tests/test.sh"
@@ -37,6 +38,8 @@ SH
 #!/bin/sh
 dd if=/dev/zero of=/root/data bs=1M count=10 && echo "small dd ok"
 SH
+	printf '#!/bin/sh\necho started > /logs/agent/started\nexec sleep 600\n' \
+		>"$root/orphan/solution/solve.sh"
 	chmod +x "$root"/*/solution/solve.sh "$root"/*/tests/test.sh
 }
 
@@ -92,7 +95,8 @@ storage_scenario() {
 		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 		>/dev/null 2>&1 || { not_ok "import the busybox fixture"; return; }
 
-	out=$("$ROLLOUT" run -p "$mnt/ds" -a oracle -e sandbox -o "$jobs" --job-name quota -n 2 2>&1)
+	out=$("$ROLLOUT" run -p "$mnt/ds" -t fill -t small -a oracle -e sandbox -o "$jobs" \
+		--job-name quota -n 2 2>&1)
 	case $out in
 	*"storage_mb is not enforced"*) not_ok "project quotas: no 'not enforced' warning" "$out" ;;
 	*) ok "project quotas: no 'not enforced' warning" ;;
@@ -139,4 +143,27 @@ storage_scenario() {
 	q=$(storage_quota "$mnt" "${proj:-0}" 2>&1)
 	check_eq "rollout env rm clears the limit" "$(cut -d' ' -f1-2 <<<"$q")" "0 0"
 	check_eq "rollout env rm leaves nothing in envs/" "$(storage_leftovers "$ROLLOUT_HOME")" ""
+
+	# A rollout killed outright leaves its environment and limit to gc.
+	local pid deadline
+	"$ROLLOUT" trial run -q -e sandbox -p "$mnt/ds/orphan" -a oracle --trials-dir "$mnt/trials" \
+		--trial-name orphan >/dev/null 2>&1 &
+	pid=$!
+	deadline=$((SECONDS + 120))
+	until [ -e "$mnt/trials/orphan/agent/started" ] || [ $SECONDS -gt $deadline ]; do
+		sleep 0.1
+	done
+	proj=$(storage_project "$ROLLOUT_HOME/envs/orphan" 2>/dev/null)
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null
+	q=$(storage_quota "$mnt" "${proj:-0}" 2>&1)
+	case $(cut -d' ' -f1 <<<"$q") in
+	'' | 0 | *[!0-9]*) not_ok "a running environment has its limit" "project ${proj:-none}: $q" ;;
+	*) ok "a running environment has its limit" ;;
+	esac
+	"$ROLLOUT" gc -e sandbox >/dev/null 2>&1
+	q=$(storage_quota "$mnt" "${proj:-0}" 2>&1)
+	check_eq "rollout gc clears the limit of a killed rollout's environment" \
+		"$(cut -d' ' -f1-2 <<<"$q")" "0 0"
+	check_eq "rollout gc leaves nothing in envs/ or trash/" "$(storage_leftovers "$ROLLOUT_HOME")" ""
 }

@@ -98,8 +98,8 @@ static void probe(void)
 		return;
 	}
 	if (!(st.qs_flags & FS_QUOTA_PDQ_ENFD)) {
-		snprintf(host.why, sizeof(host.why),
-		         "project quotas are counted but not enforced on the filesystem of %s",
+		snprintf(host.why, sizeof(host.why), "project quotas are %s on the filesystem of %s",
+		         st.qs_flags & FS_QUOTA_PDQ_ACCT ? "counted but not enforced" : "off",
 		         envs);
 		return;
 	}
