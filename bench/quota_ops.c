@@ -1,5 +1,5 @@
 /* What the storage limit adds to an environment's start and destroy, alone
- * (bench/quota_bench.sh runs it): on a directory of $ROLLOUT_HOME/envs, N times
+ * (bench/quota_ops.sh runs it): on a directory of $ROLLOUT_HOME/envs, N times
  *   setup    mkdir + open the environment's directory and the three /logs
  *            directories, then quota_env_setup (lock, pick an ID, set the
  *            limit, the project on the four directories)
@@ -105,7 +105,8 @@ int main(int argc, char **argv)
 	struct err err = {0};
 
 	if (n <= 0) {
-		fprintf(stderr, "usage: quota_ops N   (ROLLOUT_HOME on the filesystem to measure)\n");
+		fprintf(stderr,
+		        "usage: quota_ops N   (ROLLOUT_HOME on the filesystem to measure)\n");
 		return 2;
 	}
 	logs_root = xasprintf("%s.logs", envs);

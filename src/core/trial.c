@@ -615,8 +615,8 @@ static void read_storage_usage(struct trial_run_state *s)
 	const struct provider_ops *p = s->spec->provider;
 	struct err err = {0};
 
-	s->storage = (struct env_usage){.limit_bytes = s->spec->env.storage_bytes,
-	                                .used_bytes = -1};
+	s->storage =
+	    (struct env_usage){.limit_bytes = s->spec->env.storage_bytes, .used_bytes = -1};
 	if (!s->env || !p->usage)
 		return;
 	if (p->usage(s->env, &s->storage, &err) < 0)

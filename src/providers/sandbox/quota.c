@@ -98,9 +98,9 @@ static void probe(void)
 		return;
 	}
 	if (!(st.qs_flags & FS_QUOTA_PDQ_ENFD)) {
-		snprintf(host.why, sizeof(host.why), "project quotas are %s on the filesystem of %s",
-		         st.qs_flags & FS_QUOTA_PDQ_ACCT ? "counted but not enforced" : "off",
-		         envs);
+		snprintf(
+		    host.why, sizeof(host.why), "project quotas are %s on the filesystem of %s",
+		    st.qs_flags & FS_QUOTA_PDQ_ACCT ? "counted but not enforced" : "off", envs);
 		return;
 	}
 	host.ok = true;
@@ -243,7 +243,8 @@ int quota_env_setup(struct environment *env, const struct env_config *cfg, struc
 		return err_wrap(err, "environment %s: storage limit", env->name);
 	env->quota_id = id;
 	if (set_project(env->dir_fd, id) < 0)
-		return err_sys(err, "environment %s: set project %u on %s", env->name, id, env->dir);
+		return err_sys(err, "environment %s: set project %u on %s", env->name, id,
+		               env->dir);
 	for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
 		int rc = attach_logs_dir(logs[i], id, err);
 

@@ -7,7 +7,7 @@
 # storage_mb 10240) also runs there and on a plain ext4, alternately. Where it
 # cannot, quota_ops runs inside user-mode-linux, whose system calls cost far
 # more (its null_syscall line gives the scale).
-#   bench/quota_bench.sh [N] [ROUNDS]          (root)
+#   bench/quota_ops.sh [N] [ROUNDS]          (root)
 set -u
 cd "$(dirname "$0")/.."
 export ROLLOUT_SRCDIR=$PWD ROLLOUT=$PWD/rollout
@@ -16,9 +16,9 @@ source tests/lib/tap.sh >/dev/null
 source tests/lib/fixtures.sh
 source tests/lib/uml.sh
 n=${1:-200} rounds=${2:-2}
-[ "$(id -u)" = 0 ] || { echo "quota_bench: needs root"; exit 0; }
-[ -x "$cycle_bin" ] && [ -x "$ops_bin" ] || { echo "quota_bench: build it first (make bench)"; exit 1; }
-tar=$(fixture_busybox_tar) || { echo "quota_bench: busybox fixture unavailable"; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "quota_ops: needs root"; exit 0; }
+[ -x "$cycle_bin" ] && [ -x "$ops_bin" ] || { echo "quota_ops: build it first (make bench)"; exit 1; }
+tar=$(fixture_busybox_tar) || { echo "quota_ops: busybox fixture unavailable"; exit 1; }
 tmp=$(mktemp -d /tmp/rollout-qbench.XXXXXX)
 trap 'umount "$tmp/q" "$tmp/p" 2>/dev/null; rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/q" "$tmp/p" "$tmp/out"
@@ -37,7 +37,7 @@ if mount -o loop,prjquota "$tmp/q.img" "$tmp/q" 2>/dev/null && mount -o loop "$t
 	ROLLOUT_HOME=$tmp/q/ops "$ops_bin" "$n"
 	for _ in $(seq "$rounds"); do cycle "$tmp/p" plain; cycle "$tmp/q" quota; done
 else
-	uml_ready || { echo "quota_bench: $UML_WHY"; exit 1; }
+	uml_ready || { echo "quota_ops: $UML_WHY"; exit 1; }
 	echo "== user-mode-linux $(basename "$UML_MODULES") (this kernel cannot mount ext4 with project quotas)"
 	uml_run "$tmp/q.img" "$tmp/out" \
 		"mount -o prjquota /dev/ubda '$tmp/q' || exit 1" \
