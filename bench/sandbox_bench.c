@@ -60,6 +60,9 @@ static struct environment *start(const struct provider_ops *p, const char *image
 	cfg.memory_bytes = 256LL << 20;
 	cfg.pids_limit = 256;
 	cfg.allow_internet = internet;
+	/* A task's default storage_mb (10240): a project quota per environment
+	 * where $ROLLOUT_HOME enforces them, nothing elsewhere. */
+	cfg.storage_bytes = 10LL << 30;
 	if (p->start(&cfg, &env, &err) < 0) {
 		fprintf(stderr, "start: %s\n", err.msg);
 		exit(1);

@@ -229,6 +229,7 @@ struct trial_run_state {
 	struct sanitize_report cleaned;
 	bool logs_clean;
 	bool collect_timed_out;
+	struct env_usage storage; /* read before teardown (provider_ops.usage) */
 };
 
 static void phase_begin(struct trial_run_state *s, enum trial_phase p)
@@ -608,6 +609,23 @@ static void clean_log_dirs(struct trial_run_state *s, double deadline)
 		         s->cleaned.deep_removed);
 }
 
+/* What the environment's storage came to, once nothing of it runs. */
+static void read_storage_usage(struct trial_run_state *s)
+{
+	const struct provider_ops *p = s->spec->provider;
+	struct err err = {0};
+
+	s->storage =
+	    (struct env_usage){.limit_bytes = s->spec->env.storage_bytes, .used_bytes = -1};
+	if (!s->env || !p->usage)
+		return;
+	if (p->usage(s->env, &s->storage, &err) < 0)
+		log_warn("%s: %s", s->spec->trial_name, err.msg);
+	else if (s->storage.limit_hit)
+		log_warn("%s: the environment reached its storage limit (%lld bytes)",
+		         s->spec->trial_name, s->storage.limit_bytes);
+}
+
 static void run_collect(struct trial_run_state *s)
 {
 	const struct trial_spec *spec = s->spec;
@@ -624,6 +642,7 @@ static void run_collect(struct trial_run_state *s)
 		end_agent_phase(s);
 	else if (s->env && !s->idle && spec->provider->kill_all(s->env, &err) < 0)
 		log_warn("%s: %s", spec->trial_name, err.msg);
+	read_storage_usage(s);
 	if (s->env && !spec->provider->logs_mounted) {
 		/* best effort, like Harbor: the trial's outcome is already decided */
 		if (spec->provider->download(s->env, ENV_AGENT_DIR, &s->trial, "agent", &lim,
@@ -716,6 +735,14 @@ static cJSON *integrity_json(const struct trial_run_state *s)
 	cJSON_AddNumberToObject(c, "deep_trees_removed", (double)s->cleaned.deep_removed);
 	cJSON_AddNumberToObject(c, "modes_fixed", (double)s->cleaned.modes_fixed);
 	cJSON_AddBoolToObject(c, "clean", s->logs_clean);
+	c = cJSON_AddObjectToObject(j, "storage");
+	cJSON_AddNumberToObject(c, "limit_bytes", (double)s->storage.limit_bytes);
+	cJSON_AddBoolToObject(c, "enforced", s->storage.enforced);
+	if (s->storage.used_bytes >= 0)
+		cJSON_AddNumberToObject(c, "used_bytes", (double)s->storage.used_bytes);
+	else
+		cJSON_AddNullToObject(c, "used_bytes");
+	cJSON_AddBoolToObject(c, "limit_hit", s->storage.limit_hit);
 	if (s->reward_planted)
 		cJSON_AddItemToArray(flags, cJSON_CreateString("reward_file_planted"));
 	if (s->reward.ignored)

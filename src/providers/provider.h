@@ -88,6 +88,18 @@ struct env_info {
 	double created_at;
 };
 
+/* What an environment's storage came to (provider_ops.usage). The writable
+ * layer counts, and the /logs directories where the provider covers them
+ * (docs/SANDBOX.md "Storage"). */
+struct env_usage {
+	long long limit_bytes; /* env_config.storage_bytes (0: none asked for) */
+	bool enforced;         /* the limit applies: writes beyond it fail (EDQUOT) */
+	long long used_bytes;  /* -1 when not measured (not enforced) */
+	/* The limit was reached: usage within a write's worth of it, or every
+	 * inode allowed in use. */
+	bool limit_hit;
+};
+
 struct environment; /* provider-specific handle */
 struct cdir;
 
@@ -144,6 +156,9 @@ struct provider_ops {
 	 * provider can do that (so nothing could be planted there), becomes
 	 * writable. Callers kill_all() first and empty the host directory. */
 	int (*open_verifier_dir)(struct environment *env, struct err *err);
+	/* Optional (may be NULL): the storage the environment uses against its
+	 * limit, read before stop(). */
+	int (*usage)(struct environment *env, struct env_usage *out, struct err *err);
 	/* destroy=true removes everything; false stops nothing and keeps the
 	 * environment for `rollout env` (preserve_env). Frees the handle. */
 	int (*stop)(struct environment *env, bool destroy, struct err *err);

@@ -20,6 +20,7 @@ static char env_name[64];
 struct env_opts {
 	bool allow_internet;
 	long long memory_bytes;
+	long long storage_bytes;
 	long pids_limit;
 	const char *const *env;
 };
@@ -55,6 +56,7 @@ static struct environment *start_with(const struct env_opts *o)
 	cfg.cpus = 1;
 	cfg.memory_bytes = o->memory_bytes ? o->memory_bytes : 256LL << 20;
 	cfg.pids_limit = o->pids_limit ? o->pids_limit : 512;
+	cfg.storage_bytes = o->storage_bytes;
 	cfg.allow_internet = o->allow_internet;
 	cfg.host_agent_dir = tdir("agent");
 	cfg.host_verifier_dir = tdir("verifier");
@@ -726,6 +728,35 @@ TEST(limits_are_visible_inside)
 	sh(env, "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max", &r);
 	CHECK_STR(r.out, "100\n");
 	run_free(&r);
+	stop(env);
+}
+
+/* usage() is optional; where it exists it reports the limit asked for, and
+ * bytes in use only where the limit is enforced (a filesystem with project
+ * quotas for the sandbox: tests/integration/test_storage.sh). */
+TEST(storage_usage_reports_the_limit)
+{
+	struct env_opts o = {.storage_bytes = 64LL << 20};
+	struct environment *env = start_with(&o);
+	struct env_usage u;
+	struct err err = {0};
+	struct run r;
+
+	REQUIRE(env);
+	if (!P->usage) {
+		stop(env);
+		test_skip("this provider does not measure storage");
+	}
+	sh(env, "dd if=/dev/zero of=/root/four bs=1M count=4 2>&1 && sync", &r);
+	CHECK_INT(r.res.exit_code, 0);
+	run_free(&r);
+	CHECK(P->usage(env, &u, &err) == 0);
+	CHECK(u.limit_bytes == 64LL << 20);
+	CHECK(!u.limit_hit);
+	if (u.enforced)
+		CHECK(u.used_bytes >= 4LL << 20 && u.used_bytes < 64LL << 20);
+	else
+		CHECK(u.used_bytes == -1);
 	stop(env);
 }
 

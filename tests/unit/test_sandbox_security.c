@@ -5,9 +5,11 @@
 #include "rollout/err.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
@@ -98,6 +100,29 @@ static int socket_and_personality_arguments(void)
 	return 0;
 }
 
+/* Changing a file's project (or a directory's inheritance of it) would take
+ * files out of the storage limit; reading the attributes stays allowed. The
+ * commands are spelled out: <linux/fs.h> clashes with <sys/mount.h>. */
+static int project_changes_are_denied(void)
+{
+	unsigned char fsx[28] = {0}; /* struct fsxattr */
+	long flags = 0;
+	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 60;
+	EXPECT_ERRNO(ioctl(fd, 0x401c5820 /* FS_IOC_FSSETXATTR */, fsx), EPERM);
+	EXPECT_ERRNO(ioctl(fd, 0x40086602 /* FS_IOC_SETFLAGS */, &flags), EPERM);
+	EXPECT_ERRNO(ioctl(fd, 0x40046602 /* FS_IOC32_SETFLAGS */, &flags), EPERM);
+	/* The upper 32 bits are not part of the command. */
+	EXPECT_ERRNO(syscall(SYS_ioctl, fd, 0xff000000401c5820UL, fsx), EPERM);
+	errno = 0;
+	if (ioctl(fd, 0x801c581f /* FS_IOC_FSGETXATTR */, fsx) < 0 && errno == EPERM)
+		return 61;
+	close(fd);
+	return 0;
+}
+
 static int ordinary_calls_work(void)
 {
 	pid_t c;
@@ -151,6 +176,11 @@ TEST(seccomp_clone3_is_enosys)
 TEST(seccomp_argument_rules)
 {
 	CHECK_INT(under_filter(socket_and_personality_arguments), 0);
+}
+
+TEST(seccomp_denies_project_changes)
+{
+	CHECK_INT(under_filter(project_changes_are_denied), 0);
 }
 
 TEST(seccomp_allows_ordinary_calls)

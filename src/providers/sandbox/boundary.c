@@ -1,6 +1,7 @@
 /* Phase boundaries of a trial on the sandbox: killing whatever the agent left
  * running, and making /logs/verifier (bound read-only since the start, so the
- * agent could plant nothing there) writable for the verifier. */
+ * agent could plant nothing there) writable for the verifier, who also gets
+ * room of its own under the storage limit (quota.c). */
 #include "providers/sandbox/sandbox.h"
 #include "providers/sandbox/sys.h"
 #include "rollout/cleanup.h"
@@ -85,5 +86,5 @@ int sandbox_open_verifier_dir(struct environment *env, struct err *err)
 		errno = e;
 		return err_sys(err, "environment %s: make /logs/verifier writable", env->name);
 	}
-	return 0;
+	return quota_env_verifier_room(env, err);
 }

@@ -591,6 +591,7 @@ static void start_cleanup(struct environment *env, pid_t child, int pidfd)
 		waitpid(child, NULL, 0);
 	}
 	cg_env_destroy(&env->cg, NULL);
+	quota_env_release(env);
 	rm_rf(env->dir, NULL);
 }
 
@@ -843,6 +844,10 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 		env_free(env);
 		return -1;
 	}
+	/* Before anything is created in the directory: all of it inherits the
+	 * project. A build step's layer (upper_dir) is not limited. */
+	if (!img->upper_dir && quota_env_setup(env, cfg, err) < 0)
+		goto fail;
 	if (img->mark_in_use && img->mark_in_use(img->mark_ctx, env->name, err) < 0)
 		goto fail;
 	if (!img->upper_dir && prepare_dirs(env, err) < 0)

@@ -135,11 +135,21 @@ int overlay_fsmount(const struct sandbox_plan *p, struct child_err *e)
 	    (p->whole_files && !p->userxattr &&
 	     (sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "redirect_dir", "off", 0) < 0 ||
 	      sys_fsconfig(fs, SB_FSCONFIG_SET_STRING, "metacopy", "off", 0) < 0)) ||
-	    sys_fsconfig(fs, SB_FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0 ||
-	    sys_fsconfig(fs, SB_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+	    sys_fsconfig(fs, SB_FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0) {
 		int code = errno;
 
 		close(fs);
+		return child_fail(e, code, "overlay (upper %s)", p->upper);
+	}
+	/* Before 6.5 overlayfs had no parameter parser of its own: the kernel's
+	 * legacy one took "lowerdir+" without a word and only the creation
+	 * refuses it (EINVAL). The option string says what is really wrong. */
+	if (sys_fsconfig(fs, SB_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int code = errno;
+
+		close(fs);
+		if (code == EINVAL)
+			return -2;
 		return child_fail(e, code, "overlay (upper %s)", p->upper);
 	}
 	mnt = sys_fsmount(fs, SB_FSMOUNT_CLOEXEC, SB_MOUNT_ATTR_NODEV);

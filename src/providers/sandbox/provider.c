@@ -47,6 +47,11 @@ static int sb_download(struct environment *env, const char *env_path, const stru
 	return root < 0 ? -1 : copy_download(root, env_path, dest, dest_rel, lim, rep, err);
 }
 
+static int sb_usage(struct environment *env, struct env_usage *out, struct err *err)
+{
+	return quota_env_usage(env, out, err);
+}
+
 static int sb_stop(struct environment *env, bool destroy, struct err *err)
 {
 	int rc = 0;
@@ -171,8 +176,10 @@ static int sb_gc(struct err *err)
 		}
 		env = xcalloc(1, sizeof(*env));
 		if (state_load(dir, env, &e) < 0) {
-			/* Died before writing any state: nothing else can exist. */
+			/* Died before writing any state: nothing else can exist but
+			 * the directory and the limit of its project. */
 			free(env);
+			quota_dir_release(quota_dir_hold(dir, fd));
 			close(fd);
 			if (rm_rf(dir, &e) == 0)
 				removed++;
@@ -209,6 +216,9 @@ static int sb_prepare(struct err *err)
 
 	cg_host_get();
 	net_prepare();
+	/* Here rather than at each start: trial workers are forked from this
+	 * process, so a job says it once. */
+	quota_warn_unenforced();
 	return sandbox_seccomp_prog(&prog, err);
 }
 
@@ -222,6 +232,7 @@ const struct provider_ops sandbox_provider = {
     .download = sb_download,
     .kill_all = sandbox_kill_all,
     .open_verifier_dir = sandbox_open_verifier_dir,
+    .usage = sb_usage,
     .stop = sb_stop,
     .open = sb_open,
     .release = sb_release,

@@ -190,6 +190,8 @@ int reaper_gc(void)
 		if (*end == '.' && pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
 			continue;
 		path = path_join(trash, de->d_name);
+		/* Its owner died before clearing the limit. */
+		quota_dir_release(quota_dir_hold(path, -1));
 		if (rm_rf(path, &e) < 0)
 			log_warn("sandbox: gc %s: %s", path, e.msg);
 		else

@@ -226,6 +226,9 @@ struct environment {
 	struct net_link net_link; /* network "nat": the veth pair (host_if "" otherwise) */
 	double created_at;
 	bool kept;
+	long long storage_limit; /* cfg->storage_bytes (owner only) */
+	uint32_t quota_id;       /* its project, 0 = none (owner only; see quota.c) */
+	bool storage_hit;        /* the agent phase ended at the limit */
 };
 
 /* state.c */
@@ -253,6 +256,30 @@ void reaper_add(int mntns, char *path);
 void reaper_drain(void);
 /* Removes trash left by rollouts that died before their reaper finished. */
 int reaper_gc(void);
+
+/* quota.c: the storage limit as a project quota (docs/SANDBOX.md "Storage") */
+/* Whether <home>/envs enforces project quotas (probed once per process);
+ * *why says why not. */
+bool quota_available(const char **why);
+/* Warns (once per process) that storage limits are not enforced, if so. */
+void quota_warn_unenforced(void);
+/* Gives the new environment (env->dir_fd, still empty) a project limited to
+ * cfg->storage_bytes, and the /logs directories on the same filesystem. */
+int quota_env_setup(struct environment *env, const struct env_config *cfg, struct err *err);
+/* Clears the limit set by quota_env_setup (a start that failed). */
+void quota_env_release(struct environment *env);
+int quota_env_usage(struct environment *env, struct env_usage *u, struct err *err);
+/* Verification starts (the agent's processes are gone): notes whether the
+ * agent reached the limit, then gives the verifier the limit again on top of
+ * what the agent left, so a full environment cannot keep the tests out. */
+int quota_env_verifier_room(struct environment *env, struct err *err);
+/* Teardown: an fd of an environment's directory (dir_fd, else dir opened)
+ * when it carries one of our projects, else -1; then, once its processes
+ * are gone, clear that project's limit and close the fd. */
+int quota_dir_hold(const char *dir, int dir_fd);
+/* quota_dir_hold for an environment being torn down. */
+int quota_env_hold(const struct environment *env);
+void quota_dir_release(int fd);
 
 /* userns.c */
 struct subid_range {

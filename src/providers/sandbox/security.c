@@ -12,6 +12,8 @@
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <seccomp.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +214,92 @@ fail:
 	return rc;
 }
 
+/* ioctl commands refused although ioctl is allowed. Root inside is root of
+ * the initial user namespace and owns its files: FS_IOC_FSSETXATTR would move
+ * them to another project (out of the storage limit, quota.c) and SETFLAGS
+ * could clear a directory's project inheritance. (file_setattr, the system
+ * call doing the same, is not in the allow list.) */
+static const uint32_t denied_ioctls[] = {
+    0x401c5820, /* FS_IOC_FSSETXATTR, also XFS_IOC_FSSETXATTR (same on i386) */
+    0x40086602, /* FS_IOC_SETFLAGS (EXT4_IOC_SETFLAGS) */
+    0x40046602, /* FS_IOC32_SETFLAGS (i386) */
+};
+
+/* The low 32 bits of argument 1: the kernel reads ioctl's command as an
+ * unsigned int, whatever the upper half of the register holds. */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ARG1_LO (offsetof(struct seccomp_data, args[1]))
+#else
+#define ARG1_LO (offsetof(struct seccomp_data, args[1]) + 4)
+#endif
+#define STMT(code, k) ((struct sock_filter)BPF_STMT((code), (k)))
+#define JUMP(code, k, jt, jf) ((struct sock_filter)BPF_JUMP((code), (k), (jt), (jf)))
+
+/* libseccomp cannot say "ioctl, except these commands": a conditional rule
+ * conflicts with the unconditional allow, and its 64-bit comparisons would
+ * let a command with garbage in the upper half through. So, like runc's
+ * patchbpf, a few instructions go in front of its program: for each
+ * architecture, ioctl with one of those commands returns EPERM; anything else
+ * falls through to libseccomp's program (which loads what it needs itself). */
+#define N_DENIED_IOCTLS (sizeof(denied_ioctls) / sizeof(denied_ioctls[0]))
+#define PREFIX_BLOCK (5 + N_DENIED_IOCTLS)
+#define PREFIX_MAX (2 * PREFIX_BLOCK + 2)
+
+/* One architecture's block at out[at]; deny is the index of the EPERM return. */
+static void prefix_block(struct sock_filter *out, size_t at, uint32_t arch, int nr, size_t deny)
+{
+	struct sock_filter *b = out + at;
+
+	b[0] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	b[1] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 0, PREFIX_BLOCK - 2);
+	b[2] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	b[3] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, PREFIX_BLOCK - 4);
+	b[4] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG1_LO);
+	for (size_t c = 0; c < N_DENIED_IOCTLS; c++)
+		b[5 + c] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, denied_ioctls[c],
+		                (uint8_t)(deny - (at + 5 + c) - 1), 0);
+}
+
+/* Fills out (room for PREFIX_MAX); returns the instruction count, 0 if an
+ * architecture has no ioctl. */
+static size_t ioctl_prefix(struct sock_filter *out)
+{
+	uint32_t archs[2] = {seccomp_arch_native(), SCMP_ARCH_X86};
+	size_t n_archs = archs[0] == SCMP_ARCH_X86_64 ? 2 : 1;
+	size_t deny = n_archs * PREFIX_BLOCK + 1, at = 0;
+
+	for (size_t a = 0; a < n_archs; a++, at += PREFIX_BLOCK) {
+		int nr = seccomp_syscall_resolve_name_arch(archs[a], "ioctl");
+
+		if (nr == __NR_SCMP_ERROR)
+			return 0;
+		prefix_block(out, at, archs[a], nr, deny);
+	}
+	out[at++] = STMT(BPF_JMP | BPF_JA, 1);
+	out[at++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
+	return at;
+}
+
+/* libseccomp's program behind the prefix, in one buffer. */
+static int add_prefix(void **buf, size_t *len)
+{
+	struct sock_filter pre[PREFIX_MAX];
+	size_t n = ioctl_prefix(pre), bytes = n * sizeof(pre[0]);
+	char *out;
+
+	if (n == 0)
+		return -ENOSYS;
+	if (*len / sizeof(pre[0]) + n > BPF_MAXINSNS)
+		return -E2BIG;
+	out = xmalloc(bytes + *len);
+	memcpy(out, pre, bytes);
+	memcpy(out + bytes, *buf, *len);
+	free(*buf);
+	*buf = out;
+	*len += bytes;
+	return 0;
+}
+
 /* The generated program, through a memfd: one generation, exact size. */
 static int export_once(scmp_filter_ctx ctx, void **out, size_t *len)
 {
@@ -263,6 +351,8 @@ static void compile(void)
 	/* seccomp_export_bpf_mem needs the exact size, and asking for it first
 	 * generates the program twice; the fd export generates it once. */
 	rc = export_once(ctx, &buf, &len);
+	if (rc == 0 && (rc = add_prefix(&buf, &len)) < 0)
+		free(buf);
 	if (rc < 0) {
 		snprintf(compile_error, sizeof(compile_error), "seccomp export: %s", strerror(-rc));
 		goto out;

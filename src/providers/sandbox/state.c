@@ -323,7 +323,7 @@ static bool wait_pidfd(int pidfd, int timeout_ms)
 int env_teardown(struct environment *env, struct err *err)
 {
 	char *trash = NULL;
-	int rc = 0;
+	int rc = 0, quota_fd = quota_env_hold(env);
 
 	if (env->sync_fd >= 0) {
 		close(env->sync_fd);
@@ -374,6 +374,9 @@ int env_teardown(struct environment *env, struct err *err)
 	}
 	if (cg_env_destroy(&env->cg, rc < 0 ? NULL : err) < 0)
 		rc = -1;
+	/* Nothing writes any more: the limit goes (the files still charged to the
+	 * project, the trash and the trial's logs, keep its ID from reuse). */
+	quota_dir_release(quota_fd);
 	/* No process is left: the namespace (which we hold, so the init's exit did
 	 * not have to unmount it) and the directory go on the reaper thread. */
 	if (env->mntns_fd >= 0 || trash) {
