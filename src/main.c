@@ -10,7 +10,7 @@ static const struct {
 } commands[] = {
     {"run", cmd_run},           {"jobs", cmd_jobs},   {"trial", cmd_trial}, {"tasks", cmd_tasks},
     {"datasets", cmd_datasets}, {"image", cmd_image}, {"env", cmd_env},     {"gc", cmd_gc},
-    {"version", cmd_version},
+    {"doctor", cmd_doctor},     {"version", cmd_version},
 };
 
 static const char usage[] =

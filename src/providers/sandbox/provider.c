@@ -1,4 +1,5 @@
 /* The sandbox provider: rollout's own daemonless runtime behind provider.h. */
+#include "providers/probe.h"
 #include "providers/provider.h"
 #include "providers/sandbox/cgroup.h"
 #include "providers/sandbox/sandbox.h"
@@ -209,11 +210,14 @@ static int sb_gc(struct err *err)
 
 /* Done once in a job's orchestrator, so forked trial workers inherit the compiled
  * seccomp program, the cgroup probe and the network checks instead of redoing
- * them per trial. */
+ * them per trial. First the preflight: a host that forbids the namespaces
+ * (a CI container) fails the job here, once, saying what would work. */
 static int sb_prepare(struct err *err)
 {
 	const struct sock_fprog *prog;
 
+	if (probe_require(LEVEL_SANDBOX, err) < 0)
+		return -1;
 	cg_host_get();
 	net_prepare();
 	/* Here rather than at each start: trial workers are forked from this
