@@ -765,8 +765,12 @@ int rootfs_diff(int root_fd, const struct rootfs_layers *ly, const struct timesp
 	d.c.owners = geteuid() == 0;
 	d.c.st = &ignored;
 	queue_push(&q, xstrdup(""), false);
-	for (; q.head < q.n && rc == 0; q.head++)
-		rc = diff_dir(&d, &q.v[q.head], &q, err);
+	for (; q.head < q.n && rc == 0; q.head++) {
+		/* A copy: diff_dir grows the queue, which may move it. */
+		struct diff_item it = q.v[q.head];
+
+		rc = diff_dir(&d, &it, &q, err);
+	}
 	for (size_t i = 0; i < q.n; i++)
 		free(q.v[i].rel);
 	free(q.v);
