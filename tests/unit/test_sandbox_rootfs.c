@@ -199,7 +199,7 @@ TEST(diff_stacked_on_the_layers_is_the_changed_tree)
 	put("root/new/deep/file", "deep\n", 0644);
 	/* More directories than the walk's queue first holds. */
 	for (int i = 0; i < 300; i++)
-		REQUIRE(mkdir_p(tpath(tfmt("new/many/d%d", i)), 0755, NULL) == 0);
+		REQUIRE(mkdir_p(tpath(tfmt("root/new/many/d%d", i)), 0755, NULL) == 0);
 	REQUIRE(unlink(tpath("root/h2")) == 0);
 	/* What the environment's skeleton adds: left out. */
 	put("root/dev/null", "", 0666);
