@@ -67,7 +67,8 @@ static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 /* quotactl on the filesystem of fd: no block device path to look up. */
 static int quotactl_at(int fd, int cmd, uint32_t id, void *addr)
 {
-	return (int)syscall(SYS_quotactl_fd, fd, QCMD(cmd, PRJQUOTA), id, addr);
+	/* Unsigned: Q_XGETQSTATV (0x800008) shifted by QCMD overflows an int. */
+	return (int)syscall(SYS_quotactl_fd, fd, QCMD((unsigned)cmd, PRJQUOTA), id, addr);
 }
 
 static void probe(void)
