@@ -6,7 +6,8 @@
 # preflight's message; `rollout doctor` must say what is missing; and the demo
 # tasks (testdata/job.yaml: the oracle on test-dataset, as `make demo` runs
 # them) must get, at --isolation chroot, the rewards the full sandbox gets on
-# this host. On the host itself, doctor and the preflight find everything.
+# this host. The provider conformance suite runs there too. On the host
+# itself, doctor and the preflight find everything.
 source "$(dirname "$0")/../lib/tap.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/providers.sh"
 tap_tmpdir
@@ -64,6 +65,7 @@ image=$(fixture_docker_image busybox) || {
 	exit 0
 }
 fixtures=$(fixture_dir)
+conformance=$ROLLOUT_SRCDIR/build/rel/itests/provider_conformance
 mkdir -p "$TAP_TMP/ci"
 CI_NAMES=""
 at_exit 'for n in $CI_NAMES; do docker rm -f "$n" >/dev/null 2>&1; done'
@@ -76,6 +78,7 @@ ci() {
 	CI_NAMES="$CI_NAMES $name"
 	docker run --rm --name "$name" \
 		-v "$ROLLOUT:/usr/local/bin/rollout:ro" \
+		-v "$conformance:/usr/local/bin/provider_conformance:ro" \
 		-v "$ROLLOUT_SRCDIR/test-dataset:/src/test-dataset:ro" \
 		-v "$ROLLOUT_SRCDIR/testdata:/src/testdata:ro" \
 		-v "$fixtures:/fixtures:ro" -v "$TAP_TMP/ci:/work" \
@@ -103,6 +106,10 @@ out=$(ci "rollout image import /fixtures/busybox-rootfs.tar --tag rollout-test/b
 	rollout image import /fixtures/debian-bookworm-pytest.tar.gz --tag rollout-test/debian:1 \
 	--change 'WORKDIR /app' && echo imported")
 check_contains "CI container: the fixture images load into rollout's store" "$out" "imported"
+
+# The provider contract at --isolation chroot, here: what cannot hold is
+# skipped by name (no network namespace, no cgroups to write...).
+tap_relay "CI container: conformance" < <(ci 'ROLLOUT_TEST_PROVIDER=sandbox-chroot provider_conformance')
 
 # (a) the default: one error before any trial, naming what works.
 out=$(ci 'rollout run testdata/job.yaml -o /work/jobs --job-name denied -q; echo "rc=$?"')
