@@ -6,7 +6,8 @@
  * socket reach the child over a SOCK_SEQPACKET sync socket, which also carries
  * (errno, message) back on failure. The child joins its cgroups, finishes its
  * mounts, pivots, drops to Docker's capabilities, loads the seccomp filter and
- * becomes the environment's init. */
+ * becomes the environment's init. That is full isolation; --isolation chroot
+ * starts in chroot.c, sharing the clone, the plan, ctl.sock and the go-ahead. */
 #include "providers/sandbox/sandbox.h"
 #include "providers/sandbox/security.h"
 #include "providers/sandbox/sys.h"

@@ -1,4 +1,6 @@
-/* pid 1 of every environment: rollout's own code, never exec'd. It serves exec
+/* pid 1 of every environment (at --isolation chroot, a child subreaper in the
+ * host's pid namespace, which kills its descendants itself where a pid
+ * namespace would have taken them): rollout's own code. It serves exec
  * requests on ctl.sock (forking the command with the requested identity, no
  * new privileges and the seccomp filter), kills an exec with everything it
  * started on request, reaps orphans, and exits — taking the whole environment
