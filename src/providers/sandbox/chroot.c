@@ -262,6 +262,23 @@ static void warn_unisolated(const struct env_config *cfg, const struct cg_host *
 		              "allow_internet = false is not enforced");
 }
 
+/* storage_mb counts what the environment writes, not its image: the project
+ * is set before the copy (files made later inherit it only from directories
+ * that carry it) with no real limit, which becomes the copy plus storage_mb
+ * once it is done. */
+static int quota_setup(struct environment *env, const struct env_config *cfg, struct err *err)
+{
+	struct env_config during = *cfg;
+
+	if (cfg->storage_bytes <= 0)
+		return quota_env_setup(env, cfg, err);
+	during.storage_bytes = 1LL << 50;
+	if (quota_env_setup(env, &during, err) < 0)
+		return -1;
+	env->storage_limit = cfg->storage_bytes;
+	return 0;
+}
+
 /* The environment's own copy of the image, and (a build step) what the diff
  * at stop compares with. */
 static int make_root(struct environment *env, const struct sandbox_image *img, int *root_fd,
@@ -410,11 +427,12 @@ int chroot_start_image(const struct env_config *cfg, const struct sandbox_image 
 		env_free(env);
 		return -1;
 	}
-	if (!img->upper_dir && quota_env_setup(env, cfg, err) < 0)
+	if (!img->upper_dir && quota_setup(env, cfg, err) < 0)
 		goto fail;
 	if (img->mark_in_use && img->mark_in_use(img->mark_ctx, env->name, err) < 0)
 		goto fail;
-	if (make_root(env, img, &root, err) < 0 || skeleton(root, hostname, err) < 0)
+	if (make_root(env, img, &root, err) < 0 || skeleton(root, hostname, err) < 0 ||
+	    quota_env_room_above_usage(env, err) < 0)
 		goto fail;
 	/* runc creates a missing working directory; so do we. */
 	if (root_mkdir_p(root, env->image_workdir, 0755, err) < 0 ||

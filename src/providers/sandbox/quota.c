@@ -305,6 +305,28 @@ int quota_env_usage(struct environment *env, struct env_usage *u, struct err *er
 	return 0;
 }
 
+/* The limit becomes what is used now plus storage_mb again (q: read just before). */
+static int room_above(struct environment *env, const struct if_dqblk *q, struct err *err)
+{
+	if (set_limits(env->dir_fd, env->quota_id,
+	               q->dqb_curspace + (unsigned long long)env->storage_limit,
+	               q->dqb_curinodes + inodes_for(env->storage_limit)) < 0)
+		return err_sys(err, "environment %s: set the quota of project %u", env->name,
+		               env->quota_id);
+	return 0;
+}
+
+int quota_env_room_above_usage(struct environment *env, struct err *err)
+{
+	struct if_dqblk q;
+
+	if (!env->quota_id || env->dir_fd < 0)
+		return 0;
+	if (read_quota(env, &q, err) < 0)
+		return -1;
+	return room_above(env, &q, err);
+}
+
 int quota_env_verifier_room(struct environment *env, struct err *err)
 {
 	struct if_dqblk q;
@@ -314,12 +336,7 @@ int quota_env_verifier_room(struct environment *env, struct err *err)
 	if (read_quota(env, &q, err) < 0)
 		return -1;
 	env->storage_hit |= at_limit(&q);
-	if (set_limits(env->dir_fd, env->quota_id,
-	               q.dqb_curspace + (unsigned long long)env->storage_limit,
-	               q.dqb_curinodes + inodes_for(env->storage_limit)) < 0)
-		return err_sys(err, "environment %s: set the quota of project %u", env->name,
-		               env->quota_id);
-	return 0;
+	return room_above(env, &q, err);
 }
 
 int quota_env_hold(const struct environment *env)

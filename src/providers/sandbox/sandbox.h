@@ -338,6 +338,10 @@ int quota_env_usage(struct environment *env, struct env_usage *u, struct err *er
  * agent reached the limit, then gives the verifier the limit again on top of
  * what the agent left, so a full environment cannot keep the tests out. */
 int quota_env_verifier_room(struct environment *env, struct err *err);
+/* The limit becomes what the environment uses now plus its storage_mb: at
+ * --isolation chroot, after its copy of the image (which the full sandbox's
+ * overlay does not count either). */
+int quota_env_room_above_usage(struct environment *env, struct err *err);
 /* Teardown: an fd of an environment's directory (dir_fd, else dir opened)
  * when it carries one of our projects, else -1; then, once its processes
  * are gone, clear that project's limit and close the fd. */
