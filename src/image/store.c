@@ -21,14 +21,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/capability.h>
 #include <sys/file.h>
-#include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define STORE_VERSION 1
@@ -110,7 +110,8 @@ static int read_store_json(struct store *s, struct err *err)
 		_cleanup_json_ cJSON *n = cJSON_CreateObject();
 
 		cJSON_AddNumberToObject(n, "version", STORE_VERSION);
-		cJSON_AddStringToObject(n, "whiteouts", trusted_xattrs_allowed() ? "trusted" : "user");
+		cJSON_AddStringToObject(n, "whiteouts",
+		                        trusted_xattrs_allowed() ? "trusted" : "user");
 		if (json_write_file_atomic(path, n, err) < 0)
 			return -1;
 	}

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/magic.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
@@ -34,7 +35,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -46,7 +46,7 @@ enum need { NO = 0, REQ, REQ_USER, OPT, OPT_USER };
 
 #define NS_FIX                                                                                     \
 	"namespaces need CAP_SYS_ADMIN and a seccomp profile that allows unshare (a container "    \
-	"gets neither by default): run the container with --privileged, or with --cap-add "     \
+	"gets neither by default): run the container with --privileged, or with --cap-add "        \
 	"SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined; or run "  \
 	"the sandbox at --isolation chroot, or use -e docker"
 
@@ -56,53 +56,71 @@ static const struct probe_def {
 	const char *without;             /* what a level loses when an optional piece is missing */
 	const char *fix;
 } defs[PROBE_COUNT] = {
-    [PROBE_USERNS] = {"user namespace", {REQ_USER, NO, NO}, NULL,
-                      "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
-                      "and user.max_user_namespaces > 0; on Ubuntu also "
-                      "kernel.apparmor_restrict_unprivileged_userns=0), or run rollout as root; in a "
-                      "container: --security-opt seccomp=unconfined"},
+    [PROBE_USERNS] =
+        {"user namespace",
+         {REQ_USER, NO, NO},
+         NULL,
+         "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
+         "and user.max_user_namespaces > 0; on Ubuntu also "
+         "kernel.apparmor_restrict_unprivileged_userns=0), or run rollout as root; in a "
+         "container: --security-opt seccomp=unconfined"},
     [PROBE_MOUNTNS] = {"mount namespace", {REQ, NO, NO}, NULL, NS_FIX},
     [PROBE_PIDNS] = {"pid namespace", {REQ, NO, NO}, NULL, NS_FIX},
     [PROBE_NETNS] = {"network namespace", {REQ, NO, NO}, NULL, NS_FIX},
     [PROBE_IPCNS] = {"ipc namespace", {REQ, NO, NO}, NULL, NS_FIX},
     [PROBE_UTSNS] = {"uts namespace", {REQ, NO, NO}, NULL, NS_FIX},
-    [PROBE_OVERLAY] = {"overlayfs", {REQ, NO, NO}, NULL,
+    [PROBE_OVERLAY] = {"overlayfs",
+                       {REQ, NO, NO},
+                       NULL,
                        "the kernel needs overlayfs (modprobe overlay), and $ROLLOUT_HOME a "
                        "filesystem that can hold an upper layer, not overlayfs itself (in a "
                        "container, put $ROLLOUT_HOME on a volume: -v rollout:/var/lib/rollout)"},
-    [PROBE_PROCFS] = {"mount /proc", {REQ, NO, NO}, NULL,
+    [PROBE_PROCFS] = {"mount /proc",
+                      {REQ, NO, NO},
+                      NULL,
                       "a new procfs is refused where /proc has masked paths (a container): docker "
                       "run --security-opt systempaths=unconfined, or --privileged"},
-    [PROBE_SECCOMP] = {"seccomp filter", {REQ, OPT, NO},
+    [PROBE_SECCOMP] = {"seccomp filter",
+                       {REQ, OPT, NO},
                        "no seccomp filter of rollout's own: only the host's applies",
                        "the kernel needs CONFIG_SECCOMP_FILTER"},
-    [PROBE_CGROUPS] = {"cgroups", {OPT, OPT, NO},
+    [PROBE_CGROUPS] = {"cgroups",
+                       {OPT, OPT, NO},
                        "no cpu, memory or pids limits per environment (at --isolation chroot, "
                        "memory and pids become per-process rlimits) and no OOM-kill reports",
                        "as root: a writable cgroup hierarchy (a container: --privileged, or "
                        "cgroup v2 with --cgroupns=private and /sys/fs/cgroup writable); as an "
                        "ordinary user: a delegated cgroup v2 subtree (systemd-run --user --scope "
                        "-p Delegate=yes rollout ...)"},
-    [PROBE_SUBIDS] = {"subordinate ids", {OPT_USER, NO, NO},
+    [PROBE_SUBIDS] = {"subordinate ids",
+                      {OPT_USER, NO, NO},
                       "one uid and gid inside: commands cannot run as the image's other users",
                       "install newuidmap/newgidmap (package uidmap) and give this user ranges in "
                       "/etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 "
                       "--add-subgids 100000-165535 USER)"},
-    [PROBE_QUOTA] = {"project quotas", {OPT, OPT, NO}, "storage_mb is not enforced",
+    [PROBE_QUOTA] = {"project quotas",
+                     {OPT, OPT, NO},
+                     "storage_mb is not enforced",
                      "put $ROLLOUT_HOME on ext4 made with -O quota,project and mounted with "
                      "prjquota, or on XFS mounted with pquota, and run as root"},
-    [PROBE_CHROOT] = {"chroot", {NO, REQ, NO}, NULL,
+    [PROBE_CHROOT] = {"chroot",
+                      {NO, REQ, NO},
+                      NULL,
                       "run rollout as root with CAP_SYS_CHROOT (one of Docker's default "
                       "capabilities)"},
-    [PROBE_SETID] = {"setuid/setgid", {NO, OPT, NO},
+    [PROBE_SETID] = {"setuid/setgid",
+                     {NO, OPT, NO},
                      "commands cannot run as another user than rollout's",
                      "CAP_SETUID and CAP_SETGID (Docker's defaults: the container must not "
                      "drop them)"},
-    [PROBE_MKNOD] = {"device nodes", {NO, OPT, NO},
+    [PROBE_MKNOD] = {"device nodes",
+                     {NO, OPT, NO},
                      "/dev has no device nodes (no /dev/null, /dev/zero, /dev/urandom)",
                      "CAP_MKNOD (a Docker default) and a device cgroup that allows c 1:3, 1:5, "
                      "1:7, 1:8, 1:9 and 5:0"},
-    [PROBE_DOCKER] = {"Docker daemon", {NO, NO, REQ}, NULL,
+    [PROBE_DOCKER] = {"Docker daemon",
+                      {NO, NO, REQ},
+                      NULL,
                       "start a Docker daemon or point DOCKER_HOST at one; in a CI job, mount its "
                       "socket: -v /var/run/docker.sock:/var/run/docker.sock"},
 };
@@ -347,8 +365,8 @@ static struct host_probe probe_result;
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t docker_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void set(struct host_probe *hp, enum probe_id id, enum probe_state st, const char *fmt,
-                ...) __attribute__((format(printf, 4, 5)));
+static void set(struct host_probe *hp, enum probe_id id, enum probe_state st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static void set(struct host_probe *hp, enum probe_id id, enum probe_state st, const char *fmt, ...)
 {
 	va_list ap;
@@ -452,9 +470,10 @@ static void from_page(struct host_probe *hp, const struct probe_page *pg)
 		const char *what = pg->what[id] ? pg->what[id] : "?";
 
 		if (e == 0)
-			set(hp, id, PROBE_OK, "%s", pg->root || id == PROBE_CHROOT || id == PROBE_MKNOD
-			                                ? ""
-			                                : "inside a user namespace");
+			set(hp, id, PROBE_OK, "%s",
+			    pg->root || id == PROBE_CHROOT || id == PROBE_MKNOD
+			        ? ""
+			        : "inside a user namespace");
 		else if (e == SKIP_ERR)
 			set(hp, id, PROBE_SKIPPED, "%s", what);
 		else if (e < 0)
@@ -510,7 +529,8 @@ static void probe_host(struct host_probe *hp, bool root)
 		    g.start, g.count);
 	else
 		set(hp, PROBE_SUBIDS, PROBE_MISSING,
-		    "no newuidmap/newgidmap, or no range for this user in /etc/subuid, /etc/subgid");
+		    "no newuidmap/newgidmap, or no range for this user in /etc/subuid, "
+		    "/etc/subgid");
 	if (quota_available(&why))
 		set(hp, PROBE_QUOTA, PROBE_OK, "enforced on $ROLLOUT_HOME/envs");
 	else
@@ -659,7 +679,10 @@ static void list_missing(struct strbuf *sb, const struct host_probe *hp, const e
 		sb_addf(sb, " (%s)", first);
 	for (int i = 0; i < n; i++)
 		if (hp->r[ids[i]].state != PROBE_MISSING)
-			sb_addf(sb, "%s%s", skipped++ ? ", " : shown ? "; untested without them: " : "",
+			sb_addf(sb, "%s%s",
+			        skipped++ ? ", "
+			        : shown   ? "; untested without them: "
+			                  : "",
 			        defs[ids[i]].name);
 }
 
@@ -671,7 +694,8 @@ static void list_fixes(struct strbuf *sb, const struct host_probe *hp, const enu
 		bool dup = hp->r[ids[i]].state != PROBE_MISSING;
 
 		for (int j = 0; j < i; j++)
-			dup |= hp->r[ids[j]].state == PROBE_MISSING && defs[ids[j]].fix == defs[ids[i]].fix;
+			dup |= hp->r[ids[j]].state == PROBE_MISSING &&
+			       defs[ids[j]].fix == defs[ids[i]].fix;
 		if (!dup)
 			sb_addf(sb, " %s: %s.", defs[ids[i]].name, defs[ids[i]].fix);
 	}
@@ -756,7 +780,8 @@ void probe_print(const struct host_probe *hp, FILE *out)
 			fprintf(out, "%s%s", i ? ", " : " lacks ", defs[m[i]].name);
 		fprintf(out, "\n");
 		for (int i = 0; ok && i < nd; i++)
-			fprintf(out, "%-31s without %s: %s\n", "", defs[d[i]].name, defs[d[i]].without);
+			fprintf(out, "%-31s without %s: %s\n", "", defs[d[i]].name,
+			        defs[d[i]].without);
 	}
 	if (nfix)
 		fprintf(out, "\nFIXES\n");
@@ -791,9 +816,10 @@ cJSON *probe_json(const struct host_probe *hp)
 		cJSON *p = cJSON_CreateObject();
 
 		cJSON_AddStringToObject(p, "name", defs[i].name);
-		cJSON_AddStringToObject(p, "result", hp->r[i].state == PROBE_OK        ? "ok"
-		                                     : hp->r[i].state == PROBE_MISSING ? "missing"
-		                                                                       : "skipped");
+		cJSON_AddStringToObject(p, "result",
+		                        hp->r[i].state == PROBE_OK        ? "ok"
+		                        : hp->r[i].state == PROBE_MISSING ? "missing"
+		                                                          : "skipped");
 		cJSON_AddStringToObject(p, "detail", hp->r[i].detail);
 		if (hp->r[i].state == PROBE_MISSING)
 			cJSON_AddStringToObject(p, "fix", defs[i].fix);

@@ -34,8 +34,7 @@ const struct provider_ops *provider_find(const char *name)
 	return NULL;
 }
 
-const struct provider_ops *provider_for(const char *type, const char *isolation,
-                                        struct err *err)
+const struct provider_ops *provider_for(const char *type, const char *isolation, struct err *err)
 {
 	_cleanup_free_ char *has = NULL;
 

@@ -179,8 +179,7 @@ struct provider_ops {
 const struct provider_ops *provider_find(const char *name);
 /* What a job asks for: environment.type and environment.isolation ("full",
  * "chroot"). A level the type does not have is an error naming those it has. */
-const struct provider_ops *provider_for(const char *type, const char *isolation,
-                                        struct err *err);
+const struct provider_ops *provider_for(const char *type, const char *isolation, struct err *err);
 /* upload()/download() by host path, for callers whose host side is trusted
  * (tests, benchmarks, `rollout env`): the path is opened (its parent, for a
  * download) as the caller names it. */

@@ -53,12 +53,14 @@ static const struct {
      "--isolation chroot has no network namespace and no /sys to list it", NULL},
     {"sandbox-chroot", "hostname_is_the_environment_name",
      "--isolation chroot has no uts namespace: `hostname` is the host's ($HOSTNAME and "
-     "/etc/hostname are the environment's)", NULL},
+     "/etc/hostname are the environment's)",
+     NULL},
     {"sandbox-chroot", "limits_are_visible_inside",
      "--isolation chroot mounts nothing: no /sys/fs/cgroup inside", NULL},
     {"sandbox-chroot", "environments_cannot_see_each_others_processes",
      "--isolation chroot shares the host's pid namespace (no /proc inside to list it, but "
-     "kill reaches other environments' processes)", NULL},
+     "kill reaches other environments' processes)",
+     NULL},
 };
 
 static const struct provider_ops *provider(void);
@@ -675,7 +677,8 @@ TEST(kill_all_ends_every_process_but_init)
 	sh(env,
 	   "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done | "
 	   "grep -cE '^(sleep 100[78]|sh -c trap)' || true; "
-	   "wc -l < /tmp/pids; for p in $(cat /tmp/pids); do kill -0 $p 2>/dev/null && echo $p; done",
+	   "wc -l < /tmp/pids; for p in $(cat /tmp/pids); do kill -0 $p 2>/dev/null && echo $p; "
+	   "done",
 	   &r);
 	CHECK_STR(r.out, "0\n3\n");
 	run_free(&r);

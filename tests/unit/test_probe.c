@@ -46,9 +46,9 @@ TEST(probe_everything_ok_runs_everything)
 /* What Docker's defaults give root in a CI job's container. */
 TEST(probe_a_ci_container_runs_only_chroot)
 {
-	static const enum probe_id denied[] = {PROBE_USERNS, PROBE_MOUNTNS, PROBE_PIDNS,
-	                                       PROBE_NETNS,  PROBE_IPCNS,   PROBE_UTSNS,
-	                                       PROBE_CGROUPS, PROBE_QUOTA,  PROBE_DOCKER};
+	static const enum probe_id denied[] = {PROBE_USERNS,  PROBE_MOUNTNS, PROBE_PIDNS,
+	                                       PROBE_NETNS,   PROBE_IPCNS,   PROBE_UTSNS,
+	                                       PROBE_CGROUPS, PROBE_QUOTA,   PROBE_DOCKER};
 	struct host_probe hp;
 	enum probe_id m[PROBE_COUNT], d[PROBE_COUNT];
 	int nm, nd;
@@ -108,8 +108,8 @@ TEST(probe_table_and_json_name_what_is_missing_and_the_fix)
 	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "probes")), PROBE_COUNT);
 	CHECK(json_get_str(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "probes"), PROBE_MOUNTNS),
 	                   "fix") != NULL);
-	CHECK(!json_get_bool(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "levels"), 0), "runs",
-	                     true));
+	CHECK(
+	    !json_get_bool(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "levels"), 0), "runs", true));
 }
 
 /* This host (the build machine runs as root with every namespace): the

@@ -49,9 +49,9 @@ static const struct {
 	const char *path;
 	mode_t mode;
 } skel_dirs[] = {
-    {"proc", 0555},        {"sys", 0555},           {"dev", 0755},
-    {"dev/pts", 0755},     {"dev/shm", 01777},      {"logs", 0755},
-    {"logs/agent", 0777},  {"logs/verifier", 0777}, {"logs/artifacts", 0777},
+    {"proc", 0555},       {"sys", 0555},           {"dev", 0755},
+    {"dev/pts", 0755},    {"dev/shm", 01777},      {"logs", 0755},
+    {"logs/agent", 0777}, {"logs/verifier", 0777}, {"logs/artifacts", 0777},
 };
 
 /* Docker's default devices (the full sandbox binds the host's nodes). */
@@ -59,21 +59,25 @@ static const struct {
 	const char *name;
 	unsigned major, minor;
 } skel_devices[] = {
-    {"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+    {"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
 static const struct {
 	const char *name, *target;
 } skel_links[] = {
-    {"fd", "/proc/self/fd"},          {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+    {"fd", "/proc/self/fd"},       {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
     {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
 };
 
 /* The full sandbox's mount points: a build step's changes there are not the
  * step's (rootfs_diff leaves them out). */
 static const char *const skel_not_layer[] = {
-    "proc", "sys", "dev", "logs/agent", "logs/verifier", "logs/artifacts",
-    "etc/hosts", "etc/resolv.conf", "etc/hostname", NULL,
+    "proc",          "sys",
+    "dev",           "logs/agent",
+    "logs/verifier", "logs/artifacts",
+    "etc/hosts",     "etc/resolv.conf",
+    "etc/hostname",  NULL,
 };
 
 /* A directory of the skeleton, made or reset to its mode (its parents inside
@@ -105,8 +109,8 @@ static int skel_dev(int root, struct err *err)
 
 		if (tree_remove_at(dev, n, err) < 0)
 			return -1;
-		if (mknodat(dev, n, S_IFCHR | 0666, makedev(skel_devices[i].major,
-		                                             skel_devices[i].minor)) < 0 ||
+		if (mknodat(dev, n, S_IFCHR | 0666,
+		            makedev(skel_devices[i].major, skel_devices[i].minor)) < 0 ||
 		    fchmodat(dev, n, 0666, 0) < 0)
 			made = false;
 	}
@@ -144,7 +148,8 @@ static int skel_etc(int root, const char *hostname, struct err *err)
 
 		if (tree_remove_at(etc, names[i], err) < 0)
 			return -1;
-		fd = openat(etc, names[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		fd = openat(etc, names[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		            0644);
 		if (fd < 0)
 			return err_sys(err, "/etc/%s", names[i]);
 		if (write_all(fd, texts[i], strlen(texts[i])) < 0 || fchmod(fd, 0644) < 0) {
@@ -285,8 +290,8 @@ static int make_root(struct environment *env, const struct sandbox_image *img, i
                      struct err *err)
 {
 	_cleanup_free_ char *root = path_join(env->dir, "root");
-	struct rootfs_layers ly = {.dirs = img->layers, .n = img->n_layers,
-	                           .userxattr = img->userxattr};
+	struct rootfs_layers ly = {
+	    .dirs = img->layers, .n = img->n_layers, .userxattr = img->userxattr};
 	struct rootfs_stats st;
 	double t0 = mono_now();
 
@@ -341,8 +346,8 @@ static void plan_for(struct sandbox_plan *plan, const struct env_config *cfg,
 static int go(struct environment *env, const struct env_config *cfg, struct err *err)
 {
 	_cleanup_free_ char *leaf = xasprintf("rollout.%s", env->name);
-	struct cg_limits lim = {.cpus = cfg->cpus, .memory = cfg->memory_bytes,
-	                        .pids = cfg->pids_limit};
+	struct cg_limits lim = {
+	    .cpus = cfg->cpus, .memory = cfg->memory_bytes, .pids = cfg->pids_limit};
 	struct ctl_msg m = {.type = SYNC_GO};
 	int fds[1 + CG_MAX], nfds = 0, rc = -1;
 
@@ -411,8 +416,9 @@ int chroot_start_image(const struct env_config *cfg, const struct sandbox_image 
 	if (img->n_layers == 0)
 		return err_set(err, EINVAL, "image %s has no layers", img->ref ? img->ref : "?");
 	if (geteuid() != 0)
-		return err_set(err, EPERM, "--isolation chroot needs root (chroot, device nodes, "
-		                           "the image's owners)");
+		return err_set(err, EPERM,
+		               "--isolation chroot needs root (chroot, device nodes, "
+		               "the image's owners)");
 	if (sandbox_seccomp_prog_chroot(&prog, err) < 0)
 		return -1;
 	owner_not_dumpable();
@@ -520,8 +526,8 @@ static int kill_by_root(const char *rootfs)
 			if (n < 0)
 				continue;
 			target[n] = '\0';
-			if (strcmp(target, rootfs) != 0 && !(str_starts_with(target, rootfs) &&
-			                                     target[strlen(rootfs)] == '/'))
+			if (strcmp(target, rootfs) != 0 &&
+			    !(str_starts_with(target, rootfs) && target[strlen(rootfs)] == '/'))
 				continue;
 			kill((pid_t)pid, SIGKILL);
 			alive++;

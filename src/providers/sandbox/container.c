@@ -347,7 +347,7 @@ static int plan_memfd(const struct sandbox_plan *plan, struct err *err)
 
 /* Clones the init with the plan's namespaces and execs it. */
 pid_t sandbox_clone_init(const struct sandbox_plan *plan, int child_sync, int *pidfd,
-                        struct err *err)
+                         struct err *err)
 {
 	char stack[32768] __attribute__((aligned(16)));
 	struct init_exec_args a = {

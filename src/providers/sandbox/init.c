@@ -252,8 +252,9 @@ static int proc_by_pid(const void *a, const void *b)
 static int scan_procs(void)
 {
 	static char dbuf[8192];
-	int dfd = plan->proc_fd >= 0 ? openat(plan->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-	                             : open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+	int dfd = plan->proc_fd >= 0
+	              ? openat(plan->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+	              : open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
 	    n = 0;
 	long r;
 

@@ -1,6 +1,6 @@
 /* The sandbox provider: rollout's own daemonless runtime behind provider.h. */
-#include "providers/probe.h"
 #include "providers/provider.h"
+#include "providers/probe.h"
 #include "providers/sandbox/cgroup.h"
 #include "providers/sandbox/sandbox.h"
 #include "providers/sandbox/security.h"

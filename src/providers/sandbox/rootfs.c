@@ -55,8 +55,8 @@ static bool is_whiteout(const struct stat *st)
 static bool is_opaque(int dirfd, bool userxattr)
 {
 	char v[4];
-	ssize_t n = fgetxattr(dirfd, userxattr ? "user.overlay.opaque" : "trusted.overlay.opaque", v,
-	                      sizeof(v));
+	ssize_t n = fgetxattr(dirfd, userxattr ? "user.overlay.opaque" : "trusted.overlay.opaque",
+	                      v, sizeof(v));
 
 	return n == 1 && v[0] == 'y';
 }
@@ -273,7 +273,7 @@ struct link_ent {
 
 struct flattener {
 	struct copier c;
-	int root;      /* the destination */
+	int root; /* the destination */
 	bool userxattr;
 	struct dir_times times;
 	struct link_ent *links[1024];
@@ -301,11 +301,12 @@ static bool link_earlier(struct flattener *f, const struct stat *st, int ddir, c
 	for (e = *b; e; e = e->next) {
 		if (e->dev == st->st_dev && e->ino == st->st_ino) {
 			const char *slash = strrchr(e->rel, '/');
-			_cleanup_free_ char *parent = slash ? xstrndup(e->rel, (size_t)(slash - e->rel))
-			                                    : xstrdup("");
+			_cleanup_free_ char *parent =
+			    slash ? xstrndup(e->rel, (size_t)(slash - e->rel)) : xstrdup("");
 			_cleanup_close_ int pfd = open_dir_beneath(f->root, parent);
 
-			return pfd >= 0 && linkat(pfd, slash ? slash + 1 : e->rel, ddir, name, 0) == 0;
+			return pfd >= 0 &&
+			       linkat(pfd, slash ? slash + 1 : e->rel, ddir, name, 0) == 0;
 		}
 	}
 	e = xcalloc(1, sizeof(*e));
@@ -548,8 +549,7 @@ static size_t lower_names(const struct lower_dir *l, struct lower_entry **out)
 	return k;
 }
 
-static const struct lower_entry *lower_find(const struct lower_entry *e, size_t n,
-                                            const char *name)
+static const struct lower_entry *lower_find(const struct lower_entry *e, size_t n, const char *name)
 {
 	size_t lo = 0, hi = n;
 
@@ -757,8 +757,8 @@ int rootfs_diff(int root_fd, const struct rootfs_layers *ly, const struct timesp
                 const char *const *exclude, int upper_fd, struct err *err)
 {
 	struct rootfs_stats ignored = {0};
-	struct differ d = {.root = root_fd, .upper = upper_fd, .ly = ly, .since = *since,
-	                   .exclude = exclude};
+	struct differ d = {
+	    .root = root_fd, .upper = upper_fd, .ly = ly, .since = *since, .exclude = exclude};
 	struct diff_queue q = {0};
 	int rc = 0;
 

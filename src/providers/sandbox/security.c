@@ -451,7 +451,8 @@ int sandbox_seccomp_prog_chroot(const struct sock_fprog **out, struct err *err)
 		return -1;
 	pthread_once(&chroot_once, compile_chroot);
 	if (!compiled_chroot.filter)
-		return err_set(err, E2BIG, "the seccomp program for --isolation chroot is too long");
+		return err_set(err, E2BIG,
+		               "the seccomp program for --isolation chroot is too long");
 	*out = &compiled_chroot;
 	return 0;
 }

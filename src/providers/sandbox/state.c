@@ -229,9 +229,10 @@ int state_load(const char *dir, struct environment *env, struct err *err)
 	env->rootless = json_get_bool(j, "rootless", false);
 	env->subids = json_get_bool(j, "subids", false);
 	env->shim = json_get_bool(j, "shim", false);
-	env->isolation = json_get_str(j, "isolation") && !strcmp(json_get_str(j, "isolation"), "chroot")
-	                     ? SANDBOX_CHROOT
-	                     : SANDBOX_FULL;
+	env->isolation =
+	    json_get_str(j, "isolation") && !strcmp(json_get_str(j, "isolation"), "chroot")
+	        ? SANDBOX_CHROOT
+	        : SANDBOX_FULL;
 	env->network = xstrdup(json_get_str(j, "network") ? json_get_str(j, "network") : "none");
 	link_load(cJSON_GetObjectItem(j, "net_link"), &env->net_link);
 	mode = json_get_str(j, "cgroup_mode");
