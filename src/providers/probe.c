@@ -516,6 +516,13 @@ static bool have_caps(unsigned long long want)
 	return (eff & want) == want;
 }
 
+static bool home_exists(void)
+{
+	_cleanup_free_ char *home = sandbox_home();
+
+	return path_is_dir(home);
+}
+
 static void probe_host(struct host_probe *hp, bool root)
 {
 	struct subid_range u, g;
@@ -531,7 +538,10 @@ static void probe_host(struct host_probe *hp, bool root)
 		set(hp, PROBE_SUBIDS, PROBE_MISSING,
 		    "no newuidmap/newgidmap, or no range for this user in /etc/subuid, "
 		    "/etc/subgid");
-	if (quota_available(&why))
+	if (!home_exists())
+		/* quota.c's probe makes $ROLLOUT_HOME/envs: nothing is created just to look. */
+		set(hp, PROBE_QUOTA, PROBE_SKIPPED, "not probed: $ROLLOUT_HOME does not exist yet");
+	else if (quota_available(&why))
 		set(hp, PROBE_QUOTA, PROBE_OK, "enforced on $ROLLOUT_HOME/envs");
 	else
 		set(hp, PROBE_QUOTA, PROBE_MISSING, "%s", why ? why : "?");
@@ -747,6 +757,16 @@ int probe_require(enum probe_level level, struct err *err)
 
 /* ---- rollout doctor ---- */
 
+/* Some level needs it, required or not, for this uid (root needs no user
+ * namespace: its fix is no fix). */
+static bool needed(const struct host_probe *hp, enum probe_id id)
+{
+	for (int l = 0; l < LEVEL_COUNT; l++)
+		if (need_of(id, (enum probe_level)l, hp->uid == 0) != NO)
+			return true;
+	return false;
+}
+
 static const char *state_name(enum probe_state s)
 {
 	return s == PROBE_OK ? "ok" : s == PROBE_MISSING ? "missing" : "-";
@@ -764,7 +784,7 @@ void probe_print(const struct host_probe *hp, FILE *out)
 	for (int i = 0; i < PROBE_COUNT; i++) {
 		fprintf(out, "%-17s %-8s %s\n", defs[i].name, state_name(hp->r[i].state),
 		        hp->r[i].detail);
-		if (hp->r[i].state == PROBE_MISSING)
+		if (hp->r[i].state == PROBE_MISSING && needed(hp, (enum probe_id)i))
 			fixes[nfix++] = (enum probe_id)i;
 	}
 	fprintf(out, "\n%-26s %-4s %s\n", "PROVIDER / ISOLATION", "RUNS", "HOW, OR WHAT IT LACKS");
