@@ -171,7 +171,8 @@ TEST(flatten_leaves_device_nodes_out_and_copies_files)
 TEST(diff_stacked_on_the_layers_is_the_changed_tree)
 {
 	const char *dirs[] = {NULL, NULL, NULL};
-	const char *exclude[] = {"dev", "etc/hosts", NULL};
+	const char *exclude[] = {"dev",         "etc/hosts",      "logs/",
+	                         "logs/agent/", "logs/verifier/", NULL};
 	_cleanup_free_ char *l1 = NULL, *l2 = NULL, *l3 = NULL;
 	struct rootfs_layers ly = {.dirs = dirs, .n = 3};
 	struct timespec since;
@@ -204,6 +205,10 @@ TEST(diff_stacked_on_the_layers_is_the_changed_tree)
 	/* What the environment's skeleton adds: left out. */
 	put("root/dev/null", "", 0666);
 	put("root/etc/hosts", "127.0.0.1 localhost\n", 0644);
+	/* ... and /logs, where the layers have none: only what a RUN wrote
+	 * inside is kept. */
+	REQUIRE(mkdir_p(tpath("root/logs/agent"), 0777, NULL) == 0);
+	put("root/logs/verifier/kept", "kept\n", 0644);
 	REQUIRE(mkdir_p(tpath("upper"), 0755, NULL) == 0);
 	root = open(tpath("root"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	upper = open(tpath("upper"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -213,7 +218,10 @@ TEST(diff_stacked_on_the_layers_is_the_changed_tree)
 	}
 	CHECK(!path_exists(tpath("upper/dev")));
 	CHECK(!path_exists(tpath("upper/etc/hosts")));
+	CHECK(!path_exists(tpath("upper/logs/agent")));
+	CHECK(path_exists(tpath("upper/logs/verifier/kept")));
 	REQUIRE(rm_rf(tpath("root/dev"), NULL) == 0);
+	REQUIRE(rmdir(tpath("root/logs/agent")) == 0);
 	REQUIRE(unlink(tpath("root/etc/hosts")) == 0); /* etc itself is new: kept */
 	REQUIRE(mount_overlay(
 	    tfmt("%s:%s:%s:%s", tpath("upper"), tpath("l3"), tpath("l2"), tpath("l1")),

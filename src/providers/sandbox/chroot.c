@@ -70,14 +70,23 @@ static const struct {
     {"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
 };
 
-/* The full sandbox's mount points: a build step's changes there are not the
- * step's (rootfs_diff leaves them out). */
+/* What the skeleton adds that is not a build step's change (rootfs_diff):
+ * the full sandbox's mounts, left out with all below them, and /logs with its
+ * three directories (a lower layer there, made here when the image has none;
+ * nothing is mounted on them during a build), of which only what a RUN writes
+ * inside them is kept, as at full isolation. */
 static const char *const skel_not_layer[] = {
-    "proc",          "sys",
-    "dev",           "logs/agent",
-    "logs/verifier", "logs/artifacts",
-    "etc/hosts",     "etc/resolv.conf",
-    "etc/hostname",  NULL,
+    "proc",
+    "sys",
+    "dev",
+    "logs/",
+    "logs/agent/",
+    "logs/verifier/",
+    "logs/artifacts/",
+    "etc/hosts",
+    "etc/resolv.conf",
+    "etc/hostname",
+    NULL,
 };
 
 /* A directory of the skeleton, made or reset to its mode (its parents inside

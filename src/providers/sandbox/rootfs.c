@@ -599,6 +599,17 @@ static bool excluded(const struct differ *d, const char *rel)
 	return false;
 }
 
+/* "rel/" in exclude: the directory is not the step's, what it holds may be. */
+static bool excluded_self(const struct differ *d, const char *rel)
+{
+	size_t n = strlen(rel);
+
+	for (const char *const *x = d->exclude; x && *x; x++)
+		if (strncmp(rel, *x, n) == 0 && strcmp(*x + n, "/") == 0)
+			return true;
+	return false;
+}
+
 /* The upper directory for rel, made with the root's attributes (and its
  * missing parents): an fd of it. */
 static int upper_dir(struct differ *d, const char *rel, struct err *err)
@@ -700,7 +711,8 @@ static int diff_entry(struct differ *d, int dir, const char *rel, const char *na
 		ltype = st.st_mode & S_IFMT;
 	fresh = ltype != (st.st_mode & S_IFMT);
 	if (S_ISDIR(st.st_mode)) {
-		if (fresh || changed(d, &st)) {
+		/* Made (with its parents) by what is put below it, if anything. */
+		if ((fresh || changed(d, &st)) && !excluded_self(d, crel)) {
 			_cleanup_close_ int up = upper_dir(d, crel, err);
 
 			if (up < 0)

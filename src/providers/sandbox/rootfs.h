@@ -35,7 +35,8 @@ int rootfs_flatten(const struct rootfs_layers *ly, int root_fd, struct rootfs_st
  * the layers, into the empty directory upper_fd in overlayfs form: new and
  * changed entries copied, deleted ones as whiteouts (char 0/0). Paths in
  * exclude (relative, e.g. "proc", "etc/hosts") are left out with all below
- * them. */
+ * them; a directory named with a trailing slash ("logs/") is not itself
+ * changed, but what changed below it is not left out. */
 int rootfs_diff(int root_fd, const struct rootfs_layers *ly, const struct timespec *since,
                 const char *const *exclude, int upper_fd, struct err *err);
 
