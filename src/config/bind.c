@@ -2,6 +2,7 @@
 #include "config/bind.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/fs.h"
 #include "rollout/strbuf.h"
 
 #include <limits.h>
@@ -501,6 +502,77 @@ void bind_unknown_keys(struct binder *b, struct node *tbl, const char *prefix,
 	}
 }
 
+static bool has_control_char(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* Why `dest` cannot name a place inside the trial's artifacts directory, or NULL.
+ * The collector joins it to that directory, so anything that could climb out of it
+ * or replace it is refused here, where the file and line are still known. */
+static const char *artifact_dest_problem(const char *dest)
+{
+	bool named = false;
+
+	if (dest[0] == '/')
+		return "is an absolute path; expected a path relative to the trial's artifacts "
+		       "directory";
+	for (const char *p = dest; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return "has a '..' component; it must stay inside the trial's artifacts "
+			       "directory";
+		named = named || !(n == 0 || (n == 1 && p[0] == '.'));
+		p += n + (p[n] == '/');
+	}
+	if (!named)
+		return "names the artifacts directory itself; expected a file or directory "
+		       "name inside it";
+	return NULL;
+}
+
+/* The destination rules hold for the written destination, or else for the source's
+ * last component (trailing slashes dropped), which the collector uses instead. Values with control characters
+ * are not echoed: they would reach the terminal. */
+static void check_artifact(struct binder *b, const struct node *v, const char *path,
+                           struct artifact_spec *a)
+{
+	_cleanup_free_ char *src_path = v->type == NODE_TABLE ? bind_path(path, "source") : NULL;
+	_cleanup_free_ char *dest_path = bind_path(path, "destination");
+	const struct node *src = v->type == NODE_TABLE ? node_get(v, "source") : v;
+	size_t n = strlen(a->source);
+	const char *base, *why;
+
+	/* "/app/out/" is the directory "out", as Python's Path sees it for Harbor. */
+	while (n > 1 && a->source[n - 1] == '/')
+		a->source[--n] = '\0';
+	base = path_basename(a->source);
+
+	if (has_control_char(a->source)) {
+		bind_error(b, src, src_path ? src_path : path, "contains a control character");
+		return;
+	}
+	if (a->destination) {
+		const struct node *dest = node_get(v, "destination");
+
+		if (has_control_char(a->destination))
+			bind_error(b, dest, dest_path, "contains a control character");
+		else if ((why = artifact_dest_problem(a->destination)))
+			bind_error(b, dest, dest_path, "\"%s\" %s", a->destination, why);
+		return;
+	}
+	if (artifact_dest_problem(base))
+		bind_error(b, src, src_path ? src_path : path,
+		           "the destination defaults to the last component of \"%s\", which is "
+		           "\"%s\" (unusable: it would not name a file inside the trial's "
+		           "artifacts directory); give a destination",
+		           a->source, base);
+}
+
 void bind_artifacts(struct binder *b, struct node *root, struct artifact_spec **out, size_t *n)
 {
 	struct node *arr = bind_array(b, root, NULL, "artifacts");
@@ -514,8 +586,10 @@ void bind_artifacts(struct binder *b, struct node *root, struct artifact_spec **
 		struct artifact_spec *a = &(*out)[*n];
 
 		if (v->type == NODE_STRING) {
-			if (bind_node_str(b, v, path, BIND_NONEMPTY, &a->source) > 0)
+			if (bind_node_str(b, v, path, BIND_NONEMPTY, &a->source) > 0) {
+				check_artifact(b, v, path, a);
 				(*n)++;
+			}
 			continue;
 		}
 		if (v->type != NODE_TABLE) {
@@ -532,6 +606,7 @@ void bind_artifacts(struct binder *b, struct node *root, struct artifact_spec **
 		bind_str(b, v, path, "service", BIND_NULL_OK | BIND_NONEMPTY, &a->service);
 		bind_unknown_keys(b, v, path, NULL);
 		if (a->source) {
+			check_artifact(b, v, path, a);
 			(*n)++;
 		} else {
 			free(a->destination);

@@ -238,6 +238,29 @@ TEST(task_memory_and_memory_mb_may_agree)
 	task_config_release(&c);
 }
 
+TEST(task_artifact_destinations_inside_the_artifacts_dir_are_kept)
+{
+	static const char doc[] = "artifacts = [\"/app/out/\", \"/logs/model.patch\",\n"
+	                          "  {source = \"/a\", destination = \"./sub/dir/x\"},\n"
+	                          "  {source = \"/b\", destination = \"x..y/.z\"}]\n";
+	_cleanup_node_ struct node *root = NULL;
+	_cleanup_diags_ struct diags d = DIAGS_INIT;
+	struct err err;
+	struct task_config c;
+
+	REQUIRE(toml_parse(doc, sizeof(doc) - 1, "t.toml", &root, &err) == 0);
+	task_config_init(&c);
+	task_config_bind(root, "t.toml", &c, &d);
+	CHECK_INT(d.n, 0);
+	REQUIRE(c.n_artifacts == 4);
+	/* a trailing slash names the directory, as Python's Path does for Harbor */
+	CHECK_STR(c.artifacts[0].source, "/app/out");
+	CHECK(c.artifacts[0].destination == NULL);
+	CHECK_STR(c.artifacts[2].destination, "./sub/dir/x");
+	CHECK_STR(c.artifacts[3].destination, "x..y/.z");
+	task_config_release(&c);
+}
+
 TEST(task_hello_world_loads)
 {
 	struct task *t = NULL;
