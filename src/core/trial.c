@@ -2,6 +2,7 @@
  * teardown. Every failure becomes exception_info in result.json (Harbor's exception
  * type names); teardown always runs; result.json is always written. */
 #include "core/trial.h"
+#include "core/rewards.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -53,46 +54,6 @@ void trial_timeouts(const struct timeout_inputs *in, struct trial_spec *spec)
 
 /* --- rewards ------------------------------------------------------------- */
 
-/* Python's float(): surrounding whitespace, optional sign, digits with single
- * underscores between them, inf/nan. */
-static int parse_python_float(const char *s, double *out)
-{
-	_cleanup_free_ char *clean = NULL;
-	size_t n, j = 0;
-	char *end;
-	const char *p;
-
-	while (*s && isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n && isspace((unsigned char)s[n - 1]))
-		n--;
-	if (n == 0)
-		return -1;
-	clean = xmalloc(n + 1);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '_') {
-			if (i == 0 || i + 1 == n || !isdigit((unsigned char)s[i - 1]) ||
-			    !isdigit((unsigned char)s[i + 1]))
-				return -1;
-			continue;
-		}
-		clean[j++] = s[i];
-	}
-	clean[j] = '\0';
-	p = clean;
-	if (*p == '+' || *p == '-')
-		p++;
-	/* strtod also takes hex floats and "0x..."; Python's float() does not. */
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-		return -1;
-	errno = 0;
-	*out = strtod(clean, &end);
-	if (*end || end == clean)
-		return -1;
-	return 0;
-}
-
 static int read_reward_file(int dirfd, const char *name, char **text, size_t *len, bool *exists,
                             struct err *err)
 {
@@ -135,46 +96,21 @@ int trial_parse_rewards(const char *verifier_dir, cJSON **rewards, const char **
 	if (read_reward_file(dirfd, "reward.txt", &text, &len, &exists, err) < 0)
 		return -1;
 	if (exists) {
-		double v;
-
 		if (len == 0) {
 			*exception_type = "RewardFileEmptyError";
 			return err_set(err, ENODATA, "reward.txt is empty");
 		}
-		if (memchr(text, '\0', len) || parse_python_float(text, &v) < 0)
-			return err_set(err, EINVAL, "reward.txt: expected one number, got '%.80s'",
-			               text);
-		*rewards = cJSON_CreateObject();
-		cJSON_AddNumberToObject(*rewards, "reward", v);
-		return 0;
+		return rewards_from_txt(text, len, rewards, err);
 	}
 	if (read_reward_file(dirfd, "reward.json", &text, &len, &exists, err) < 0)
 		return -1;
 	if (exists) {
-		cJSON *j = NULL, *c;
-
 		if (len == 0) {
 			*exception_type = "RewardFileEmptyError";
 			return err_set(err, ENODATA, "reward.json is empty");
 		}
-		if (json_parse(text, len, "reward.json", &j, err) < 0)
-			return -1;
-		if (!cJSON_IsObject(j)) {
-			cJSON_Delete(j);
-			return err_set(err, EINVAL,
-			               "reward.json: expected a flat object of numbers");
-		}
-		cJSON_ArrayForEach(c, j)
-		{
-			if (!cJSON_IsNumber(c)) {
-				err_set(err, EINVAL, "reward.json: key '%s': expected a number",
-				        c->string);
-				cJSON_Delete(j);
-				return -1;
-			}
-		}
-		*rewards = j;
-		return 0;
+		/* Non-finite numbers, more than REWARD_KEYS_MAX keys: parse errors. */
+		return rewards_from_json(text, len, rewards, err);
 	}
 	*exception_type = "RewardFileNotFoundError";
 	return err_set(err, ENOENT, "no reward.txt or reward.json in /logs/verifier");
