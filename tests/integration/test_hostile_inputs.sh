@@ -1,7 +1,8 @@
 #!/bin/bash
 # Hostile task and job inputs: artifact destinations aimed out of the trial
 # directory, task files that are links to host paths (tests/, solution/,
-# environment/, instruction.md, task.toml, links inside tests/ pointing out).
+# environment/, instruction.md, task.toml, links inside tests/ pointing out),
+# rewards that are no outcome (nan, inf, 1e999, 80,000 keys).
 # `rollout tasks check` reports each one; `rollout run` refuses the task before any
 # trial, so nothing of the host reaches an environment or an agent. Every host file
 # the tasks aim at is a canary under this test's scratch directory, and a positive
@@ -164,6 +165,40 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox}; do
 	out=$("$ROLLOUT" run -q -e "$p" -a oracle -p "$ds" -o "$jobs" --job-name all 2>&1); rc=$?
 	check_eq "$p: a dataset holding hostile tasks does not run" "$rc" 1
 	check_eq "$p: ... and starts no trial" "$(ls -A "$jobs/all" 2>/dev/null)" ""
+	# Rewards that are no outcome: parse errors, recorded once (not retried).
+	rds=$TAP_TMP/rewards
+	for spec in "txt-nan:echo nan > /logs/verifier/reward.txt" \
+		"txt-inf:echo inf > /logs/verifier/reward.txt" \
+		"txt-big:echo 1e999 > /logs/verifier/reward.txt" \
+		"json-big:echo '{\"reward\": 1e999}' > /logs/verifier/reward.json" \
+		"json-neg:echo '{\"a\": 1, \"b\": -1e999}' > /logs/verifier/reward.json" \
+		"json-nan:echo '{\"reward\": NaN}' > /logs/verifier/reward.json" \
+		"json-80000-keys:i=0; { printf '{'; while [ \$i -lt 80000 ]; do printf '\"k%d\": 1, ' \$i; i=\$((i+1)); done; printf '\"last\": 0}'; } > /logs/verifier/reward.json"; do
+		name=${spec%%:*}
+		mkdir -p "$rds/$name/environment" "$rds/$name/tests"
+		echo "Nothing to do." >"$rds/$name/instruction.md"
+		cp "$ds/good/task.toml" "$rds/$name/task.toml"
+		printf 'FROM rollout-test/busybox:1\n' >"$rds/$name/environment/Dockerfile"
+		printf '#!/bin/sh\n%s\n' "${spec#*:}" >"$rds/$name/tests/test.sh"
+		chmod +x "$rds/$name/tests/test.sh"
+	done
+	"$ROLLOUT" run -q -e "$p" -a nop -p "$rds" -o "$jobs" --job-name rewards --max-retries 2 \
+		>/dev/null 2>&1
+	check_eq "$p: non-finite rewards: the job ran" "$?" 0
+	for d in "$jobs"/rewards/*/; do
+		[ -f "$d/result.json" ] || continue
+		t=$(basename "$d"); t=${t%__*}
+		got=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))
+e=r.get("exception_info") or {}
+print(e.get("exception_type"), r.get("verifier_result"))' "$d/result.json")
+		check_eq "$p: $t: VerifierOutputParseError, no rewards" "$got" "VerifierOutputParseError None"
+	done
+	check_eq "$p: non-finite rewards: every task has its trial" \
+		"$(ls -d "$jobs"/rewards/*/ 2>/dev/null | wc -l | tr -d ' ')" 7
+	check_eq "$p: non-finite rewards: nothing was retried" "$(ls -A "$jobs/rewards/.retried" 2>/dev/null)" ""
+	check_eq "$p: non-finite rewards: the job counts no retry" \
+		"$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stats"]["n_retries"])' \
+			"$jobs/rewards/result.json" 2>&1)" 0
 	leaked=$(grep -rl -- "$secret" "$jobs" 2>/dev/null)
 	check_eq "$p: no canary content anywhere under the jobs directory" "$leaked" ""
 done
