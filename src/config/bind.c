@@ -19,32 +19,37 @@ const char *env_list_get(const struct env_list *l, const char *name)
 	return NULL;
 }
 
-static void env_list_put(struct env_list *l, const char *name, const char *value, int line)
+static void env_list_put(struct env_list *l, const char *name, const char *value, int line,
+                         const char *host_var)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		if (strcmp(l->v[i].name, name) == 0) {
-			free(l->v[i].value);
-			l->v[i].value = xstrdup(value);
-			l->v[i].line = line;
-			return;
-		}
+	struct env_var *v = NULL;
+
+	for (size_t i = 0; i < l->n && !v; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			v = &l->v[i];
+	if (!v) {
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+		v = &l->v[l->n++];
+		v->name = xstrdup(name);
+	} else {
+		free(v->value);
+		free(v->host_var);
 	}
-	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-	l->v[l->n].name = xstrdup(name);
-	l->v[l->n].value = xstrdup(value);
-	l->v[l->n].line = line;
-	l->n++;
+	v->value = xstrdup(value);
+	v->line = line;
+	v->host_var = host_var ? xstrdup(host_var) : NULL;
 }
 
 void env_list_set(struct env_list *l, const char *name, const char *value)
 {
-	env_list_put(l, name, value, 0);
+	env_list_put(l, name, value, 0, NULL);
 }
 
 void env_list_copy(struct env_list *dst, const struct env_list *src)
 {
 	for (size_t i = 0; i < src->n; i++)
-		env_list_put(dst, src->v[i].name, src->v[i].value, src->v[i].line);
+		env_list_put(dst, src->v[i].name, src->v[i].value, src->v[i].line,
+		             src->v[i].host_var);
 }
 
 void env_list_release(struct env_list *l)
@@ -52,6 +57,7 @@ void env_list_release(struct env_list *l)
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].name);
 		free(l->v[i].value);
+		free(l->v[i].host_var);
 	}
 	free(l->v);
 	l->v = NULL;
@@ -73,34 +79,38 @@ static bool is_var_char(char c, bool first)
 	       (!first && c >= '0' && c <= '9');
 }
 
+const char *env_template_name(const char *value, size_t *len)
+{
+	size_t n = strlen(value), k = 0;
+	const char *name = value + 2;
+
+	if (n < 4 || value[0] != '$' || value[1] != '{' || value[n - 1] != '}')
+		return NULL;
+	while (name + k < value + n - 1 && is_var_char(name[k], k == 0))
+		k++;
+	if (k == 0)
+		return NULL;
+	/* "${NAME}" or "${NAME:-default}"; "${A B}" and the like are literal */
+	if (name + k != value + n - 1 && !(name[k] == ':' && name[k + 1] == '-'))
+		return NULL;
+	*len = k;
+	return name;
+}
+
 char *env_template_resolve(const char *value, const char **var, size_t *var_len)
 {
-	size_t len = strlen(value), n = 0;
-	const char *name, *def = NULL, *env;
-	size_t def_len = 0;
+	size_t n, len = strlen(value);
+	const char *name = env_template_name(value, &n), *env;
+	_cleanup_free_ char *var_name = NULL;
 
-	if (len < 4 || value[0] != '$' || value[1] != '{' || value[len - 1] != '}')
+	if (!name)
 		return xstrdup(value);
-	name = value + 2;
-	while (name + n < value + len - 1 && is_var_char(name[n], n == 0))
-		n++;
-	if (n == 0)
-		return xstrdup(value);
-	if (name[n] == ':' && name[n + 1] == '-') {
-		def = name + n + 2;
-		def_len = (size_t)(value + len - 1 - def);
-	} else if (name + n != value + len - 1) {
-		return xstrdup(value); /* "${A B}" and the like are literal */
-	}
-	{
-		_cleanup_free_ char *var_name = xstrndup(name, n);
-
-		env = getenv(var_name);
-	}
+	var_name = xstrndup(name, n);
+	env = getenv(var_name);
 	if (env)
 		return xstrdup(env);
-	if (def)
-		return xstrndup(def, def_len);
+	if (name[n] == ':') /* the default: what follows ":-" up to the closing brace */
+		return xstrndup(name + n + 2, (size_t)(value + len - 1 - (name + n + 2)));
 	*var = name;
 	*var_len = n;
 	return NULL;
@@ -409,8 +419,8 @@ int bind_env(struct binder *b, struct node *tbl, const char *prefix, const char 
 		struct node_member *m = &v->tbl.v[i];
 		_cleanup_free_ char *vpath = bind_path(path, m->key);
 		_cleanup_free_ char *raw = NULL, *value = NULL;
-		const char *var = NULL;
-		size_t var_len = 0;
+		const char *var = NULL, *host;
+		size_t var_len = 0, host_len = 0;
 
 		m->used = true;
 		if (strlen(m->key) != m->key_len || m->key_len == 0 || strchr(m->key, '=')) {
@@ -423,6 +433,7 @@ int bind_env(struct binder *b, struct node *tbl, const char *prefix, const char 
 			continue;
 		}
 		value = templates ? env_template_resolve(raw, &var, &var_len) : xstrdup(raw);
+		host = templates ? env_template_name(raw, &host_len) : NULL;
 		if (!value) {
 			bind_error(b, m->value, vpath,
 			           "environment variable '%.*s' is not set and the template has no "
@@ -431,7 +442,11 @@ int bind_env(struct binder *b, struct node *tbl, const char *prefix, const char 
 			ret = -1;
 			continue;
 		}
-		env_list_put(out, m->key, value, m->line);
+		{
+			_cleanup_free_ char *host_var = host ? xstrndup(host, host_len) : NULL;
+
+			env_list_put(out, m->key, value, m->line, host_var);
+		}
 	}
 	return ret;
 }

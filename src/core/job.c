@@ -517,7 +517,9 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 	_cleanup_json_ cJSON *job_json = NULL;
 	_cleanup_free_ char *cfg_path = NULL;
 
-	if (job_load_tasks(job, cfg, err) < 0)
+	/* The caller may have loaded the tasks already (to vet them before anything is
+	 * written). */
+	if (!job->cfg && job_load_tasks(job, cfg, err) < 0)
 		return -1;
 	job->dir = path_join(cfg->jobs_dir, cfg->job_name);
 	if (mkdir_p(job->dir, 0755, err) < 0 || job_lock_dir(job, err) < 0)

@@ -77,9 +77,10 @@ struct job {
 	double result_written; /* mono time of that write */
 };
 
-/* Load the tasks, expand the trials, and set up the job directory: a fresh one, or
- * (same job name, same config) resume: finished trials are kept, unfinished ones
- * removed to be rerun. A changed config is refused with the list of differences. */
+/* Load the tasks (unless job_load_tasks already did), expand the trials, and set up
+ * the job directory: a fresh one, or (same job name, same config) resume: finished
+ * trials are kept, unfinished ones removed to be rerun. A changed config is refused
+ * with the list of differences. */
 int job_prepare(struct job *job, struct job_config *cfg, struct err *err);
 /* The pieces of job_prepare that `rollout trial run` uses on its own: resolve and
  * load the tasks, expand the trials (job->dir must be set before naming them), and
