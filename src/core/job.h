@@ -64,6 +64,7 @@ struct job {
 	struct job_item *items;
 	size_t n_items;
 	int shard_index, shard_count; /* run items with index % count == shard_index */
+	long pids_limit;              /* per trial, sized by job_load_tasks (core/pids.h) */
 	enum progress_mode progress;
 	double started_at;
 	int n_retries;

@@ -2,7 +2,8 @@
 # Hostile task and job inputs: artifact destinations aimed out of the trial
 # directory, task files that are links to host paths (tests/, solution/,
 # environment/, instruction.md, task.toml, links inside tests/ pointing out),
-# rewards that are no outcome (nan, inf, 1e999, 80,000 keys).
+# rewards that are no outcome (nan, inf, 1e999, 80,000 keys), and a concurrency
+# whose pids limits would add up to the host's whole pid space.
 # `rollout tasks check` reports each one; `rollout run` refuses the task before any
 # trial, so nothing of the host reaches an environment or an agent. Every host file
 # the tasks aim at is a canary under this test's scratch directory, and a positive
@@ -199,6 +200,25 @@ print(e.get("exception_type"), r.get("verifier_result"))' "$d/result.json")
 	check_eq "$p: non-finite rewards: the job counts no retry" \
 		"$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stats"]["n_retries"])' \
 			"$jobs/rewards/result.json" 2>&1)" 0
+	# pids headroom: with 8 trials at once each gets at most its share of what the
+	# host's reserve leaves (a quarter of min(pid_max, threads-max), at least 2048).
+	cap=$(cat /proc/sys/kernel/pid_max); thr=$(cat /proc/sys/kernel/threads-max)
+	[ "$thr" -lt "$cap" ] && cap=$thr
+	reserve=$((cap / 4)); [ $reserve -lt 2048 ] && reserve=2048
+	[ $reserve -gt $((cap / 2)) ] && reserve=$((cap / 2))
+	want=$(((cap - reserve) / 8)); [ $want -gt 4096 ] && want=4096; [ $want -lt 64 ] && want=64
+	pt=$TAP_TMP/pids-task
+	mkdir -p "$pt"
+	cp -a "$ds/good/." "$pt/"
+	printf '#!/bin/sh\ncat /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max > /logs/verifier/pids.txt 2>/dev/null\necho 1 > /logs/verifier/reward.txt\n' \
+		>"$pt/tests/test.sh"
+	out=$("$ROLLOUT" run -e "$p" -a nop -p "$pt" -n 8 -o "$jobs" --job-name pids 2>&1)
+	check_eq "$p: -n 8: the environment's pids.max is the host's share" \
+		"$(head -1 "$jobs"/pids/*/verifier/pids.txt 2>/dev/null)" "$want"
+	if [ "$want" -lt 4096 ]; then
+		check_contains "$p: -n 8: the lowered limit is logged" "$out" \
+			"pids limit per trial: $want instead of 4096"
+	fi
 	leaked=$(grep -rl -- "$secret" "$jobs" 2>/dev/null)
 	check_eq "$p: no canary content anywhere under the jobs directory" "$leaked" ""
 done
