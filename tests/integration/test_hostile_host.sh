@@ -24,9 +24,11 @@ echo keep >"$CD/keep"
 canaries() { stat -c '%n %s %a %h %U' "$C" "$CD" "$CD"/*; sha256sum "$C" "$CD"/*; ls -A "$CD"; }
 before=$(canaries)
 # NAME SOLVE [TOP_TOML]: the verifier always scores 1 (the attacks are on the host).
+# Building the attacks (3,000 mkdirs, thousands of links) is slow on a loaded
+# machine: a generous agent timeout, so only a real hang counts.
 mk_task() {
 	busybox_task "$ds" "$1" "$2" 'echo "verifier says hello"
-echo 1 > /logs/verifier/reward.txt' 60.0 "${3:-}"
+echo 1 > /logs/verifier/reward.txt' 900.0 "${3:-}"
 }
 
 
@@ -77,7 +79,7 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 		>"$TAP_TMP/$job.out" 2>&1
 	elapsed=$((SECONDS - t0))
 	jd=$TAP_TMP/jobs/$job
-	check "$p: the job ran within its timeouts (${elapsed}s; no FIFO blocked it)" [ "$elapsed" -lt 300 ]
+	check "$p: the job ran within its timeouts (${elapsed}s; no FIFO blocked it)" [ "$elapsed" -lt 900 ]
 	check_eq "$p: host canaries unchanged" "$(canaries)" "$before"
 	for t in "$ds"/*/; do
 		t=$(basename "$t")
