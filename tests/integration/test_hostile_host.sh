@@ -28,7 +28,7 @@ before=$(canaries)
 # machine: a generous agent timeout, so only a real hang counts.
 mk_task() {
 	busybox_task "$ds" "$1" "$2" 'echo "verifier says hello"
-echo 1 > /logs/verifier/reward.txt' 900.0 "${3:-}"
+echo 1 > /logs/verifier/reward.txt' "${4:-900.0}" "${3:-}"
 }
 
 
@@ -43,7 +43,7 @@ mk_task fifos-and-tty \
 	'mkfifo /logs/agent/exit-code.txt; mkfifo /logs/artifacts/manifest.json
 mkfifo /logs/verifier/test-stdout.txt 2>/dev/null; mknod /logs/agent/oracle-tty c 5 0
 mknod /logs/verifier/reward.json c 5 0 2>/dev/null; echo x > /app/out.txt; exit 1' \
-	'artifacts = ["/app/out.txt"]'
+	'artifacts = ["/app/out.txt"]' 60.0
 # Every temporary name the old atomic writer used (NAME.tmp.PID).
 mk_task planted-temp-names \
 	"i=1; while [ \$i -le 4000 ]; do ln -s $C /logs/artifacts/manifest.json.tmp.\$i; i=\$((i+1)); done
@@ -104,6 +104,8 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 		"$(test -L "$d/agent/exit-code.txt" || cat "$d/agent/exit-code.txt")" 3
 	check "$p: the manifest is a regular file" [ -f "$d/artifacts/manifest.json" -a ! -L "$d/artifacts/manifest.json" ]
 	d=$(trial_of "$jd" fifos-and-tty)
+	check "$p: the FIFO trial took well under its timeouts' sum (nothing waited on a FIFO)" \
+		[ "$(result_field "$d" 'int(__import__("datetime").datetime.fromisoformat(r["finished_at"].replace("Z","+00:00")).timestamp() - __import__("datetime").datetime.fromisoformat(r["started_at"].replace("Z","+00:00")).timestamp())')" -lt 120 ]
 	check_eq "$p: FIFOs and the tty node were replaced by regular files" \
 		"$(test -f "$d/agent/exit-code.txt" && test -f "$d/artifacts/manifest.json" && echo yes)" yes
 	d=$(trial_of "$jd" artifact-through-links)
