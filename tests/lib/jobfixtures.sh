@@ -9,6 +9,7 @@
 #   trial_of JOB_DIR TASK        the trial directory of TASK in the job
 #   result_field TRIAL_DIR EXPR  a Python expression over r, the trial's result.json
 #   reward_of TRIAL_DIR          its "reward" as %g, or None
+#   trial_seconds TRIAL_DIR      whole seconds from started_at to finished_at
 #   normalized_stats JOB_DIR     `rollout jobs summarize --json`, distributions as counts
 busybox_task() {
 	local t=$1/$2
@@ -39,6 +40,10 @@ trial_of() {
 
 result_field() {
 	python3 -c 'import json,sys; r=json.load(open(sys.argv[1]+"/result.json")); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
+}
+
+trial_seconds() {
+	result_field "$1" '(lambda t: int(t(r["finished_at"]) - t(r["started_at"])))(lambda s: __import__("datetime").datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp())'
 }
 
 reward_of() {
