@@ -264,7 +264,10 @@ int sandbox_build_task_image(const struct env_config *cfg, char **ref_out, struc
 	tags[0] = tag;
 	o.context_dir = cfg->environment_dir;
 	o.tags = tags;
-	o.network = cfg->allow_internet;
+	/* As Harbor's (and the docker provider's) builds: the task's network policy is
+	 * for its environment, not for building its image; the build cache, which
+	 * leaves the network out of its keys, then holds one image either way. */
+	o.network = true;
 	o.timeout_sec = deadline > 0 ? deadline - mono_now() : 0;
 	if (deadline > 0 && o.timeout_sec <= 0.001)
 		o.timeout_sec = 0.001;
