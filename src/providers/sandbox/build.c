@@ -213,6 +213,21 @@ static int have_image(struct store *s, const char *ref, struct err *err)
 	return -1;
 }
 
+int sandbox_has_image(const char *ref, struct err *err)
+{
+	_cleanup_free_ char *root = store_default_root();
+	struct store *s = NULL;
+	int have;
+
+	if (!path_is_dir(root))
+		return 0; /* no store yet: nothing in it, and none made by asking */
+	if (store_open(root, &s, err) < 0)
+		return -1;
+	have = have_image(s, ref, err);
+	store_close(s);
+	return have;
+}
+
 int sandbox_build_task_image(const struct env_config *cfg, char **ref_out, struct err *err)
 {
 	struct dockerignore *ignore = NULL;

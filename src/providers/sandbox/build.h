@@ -17,5 +17,7 @@ const struct build_runner *sandbox_build_runner(void);
  * build per name at a time across processes. Output goes to cfg->build_log_path.
  * *ref_out: the name. */
 int sandbox_build_task_image(const struct env_config *cfg, char **ref_out, struct err *err);
+/* provider_ops.has_image: is ref in the image store ($ROLLOUT_HOME)? */
+int sandbox_has_image(const char *ref, struct err *err);
 
 #endif

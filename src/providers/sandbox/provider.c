@@ -2,6 +2,7 @@
 #include "providers/provider.h"
 #include "providers/sandbox/cgroup.h"
 #include "providers/sandbox/sandbox.h"
+#include "providers/sandbox/build.h"
 #include "providers/sandbox/security.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -238,4 +239,5 @@ const struct provider_ops sandbox_provider = {
     .release = sb_release,
     .list = sb_list,
     .gc = sb_gc,
+    .has_image = sandbox_has_image,
 };
