@@ -11,6 +11,7 @@ static const struct {
     {"run", cmd_run},           {"jobs", cmd_jobs},   {"trial", cmd_trial}, {"tasks", cmd_tasks},
     {"datasets", cmd_datasets}, {"image", cmd_image}, {"env", cmd_env},     {"gc", cmd_gc},
     {"version", cmd_version},
+    {"trials", cmd_trial}, /* Harbor's spelling: `rollout trials start` */
 };
 
 static const char usage[] =

@@ -160,6 +160,8 @@ static void phase_begin(struct trial_run_state *s, enum trial_phase p)
 {
 	s->r->phases[p].started_at = wall_now();
 	log_info("%s: %s", s->spec->trial_name, trial_phase_key(p));
+	if (s->spec->on_phase)
+		s->spec->on_phase(s->spec->on_phase_ctx, (int)p);
 }
 
 static void phase_end(struct trial_run_state *s, enum trial_phase p)
