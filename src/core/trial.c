@@ -245,9 +245,13 @@ static void run_setup(struct trial_run_state *s)
 			break;
 		log_warn("%s: environment start timed out; retrying once", spec->trial_name);
 	}
-	if (!s->env)
+	if (!s->env) {
+		/* Build and start errors come from the builder or the daemon; the trial's
+		 * record says which task they are about. */
+		err_wrap(&err, "task %s", spec->task_name);
 		fail(s, err.code == ETIMEDOUT ? "EnvironmentStartTimeoutError" : "RuntimeError",
 		     &err);
+	}
 	phase_end(s, PHASE_ENVIRONMENT_SETUP);
 }
 
