@@ -872,6 +872,7 @@ static void worker_main(struct job *job, struct job_item *it, pid_t parent)
 	signals_install_cancel();
 	log_set_quiet(1);
 	log_set_level(LOG_ERROR + 1);
+	log_set_stderr_hook(NULL, NULL); /* the display is the orchestrator's */
 	job_item_spec(job, it, &spec, &scratch);
 	if (job->phase_pipe[1] > 0) {
 		close(job->phase_pipe[0]);
@@ -1194,6 +1195,7 @@ int job_execute(struct job *job, struct err *err)
 	log_close_file(job->log_slot);
 	return 0;
 out:
+	log_set_stderr_hook(NULL, NULL); /* the display's, on its way out */
 	sigprocmask(SIG_UNBLOCK, &chld, NULL);
 	log_close_file(job->log_slot);
 	return -1;

@@ -9,6 +9,7 @@
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/json.h"
+#include "rollout/log.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
 
@@ -146,6 +147,17 @@ static void erase_block(struct progress *p)
 	}
 }
 
+/* A log message is about to be printed: the block goes, and comes back at the next
+ * tick below the message. */
+static void before_log(void *ctx)
+{
+	struct progress *p = ctx;
+
+	erase_block(p);
+	fflush(stderr);
+	p->last_draw = 0;
+}
+
 static void draw(struct progress *p, const struct job *job)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -206,6 +218,8 @@ void progress_begin(struct progress *p, const struct job *job)
 	p->adopted = p->done;
 	if (p->mode == PROGRESS_QUIET)
 		return;
+	if (p->mode == PROGRESS_LIVE)
+		log_set_stderr_hook(before_log, p);
 	update_mean(p, job);
 	if (p->mode == PROGRESS_LINES) {
 		char ts[ISO8601_LEN];
@@ -294,6 +308,7 @@ void progress_end(struct progress *p, const struct job *job)
 {
 	_cleanup_json_ cJSON *stats = job_compute_stats(job);
 
+	log_set_stderr_hook(NULL, NULL);
 	if (p->mode == PROGRESS_QUIET) {
 		/* -q: what a script needs, nothing more. */
 		update_mean(p, job);
