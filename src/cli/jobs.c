@@ -228,34 +228,29 @@ static int dir_stats(const char *dir, cJSON **stats, int *n_total, struct err *e
 	return 0;
 }
 
+static const struct cli_option summarize_options[] = {
+    CLI_OPT(0, "json", NULL, NULL, "the statistics as JSON (what result.json holds)", cli_opt_true,
+            0),
+    CLI_END,
+};
+
 static int jobs_summarize(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+	_cleanup_strvs_ struct strv dirs = STRV_INIT;
 	_cleanup_json_ cJSON *stats = NULL;
 	struct err err = {0};
 	bool json = false;
-	int c;
+	int rc;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			fputs(jobs_usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_usage_error("jobs summarize", "unknown option '%s'",
-			                       argv[optind - 1]);
-		}
-	}
-	if (optind != argc - 1)
-		return cli_usage_error("jobs summarize",
-		                       optind >= argc ? "missing DIR" : "more than one DIR");
-	if (dir_stats(argv[optind], &stats, NULL, &err) < 0)
+	rc = cli_parse("jobs summarize", summarize_options, argc, argv, &json,
+	               "usage: rollout jobs summarize DIR [--json]\n\n"
+	               "Statistics of the job in DIR, computed from its trials' result files.\n\n",
+	               NULL, &dirs);
+	if (rc >= 0)
+		return rc;
+	if (dirs.n != 1)
+		return cli_usage_error("jobs summarize", dirs.n ? "more than one DIR" : "missing DIR");
+	if (dir_stats(dirs.v[0], &stats, NULL, &err) < 0)
 		return cli_fail("%s", err.msg);
 	if (json) {
 		_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
@@ -268,45 +263,50 @@ static int jobs_summarize(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static const struct cli_option merge_options[] = {
+    CLI_OPT('o', "output", NULL, "OUT", "the merged job directory (must not exist)", cli_opt_str,
+            0),
+    CLI_END,
+};
+
+static int jobs_merge_dirs(const char *out, char **argv, int argc);
+
 static int jobs_merge(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
-	const char *out = NULL;
+	_cleanup_strvs_ struct strv dirs = STRV_INIT;
+	char *out = NULL;
+	int rc;
+
+	rc = cli_parse("jobs merge", merge_options, argc, argv, &out,
+	               "usage: rollout jobs merge -o OUT DIR...\n\n"
+	               "Combine the directories of a sharded job (`rollout run --shard I/N`) into\n"
+	               "one job OUT with the statistics of an unsharded run.\n\n",
+	               NULL, &dirs);
+	if (rc < 0)
+		rc = jobs_merge_dirs(out, dirs.v, (int)dirs.n);
+	free(out);
+	return rc;
+}
+
+/* The shard directories are argv[0..argc). */
+static int jobs_merge_dirs(const char *out, char **argv, int argc)
+{
 	_cleanup_json_ cJSON *first_cfg = NULL;
 	_cleanup_json_ cJSON *stats = NULL;
 	_cleanup_json_ cJSON *result = cJSON_CreateObject();
 	_cleanup_cdir_ struct cdir outd = CDIR_INIT;
 	struct err err = {0};
-	int c, total = 0;
+	int total = 0;
 	char id[37], ts[ISO8601_LEN];
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			fputs(jobs_usage, stdout);
-			return EXIT_OK;
-		case ':':
-			return cli_usage_error("jobs merge", "option '%s' needs a value",
-			                       argv[optind - 1]);
-		default:
-			return cli_usage_error("jobs merge", "unknown option '%s'",
-			                       argv[optind - 1]);
-		}
-	}
 	if (!out)
 		return cli_usage_error("jobs merge", "missing -o OUT");
-	if (optind >= argc)
+	if (argc == 0)
 		return cli_usage_error("jobs merge", "missing shard directories");
 	if (path_exists(out))
 		return cli_fail("%s already exists", out);
 	/* Every shard must come from the same job config. */
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < argc; i++) {
 		_cleanup_cdir_ struct cdir jd = CDIR_INIT;
 		cJSON *cfg = NULL;
 
@@ -323,14 +323,14 @@ static int jobs_merge(int argc, char **argv)
 			if (job_config_json_diff(first_cfg, cfg, &diff) > 0) {
 				cJSON_Delete(cfg);
 				return cli_fail("%s was run with a different config than %s: %s",
-				                argv[i], argv[optind], diff.v[0]);
+				                argv[i], argv[0], diff.v[0]);
 			}
 		}
 		cJSON_Delete(cfg);
 	}
 	if (cdir_make_trusted(out, 0755, &outd, &err) < 0)
 		return cli_fail("%s", err.msg);
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < argc; i++) {
 		_cleanup_cdir_ struct cdir shard = CDIR_INIT;
 		_cleanup_strvs_ struct strv names = STRV_INIT;
 		_cleanup_json_ cJSON *res = NULL;
@@ -378,7 +378,7 @@ static int jobs_merge(int argc, char **argv)
 	if (json_write_at(&outd, "result.json", result, &err) < 0)
 		return cli_fail("%s", err.msg);
 	job_print_summary(stdout, cJSON_GetObjectItemCaseSensitive(result, "stats"));
-	printf("merged %d shard%s into %s\n", argc - optind, argc - optind == 1 ? "" : "s", out);
+	printf("merged %d shard%s into %s\n", argc, argc == 1 ? "" : "s", out);
 	return EXIT_OK;
 }
 
