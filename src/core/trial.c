@@ -610,7 +610,11 @@ static void run_teardown(struct trial_run_state *s)
 	if (s->env) {
 		if (spec->provider->stop(s->env, !keep, &err) < 0) {
 			log_error("%s: teardown: %s", spec->trial_name, err.msg);
-			if (!s->r->exception)
+			/* Failed while being cancelled: likely because of it, so the trial
+			 * runs again on resume rather than being kept with this error. */
+			if (!s->r->exception && cancel_requested())
+				mark_cancelled(s);
+			else if (!s->r->exception)
 				trial_result_set_exception(s->r, "RuntimeError", "teardown: %s",
 				                           err.msg);
 		} else if (keep) {
@@ -744,7 +748,8 @@ int trial_run(const struct trial_spec *spec, struct trial_result *r, struct err 
 	if (!s.fatal && !spec->verifier_disabled && !cancel_requested())
 		run_verify(&s);
 	/* Cancelled before the work phases completed: the result is not an outcome.
-	 * A cancel that arrives during collect/teardown changes nothing. */
+	 * A cancel that arrives during collect/teardown changes nothing (unless the
+	 * teardown then fails: see run_teardown). */
 	if (cancel_requested())
 		mark_cancelled(&s);
 	run_collect(&s);
