@@ -190,6 +190,17 @@ out=$("$ROLLOUT" run -p ds --job-name lines -n 2 2>&1)
 check_contains "plain lines: each finished trial with its reward, the mean so far and an ETA" "$out" '[1/5] '
 check "... e.g." bash -c 'grep -E "\[[1-5]/5\] [abc][12]__[A-Za-z0-9]{7} rewards \{\"reward\":1\} \([0-9.]+ s\); mean 1\.000, ETA [0-9]+s$" <<<"$1"' _ "$out"
 check_contains "... the final line of the display has the final mean" "$(grep '\[5/5\]' <<<"$out")" "mean 1.000, ETA 0s"
+# Mixed outcomes: the display's mean as each trial ends follows the final rule (an
+# errored trial counts as 0), so its last value is the summary's.
+mk_task "$W/mix/m-pass" 'true' "$PASS" 'docker_image = "rollout-test/busybox:1"'
+mk_task "$W/mix/m-fail" 'true' 'echo 0 > /logs/verifier/reward.txt' 'docker_image = "rollout-test/busybox:1"'
+mk_task "$W/mix/m-half" 'true' 'echo 0.5 > /logs/verifier/reward.txt' 'docker_image = "rollout-test/busybox:1"'
+mk_task "$W/mix/m-err" 'true' 'echo no reward' 'docker_image = "rollout-test/busybox:1"'
+out=$("$ROLLOUT" run -p mix --job-name mix -n 2 2>&1)
+check "mixed outcomes: the error is a line of its own" \
+	bash -c 'grep -qE "\[[1-4]/4\] m-err__[A-Za-z0-9]{7} RewardFileNotFoundError" <<<"$1"' _ "$out"
+check_contains "... the display's last mean" "$(grep '\[4/4\]' <<<"$out")" "mean 0.375, ETA 0s"
+check_eq "... is the job's" "$("$ROLLOUT" jobs summarize --json jobs/mix | python3 -c 'import json,sys; e=json.load(sys.stdin)["evals"]; print(["%.3f" % v["metrics"][0]["mean"] for v in e.values()])')" "['0.375']"
 out=$("$ROLLOUT" run -p ds --job-name quiet -n 5 -q 2>&1 | grep -v warning)
 check_eq "-q: the mean, the summary line and the results path only" "$out" "mean 1.000; total: 5 trials, 0 errors, 0 retries
 results: jobs/quiet"
