@@ -31,6 +31,7 @@ struct opts {
 	const char *workdir;      /* image WorkingDir (default /app) */
 	const char *top_layer;    /* an extra layer above the fixture */
 	const char *second_layer; /* and one above that */
+	double cpus;              /* default 1 */
 };
 
 static const char *rootfs(void)
@@ -67,7 +68,7 @@ static struct environment *start_opts(const struct opts *o)
 	cfg.job_name = "itest";
 	cfg.task_name = "itest";
 	cfg.docker_image = img.ref;
-	cfg.cpus = 1;
+	cfg.cpus = o->cpus > 0 ? o->cpus : 1;
 	cfg.memory_bytes = 256LL << 20;
 	cfg.pids_limit = 256;
 	cfg.allow_internet = o->internet;
@@ -229,7 +230,7 @@ TEST(teardown_leaves_no_process_mount_cgroup_or_directory)
 	ncg = e->cg.n;
 	for (int i = 0; i < ncg; i++)
 		cgpaths[i] = xstrdup(e->cg.path[i]);
-	CHECK(ncg >= 3);
+	CHECK(ncg >= (e->cg.mode == CG_V1 ? 3 : 1)); /* v1: one per hierarchy; v2: one */
 	for (int i = 0; i < ncg; i++)
 		CHECK(path_is_dir(cgpaths[i]));
 	CHECK(processes_appear("sleep", "1234.5", 5) == 1);
@@ -612,6 +613,80 @@ TEST(exec_errors_are_reported)
 	CHECK_INT(res.exit_code, 126);
 	out = sh_user(e, NULL, "exit 3", &code);
 	CHECK_INT(code, 3);
+	destroy(e);
+}
+
+/* ---- Limits ---- */
+
+/* Sum of utime + stime (clock ticks) of the processes whose command line
+ * matches `pattern` (a regular expression that does not match itself: the
+ * script's own command line holds it), read inside the environment; -1 when
+ * none. */
+static long long cpu_ticks_of(struct environment *e, const char *pattern)
+{
+	_cleanup_free_ char *script =
+	    xasprintf("t=0; n=0; for d in /proc/[0-9]*; do tr '\\0' ' ' <$d/cmdline 2>/dev/null | "
+	              "grep -q '%s' || continue; set -- $(cat $d/stat); t=$((t + ${14} + ${15})); "
+	              "n=$((n + 1)); done; [ $n -gt 0 ] && echo $t || echo -1",
+	              pattern);
+	_cleanup_free_ char *out = sh(e, script);
+
+	return atoll(out);
+}
+
+static long long cpu_stat(const struct environment *e, const char *key)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+
+	for (int i = 0; i < e->cg.n; i++) {
+		_cleanup_free_ char *p = NULL;
+
+		if (e->cg.mode == CG_V1 && !cg_has_controller(e->cg.ctrl[i], "cpu"))
+			continue;
+		p = path_join(e->cg.path[i], "cpu.stat");
+		if (read_file(p, 65536, &text, &len, NULL) == 0)
+			return cg_keyed_value(text, key);
+	}
+	return -1;
+}
+
+/* cpus = 0.1: 10 ms of CPU per 100 ms period for the whole environment. Two
+ * busy loops run until the kernel has throttled the environment's cgroup a few
+ * times (a condition, polled); what they used is then within the quota of the
+ * periods counted, give or take a period and the 5 ms slices in flight.
+ * Kernel counters on both sides, no wall clock: load can only lower the
+ * usage. Unlimited, the loops would take a CPU each. */
+TEST(cpu_limit_holds_the_quota)
+{
+	struct opts o = {.cpus = 0.1};
+	struct environment *e;
+	_cleanup_free_ char *out = NULL;
+	long long throttled = -1, periods, ticks, used_us, hz = sysconf(_SC_CLK_TCK);
+	double end;
+	struct err err = {0};
+
+	e = start_opts(&o);
+	REQUIRE(e);
+	if (e->cg.mode == CG_NONE) {
+		destroy(e);
+		SKIP("no cgroups (an ordinary user on cgroup v1)");
+	}
+	out = sh(e, "for i in 1 2; do sh -c 'while :; do :; done' cpuhog >/dev/null 2>&1 & done; "
+	            "echo started");
+	CHECK_STR(out, "started\n");
+	for (end = mono_now() + 60; mono_now() < end; sleep_sec(0.05))
+		if ((throttled = cpu_stat(e, "nr_throttled")) >= 5)
+			break;
+	ticks = cpu_ticks_of(e, "cpuho[g]");
+	periods = cpu_stat(e, "nr_periods");
+	CHECK(P->kill_all(e, &err) >= 2);
+	CHECK(throttled >= 5);
+	REQUIRE(ticks >= 0 && periods > 0 && hz > 0);
+	used_us = ticks * 1000000 / hz;
+	if (used_us > (periods + 1) * 10000 + 2 * 5000 + 2 * 1000000 / hz)
+		test_fail_at(__FILE__, __LINE__, "the loops used %lld us in %lld periods of 10 ms",
+		             used_us, periods);
 	destroy(e);
 }
 
