@@ -816,6 +816,17 @@ static void require_rootless(void)
 		test_skip("runs as an unprivileged user (test_sandbox.sh)");
 }
 
+/* SANDBOX_ITEST_SUBIDS=1|0: test_sandbox.sh says whether this user has
+ * subordinate ids through newuidmap, so that neither mode silently stands in
+ * for the other. Unset: either. */
+static void check_subid_mode(const struct environment *e)
+{
+	const char *want = getenv("SANDBOX_ITEST_SUBIDS");
+
+	if (want && *want)
+		CHECK_INT(e->subids, atoi(want) != 0);
+}
+
 TEST(rootless_environment_maps_the_caller_to_root)
 {
 	struct environment *e;
@@ -826,11 +837,25 @@ TEST(rootless_environment_maps_the_caller_to_root)
 	e = start();
 	REQUIRE(e);
 	CHECK(e->rootless);
-	CHECK_INT(e->cg.mode, CG_NONE); /* v1 cannot be delegated: no limits, said once */
+	check_subid_mode(e);
+	/* v1 cannot be delegated: no limits, said once; v2 only where our cgroup
+	 * was delegated to us (test_cgroup_v2.sh) */
+	if (cg_host_get()->mode != CG_V2)
+		CHECK_INT(e->cg.mode, CG_NONE);
 	out = sh(e, "id -u; id -g; cat /proc/self/uid_map | tr -s ' '; echo hi >/logs/agent/r.txt; "
 	            "hostname; touch /app/new && echo writable");
 	CHECK_CONTAINS(out, "0\n0\n 0 ");
 	CHECK_CONTAINS(out, "writable\n");
+	if (!e->subids) {
+		/* One id each: nobody else exists, so nobody else can run. */
+		int code = -1;
+		_cleanup_free_ char *maps =
+		    sh(e, "wc -l </proc/self/uid_map; cat /proc/self/setgroups");
+		_cleanup_free_ char *other = sh_user(e, "nobody", "id -u", &code);
+
+		CHECK_STR(maps, "1\ndeny\n");
+		CHECK_INT(code, 126);
+	}
 	f = path_join(tdir("agent"), "r.txt");
 	REQUIRE(stat(f, &st) == 0);
 	CHECK_INT(st.st_uid, getuid()); /* root inside is the caller outside */
@@ -893,6 +918,7 @@ TEST(rootless_subordinate_ids_map_other_users)
 	require_rootless();
 	e = start();
 	REQUIRE(e);
+	check_subid_mode(e);
 	if (!e->subids) {
 		destroy(e);
 		SKIP("no subordinate id range for this user (newuidmap, /etc/subuid)");
