@@ -803,10 +803,12 @@ TEST(network_is_loopback_only_when_internet_is_not_allowed)
 	check_only_loopback(env, true);
 	/* loopback itself works */
 	/* Conditions, not pauses: the listener's socket in LISTEN (port 7777 is
-	 * 1E61 in /proc/net/tcp, state 0A), then the bytes in the file. */
+	 * 1E61 in /proc/net/tcp, or tcp6 where nc listens on IPv6, state 0A),
+	 * then the bytes in the file. */
 	sh(env,
 	   "nc -l -p 7777 > /tmp/got & "
-	   "i=0; while ! grep -q ':1E61 00000000:0000 0A' /proc/net/tcp && [ $i -lt 400 ]; do "
+	   "i=0; while ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':1E61 0*:0000 0A' "
+	   "&& [ $i -lt 400 ]; do "
 	   "sleep 0.05; i=$((i+1)); done; "
 	   "echo ping | nc 127.0.0.1 7777; "
 	   "i=0; while ! grep -q ping /tmp/got && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; "

@@ -32,6 +32,7 @@ struct opts {
 	const char *workdir;      /* image WorkingDir (default /app) */
 	const char *top_layer;    /* an extra layer above the fixture */
 	const char *second_layer; /* and one above that */
+	double cpus;              /* default 1 */
 };
 
 static const char *rootfs(void)
@@ -68,7 +69,7 @@ static struct environment *start_opts(const struct opts *o)
 	cfg.job_name = "itest";
 	cfg.task_name = "itest";
 	cfg.docker_image = img.ref;
-	cfg.cpus = 1;
+	cfg.cpus = o->cpus > 0 ? o->cpus : 1;
 	cfg.memory_bytes = 256LL << 20;
 	cfg.pids_limit = 256;
 	cfg.allow_internet = o->internet;
@@ -230,7 +231,7 @@ TEST(teardown_leaves_no_process_mount_cgroup_or_directory)
 	ncg = e->cg.n;
 	for (int i = 0; i < ncg; i++)
 		cgpaths[i] = xstrdup(e->cg.path[i]);
-	CHECK(ncg >= 3);
+	CHECK(ncg >= (e->cg.mode == CG_V1 ? 3 : 1)); /* v1: one per hierarchy; v2: one */
 	for (int i = 0; i < ncg; i++)
 		CHECK(path_is_dir(cgpaths[i]));
 	CHECK(processes_appear("sleep", "1234.5", 5) == 1);
@@ -656,6 +657,108 @@ TEST(exec_errors_are_reported)
 	destroy(e);
 }
 
+/* ---- Limits ---- */
+
+/* Sum of utime + stime (clock ticks) of the host processes whose last
+ * argument is `marker`, and how many there are. Read from the host's /proc: a
+ * scan inside would fork a few programs per process (slow under
+ * user-mode-linux). */
+static long long cpu_ticks_of(const char *marker, int *count)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	struct dirent *de;
+	long long ticks = 0;
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		_cleanup_free_ char *cmd = NULL, *stat = NULL;
+		char path[300], *p;
+		unsigned long long ut, st;
+		size_t len;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		if (read_file(path, 4096, &cmd, &len, NULL) < 0 || len < 2 || cmd[len - 1] != '\0')
+			continue;
+		for (p = cmd + len - 2; p > cmd && p[-1]; p--)
+			;
+		if (strcmp(p, marker) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if (read_file(path, 4096, &stat, &len, NULL) < 0 || !(p = strrchr(stat, ')')) ||
+		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+		           &st) != 2)
+			continue;
+		ticks += (long long)(ut + st);
+		n++;
+	}
+	*count = n;
+	return ticks;
+}
+
+static long long cpu_stat(const struct environment *e, const char *key)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+
+	for (int i = 0; i < e->cg.n; i++) {
+		_cleanup_free_ char *p = NULL;
+
+		if (e->cg.mode == CG_V1 && !cg_has_controller(e->cg.ctrl[i], "cpu"))
+			continue;
+		p = path_join(e->cg.path[i], "cpu.stat");
+		if (read_file(p, 65536, &text, &len, NULL) == 0)
+			return cg_keyed_value(text, key);
+	}
+	return -1;
+}
+
+/* cpus = 0.1: 10 ms of CPU per 100 ms period for the whole environment. Two
+ * busy loops run until the kernel has throttled the environment's cgroup a few
+ * more times (conditions, polled: the loops exist, then the throttling); what
+ * they used is then within the quota of the periods counted, give or take a
+ * period and the 5 ms slices in flight. Kernel counters on both sides, no wall
+ * clock: load can only lower the usage. Unlimited, the loops would take a CPU
+ * each. */
+TEST(cpu_limit_holds_the_quota)
+{
+	struct opts o = {.cpus = 0.1};
+	struct environment *e;
+	_cleanup_free_ char *out = NULL;
+	long long base = -1, throttled = -1, periods, ticks, used_us, hz = sysconf(_SC_CLK_TCK);
+	int loops = 0;
+	double end;
+	struct err err = {0};
+
+	e = start_opts(&o);
+	REQUIRE(e);
+	if (e->cg.mode == CG_NONE) {
+		destroy(e);
+		SKIP("no cgroups (an ordinary user on cgroup v1)");
+	}
+	out = sh(e, "for i in 1 2; do sh -c 'while :; do :; done' cpuhog >/dev/null 2>&1 & done; "
+	            "echo started");
+	CHECK_STR(out, "started\n");
+	for (end = mono_now() + 60; mono_now() < end; sleep_sec(0.05)) {
+		if (base < 0 && (cpu_ticks_of("cpuhog", &loops), loops == 2))
+			base = cpu_stat(e, "nr_throttled");
+		if (base >= 0 && (throttled = cpu_stat(e, "nr_throttled")) >= base + 5)
+			break;
+	}
+	ticks = cpu_ticks_of("cpuhog", &loops);
+	periods = cpu_stat(e, "nr_periods");
+	CHECK(P->kill_all(e, &err) >= 2);
+	CHECK_INT(loops, 2);
+	CHECK(base >= 0 && throttled >= base + 5);
+	REQUIRE(periods > 0 && hz > 0);
+	used_us = ticks * 1000000 / hz;
+	if (used_us > (periods + 1) * 10000 + 2 * 5000 + 2 * 1000000 / hz)
+		test_fail_at(__FILE__, __LINE__, "the loops used %lld us in %lld periods of 10 ms",
+		             used_us, periods);
+	destroy(e);
+}
+
 /* ---- The hostile-agent suite (testdata/hostile) ---- */
 
 static char *slurp(const char *path)
@@ -668,12 +771,33 @@ static char *slurp(const char *path)
 	return s;
 }
 
+/* The names of the loaded modules, one a line: /proc/modules without the use
+ * counts and addresses (where overlay is a module, the environment's own
+ * mounts count as its users). */
+static char *module_names(void)
+{
+	_cleanup_free_ char *all = slurp("/proc/modules");
+	char *names = xstrdup(""), *l, *next;
+
+	for (l = all; l && *l; l = next) {
+		char *tmp;
+
+		next = strchr(l, '\n');
+		if (next)
+			*next++ = '\0';
+		tmp = xasprintf("%s%.*s\n", names, (int)strcspn(l, " "), l);
+		free(names);
+		names = tmp;
+	}
+	return names;
+}
+
 TEST(hostile_agent_is_denied_and_the_host_unchanged)
 {
 	_cleanup_free_ char *suite = path_join(test_srcdir(), "testdata/hostile");
 	_cleanup_free_ char *secret = xasprintf("/tmp/rollout-hostile-secret-%d", (int)getpid());
 	_cleanup_free_ char *escape = xasprintf("/tmp/rollout-hostile-escape-%d", (int)getpid());
-	_cleanup_free_ char *modules0 = slurp("/proc/modules"), *hostname0 = slurp("/etc/hostname");
+	_cleanup_free_ char *modules0 = module_names(), *hostname0 = slurp("/etc/hostname");
 	_cleanup_free_ char *core0 = slurp("/proc/sys/kernel/core_pattern");
 	_cleanup_free_ char *out = NULL, *modules1 = NULL, *core1 = NULL, *hostname1 = NULL;
 	_cleanup_free_ char *got = NULL, *back = NULL, *alive = NULL, *payload = NULL;
@@ -707,7 +831,7 @@ TEST(hostile_agent_is_denied_and_the_host_unchanged)
 	CHECK(!strstr(out, "HOSTSECRET"));
 
 	/* The host did not change. */
-	modules1 = slurp("/proc/modules");
+	modules1 = module_names();
 	core1 = slurp("/proc/sys/kernel/core_pattern");
 	hostname1 = slurp("/etc/hostname");
 	CHECK_STR(modules1, modules0);
@@ -782,6 +906,29 @@ static void require_rootless(void)
 		test_skip("runs as an unprivileged user (test_sandbox.sh)");
 }
 
+/* SANDBOX_ITEST_SUBIDS=1|0: test_sandbox.sh says whether this user has
+ * subordinate ids through newuidmap, so that neither mode silently stands in
+ * for the other. Unset: either. SANDBOX_ITEST_CGROUP=v2: the caller's cgroup
+ * was delegated to it (test_cgroup_v2.sh), so the limits apply. */
+static void check_rootless_mode(struct environment *e)
+{
+	const char *want = getenv("SANDBOX_ITEST_SUBIDS");
+	const char *cg = getenv("SANDBOX_ITEST_CGROUP");
+
+	if (want && *want)
+		CHECK_INT(e->subids, atoi(want) != 0);
+	if (cg && strcmp(cg, "v2") == 0) {
+		_cleanup_free_ char *lim = sh(
+		    e,
+		    "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max");
+
+		CHECK_INT(e->cg.mode, CG_V2);
+		CHECK_STR(lim, "268435456\n256\n100000 100000\n");
+	} else if (cg_host_get()->mode != CG_V2) {
+		CHECK_INT(e->cg.mode, CG_NONE); /* v1 cannot be delegated: no limits, said once */
+	}
+}
+
 TEST(rootless_environment_maps_the_caller_to_root)
 {
 	struct environment *e;
@@ -792,11 +939,21 @@ TEST(rootless_environment_maps_the_caller_to_root)
 	e = start();
 	REQUIRE(e);
 	CHECK(e->rootless);
-	CHECK_INT(e->cg.mode, CG_NONE); /* v1 cannot be delegated: no limits, said once */
+	check_rootless_mode(e);
 	out = sh(e, "id -u; id -g; cat /proc/self/uid_map | tr -s ' '; echo hi >/logs/agent/r.txt; "
 	            "hostname; touch /app/new && echo writable");
 	CHECK_CONTAINS(out, "0\n0\n 0 ");
 	CHECK_CONTAINS(out, "writable\n");
+	if (!e->subids) {
+		/* One id each: nobody else exists, so nobody else can run. */
+		int code = -1;
+		_cleanup_free_ char *maps =
+		    sh(e, "wc -l </proc/self/uid_map; cat /proc/self/setgroups");
+		_cleanup_free_ char *other = sh_user(e, "nobody", "id -u", &code);
+
+		CHECK_STR(maps, "1\ndeny\n");
+		CHECK_INT(code, 126);
+	}
 	f = path_join(tdir("agent"), "r.txt");
 	REQUIRE(stat(f, &st) == 0);
 	CHECK_INT(st.st_uid, getuid()); /* root inside is the caller outside */
@@ -859,6 +1016,7 @@ TEST(rootless_subordinate_ids_map_other_users)
 	require_rootless();
 	e = start();
 	REQUIRE(e);
+	check_rootless_mode(e);
 	if (!e->subids) {
 		destroy(e);
 		SKIP("no subordinate id range for this user (newuidmap, /etc/subuid)");

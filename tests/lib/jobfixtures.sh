@@ -12,6 +12,8 @@
 #   reward_of TRIAL_DIR          its "reward" as %g, or None
 #   trial_seconds TRIAL_DIR      whole seconds from started_at to finished_at
 #   normalized_stats JOB_DIR     `rollout jobs summarize --json`, distributions as counts
+#   job_outcomes JOB_DIR         one line per trial, sorted by task: "TASK REWARDS
+#                                EXCEPTION" (rewards as k=v,k=v, "-" for none)
 busybox_task() {
 	local t=$1/$2
 	mkdir -p "$t/environment" "$t/solution" "$t/tests"
@@ -78,4 +80,18 @@ for k, e in s["evals"].items():
         "exception_stats": {t: len(n) for t, n in e["exception_stats"].items()},
     }
 print(json.dumps(out, sort_keys=True))'
+}
+
+job_outcomes() {
+	python3 - "$1" <<'PY'
+import glob, json, os, sys
+rows = []
+for f in glob.glob(os.path.join(sys.argv[1], "*", "result.json")):
+    r = json.load(open(f))
+    rw = (r.get("verifier_result") or {}).get("rewards") or {}
+    exc = (r.get("exception_info") or {}).get("exception_type") or "-"
+    rw = ",".join("%s=%g" % (k, v) for k, v in sorted(rw.items())) or "-"
+    rows.append("%s %s %s" % (r.get("task_name"), rw, exc))
+print("\n".join(sorted(rows)))
+PY
 }

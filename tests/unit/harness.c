@@ -136,7 +136,9 @@ int main(int argc, char **argv)
 		if (!selected(filter, tests[i].name))
 			continue;
 		n++;
-		snprintf(tmpdir, sizeof(tmpdir), "/tmp/rollout-unit.%d.%d", (int)getpid(), i);
+		snprintf(tmpdir, sizeof(tmpdir), "%s/rollout-unit.%d.%d",
+		         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		         (int)getpid(), i);
 		mkdir_p(tmpdir, 0755, NULL);
 		fflush(stdout);
 		pid = fork();

@@ -290,3 +290,19 @@ TEST(cgroup_v2_subtree_control_to_enable)
 	    cg_v2_controllers_to_enable("memory pids cpu", "cpu memory pids", out, sizeof(out)), 0);
 	CHECK_STR(out, "");
 }
+
+/* A rollout started from the leaf an earlier one moved its cgroup's processes
+ * into makes its environments beside that leaf, not in a new leaf below it. */
+TEST(cgroup_v2_own_base_leaves_the_supervisor_leaf)
+{
+	char a[] = "/sys/fs/cgroup/system.slice/ci.service/rollout.supervisor";
+	char b[] = "/sys/fs/cgroup/system.slice/ci.service";
+	char c[] = "/sys/fs/cgroup/x/rollout.supervisor2";
+
+	cg_v2_own_base(a);
+	CHECK_STR(a, "/sys/fs/cgroup/system.slice/ci.service");
+	cg_v2_own_base(b);
+	CHECK_STR(b, "/sys/fs/cgroup/system.slice/ci.service");
+	cg_v2_own_base(c);
+	CHECK_STR(c, "/sys/fs/cgroup/x/rollout.supervisor2");
+}

@@ -377,6 +377,8 @@ static void host_detect(void)
 		own = cg_proc_self_path(self, m->v2 ? "" : m->controllers);
 		if (!own || !(dir = join_own(m->mountpoint, m->root, own)))
 			continue;
+		if (m->v2)
+			cg_v2_own_base(dir);
 		host.h[host.n].controllers = xstrdup(m->controllers);
 		host.h[host.n].mount = xstrdup(m->mountpoint);
 		host.h[host.n].own = dir;
@@ -503,14 +505,60 @@ int cg_v2_controllers_to_enable(const char *available, const char *enabled, char
 	return count;
 }
 
+void cg_v2_own_base(char *dir)
+{
+	size_t n = strlen(dir), l = strlen("/" CG_V2_LEAF);
+
+	if (n > l && strcmp(dir + n - l, "/" CG_V2_LEAF) == 0)
+		dir[n - l] = '\0';
+}
+
+/* Moves every process of `own` into the leaf: ours, and any other there (the
+ * shell that started us, the other processes of a service). They stay in our
+ * subtree, under the same limits. A process forked meanwhile by one not yet
+ * moved is moved on the next round. */
+static int v2_empty_into_leaf(const char *own, const char *leaf, struct err *err)
+{
+	_cleanup_free_ char *procs = path_join(own, "cgroup.procs");
+	_cleanup_free_ char *dst = path_join(leaf, "cgroup.procs");
+	_cleanup_close_ int fd = open(dst, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return err_sys(err, "open %s", dst);
+	for (int round = 0; round < 100; round++) {
+		_cleanup_free_ char *text = NULL;
+		pid_t pids[1024];
+		size_t len;
+		int n;
+
+		if (read_file(procs, 1 << 20, &text, &len, err) < 0)
+			return -1;
+		n = cg_parse_pids(text, pids, 1024);
+		if (n == 0)
+			return 0;
+		for (int i = 0; i < n; i++) {
+			char pid[24];
+
+			snprintf(pid, sizeof(pid), "%d", (int)pids[i]);
+			/* ESRCH: it exited meanwhile. */
+			if (write(fd, pid, strlen(pid)) < 0 && errno != ESRCH)
+				return err_sys(err, "move process %s into %s", pid, leaf);
+		}
+	}
+	return err_set(err, EBUSY, "%s: processes keep appearing in it", own);
+}
+
 /* v2: the controllers we limit must be enabled in our own cgroup's
  * subtree_control. A cgroup with processes cannot delegate ("no internal
- * processes"), so on EBUSY we first move ourselves into a leaf. */
+ * processes"): on EBUSY its processes, ours included, first move into the
+ * rollout.supervisor leaf (see cg_v2_own_base for the next rollout started
+ * there). */
 static int v2_enable_controllers(const char *own, struct err *err)
 {
 	_cleanup_free_ char *avail = NULL, *enabled = NULL;
 	_cleanup_free_ char *ctl = path_join(own, "cgroup.controllers");
 	_cleanup_free_ char *sub = path_join(own, "cgroup.subtree_control");
+	_cleanup_free_ char *leaf = path_join(own, CG_V2_LEAF);
 	char todo[128];
 	size_t len;
 
@@ -519,17 +567,17 @@ static int v2_enable_controllers(const char *own, struct err *err)
 		return -1;
 	if (cg_v2_controllers_to_enable(avail, enabled, todo, sizeof(todo)) == 0)
 		return 0;
-	if (cg_write(own, "cgroup.subtree_control", todo, NULL) == 0)
-		return 0;
-	if (errno != EBUSY)
-		return err_sys(err, "write '%s' to %s", todo, sub);
-	_cleanup_free_ char *leaf = path_join(own, "rollout.supervisor");
-
-	if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
-		return err_sys(err, "mkdir %s", leaf);
-	if (cg_write(leaf, "cgroup.procs", "0", err) < 0)
-		return -1;
-	return cg_write(own, "cgroup.subtree_control", todo, err);
+	for (int attempt = 0; attempt < 10; attempt++) {
+		if (cg_write(own, "cgroup.subtree_control", todo, NULL) == 0)
+			return 0;
+		if (errno != EBUSY)
+			return err_sys(err, "write '%s' to %s", todo, sub);
+		if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
+			return err_sys(err, "mkdir %s", leaf);
+		if (v2_empty_into_leaf(own, leaf, err) < 0)
+			return -1;
+	}
+	return err_set(err, EBUSY, "write '%s' to %s: processes keep appearing in it", todo, sub);
 }
 
 static int make_dir(const char *path, struct err *err)

@@ -124,6 +124,14 @@ int cg_limit_writes(enum cg_mode mode, const char *controllers, const struct cg_
 /* v2: "+memory +pids +cpu" minus what is enabled already or not available, for
  * cgroup.subtree_control. Returns how many. */
 int cg_v2_controllers_to_enable(const char *available, const char *enabled, char *out, size_t n);
+/* v2: the leaf our cgroup's processes move into when it must hand controllers
+ * to the environments' cgroups (a cgroup with processes cannot). */
+#define CG_V2_LEAF "rollout.supervisor"
+/* v2: the cgroup environments are made in, for a process in `dir` (an absolute
+ * directory, changed in place): a rollout started from an earlier one's leaf
+ * uses the leaf's parent, which already hands out the controllers, rather than
+ * nesting a new leaf per run. */
+void cg_v2_own_base(char *dir);
 /* Parses cgroup.procs; returns the count (≤ max). */
 int cg_parse_pids(const char *text, pid_t *out, int max);
 
