@@ -87,7 +87,7 @@ cd /root/rollout || exit 1
 step install-make apt-get install -y make
 [ "$(cat /root/fresh/install-make.rc)" = 0 ] || step install-make sh -c 'apt-get update && apt-get install -y make'
 step make make
-step demo make demo
+[ "$(cat /root/fresh/make.rc)" = 0 ] && step demo make demo
 STEPS
 cat >"$TAP_TMP/enter.sh" <<'ENTER'
 #!/bin/bash
