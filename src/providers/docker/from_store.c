@@ -12,8 +12,10 @@
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/log.h"
+#include "rollout/strbuf.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -96,6 +98,18 @@ static int post_load(struct docker_client *c, struct store *s, const char *ref, 
 	return rc;
 }
 
+/* An image ID (or a prefix of one) rather than a reference: the store would look
+ * it up by its own IDs, which are not the daemon's (store_save rewrites them). */
+static bool looks_like_id(const char *ref)
+{
+	size_t n;
+
+	if (str_starts_with(ref, "sha256:"))
+		return true;
+	n = strspn(ref, "0123456789abcdef");
+	return n >= 4 && ref[n] == '\0';
+}
+
 int docker_load_from_store(struct docker_client *c, const char *ref, double deadline,
                            struct err *err)
 {
@@ -104,6 +118,8 @@ int docker_load_from_store(struct docker_client *c, const char *ref, double dead
 	_cleanup_close_ int lock = -1;
 	int rc, have;
 
+	if (looks_like_id(ref))
+		return 0;
 	rc = open_store_if_any(&s, err);
 	if (rc <= 0)
 		return rc;
