@@ -35,7 +35,13 @@ run_prog() { # run_prog LABEL CMD...
 		f=$((f + 1))
 		failures+=("$label: exited with status $rc (see $log)")
 	fi
-	while IFS= read -r line; do failures+=("$label: $line"); done < <(grep -E '^not ok' "$log")
+	# Each failure with the first diagnostic lines under it (what a CI log shows).
+	while IFS= read -r line; do
+		case "$line" in " "*) failures+=("$line") ;; *) failures+=("$label: $line") ;; esac
+	done < <(awk '
+		/^not ok/ { print; n = 6; next }
+		/^#/ && n > 0 { print "    " substr($0, 1, 400); n--; next }
+		{ n = 0 }' "$log")
 	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 	printf '%-44s %4d passed %3d failed %3d skipped  %4ds\n' "$label" "$p" "$f" "$s" $((SECONDS - start))
 }

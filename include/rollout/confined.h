@@ -24,6 +24,7 @@
 #ifndef ROLLOUT_CONFINED_H
 #define ROLLOUT_CONFINED_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -112,6 +113,33 @@ int tree_remove_at(int dirfd, const char *name, struct err *err);
 /* A symlink target escapes a tree when it is absolute (or empty) or its ".."
  * steps climb above the tree's root, the link sitting `depth` levels below it. */
 bool symlink_escapes(const char *target, int depth);
+
+/* ---- Walking a tree an agent or an input built ---- */
+
+/* One directory on a walk's stack. */
+struct tree_frame {
+	DIR *dir;   /* being read */
+	int fd2;    /* a descriptor that travels with it (a copy's target), or -1 */
+	int depth;  /* 0 for the walk's root */
+	char *what; /* its path for messages (heap), or NULL */
+};
+
+/* Called for each entry of f->dir but "." and "..". To descend into a
+ * directory, fill child->dir (and fd2, what; the walker sets depth) and return
+ * TREE_DESCEND; TREE_NEXT goes on; TREE_STOP ends the walk without an error;
+ * -1 ends it with err set. */
+enum { TREE_NEXT = 0, TREE_DESCEND = 1, TREE_STOP = 2 };
+typedef int (*tree_visit_fn)(void *ctx, const struct tree_frame *f, const char *name,
+                             struct tree_frame *child, struct err *err);
+
+/* Depth first from root (taken), iteratively, with at most max_depth frames
+ * open at once: descending past that is an ELOOP error, so the descriptors and
+ * memory a walk holds are bounded whatever the tree. Frames are released
+ * (closedir, close fd2, free what) as the walk leaves them, on errors too. */
+int tree_walk(struct tree_frame *root, int max_depth, tree_visit_fn visit, void *ctx,
+              struct err *err);
+/* A frame for an open directory fd (taken): fdopendir, fd2 and a copy of what. */
+int tree_frame_open(struct tree_frame *f, int fd, int fd2, const char *what, struct err *err);
 
 /* ---- Making an agent-written tree safe to hand to host users ---- */
 

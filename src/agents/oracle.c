@@ -1,6 +1,7 @@
 /* The oracle agent runs the task's own solution (solution/solve.sh), and nop does
  * nothing: together they check that a task can be solved and is not solved for free. */
 #include "agents/agent.h"
+#include "config/task.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/confined.h"
@@ -10,6 +11,7 @@
 #include "rollout/timeutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,8 +19,7 @@
 
 static int oracle_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
 {
-	_cleanup_cdir_ struct cdir task = CDIR_INIT;
-	_cleanup_cdir_ struct cdir solution = CDIR_INIT;
+	_cleanup_close_ int solution = -1;
 	_cleanup_close_ int log = -1;
 	_cleanup_strvs_ struct strv env = STRV_INIT;
 	const char *argv[] = {"sh", "-c", "chmod +x /solution/solve.sh && /solution/solve.sh",
@@ -29,9 +30,9 @@ static int oracle_run(const struct agent_def *def, struct agent_context *ctx, st
 
 	(void)def;
 	/* The task directory is an input: solution/ is not followed out of it. */
-	if (cdir_open_trusted(ctx->task_dir, &task, err) < 0 ||
-	    cdir_sub(&task, "solution", &solution, err) < 0 ||
-	    cdir_lstat(&solution, "solve.sh", &st) < 0 || !S_ISREG(st.st_mode)) {
+	solution = task_open_dir(ctx->task_dir, "solution", err);
+	if (solution < 0 || fstatat(solution, "solve.sh", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st.st_mode)) {
 		ctx->exception_type = "FileNotFoundError";
 		err_clear(err);
 		return err_set(err, ENOENT, "%s/solution/solve.sh not found (or not a regular file)",
@@ -39,7 +40,7 @@ static int oracle_run(const struct agent_def *def, struct agent_context *ctx, st
 	}
 	if ((log = cdir_create(ctx->agent_dir, "oracle.txt", 0644, err)) < 0)
 		return -1;
-	if (ctx->provider->upload(ctx->env, solution.fd, ENV_SOLUTION_DIR, UPLOAD_REPLACE, err) < 0)
+	if (ctx->provider->upload(ctx->env, solution, ENV_SOLUTION_DIR, 0, err) < 0)
 		return err_wrap(err, "upload solution/ to %s", ENV_SOLUTION_DIR);
 	strv_push(&env, "DEBIAN_FRONTEND=noninteractive");
 	for (const char *const *e = ctx->solution_env; e && *e; e++)

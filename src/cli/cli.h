@@ -24,14 +24,21 @@ int cmd_env(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
+struct err;
 struct job_config;
 /* How `rollout run` and `rollout jobs resume` run a loaded job. */
 struct cli_run_opts {
 	bool quiet;
+	bool yes; /* -y/--yes: the tasks may read the host variables they ask for */
 	int shard_index, shard_count;    /* count 0 = unsharded */
 	const char *const *rerun_errors; /* resume: rerun trials that ended with these */
 };
 int cli_run_job(struct job_config *cfg, const struct cli_run_opts *opts);
+struct job;
+/* Before a job's first trial: the host variables its tasks' ${VAR} templates read
+ * (names and tasks, never values). Allowed by `yes` or the job file's allow_host_env;
+ * else asked on a terminal ([y/N]); else refused. 0 to go on, -1 with err. */
+int cli_confirm_host_env(const struct job *job, bool yes, struct err *err);
 /* "I/N" with 0 <= I < N. */
 int cli_parse_shard(const char *s, int *index, int *count);
 

@@ -1,12 +1,20 @@
-/* Shared CLI helpers: usage errors, failures, subcommand dispatch. */
+/* Shared CLI helpers: usage errors, failures, subcommand dispatch, and the question
+ * about host variables that runs ask before a job starts. */
 #include "cli/cli.h"
+#include "core/hostenv.h"
+#include "core/job.h"
 #include "providers/provider.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
 #include "rollout/log.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -88,4 +96,64 @@ int cli_provider_options(const char *cmd, int argc, char **argv, const char *usa
 	if (*provider && !provider_find(*provider))
 		return cli_usage_error(cmd, "unknown provider '%s' (sandbox or docker)", *provider);
 	return -1;
+}
+
+/* The list, then "Proceed? [y/N]" on the terminal: only "y" or "yes" goes on. */
+static bool ask_on_terminal(const struct host_vars *hv)
+{
+	char line[64];
+
+	fprintf(stderr, "rollout: these tasks read host environment variables into their "
+	                "environments (values not shown):\n");
+	for (size_t i = 0; i < hv->n; i++) {
+		_cleanup_free_ char *one = NULL;
+		struct host_vars single = {&hv->v[i], 1};
+
+		one = host_vars_describe(&single, 8);
+		fprintf(stderr, "  %s\n", one);
+	}
+	fprintf(stderr, "Proceed? [y/N] ");
+	fflush(stderr);
+	if (!fgets(line, sizeof(line), stdin))
+		return false;
+	line[strcspn(line, "\r\n")] = '\0';
+	return !strcasecmp(line, "y") || !strcasecmp(line, "yes");
+}
+
+int cli_confirm_host_env(const struct job *job, bool yes, struct err *err)
+{
+	_cleanup_free_ char *all = NULL, *asked = NULL;
+	struct host_vars hv;
+	int rc = 0;
+
+	job_host_vars(job, &hv);
+	if (hv.n == 0)
+		return 0;
+	all = host_vars_describe(&hv, 3);
+	if (yes || job->cfg->allow_host_env_all) {
+		log_info("tasks read host environment variables: %s (allowed by %s)", all,
+		         yes ? "--yes" : "allow_host_env");
+		goto out;
+	}
+	host_vars_drop(&hv, &job->cfg->allow_host_env);
+	if (hv.n == 0) {
+		log_info("tasks read host environment variables: %s (allowed by allow_host_env)",
+		         all);
+		goto out;
+	}
+	if (isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
+		if (!ask_on_terminal(&hv))
+			rc = err_set(err, ECANCELED, "not confirmed; no trial was started");
+		goto out;
+	}
+	asked = host_vars_describe(&hv, 3);
+	rc = err_set(err, EPERM,
+	             "the tasks read host environment variables into their environments: %s. "
+	             "No trial was started. Allow it with -y/--yes, or in the job file with "
+	             "`allow_host_env: true` (or a list of the variable names); on a terminal "
+	             "rollout asks",
+	             asked);
+out:
+	host_vars_release(&hv);
+	return rc;
 }

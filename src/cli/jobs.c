@@ -24,11 +24,13 @@
 static const char jobs_usage[] =
     "usage: rollout jobs COMMAND ...\n"
     "\n"
-    "  rollout jobs resume DIR [--filter-error TYPE]... [-q]\n"
+    "  rollout jobs resume DIR [--filter-error TYPE]... [-q] [-y]\n"
     "        continue the job in DIR with its saved config: finished trials are kept,\n"
     "        unfinished ones (no result, or an empty/truncated result.json) run again,\n"
     "        and so do trials that ended with TYPE (default: CancelledError).\n"
     "        Replaced trial directories are moved to DIR/.superseded/, not deleted.\n"
+    "        -y/--yes lets tasks read the host variables their templates name, as\n"
+    "        for `rollout run`.\n"
     "  rollout jobs summarize DIR [--json]\n"
     "        statistics of the job in DIR, computed from its trial result files\n"
     "  rollout jobs merge -o OUT DIR...\n"
@@ -68,6 +70,7 @@ static int jobs_resume(int argc, char **argv)
 {
 	static const struct option opts[] = {{"filter-error", required_argument, NULL, 'f'},
 	                                     {"quiet", no_argument, NULL, 'q'},
+	                                     {"yes", no_argument, NULL, 'y'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {0}};
 	_cleanup_strvs_ struct strv filters = STRV_INIT;
@@ -78,13 +81,16 @@ static int jobs_resume(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":f:qyh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			strv_push(&filters, optarg);
 			break;
 		case 'q':
 			ro.quiet = true;
+			break;
+		case 'y':
+			ro.yes = true;
 			break;
 		case 'h':
 			fputs(jobs_usage, stdout);

@@ -47,6 +47,9 @@ static const char run_usage[] =
     "      --shard I/N              run only the I-th of N deterministic slices of the trials\n"
     "                               (I from 0); merge the slices with `rollout jobs merge`\n"
     "  -q, --quiet                  no progress output\n"
+    "  -y, --yes                    let tasks read the host environment variables their\n"
+    "                               ${VAR} templates name (else rollout lists them and asks\n"
+    "                               on a terminal, or refuses; job file: allow_host_env)\n"
     "  -h, --help\n"
     "\n"
     "Exit status: 0 when the job ran (whatever the rewards), 1 when it could not run,\n"
@@ -85,7 +88,10 @@ int cli_run_job(struct job_config *cfg, const struct cli_run_opts *opts)
 		strv_push(&job.rerun_errors, opts->rerun_errors[i]);
 	if (job.progress == PROGRESS_QUIET)
 		log_set_quiet(1);
-	if (job_prepare(&job, cfg, &err) < 0) {
+	/* The tasks first: what they would read from this host is asked about before
+	 * anything is written. */
+	if (job_load_tasks(&job, cfg, &err) < 0 ||
+	    cli_confirm_host_env(&job, opts->yes, &err) < 0 || job_prepare(&job, cfg, &err) < 0) {
 		job_release(&job);
 		return cli_fail("%s", err.msg);
 	}
@@ -135,6 +141,7 @@ int cmd_run(int argc, char **argv)
 	    {"shard", required_argument, NULL, 5},
 	    {"config", required_argument, NULL, 'c'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"yes", no_argument, NULL, 'y'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -148,7 +155,7 @@ int cmd_run(int argc, char **argv)
 	job_overrides_init(&ov);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:d:a:m:e:n:k:o:t:x:l:c:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:d:a:m:e:n:k:o:t:x:l:c:qyh", opts, NULL)) != -1) {
 		const char *flag = NULL;
 
 		switch (c) {
@@ -176,6 +183,9 @@ int cmd_run(int argc, char **argv)
 			ro.quiet = true;
 			flag = "-q";
 			break;
+		case 'y':
+			ro.yes = true;
+			continue;
 		case ':':
 			job_overrides_release(&ov);
 			return cli_usage_error("run", "option '%s' needs a value",

@@ -33,6 +33,9 @@ static const char trial_usage[] =
     "      --timeout-multiplier X\n"
     "      --preserve-env POLICY    never (default), on_failure or always\n"
     "  -q, --quiet                  only the outcome line\n"
+    "  -y, --yes                    let the task read the host environment variables its\n"
+    "                               ${VAR} templates name (else asked on a terminal, or\n"
+    "                               refused)\n"
     "\n"
     "Exit status: 0 when the trial ran (whatever its reward), 1 when it could not,\n"
     "2 for usage errors, 130 when interrupted.\n";
@@ -49,6 +52,7 @@ static int trial_run_cmd(int argc, char **argv)
 	    {"timeout-multiplier", required_argument, NULL, 3},
 	    {"preserve-env", required_argument, NULL, 4},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"yes", no_argument, NULL, 'y'},
 	    {"help", no_argument, NULL, 'h'},
 	    {0},
 	};
@@ -60,13 +64,13 @@ static int trial_run_cmd(int argc, char **argv)
 	struct trial_result r;
 	struct err err = {0};
 	const char *trial_name = NULL, *trials_dir = "trials";
-	bool quiet = false;
+	bool quiet = false, yes = false;
 	int c, rc = EXIT_OK;
 
 	job_overrides_init(&ov);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:a:m:e:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:a:m:e:qyh", opts, NULL)) != -1) {
 		const char *flag = NULL;
 
 		switch (c) {
@@ -76,6 +80,9 @@ static int trial_run_cmd(int argc, char **argv)
 			return EXIT_OK;
 		case 'q':
 			quiet = true;
+			continue;
+		case 'y':
+			yes = true;
 			continue;
 		case 1:
 			trial_name = optarg;
@@ -133,7 +140,7 @@ static int trial_run_cmd(int argc, char **argv)
 	signals_install_cancel();
 	if (quiet)
 		log_set_quiet(1);
-	if (job_load_tasks(&job, &cfg, &err) < 0) {
+	if (job_load_tasks(&job, &cfg, &err) < 0 || cli_confirm_host_env(&job, yes, &err) < 0) {
 		rc = cli_fail("%s", err.msg);
 		goto out;
 	}

@@ -2,6 +2,7 @@
 #include "config/bind.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/fs.h"
 #include "rollout/strbuf.h"
 
 #include <limits.h>
@@ -18,32 +19,37 @@ const char *env_list_get(const struct env_list *l, const char *name)
 	return NULL;
 }
 
-static void env_list_put(struct env_list *l, const char *name, const char *value, int line)
+static void env_list_put(struct env_list *l, const char *name, const char *value, int line,
+                         const char *host_var)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		if (strcmp(l->v[i].name, name) == 0) {
-			free(l->v[i].value);
-			l->v[i].value = xstrdup(value);
-			l->v[i].line = line;
-			return;
-		}
+	struct env_var *v = NULL;
+
+	for (size_t i = 0; i < l->n && !v; i++)
+		if (strcmp(l->v[i].name, name) == 0)
+			v = &l->v[i];
+	if (!v) {
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+		v = &l->v[l->n++];
+		v->name = xstrdup(name);
+	} else {
+		free(v->value);
+		free(v->host_var);
 	}
-	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
-	l->v[l->n].name = xstrdup(name);
-	l->v[l->n].value = xstrdup(value);
-	l->v[l->n].line = line;
-	l->n++;
+	v->value = xstrdup(value);
+	v->line = line;
+	v->host_var = host_var ? xstrdup(host_var) : NULL;
 }
 
 void env_list_set(struct env_list *l, const char *name, const char *value)
 {
-	env_list_put(l, name, value, 0);
+	env_list_put(l, name, value, 0, NULL);
 }
 
 void env_list_copy(struct env_list *dst, const struct env_list *src)
 {
 	for (size_t i = 0; i < src->n; i++)
-		env_list_put(dst, src->v[i].name, src->v[i].value, src->v[i].line);
+		env_list_put(dst, src->v[i].name, src->v[i].value, src->v[i].line,
+		             src->v[i].host_var);
 }
 
 void env_list_release(struct env_list *l)
@@ -51,6 +57,7 @@ void env_list_release(struct env_list *l)
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].name);
 		free(l->v[i].value);
+		free(l->v[i].host_var);
 	}
 	free(l->v);
 	l->v = NULL;
@@ -72,34 +79,38 @@ static bool is_var_char(char c, bool first)
 	       (!first && c >= '0' && c <= '9');
 }
 
+const char *env_template_name(const char *value, size_t *len)
+{
+	size_t n = strlen(value), k = 0;
+	const char *name = value + 2;
+
+	if (n < 4 || value[0] != '$' || value[1] != '{' || value[n - 1] != '}')
+		return NULL;
+	while (name + k < value + n - 1 && is_var_char(name[k], k == 0))
+		k++;
+	if (k == 0)
+		return NULL;
+	/* "${NAME}" or "${NAME:-default}"; "${A B}" and the like are literal */
+	if (name + k != value + n - 1 && !(name[k] == ':' && name[k + 1] == '-'))
+		return NULL;
+	*len = k;
+	return name;
+}
+
 char *env_template_resolve(const char *value, const char **var, size_t *var_len)
 {
-	size_t len = strlen(value), n = 0;
-	const char *name, *def = NULL, *env;
-	size_t def_len = 0;
+	size_t n, len = strlen(value);
+	const char *name = env_template_name(value, &n), *env;
+	_cleanup_free_ char *var_name = NULL;
 
-	if (len < 4 || value[0] != '$' || value[1] != '{' || value[len - 1] != '}')
+	if (!name)
 		return xstrdup(value);
-	name = value + 2;
-	while (name + n < value + len - 1 && is_var_char(name[n], n == 0))
-		n++;
-	if (n == 0)
-		return xstrdup(value);
-	if (name[n] == ':' && name[n + 1] == '-') {
-		def = name + n + 2;
-		def_len = (size_t)(value + len - 1 - def);
-	} else if (name + n != value + len - 1) {
-		return xstrdup(value); /* "${A B}" and the like are literal */
-	}
-	{
-		_cleanup_free_ char *var_name = xstrndup(name, n);
-
-		env = getenv(var_name);
-	}
+	var_name = xstrndup(name, n);
+	env = getenv(var_name);
 	if (env)
 		return xstrdup(env);
-	if (def)
-		return xstrndup(def, def_len);
+	if (name[n] == ':') /* the default: what follows ":-" up to the closing brace */
+		return xstrndup(name + n + 2, (size_t)(value + len - 1 - (name + n + 2)));
 	*var = name;
 	*var_len = n;
 	return NULL;
@@ -408,8 +419,8 @@ int bind_env(struct binder *b, struct node *tbl, const char *prefix, const char 
 		struct node_member *m = &v->tbl.v[i];
 		_cleanup_free_ char *vpath = bind_path(path, m->key);
 		_cleanup_free_ char *raw = NULL, *value = NULL;
-		const char *var = NULL;
-		size_t var_len = 0;
+		const char *var = NULL, *host;
+		size_t var_len = 0, host_len = 0;
 
 		m->used = true;
 		if (strlen(m->key) != m->key_len || m->key_len == 0 || strchr(m->key, '=')) {
@@ -422,6 +433,7 @@ int bind_env(struct binder *b, struct node *tbl, const char *prefix, const char 
 			continue;
 		}
 		value = templates ? env_template_resolve(raw, &var, &var_len) : xstrdup(raw);
+		host = templates ? env_template_name(raw, &host_len) : NULL;
 		if (!value) {
 			bind_error(b, m->value, vpath,
 			           "environment variable '%.*s' is not set and the template has no "
@@ -430,7 +442,11 @@ int bind_env(struct binder *b, struct node *tbl, const char *prefix, const char 
 			ret = -1;
 			continue;
 		}
-		env_list_put(out, m->key, value, m->line);
+		{
+			_cleanup_free_ char *host_var = host ? xstrndup(host, host_len) : NULL;
+
+			env_list_put(out, m->key, value, m->line, host_var);
+		}
 	}
 	return ret;
 }
@@ -501,6 +517,77 @@ void bind_unknown_keys(struct binder *b, struct node *tbl, const char *prefix,
 	}
 }
 
+static bool has_control_char(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* Why `dest` cannot name a place inside the trial's artifacts directory, or NULL.
+ * The collector joins it to that directory, so anything that could climb out of it
+ * or replace it is refused here, where the file and line are still known. */
+static const char *artifact_dest_problem(const char *dest)
+{
+	bool named = false;
+
+	if (dest[0] == '/')
+		return "is an absolute path; expected a path relative to the trial's artifacts "
+		       "directory";
+	for (const char *p = dest; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return "has a '..' component; it must stay inside the trial's artifacts "
+			       "directory";
+		named = named || !(n == 0 || (n == 1 && p[0] == '.'));
+		p += n + (p[n] == '/');
+	}
+	if (!named)
+		return "names the artifacts directory itself; expected a file or directory "
+		       "name inside it";
+	return NULL;
+}
+
+/* The destination rules hold for the written destination, or else for the source's
+ * last component (trailing slashes dropped), which the collector uses instead. Values with control characters
+ * are not echoed: they would reach the terminal. */
+static void check_artifact(struct binder *b, const struct node *v, const char *path,
+                           struct artifact_spec *a)
+{
+	_cleanup_free_ char *src_path = v->type == NODE_TABLE ? bind_path(path, "source") : NULL;
+	_cleanup_free_ char *dest_path = bind_path(path, "destination");
+	const struct node *src = v->type == NODE_TABLE ? node_get(v, "source") : v;
+	size_t n = strlen(a->source);
+	const char *base, *why;
+
+	/* "/app/out/" is the directory "out", as Python's Path sees it for Harbor. */
+	while (n > 1 && a->source[n - 1] == '/')
+		a->source[--n] = '\0';
+	base = path_basename(a->source);
+
+	if (has_control_char(a->source)) {
+		bind_error(b, src, src_path ? src_path : path, "contains a control character");
+		return;
+	}
+	if (a->destination) {
+		const struct node *dest = node_get(v, "destination");
+
+		if (has_control_char(a->destination))
+			bind_error(b, dest, dest_path, "contains a control character");
+		else if ((why = artifact_dest_problem(a->destination)))
+			bind_error(b, dest, dest_path, "\"%s\" %s", a->destination, why);
+		return;
+	}
+	if (artifact_dest_problem(base))
+		bind_error(b, src, src_path ? src_path : path,
+		           "the destination defaults to the last component of \"%s\", which is "
+		           "\"%s\" (unusable: it would not name a file inside the trial's "
+		           "artifacts directory); give a destination",
+		           a->source, base);
+}
+
 void bind_artifacts(struct binder *b, struct node *root, struct artifact_spec **out, size_t *n)
 {
 	struct node *arr = bind_array(b, root, NULL, "artifacts");
@@ -514,8 +601,10 @@ void bind_artifacts(struct binder *b, struct node *root, struct artifact_spec **
 		struct artifact_spec *a = &(*out)[*n];
 
 		if (v->type == NODE_STRING) {
-			if (bind_node_str(b, v, path, BIND_NONEMPTY, &a->source) > 0)
+			if (bind_node_str(b, v, path, BIND_NONEMPTY, &a->source) > 0) {
+				check_artifact(b, v, path, a);
 				(*n)++;
+			}
 			continue;
 		}
 		if (v->type != NODE_TABLE) {
@@ -532,6 +621,7 @@ void bind_artifacts(struct binder *b, struct node *root, struct artifact_spec **
 		bind_str(b, v, path, "service", BIND_NULL_OK | BIND_NONEMPTY, &a->service);
 		bind_unknown_keys(b, v, path, NULL);
 		if (a->source) {
+			check_artifact(b, v, path, a);
 			(*n)++;
 		} else {
 			free(a->destination);

@@ -19,7 +19,8 @@ struct strv;
 struct env_var {
 	char *name;
 	char *value;
-	int line; /* where it was defined, 0 when set by code */
+	int line;       /* where it was defined, 0 when set by code */
+	char *host_var; /* the host variable a ${VAR} template read; NULL for a literal */
 };
 
 struct env_list {
@@ -40,6 +41,9 @@ cJSON *env_list_to_json(const struct env_list *l);
  * Returns a heap string, or NULL when NAME is unset and there is no default
  * (*var then names it, pointing into value). */
 char *env_template_resolve(const char *value, const char **var, size_t *var_len);
+/* The host variable a template reads (a pointer into value, *len bytes), or NULL
+ * when value is a literal. */
+const char *env_template_name(const char *value, size_t *len);
 
 /* An artifact to collect after a trial: a path in the environment (task.toml's and
  * the job file's `artifacts`: a path, or {source, destination?, exclude?, service?}). */

@@ -201,13 +201,18 @@ static void walk_add(struct checksum_walk *w, char *rel, char type, const char *
 static int hash_file_at(int dirfd, const char *name, const char *rel, struct checksum_walk *w,
                         char hex[SHA256_HEX_LEN + 1])
 {
-	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a fifo swapped in after the walk's stat must not block the open. */
+	_cleanup_close_ int fd =
+	    openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	struct sha256 s;
+	struct stat st;
 	char buf[65536];
 	ssize_t n;
 
 	if (fd < 0)
 		return err_sys(w->err, "checksum: open %s/%s", w->root, rel);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return err_set(w->err, EINVAL, "checksum: %s/%s: not a regular file", w->root, rel);
 	sha256_init(&s);
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
 		if (n < 0) {

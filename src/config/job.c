@@ -192,6 +192,7 @@ void job_config_release(struct job_config *cfg)
 	free_datasets(cfg);
 	free_tasks(cfg);
 	artifact_specs_release(cfg->artifacts, cfg->n_artifacts);
+	strv_release(&cfg->allow_host_env);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -582,6 +583,39 @@ static void bind_tasks(struct binder *b, struct node *root, struct job_config *c
 	}
 }
 
+static bool is_env_name(const char *s)
+{
+	if (!*s || (*s >= '0' && *s <= '9'))
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+/* allow_host_env: true, false, or a list of variable names. */
+static void bind_allow_host_env(struct binder *b, struct node *root, struct job_config *cfg)
+{
+	struct node *v = node_get(root, "allow_host_env");
+	struct strv *names = &cfg->allow_host_env;
+
+	if (!v || v->type != NODE_ARRAY) {
+		bind_bool(b, root, NULL, "allow_host_env", &cfg->allow_host_env_all);
+		return;
+	}
+	if (bind_strv(b, root, NULL, "allow_host_env", BIND_NONEMPTY, names, NULL) < 0)
+		return;
+	for (size_t i = 0; i < names->n; i++) {
+		_cleanup_free_ char *path = bind_index("allow_host_env", i);
+
+		if (!is_env_name(names->v[i]))
+			bind_error(b, v->arr.v[i], path,
+			           "expected an environment variable name, got \"%s\"",
+			           names->v[i]);
+	}
+}
+
 void job_config_bind(struct node *root, const char *file, struct job_config *cfg,
                      struct diags *diags)
 {
@@ -624,6 +658,7 @@ void job_config_bind(struct node *root, const char *file, struct job_config *cfg
 	bind_datasets(&b, root, cfg);
 	bind_tasks(&b, root, cfg);
 	bind_artifacts(&b, root, &cfg->artifacts, &cfg->n_artifacts);
+	bind_allow_host_env(&b, root, cfg);
 	bind_unknown_keys(&b, root, NULL, unsupported);
 }
 
@@ -1153,6 +1188,11 @@ cJSON *job_config_to_json(const struct job_config *cfg)
 			cJSON_AddItemToArray(arr, cJSON_CreateString(a->source));
 		}
 	}
+	/* Only when set: config.json of jobs from before the key stays the same. */
+	if (cfg->allow_host_env_all)
+		cJSON_AddTrueToObject(o, "allow_host_env");
+	else if (cfg->allow_host_env.n)
+		cJSON_AddItemToObject(o, "allow_host_env", strv_json(&cfg->allow_host_env));
 	return o;
 }
 
@@ -1173,6 +1213,12 @@ static char *json_short(const cJSON *v)
 	return out;
 }
 
+/* Top-level keys that do not change what the job's trials are. */
+static bool diff_ignored(const char *path, const char *key)
+{
+	return !*path && (!strcmp(key, "job_name") || !strcmp(key, "allow_host_env"));
+}
+
 static size_t diff_rec(const char *path, const cJSON *a, const cJSON *b, struct strv *out)
 {
 	size_t n = 0;
@@ -1184,7 +1230,7 @@ static size_t diff_rec(const char *path, const cJSON *a, const cJSON *b, struct 
 			const cJSON *bv = cJSON_GetObjectItemCaseSensitive(b, c->string);
 			_cleanup_free_ char *sub = bind_path(path, c->string);
 
-			if (!*path && !strcmp(c->string, "job_name"))
+			if (diff_ignored(path, c->string))
 				continue;
 			if (!bv) {
 				_cleanup_free_ char *was = json_short(c);
@@ -1196,7 +1242,7 @@ static size_t diff_rec(const char *path, const cJSON *a, const cJSON *b, struct 
 			}
 		}
 		for (c = b->child; c; c = c->next) {
-			if ((!*path && !strcmp(c->string, "job_name")) ||
+			if (diff_ignored(path, c->string) ||
 			    cJSON_GetObjectItemCaseSensitive(a, c->string))
 				continue;
 			{

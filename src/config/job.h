@@ -130,6 +130,11 @@ struct job_config {
 	size_t n_tasks;
 	struct artifact_spec *artifacts;
 	size_t n_artifacts;
+	/* rollout: host variables the tasks' ${VAR} templates may read without asking
+	 * (allow_host_env: true for all, or a list of names). Not part of what a trial
+	 * means: resume ignores changes to it. */
+	bool allow_host_env_all;
+	struct strv allow_host_env;
 };
 
 /* Harbor's defaults (job_name from the local time now). */
@@ -180,8 +185,8 @@ int job_config_check_runnable(const struct job_config *cfg, struct err *err);
 
 /* The resolved config in Harbor's JobConfig shape (plus rollout's fields). */
 cJSON *job_config_to_json(const struct job_config *cfg);
-/* Differences between two configs (as JSON), ignoring job_name: one line per
- * difference, "n_attempts: 1 -> 2". Returns the number of lines added. */
+/* Differences between two configs (as JSON), ignoring job_name and allow_host_env:
+ * one line per difference, "n_attempts: 1 -> 2". Returns the number of lines added. */
 size_t job_config_json_diff(const cJSON *old_cfg, const cJSON *new_cfg, struct strv *out);
 size_t job_config_diff(const struct job_config *old_cfg, const struct job_config *new_cfg,
                        struct strv *out);

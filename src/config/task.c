@@ -9,14 +9,23 @@
 #include "rollout/log.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define TASK_TOML_MAX (4u << 20)
 #define INSTRUCTION_MAX (16u << 20)
+/* Deeper trees are refused rather than walked (the checksum walk has the same limit). */
+#define LINK_SCAN_MAX_DEPTH 64
 
 void task_config_init(struct task_config *cfg)
 {
@@ -403,24 +412,36 @@ void task_config_bind(struct node *root, const char *file, struct task_config *c
 	bind_unknown_keys(&b, root, NULL, unsupported);
 }
 
+/* Parse and bind a task.toml's text (path names it in messages). 0, -1 after schema
+ * errors, -2 when it did not parse. */
+static int config_parse(const char *path, const char *text, size_t len, struct task_config *cfg,
+                        struct diags *diags)
+{
+	_cleanup_node_ struct node *root = NULL;
+	struct err err = {0};
+	size_t start = diags->n, before = diags->n_errors;
+
+	if (toml_parse(text, len, path, &root, &err) < 0) {
+		diag_add_err(diags, &err);
+		return -2;
+	}
+	task_config_bind(root, path, cfg, diags);
+	diags_sort_lines(diags, start);
+	return diags->n_errors > before ? -1 : 0;
+}
+
 /* 0, -1 after schema errors, -2 when the file did not read or parse. */
 static int config_load(const char *path, struct task_config *cfg, struct diags *diags)
 {
 	_cleanup_free_ char *text = NULL;
-	_cleanup_node_ struct node *root = NULL;
 	struct err err = {0};
-	size_t len, start;
-	size_t before = diags->n_errors;
+	size_t len;
 
-	if (read_file(path, TASK_TOML_MAX, &text, &len, &err) < 0 ||
-	    toml_parse(text, len, path, &root, &err) < 0) {
+	if (read_file(path, TASK_TOML_MAX, &text, &len, &err) < 0) {
 		diag_add_err(diags, &err);
 		return -2;
 	}
-	start = diags->n;
-	task_config_bind(root, path, cfg, diags);
-	diags_sort_lines(diags, start);
-	return diags->n_errors > before ? -1 : 0;
+	return config_parse(path, text, len, cfg, diags);
 }
 
 int task_config_load(const char *path, struct task_config *cfg, struct diags *diags)
@@ -458,6 +479,261 @@ bool task_dir_looks_like_task(const char *dir)
 	return false;
 }
 
+/* --- task files without following links ------------------------------------- */
+
+/* The entries rollout reads or uploads. A link there is never needed and would hand
+ * whatever it points at to the environment or the agent, so none may be one. */
+static const char *const task_entries[] = {"task.toml", "instruction.md", "environment", "tests",
+                                           "solution"};
+
+static int openat2_resolve(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+	struct open_how how = {.flags = (uint64_t)flags, .resolve = resolve};
+
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+/* Kernels before 5.6 have no openat2; seccomp filters may refuse it. */
+static bool openat2_missing(int e)
+{
+	return e == ENOSYS || e == EPERM;
+}
+
+/* A link target for messages: control characters would reach the terminal. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+static void read_link_at(int dirfd, const char *name, char *buf, size_t n)
+{
+	ssize_t got = readlinkat(dirfd, name, buf, n - 1);
+
+	buf[got < 0 ? 0 : got] = '\0';
+	printable(buf);
+}
+
+/* Does a relative link target, followed lexically from `level` directories below the
+ * task directory, climb out of it? (For targets that do not exist: nothing else can
+ * be asked about them.) */
+static bool target_climbs_out(const char *target, int level)
+{
+	if (target[0] == '/')
+		return true;
+	for (const char *p = target; *p;) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			if (--level < 0)
+				return true;
+		} else if (n > 0 && !(n == 1 && p[0] == '.')) {
+			level++;
+		}
+		p += n + (p[n] == '/');
+	}
+	return false;
+}
+
+/* Without openat2: the link's real path must lie in the task directory's. */
+static bool link_leaves_by_realpath(const char *task_dir, const char *rel, const char *target,
+                                    int level)
+{
+	_cleanup_free_ char *root = path_real(task_dir);
+	_cleanup_free_ char *joined = path_join(task_dir, rel);
+	_cleanup_free_ char *real = path_real(joined);
+	size_t n;
+
+	if (!real)
+		return errno != ENOENT || target_climbs_out(target, level);
+	if (!root)
+		return true;
+	n = strlen(root);
+	return strncmp(real, root, n) != 0 || (real[n] != '/' && real[n] != '\0');
+}
+
+/* Does the link at `rel` (its target already read) resolve outside the task
+ * directory open at root? The kernel answers: RESOLVE_BENEATH fails with EXDEV for an
+ * absolute target or a ".." above root, through any chain of links. */
+static bool link_leaves(int root, const char *task_dir, const char *rel, const char *target,
+                        int level)
+{
+	int fd =
+	    openat2_resolve(root, rel, O_PATH | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	if (openat2_missing(errno))
+		return link_leaves_by_realpath(task_dir, rel, target, level);
+	if (errno == ENOENT || errno == ENOTDIR)
+		return target_climbs_out(target, level);
+	return true; /* EXDEV, and ELOOP: a link that cannot be resolved is not trusted */
+}
+
+/* A top-level entry of the task that is a link: reported once, here. */
+static bool entry_is_link(int root, const char *task_dir, const char *name, struct diags *diags)
+{
+	struct stat st;
+	char target[PATH_MAX];
+
+	if (fstatat(root, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
+		return false;
+	read_link_at(root, name, target, sizeof(target));
+	diag_add(diags, DIAG_ERROR,
+	         "%s/%s: a symbolic link (to \"%s\"); rollout reads a task's %s only as a real "
+	         "%s, never through a link",
+	         task_dir, name, target, name, strchr(name, '.') ? "file" : "directory");
+	return true;
+}
+
+static bool is_task_entry(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(task_entries); i++)
+		if (!strcmp(name, task_entries[i]))
+			return true;
+	return false;
+}
+
+struct link_scan {
+	int root;
+	const char *task_dir;
+	struct diags *diags;
+};
+
+static void scan_links_in(struct link_scan *s, int dirfd, const char *rel, int level);
+
+static void scan_entry(struct link_scan *s, int dirfd, const char *name, const char *rel, int level)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		diag_add(s->diags, DIAG_ERROR, "%s/%s: %s", s->task_dir, rel, strerror(errno));
+		return;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+
+		read_link_at(dirfd, name, target, sizeof(target));
+		if (link_leaves(s->root, s->task_dir, rel, target, level))
+			diag_add(s->diags, DIAG_ERROR,
+			         "%s/%s: a symbolic link to \"%s\", out of the task directory "
+			         "(rollout never reads task files through such links)",
+			         s->task_dir, rel, target);
+	} else if (S_ISDIR(st.st_mode)) {
+		_cleanup_close_ int sub =
+		    openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (sub < 0)
+			diag_add(s->diags, DIAG_ERROR, "%s/%s: %s", s->task_dir, rel,
+			         strerror(errno));
+		else if (level + 1 > LINK_SCAN_MAX_DEPTH)
+			diag_add(s->diags, DIAG_ERROR, "%s/%s: directories nested too deep",
+			         s->task_dir, rel);
+		else
+			scan_links_in(s, sub, rel, level + 1);
+	}
+}
+
+/* Every link in the tree at dirfd (`rel` below the task directory, `level` deep), in
+ * name order so that reports read the same everywhere. */
+static void scan_links_in(struct link_scan *s, int dirfd, const char *rel, int level)
+{
+	_cleanup_strvs_ struct strv names = STRV_INIT;
+
+	if (dir_names_sorted(dirfd, &names) < 0) {
+		diag_add(s->diags, DIAG_ERROR, "%s/%s: %s", s->task_dir, rel, strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < names.n; i++) {
+		_cleanup_free_ char *child =
+		    *rel ? xasprintf("%s/%s", rel, names.v[i]) : xstrdup(names.v[i]);
+
+		if (level == 0 && is_task_entry(names.v[i]) &&
+		    entry_is_link(s->root, s->task_dir, names.v[i], s->diags))
+			continue;
+		scan_entry(s, dirfd, names.v[i], child, level);
+	}
+}
+
+/* Every problem with links in the task open at root: its own entries as links, and
+ * links anywhere in it that point out of it. */
+static void check_links(int root, const char *task_dir, struct diags *diags)
+{
+	struct link_scan s = {.root = root, .task_dir = task_dir, .diags = diags};
+
+	scan_links_in(&s, root, "", 0);
+}
+
+/* A task's own entry, opened with no link anywhere on the way: openat2 refuses links
+ * outright; without it, O_NOFOLLOW does for the one component a task entry has. */
+static int open_entry(int root, const char *name, int flags)
+{
+	int fd = openat2_resolve(root, name, flags | O_NOFOLLOW | O_CLOEXEC,
+	                         RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+
+	if (fd < 0 && openat2_missing(errno))
+		fd = openat(root, name, flags | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
+/* Read task.toml or instruction.md of the task open at root: a regular file, not a
+ * link, a fifo or a device, at most max bytes. */
+static int read_entry(int root, const char *task_dir, const char *name, size_t max, char **text,
+                      size_t *len, struct err *err)
+{
+	_cleanup_free_ char *path = path_join(task_dir, name);
+	_cleanup_close_ int fd = open_entry(root, name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+
+	if (fd < 0)
+		return err_sys(err, "%s", path);
+	if (fstat(fd, &st) < 0)
+		return err_sys(err, "%s", path);
+	if (!S_ISREG(st.st_mode))
+		return err_set(err, EINVAL, "%s: not a regular file", path);
+	return read_fd(fd, path, max, text, len, err);
+}
+
+static bool is_name(const char *name)
+{
+	return *name && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+int task_open_dir(const char *task_dir, const char *name, struct err *err)
+{
+	_cleanup_close_ int root = open(task_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
+	_cleanup_diags_ struct diags d = DIAGS_INIT;
+	_cleanup_free_ char *path = NULL;
+
+	if (root < 0)
+		return err_sys(err, "task %s", task_dir);
+	if (!is_name(name))
+		return err_set(err, EINVAL, "task %s: \"%s\" is not an entry of a task directory",
+		               task_dir, name);
+	path = path_join(task_dir, name);
+	if (entry_is_link(root, task_dir, name, &d))
+		goto refused;
+	fd = open_entry(root, name, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return err_sys(err, "%s", path);
+	{
+		struct link_scan s = {.root = root, .task_dir = task_dir, .diags = &d};
+
+		scan_links_in(&s, fd, name, 1);
+	}
+	if (d.n_errors)
+		goto refused;
+	return steal_fd(&fd);
+refused:
+	diags_report(&d, err);
+	err->code = ELOOP;
+	return -1;
+}
+
 void task_free(struct task *t)
 {
 	if (!t)
@@ -492,13 +768,116 @@ char *task_dir_name(const char *dir)
 	return xstrdup(*base ? base : dir);
 }
 
+/* What a task entry is, never following a link. */
+enum entry_kind { ENTRY_MISSING, ENTRY_LINK, ENTRY_FILE, ENTRY_DIR, ENTRY_OTHER };
+
+static enum entry_kind entry_kind(int root, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(root, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return ENTRY_MISSING;
+	if (S_ISLNK(st.st_mode))
+		return ENTRY_LINK;
+	if (S_ISREG(st.st_mode))
+		return ENTRY_FILE;
+	return S_ISDIR(st.st_mode) ? ENTRY_DIR : ENTRY_OTHER;
+}
+
+/* task.toml. Returns false when it could not be parsed (docker_image is unknown). */
+static bool check_config(struct task *t, int root, struct diags *diags)
+{
+	_cleanup_free_ char *text = NULL;
+	struct err err = {0};
+	size_t len;
+
+	switch (entry_kind(root, "task.toml")) {
+	case ENTRY_LINK:
+		return false; /* reported by check_links */
+	case ENTRY_FILE:
+		break;
+	default:
+		diag_add(diags, DIAG_ERROR, "%s: missing (a task needs task.toml)", t->config_path);
+		return true;
+	}
+	if (read_entry(root, t->dir, "task.toml", TASK_TOML_MAX, &text, &len, &err) < 0) {
+		diag_add_err(diags, &err);
+		return false;
+	}
+	return config_parse(t->config_path, text, len, &t->config, diags) != -2;
+}
+
+static void check_instruction(struct task *t, int root, struct diags *diags)
+{
+	struct err err = {0};
+	size_t len;
+
+	switch (entry_kind(root, "instruction.md")) {
+	case ENTRY_LINK:
+		return;
+	case ENTRY_FILE:
+		break;
+	default:
+		diag_add(diags, DIAG_ERROR, "%s: missing (a task needs instruction.md)",
+		         t->instruction_path);
+		return;
+	}
+	if (read_entry(root, t->dir, "instruction.md", INSTRUCTION_MAX, &t->instruction, &len,
+	               &err) < 0)
+		diag_add_err(diags, &err);
+	else if (len == 0)
+		diag_add(diags, DIAG_WARNING, "%s: empty instruction", t->instruction_path);
+}
+
+static void check_environment(struct task *t, int root, bool config_parsed, struct diags *diags)
+{
+	_cleanup_free_ char *dockerfile = task_file(t->environment_dir, "Dockerfile");
+	_cleanup_free_ char *compose = task_file(t->environment_dir, "docker-compose.yaml");
+
+	switch (entry_kind(root, "environment")) {
+	case ENTRY_LINK:
+		return;
+	case ENTRY_DIR:
+		break;
+	default:
+		diag_add(diags, DIAG_ERROR, "%s: missing (a task needs an environment/ directory)",
+		         t->environment_dir);
+		return;
+	}
+	if (path_exists(compose))
+		diag_add(diags, DIAG_WARNING,
+		         "%s: docker-compose files are not supported by rollout and are ignored",
+		         compose);
+	/* Without a parsed task.toml, docker_image is unknown: say nothing. */
+	if (config_parsed && !path_is_file(dockerfile) && !t->config.environment.docker_image)
+		diag_add(diags, DIAG_ERROR,
+		         "%s: missing, and task.toml sets no [environment].docker_image (a task "
+		         "needs one of them)",
+		         dockerfile);
+}
+
+/* tests/test.sh (unless verification is off) and solution/solve.sh (a warning). A
+ * link in their place was reported by check_links. */
+static void check_scripts(struct task *t, int root, unsigned flags, struct diags *diags)
+{
+	_cleanup_free_ char *test_sh = task_file(t->tests_dir, "test.sh");
+	_cleanup_free_ char *solve_sh = task_file(t->solution_dir, "solve.sh");
+
+	if (!(flags & TASK_NO_VERIFY) && entry_kind(root, "tests") != ENTRY_LINK &&
+	    !path_is_file(test_sh))
+		diag_add(diags, DIAG_ERROR, "%s: missing (the verifier runs tests/test.sh)",
+		         test_sh);
+	if (entry_kind(root, "solution") != ENTRY_LINK && !path_is_file(solve_sh))
+		diag_add(diags, DIAG_WARNING,
+		         "%s: missing (the oracle agent cannot solve this task)", solve_sh);
+}
+
 int task_check(const char *dir, unsigned flags, struct diags *diags, struct task **out)
 {
 	struct task *t = xcalloc(1, sizeof(*t));
 	size_t errors_before = diags->n_errors;
-	_cleanup_free_ char *test_sh = NULL, *solve_sh = NULL, *dockerfile = NULL, *compose = NULL;
-	bool config_parsed = true;
-	struct stat st;
+	_cleanup_close_ int root = -1;
+	bool config_parsed;
 
 	t->dir = xstrdup(dir);
 	t->name = task_dir_name(dir);
@@ -509,61 +888,21 @@ int task_check(const char *dir, unsigned flags, struct diags *diags, struct task
 	t->tests_dir = task_file(dir, "tests");
 	task_config_init(&t->config);
 
-	if (stat(dir, &st) < 0) {
-		diag_add(diags, DIAG_ERROR, "%s: %s", dir, strerror(errno));
+	/* The directory itself is followed: it is what the user named. */
+	root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		if (errno == ENOTDIR)
+			diag_add(diags, DIAG_ERROR, "%s: not a directory (a task is a directory)",
+			         dir);
+		else
+			diag_add(diags, DIAG_ERROR, "%s: %s", dir, strerror(errno));
 		goto out;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		diag_add(diags, DIAG_ERROR, "%s: not a directory (a task is a directory)", dir);
-		goto out;
-	}
-	if (!path_is_file(t->config_path))
-		diag_add(diags, DIAG_ERROR, "%s: missing (a task needs task.toml)", t->config_path);
-	else
-		config_parsed = config_load(t->config_path, &t->config, diags) != -2;
-
-	if (!path_is_file(t->instruction_path)) {
-		diag_add(diags, DIAG_ERROR, "%s: missing (a task needs instruction.md)",
-		         t->instruction_path);
-	} else {
-		struct err err = {0};
-		size_t len;
-
-		if (read_file(t->instruction_path, INSTRUCTION_MAX, &t->instruction, &len, &err) <
-		    0)
-			diag_add_err(diags, &err);
-		else if (len == 0)
-			diag_add(diags, DIAG_WARNING, "%s: empty instruction", t->instruction_path);
-	}
-
-	dockerfile = task_file(t->environment_dir, "Dockerfile");
-	compose = task_file(t->environment_dir, "docker-compose.yaml");
-	if (!path_is_dir(t->environment_dir)) {
-		diag_add(diags, DIAG_ERROR, "%s: missing (a task needs an environment/ directory)",
-		         t->environment_dir);
-	} else {
-		if (path_exists(compose))
-			diag_add(
-			    diags, DIAG_WARNING,
-			    "%s: docker-compose files are not supported by rollout and are ignored",
-			    compose);
-		/* Without a parsed task.toml, docker_image is unknown: say nothing. */
-		if (config_parsed && !path_is_file(dockerfile) &&
-		    !t->config.environment.docker_image)
-			diag_add(diags, DIAG_ERROR,
-			         "%s: missing, and task.toml sets no [environment].docker_image (a "
-			         "task needs one of them)",
-			         dockerfile);
-	}
-
-	test_sh = task_file(t->tests_dir, "test.sh");
-	if (!(flags & TASK_NO_VERIFY) && !path_is_file(test_sh))
-		diag_add(diags, DIAG_ERROR, "%s: missing (the verifier runs tests/test.sh)",
-		         test_sh);
-	solve_sh = task_file(t->solution_dir, "solve.sh");
-	if (!path_is_file(solve_sh))
-		diag_add(diags, DIAG_WARNING,
-		         "%s: missing (the oracle agent cannot solve this task)", solve_sh);
+	check_links(root, dir, diags);
+	config_parsed = check_config(t, root, diags);
+	check_instruction(t, root, diags);
+	check_environment(t, root, config_parsed, diags);
+	check_scripts(t, root, flags, diags);
 out:
 	if (diags->n_errors > errors_before) {
 		task_free(t);

@@ -128,6 +128,25 @@ bool task_dir_looks_like_task(const char *dir);
 /* The task name: the directory's basename ("x/" and "." resolved). Heap string. */
 char *task_dir_name(const char *dir);
 
+/* Task files are never read through symbolic links: task_check refuses a task whose
+ * task.toml, instruction.md, environment, tests or solution is a link (wherever it
+ * points), or that holds a link anywhere whose target resolves out of the task
+ * directory (absolute, or climbing above it through any chain of links). Links that
+ * stay inside the task are fine; they are uploaded as links.
+ *
+ * task_open_dir opens the task's own directory entry `name` (one component:
+ * "tests", "solution" or "environment") for an upload or a build, as
+ * O_RDONLY | O_DIRECTORY | O_CLOEXEC, with no symbolic link on the way
+ * (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS below the
+ * task directory; O_NOFOLLOW where openat2 is unavailable). The task directory itself
+ * is opened as given. Before returning it checks the tree below again, so a task
+ * changed since it was loaded cannot smuggle a link out: the caller may copy what it
+ * finds (links as links) without further checks. Returns the fd, or -1 with err
+ * naming the task directory and the entry or link: ELOOP for a link refused, ENOENT
+ * when the entry is missing, ENOTDIR when it is not a directory. The caller closes
+ * the fd. */
+int task_open_dir(const char *task_dir, const char *name, struct err *err);
+
 /* Load a task. Warnings go to log_warn; every error is joined into err. */
 int task_load(const char *dir, unsigned flags, struct task **out, struct err *err);
 /* Check a task and collect every problem (errors and warnings) in diags;

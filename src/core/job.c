@@ -6,6 +6,7 @@
 #include "config/dataset.h"
 #include "core/fetch.h"
 #include "core/metrics.h"
+#include "core/pids.h"
 #include "core/progress.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -31,7 +32,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DEFAULT_PIDS_LIMIT 4096
 /* A worker that outlives the sum of its phase timeouts by this much is killed. */
 #define WATCHDOG_MARGIN_SEC 300.0
 #define WATCHDOG_GRACE_SEC 30.0
@@ -119,7 +119,7 @@ void job_item_spec(const struct job *job, const struct job_item *item, struct tr
 	spec->env.cpus = cpus;
 	spec->env.memory_bytes = (long long)mem << 20;
 	spec->env.storage_bytes = (long long)storage << 20;
-	spec->env.pids_limit = kwarg_long(ec->kwargs, "pids_limit", DEFAULT_PIDS_LIMIT);
+	spec->env.pids_limit = job->pids_limit;
 	spec->env.allow_internet = tc->environment.allow_internet;
 	env_list_to_strv(&tc->environment.env, &scratch->task_env);
 	env_list_to_strv(&ec->env, &scratch->task_env);
@@ -500,9 +500,36 @@ static int job_lock_dir(struct job *job, struct err *err)
 	return 0;
 }
 
+/* Each trial's pids limit: environment.kwargs.pids_limit or the default, lowered so
+ * that the job's concurrent trials leave the host its reserve (core/pids.h). */
+static long job_pids_limit(const struct job_config *cfg)
+{
+	long wanted = kwarg_long(cfg->environment.kwargs, "pids_limit", PIDS_LIMIT_DEFAULT);
+	long capacity = pids_host_capacity();
+	int n = cfg->orchestrator.n_concurrent_trials;
+	bool lowered;
+	long limit = pids_limit_size(wanted, n, capacity, &lowered);
+	long left = capacity - limit * (n > 0 ? n : 1);
+	char asked[32] = "no limit";
+
+	if (wanted > 0)
+		snprintf(asked, sizeof(asked), "%ld", wanted);
+	if (lowered && left < pids_reserve(capacity))
+		log_warn("pids limit per trial: %ld (the least rollout gives), yet %d trials at "
+		         "once may use %ld of the host's %ld pids, more than leaves it %ld: lower "
+		         "n_concurrent_trials or raise kernel.pid_max",
+		         limit, n, capacity - left, capacity, pids_reserve(capacity));
+	else if (lowered)
+		log_info("pids limit per trial: %ld instead of %s, so that %d trials at once leave "
+		         "%ld of the host's %ld pids free (kernel.pid_max, kernel.threads-max)",
+		         limit, asked, n, left, capacity);
+	return limit;
+}
+
 int job_load_tasks(struct job *job, struct job_config *cfg, struct err *err)
 {
 	job->cfg = cfg;
+	job->pids_limit = job_pids_limit(cfg);
 	job->provider = provider_find(env_type_name(cfg->environment.type));
 	if (!job->provider)
 		return err_set(err, EINVAL, "unknown environment type");
@@ -532,7 +559,9 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 {
 	_cleanup_json_ cJSON *job_json = NULL;
 
-	if (job_load_tasks(job, cfg, err) < 0)
+	/* The caller may have loaded the tasks already (to vet them before anything is
+	 * written). */
+	if (!job->cfg && job_load_tasks(job, cfg, err) < 0)
 		return -1;
 	job->dir = path_join(cfg->jobs_dir, cfg->job_name);
 	if (cdir_make_trusted(job->dir, 0755, &job->cd, err) < 0 || job_lock_dir(job, err) < 0)

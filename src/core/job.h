@@ -66,6 +66,7 @@ struct job {
 	struct job_item *items;
 	size_t n_items;
 	int shard_index, shard_count; /* run items with index % count == shard_index */
+	long pids_limit;              /* per trial, sized by job_load_tasks (core/pids.h) */
 	enum progress_mode progress;
 	double started_at;
 	int n_retries;
@@ -79,9 +80,10 @@ struct job {
 	double result_written; /* mono time of that write */
 };
 
-/* Load the tasks, expand the trials, and set up the job directory: a fresh one, or
- * (same job name, same config) resume: finished trials are kept, unfinished ones
- * removed to be rerun. A changed config is refused with the list of differences. */
+/* Load the tasks (unless job_load_tasks already did), expand the trials, and set up
+ * the job directory: a fresh one, or (same job name, same config) resume: finished
+ * trials are kept, unfinished ones removed to be rerun. A changed config is refused
+ * with the list of differences. */
 int job_prepare(struct job *job, struct job_config *cfg, struct err *err);
 /* The pieces of job_prepare that `rollout trial run` uses on its own: resolve and
  * load the tasks, expand the trials (job->dir must be set before naming them), and

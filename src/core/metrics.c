@@ -5,9 +5,12 @@
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/strbuf.h"
+#include "rollout/strmap.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void trial_outcome_from_result(const struct trial_result *r, struct trial_outcome *o)
@@ -67,12 +70,23 @@ static void value_key(double v, char *buf, size_t n)
 	}
 }
 
-static void add_name(cJSON *obj, const char *key, const char *name)
-{
-	cJSON *list = cJSON_GetObjectItemCaseSensitive(obj, key);
+/* Arrays of trial names under string keys (distributions): one lookup per name. */
+struct name_lists {
+	cJSON *obj;
+	struct strmap index; /* key -> the list (its key string is the list's own) */
+};
 
-	if (!list)
-		list = cJSON_AddArrayToObject(obj, key);
+static void name_lists_add(struct name_lists *nl, const char *key, const char *name)
+{
+	size_t *slot = strmap_get(&nl->index, key);
+	cJSON *list;
+
+	if (slot) {
+		list = (cJSON *)(uintptr_t)*slot;
+	} else {
+		list = cJSON_AddArrayToObject(nl->obj, key);
+		strmap_put(&nl->index, list->string, (size_t)(uintptr_t)list, NULL);
+	}
 	cJSON_AddItemToArray(list, cJSON_CreateString(name ? name : ""));
 }
 
@@ -94,61 +108,136 @@ static double aggregate(const char *type, const double *v, size_t n)
 	return acc;
 }
 
-/* The reward keys of an eval in first-seen order. */
-static void collect_keys(const struct trial_outcome *const *t, size_t n, struct strv *keys)
+/* The rewards of an eval's trials, read one key at a time: the keys in first-seen
+ * order, and per trial its numeric rewards as (key index, value) cells sorted by key.
+ * Building and reading it costs O(rewards) (plus a sort per trial); looking every key
+ * up in every trial cost O(keys^2) per trial: 80,000 keys took a minute. */
+struct reward_cell {
+	size_t key, pos; /* pos: order in the trial's object (the first of a key counts) */
+	double value;
+};
+
+struct reward_table {
+	struct strv keys;
+	size_t n;
+	struct reward_cell **cells;
+	size_t *n_cells, *cursor;
+};
+
+static int cell_cmp(const void *a, const void *b)
 {
+	const struct reward_cell *x = a, *y = b;
+
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static void table_build(struct reward_table *tab, const struct trial_outcome *const *t, size_t n)
+{
+	_cleanup_strmap_ struct strmap index = STRMAP_INIT;
+
+	memset(tab, 0, sizeof(*tab));
+	tab->n = n;
+	tab->cells = xcalloc(n ? n : 1, sizeof(*tab->cells));
+	tab->n_cells = xcalloc(n ? n : 1, sizeof(*tab->n_cells));
+	tab->cursor = xcalloc(n ? n : 1, sizeof(*tab->cursor));
 	for (size_t i = 0; i < n; i++) {
 		const cJSON *c;
+		size_t count = 0, pos = 0;
 
 		if (!t[i]->rewards)
 			continue;
-		cJSON_ArrayForEach(c, t[i]->rewards) if (!strv_contains(keys, c->string))
-		    strv_push(keys, c->string);
+		for (c = t[i]->rewards->child; c; c = c->next)
+			count++;
+		tab->cells[i] = xcalloc(count ? count : 1, sizeof(**tab->cells));
+		for (c = t[i]->rewards->child; c; c = c->next, pos++) {
+			const char *name = c->string ? c->string : "";
+			bool added;
+			size_t k = *strmap_put(&index, name, tab->keys.n, &added);
+
+			if (added)
+				strv_push(&tab->keys, name);
+			/* A key with a value that is not a number counts as missing. */
+			if (cJSON_IsNumber(c))
+				tab->cells[i][tab->n_cells[i]++] =
+				    (struct reward_cell){k, pos, c->valuedouble};
+		}
+		qsort(tab->cells[i], tab->n_cells[i], sizeof(**tab->cells), cell_cmp);
 	}
 }
 
-static double reward_or_zero(const struct trial_outcome *t, const char *key)
+/* Key k's column: vals[i] is trial i's reward (0 when missing, as errors count),
+ * has[i] whether it had one. Columns must be read in increasing k. */
+static void table_column(struct reward_table *tab, size_t k, double *vals, bool *has)
 {
-	const cJSON *v = t->rewards ? cJSON_GetObjectItemCaseSensitive(t->rewards, key) : NULL;
+	for (size_t i = 0; i < tab->n; i++) {
+		const struct reward_cell *c = tab->cells[i];
+		size_t *at = &tab->cursor[i];
 
-	return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+		while (*at < tab->n_cells[i] && c[*at].key < k)
+			(*at)++;
+		has[i] = *at < tab->n_cells[i] && c[*at].key == k;
+		vals[i] = has[i] ? c[*at].value : 0.0;
+	}
 }
 
-static bool key_is_binary(const struct trial_outcome *const *t, size_t n, const char *key)
+static void table_release(struct reward_table *tab)
 {
+	for (size_t i = 0; i < tab->n; i++)
+		free(tab->cells[i]);
+	free(tab->cells);
+	free(tab->n_cells);
+	free(tab->cursor);
+	strv_release(&tab->keys);
+}
+
+/* The eval's tasks: task_of[i] indexes trial i's task (first-seen order), count[j]
+ * is task j's number of trials. */
+struct task_groups {
+	size_t *task_of;
+	int *count;
+	size_t n;
+};
+
+static void task_groups_build(struct task_groups *g, const struct trial_outcome *const *t, size_t n)
+{
+	_cleanup_strmap_ struct strmap index = STRMAP_INIT;
+
+	g->task_of = xcalloc(n ? n : 1, sizeof(*g->task_of));
+	g->count = xcalloc(n ? n : 1, sizeof(*g->count));
+	g->n = 0;
 	for (size_t i = 0; i < n; i++) {
-		double v = reward_or_zero(t[i], key);
+		size_t j = *strmap_put(&index, t[i]->task_name ? t[i]->task_name : "", g->n, NULL);
 
-		if (v != 0.0 && v != 1.0)
-			return false;
+		if (j == g->n)
+			g->n++;
+		g->task_of[i] = j;
+		g->count[j]++;
 	}
+}
+
+static bool column_is_binary(const double *vals, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (vals[i] != 0.0 && vals[i] != 1.0)
+			return false;
 	return true;
 }
 
 /* pass@k for one binary key: k in {2,4,8,...} ∪ {5,10,15,...} up to the smallest
  * number of trials per task, averaged over tasks. NULL when no k applies. */
-static cJSON *pass_at_k_for_key(const struct trial_outcome *const *t, size_t n, const char *key)
+static cJSON *pass_at_k_for_column(const struct task_groups *g, const double *vals, size_t n)
 {
-	struct strv tasks = STRV_INIT;
-	int *count, *correct, min_n = 0;
+	int *correct = xcalloc(g->n ? g->n : 1, sizeof(int));
+	int min_n = 0;
 	cJSON *out = NULL;
 
 	for (size_t i = 0; i < n; i++)
-		if (!strv_contains(&tasks, t[i]->task_name ? t[i]->task_name : ""))
-			strv_push(&tasks, t[i]->task_name ? t[i]->task_name : "");
-	count = xcalloc(tasks.n, sizeof(int));
-	correct = xcalloc(tasks.n, sizeof(int));
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < tasks.n; j++) {
-			if (strcmp(tasks.v[j], t[i]->task_name ? t[i]->task_name : "") != 0)
-				continue;
-			count[j]++;
-			correct[j] += reward_or_zero(t[i], key) == 1.0;
-		}
-	}
-	for (size_t j = 0; j < tasks.n; j++)
-		if (j == 0 || count[j] < min_n)
-			min_n = count[j];
+		correct[g->task_of[i]] += vals[i] == 1.0;
+	for (size_t j = 0; j < g->n; j++)
+		if (j == 0 || g->count[j] < min_n)
+			min_n = g->count[j];
 	for (int k = 2; k <= min_n; k++) {
 		bool pow2 = (k & (k - 1)) == 0;
 		double sum = 0;
@@ -156,17 +245,116 @@ static cJSON *pass_at_k_for_key(const struct trial_outcome *const *t, size_t n, 
 
 		if (!pow2 && k % 5 != 0)
 			continue;
-		for (size_t j = 0; j < tasks.n; j++)
-			sum += pass_at_k(count[j], correct[j], k);
+		for (size_t j = 0; j < g->n; j++)
+			sum += pass_at_k(g->count[j], correct[j], k);
 		if (!out)
 			out = cJSON_CreateObject();
 		snprintf(name, sizeof(name), "%d", k);
-		cJSON_AddNumberToObject(out, name, sum / (double)tasks.n);
+		cJSON_AddNumberToObject(out, name, sum / (double)g->n);
 	}
-	free(count);
 	free(correct);
-	strv_release(&tasks);
 	return out;
+}
+
+/* One key's distribution: {"1.0": [trial names], ...} over the trials that have it. */
+static cJSON *value_distribution(const struct trial_outcome *const *t, const double *vals,
+                                 const bool *has, size_t n)
+{
+	struct name_lists dist = {cJSON_CreateObject(), STRMAP_INIT};
+
+	for (size_t i = 0; i < n; i++) {
+		char buf[64];
+
+		if (!has[i])
+			continue;
+		value_key(vals[i], buf, sizeof(buf));
+		name_lists_add(&dist, buf, t[i]->trial_name);
+	}
+	strmap_release(&dist.index);
+	return dist.obj;
+}
+
+/* What eval_stats computes per key, before it is laid out as Harbor's JSON. */
+struct key_stats {
+	double *agg;   /* [metric * n_keys + key] */
+	cJSON **pass;  /* pass@k object per key, NULL when none */
+	cJSON *rstats; /* reward_stats */
+};
+
+static void compute_key_stats(const struct trial_outcome *const *t, size_t n,
+                              const struct metric_spec *metrics, size_t n_metrics,
+                              struct reward_table *tab, struct key_stats *ks)
+{
+	size_t n_keys = tab->keys.n;
+	double *vals = xcalloc(n ? n : 1, sizeof(double));
+	bool *has = xcalloc(n ? n : 1, sizeof(bool));
+	struct task_groups g;
+
+	task_groups_build(&g, t, n);
+	ks->agg = xcalloc(n_metrics * (n_keys ? n_keys : 1), sizeof(double));
+	ks->pass = xcalloc(n_keys ? n_keys : 1, sizeof(cJSON *));
+	ks->rstats = cJSON_CreateObject();
+	/* No rewards at all: one all-zero column named "reward". */
+	if (n_keys == 0)
+		for (size_t m = 0; m < n_metrics; m++)
+			ks->agg[m] = aggregate(metrics[m].type, vals, n);
+	for (size_t k = 0; k < n_keys; k++) {
+		table_column(tab, k, vals, has);
+		for (size_t m = 0; m < n_metrics; m++)
+			ks->agg[m * n_keys + k] = aggregate(metrics[m].type, vals, n);
+		if (column_is_binary(vals, n))
+			ks->pass[k] = pass_at_k_for_column(&g, vals, n);
+		cJSON_AddItemToObject(ks->rstats, tab->keys.v[k],
+		                      value_distribution(t, vals, has, n));
+	}
+	free(g.task_of);
+	free(g.count);
+	free(vals);
+	free(has);
+}
+
+static cJSON *metrics_json(const struct metric_spec *metrics, size_t n_metrics,
+                           const struct strv *keys, const double *agg)
+{
+	cJSON *list = cJSON_CreateArray();
+	size_t n_keys = keys->n;
+
+	for (size_t m = 0; m < n_metrics; m++) {
+		cJSON *md = cJSON_CreateObject();
+
+		if (n_keys <= 1) {
+			cJSON_AddNumberToObject(md, metrics[m].type,
+			                        agg[m * (n_keys ? n_keys : 1)]);
+		} else {
+			/* Several keys: one value per key (missing keys counted as 0), under
+			 * the metric's name so that the list says which metric each is. */
+			cJSON *per_key = cJSON_AddObjectToObject(md, metrics[m].type);
+
+			for (size_t k = 0; k < n_keys; k++)
+				cJSON_AddNumberToObject(per_key, keys->v[k], agg[m * n_keys + k]);
+		}
+		cJSON_AddItemToArray(list, md);
+	}
+	return list;
+}
+
+/* pass@k: the object itself for a single key; per key (binary keys only) for several. */
+static void add_pass_at_k(cJSON *e, const struct strv *keys, cJSON **pass)
+{
+	cJSON *per_key = NULL;
+
+	if (keys->n == 1) {
+		if (pass[0])
+			cJSON_AddItemToObject(e, "pass_at_k", pass[0]);
+		return;
+	}
+	for (size_t k = 0; k < keys->n; k++) {
+		if (!pass[k])
+			continue;
+		if (!per_key)
+			per_key = cJSON_AddObjectToObject(e, "pass_at_k");
+		cJSON_AddItemToObject(per_key, keys->v[k], pass[k]);
+	}
 }
 
 static cJSON *eval_stats(const struct trial_outcome *const *t, size_t n,
@@ -174,9 +362,9 @@ static cJSON *eval_stats(const struct trial_outcome *const *t, size_t n,
 {
 	static const struct metric_spec default_metric = {"mean"};
 	cJSON *e = cJSON_CreateObject();
-	cJSON *mlist, *rstats, *estats;
-	struct strv keys = STRV_INIT;
-	double *vals = xcalloc(n ? n : 1, sizeof(double));
+	struct name_lists estats;
+	struct reward_table tab;
+	struct key_stats ks;
 	int with_rewards = 0, errors = 0;
 
 	if (n_metrics == 0) {
@@ -189,80 +377,40 @@ static cJSON *eval_stats(const struct trial_outcome *const *t, size_t n,
 	}
 	cJSON_AddNumberToObject(e, "n_trials", with_rewards);
 	cJSON_AddNumberToObject(e, "n_errors", errors);
-	collect_keys(t, n, &keys);
-
-	mlist = cJSON_AddArrayToObject(e, "metrics");
-	for (size_t m = 0; m < n_metrics; m++) {
-		cJSON *md = cJSON_CreateObject();
-
-		if (keys.n <= 1) {
-			const char *key = keys.n ? keys.v[0] : "reward";
-
-			for (size_t i = 0; i < n; i++)
-				vals[i] = reward_or_zero(t[i], key);
-			cJSON_AddNumberToObject(md, metrics[m].type,
-			                        aggregate(metrics[m].type, vals, n));
-		} else {
-			/* Several keys: one value per key (missing keys counted as 0), under
-			 * the metric's name so that the list says which metric each is. */
-			cJSON *per_key = cJSON_AddObjectToObject(md, metrics[m].type);
-
-			for (size_t k = 0; k < keys.n; k++) {
-				for (size_t i = 0; i < n; i++)
-					vals[i] = reward_or_zero(t[i], keys.v[k]);
-				cJSON_AddNumberToObject(per_key, keys.v[k],
-				                        aggregate(metrics[m].type, vals, n));
-			}
-		}
-		cJSON_AddItemToArray(mlist, md);
-	}
-
-	if (keys.n == 1 && key_is_binary(t, n, keys.v[0])) {
-		cJSON *p = pass_at_k_for_key(t, n, keys.v[0]);
-
-		if (p)
-			cJSON_AddItemToObject(e, "pass_at_k", p);
-	} else if (keys.n > 1) {
-		cJSON *per_key = NULL;
-
-		for (size_t k = 0; k < keys.n; k++) {
-			cJSON *p;
-
-			if (!key_is_binary(t, n, keys.v[k]))
-				continue;
-			p = pass_at_k_for_key(t, n, keys.v[k]);
-			if (!p)
-				continue;
-			if (!per_key)
-				per_key = cJSON_AddObjectToObject(e, "pass_at_k");
-			cJSON_AddItemToObject(per_key, keys.v[k], p);
-		}
-	}
-
-	rstats = cJSON_AddObjectToObject(e, "reward_stats");
-	for (size_t k = 0; k < keys.n; k++) {
-		cJSON *dist = cJSON_AddObjectToObject(rstats, keys.v[k]);
-
-		for (size_t i = 0; i < n; i++) {
-			const cJSON *v =
-			    t[i]->rewards
-			        ? cJSON_GetObjectItemCaseSensitive(t[i]->rewards, keys.v[k])
-			        : NULL;
-			char buf[64];
-
-			if (!cJSON_IsNumber(v))
-				continue;
-			value_key(v->valuedouble, buf, sizeof(buf));
-			add_name(dist, buf, t[i]->trial_name);
-		}
-	}
-	estats = cJSON_AddObjectToObject(e, "exception_stats");
+	table_build(&tab, t, n);
+	compute_key_stats(t, n, metrics, n_metrics, &tab, &ks);
+	cJSON_AddItemToObject(e, "metrics", metrics_json(metrics, n_metrics, &tab.keys, ks.agg));
+	add_pass_at_k(e, &tab.keys, ks.pass);
+	cJSON_AddItemToObject(e, "reward_stats", ks.rstats);
+	estats = (struct name_lists){cJSON_AddObjectToObject(e, "exception_stats"), STRMAP_INIT};
 	for (size_t i = 0; i < n; i++)
 		if (t[i]->exception_type)
-			add_name(estats, t[i]->exception_type, t[i]->trial_name);
-	strv_release(&keys);
-	free(vals);
+			name_lists_add(&estats, t[i]->exception_type, t[i]->trial_name);
+	strmap_release(&estats.index);
+	free(ks.agg);
+	free(ks.pass);
+	table_release(&tab);
 	return e;
+}
+
+/* The metrics of an eval: its dataset's (from sources), then the job's. */
+static struct metric_spec *eval_metrics(const char *source, const struct metric_spec *metrics,
+                                        size_t n_metrics, const struct source_metrics *sources,
+                                        size_t n_sources, size_t *n_all)
+{
+	const struct source_metrics *sm = NULL;
+	struct metric_spec *all;
+
+	for (size_t s = 0; s < n_sources && source; s++)
+		if (!strcmp(sources[s].source, source))
+			sm = &sources[s];
+	all = xcalloc((sm ? sm->n_metrics : 0) + n_metrics + 1, sizeof(*all));
+	*n_all = 0;
+	for (size_t i = 0; sm && i < sm->n_metrics; i++)
+		all[(*n_all)++] = sm->metrics[i];
+	for (size_t i = 0; i < n_metrics; i++)
+		all[(*n_all)++] = metrics[i];
+	return all;
 }
 
 cJSON *job_stats(const struct trial_outcome *outcomes, size_t n, const struct metric_spec *metrics,
@@ -271,40 +419,47 @@ cJSON *job_stats(const struct trial_outcome *outcomes, size_t n, const struct me
 {
 	cJSON *stats = cJSON_CreateObject();
 	cJSON *evals;
+	_cleanup_strmap_ struct strmap index = STRMAP_INIT;
 	struct strv keys = STRV_INIT;
-	char **key_of = xcalloc(n ? n : 1, sizeof(char *));
+	size_t *eval_of = xcalloc(n ? n : 1, sizeof(*eval_of));
+	size_t *start = xcalloc(n + 1, sizeof(*start));
 	const struct trial_outcome **group = xcalloc(n ? n : 1, sizeof(*group));
 	int errors = 0;
 
+	/* Group the trials by eval key (first-seen order), keeping their order. */
 	for (size_t i = 0; i < n; i++) {
-		key_of[i] = eval_key(&outcomes[i]);
-		if (!strv_contains(&keys, key_of[i]))
-			strv_push(&keys, key_of[i]);
+		_cleanup_free_ char *key = eval_key(&outcomes[i]);
+		size_t *k = strmap_get(&index, key);
+
+		if (!k) {
+			/* the map borrows the copy in keys, which stays where it is */
+			strv_push_take(&keys, steal_ptr(&key));
+			k = strmap_put(&index, keys.v[keys.n - 1], keys.n - 1, NULL);
+		}
+		eval_of[i] = *k;
+		start[eval_of[i] + 1]++;
 		errors += outcomes[i].exception_type != NULL;
+	}
+	for (size_t k = 0; k < keys.n; k++)
+		start[k + 1] += start[k];
+	{
+		size_t *fill = xcalloc(keys.n + 1, sizeof(*fill));
+
+		for (size_t i = 0; i < n; i++)
+			group[start[eval_of[i]] + fill[eval_of[i]]++] = &outcomes[i];
+		free(fill);
 	}
 	cJSON_AddNumberToObject(stats, "n_trials", (double)n);
 	cJSON_AddNumberToObject(stats, "n_errors", errors);
 	cJSON_AddNumberToObject(stats, "n_retries", n_retries);
 	evals = cJSON_AddObjectToObject(stats, "evals");
 	for (size_t k = 0; k < keys.n; k++) {
-		size_t m = 0;
+		const struct trial_outcome *const *g = &group[start[k]];
+		size_t m = start[k + 1] - start[k], n_all;
+		struct metric_spec *all =
+		    eval_metrics(g[0]->source, metrics, n_metrics, sources, n_sources, &n_all);
 
-		const struct source_metrics *sm = NULL;
-		struct metric_spec *all;
-		size_t n_all = 0;
-
-		for (size_t i = 0; i < n; i++)
-			if (strcmp(key_of[i], keys.v[k]) == 0)
-				group[m++] = &outcomes[i];
-		for (size_t s = 0; s < n_sources && m; s++)
-			if (group[0]->source && !strcmp(sources[s].source, group[0]->source))
-				sm = &sources[s];
-		all = xcalloc((sm ? sm->n_metrics : 0) + n_metrics + 1, sizeof(*all));
-		for (size_t i = 0; sm && i < sm->n_metrics; i++)
-			all[n_all++] = sm->metrics[i];
-		for (size_t i = 0; i < n_metrics; i++)
-			all[n_all++] = metrics[i];
-		cJSON_AddItemToObject(evals, keys.v[k], eval_stats(group, m, all, n_all));
+		cJSON_AddItemToObject(evals, keys.v[k], eval_stats(g, m, all, n_all));
 		free(all);
 	}
 	{
@@ -316,9 +471,8 @@ cJSON *job_stats(const struct trial_outcome *outcomes, size_t n, const struct me
 				cJSON_AddItemToObject(tampered, outcomes[i].trial_name,
 				                      cJSON_Duplicate(outcomes[i].tampering, 1));
 	}
-	for (size_t i = 0; i < n; i++)
-		free(key_of[i]);
-	free(key_of);
+	free(eval_of);
+	free(start);
 	free(group);
 	strv_release(&keys);
 	return stats;

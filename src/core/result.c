@@ -1,5 +1,6 @@
 /* Trial results: Harbor's TrialResult JSON, atomic writes, tolerant loads. */
 #include "core/result.h"
+#include "core/rewards.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/confined.h"
@@ -169,10 +170,40 @@ static cJSON *dup_or_null(const cJSON *v)
 	return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
 }
 
+/* The rewards to write, or NULL. Rewards that rewards_normalize refuses (a non-finite
+ * number has no JSON spelling; the reader would refuse the file and the trial would
+ * count as a crash) are dropped, and *why says why: the trial then records a
+ * VerifierOutputParseError. The verifier's parser never lets such rewards through;
+ * this keeps any other path from writing a result that cannot be read back. */
+static cJSON *writable_rewards(const struct trial_result *r, struct err *why)
+{
+	cJSON *rw;
+
+	if (!r->rewards)
+		return NULL;
+	rw = cJSON_Duplicate(r->rewards, 1);
+	if (rewards_normalize(rw, why) == 0)
+		return rw;
+	cJSON_Delete(rw);
+	err_wrap(why, "the rewards were not recorded");
+	return NULL;
+}
+
+static void add_exception(cJSON *j, const struct exception_info *x)
+{
+	cJSON *e = cJSON_AddObjectToObject(j, "exception_info");
+
+	json_add_str_or_null(e, "exception_type", x->type);
+	json_add_str_or_null(e, "exception_message", x->message);
+	json_add_str_or_null(e, "exception_traceback", x->traceback);
+	cJSON_AddItemToObject(e, "occurred_at", time_json(x->occurred_at));
+}
+
 cJSON *trial_result_to_json(const struct trial_result *r)
 {
 	cJSON *j = cJSON_CreateObject();
-	cJSON *agent_info, *verifier;
+	cJSON *agent_info, *verifier, *rewards;
+	struct err why = {0};
 
 	json_add_str_or_null(j, "id", r->id);
 	json_add_str_or_null(j, "task_name", r->task_name);
@@ -217,19 +248,21 @@ cJSON *trial_result_to_json(const struct trial_result *r)
 		cJSON_AddNullToObject(ar, "rollout_details");
 		cJSON_AddNullToObject(ar, "metadata");
 	}
-	if (r->rewards) {
+	rewards = writable_rewards(r, &why);
+	if (rewards) {
 		verifier = cJSON_AddObjectToObject(j, "verifier_result");
-		cJSON_AddItemToObject(verifier, "rewards", cJSON_Duplicate(r->rewards, 1));
+		cJSON_AddItemToObject(verifier, "rewards", rewards);
 	} else {
 		cJSON_AddNullToObject(j, "verifier_result");
 	}
 	if (r->exception) {
-		cJSON *e = cJSON_AddObjectToObject(j, "exception_info");
+		add_exception(j, r->exception);
+	} else if (why.msg[0]) {
+		_cleanup_free_ char *tb = xasprintf("VerifierOutputParseError: %s\n", why.msg);
+		char type[] = "VerifierOutputParseError";
+		struct exception_info x = {type, why.msg, tb, wall_now()};
 
-		json_add_str_or_null(e, "exception_type", r->exception->type);
-		json_add_str_or_null(e, "exception_message", r->exception->message);
-		json_add_str_or_null(e, "exception_traceback", r->exception->traceback);
-		cJSON_AddItemToObject(e, "occurred_at", time_json(r->exception->occurred_at));
+		add_exception(j, &x);
 	} else {
 		cJSON_AddNullToObject(j, "exception_info");
 	}
@@ -327,13 +360,13 @@ int trial_result_from_json(const cJSON *j, struct trial_result *r, struct err *e
 	vr = cJSON_GetObjectItemCaseSensitive(j, "verifier_result");
 	if (cJSON_IsObject(vr)) {
 		const cJSON *rw = cJSON_GetObjectItemCaseSensitive(vr, "rewards");
-		const cJSON *c;
 
 		if (rw && !cJSON_IsNull(rw)) {
-			if (!cJSON_IsObject(rw))
-				goto bad_rewards;
-			cJSON_ArrayForEach(c, rw) if (!cJSON_IsNumber(c)) goto bad_rewards;
 			r->rewards = cJSON_Duplicate(rw, 1);
+			if (rewards_normalize(r->rewards, err) < 0) {
+				err_wrap(err, "key 'verifier_result.rewards'");
+				goto fail;
+			}
 		}
 	}
 	ei = cJSON_GetObjectItemCaseSensitive(j, "exception_info");
@@ -363,8 +396,6 @@ int trial_result_from_json(const cJSON *j, struct trial_result *r, struct err *e
 			goto fail;
 	}
 	return 0;
-bad_rewards:
-	err_set(err, EINVAL, "key 'verifier_result.rewards': expected an object of numbers");
 fail:
 	trial_result_free(r);
 	return -1;
@@ -373,10 +404,12 @@ fail:
 int trial_result_write(const struct cdir *trial, const struct trial_result *r, struct err *err)
 {
 	_cleanup_json_ cJSON *j = trial_result_to_json(r);
+	/* From the JSON, which may carry an exception r lacks (writable_rewards). */
+	const char *traceback = json_get_str(cJSON_GetObjectItemCaseSensitive(j, "exception_info"),
+	                                     "exception_traceback");
 
-	if (r->exception && r->exception->traceback &&
-	    cdir_write_atomic(trial, "exception.txt", r->exception->traceback,
-	                      strlen(r->exception->traceback), 0644, err) < 0)
+	if (traceback &&
+	    cdir_write_atomic(trial, "exception.txt", traceback, strlen(traceback), 0644, err) < 0)
 		return -1;
 	return json_write_at(trial, "result.json", j, err);
 }

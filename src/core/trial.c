@@ -2,6 +2,8 @@
  * teardown. Every failure becomes exception_info in result.json (Harbor's exception
  * type names); teardown always runs; result.json is always written. */
 #include "core/trial.h"
+#include "config/task.h"
+#include "core/rewards.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/confined.h"
@@ -57,46 +59,6 @@ void trial_timeouts(const struct timeout_inputs *in, struct trial_spec *spec)
 
 /* --- rewards ------------------------------------------------------------- */
 
-/* Python's float(): surrounding whitespace, optional sign, digits with single
- * underscores between them, inf/nan. */
-static int parse_python_float(const char *s, double *out)
-{
-	_cleanup_free_ char *clean = NULL;
-	size_t n, j = 0;
-	char *end;
-	const char *p;
-
-	while (*s && isspace((unsigned char)*s))
-		s++;
-	n = strlen(s);
-	while (n && isspace((unsigned char)s[n - 1]))
-		n--;
-	if (n == 0)
-		return -1;
-	clean = xmalloc(n + 1);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '_') {
-			if (i == 0 || i + 1 == n || !isdigit((unsigned char)s[i - 1]) ||
-			    !isdigit((unsigned char)s[i + 1]))
-				return -1;
-			continue;
-		}
-		clean[j++] = s[i];
-	}
-	clean[j] = '\0';
-	p = clean;
-	if (*p == '+' || *p == '-')
-		p++;
-	/* strtod also takes hex floats and "0x..."; Python's float() does not. */
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-		return -1;
-	errno = 0;
-	*out = strtod(clean, &end);
-	if (*end || end == clean)
-		return -1;
-	return 0;
-}
-
 /* A reward file as found: absent (fd -1, not an error), or open and checked. */
 static int open_reward_file(const struct cdir *dir, const char *name, double not_before,
                             struct reward_file *rf, int *fd, struct err *err)
@@ -132,49 +94,6 @@ static int open_reward_file(const struct cdir *dir, const char *name, double not
 	return 0;
 }
 
-static int parse_reward_txt(const char *text, size_t len, cJSON **rewards,
-                            const char **exception_type, struct err *err)
-{
-	double v;
-
-	if (len == 0) {
-		*exception_type = "RewardFileEmptyError";
-		return err_set(err, ENODATA, "reward.txt is empty");
-	}
-	if (memchr(text, '\0', len) || parse_python_float(text, &v) < 0)
-		return err_set(err, EINVAL, "reward.txt: expected one number, got '%.80s'", text);
-	*rewards = cJSON_CreateObject();
-	cJSON_AddNumberToObject(*rewards, "reward", v);
-	return 0;
-}
-
-static int parse_reward_json(const char *text, size_t len, cJSON **rewards,
-                             const char **exception_type, struct err *err)
-{
-	cJSON *j = NULL, *c;
-
-	if (len == 0) {
-		*exception_type = "RewardFileEmptyError";
-		return err_set(err, ENODATA, "reward.json is empty");
-	}
-	if (json_parse(text, len, "reward.json", &j, err) < 0)
-		return -1;
-	if (!cJSON_IsObject(j)) {
-		cJSON_Delete(j);
-		return err_set(err, EINVAL, "reward.json: expected a flat object of numbers");
-	}
-	cJSON_ArrayForEach(c, j)
-	{
-		if (!cJSON_IsNumber(c)) {
-			err_set(err, EINVAL, "reward.json: key '%s': expected a number", c->string);
-			cJSON_Delete(j);
-			return -1;
-		}
-	}
-	*rewards = j;
-	return 0;
-}
-
 int trial_parse_rewards(const struct cdir *verifier, double not_before, cJSON **rewards,
                         struct reward_file *rf, const char **exception_type, struct err *err)
 {
@@ -198,9 +117,14 @@ int trial_parse_rewards(const struct cdir *verifier, double not_before, cJSON **
 			continue;
 		if (read_fd(fd, names[i], REWARD_FILE_MAX, &text, &len, err) < 0)
 			return -1;
+		if (len == 0) {
+			*exception_type = "RewardFileEmptyError";
+			return err_set(err, ENODATA, "%s is empty", names[i]);
+		}
+		/* Non-finite numbers, more than REWARD_KEYS_MAX keys: parse errors. */
 		if (i == 0)
-			return parse_reward_json(text, len, rewards, exception_type, err);
-		return parse_reward_txt(text, len, rewards, exception_type, err);
+			return rewards_from_json(text, len, rewards, err);
+		return rewards_from_txt(text, len, rewards, err);
 	}
 	*exception_type = "RewardFileNotFoundError";
 	if (rf->ignored)
@@ -442,15 +366,14 @@ static int fresh_verifier_dir(struct trial_run_state *s, struct err *err)
 
 static int upload_tests(struct trial_run_state *s, struct err *err)
 {
-	_cleanup_cdir_ struct cdir task = CDIR_INIT;
-	_cleanup_cdir_ struct cdir tests = CDIR_INIT;
+	/* tests/ is an input: not followed out of the task directory (and checked
+	 * again for links leaving it). And /tests is replaced as a whole: nothing
+	 * the agent put there is merged in. */
+	_cleanup_close_ int tests = task_open_dir(s->spec->task_dir, "tests", err);
 
-	/* tests/ is an input: not followed out of the task directory. And /tests is
-	 * replaced as a whole: nothing the agent put there is merged in. */
-	if (cdir_open_trusted(s->spec->task_dir, &task, err) < 0 ||
-	    cdir_sub(&task, "tests", &tests, err) < 0)
+	if (tests < 0)
 		return -1;
-	return s->spec->provider->upload(s->env, tests.fd, ENV_TESTS_DIR, UPLOAD_REPLACE, err);
+	return s->spec->provider->upload(s->env, tests, ENV_TESTS_DIR, UPLOAD_REPLACE, err);
 }
 
 static void run_verify(struct trial_run_state *s)

@@ -859,6 +859,7 @@ bool symlink_escapes(const char *target, int depth)
 struct san {
 	const struct sanitize_limits *lim;
 	struct sanitize_report *rep;
+	long seen;
 	uid_t uid;
 	gid_t gid;
 	bool chown;
@@ -918,20 +919,20 @@ static int san_file(struct san *s, int dfd, const char *name, const struct stat 
 	return 0;
 }
 
-struct san_frame {
-	DIR *d;
-	int depth;
-};
-
-/* One entry of the directory open at dfd; may push a frame. */
-static int san_entry(struct san *s, struct san_frame *stack, int *n, const char *name,
-                     struct err *err)
+/* One entry of the directory being sanitized; descends into directories. */
+static int san_visit(void *ctx, const struct tree_frame *f, const char *name,
+                     struct tree_frame *child, struct err *err)
 {
-	int dfd = dirfd(stack[*n - 1].d), depth = stack[*n - 1].depth;
+	struct san *s = ctx;
+	int dfd = dirfd(f->dir), depth = f->depth, fd;
 	struct stat st;
 
+	if (s->lim->deadline > 0 && (++s->seen & 255) == 0 && mono_now() > s->lim->deadline) {
+		s->rep->timed_out = true;
+		return TREE_STOP;
+	}
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : err_sys(err, "stat %s", name);
+		return errno == ENOENT ? TREE_NEXT : err_sys(err, "stat %s", name);
 	if (S_ISLNK(st.st_mode)) {
 		char target[PATH_MAX];
 		ssize_t len = readlinkat(dfd, name, target, sizeof(target) - 1);
@@ -944,7 +945,7 @@ static int san_entry(struct san *s, struct san_frame *stack, int *n, const char 
 			fchownat(dfd, name, s->uid, s->gid, AT_SYMLINK_NOFOLLOW);
 			s->rep->owners_fixed++;
 		}
-		return 0;
+		return TREE_NEXT;
 	}
 	if (S_ISREG(st.st_mode))
 		return san_file(s, dfd, name, &st, err);
@@ -952,28 +953,23 @@ static int san_entry(struct san *s, struct san_frame *stack, int *n, const char 
 		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 			return err_sys(err, "unlink %s", name);
 		s->rep->special_removed++;
-		return 0;
+		return TREE_NEXT;
 	}
 	if (depth + 1 > s->lim->max_depth) {
 		if (tree_remove_at(dfd, name, err) < 0)
 			return -1;
 		s->rep->deep_removed++;
-		return 0;
+		return TREE_NEXT;
 	}
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == EACCES && fchmodat(dfd, name, 0700, 0) == 0)
 		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : err_sys(err, "open %s", name);
+		return errno == ENOENT ? TREE_NEXT : err_sys(err, "open %s", name);
 	fix_meta(s, fd, &st);
-	if (!(stack[*n].d = fdopendir(fd))) {
-		close(fd);
-		return err_sys(err, "open %s", name);
-	}
-	stack[*n].depth = depth + 1;
-	(*n)++;
-	return 0;
+	if (tree_frame_open(child, fd, -1, NULL, err) < 0)
+		return -1;
+	return TREE_DESCEND;
 }
 
 int cdir_sanitize(const struct cdir *d, const struct sanitize_limits *lim,
@@ -981,10 +977,9 @@ int cdir_sanitize(const struct cdir *d, const struct sanitize_limits *lim,
 {
 	struct sanitize_limits l = *lim;
 	struct san s = {.lim = &l, .rep = rep, .uid = getuid(), .gid = getgid()};
-	struct san_frame *stack;
+	struct tree_frame root;
 	struct stat st;
-	long seen = 0;
-	int n = 0, rc = -1, fd;
+	int fd;
 
 	memset(rep, 0, sizeof(*rep));
 	if (l.max_depth <= 0)
@@ -997,108 +992,65 @@ int cdir_sanitize(const struct cdir *d, const struct sanitize_limits *lim,
 		return err_sys(err, "open %s", d->path);
 	}
 	fix_meta(&s, fd, &st);
-	stack = xcalloc((size_t)l.max_depth + 1, sizeof(*stack));
-	if (!(stack[0].d = fdopendir(fd))) {
-		close(fd);
-		err_sys(err, "open %s", d->path);
-		goto out;
-	}
-	rewinddir(stack[0].d);
-	n = 1;
-	while (n > 0) {
-		struct dirent *de;
-
-		if (l.deadline > 0 && (++seen & 255) == 0 && mono_now() > l.deadline) {
-			rep->timed_out = true;
-			break;
-		}
-		errno = 0;
-		de = readdir(stack[n - 1].d);
-		if (!de) {
-			if (errno) {
-				err_sys(err, "read %s", d->path);
-				goto out;
-			}
-			closedir(stack[--n].d);
-			continue;
-		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (san_entry(&s, stack, &n, de->d_name, err) < 0) {
-			err_wrap(err, "sanitize %s", d->path);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	while (n > 0)
-		closedir(stack[--n].d);
-	free(stack);
-	return rc;
+	if (tree_frame_open(&root, fd, -1, d->path, err) < 0)
+		return -1;
+	if (tree_walk(&root, l.max_depth + 1, san_visit, &s, err) < 0)
+		return err_wrap(err, "sanitize %s", d->path);
+	return 0;
 }
 
 /* ---- copying a tree ---- */
 
-struct copy_frame {
-	DIR *src;
-	int dst;
-	int depth;
+struct copy_ctx {
+	bool link_files;
 };
 
-static int copy_one(const struct copy_frame *f, const char *name, bool link_files,
-                    struct copy_frame *next, struct err *err)
+static int copy_visit(void *ctx, const struct tree_frame *f, const char *name,
+                      struct tree_frame *child, struct err *err)
 {
-	int sfd = dirfd(f->src);
+	const struct copy_ctx *c = ctx;
+	int sfd = dirfd(f->dir), s2, d2;
 	struct stat st;
 
-	next->src = NULL;
 	if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : err_sys(err, "stat %s", name);
+		return errno == ENOENT ? TREE_NEXT : err_sys(err, "stat %s", name);
 	if (S_ISLNK(st.st_mode)) {
 		char target[PATH_MAX];
 		ssize_t n = readlinkat(sfd, name, target, sizeof(target) - 1);
 
 		if (n < 0 || (target[n] = '\0', symlink_escapes(target, f->depth)))
-			return 0;
-		return symlinkat(target, f->dst, name) < 0 ? err_sys(err, "symlink %s", name) : 0;
+			return TREE_NEXT;
+		return symlinkat(target, f->fd2, name) < 0 ? err_sys(err, "symlink %s", name)
+		                                           : TREE_NEXT;
 	}
 	if (S_ISREG(st.st_mode)) {
 		_cleanup_close_ int in = -1, out = -1;
 		bool cut;
 
-		if (link_files && (st.st_mode & 07022) == 0 &&
-		    linkat(sfd, name, f->dst, name, 0) == 0)
-			return 0;
+		if (c->link_files && (st.st_mode & 07022) == 0 &&
+		    linkat(sfd, name, f->fd2, name, 0) == 0)
+			return TREE_NEXT;
 		in = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (in < 0)
 			return err_sys(err, "open %s", name);
-		out = openat(f->dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		out = openat(f->fd2, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		             st.st_mode & 0755);
 		if (out < 0 || copy_data_sparse(in, out, 0, 0, &cut) < 0)
 			return err_sys(err, "copy %s", name);
-		return 0;
+		return TREE_NEXT;
 	}
 	if (!S_ISDIR(st.st_mode))
-		return 0;
-	if (f->depth + 1 >= SANITIZE_DEPTH_DEFAULT)
-		return err_set(err, ELOOP, "%s: deeper than %d levels", name, SANITIZE_DEPTH_DEFAULT);
-	int s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), d2;
-
-	if (s2 < 0 || mkdirat(f->dst, name, st.st_mode & 0755) < 0 ||
-	    (d2 = openat(f->dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		return TREE_NEXT;
+	s2 = openat(sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s2 < 0 || mkdirat(f->fd2, name, st.st_mode & 0755) < 0 ||
+	    (d2 = openat(f->fd2, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		if (s2 >= 0)
 			close(s2);
 		return err_sys(err, "copy %s", name);
 	}
-	next->src = fdopendir(s2);
-	next->dst = d2;
-	next->depth = f->depth + 1;
-	if (!next->src) {
-		close(s2);
-		close(d2);
-		return err_sys(err, "copy %s", name);
-	}
-	return 0;
+	if (tree_frame_open(child, s2, d2, NULL, err) < 0)
+		return -1;
+	return TREE_DESCEND;
 }
 
 int cdir_copy_tree(const struct cdir *src, const char *name, const struct cdir *dst,
@@ -1106,8 +1058,9 @@ int cdir_copy_tree(const struct cdir *src, const char *name, const struct cdir *
 {
 	_cleanup_cdir_ struct cdir from = CDIR_INIT;
 	_cleanup_cdir_ struct cdir into = CDIR_INIT;
-	struct copy_frame stack[SANITIZE_DEPTH_DEFAULT];
-	int n = 0, rc = -1;
+	struct copy_ctx c = {.link_files = link_files};
+	struct tree_frame root;
+	int s, d;
 
 	if (cdir_sub(src, name, &from, err) < 0)
 		return -1;
@@ -1115,49 +1068,109 @@ int cdir_copy_tree(const struct cdir *src, const char *name, const struct cdir *
 		return err_set(err, EEXIST, "%s/%s exists", dst->path, to);
 	if (cdir_mkdirs(dst, to, 0755, false, &into, err) < 0)
 		return -1;
-	stack[0].src = fdopendir(fcntl(from.fd, F_DUPFD_CLOEXEC, 3));
-	stack[0].dst = fcntl(into.fd, F_DUPFD_CLOEXEC, 3);
-	stack[0].depth = 0;
-	if (!stack[0].src || stack[0].dst < 0) {
-		if (stack[0].src)
-			closedir(stack[0].src);
-		if (stack[0].dst >= 0)
-			close(stack[0].dst);
+	s = fcntl(from.fd, F_DUPFD_CLOEXEC, 3);
+	d = fcntl(into.fd, F_DUPFD_CLOEXEC, 3);
+	if (s < 0 || d < 0) {
+		if (s >= 0)
+			close(s);
+		if (d >= 0)
+			close(d);
 		return err_sys(err, "copy %s", from.path);
 	}
-	rewinddir(stack[0].src);
-	n = 1;
+	if (tree_frame_open(&root, s, d, from.path, err) < 0)
+		return -1;
+	if (tree_walk(&root, SANITIZE_DEPTH_DEFAULT, copy_visit, &c, err) < 0)
+		return err_wrap(err, "copy %s to %s/%s", from.path, dst->path, to);
+	return 0;
+}
+
+/* ---- walking ---- */
+
+int tree_frame_open(struct tree_frame *f, int fd, int fd2, const char *what, struct err *err)
+{
+	f->dir = fdopendir(fd);
+	f->fd2 = fd2;
+	f->depth = 0;
+	f->what = what ? xstrdup(what) : NULL;
+	if (!f->dir) {
+		int e = errno;
+
+		close(fd);
+		if (fd2 >= 0)
+			close(fd2);
+		free(f->what);
+		f->what = NULL;
+		errno = e;
+		return err_sys(err, "read %s", what ? what : "a directory");
+	}
+	/* A dup'ed descriptor shares its offset: read from the start. */
+	rewinddir(f->dir);
+	return 0;
+}
+
+static void frame_release(struct tree_frame *f)
+{
+	closedir(f->dir);
+	if (f->fd2 >= 0)
+		close(f->fd2);
+	free(f->what);
+}
+
+int tree_walk(struct tree_frame *root, int max_depth, tree_visit_fn visit, void *ctx,
+              struct err *err)
+{
+	struct tree_frame *stack = xcalloc((size_t)max_depth, sizeof(*stack));
+	int n = 1, rc = -1;
+
+	stack[0] = *root;
+	stack[0].depth = 0;
 	while (n > 0) {
+		struct tree_frame *f = &stack[n - 1];
 		struct dirent *de;
+		int v;
 
 		errno = 0;
-		de = readdir(stack[n - 1].src);
+		de = readdir(f->dir);
 		if (!de) {
 			if (errno) {
-				err_sys(err, "read %s", from.path);
+				err_sys(err, "read %s", f->what ? f->what : "a directory");
 				goto out;
 			}
-			n--;
-			closedir(stack[n].src);
-			close(stack[n].dst);
+			frame_release(&stack[--n]);
 			continue;
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (copy_one(&stack[n - 1], de->d_name, link_files, &stack[n], err) < 0) {
-			err_wrap(err, "copy %s to %s/%s", from.path, dst->path, to);
-			goto out;
+		if (n == max_depth) {
+			/* No room for a child: only a visit that descends is refused. */
+			struct tree_frame spare = {.fd2 = -1};
+
+			v = visit(ctx, f, de->d_name, &spare, err);
+			if (v == TREE_DESCEND) {
+				frame_release(&spare);
+				err_set(err, ELOOP, "%s/%s: deeper than %d levels",
+				        f->what ? f->what : ".", de->d_name, max_depth);
+				goto out;
+			}
+		} else {
+			stack[n].fd2 = -1;
+			v = visit(ctx, f, de->d_name, &stack[n], err);
+			if (v == TREE_DESCEND) {
+				stack[n].depth = f->depth + 1;
+				n++;
+				continue;
+			}
 		}
-		if (stack[n].src)
-			n++;
+		if (v < 0)
+			goto out;
+		if (v == TREE_STOP)
+			break;
 	}
 	rc = 0;
 out:
-	while (n > 0) {
-		n--;
-		closedir(stack[n].src);
-		close(stack[n].dst);
-	}
+	while (n > 0)
+		frame_release(&stack[--n]);
+	free(stack);
 	return rc;
 }
 

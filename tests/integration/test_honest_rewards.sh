@@ -6,29 +6,11 @@
 # task that really solves its problem must still score 1.
 source "$(dirname "$0")/../lib/tap.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/providers.sh"
+source "$ROLLOUT_SRCDIR/tests/lib/jobfixtures.sh"
 tap_tmpdir
 ds=$TAP_TMP/forgeries
+mk_task() { busybox_task "$ds" "$1" "$2" "$3"; } # NAME SOLVE TEST
 
-mk_task() { # NAME SOLVE TEST
-	local t=$ds/$1
-	mkdir -p "$t/environment" "$t/solution" "$t/tests"
-	echo "Task $1: write ok into /app/out." >"$t/instruction.md"
-	printf 'FROM rollout-test/busybox:1\n' >"$t/environment/Dockerfile"
-	printf '#!/bin/sh\n%s\n' "$2" >"$t/solution/solve.sh"
-	printf '#!/bin/sh\n%s\n' "$3" >"$t/tests/test.sh"
-	chmod +x "$t/solution/solve.sh" "$t/tests/test.sh"
-	cat >"$t/task.toml" <<'TOML'
-version = "1.0"
-[agent]
-timeout_sec = 60.0
-[verifier]
-timeout_sec = 30.0
-[environment]
-docker_image = "rollout-test/busybox:1"
-memory_mb = 256
-allow_internet = false
-TOML
-}
 
 # The honest verifier of every task: 1 only when /app/out says ok.
 verdict='if [ "$(cat /app/out 2>/dev/null)" = ok ]; then echo 1; else echo 0; fi > /logs/verifier/reward.txt'
@@ -74,13 +56,6 @@ mk_task forge-old-copy \
 	'mkdir -p /app/results && echo "{\"reward\": 1}" > /app/results/reward.json && touch -d "2001-01-01 00:00:00" /app/results/reward.json' \
 	"cp -p /app/results/reward.json /logs/verifier/ 2>/dev/null; $verdict"
 
-result_field() { # TRIAL_DIR PYTHON_EXPR over r (the result.json)
-	python3 -c 'import json,sys; r=json.load(open(sys.argv[1]+"/result.json")); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
-}
-trial_of() { # JOB_DIR TASK
-	local d
-	for d in "$1"/"$2"__*; do [ -d "$d" ] && { echo "$d"; return; }; done
-}
 
 for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 	provider_or_next "$p" "honest rewards" || continue
@@ -95,7 +70,7 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 			not_ok "$p: $t: has a trial directory" "$(tail -5 "$TAP_TMP/$job.out")"
 			continue
 		fi
-		reward=$(result_field "$d" '(lambda v: v if v is None else "%g" % v)((r.get("verifier_result") or {}).get("rewards",{}).get("reward"))')
+		reward=$(reward_of "$d")
 		error=$(result_field "$d" '(r.get("exception_info") or {}).get("exception_type")')
 		case $t in
 		control-solved) check_eq "$p: $t: an honest solution scores 1" "$reward/$error" "1/None" ;;

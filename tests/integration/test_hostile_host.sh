@@ -11,6 +11,7 @@
 # through its links.
 source "$(dirname "$0")/../lib/tap.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/providers.sh"
+source "$ROLLOUT_SRCDIR/tests/lib/jobfixtures.sh"
 tap_tmpdir
 ds=$TAP_TMP/attacks
 C=$TAP_TMP/canary
@@ -22,28 +23,14 @@ chmod 0755 "$CD"
 echo keep >"$CD/keep"
 canaries() { stat -c '%n %s %a %h %U' "$C" "$CD" "$CD"/*; sha256sum "$C" "$CD"/*; ls -A "$CD"; }
 before=$(canaries)
-
-mk_task() { # NAME SOLVE [ARTIFACTS_TOML]
-	local t=$ds/$1
-	mkdir -p "$t/environment" "$t/solution" "$t/tests"
-	echo "Task $1." >"$t/instruction.md"
-	printf 'FROM rollout-test/busybox:1\n' >"$t/environment/Dockerfile"
-	printf '#!/bin/sh\n%s\n' "$2" >"$t/solution/solve.sh"
-	printf '#!/bin/sh\necho "verifier says hello"\necho 1 > /logs/verifier/reward.txt\n' >"$t/tests/test.sh"
-	chmod +x "$t/solution/solve.sh" "$t/tests/test.sh"
-	cat >"$t/task.toml" <<TOML
-version = "1.0"
-${3:-}
-[agent]
-timeout_sec = 60.0
-[verifier]
-timeout_sec = 30.0
-[environment]
-docker_image = "rollout-test/busybox:1"
-memory_mb = 256
-allow_internet = false
-TOML
+# NAME SOLVE [TOP_TOML]: the verifier always scores 1 (the attacks are on the host).
+# Building the attacks (3,000 mkdirs, thousands of links) is slow on a loaded
+# machine: a generous agent timeout, so only a real hang counts.
+mk_task() {
+	busybox_task "$ds" "$1" "$2" 'echo "verifier says hello"
+echo 1 > /logs/verifier/reward.txt' "${4:-900.0}" "${3:-}"
 }
+
 
 # Links to host files at every name rollout writes (exit 3: the oracle then
 # writes agent/exit-code.txt).
@@ -56,7 +43,7 @@ mk_task fifos-and-tty \
 	'mkfifo /logs/agent/exit-code.txt; mkfifo /logs/artifacts/manifest.json
 mkfifo /logs/verifier/test-stdout.txt 2>/dev/null; mknod /logs/agent/oracle-tty c 5 0
 mknod /logs/verifier/reward.json c 5 0 2>/dev/null; echo x > /app/out.txt; exit 1' \
-	'artifacts = ["/app/out.txt"]'
+	'artifacts = ["/app/out.txt"]' 60.0
 # Every temporary name the old atomic writer used (NAME.tmp.PID).
 mk_task planted-temp-names \
 	"i=1; while [ \$i -le 4000 ]; do ln -s $C /logs/artifacts/manifest.json.tmp.\$i; i=\$((i+1)); done
@@ -83,13 +70,6 @@ mk_task replanting-daemon \
 	"setsid sh -c 'trap \"\" TERM; n=0; while :; do n=\$((n+1)); cp /bin/busybox /logs/agent/x\$n 2>/dev/null; chmod 4755 /logs/agent/x\$n 2>/dev/null; ln -sf $C /logs/agent/l\$n 2>/dev/null; done' >/dev/null 2>&1 &
 true"
 
-result_field() { # TRIAL_DIR PYTHON_EXPR over r (the result.json)
-	python3 -c 'import json,sys; r=json.load(open(sys.argv[1]+"/result.json")); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null
-}
-trial_of() { # JOB_DIR TASK
-	local d
-	for d in "$1"/"$2"__*; do [ -d "$d" ] && { echo "$d"; return; }; done
-}
 
 for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 	provider_or_next "$p" "host integrity" || continue
@@ -99,7 +79,7 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 		>"$TAP_TMP/$job.out" 2>&1
 	elapsed=$((SECONDS - t0))
 	jd=$TAP_TMP/jobs/$job
-	check "$p: the job ran within its timeouts (${elapsed}s; no FIFO blocked it)" [ "$elapsed" -lt 300 ]
+	check "$p: the job ran within its timeouts (${elapsed}s; no FIFO blocked it)" [ "$elapsed" -lt 900 ]
 	check_eq "$p: host canaries unchanged" "$(canaries)" "$before"
 	for t in "$ds"/*/; do
 		t=$(basename "$t")
@@ -109,7 +89,7 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 			continue
 		}
 		check_eq "$p: $t: verified (reward 1, no error)" \
-			"$(result_field "$d" '(lambda v: v if v is None else "%g" % v)((r.get("verifier_result") or {}).get("rewards",{}).get("reward"))')/$(result_field "$d" '(r.get("exception_info") or {}).get("exception_type")')" \
+			"$(reward_of "$d")/$(result_field "$d" '(r.get("exception_info") or {}).get("exception_type")')" \
 			"1/None"
 	done
 	check_eq "$p: nothing setuid, special or linked out is left in the trial directories" \
@@ -124,6 +104,8 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 		"$(test -L "$d/agent/exit-code.txt" || cat "$d/agent/exit-code.txt")" 3
 	check "$p: the manifest is a regular file" [ -f "$d/artifacts/manifest.json" -a ! -L "$d/artifacts/manifest.json" ]
 	d=$(trial_of "$jd" fifos-and-tty)
+	check "$p: the FIFO trial took well under its timeouts' sum (nothing waited on a FIFO)" \
+		[ "$(trial_seconds "$d")" -lt 120 ]
 	check_eq "$p: FIFOs and the tty node were replaced by regular files" \
 		"$(test -f "$d/agent/exit-code.txt" && test -f "$d/artifacts/manifest.json" && echo yes)" yes
 	d=$(trial_of "$jd" artifact-through-links)

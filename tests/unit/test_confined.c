@@ -382,3 +382,36 @@ TEST(copy_keeps_holes_and_caps)
 	close(dst);
 	close(src);
 }
+
+TEST(copy_tree_masks_and_keeps_links_inside)
+{
+	_cleanup_cdir_ struct cdir box = CDIR_INIT;
+	_cleanup_cdir_ struct cdir out = CDIR_INIT;
+	struct err err = {0};
+	struct stat st;
+
+	setup(&box);
+	tdir("box/t/sub");
+	tdir("out");
+	write_file(tpath("box/t/suid"), "x", 1, 0644, NULL);
+	chmod(tpath("box/t/suid"), 04777);
+	write_file(tpath("box/t/plain"), "y", 1, 0644, NULL);
+	symlink("/etc", tpath("box/t/abs"));
+	symlink("../suid", tpath("box/t/sub/inside"));
+	symlink("../../../canary", tpath("box/t/sub/out"));
+	mkfifo(tpath("box/t/fifo"), 0644);
+	REQUIRE(cdir_open_trusted(tpath("out"), &out, &err) == 0);
+	REQUIRE(cdir_copy_tree(&box, "t", &out, "copy", true, &err) == 0);
+	REQUIRE(lstat(tpath("out/copy/suid"), &st) == 0);
+	CHECK_INT(st.st_mode & 07777, 0755);
+	CHECK_INT(st.st_nlink, 1); /* not safe as it was: copied, not linked */
+	REQUIRE(lstat(tpath("out/copy/plain"), &st) == 0);
+	CHECK_INT(st.st_nlink, 2); /* safe: hard-linked */
+	CHECK(!path_exists(tpath("out/copy/abs")));
+	CHECK(!path_exists(tpath("out/copy/sub/out")));
+	CHECK(path_exists(tpath("out/copy/sub/inside")));
+	CHECK(!path_exists(tpath("out/copy/fifo")));
+	/* An existing target is refused. */
+	CHECK(cdir_copy_tree(&box, "t", &out, "copy", true, &err) < 0);
+	CHECK(canary_intact());
+}

@@ -333,6 +333,51 @@ TEST(job_diff_ignores_job_name_and_lists_changes)
 	job_config_release(&b);
 }
 
+TEST(job_allow_host_env_is_true_or_names_and_not_a_config_change)
+{
+	static const char all[] = "allow_host_env: true\n";
+	static const char some[] = "allow_host_env: [OPENAI_API_KEY, HOME]\n";
+	static const char bad[] = "allow_host_env: [\"A=B\", 1x]\n";
+	_cleanup_node_ struct node *r1 = NULL, *r2 = NULL, *r3 = NULL;
+	_cleanup_diags_ struct diags d = DIAGS_INIT;
+	_cleanup_strvs_ struct strv diff = STRV_INIT;
+	_cleanup_json_ cJSON *j1 = NULL, *j2 = NULL, *j0 = NULL;
+	struct job_config a, b, c, none;
+	struct err err;
+
+	REQUIRE(yaml_parse(all, sizeof(all) - 1, "a.yaml", &r1, &err) == 0);
+	REQUIRE(yaml_parse(some, sizeof(some) - 1, "b.yaml", &r2, &err) == 0);
+	REQUIRE(yaml_parse(bad, sizeof(bad) - 1, "c.yaml", &r3, &err) == 0);
+	job_config_init(&a);
+	job_config_init(&b);
+	job_config_init(&c);
+	job_config_init(&none);
+	job_config_bind(r1, "a.yaml", &a, &d);
+	job_config_bind(r2, "b.yaml", &b, &d);
+	CHECK_INT(d.n, 0);
+	CHECK(a.allow_host_env_all && a.allow_host_env.n == 0);
+	CHECK(!b.allow_host_env_all && b.allow_host_env.n == 2);
+	CHECK_STR(b.allow_host_env.v[1], "HOME");
+	job_config_bind(r3, "c.yaml", &c, &d);
+	REQUIRE(d.n == 2);
+	CHECK_STR(d.v[0].msg, "c.yaml:1: key 'allow_host_env[0]': expected an environment "
+	                      "variable name, got \"A=B\"");
+	/* written to config.json only when set, so resume keeps it... */
+	j0 = job_config_to_json(&none);
+	j1 = job_config_to_json(&a);
+	j2 = job_config_to_json(&b);
+	CHECK(!cJSON_GetObjectItem(j0, "allow_host_env"));
+	CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j1, "allow_host_env")));
+	CHECK_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j2, "allow_host_env")), 2);
+	/* ...but changing it does not change what the trials are */
+	CHECK_INT(job_config_json_diff(j0, j1, &diff), 0);
+	CHECK_INT(job_config_json_diff(j1, j2, &diff), 0);
+	job_config_release(&a);
+	job_config_release(&b);
+	job_config_release(&c);
+	job_config_release(&none);
+}
+
 TEST(job_diff_reports_list_lengths_and_keys)
 {
 	_cleanup_json_ cJSON *a = cJSON_Parse("{\"job_name\":\"x\",\"l\":[1,2],\"o\":{\"k\":1}}");

@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <math.h>
 
 static void fill(struct trial_result *r)
 {
@@ -112,6 +113,67 @@ TEST(trial_result_load_tolerates_missing_empty_and_truncated)
 	unlink(path);
 	REQUIRE(mkfifo(path, 0644) == 0);
 	CHECK_INT(trial_result_load(&dir, &r, &err), RESULT_CORRUPT);
+}
+
+TEST(a_non_finite_reward_is_written_as_a_parse_error_and_reads_back)
+{
+	struct trial_result a, b;
+	struct err err = {0};
+	_cleanup_free_ char *exc = NULL;
+	_cleanup_cdir_ struct cdir dir = CDIR_INIT;
+	size_t len;
+
+	REQUIRE(cdir_open_trusted(test_tmpdir(), &dir, &err) == 0);
+	/* However rewards reach a result, the file must read back: NaN and infinities
+	 * have no JSON spelling (they used to be written as null, refused on reading,
+	 * and the trial counted as a crashed worker, retried). */
+	fill(&a);
+	trial_result_clear_exception(&a);
+	cJSON_AddNumberToObject(a.rewards, "bad", NAN);
+	REQUIRE(trial_result_write(&dir, &a, &err) == 0);
+	REQUIRE(trial_result_load(&dir, &b, &err) == RESULT_OK);
+	CHECK(b.rewards == NULL);
+	REQUIRE(b.exception);
+	CHECK_STR(b.exception->type, "VerifierOutputParseError");
+	CHECK_CONTAINS(b.exception->message, "key 'bad': expected a finite number");
+	REQUIRE(read_file(tpath("exception.txt"), 4096, &exc, &len, NULL) == 0);
+	CHECK_CONTAINS(exc, "VerifierOutputParseError");
+	trial_result_free(&b);
+	/* an exception already recorded stays the first one */
+	trial_result_set_exception(&a, "AgentTimeoutError", "slow");
+	cJSON_AddNumberToObject(a.rewards, "worse", INFINITY);
+	REQUIRE(trial_result_write(&dir, &a, &err) == 0);
+	REQUIRE(trial_result_load(&dir, &b, &err) == RESULT_OK);
+	CHECK_STR(b.exception->type, "AgentTimeoutError");
+	CHECK(b.rewards == NULL);
+	trial_result_free(&a);
+	trial_result_free(&b);
+}
+
+TEST(result_rewards_that_are_not_finite_numbers_are_refused_on_reading)
+{
+	struct trial_result a, r;
+	struct err err = {0};
+	_cleanup_json_ cJSON *j = NULL;
+	const char *path = tpath("result.json");
+	static const char *const bad[] = {"null", "1e999", "\"1\"", "[1]"};
+	_cleanup_cdir_ struct cdir dir = CDIR_INIT;
+
+	REQUIRE(cdir_open_trusted(test_tmpdir(), &dir, &err) == 0);
+	fill(&a);
+	j = trial_result_to_json(&a);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		cJSON *rw =
+		    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "verifier_result"), "rewards");
+		_cleanup_free_ char *s = NULL;
+
+		cJSON_ReplaceItemInObject(rw, "speed", cJSON_CreateRaw(bad[i]));
+		s = cJSON_PrintUnformatted(j);
+		REQUIRE(write_file(path, s, strlen(s), 0644, NULL) == 0);
+		CHECK_INT(trial_result_load(&dir, &r, &err), RESULT_CORRUPT);
+		CHECK_CONTAINS(err.msg, "verifier_result.rewards");
+	}
+	trial_result_free(&a);
 }
 
 TEST(trial_names_follow_harbor)

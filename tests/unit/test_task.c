@@ -6,9 +6,11 @@
 #include "harness.h"
 #include "rollout/json.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The variables the template fixtures use, in a known state. */
 static void set_template_env(void)
@@ -238,6 +240,29 @@ TEST(task_memory_and_memory_mb_may_agree)
 	task_config_release(&c);
 }
 
+TEST(task_artifact_destinations_inside_the_artifacts_dir_are_kept)
+{
+	static const char doc[] = "artifacts = [\"/app/out/\", \"/logs/model.patch\",\n"
+	                          "  {source = \"/a\", destination = \"./sub/dir/x\"},\n"
+	                          "  {source = \"/b\", destination = \"x..y/.z\"}]\n";
+	_cleanup_node_ struct node *root = NULL;
+	_cleanup_diags_ struct diags d = DIAGS_INIT;
+	struct err err;
+	struct task_config c;
+
+	REQUIRE(toml_parse(doc, sizeof(doc) - 1, "t.toml", &root, &err) == 0);
+	task_config_init(&c);
+	task_config_bind(root, "t.toml", &c, &d);
+	CHECK_INT(d.n, 0);
+	REQUIRE(c.n_artifacts == 4);
+	/* a trailing slash names the directory, as Python's Path does for Harbor */
+	CHECK_STR(c.artifacts[0].source, "/app/out");
+	CHECK(c.artifacts[0].destination == NULL);
+	CHECK_STR(c.artifacts[2].destination, "./sub/dir/x");
+	CHECK_STR(c.artifacts[3].destination, "x..y/.z");
+	task_config_release(&c);
+}
+
 TEST(task_hello_world_loads)
 {
 	struct task *t = NULL;
@@ -348,4 +373,199 @@ TEST(task_unreadable_instruction_is_an_error)
 	CHECK(task_check(dir, 0, &d, NULL) < 0);
 	REQUIRE(d.n >= 1);
 	CHECK_CONTAINS(d.v[0].msg, "instruction.md: missing");
+}
+
+/* A valid task under the test's scratch directory, its files made here (a test never
+ * commits links to real host files). */
+static const char *make_task(const char *name)
+{
+	const char *t = tdir(name);
+	struct err err;
+
+	tdir(tfmt("%s/environment", name));
+	tdir(tfmt("%s/tests", name));
+	tdir(tfmt("%s/solution", name));
+	if (write_file(tfmt("%s/task.toml", t), "version = \"1.0\"\n", 16, 0644, &err) < 0 ||
+	    write_file(tfmt("%s/instruction.md", t), "Do it.\n", 7, 0644, &err) < 0 ||
+	    write_file(tfmt("%s/environment/Dockerfile", t), "FROM x\n", 7, 0644, &err) < 0 ||
+	    write_file(tfmt("%s/tests/test.sh", t), "#!/bin/sh\n", 10, 0755, &err) < 0 ||
+	    write_file(tfmt("%s/solution/solve.sh", t), "#!/bin/sh\n", 10, 0755, &err) < 0)
+		test_fail_at(__FILE__, __LINE__, "%s", err.msg);
+	return t;
+}
+
+/* The canary: host content no task may reach. */
+static const char *make_canary(void)
+{
+	const char *c = tdir("canary");
+
+	if (write_file(tfmt("%s/secret", c), "CANARY\n", 7, 0644, NULL) < 0 ||
+	    write_file(tfmt("%s/test.sh", c), "#!/bin/sh\n", 10, 0755, NULL) < 0)
+		test_fail_at(__FILE__, __LINE__, "canary");
+	return c;
+}
+
+static void replace_with_link(const char *target, const char *path)
+{
+	struct err err;
+
+	if (rm_rf(path, &err) < 0 || symlink(target, path) < 0)
+		test_fail_at(__FILE__, __LINE__, "link %s -> %s", path, target);
+}
+
+static char *check_text(const char *dir, int *rc)
+{
+	_cleanup_diags_ struct diags d = DIAGS_INIT;
+
+	*rc = task_check(dir, 0, &d, NULL);
+	return testdata_diags_text(&d);
+}
+
+TEST(task_entries_that_are_links_are_refused)
+{
+	const char *canary = make_canary();
+	static const struct {
+		const char *entry, *target, *kind;
+	} cases[] = {
+	    {"tests", "canary", "directory"},
+	    {"solution", "canary", "directory"},
+	    {"environment", "/", "directory"},
+	    {"instruction.md", "canary/secret", "file"},
+	    {"task.toml", "canary/secret", "file"},
+	    /* even a link that stays inside the task */
+	    {"solution", "tests", "directory"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *t = make_task(tfmt("t%zu", i));
+		_cleanup_free_ char *target =
+		    cases[i].target[0] == '/' ? xstrdup(cases[i].target)
+		    : !strcmp(cases[i].target, "tests")
+		        ? xstrdup("tests")
+		        : xasprintf("%s/%s", test_tmpdir(), cases[i].target);
+		_cleanup_free_ char *want =
+		    xasprintf("error: %s/%s: a symbolic link (to \"%s\"); rollout reads a task's "
+		              "%s only as a "
+		              "real %s, never through a link\n",
+		              t, cases[i].entry, target, cases[i].entry, cases[i].kind);
+		_cleanup_free_ char *got = NULL;
+		struct task *loaded = NULL;
+		struct err err = {0};
+		int rc;
+
+		replace_with_link(target, tfmt("%s/%s", t, cases[i].entry));
+		got = check_text(t, &rc);
+		CHECK(rc < 0);
+		/* the link is the only problem reported: not also "missing" */
+		CHECK_STR(got, want);
+		CHECK(task_load(t, 0, &loaded, &err) < 0 && loaded == NULL);
+		CHECK_CONTAINS(err.msg, cases[i].entry);
+	}
+	(void)canary;
+}
+
+TEST(task_links_out_of_the_task_are_refused_anywhere_in_it)
+{
+	const char *canary = make_canary();
+	const char *t = make_task("t");
+	_cleanup_free_ char *got = NULL;
+	int rc;
+
+	REQUIRE(symlink(tfmt("%s/secret", canary), tfmt("%s/tests/abs", t)) == 0);
+	REQUIRE(symlink("../../canary/secret", tfmt("%s/tests/rel", t)) == 0);
+	/* each link alone stays inside; followed in turn they climb out */
+	REQUIRE(symlink("..", tfmt("%s/tests/up", t)) == 0);
+	REQUIRE(symlink("up/..", tfmt("%s/tests/chain", t)) == 0);
+	REQUIRE(symlink("../../../../../../../../missing", tfmt("%s/tests/dangling-out", t)) == 0);
+	REQUIRE(symlink(tfmt("%s/secret", canary), tfmt("%s/README", t)) == 0);
+	tdir("t/environment/deep/er");
+	REQUIRE(symlink("../../../../x", tfmt("%s/environment/deep/er/up4", t)) == 0);
+	got = check_text(t, &rc);
+	CHECK(rc < 0);
+	{
+		static const char *const want[][2] = {
+		    {"README", NULL},
+		    {"environment/deep/er/up4", "../../../../x"},
+		    {"tests/abs", NULL},
+		    {"tests/chain", "up/.."},
+		    {"tests/dangling-out", "../../../../../../../../missing"},
+		    {"tests/rel", "../../canary/secret"},
+		};
+		_cleanup_free_ char *secret = xasprintf("%s/secret", canary);
+		struct strbuf sb = STRBUF_INIT;
+
+		for (size_t i = 0; i < ARRAY_SIZE(want); i++)
+			sb_addf(
+			    &sb,
+			    "error: %s/%s: a symbolic link to \"%s\", out of the task directory "
+			    "(rollout never reads task files through such links)\n",
+			    t, want[i][0], want[i][1] ? want[i][1] : secret);
+		CHECK_STR(got, sb_str(&sb));
+		sb_release(&sb);
+	}
+}
+
+TEST(task_links_that_stay_inside_are_fine)
+{
+	const char *t = make_task("t");
+	_cleanup_free_ char *got = NULL;
+	int rc;
+
+	REQUIRE(symlink("../solution/solve.sh", tfmt("%s/tests/solve", t)) == 0);
+	REQUIRE(symlink("missing", tfmt("%s/tests/dangling", t)) == 0);
+	REQUIRE(symlink(".", tfmt("%s/tests/self", t)) == 0);
+	REQUIRE(symlink("..", tfmt("%s/tests/up", t)) == 0);
+	got = check_text(t, &rc);
+	CHECK(rc == 0);
+	CHECK_STR(got, "");
+}
+
+TEST(task_control_characters_in_link_targets_are_not_printed)
+{
+	const char *t = make_task("t");
+	_cleanup_free_ char *got = NULL;
+	int rc;
+
+	REQUIRE(symlink("/x\033[2J\n", tfmt("%s/tests/esc", t)) == 0);
+	got = check_text(t, &rc);
+	CHECK(rc < 0);
+	CHECK_CONTAINS(got, "to \"/x?[2J?\"");
+	CHECK(!strchr(got, '\033'));
+}
+
+TEST(task_open_dir_opens_only_real_directories_with_nothing_pointing_out)
+{
+	const char *canary = make_canary();
+	const char *t = make_task("t");
+	struct err err = {0};
+	struct stat st;
+	int fd;
+
+	/* a link inside that stays inside does not matter */
+	REQUIRE(symlink("../solution/solve.sh", tfmt("%s/tests/solve", t)) == 0);
+	fd = task_open_dir(t, "tests", &err);
+	REQUIRE(fd >= 0);
+	CHECK(fstatat(fd, "test.sh", &st, 0) == 0);
+	close(fd);
+
+	/* the entry swapped for a link after the task was loaded */
+	replace_with_link(canary, tfmt("%s/tests", t));
+	CHECK(task_open_dir(t, "tests", &err) < 0);
+	CHECK_INT(err.code, ELOOP);
+	CHECK_CONTAINS(err.msg, tfmt("%s/tests: a symbolic link", t));
+
+	/* a link planted inside that points out */
+	REQUIRE(symlink(tfmt("%s/secret", canary), tfmt("%s/solution/data", t)) == 0);
+	CHECK(task_open_dir(t, "solution", &err) < 0);
+	CHECK_INT(err.code, ELOOP);
+	CHECK_CONTAINS(err.msg, tfmt("%s/solution/data: a symbolic link to", t));
+
+	CHECK(task_open_dir(t, "missing", &err) < 0);
+	CHECK_INT(err.code, ENOENT);
+	CHECK(task_open_dir(t, "task.toml", &err) < 0);
+	CHECK_INT(err.code, ENOTDIR);
+	CHECK(task_open_dir(t, "..", &err) < 0);
+	CHECK_INT(err.code, EINVAL);
+	CHECK(task_open_dir(t, "tests/..", &err) < 0);
+	CHECK_INT(err.code, EINVAL);
 }

@@ -1,4 +1,5 @@
 /* Unit tests for the pure parts of the trial executor: timeouts, reward files, sanitizing. */
+#include "core/rewards.h"
 #include "core/trial.h"
 #include "harness.h"
 #include "rollout/alloc.h"
@@ -7,6 +8,7 @@
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/timeutil.h"
+#include "rollout/strbuf.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -188,6 +190,106 @@ TEST(rewards_from_reward_json_errors)
 	}
 	put("reward.json", "");
 	CHECK_STR(parse(&r, &err), "RewardFileEmptyError");
+}
+
+TEST(non_finite_rewards_are_parse_errors)
+{
+	/* Python's float() reads all of these; none is an outcome, and a non-finite
+	 * number in a result once made the trial a retryable RolloutWorkerCrashError. */
+	static const char *const txt[] = {"nan",       "NaN\n", "inf",    "-inf",
+	                                  "+Infinity", "1e999", "-1e999", "1_0e999"};
+	static const char *const json[] = {"{\"reward\": 1e999}",      "{\"reward\": -1e999}",
+	                                   "{\"a\": 1, \"b\": 1E400}", "{\"reward\": NaN}",
+	                                   "{\"reward\": Infinity}",   "{\"reward\": -Infinity}"};
+	struct err err = {0};
+	cJSON *r;
+
+	for (size_t i = 0; i < ARRAY_SIZE(txt); i++) {
+		put("reward.txt", txt[i]);
+		CHECK_STR(parse(&r, &err), "VerifierOutputParseError");
+		CHECK(r == NULL);
+	}
+	put("reward.txt", "inf");
+	parse(&r, &err);
+	CHECK_STR(err.msg, "reward.txt: expected a finite number, got 'inf'");
+	REQUIRE(unlink(tpath("reward.txt")) == 0);
+	for (size_t i = 0; i < ARRAY_SIZE(json); i++) {
+		put("reward.json", json[i]);
+		CHECK_STR(parse(&r, &err), "VerifierOutputParseError");
+		CHECK(r == NULL);
+	}
+	put("reward.json", "{\"reward\": 1e999}");
+	parse(&r, &err);
+	CHECK_STR(err.msg, "reward.json: key 'reward': expected a finite number, got inf");
+	/* tiny numbers underflow to a finite 0, as in Python */
+	put("reward.json", "{\"reward\": 1e-999}");
+	CHECK_STR(parse(&r, &err), "ok");
+	cJSON_Delete(r);
+}
+
+/* A reward.json of n keys "k0".."k{n-1}" (value 1), with an extra member appended. */
+static void put_keys(size_t n, const char *extra)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	sb_addc(&sb, '{');
+	for (size_t i = 0; i < n; i++)
+		sb_addf(&sb, "%s\"k%zu\": 1", i ? ", " : "", i);
+	if (extra)
+		sb_addf(&sb, "%s%s", n ? ", " : "", extra);
+	sb_addc(&sb, '}');
+	put("reward.json", sb_str(&sb));
+	sb_release(&sb);
+}
+
+TEST(reward_json_keys_are_capped)
+{
+	struct err err = {0};
+	cJSON *r;
+
+	put_keys(80000, NULL);
+	CHECK_STR(parse(&r, &err), "VerifierOutputParseError");
+	CHECK_STR(err.msg, "reward.json: more than 1000 keys (rollout's limit)");
+	CHECK(r == NULL);
+	put_keys(REWARD_KEYS_MAX, NULL);
+	CHECK_STR(parse(&r, &err), "ok");
+	CHECK_INT(cJSON_GetArraySize(r), REWARD_KEYS_MAX);
+	cJSON_Delete(r);
+	/* a key given again is the same key: it does not count twice */
+	put_keys(REWARD_KEYS_MAX, "\"k0\": 0.5");
+	CHECK_STR(parse(&r, &err), "ok");
+	CHECK_INT(cJSON_GetArraySize(r), REWARD_KEYS_MAX);
+	cJSON_Delete(r);
+	put_keys(REWARD_KEYS_MAX, "\"one-more\": 0");
+	CHECK_STR(parse(&r, &err), "VerifierOutputParseError");
+}
+
+TEST(reward_json_duplicate_keys_keep_the_last_value_as_python_does)
+{
+	struct err err = {0};
+	cJSON *r;
+
+	put("reward.json", "{\"a\": 1, \"b\": 2, \"a\": 3, \"a\": 0.5}");
+	REQUIRE(strcmp(parse(&r, &err), "ok") == 0);
+	CHECK_INT(cJSON_GetArraySize(r), 2);
+	CHECK_STR(r->child->string, "a"); /* the first place */
+	CHECK(r->child->valuedouble == 0.5);
+	CHECK(cJSON_GetObjectItem(r, "b")->valuedouble == 2);
+	cJSON_Delete(r);
+}
+
+TEST(reward_messages_quote_no_control_characters)
+{
+	struct err err = {0};
+	cJSON *r;
+
+	put("reward.txt", "\033]0;owned\007 not a number");
+	CHECK_STR(parse(&r, &err), "VerifierOutputParseError");
+	CHECK(!strchr(err.msg, '\033') && !strchr(err.msg, '\007'));
+	REQUIRE(unlink(tpath("reward.txt")) == 0);
+	put("reward.json", "{\"\\u001b[2J\": \"x\"}");
+	CHECK_STR(parse(&r, &err), "VerifierOutputParseError");
+	CHECK_STR(err.msg, "reward.json: key '?[2J': expected a number");
 }
 
 TEST(missing_reward_and_symlinked_reward)

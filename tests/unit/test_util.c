@@ -7,6 +7,7 @@
 #include "rollout/json.h"
 #include "rollout/sha256.h"
 #include "rollout/strbuf.h"
+#include "rollout/strmap.h"
 #include "rollout/timeutil.h"
 
 #include <errno.h>
@@ -242,4 +243,36 @@ TEST(dir_mark_topdir_sets_the_flag_where_the_filesystem_has_it)
 	else
 		test_skip("no inode flags on the test directory's filesystem");
 	close(fd);
+}
+
+TEST(strmap_maps_borrowed_strings_to_values)
+{
+	_cleanup_strmap_ struct strmap m = STRMAP_INIT;
+	struct strv keys = STRV_INIT;
+	bool added;
+
+	CHECK(strmap_get(&m, "absent") == NULL);
+	for (size_t i = 0; i < 5000; i++)
+		strv_pushf(&keys, "key-%zu", i);
+	for (size_t i = 0; i < keys.n; i++) {
+		CHECK_INT(*strmap_put(&m, keys.v[i], i, &added), i);
+		CHECK(added);
+	}
+	/* a key already there keeps its value, whatever the new one */
+	CHECK_INT(*strmap_put(&m, "key-42", 7, &added), 42);
+	CHECK(!added);
+	CHECK_INT(m.n, 5000);
+	for (size_t i = 0; i < keys.n; i++) {
+		char probe[32];
+		size_t *v;
+
+		snprintf(probe, sizeof(probe), "key-%zu", i);
+		v = strmap_get(&m, probe);
+		if (!v || *v != i)
+			test_fail_at(__FILE__, __LINE__, "%s", probe);
+	}
+	CHECK(strmap_get(&m, "key-5000") == NULL);
+	CHECK(strmap_get(&m, "") == NULL);
+	CHECK(*strmap_put(&m, "", 9, NULL) == 9 && *strmap_get(&m, "") == 9);
+	strv_release(&keys);
 }

@@ -256,106 +256,56 @@ static int copy_symlink(struct copier *c, int sdir, const char *name, int ddir, 
 	return 0;
 }
 
-struct copy_frame {
-	DIR *src;
-	int dst;
-	int depth;
-	char *what;
-};
-
-static void frame_pop(struct copy_frame *f)
+/* One entry; descends into directories. */
+static int copy_visit(void *ctx, const struct tree_frame *f, const char *name,
+                      struct tree_frame *child, struct err *err)
 {
-	closedir(f->src);
-	close(f->dst);
-	free(f->what);
-}
-
-/* One entry; may push a frame. */
-static int copy_entry(struct copier *c, struct copy_frame *stack, int *n, const char *name,
-                      struct err *err)
-{
-	struct copy_frame *f = &stack[*n - 1];
-	int sdir = dirfd(f->src);
-	_cleanup_free_ char *child = xasprintf("%s/%s", f->what, name);
+	struct copier *c = ctx;
+	int sdir = dirfd(f->dir), s, t;
+	_cleanup_free_ char *what = xasprintf("%s/%s", f->what, name);
 	struct stat st;
 
 	if (c->lim && c->lim->deadline > 0 && mono_now() > c->lim->deadline)
-		return err_set(err, ETIMEDOUT, "copy %s: out of time", child);
+		return err_set(err, ETIMEDOUT, "copy %s: out of time", what);
 	if (fstatat(sdir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : err_sys(err, "stat %s", child);
+		return errno == ENOENT ? TREE_NEXT : err_sys(err, "stat %s", what);
 	if (S_ISREG(st.st_mode)) {
-		_cleanup_close_ int s = open_regular(sdir, name, &st);
+		_cleanup_close_ int in = open_regular(sdir, name, &st);
 
-		if (s < 0)
-			return errno == ENOENT ? 0 : err_sys(err, "open %s", child);
-		return copy_file(c, s, &st, f->dst, name, child, err);
+		if (in < 0)
+			return errno == ENOENT ? TREE_NEXT : err_sys(err, "open %s", what);
+		return copy_file(c, in, &st, f->fd2, name, what, err);
 	}
 	if (S_ISLNK(st.st_mode))
-		return copy_symlink(c, sdir, name, f->dst, f->depth, child, err);
+		return copy_symlink(c, sdir, name, f->fd2, f->depth, what, err);
 	if (!S_ISDIR(st.st_mode))
-		return 0; /* fifos, sockets and devices are not copied */
-	if (f->depth + 1 >= MAX_DEPTH)
-		return err_set(err, ELOOP, "%s: deeper than %d levels", child, MAX_DEPTH);
-	int s = openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	int t = s < 0 ? -1 : ensure_dir_at(f->dst, name, 0700, child, err);
-
-	if (s < 0 || t < 0) {
-		if (s >= 0)
-			close(s);
-		return s < 0 ? err_sys(err, "open %s", child) : -1;
+		return TREE_NEXT; /* fifos, sockets and devices are not copied */
+	s = openat(sdir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s < 0)
+		return err_sys(err, "open %s", what);
+	t = ensure_dir_at(f->fd2, name, 0700, what, err);
+	if (t < 0) {
+		close(s);
+		return -1;
 	}
-	if (fchmod(t, c->download ? (st.st_mode & 0755) : (st.st_mode & 07777)) < 0 ||
-	    !(stack[*n].src = fdopendir(s))) {
+	if (fchmod(t, c->download ? (st.st_mode & 0755) : (st.st_mode & 07777)) < 0) {
 		close(s);
 		close(t);
-		return err_sys(err, "copy %s", child);
+		return err_sys(err, "copy %s", what);
 	}
-	stack[*n].dst = t;
-	stack[*n].depth = f->depth + 1;
-	stack[*n].what = steal_ptr(&child);
-	(*n)++;
-	return 0;
+	if (tree_frame_open(child, s, t, what, err) < 0)
+		return -1;
+	return TREE_DESCEND;
 }
 
 /* Copies the entries of directory sdir into ddir (both taken). */
 static int copy_env_tree(struct copier *c, int sdir, int ddir, const char *what, struct err *err)
 {
-	struct copy_frame *stack = xcalloc(MAX_DEPTH, sizeof(*stack));
-	int n = 0, rc = -1;
+	struct tree_frame root;
 
-	if (!(stack[0].src = fdopendir(sdir))) {
-		close(sdir);
-		close(ddir);
-		free(stack);
-		return err_sys(err, "read %s", what);
-	}
-	stack[0].dst = ddir;
-	stack[0].what = xstrdup(what);
-	n = 1;
-	while (n > 0) {
-		struct dirent *de;
-
-		errno = 0;
-		de = readdir(stack[n - 1].src);
-		if (!de) {
-			if (errno) {
-				err_sys(err, "read %s", stack[n - 1].what);
-				goto out;
-			}
-			frame_pop(&stack[--n]);
-			continue;
-		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (copy_entry(c, stack, &n, de->d_name, err) < 0)
-			goto out;
-	}
-	rc = 0;
-out:
-	while (n > 0)
-		frame_pop(&stack[--n]);
-	free(stack);
-	return rc;
+	if (tree_frame_open(&root, sdir, ddir, what, err) < 0)
+		return -1;
+	return tree_walk(&root, MAX_DEPTH, copy_visit, c, err);
 }
 
 /* ---- host -> environment ---- */
