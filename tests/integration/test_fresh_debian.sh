@@ -107,7 +107,9 @@ chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb DEBIAN_FRONTEND=no
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /bin/bash /root/fresh-steps.sh
 ENTER
 start=$SECONDS
-timeout -k 30 2400 unshare --mount --pid --fork --propagation private \
+# A guard against a hang, not a time limit: the steps take 5 CPU-minutes, but 31
+# minutes of wall time were seen at a load of 20 on 2 cores.
+timeout -k 30 5400 unshare --mount --pid --fork --propagation private \
 	bash "$TAP_TMP/enter.sh" "$r" "$debs" "$aptdebs" >"$TAP_TMP/enter.log" 2>&1
 rc=$?
 diag "apt-get install make, make and make demo in the fresh root: $((SECONDS - start)) s"
