@@ -123,8 +123,9 @@ unit-tests: $(UNIT_REL) $(UNIT_ASAN)
 	@tests/run.sh --unit
 
 # Build everything and run the demo job (test-dataset with the oracle) end to end.
+# DEMO_FLAGS go to `rollout run` (DEMO_FLAGS='-e docker': on the Docker daemon).
 demo: rollout
-	@tests/demo.sh
+	@tests/demo.sh $(DEMO_FLAGS)
 
 fuzz: $(FUZZ_BINS)
 

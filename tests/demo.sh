@@ -10,8 +10,19 @@ source tests/lib/fixtures.sh
 ROLLOUT=$PWD/rollout
 
 echo "demo: building fixture root filesystems (the Debian one takes about a minute once)"
-bb=$(fixture_busybox_tar)
-deb=$(fixture_debian_tar)
+# Both need root on a machine that lacks busybox-static or debootstrap: they are
+# installed with apt-get then.
+bb=$(fixture_busybox_tar) || {
+	echo "demo: cannot make the busybox root filesystem: it needs busybox-static" \
+		"(installed with apt-get when run as root)" >&2
+	exit 1
+}
+deb=$(fixture_debian_tar) || {
+	echo "demo: cannot make the Debian root filesystem: it needs debootstrap (installed" \
+		"with apt-get when run as root) and deb.debian.org; see" \
+		"${ROLLOUT_TEST_CACHE:-/var/cache/rollout-test}/v1/debootstrap.log" >&2
+	exit 1
+}
 import_once() { # REF TARBALL
 	if "$ROLLOUT" image inspect "$1" >/dev/null 2>&1; then
 		echo "demo: image $1 already in the store"

@@ -22,15 +22,40 @@ die() { echo "build-deps: $*" >&2; exit 1; }
 log() { echo "build-deps: $*" >&2; }
 
 # --- OS tools -------------------------------------------------------------
+# Everything below that a minimal Debian 12 (debootstrap --variant=minbase) lacks
+# is checked here; tests/integration/test_fresh_debian.sh builds in such a root.
 need_pkgs=""
 need() { # need COMMAND PACKAGE
-	command -v "$1" >/dev/null 2>&1 || need_pkgs="$need_pkgs $2"
+	command -v "$1" >/dev/null 2>&1 || case " $need_pkgs " in
+		*" $2 "*) ;;
+		*) need_pkgs="$need_pkgs $2" ;;
+	esac
 }
 need make make
 need tar tar
 need sha256sum coreutils
-need gzip gzip
-[ -d "$archives" ] && [ -n "${ROLLOUT_DEPS_ARCHIVES:-}" ] || need curl curl
+need awk mawk    # configure scripts
+need ar binutils # the recipes' static libraries; strip for the Makefile
+need strip binutils
+# Decompressors for the archives deps.lock names, by suffix.
+while read -r name version file rest; do
+	case "$name" in '' | '#'*) continue ;; esac
+	case "$file" in
+	*.tar.gz | *.tgz) need gzip gzip ;;
+	*.tar.xz) need xz xz-utils ;;
+	*.tar.bz2) need bzip2 bzip2 ;;
+	*.tar.zst) need zstd zstd ;;
+	*) die "deps.lock: $name: $file: not .tar.gz, .tar.xz, .tar.bz2 or .tar.zst" ;;
+	esac
+done <"$here/deps.lock"
+if ! { [ -d "$archives" ] && [ -n "${ROLLOUT_DEPS_ARCHIVES:-}" ]; }; then
+	need curl curl
+	# https needs the CA bundle, which minbase lacks.
+	if grep -v '^#' "$here/deps.lock" | grep -q 'https://' &&
+		[ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
+		need_pkgs="$need_pkgs ca-certificates"
+	fi
+fi
 if [ "$toolchain" = musl ]; then
 	need musl-gcc musl-tools
 	need gcc gcc
@@ -83,7 +108,13 @@ unpack() { # unpack NAME -> sets $src
 	set -- $line
 	fetch "$3" "$4" "$5"
 	mkdir -p "$work/$1"
-	tar -xzf "$archives/$3" -C "$work/$1" --strip-components=1
+	case "$3" in
+	*.tar.xz) z=-J ;;
+	*.tar.bz2) z=-j ;;
+	*.tar.zst) z=--zstd ;;
+	*) z=-z ;;
+	esac
+	tar "$z" -xf "$archives/$3" -C "$work/$1" --strip-components=1
 	src="$work/$1"
 }
 

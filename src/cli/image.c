@@ -1,5 +1,5 @@
 /* rollout image: the sandbox provider's local image store (load, import, build, ls, inspect,
- * rm, prune, tag). */
+ * rm, prune, tag, save). */
 #include "cli/cli.h"
 #include "image/build.h"
 #include "image/store.h"
@@ -13,6 +13,7 @@
 #include "rollout/strbuf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,8 @@ static const char usage[] =
     "  rm REF...                   remove references; unreferenced images go too\n"
     "  prune                       remove what no reference or environment uses\n"
     "  tag REF NEW_REF             add a reference\n"
+    "  save REF [-o FILE] [--tag NEW_REF]\n"
+    "                              write an image as a docker save archive\n"
     "  build [-t REF] CONTEXT      build a Dockerfile (RUN steps in the sandbox)\n"
     "  pull                        pull from a registry (not supported yet)\n";
 
@@ -353,6 +356,91 @@ static int image_tag(int argc, char **argv)
 	return ret < 0 ? cli_fail("tag: %s", err.msg) : EXIT_OK;
 }
 
+static int save_write(void *ctx, const void *data, size_t n, struct err *err)
+{
+	const int *fd = ctx;
+
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(*fd, (const char *)data + done, n - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return err_sys(err, "write");
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+static int image_save(int argc, char **argv)
+{
+	const char *ref = NULL, *file = NULL, *tag = NULL;
+	_cleanup_free_ char *tmp = NULL;
+	struct err err = {0};
+	struct store *s;
+	int fd = STDOUT_FILENO, ret;
+	struct tar_output out = {save_write, &fd};
+
+	if (cli_wants_help(argc, argv)) {
+		puts("usage: rollout image save REF|ID [-o FILE] [--tag NEW_REF]\n\n"
+		     "Write an image of the store as a docker save archive, to FILE or stdout\n"
+		     "(`rollout image save REF | docker load`). Its layers are written again from\n"
+		     "the store, so the archive's diff IDs and image ID differ from the store's;\n"
+		     "the files and the config do not. --tag names the image in the archive\n"
+		     "(default: REF).");
+		return EXIT_OK;
+	}
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) &&
+		    i + 1 < argc)
+			file = argv[++i];
+		else if (str_starts_with(argv[i], "--output="))
+			file = argv[i] + 9;
+		else if ((strcmp(argv[i], "--tag") == 0 || strcmp(argv[i], "-t") == 0) &&
+		         i + 1 < argc)
+			tag = argv[++i];
+		else if (str_starts_with(argv[i], "--tag="))
+			tag = argv[i] + 6;
+		else if (argv[i][0] == '-')
+			return cli_usage_error("image save", "unknown option '%s'", argv[i]);
+		else if (!ref)
+			ref = argv[i];
+		else
+			return cli_usage_error("image save", "one REF at a time");
+	}
+	if (!ref)
+		return cli_usage_error("image save", "missing REF");
+	if (!file && isatty(STDOUT_FILENO))
+		return cli_usage_error(
+		    "image save", "not writing an archive to a terminal: -o FILE, or redirect");
+	if (file) {
+		tmp = xasprintf("%s.part", file);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return cli_fail("create %s: %s", tmp, strerror(errno));
+	}
+	if (!(s = open_store())) {
+		if (tmp) {
+			close(fd);
+			unlink(tmp);
+		}
+		return EXIT_FAIL;
+	}
+	signals_install_cancel();
+	ret = store_save(s, ref, tag, &out, 0, NULL, &err);
+	store_close(s);
+	if (tmp) {
+		if (ret == 0 && (fsync(fd) < 0 || rename(tmp, file) < 0))
+			ret = err_sys(&err, "write %s", file);
+		close(fd);
+		if (ret < 0)
+			unlink(tmp);
+	}
+	if (ret < 0)
+		return err.code == ECANCELED ? EXIT_CANCELLED : cli_fail("%s", err.msg);
+	return EXIT_OK;
+}
+
 static const char build_usage[] =
     "usage: rollout image build [-t REF]... [-f DOCKERFILE] [--build-arg KEY[=VALUE]]...\n"
     "                           [--target STAGE] [--no-cache] [--network host|none]\n"
@@ -484,6 +572,7 @@ int cmd_image(int argc, char **argv)
 	    {"rm", image_rm, "remove images"},
 	    {"prune", image_prune, "remove unused images"},
 	    {"tag", image_tag, "add a reference"},
+	    {"save", image_save, "write an image as a docker save archive"},
 	    {"build", cmd_image_build, "build an image from a Dockerfile"},
 	    {"pull", image_pull, "pull an image"},
 	    {NULL, NULL, NULL},

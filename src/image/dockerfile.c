@@ -1302,3 +1302,81 @@ const struct df_flag *df_instr_flag(const struct df_instr *in, const char *name)
 			return &in->flags[i];
 	return NULL;
 }
+
+/* ---- images a build needs ---- */
+
+static bool in_list_nocase(const struct strv *v, const char *s)
+{
+	for (size_t i = 0; i < v->n; i++)
+		if (strcasecmp(v->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* The ARGs before the first FROM, with their defaults, as KEY=VALUE. */
+static int global_arg_vars(const struct dockerfile *df, size_t *first_from, struct strv *vars,
+                           struct err *err)
+{
+	size_t i;
+
+	for (i = 0; i < df->n && df->v[i].cmd == DF_ARG; i++) {
+		const struct df_instr *in = &df->v[i];
+
+		for (size_t k = 0; k < in->n_args; k++) {
+			const char *eq = strchr(in->args[k], '=');
+			struct df_env env = {vars->v, vars->n};
+			_cleanup_free_ char *raw = NULL, *name = NULL, *value = NULL;
+
+			if (!eq)
+				continue; /* no default: unset, expands to "" */
+			raw = xstrndup(in->args[k], (size_t)(eq - in->args[k]));
+			if (df_expand_word(raw, df->escape, &env, &name, err) < 0 ||
+			    df_expand_word(eq + 1, df->escape, &env, &value, err) < 0)
+				return -1;
+			strv_pushf(vars, "%s=%s", name, value);
+		}
+	}
+	*first_from = i;
+	return 0;
+}
+
+int dockerfile_base_images(const struct dockerfile *df, struct strv *out, struct err *err)
+{
+	_cleanup_strvs_ struct strv vars = STRV_INIT;
+	_cleanup_strvs_ struct strv stages = STRV_INIT;
+	size_t first;
+
+	if (global_arg_vars(df, &first, &vars, err) < 0)
+		return -1;
+	for (size_t i = first; i < df->n; i++) {
+		const struct df_instr *in = &df->v[i];
+		const struct df_flag *from = df_instr_flag(in, "from");
+		struct df_env env = {vars.v, vars.n};
+		_cleanup_free_ char *ref = NULL;
+
+		if (in->cmd == DF_FROM && in->n_args >= 1) {
+			if (df_expand_word(in->args[0], df->escape, &env, &ref, err) < 0)
+				return -1;
+		} else if ((in->cmd == DF_COPY || in->cmd == DF_ADD) && from && from->value &&
+		           !strchr(from->value, '$')) {
+			/* A variable here would be the stage's ARG: not guessed. */
+			ref = xstrdup(from->value);
+		}
+		if (ref && *ref && strcasecmp(ref, "scratch") != 0 && !all_digits(ref) &&
+		    !in_list_nocase(&stages, ref) && !strv_contains(out, ref))
+			strv_push(out, ref);
+		if (in->cmd == DF_FROM && in->n_args == 3)
+			strv_push(&stages, in->args[2]);
+	}
+	return 0;
+}

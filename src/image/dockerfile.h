@@ -86,6 +86,13 @@ void dockerfile_free(struct dockerfile *df);
 /* The value of flag name ("from", "chown"...), present tells whether it was given. */
 const struct df_flag *df_instr_flag(const struct df_instr *in, const char *name);
 
+/* The images a build of df needs besides its own stages: FROM references
+ * expanded with the ARGs declared before the first FROM (their defaults), and
+ * COPY/ADD --from values that are neither a stage name nor an index; "scratch"
+ * left out, each image once, in order. Appended to out (struct strv). */
+struct strv;
+int dockerfile_base_images(const struct dockerfile *df, struct strv *out, struct err *err);
+
 /* ---- word expansion ---- */
 
 /* Variables for expansion: KEY=VALUE strings, the last of a key wins. */

@@ -176,6 +176,21 @@ struct store_new_image {
 int store_create_image(struct store *s, const struct store_new_image *n, char **out_id,
                        struct err *err);
 
+/* ---- taking images out ---- */
+
+struct tar_output;
+
+/* `rollout image save`: image ref_or_id as a docker save archive (legacy layout:
+ * manifest.json, <config>.json, <diff>/layer.tar) written to out, with RepoTags
+ * [tag] (tag NULL: the reference the image was found by, none for an ID). Layers
+ * are written again from their unpacked directories, so their diff IDs, and the
+ * image ID (*saved_id, may be NULL), differ from the store's; the files, owners
+ * (root's in a user's store), modes, xattrs and the config's other fields are the
+ * same. Holds the store lock shared throughout. deadline: mono_now() after which
+ * writing stops (ETIMEDOUT); 0 = none. */
+int store_save(struct store *s, const char *ref_or_id, const char *tag,
+               const struct tar_output *out, double deadline, char **saved_id, struct err *err);
+
 /* ---- environments ---- */
 
 /* Mark image (ref or ID) as used by environment env_name: writes

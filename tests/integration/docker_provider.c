@@ -821,9 +821,12 @@ TEST(a_missing_image_says_how_to_get_it)
 	base_config(&cfg, "noimage");
 	cfg.docker_image = "rollout-test/does-not-exist:0";
 	CHECK(start_cfg(&cfg, &err) == NULL);
-	CHECK_CONTAINS(err.msg, "rollout-test/does-not-exist:0");
-	CHECK_CONTAINS(err.msg, "is not on the Docker daemon");
-	CHECK_CONTAINS(err.msg, "docker load");
+	CHECK_CONTAINS(err.msg,
+	               tfmt("task %s: image rollout-test/does-not-exist:0", cfg.task_name));
+	CHECK_CONTAINS(err.msg, "is not on the Docker daemon and not in rollout's image store");
+	CHECK_CONTAINS(err.msg,
+	               "`rollout image import ROOTFS.tar --tag rollout-test/does-not-exist:0`");
+	CHECK_CONTAINS(err.msg, "`docker pull rollout-test/does-not-exist:0`");
 }
 
 static void container_action(const char *name, const char *method, const char *what)

@@ -3,7 +3,7 @@
 # save archives and OCI layouts (whiteouts, opaque dirs), every broken-input error
 # (truncated archives, bad gzip, bad JSON, missing blobs, more diff IDs than layers,
 # digest mismatches, zstd layers) with the store left unchanged, rm/prune/env marks,
-# two loads racing, and a load killed half-way.
+# two loads racing, a load killed half-way, and `rollout image save` read back.
 source "$(dirname "$0")/../lib/tap.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/fixtures.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/images.sh"
@@ -92,6 +92,26 @@ else
 	skip "whiteouts and opaque dir stack as expected" "overlay mounts need root"
 fi
 check "the bottom layer is shared with the import" test "$(ls "$ROLLOUT_HOME/layers" | wc -l)" = 2
+
+# `rollout image save`: the image written back as a docker save archive (what the
+# docker provider hands a daemon) loads into another store with the same files.
+"$ROLLOUT" image save handmade/two:1 --tag handmade/saved:1 -o "$W/work/saved.tar" 2>"$W/save.err"
+check_eq "image save -o FILE: the exit status" "$?:$(cat "$W/save.err")" "0:"
+check_eq "... leaves no FILE.part" "$(ls "$W/work" | grep -c '\.part$')" 0
+out=$(ROLLOUT_HOME=$W/work/store-saved "$ROLLOUT" image load "$W/work/saved.tar" 2>&1)
+check_eq "the saved archive loads into another store, under its --tag" "$out" "Loaded image: handmade/saved:1"
+if is_root; then
+	ROLLOUT_HOME=$W/work/store-saved stack_listing handmade/saved:1 | grep -vE '^\./(etc|bin) d ' >"$W/saved.txt"
+	if diff -u "$W/expected.txt" "$W/saved.txt" >"$W/diff.txt"; then
+		ok "... with the same files (whiteouts and opaque dir too)"
+	else
+		not_ok "... with the same files (whiteouts and opaque dir too)" "$(head -20 "$W/diff.txt")"
+	fi
+else
+	skip "... with the same files (whiteouts and opaque dir too)" "overlay mounts need root"
+fi
+expect_error "save of an unknown image" "nope:1" "$ROLLOUT" image save nope:1 -o "$W/work/nope.tar"
+check "... writes no file" test ! -e "$W/work/nope.tar" -a ! -e "$W/work/nope.tar.part"
 
 # The same image as an OCI layout: directory, with gzip layers.
 oci_from_docker_save "$W/work/two.tar" "$W/work/oci" handmade/two:oci 11 0

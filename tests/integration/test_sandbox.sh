@@ -116,6 +116,24 @@ else
 		"$(cat /etc/subuid /etc/subgid 2>/dev/null | grep -c '^65534:3000000:')" "0"
 fi
 
+# In a chroot (schroot/sbuild-style CI; test_fresh_debian.sh's fresh root) the
+# root of the mount namespace is not rollout's root: nothing may assume it is
+# (setns into an environment's mount namespace lands at the former, not at the
+# environment's root). A trial from a chroot of / in a mount namespace of its own
+# runs through all its phases to its reward.
+"$ROLLOUT" image import "$tar" --tag rollout-test/busybox:1 --change 'WORKDIR /app' >/dev/null 2>&1
+mkdir -p "$TAP_TMP/chroot"
+unshare --mount --propagation private sh -c 'mount --rbind / "$1" && cd / &&
+	exec chroot "$1" /usr/bin/env ROLLOUT_HOME="$2" "$3" run -p "$4" -t hello-busybox -a oracle \
+	-e sandbox -o "$5" --job-name chroot -q' sh "$TAP_TMP/chroot" "$ROLLOUT_HOME" "$ROLLOUT" \
+	"$ROLLOUT_SRCDIR/test-dataset" "$TAP_TMP/jobs" >"$TAP_TMP/chroot.log" 2>&1
+if [ "$(cat "$TAP_TMP"/jobs/chroot/hello-busybox__*/verifier/reward.txt 2>/dev/null)" = 1 ]; then
+	ok "from a chroot: the trial ends with its reward"
+else
+	not_ok "from a chroot: the trial ends with its reward" "$(cat "$TAP_TMP/chroot.log")" \
+		"$(grep -h exception_message "$TAP_TMP"/jobs/chroot/*/result.json 2>/dev/null)"
+fi
+
 check_eq "no environment directory left" "$(ls -A "$ROLLOUT_HOME/envs" 2>/dev/null)" ""
 check_eq "the reaper removed every destroyed environment before exit" \
 	"$(ls -A "$ROLLOUT_HOME/trash" 2>/dev/null)" ""

@@ -2,7 +2,8 @@
 # and cached between runs in ROLLOUT_TEST_CACHE (default /var/cache/rollout-test).
 #   fixture_busybox_tar      -> prints path of a busybox-static rootfs tar
 #   fixture_debian_tar       -> prints path of a Debian bookworm minbase rootfs tar.gz
-#                               with python3 and pytest (debootstrap, ~45 s once)
+#                               with python3 and pytest (debootstrap, ~45 s once; the
+#                               .debs it downloads stay in debs/, its --cache-dir)
 #   fixture_docker_image NAME  busybox|debian: imports it into the running dockerd
 #                               as rollout-test/NAME:1 (if missing); prints the ref
 : "${ROLLOUT_TEST_CACHE:=/var/cache/rollout-test}"
@@ -61,16 +62,21 @@ fixture_debian_tar() {
 		fixture_apt debootstrap debootstrap || return 1
 		local tmp
 		tmp=$(mktemp -d)
-		# flock: two test programs must not debootstrap at once.
+		mkdir -p "$d/debs"
+		# flock: two test programs must not debootstrap at once (nor two
+		# debootstraps fill the .deb cache at once: its lock is inside it, so
+		# that test_fresh_debian.sh's nested one, which has it bound, takes it too).
 		(
 			flock 8
 			[ -s "$out" ] && exit 0
-			debootstrap --variant=minbase --include=python3,python3-pytest bookworm \
-				"$tmp/r" http://deb.debian.org/debian >"$d/debootstrap.log" 2>&1 || exit 1
+			flock 7
+			debootstrap --variant=minbase --include=python3,python3-pytest \
+				--cache-dir="$d/debs" bookworm "$tmp/r" http://deb.debian.org/debian \
+				>"$d/debootstrap.log" 2>&1 || exit 1
 			rm -rf "$tmp/r/var/cache/apt/archives/"*.deb "$tmp/r/var/lib/apt/lists/"*
 			mkdir -p "$tmp/r/app"
 			tar --numeric-owner --xattrs -C "$tmp/r" -czf "$out.part" . && mv "$out.part" "$out"
-		) 8>"$d/debian.lock"
+		) 8>"$d/debian.lock" 7>"$d/debs/.lock"
 		local rc=$?
 		rm -rf "$tmp"
 		[ $rc = 0 ] || return 1

@@ -2,6 +2,7 @@
 #include "harness.h"
 #include "image/dockerfile.h"
 #include "rollout/err.h"
+#include "rollout/strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -373,4 +374,47 @@ TEST(dockerfile_heredoc_words)
 	CHECK(!df_heredoc_word("<<", NULL, NULL, NULL));
 	CHECK(!df_heredoc_word("x<<EOF", NULL, NULL, NULL));
 	CHECK(!df_heredoc_word("<<A B", NULL, NULL, NULL));
+}
+
+/* The images a build needs from outside (the docker provider provides them
+ * before it builds): one line per image, in order. */
+static char *base_images(const char *text)
+{
+	struct dockerfile *df = parse_ok(text);
+	struct strv v = STRV_INIT;
+	struct strbuf sb = STRBUF_INIT;
+	struct err err = {0};
+
+	if (!df)
+		return strdup("(parse failed)");
+	if (dockerfile_base_images(df, &v, &err) < 0)
+		sb_addf(&sb, "error: %s", err.msg);
+	for (size_t i = 0; i < v.n; i++)
+		sb_addf(&sb, "%s%s", i ? " " : "", v.v[i]);
+	strv_release(&v);
+	dockerfile_free(df);
+	return sb_detach(&sb);
+}
+
+TEST(dockerfile_images_a_build_needs)
+{
+	char *s;
+
+	s = base_images("FROM rollout-test/busybox:1\nWORKDIR /app\n");
+	CHECK_STR(s, "rollout-test/busybox:1");
+	free(s);
+	/* Global ARG defaults expand in FROM; stage names, indexes and scratch are not
+	 * images; each image once; COPY --from an image counts, with a variable not. */
+	s = base_images("ARG REG=example.org\nARG IMG=${REG}/base:2\n"
+	                "FROM $IMG AS Build\nRUN true\n"
+	                "FROM scratch AS empty\n"
+	                "FROM build\nCOPY --from=empty / /\nCOPY --from=0 /a /b\n"
+	                "COPY --from=busybox:1 /bin/sh /sh\nCOPY --from=$X /c /d\n"
+	                "FROM example.org/base:2\n");
+	CHECK_STR(s, "example.org/base:2 busybox:1");
+	free(s);
+	/* An ARG without a default expands to nothing: no image to look for. */
+	s = base_images("ARG V\nFROM ${V}\n");
+	CHECK_STR(s, "");
+	free(s);
 }

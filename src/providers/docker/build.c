@@ -1,7 +1,9 @@
 /* Images for docker environments: a prebuilt docker_image (pulled when missing),
  * or a build of the task's environment/ tagged by the content of the context. */
 #include "image/context.h"
+#include "image/dockerfile.h"
 #include "image/dockerignore.h"
+#include "image/store.h"
 #include "image/tar.h"
 #include "providers/docker/docker.h"
 #include "rollout/alloc.h"
@@ -30,7 +32,7 @@
 #define PULL_TIMEOUT 1800.0
 #define MAX_STREAM_LINE (16u << 20)
 
-static int image_exists(struct docker_client *c, const char *ref, struct err *err)
+int docker_image_exists(struct docker_client *c, const char *ref, struct err *err)
 {
 	_cleanup_free_ char *path = docker_path(c, "/images/%s/json", ref);
 	int status;
@@ -44,10 +46,7 @@ static int image_exists(struct docker_client *c, const char *ref, struct err *er
 	return -1;
 }
 
-/* Lines of a JSON-lines stream (build, pull); cb gets each object. */
-typedef int (*json_line_cb)(void *ctx, const cJSON *obj, struct err *err);
-
-static int json_line(struct strbuf *line, json_line_cb cb, void *ctx, struct err *err)
+static int json_line(struct strbuf *line, docker_json_line_cb cb, void *ctx, struct err *err)
 {
 	cJSON *obj;
 	int rc = 0;
@@ -62,8 +61,8 @@ static int json_line(struct strbuf *line, json_line_cb cb, void *ctx, struct err
 	return rc;
 }
 
-static int read_json_lines(struct http_response *r, double deadline, json_line_cb cb, void *ctx,
-                           struct err *err)
+int docker_read_json_lines(struct http_response *r, double deadline, docker_json_line_cb cb,
+                           void *ctx, struct err *err)
 {
 	_cleanup_sb_ struct strbuf line = STRBUF_INIT;
 
@@ -87,8 +86,7 @@ static int read_json_lines(struct http_response *r, double deadline, json_line_c
 	}
 }
 
-/* The message of an error line: errorDetail.message, else error (deprecated in 1.48). */
-static const char *stream_error(const cJSON *obj)
+const char *docker_stream_error(const cJSON *obj)
 {
 	const char *m =
 	    json_get_str(cJSON_GetObjectItemCaseSensitive(obj, "errorDetail"), "message");
@@ -103,7 +101,7 @@ struct pull_state {
 static int pull_line(void *ctx, const cJSON *obj, struct err *err)
 {
 	struct pull_state *st = ctx;
-	const char *e = stream_error(obj);
+	const char *e = docker_stream_error(obj);
 
 	(void)err;
 	if (e && !st->error)
@@ -139,7 +137,7 @@ static int pull_image(struct docker_client *c, const char *ref, double timeout, 
 		http_response_release(&r);
 		return -1;
 	}
-	rc = read_json_lines(&r, deadline, pull_line, &st, err);
+	rc = docker_read_json_lines(&r, deadline, pull_line, &st, err);
 	http_response_release(&r);
 	if (rc == 0 && st.error)
 		rc = err_set(err, ENOENT, "%s", st.error);
@@ -374,7 +372,7 @@ static int build_line(void *ctx, const cJSON *obj, struct err *err)
 	const char *stream = json_get_str(obj, "stream");
 	const char *status = json_get_str(obj, "status");
 	const char *id = json_get_str(obj, "id");
-	const char *e = stream_error(obj);
+	const char *e = docker_stream_error(obj);
 	const cJSON *aux = cJSON_GetObjectItemCaseSensitive(obj, "aux");
 
 	(void)err;
@@ -509,7 +507,7 @@ static int run_build(struct docker_client *c, const struct env_config *cfg, cons
 			log_line(&st, "ERROR: %s", err->msg);
 			rc = -1;
 		} else {
-			rc = read_json_lines(&r, deadline, build_line, &st, err);
+			rc = docker_read_json_lines(&r, deadline, build_line, &st, err);
 		}
 		http_response_release(&r);
 	}
@@ -542,6 +540,68 @@ static int run_build(struct docker_client *c, const struct env_config *cfg, cons
 	return rc;
 }
 
+/* ---- images from elsewhere: docker_image, FROM ---- */
+
+static const char *task_name(const struct env_config *cfg)
+{
+	return cfg->task_name ? cfg->task_name : "?";
+}
+
+/* Make ref present on the daemon: there already, loaded from rollout's image
+ * store, or pulled. Missing everywhere: an error naming the task, the image and
+ * the commands that provide it (the daemon's own answer comes last). */
+static int provide_image(struct docker_client *c, const struct env_config *cfg, const char *ref,
+                         struct err *err)
+{
+	double timeout = cfg->build_timeout_sec > 0 ? cfg->build_timeout_sec : PULL_TIMEOUT;
+	_cleanup_free_ char *why = NULL, *root = NULL;
+	int have = docker_image_exists(c, ref, err);
+
+	if (have == 0)
+		have = docker_load_from_store(c, ref, mono_now() + timeout, err);
+	if (have < 0)
+		return err_wrap(err, "task %s: image %s", task_name(cfg), ref);
+	if (have > 0 || pull_image(c, ref, timeout, err) == 0)
+		return 0;
+	if (err->code == ECANCELED)
+		return -1;
+	why = xstrdup(err->msg);
+	root = store_default_root();
+	return err_set(err, ENOENT,
+	               "task %s: image %s is not on the Docker daemon and not in rollout's image "
+	               "store (%s); make it available with `rollout image load ARCHIVE` or "
+	               "`rollout image import ROOTFS.tar --tag %s` (rollout then loads it into "
+	               "the daemon), or with `docker pull %s` (pulling it here failed: %s)",
+	               task_name(cfg), ref, root, ref, ref, why);
+}
+
+/* The images the task's Dockerfile builds on, each provided before the build, so
+ * that a missing one is named as such rather than by the daemon's build error.
+ * A Dockerfile rollout cannot read is left to the daemon to judge. */
+static int provide_base_images(struct docker_client *c, const struct env_config *cfg,
+                               struct err *err)
+{
+	_cleanup_free_ char *path = path_join(cfg->environment_dir, "Dockerfile");
+	_cleanup_free_ char *text = NULL;
+	_cleanup_strvs_ struct strv bases = STRV_INIT;
+	struct dockerfile *df = NULL;
+	struct err perr = {0};
+	size_t len;
+
+	if (read_file(path, 1 << 20, &text, &len, &perr) < 0 ||
+	    dockerfile_parse(text, len, "Dockerfile", &df, &perr) < 0 ||
+	    dockerfile_base_images(df, &bases, &perr) < 0) {
+		dockerfile_free(df);
+		log_debug("docker: base images of %s not resolved here: %s", path, perr.msg);
+		return 0;
+	}
+	dockerfile_free(df);
+	for (size_t i = 0; i < bases.n; i++)
+		if (provide_image(c, cfg, bases.v[i], err) < 0)
+			return -1;
+	return 0;
+}
+
 static int docker_build_image(struct docker_client *c, const struct env_config *cfg,
                               char **image_out, struct err *err)
 {
@@ -567,7 +627,7 @@ static int docker_build_image(struct docker_client *c, const struct env_config *
 	tag = context_image_name(cfg->task_name, hex);
 
 	if (!cfg->force_build || context_built_here("docker", tag, false)) {
-		have = image_exists(c, tag, err);
+		have = docker_image_exists(c, tag, err);
 		if (have != 0) {
 			dockerignore_free(ignore);
 			if (have < 0)
@@ -579,7 +639,7 @@ static int docker_build_image(struct docker_client *c, const struct env_config *
 	rc = context_build_lock("docker-build", tag, deadline, &lock, err);
 	if (rc == 0 && (!cfg->force_build || context_built_here("docker", tag, false))) {
 		/* Another trial or process may have built it while we waited. */
-		have = image_exists(c, tag, err);
+		have = docker_image_exists(c, tag, err);
 		if (have != 0) {
 			dockerignore_free(ignore);
 			if (have < 0)
@@ -589,12 +649,14 @@ static int docker_build_image(struct docker_client *c, const struct env_config *
 		}
 	}
 	if (rc == 0)
+		rc = provide_base_images(c, cfg, err);
+	if (rc == 0)
 		rc = run_build(c, cfg, tag, hex, ignore, builder, err);
 	dockerignore_free(ignore);
 	if (rc < 0)
 		return -1;
 	context_built_here("docker", tag, true);
-	have = image_exists(c, tag, err);
+	have = docker_image_exists(c, tag, err);
 	if (have <= 0)
 		return have < 0 ? -1
 		                : err_set(err, ENOENT,
@@ -609,41 +671,29 @@ int docker_ensure_image(struct docker_client *c, const struct env_config *cfg, c
                         struct err *err)
 {
 	bool prebuilt = cfg->docker_image && *cfg->docker_image;
+	bool dockerfile = has_dockerfile(cfg->environment_dir);
 
-	if (prebuilt && cfg->force_build && !has_dockerfile(cfg->environment_dir))
+	if (prebuilt && cfg->force_build && !dockerfile)
 		log_warn_once("docker-force-build",
 		              "docker: force_build without a Dockerfile in "
 		              "environment/: using docker_image %s",
 		              cfg->docker_image);
-	if (prebuilt && (!cfg->force_build || !has_dockerfile(cfg->environment_dir))) {
+	if (prebuilt && (!cfg->force_build || !dockerfile)) {
 		const char *ref = cfg->docker_image;
-		int have = image_exists(c, ref, err);
 
-		if (have < 0)
-			return err_wrap(err, "image %s", ref);
-		if (have) {
+		if (provide_image(c, cfg, ref, err) == 0) {
 			*image_out = xstrdup(ref);
 			return 0;
 		}
-		if (pull_image(c, ref, cfg->build_timeout_sec, err) == 0) {
-			*image_out = xstrdup(ref);
-			return 0;
-		}
-		if (!has_dockerfile(cfg->environment_dir))
-			return err_wrap(
-			    err,
-			    "image %s is not on the Docker daemon and could not be pulled "
-			    "(load it with `docker load -i FILE`, pull it where a registry "
-			    "is reachable, or give the task an environment/Dockerfile)",
-			    ref);
-		log_warn("docker: image %s not found and not pullable (%s); building %s/Dockerfile",
-		         ref, err->msg, cfg->environment_dir);
+		if (!dockerfile || err->code == ECANCELED)
+			return -1;
+		log_warn("docker: %s; building %s/Dockerfile instead", err->msg,
+		         cfg->environment_dir);
 		err_clear(err);
 	}
-	if (!has_dockerfile(cfg->environment_dir))
-		return err_set(err, ENOENT,
-		               "task %s has neither [environment].docker_image nor %s/Dockerfile",
-		               cfg->task_name ? cfg->task_name : "?",
-		               cfg->environment_dir ? cfg->environment_dir : "environment");
+	if (!dockerfile)
+		return err_set(
+		    err, ENOENT, "task %s has neither [environment].docker_image nor %s/Dockerfile",
+		    task_name(cfg), cfg->environment_dir ? cfg->environment_dir : "environment");
 	return docker_build_image(c, cfg, image_out, err);
 }

@@ -86,9 +86,27 @@ int docker_mkdirs(struct environment *env, const char *const *paths, struct err 
 
 /* ---- build.c ---- */
 
+/* 1 when the daemon has image ref, 0 when not (404), -1 on error. */
+int docker_image_exists(struct docker_client *c, const char *ref, struct err *err);
+
+/* Lines of a JSON-lines stream (build, pull, load); cb gets each object. */
+typedef int (*docker_json_line_cb)(void *ctx, const cJSON *obj, struct err *err);
+int docker_read_json_lines(struct http_response *r, double deadline, docker_json_line_cb cb,
+                           void *ctx, struct err *err);
+/* The message of an error line: errorDetail.message, else error (deprecated in 1.48). */
+const char *docker_stream_error(const cJSON *obj);
+
 /* Find or build the image for cfg; *image_out is the reference to create from. */
 int docker_ensure_image(struct docker_client *c, const struct env_config *cfg, char **image_out,
                         struct err *err);
+
+/* ---- from_store.c ---- */
+
+/* ref from rollout's own image store into the daemon (POST /images/load with the
+ * image saved from the store as it streams): 1 when loaded, 0 when the store
+ * does not exist or lacks ref, -1 on error. */
+int docker_load_from_store(struct docker_client *c, const char *ref, double deadline,
+                           struct err *err);
 
 /* ---- helper.c ---- */
 

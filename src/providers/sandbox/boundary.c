@@ -32,18 +32,19 @@ int sandbox_kill_all(struct environment *env, struct err *err)
 }
 
 /* In a child entered into the environment's namespaces: clear the read-only
- * flag of the mount at /logs/verifier. Returns an errno value. */
-static int child_open_verifier(int userns, int mntns)
+ * flag of the mount at /logs/verifier. root is the environment's root, opened
+ * through its init before entering: setns() puts us at the root of the mount
+ * namespace's tree, which is the environment's root only when rollout runs at
+ * the top of its own tree (in a chroot it is the host's root, with the
+ * environment's root mounted somewhere below). Returns an errno value. */
+static int child_open_verifier(int userns, int mntns, int root)
 {
 	struct sb_mount_attr attr = {.attr_clr = SB_MOUNT_ATTR_RDONLY};
-	int root, t;
+	int t;
 
 	if (userns >= 0 && setns(userns, CLONE_NEWUSER) < 0)
 		return errno;
 	if (setns(mntns, CLONE_NEWNS) < 0)
-		return errno;
-	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
 		return errno;
 	t = sys_openat2(root, "logs/verifier", O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
 	                RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
@@ -56,7 +57,8 @@ static int child_open_verifier(int userns, int mntns)
 
 int sandbox_open_verifier_dir(struct environment *env, struct err *err)
 {
-	_cleanup_close_ int userns = -1;
+	_cleanup_close_ int userns = -1, root = -1;
+	char p[64];
 	int status, e;
 	pid_t pid;
 
@@ -64,9 +66,11 @@ int sandbox_open_verifier_dir(struct environment *env, struct err *err)
 		return err_set(err, EPERM, "environment %s: only the process that started it can "
 		                           "open /logs/verifier",
 		               env->name);
+	snprintf(p, sizeof(p), "/proc/%d/root", (int)env->init_pid);
+	root = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return err_sys(err, "environment %s: its root", env->name);
 	if (env->rootless) {
-		char p[64];
-
 		snprintf(p, sizeof(p), "/proc/%d/ns/user", (int)env->init_pid);
 		userns = open(p, O_RDONLY | O_CLOEXEC);
 		if (userns < 0)
@@ -77,7 +81,7 @@ int sandbox_open_verifier_dir(struct environment *env, struct err *err)
 	if (pid < 0)
 		return err_sys(err, "environment %s: open /logs/verifier", env->name);
 	if (pid == 0)
-		_exit(child_open_verifier(userns, env->mntns_fd));
+		_exit(child_open_verifier(userns, env->mntns_fd, root));
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return err_sys(err, "environment %s: open /logs/verifier", env->name);
