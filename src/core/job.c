@@ -231,6 +231,8 @@ static char *match_key(const cJSON *trial_config)
 	cJSON_DeleteItemFromObjectCaseSensitive(c, "trial_name");
 	cJSON_DeleteItemFromObjectCaseSensitive(c, "job_id");
 	cJSON_DeleteItemFromObjectCaseSensitive(c, "trials_dir");
+	/* Trials of older rollouts wrote environment.type "sandbox". */
+	job_environment_json_normalize(cJSON_GetObjectItemCaseSensitive(c, "environment"));
 	return cJSON_PrintUnformatted(c);
 }
 
