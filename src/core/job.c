@@ -2,6 +2,7 @@
  * stays in its worker), at most n_concurrent_trials at once, retries with backoff,
  * forwards cancellation, resumes, and keeps the job's result.json current. */
 #include "core/job.h"
+#include "config/dirhash.h"
 #include "agents/agent.h"
 #include "config/dataset.h"
 #include "core/fetch.h"
@@ -263,7 +264,7 @@ static int load_task(struct job *job, const char *path, const char *source, cons
 	} else {
 		cJSON_AddStringToObject(jt->task_id, "path", t->dir);
 	}
-	if (task_checksum(t->dir, jt->checksum, err) < 0)
+	if (task_dirhash(t->dir, jt->checksum, err) < 0)
 		return err_wrap(err, "task %s", t->name);
 	return 0;
 }

@@ -11,8 +11,10 @@
 #include "rollout/timeutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -189,6 +191,35 @@ static cJSON *writable_rewards(const struct trial_result *r, struct err *why)
 	return NULL;
 }
 
+/* A number the way Python prints a float (Harbor's rewards are floats): the
+ * shortest text that reads back the same, with ".0" when it would look integral. */
+void json_float_text(double v, char *buf, size_t n)
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, n, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	if (!strpbrk(buf, ".eEn"))
+		strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
+/* Each numeric reward becomes a raw float literal (1 -> 1.0), as Harbor writes it. */
+static void rewards_as_floats(cJSON *rewards)
+{
+	for (cJSON *c = rewards->child; c; c = c->next) {
+		char buf[64];
+		cJSON *raw;
+
+		if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble))
+			continue;
+		json_float_text(c->valuedouble, buf, sizeof(buf));
+		raw = cJSON_CreateRaw(buf);
+		cJSON_ReplaceItemViaPointer(rewards, c, raw);
+		c = raw;
+	}
+}
+
 static void add_exception(cJSON *j, const struct exception_info *x)
 {
 	cJSON *e = cJSON_AddObjectToObject(j, "exception_info");
@@ -230,8 +261,9 @@ cJSON *trial_result_to_json(const struct trial_result *r)
 			    xstrndup(r->model_name, (size_t)(slash - r->model_name));
 			cJSON_AddItemToObject(mi, "provider", prov);
 		} else {
+			/* No provider in the name: classic Harbor requires a string here. */
 			cJSON_AddStringToObject(mi, "name", r->model_name);
-			cJSON_AddNullToObject(mi, "provider");
+			cJSON_AddStringToObject(mi, "provider", "");
 		}
 	} else {
 		cJSON_AddNullToObject(agent_info, "model_info");
@@ -249,6 +281,8 @@ cJSON *trial_result_to_json(const struct trial_result *r)
 		cJSON_AddNullToObject(ar, "metadata");
 	}
 	rewards = writable_rewards(r, &why);
+	if (rewards)
+		rewards_as_floats(rewards);
 	if (rewards) {
 		verifier = cJSON_AddObjectToObject(j, "verifier_result");
 		cJSON_AddItemToObject(verifier, "rewards", rewards);
@@ -268,6 +302,9 @@ cJSON *trial_result_to_json(const struct trial_result *r)
 	}
 	cJSON_AddItemToObject(j, "started_at", time_json(r->started_at));
 	cJSON_AddItemToObject(j, "finished_at", time_json(r->finished_at));
+	/* Harbor >= 0.22: where the verifier ran. rollout runs it in the agent's
+	 * environment ("shared"); it has no separate verifier environments. */
+	cJSON_AddStringToObject(j, "verifier_environment_mode", "shared");
 	{
 		cJSON *t = cJSON_AddObjectToObject(j, "timing");
 

@@ -63,6 +63,8 @@ struct trial_result {
 };
 
 void trial_result_init(struct trial_result *r);
+/* v as Python prints a float: shortest round-trip text, "1.0" rather than "1". */
+void json_float_text(double v, char *buf, size_t n);
 void trial_result_free(struct trial_result *r);
 /* Record an error; only the first one is kept (later calls are ignored). */
 void trial_result_set_exception(struct trial_result *r, const char *type, const char *fmt, ...)
