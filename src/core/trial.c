@@ -447,10 +447,15 @@ out:
 }
 
 /* Where a declared artifact lands under artifacts/: its destination, else its
- * source's basename; NULL when that would not stay inside. */
+ * source path mirrored as Harbor 0.22 does (/app/out.txt -> artifacts/app/out.txt);
+ * NULL when that would not stay inside. */
 static char *artifact_dest(const char *src, const char *dest)
 {
-	return path_clean_relative(dest && *dest ? dest : path_basename(src));
+	if (dest && *dest)
+		return path_clean_relative(dest);
+	while (*src == '/')
+		src++;
+	return path_clean_relative(src);
 }
 
 static void collect_artifacts(struct trial_run_state *s, const struct copy_limits *lim)
