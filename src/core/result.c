@@ -479,3 +479,72 @@ enum result_status trial_result_load(const struct cdir *trial, struct trial_resu
 	}
 	return RESULT_OK;
 }
+
+/* A copy of v without null members (pydantic's exclude_none), recursively. */
+static cJSON *dup_without_nulls(const cJSON *v)
+{
+	cJSON *out = cJSON_Duplicate(v, 1);
+	cJSON *c = out ? out->child : NULL;
+
+	while (c) {
+		cJSON *next = c->next;
+
+		if (cJSON_IsNull(c) && cJSON_IsObject(out)) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(out, c));
+		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
+			cJSON_ReplaceItemViaPointer(out, c, dup_without_nulls(c));
+		}
+		c = next;
+	}
+	return out;
+}
+
+cJSON *trial_lock_json(const cJSON *trial_config, const char *task_name, const char *checksum)
+{
+	static const char *const mult[] = {"timeout_multiplier",
+	                                   "agent_timeout_multiplier",
+	                                   "verifier_timeout_multiplier",
+	                                   "agent_setup_timeout_multiplier",
+	                                   "environment_build_timeout_multiplier",
+	                                   NULL};
+	const cJSON *task = cJSON_GetObjectItemCaseSensitive(trial_config, "task");
+	const char *git_url = json_get_str(task, "git_url");
+	cJSON *lock = cJSON_CreateObject(), *t, *v;
+
+	cJSON_AddNumberToObject(lock, "schema_version", 2);
+	t = cJSON_AddObjectToObject(lock, "task");
+	cJSON_AddStringToObject(t, "name", task_name ? task_name : "");
+	cJSON_AddStringToObject(t, "type", git_url ? "git" : "local");
+	{
+		_cleanup_free_ char *digest = xasprintf("sha256:%s", checksum ? checksum : "");
+
+		cJSON_AddStringToObject(t, "digest", digest);
+	}
+	for (const char *const *k = (const char *const[]){"source", "path", "git_url",
+	                                                   "git_commit_id", NULL};
+	     *k; k++) {
+		const char *sv = json_get_str(task, *k);
+
+		if (sv)
+			cJSON_AddStringToObject(t, *k, sv);
+	}
+	cJSON_AddFalseToObject(lock, "install_only");
+	for (const char *const *k = mult; *k; k++) {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(trial_config, *k);
+
+		if (cJSON_IsNumber(m))
+			cJSON_AddNumberToObject(lock, *k, m->valuedouble);
+	}
+	cJSON_AddItemToObject(
+	    lock, "agent", dup_without_nulls(cJSON_GetObjectItemCaseSensitive(trial_config, "agent")));
+	cJSON_AddArrayToObject(lock, "skills");
+	cJSON_AddItemToObject(
+	    lock, "environment",
+	    dup_without_nulls(cJSON_GetObjectItemCaseSensitive(trial_config, "environment")));
+	v = dup_without_nulls(cJSON_GetObjectItemCaseSensitive(trial_config, "verifier"));
+	if (!v)
+		v = cJSON_CreateObject();
+	cJSON_AddStringToObject(v, "environment_mode", "shared");
+	cJSON_AddItemToObject(lock, "verifier", v);
+	return lock;
+}

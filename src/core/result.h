@@ -63,6 +63,10 @@ struct trial_result {
 };
 
 void trial_result_init(struct trial_result *r);
+/* Harbor's TrialLock (lock.json, schema 2) of a trial: its resolved inputs from the
+ * TrialConfig, the task's digest ("sha256:" + task_checksum, the dirhash; Harbor's
+ * packager hashes differently) and the verifier's environment mode ("shared"). */
+cJSON *trial_lock_json(const cJSON *trial_config, const char *task_name, const char *checksum);
 /* v as Python prints a float: shortest round-trip text, "1.0" rather than "1". */
 void json_float_text(double v, char *buf, size_t n);
 void trial_result_free(struct trial_result *r);

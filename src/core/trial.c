@@ -729,6 +729,15 @@ int trial_run(const struct trial_spec *spec, struct trial_result *r, struct err 
 		rc = -1;
 		goto close_log;
 	}
+	if (spec->config_json) {
+		_cleanup_json_ cJSON *lock =
+		    trial_lock_json(spec->config_json, spec->task_name, spec->task_checksum);
+
+		if (json_write_at(&s.trial, "lock.json", lock, err) < 0) {
+			rc = -1;
+			goto close_log;
+		}
+	}
 	/* No result.json until the trial ends: a trial directory without one is an
 	 * unfinished trial to resume (config.json says which). */
 
