@@ -28,7 +28,7 @@ static const char jobs_usage[] =
     "        continue the job in DIR with its saved config: finished trials are kept,\n"
     "        unfinished ones (no result, or an empty/truncated result.json) run again,\n"
     "        and so do trials that ended with TYPE (default: CancelledError).\n"
-    "        Replaced trial directories are moved to DIR/.superseded/, not deleted.\n"
+    "        A rerun trial keeps the earlier attempt in TRIAL/.attempts/N, not deleted.\n"
     "        -y/--yes lets tasks read the host variables their templates name, as\n"
     "        for `rollout run`.\n"
     "  rollout jobs summarize DIR [--json]\n"
