@@ -204,19 +204,27 @@ void json_float_text(double v, char *buf, size_t n)
 		strncat(buf, ".0", n - strlen(buf) - 1);
 }
 
+/* cJSON_ReplaceItemViaPointer without losing the member's key. */
+static void replace_keeping_key(cJSON *parent, cJSON *old, cJSON *with)
+{
+	if (old->string && !(old->type & cJSON_StringIsConst)) {
+		with->string = old->string;
+		old->string = NULL;
+	}
+	cJSON_ReplaceItemViaPointer(parent, old, with);
+}
+
 /* Each numeric reward becomes a raw float literal (1 -> 1.0), as Harbor writes it. */
 static void rewards_as_floats(cJSON *rewards)
 {
-	for (cJSON *c = rewards->child; c; c = c->next) {
+	for (cJSON *c = rewards->child, *next; c; c = next) {
 		char buf[64];
-		cJSON *raw;
 
+		next = c->next;
 		if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble))
 			continue;
 		json_float_text(c->valuedouble, buf, sizeof(buf));
-		raw = cJSON_CreateRaw(buf);
-		cJSON_ReplaceItemViaPointer(rewards, c, raw);
-		c = raw;
+		replace_keeping_key(rewards, c, cJSON_CreateRaw(buf));
 	}
 }
 
@@ -492,7 +500,7 @@ static cJSON *dup_without_nulls(const cJSON *v)
 		if (cJSON_IsNull(c) && cJSON_IsObject(out)) {
 			cJSON_Delete(cJSON_DetachItemViaPointer(out, c));
 		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
-			cJSON_ReplaceItemViaPointer(out, c, dup_without_nulls(c));
+			replace_keeping_key(out, c, dup_without_nulls(c));
 		}
 		c = next;
 	}

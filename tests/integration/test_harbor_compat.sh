@@ -65,7 +65,7 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 		"$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(len(c["datasets"]), [t["path"] for t in c["tasks"]])' "$jobs/task/config.json")" \
 		"0 ['$ds/single']"
 	check_eq "$p: the evals key has the model without its provider; pass_at_k is flat" \
-		"$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["stats"]["evals"]; print(list(e), e["nop__gpt-5__adhoc"]["pass_at_k"])' "$jobs/task/result.json")" \
+		"$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["stats"]["evals"]; print(list(e), {k: float(v) for k, v in e["nop__gpt-5__adhoc"]["pass_at_k"].items()})' "$jobs/task/result.json")" \
 		"['nop__gpt-5__adhoc'] {'2': 1.0}"
 	out=$(python3 "$V" --checksums "$jobs/task" 2>&1); rc=$?
 	check_eq "$p: the single-task job validates" "$rc" 0
