@@ -1255,7 +1255,7 @@ static cJSON *config_json_normalized(const cJSON *cfg)
 
 		for (size_t i = 0; default_exclude_exceptions[i]; i++)
 			strv_push(&def, default_exclude_exceptions[i]);
-		cJSON_ReplaceItemViaPointer(retry, ex, strv_json(&def));
+		cJSON_ReplaceItemInObjectCaseSensitive(retry, "exclude_exceptions", strv_json(&def));
 		strv_release(&def);
 	}
 	if (cJSON_GetArraySize(datasets) == 1 && cJSON_IsArray(tasks) &&

@@ -289,8 +289,6 @@ cJSON *trial_result_to_json(const struct trial_result *r)
 		cJSON_AddNullToObject(ar, "metadata");
 	}
 	rewards = writable_rewards(r, &why);
-	if (rewards)
-		rewards_as_floats(rewards);
 	if (rewards) {
 		verifier = cJSON_AddObjectToObject(j, "verifier_result");
 		cJSON_AddItemToObject(verifier, "rewards", rewards);
@@ -453,9 +451,14 @@ int trial_result_write(const struct cdir *trial, const struct trial_result *r, s
 	const char *traceback = json_get_str(cJSON_GetObjectItemCaseSensitive(j, "exception_info"),
 	                                     "exception_traceback");
 
+	cJSON *rewards = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(j, "verifier_result"), "rewards");
+
 	if (traceback &&
 	    cdir_write_atomic(trial, "exception.txt", traceback, strlen(traceback), 0644, err) < 0)
 		return -1;
+	if (cJSON_IsObject(rewards))
+		rewards_as_floats(rewards);
 	return json_write_at(trial, "result.json", j, err);
 }
 
