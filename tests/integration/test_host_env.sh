@@ -5,30 +5,18 @@
 # otherwise it refuses and starts nothing.
 source "$(dirname "$0")/../lib/tap.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/providers.sh"
+source "$ROLLOUT_SRCDIR/tests/lib/jobfixtures.sh"
 tap_tmpdir
 
 export ROLLOUT_TEST_HOST_SECRET="host-secret-$$-value"
 unset ROLLOUT_TEST_HOST_OTHER
 ds=$TAP_TMP/ds
+# The reward says whether the variable arrived: 1 when the environment has it.
 for t in reads-secret reads-two; do
-	mkdir -p "$ds/$t/environment" "$ds/$t/tests"
-	echo "Nothing to do." >"$ds/$t/instruction.md"
-	printf 'FROM rollout-test/busybox:1\n' >"$ds/$t/environment/Dockerfile"
-	# The reward says whether the variable arrived: 1 when the environment has it.
-	printf '#!/bin/sh\n[ "$TOKEN" = "%s" ] && echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt\n' \
-		"$ROLLOUT_TEST_HOST_SECRET" >"$ds/$t/tests/test.sh"
-	chmod +x "$ds/$t/tests/test.sh"
-	cat >"$ds/$t/task.toml" <<'EOF'
-version = "1.0"
-[verifier]
-timeout_sec = 60.0
-[environment]
-docker_image = "rollout-test/busybox:1"
-memory_mb = 256
-allow_internet = false
-[environment.env]
-TOKEN = "${ROLLOUT_TEST_HOST_SECRET}"
-EOF
+	busybox_task "$ds" "$t" true \
+		"[ \"\$TOKEN\" = \"$ROLLOUT_TEST_HOST_SECRET\" ] && echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt" \
+		60.0 "" '[environment.env]
+TOKEN = "${ROLLOUT_TEST_HOST_SECRET}"'
 done
 printf '[verifier.env]\nOTHER = "${ROLLOUT_TEST_HOST_OTHER:-fallback}"\n' >>"$ds/reads-two/task.toml"
 # Only the oracle uses [solution.env].

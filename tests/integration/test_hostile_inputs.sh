@@ -11,6 +11,7 @@
 # see canary content if it were handed over.
 source "$(dirname "$0")/../lib/tap.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/providers.sh"
+source "$ROLLOUT_SRCDIR/tests/lib/jobfixtures.sh"
 tap_tmpdir
 
 canary=$TAP_TMP/canary
@@ -28,24 +29,11 @@ ds=$TAP_TMP/ds
 # mk NAME: a clean task; its test.sh prints every file of /tests and the instruction
 # it can see, so the run's test-stdout.txt shows what reached the environment.
 mk() {
-	local t=$ds/$1
-	mkdir -p "$t/environment" "$t/tests" "$t/solution"
-	echo "Instruction of $1." >"$t/instruction.md"
-	printf 'FROM rollout-test/busybox:1\n' >"$t/environment/Dockerfile"
-	echo "VISIBLE-MARKER-$1" >"$t/tests/marker"
-	printf '#!/bin/sh\ncat /tests/* /solution/* 2>&1\necho 1 > /logs/verifier/reward.txt\n' \
-		>"$t/tests/test.sh"
-	printf '#!/bin/sh\ncat /solution/* > /logs/agent/seen.txt 2>&1\n' >"$t/solution/solve.sh"
-	chmod +x "$t/tests/test.sh" "$t/solution/solve.sh"
-	cat >"$t/task.toml" <<'EOF'
-version = "1.0"
-[verifier]
-timeout_sec = 60.0
-[environment]
-docker_image = "rollout-test/busybox:1"
-memory_mb = 256
-allow_internet = false
-EOF
+	busybox_task "$ds" "$1" 'cat /solution/* > /logs/agent/seen.txt 2>&1' \
+		'cat /tests/* /solution/* 2>&1
+echo 1 > /logs/verifier/reward.txt'
+	echo "Instruction of $1." >"$ds/$1/instruction.md"
+	echo "VISIBLE-MARKER-$1" >"$ds/$1/tests/marker"
 }
 relink() { rm -rf "$ds/$1/$2" && ln -s "$3" "$ds/$1/$2"; }
 

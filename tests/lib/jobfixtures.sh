@@ -1,8 +1,9 @@
 # Generated tasks on the busybox fixture image, and readers of their results.
-#   busybox_task ROOT NAME SOLVE TEST [AGENT_TIMEOUT] [TOP_TOML]
+#   busybox_task ROOT NAME SOLVE TEST [AGENT_TIMEOUT] [TOP_TOML] [END_TOML]
 #                                one task: SOLVE and TEST are the bodies of
 #                                solution/solve.sh and tests/test.sh; TOP_TOML goes
-#                                before the first table (e.g. artifacts = [...])
+#                                before the first table (e.g. artifacts = [...]),
+#                                END_TOML after [environment] (e.g. [environment.env])
 #   make_mixed_dataset DIR       pass-1..3 (reward 1), fail-1..2 (reward 0),
 #                                error-1..2 (no reward file), slow-1..2 (agent timeout
 #                                after 1 s, still verified: reward 1 + AgentTimeoutError)
@@ -30,6 +31,7 @@ timeout_sec = 30.0
 docker_image = "rollout-test/busybox:1"
 memory_mb = 256
 allow_internet = false
+${7:-}
 TOML
 }
 
