@@ -17,8 +17,8 @@
 #define DIRHASH_MAX_DEPTH 256
 
 struct dh_ctx {
-	const char *root;      /* as given, for messages */
-	char *root_real;       /* realpath: links must stay under it */
+	const char *root;                         /* as given, for messages */
+	char *root_real;                          /* realpath: links must stay under it */
 	struct stat stack[DIRHASH_MAX_DEPTH + 1]; /* directories being walked (cycles) */
 	int depth;
 	struct err *err;
@@ -149,7 +149,8 @@ static int hash_dir(int dirfd, const char *rel, struct dh_ctx *c, char hex[SHA25
 			int r;
 
 			for (int i = 0; i <= c->depth && !cycle; i++)
-				cycle = c->stack[i].st_dev == st.st_dev && c->stack[i].st_ino == st.st_ino;
+				cycle = c->stack[i].st_dev == st.st_dev &&
+				        c->stack[i].st_ino == st.st_ino;
 			if (cycle)
 				continue;
 			fd = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

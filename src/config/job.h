@@ -19,7 +19,7 @@ struct err;
 enum env_type { ENV_TYPE_SANDBOX, ENV_TYPE_DOCKER };
 enum preserve_env { PRESERVE_ENV_NEVER, PRESERVE_ENV_ON_FAILURE, PRESERVE_ENV_ALWAYS };
 
-const char *env_type_name(enum env_type t);         /* "sandbox", "docker" */
+const char *env_type_name(enum env_type t); /* "sandbox", "docker" */
 /* config.json's environment.import_path for the sandbox (Harbor has no such type). */
 #define ENV_SANDBOX_IMPORT_PATH "rollout.environments.sandbox:SandboxEnvironment"
 /* Rewrite an environment object written by older rollouts (type "sandbox", no

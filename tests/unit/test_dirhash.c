@@ -58,7 +58,8 @@ static const char *hash_of(const char *rel)
 TEST(single_file)
 {
 	put("t2/a", "a");
-	CHECK_STR(hash_of("t2"), "275956f5f576a0f69bd1c2895f35f48e55131121e26a71df38dce58e5001e920");
+	CHECK_STR(hash_of("t2"),
+	          "275956f5f576a0f69bd1c2895f35f48e55131121e26a71df38dce58e5001e920");
 }
 
 /* A task with hidden files, empty directories (left out), a non-ASCII name, the same
@@ -74,7 +75,8 @@ TEST(task_tree)
 	put("t1/sub/.hidden", "");
 	put("t1/sub/\xc3\xbcn\xc3\xaf.txt", "x");
 	link_at("../instruction.md", "t1/sub/link.md");
-	CHECK_STR(hash_of("t1"), "523a7a431ace6fe99697eff74d632ef21370089c34771deda6a07b7bae1abe05");
+	CHECK_STR(hash_of("t1"),
+	          "523a7a431ace6fe99697eff74d632ef21370089c34771deda6a07b7bae1abe05");
 }
 
 /* Equal contents: descriptors differ only after the NUL, by name. */
@@ -84,7 +86,8 @@ TEST(equal_contents_sort_by_name)
 	put("t3/a", "same");
 	put("t3/d1/x", "same");
 	put("t3/d2/x", "same");
-	CHECK_STR(hash_of("t3"), "8cca94c795be2b258a7978fb272bcc9f90cbd2f4ee3269d37411f6a90d264dfe");
+	CHECK_STR(hash_of("t3"),
+	          "8cca94c795be2b258a7978fb272bcc9f90cbd2f4ee3269d37411f6a90d264dfe");
 }
 
 /* rollout's one departure: links leading outside the task are not followed. */
@@ -94,14 +97,16 @@ TEST(links_outside_are_left_out)
 	put("outside", "secret");
 	link_at("../outside", "t4/out");
 	link_at("/nonexistent/x", "t4/broken");
-	CHECK_STR(hash_of("t4"), "275956f5f576a0f69bd1c2895f35f48e55131121e26a71df38dce58e5001e920");
+	CHECK_STR(hash_of("t4"),
+	          "275956f5f576a0f69bd1c2895f35f48e55131121e26a71df38dce58e5001e920");
 }
 
 TEST(link_cycle_is_left_out)
 {
 	put("t5/a", "a");
 	link_at(".", "t5/self");
-	CHECK_STR(hash_of("t5"), "275956f5f576a0f69bd1c2895f35f48e55131121e26a71df38dce58e5001e920");
+	CHECK_STR(hash_of("t5"),
+	          "275956f5f576a0f69bd1c2895f35f48e55131121e26a71df38dce58e5001e920");
 }
 
 TEST(empty_directory_is_an_error)

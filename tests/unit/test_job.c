@@ -289,13 +289,14 @@ TEST(job_to_json_has_harbors_shape)
 	CHECK_INT(i, ARRAY_SIZE(top));
 	retry = cJSON_PrintUnformatted(
 	    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "orchestrator"), "retry"));
-	CHECK_STR(retry,
-	          "{\"max_retries\":0,\"include_exceptions\":null,\"exclude_exceptions\":["
-	          "\"AgentTimeoutError\",\"VerifierTimeoutError\",\"RewardFileNotFoundError\","
-	          "\"RewardFileEmptyError\",\"VerifierOutputParseError\",\"ApiUsageLimitError\","
-	          "\"AgentSafetyRefusalError\",\"AgentAuthenticationError\",\"ModelNotFoundError\"],"
-	          "\"wait_multiplier\":1,"
-	          "\"min_wait_sec\":1,\"max_wait_sec\":60}");
+	CHECK_STR(
+	    retry,
+	    "{\"max_retries\":0,\"include_exceptions\":null,\"exclude_exceptions\":["
+	    "\"AgentTimeoutError\",\"VerifierTimeoutError\",\"RewardFileNotFoundError\","
+	    "\"RewardFileEmptyError\",\"VerifierOutputParseError\",\"ApiUsageLimitError\","
+	    "\"AgentSafetyRefusalError\",\"AgentAuthenticationError\",\"ModelNotFoundError\"],"
+	    "\"wait_multiplier\":1,"
+	    "\"min_wait_sec\":1,\"max_wait_sec\":60}");
 	ds = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "datasets"));
 	CHECK_STR(ds, "[{\"task_names\":null,\"exclude_task_names\":null,\"n_tasks\":null,"
 	              "\"path\":\"test-dataset\"}]");
@@ -335,11 +336,11 @@ TEST(job_diff_accepts_older_config_json_forms)
 	retry = cJSON_GetObjectItem(cJSON_GetObjectItem(old, "orchestrator"), "retry");
 	cJSON_ReplaceItemInObject(
 	    retry, "exclude_exceptions",
-	    cJSON_CreateStringArray((const char *const[]){"AgentTimeoutError", "VerifierTimeoutError",
-	                                                  "RewardFileNotFoundError",
-	                                                  "RewardFileEmptyError",
-	                                                  "VerifierOutputParseError"},
-	                            5));
+	    cJSON_CreateStringArray(
+	        (const char *const[]){"AgentTimeoutError", "VerifierTimeoutError",
+	                              "RewardFileNotFoundError", "RewardFileEmptyError",
+	                              "VerifierOutputParseError"},
+	        5));
 	CHECK_INT(job_config_json_diff(old, now, &diff), 0);
 	/* and the file form reads back as the sandbox */
 	REQUIRE(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(now, "environment"), "type")));

@@ -111,10 +111,14 @@ TEST(pass_at_k_averages_over_tasks_and_stops_at_min_trials)
 {
 	cJSON *one = rw("{\"reward\": 1}"), *zero = rw("{\"reward\": 0}");
 	struct trial_outcome o[] = {
-	    {"a1", "a", "nop", NULL, "d", one, NULL, NULL},  {"a2", "a", "nop", NULL, "d", zero, NULL, NULL},
-	    {"a3", "a", "nop", NULL, "d", zero, NULL, NULL}, {"a4", "a", "nop", NULL, "d", zero, NULL, NULL},
-	    {"b1", "b", "nop", NULL, "d", zero, NULL, NULL}, {"b2", "b", "nop", NULL, "d", zero, NULL, NULL},
-	    {"b3", "b", "nop", NULL, "d", NULL, "X", NULL},  {"b4", "b", "nop", NULL, "d", zero, NULL, NULL},
+	    {"a1", "a", "nop", NULL, "d", one, NULL, NULL},
+	    {"a2", "a", "nop", NULL, "d", zero, NULL, NULL},
+	    {"a3", "a", "nop", NULL, "d", zero, NULL, NULL},
+	    {"a4", "a", "nop", NULL, "d", zero, NULL, NULL},
+	    {"b1", "b", "nop", NULL, "d", zero, NULL, NULL},
+	    {"b2", "b", "nop", NULL, "d", zero, NULL, NULL},
+	    {"b3", "b", "nop", NULL, "d", NULL, "X", NULL},
+	    {"b4", "b", "nop", NULL, "d", zero, NULL, NULL},
 	};
 	_cleanup_json_ cJSON *s = job_stats(o, 8, NULL, 0, NULL, 0, 0);
 	const cJSON *p = cJSON_GetObjectItem(
