@@ -22,6 +22,7 @@ int cmd_datasets(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_env(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 struct err;

@@ -99,12 +99,13 @@ static int env_ls(int argc, char **argv)
 			char when[ISO8601_LEN] = "-";
 
 			if (!shown++)
-				printf("%-8s %-44s %-10s %-24s %s\n", "PROVIDER", "NAME", "STATE",
-				       "CREATED", "IMAGE");
+				printf("%-8s %-9s %-44s %-10s %-24s %s\n", "PROVIDER", "ISOLATION",
+				       "NAME", "STATE", "CREATED", "IMAGE");
 			if (infos[i].created_at > 0)
 				iso8601_format(infos[i].created_at, when, sizeof(when));
 			when[19] = '\0';
-			printf("%-8s %-44s %-10s %-24s %s\n", *p, infos[i].name,
+			printf("%-8s %-9s %-44s %-10s %-24s %s\n", *p,
+			       infos[i].isolation ? infos[i].isolation : "-", infos[i].name,
 			       infos[i].state ? infos[i].state : "-", when,
 			       infos[i].image ? infos[i].image : "-");
 		}

@@ -356,7 +356,7 @@ static int image_tag(int argc, char **argv)
 static const char build_usage[] =
     "usage: rollout image build [-t REF]... [-f DOCKERFILE] [--build-arg KEY[=VALUE]]...\n"
     "                           [--target STAGE] [--no-cache] [--network host|none]\n"
-    "                           [--timeout SECONDS] [-q] CONTEXT\n"
+    "                           [--isolation full|chroot] [--timeout SECONDS] [-q] CONTEXT\n"
     "\n"
     "Build CONTEXT's Dockerfile (or -f DOCKERFILE) into the image store, without a\n"
     "daemon: RUN steps run in the sandbox. Unchanged steps come from the build cache\n"
@@ -365,6 +365,9 @@ static const char build_usage[] =
     "  --build-arg KEY=VALUE  set an ARG (KEY alone: the value of $KEY here)\n"
     "  --target STAGE         build that stage of a multi-stage Dockerfile\n"
     "  --network host|none    RUN steps share the host's network (default) or have none\n"
+    "  --isolation full|chroot  how RUN steps are isolated (docs/SANDBOX.md, \"Isolation\n"
+    "                         levels\"): chroot where namespaces are forbidden (a CI\n"
+    "                         container); default full\n"
     "  --timeout SECONDS      give up after this long\n"
     "  -q, --quiet            print only the image ID\n";
 
@@ -373,6 +376,7 @@ static int cmd_image_build(int argc, char **argv)
 	_cleanup_strvs_ struct strv tags = STRV_INIT, args = STRV_INIT;
 	_cleanup_free_ char *id = NULL;
 	struct build_opts o = {.network = true, .log_fd = STDERR_FILENO};
+	enum sandbox_isolation iso = SANDBOX_FULL;
 	struct err err = {0};
 	struct store *s;
 	int ret;
@@ -425,6 +429,14 @@ static int cmd_image_build(int argc, char **argv)
 			if (*end || o.timeout_sec < 0)
 				return cli_usage_error("image build",
 				                       "--timeout: seconds, not '%s'", n);
+		} else if ((strcmp(a, "--isolation") == 0 && v) ||
+		           str_starts_with(a, "--isolation=")) {
+			const char *n = str_starts_with(a, "--isolation=") ? a + 12 : argv[++i];
+
+			if (strcmp(n, "full") != 0 && strcmp(n, "chroot") != 0)
+				return cli_usage_error("image build",
+				                       "--isolation: full or chroot, not '%s'", n);
+			iso = strcmp(n, "chroot") == 0 ? SANDBOX_CHROOT : SANDBOX_FULL;
 		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
 			o.quiet = true;
 		} else if (a[0] == '-' && a[1]) {
@@ -439,7 +451,7 @@ static int cmd_image_build(int argc, char **argv)
 		return cli_usage_error("image build", "missing CONTEXT (a directory)");
 	o.tags = (const char *const *)strv_array(&tags);
 	o.build_args = (const char *const *)strv_array(&args);
-	o.runner = sandbox_build_runner();
+	o.runner = sandbox_build_runner(iso);
 	if (!(s = open_store()))
 		return EXIT_FAIL;
 	signals_install_cancel();

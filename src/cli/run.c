@@ -34,6 +34,11 @@ static const char run_usage[] =
     "  -m, --model PROVIDER/MODEL   model for the agent; repeat for one agent per model\n"
     "Environment:\n"
     "  -e, --env sandbox|docker     environment provider (default sandbox)\n"
+    "      --isolation full|chroot  the sandbox's isolation (default full). chroot is for\n"
+    "                               hosts that forbid namespaces (a CI job's container,\n"
+    "                               which is then the boundary): a copy of the image,\n"
+    "                               chroot'ed into, no network isolation; see\n"
+    "                               docs/SANDBOX.md \"Isolation levels\" and `rollout doctor`\n"
     "      --preserve-env POLICY    never (default), on_failure or always: keep environments\n"
     "                               for `rollout env`\n"
     "Job:\n"
@@ -139,6 +144,7 @@ int cmd_run(int argc, char **argv)
 	    {"max-retries", required_argument, NULL, 3},
 	    {"preserve-env", required_argument, NULL, 4},
 	    {"shard", required_argument, NULL, 5},
+	    {"isolation", required_argument, NULL, 8},
 	    {"config", required_argument, NULL, 'c'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"yes", no_argument, NULL, 'y'},
@@ -210,6 +216,9 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 7:
 			flag = "--registry-url";
+			break;
+		case 8:
+			flag = "--isolation";
 			break;
 		default: {
 			static char buf[3] = "-?";

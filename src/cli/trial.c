@@ -28,6 +28,8 @@ static const char trial_usage[] =
     "  -a, --agent NAME             default oracle\n"
     "  -m, --model PROVIDER/MODEL\n"
     "  -e, --env sandbox|docker     default sandbox\n"
+    "      --isolation full|chroot  the sandbox's isolation (default full; see `rollout run\n"
+    "                               --help` and docs/SANDBOX.md \"Isolation levels\")\n"
     "      --trial-name NAME        default <task>__<7 random chars>\n"
     "      --trials-dir DIR         default trials\n"
     "      --timeout-multiplier X\n"
@@ -51,6 +53,7 @@ static int trial_run_cmd(int argc, char **argv)
 	    {"trials-dir", required_argument, NULL, 2},
 	    {"timeout-multiplier", required_argument, NULL, 3},
 	    {"preserve-env", required_argument, NULL, 4},
+	    {"isolation", required_argument, NULL, 5},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"yes", no_argument, NULL, 'y'},
 	    {"help", no_argument, NULL, 'h'},
@@ -95,6 +98,9 @@ static int trial_run_cmd(int argc, char **argv)
 			break;
 		case 4:
 			flag = "--preserve-env";
+			break;
+		case 5:
+			flag = "--isolation";
 			break;
 		case 'p':
 			flag = "-p";

@@ -31,6 +31,7 @@ static const char *const classic_exclude_exceptions[] = {
 
 static const char *const env_type_names[] = {"sandbox", "docker", NULL};
 static const char *const preserve_env_names[] = {"never", "on_failure", "always", NULL};
+static const char *const env_isolation_names[] = {"full", "chroot", NULL};
 static const char *const metric_types[] = {"mean", "sum", "min", "max", "uv-script", NULL};
 static const char *const orchestrator_types[] = {"local", "queue", NULL};
 
@@ -42,6 +43,11 @@ const char *env_type_name(enum env_type t)
 const char *preserve_env_name(enum preserve_env p)
 {
 	return preserve_env_names[p];
+}
+
+const char *env_isolation_name(enum env_isolation i)
+{
+	return env_isolation_names[i];
 }
 
 static void agent_init(struct agent_config *a)
@@ -352,6 +358,9 @@ static void bind_environment(struct binder *b, struct node *root, struct job_con
 	v = (int)e->preserve_env;
 	if (bind_enum(b, t, p, "preserve_env", preserve_env_names, BIND_NULL_OK, &v) > 0)
 		e->preserve_env = (enum preserve_env)v;
+	v = (int)e->isolation;
+	if (bind_enum(b, t, p, "isolation", env_isolation_names, BIND_NULL_OK, &v) > 0)
+		e->isolation = (enum env_isolation)v;
 	bind_object_json(b, t, p, "kwargs", &e->kwargs);
 	bind_env(b, t, p, "env", false, &e->env);
 	bind_unknown_keys(b, t, p, unsupported);
@@ -726,6 +735,7 @@ void job_overrides_init(struct job_overrides *o)
 	o->timeout_multiplier = NAN;
 	o->max_retries = -1;
 	o->preserve_env = -1;
+	o->isolation = -1;
 }
 
 void job_overrides_release(struct job_overrides *o)
@@ -860,6 +870,8 @@ int job_overrides_set(struct job_overrides *o, const char *flag, const char *val
 		return parse_int_flag(flag, value, 0, &o->max_retries, err);
 	} else if (flag_is(flag, NULL, "--preserve-env")) {
 		return parse_choice_flag(flag, value, preserve_env_names, &o->preserve_env, err);
+	} else if (flag_is(flag, NULL, "--isolation")) {
+		return parse_choice_flag(flag, value, env_isolation_names, &o->isolation, err);
 	} else {
 		return err_set(err, EINVAL, "unknown flag '%s'", flag);
 	}
@@ -969,6 +981,8 @@ int job_config_apply_overrides(struct job_config *cfg, const struct job_override
 		cfg->environment.type = (enum env_type)o->env_type;
 	if (o->preserve_env >= 0)
 		cfg->environment.preserve_env = (enum preserve_env)o->preserve_env;
+	if (o->isolation >= 0)
+		cfg->environment.isolation = (enum env_isolation)o->isolation;
 	if (apply_agents(cfg, o, err) < 0)
 		return -1;
 	if (o->path && o->dataset)
@@ -1303,6 +1317,11 @@ cJSON *job_config_to_json(const struct job_config *cfg)
 
 	sub = cJSON_AddObjectToObject(o, "environment");
 	env_type_to_json(sub, cfg->environment.type);
+	/* Only when not the default: configs written before the field existed
+	 * (full isolation) still resume. */
+	if (cfg->environment.isolation != ENV_ISOLATION_FULL)
+		cJSON_AddStringToObject(sub, "isolation",
+		                        env_isolation_name(cfg->environment.isolation));
 	cJSON_AddBoolToObject(sub, "force_build", cfg->environment.force_build);
 	cJSON_AddBoolToObject(sub, "delete", cfg->environment.delete);
 	add_int_or_null(sub, "override_cpus", cfg->environment.override_cpus);

@@ -1,5 +1,5 @@
 /* Job configs (job.yaml / job.json): Harbor's JobConfig fields with its
- * defaults plus rollout's (environment.type sandbox|docker, preserve_env,
+ * defaults plus rollout's (environment.type sandbox|docker, isolation, preserve_env,
  * user-defined and host-side agents), command-line overrides, the resolved
  * config as Harbor-shaped JSON (jobs/<name>/config.json), and the diff that
  * resume uses to refuse a changed config. */
@@ -18,6 +18,8 @@ struct err;
 
 enum env_type { ENV_TYPE_SANDBOX, ENV_TYPE_DOCKER };
 enum preserve_env { PRESERVE_ENV_NEVER, PRESERVE_ENV_ON_FAILURE, PRESERVE_ENV_ALWAYS };
+/* How the sandbox isolates environments (docs/SANDBOX.md, "Isolation levels"). */
+enum env_isolation { ENV_ISOLATION_FULL, ENV_ISOLATION_CHROOT };
 
 const char *env_type_name(enum env_type t); /* "sandbox", "docker" */
 /* config.json's environment.import_path for the sandbox (Harbor has no such type). */
@@ -26,6 +28,7 @@ const char *env_type_name(enum env_type t); /* "sandbox", "docker" */
  * rollout_provider) in today's form, in place. */
 void job_environment_json_normalize(cJSON *env);
 const char *preserve_env_name(enum preserve_env p); /* "never", "on_failure", "always" */
+const char *env_isolation_name(enum env_isolation i); /* "full", "chroot" */
 
 /* Harbor's RetryConfig. Exception types are matched by class name. */
 struct retry_config {
@@ -56,6 +59,7 @@ struct job_environment_config {
 	int override_gpus;
 	bool suppress_override_warnings;
 	enum preserve_env preserve_env; /* never */
+	enum env_isolation isolation;   /* full */
 	cJSON *kwargs;                  /* object: provider settings */
 	struct env_list env;
 };
@@ -172,6 +176,7 @@ struct job_overrides {
 	double timeout_multiplier;      /* --timeout-multiplier, NAN = unset */
 	int max_retries;                /* --max-retries, -1 = unset */
 	int preserve_env;               /* --preserve-env: enum preserve_env, -1 = unset */
+	int isolation;                  /* --isolation: enum env_isolation, -1 = unset */
 	bool quiet;                     /* -q */
 };
 

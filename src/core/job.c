@@ -606,9 +606,10 @@ int job_load_tasks(struct job *job, struct job_config *cfg, struct err *err)
 {
 	job->cfg = cfg;
 	job->pids_limit = job_pids_limit(cfg);
-	job->provider = provider_find(env_type_name(cfg->environment.type));
+	job->provider = provider_for(env_type_name(cfg->environment.type),
+	                             env_isolation_name(cfg->environment.isolation), err);
 	if (!job->provider)
-		return err_set(err, EINVAL, "unknown environment type");
+		return -1;
 	uuid4(job->id);
 	return resolve_tasks(job, err);
 }

@@ -21,12 +21,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define STORE_VERSION 1
@@ -84,6 +86,20 @@ static char *spath(struct store *s, const char *fmt, ...)
 	return xasprintf("%s/%s", s->root, rel);
 }
 
+/* trusted.* extended attributes (overlayfs' own whiteout form) need
+ * CAP_SYS_ADMIN, which root in a CI job's container does not have: a store
+ * made there uses the user.overlay form (mounted with userxattr, which root can
+ * use as well). */
+static bool trusted_xattrs_allowed(void)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+
+	if (geteuid() != 0 || syscall(SYS_capget, &hdr, data) < 0)
+		return false;
+	return data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN);
+}
+
 static int read_store_json(struct store *s, struct err *err)
 {
 	_cleanup_free_ char *path = spath(s, "store.json");
@@ -94,7 +110,8 @@ static int read_store_json(struct store *s, struct err *err)
 		_cleanup_json_ cJSON *n = cJSON_CreateObject();
 
 		cJSON_AddNumberToObject(n, "version", STORE_VERSION);
-		cJSON_AddStringToObject(n, "whiteouts", geteuid() == 0 ? "trusted" : "user");
+		cJSON_AddStringToObject(n, "whiteouts",
+		                        trusted_xattrs_allowed() ? "trusted" : "user");
 		if (json_write_file_atomic(path, n, err) < 0)
 			return -1;
 	}

@@ -23,8 +23,9 @@
  * unpacked and its digests are verified: layers/<chain-hex> existing means complete.
  * layers/<chain-hex> is mode 0555; nothing ever writes below it again.
  *
- * Whiteouts: as root the store uses overlayfs' native form (char device 0/0,
- * trusted.overlay.opaque=y); otherwise the "userxattr" form (char device 0/0,
+ * Whiteouts: as root with CAP_SYS_ADMIN the store uses overlayfs' native form
+ * (char device 0/0, trusted.overlay.opaque=y); otherwise (an ordinary user, or
+ * root in an unprivileged container) the "userxattr" form (char device 0/0,
  * user.overlay.opaque=y): mount with the option userxattr then. The form is fixed
  * when the store is created (store_whiteout_form()).
  *

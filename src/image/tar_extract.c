@@ -687,6 +687,7 @@ static int extract_whiteout(struct extractor *x, const struct tar_entry *e, cons
 {
 	const char *victim = base + 4;
 	_cleanup_free_ char *vpath = NULL;
+	struct timespec ts[2];
 	struct stat st;
 	int pfd;
 
@@ -727,6 +728,10 @@ static int extract_whiteout(struct extractor *x, const struct tar_entry *e, cons
 	    fchownat(pfd, victim, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW) < 0 &&
 	    owner_failed(vpath, err) < 0)
 		return -1;
+	/* The whiteout keeps its entry's time, as every other entry does. */
+	entry_times(e, ts);
+	if (utimensat(pfd, victim, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return err_sys(err, "set times of whiteout '%s'", vpath);
 	return 0;
 }
 

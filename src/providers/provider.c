@@ -6,20 +6,55 @@
 #include "rollout/err.h"
 #include "rollout/fs.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 extern const struct provider_ops sandbox_provider;
+extern const struct provider_ops sandbox_chroot_provider;
 extern const struct provider_ops docker_provider;
+
+/* Every provider, by environment type and isolation level. */
+static const struct {
+	const char *type, *isolation;
+	const struct provider_ops *ops;
+} providers[] = {
+    {"sandbox", "full", &sandbox_provider},
+    {"sandbox", "chroot", &sandbox_chroot_provider},
+    {"docker", "full", &docker_provider},
+};
 
 const struct provider_ops *provider_find(const char *name)
 {
-	if (strcmp(name, "sandbox") == 0)
-		return &sandbox_provider;
-	if (strcmp(name, "docker") == 0)
-		return &docker_provider;
+	for (size_t i = 0; i < ARRAY_SIZE(providers); i++)
+		if (strcmp(providers[i].ops->name, name) == 0)
+			return providers[i].ops;
+	return NULL;
+}
+
+const struct provider_ops *provider_for(const char *type, const char *isolation, struct err *err)
+{
+	_cleanup_free_ char *has = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(providers); i++) {
+		if (strcmp(providers[i].type, type) != 0)
+			continue;
+		if (strcmp(providers[i].isolation, isolation) == 0)
+			return providers[i].ops;
+		char *more = has ? xasprintf("%s, %s", has, providers[i].isolation)
+		                 : xstrdup(providers[i].isolation);
+
+		free(has);
+		has = more;
+	}
+	if (!has) {
+		err_set(err, EINVAL, "unknown environment type %s", type);
+		return NULL;
+	}
+	err_set(err, EINVAL, "environment type %s has no isolation level %s (it has: %s)", type,
+	        isolation, has);
 	return NULL;
 }
 
@@ -30,6 +65,7 @@ void env_info_free(struct env_info *infos, size_t n)
 		free(infos[i].job_name);
 		free(infos[i].image);
 		free(infos[i].state);
+		free(infos[i].isolation);
 	}
 	free(infos);
 }

@@ -85,6 +85,7 @@ struct env_info {
 	char *job_name;
 	char *image;
 	char *state; /* running, stopped, ... */
+	char *isolation; /* the sandbox's level ("full", "chroot"); NULL for docker */
 	double created_at;
 };
 
@@ -174,7 +175,11 @@ struct provider_ops {
 	int (*gc)(struct err *err);
 };
 
+/* By name: "sandbox", "sandbox-chroot", "docker". */
 const struct provider_ops *provider_find(const char *name);
+/* What a job asks for: environment.type and environment.isolation ("full",
+ * "chroot"). A level the type does not have is an error naming those it has. */
+const struct provider_ops *provider_for(const char *type, const char *isolation, struct err *err);
 /* upload()/download() by host path, for callers whose host side is trusted
  * (tests, benchmarks, `rollout env`): the path is opened (its parent, for a
  * download) as the caller names it. */

@@ -1,8 +1,9 @@
 # Get a provider ready to run the fixture images (source after tap.sh; needs
 # fixtures.sh and dockerd.sh, sourced here).
 #   provider_ready P [busybox] [debian]
-#     sandbox: a private image store in $TAP_TMP/home (exports ROLLOUT_HOME) with the
-#              images imported as rollout-test/NAME:1 (WORKDIR /app, PATH set)
+#     sandbox, sandbox-chroot (--isolation chroot): a private image store in
+#              $TAP_TMP/home (exports ROLLOUT_HOME) with the images imported as
+#              rollout-test/NAME:1 (WORKDIR /app, PATH set)
 #     docker:  a daemon (dockerd_ensure) with the same images imported
 #   Returns 0 when ready; 1 when the provider cannot exist here (skip, with the
 #   reason in PROVIDER_WHY); 2 when setting it up failed (a test failure).
@@ -15,7 +16,7 @@ provider_ready() {
 	[ $# -gt 0 ] || set -- busybox
 	PROVIDER_WHY=""
 	case $p in
-	sandbox)
+	sandbox | sandbox-chroot)
 		export ROLLOUT_HOME=$TAP_TMP/home
 		for img in "$@"; do
 			ref=rollout-test/$img:1

@@ -2,13 +2,15 @@
 # their limit, a reader of project quotas, and the scenario run on a filesystem
 # with project quotas (on the host, or inside user-mode-linux: see uml.sh).
 #   storage_dataset DIR        fill (storage_mb 50; 200 MB into / and into
-#                              /logs/agent, then reward 1), small (10 MB, reward 1)
-#                              and orphan (writes agent/started, then waits)
+#                              /logs/agent, then reward 1), small (10 MB, reward 1),
+#                              tiny (storage_mb 1, 100 KB, reward 1) and orphan
+#                              (writes agent/started, then waits)
 #   storage_project PATH       the project ID of PATH
 #   storage_quota PATH ID      "bhardlimit_kib ihardlimit curspace curinodes" of
 #                              project ID on the filesystem of PATH
 #   storage_scenario MNT       TAP lines: jobs and trials under MNT (mounted with
-#                              project quotas enforced); ROLLOUT_HOME is MNT/home
+#                              project quotas enforced; at full isolation and at
+#                              --isolation chroot); ROLLOUT_HOME is MNT/home
 
 storage_dataset() {
 	local root=$1 t
@@ -40,6 +42,11 @@ dd if=/dev/zero of=/root/data bs=1M count=10 && echo "small dd ok"
 SH
 	printf '#!/bin/sh\necho started > /logs/agent/started\nexec sleep 600\n' \
 		>"$root/orphan/solution/solve.sh"
+	# tiny: a limit below the image's size (only --isolation chroot copies it)
+	cp -r "$root/small" "$root/tiny"
+	sed -i 's/^storage_mb = 50$/storage_mb = 1/' "$root/tiny/task.toml"
+	printf '#!/bin/sh\ndd if=/dev/zero of=/root/data bs=1k count=100 && echo "tiny dd ok"\n' \
+		>"$root/tiny/solution/solve.sh"
 	chmod +x "$root"/*/solution/solve.sh "$root"/*/tests/test.sh
 }
 
@@ -166,4 +173,25 @@ storage_scenario() {
 	check_eq "rollout gc clears the limit of a killed rollout's environment" \
 		"$(cut -d' ' -f1-2 <<<"$q")" "0 0"
 	check_eq "rollout gc leaves nothing in envs/ or trash/" "$(storage_leftovers "$ROLLOUT_HOME")" ""
+
+	# --isolation chroot: the environment's copy of its image is not counted,
+	# what the agent writes is (/logs/agent is part of the copy there).
+	out=$("$ROLLOUT" run -p "$mnt/ds" -t fill -t small -t tiny -a oracle -e sandbox \
+		--isolation chroot -o "$jobs" --job-name quota-chroot -n 2 2>&1)
+	fill=$(ls -d "$jobs"/quota-chroot/fill__* 2>/dev/null | head -1)
+	small=$(ls -d "$jobs"/quota-chroot/small__* 2>/dev/null | head -1)
+	if [ -z "$fill" ] || [ -z "$small" ]; then
+		not_ok "chroot: both trials ran" "$out"
+		return
+	fi
+	check_contains "chroot: over the limit: the write into / fails with EDQUOT" \
+		"$(cat "$fill/agent/oracle.txt" 2>&1)" "error writing '/root/big': Disk quota exceeded"
+	check_eq "chroot: over the limit: recorded as hit; the verifier still ran" \
+		"$(storage_result "$fill" | cut -d' ' -f1-3,5-)" "true true 52428800 1 None"
+	check_eq "chroot: within the limit (the image's copy not counted): unaffected" \
+		"$(storage_result "$small" | cut -d' ' -f1-3,5-)" "true false 52428800 1 None"
+	check_eq "chroot: a limit below the image's size (1 MB for 2 MB of busybox) still runs" \
+		"$(storage_result "$(ls -d "$jobs"/quota-chroot/tiny__* | head -1)" | cut -d' ' -f1-3,5-)" \
+		"true false 1048576 1 None"
+	check_eq "chroot: the environments' directories are gone" "$(storage_leftovers "$ROLLOUT_HOME")" ""
 }

@@ -5,6 +5,7 @@
 #include "config/job.h"
 #include "config_testdata.h"
 #include "harness.h"
+#include "rollout/fs.h"
 #include "rollout/json.h"
 
 #include <fnmatch.h>
@@ -655,6 +656,46 @@ TEST(job_load_reports_warnings_and_joins_errors)
 	job_config_init(&c);
 	CHECK(job_config_load("testdata/job/invalid/bad-values.yaml", &c, &err) < 0);
 	CHECK(strchr(err.msg, '\n') != NULL); /* several problems, one per line */
+	job_config_release(&c);
+}
+
+/* environment.isolation (docs/SANDBOX.md, "Isolation levels"): from the
+ * file, overridden by --isolation, recorded in the config only when it is not
+ * the default (so jobs written before it existed still resume). */
+TEST(job_isolation_from_the_file_and_the_flag)
+{
+	static const char yaml[] = "environment:\n  type: sandbox\n  isolation: chroot\n"
+	                           "datasets:\n  - path: test-dataset\n";
+	struct job_overrides o;
+	struct job_config c;
+	struct err err = {0};
+	cJSON *j, *e;
+
+	REQUIRE(write_file(tpath("job.yaml"), yaml, strlen(yaml), 0644, NULL) == 0);
+	job_config_init(&c);
+	REQUIRE(job_config_load(tpath("job.yaml"), &c, &err) == 0);
+	CHECK(c.environment.isolation == ENV_ISOLATION_CHROOT);
+	j = job_config_to_json(&c);
+	e = cJSON_GetObjectItem(j, "environment");
+	CHECK_STR(json_get_str(e, "isolation"), "chroot");
+	cJSON_Delete(j);
+	job_overrides_init(&o);
+	REQUIRE(job_overrides_set(&o, "--isolation", "full", &err) == 0);
+	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	CHECK(c.environment.isolation == ENV_ISOLATION_FULL);
+	j = job_config_to_json(&c);
+	CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "environment"), "isolation") == NULL);
+	cJSON_Delete(j);
+	CHECK(job_overrides_set(&o, "--isolation", "none", &err) < 0);
+	CHECK_STR(err.msg, "--isolation: expected one of full, chroot, got 'none'");
+	job_overrides_release(&o);
+	job_config_release(&c);
+	REQUIRE(write_file(tpath("bad.yaml"), "environment:\n  isolation: none\n", 31, 0644,
+	                   NULL) == 0);
+	job_config_init(&c);
+	CHECK(job_config_load(tpath("bad.yaml"), &c, &err) < 0);
+	CHECK_CONTAINS(err.msg, "key 'environment.isolation': expected one of full, chroot, got "
+	                        "\"none\"");
 	job_config_release(&c);
 }
 

@@ -44,8 +44,8 @@ static int runner_start(void *ctx, const struct build_container_spec *spec, void
 	struct env_config cfg = {0};
 	struct sandbox_image img = {0};
 	struct runner_env *re = xcalloc(1, sizeof(*re));
+	const enum sandbox_isolation *iso = ctx;
 
-	(void)ctx;
 	cfg.env_name = spec->name;
 	cfg.job_name = "build";
 	cfg.task_name = spec->name;
@@ -53,6 +53,7 @@ static int runner_start(void *ctx, const struct build_container_spec *spec, void
 	cfg.memory_bytes = spec->memory_bytes;
 	cfg.pids_limit = spec->pids_limit;
 	cfg.allow_internet = spec->network;
+	img.isolation = *iso;
 	img.ref = "build";
 	img.id = spec->image_id;
 	img.layers = spec->layers;
@@ -182,18 +183,21 @@ static int runner_remove_tree(void *ctx, const char *dir, struct err *err)
 	return rm_rf(dir, err);
 }
 
-static const struct build_runner runner = {
-    .start = runner_start,
-    .root_fd = runner_root_fd,
-    .exec = runner_exec,
-    .resolve_user = runner_resolve_user,
-    .stop = runner_stop,
-    .remove_tree = runner_remove_tree,
-};
+/* One runner per level: the level travels as the runner's context. */
+static const enum sandbox_isolation levels[] = {SANDBOX_FULL, SANDBOX_CHROOT};
 
-const struct build_runner *sandbox_build_runner(void)
+#define RUNNER(i)                                                                                  \
+	{                                                                                          \
+		.start = runner_start, .root_fd = runner_root_fd, .exec = runner_exec,             \
+		.resolve_user = runner_resolve_user, .stop = runner_stop,                          \
+		.remove_tree = runner_remove_tree, .ctx = (void *)&levels[i],                      \
+	}
+
+static const struct build_runner runners[] = {RUNNER(0), RUNNER(1)};
+
+const struct build_runner *sandbox_build_runner(enum sandbox_isolation iso)
 {
-	return &runner;
+	return &runners[iso == SANDBOX_CHROOT];
 }
 
 /* ---- task images ---- */
@@ -213,7 +217,8 @@ static int have_image(struct store *s, const char *ref, struct err *err)
 	return -1;
 }
 
-int sandbox_build_task_image(const struct env_config *cfg, char **ref_out, struct err *err)
+int sandbox_build_task_image(const struct env_config *cfg, enum sandbox_isolation iso,
+                             char **ref_out, struct err *err)
 {
 	struct dockerignore *ignore = NULL;
 	struct store *s = NULL;
@@ -272,7 +277,7 @@ int sandbox_build_task_image(const struct env_config *cfg, char **ref_out, struc
 	o.memory_bytes = cfg->memory_bytes;
 	o.pids_limit = cfg->pids_limit;
 	o.log_fd = log_fd;
-	o.runner = sandbox_build_runner();
+	o.runner = sandbox_build_runner(iso);
 	if (image_build(s, &o, &id, err) < 0) {
 		if (cfg->build_log_path) {
 			_cleanup_free_ char *msg = xstrdup(err->msg);

@@ -7,15 +7,17 @@
 
 #include "image/build.h"
 #include "providers/provider.h"
+#include "providers/sandbox/sandbox.h"
 
-/* The runner over sandbox environments. */
-const struct build_runner *sandbox_build_runner(void);
+/* The runner over sandbox environments at an isolation level. */
+const struct build_runner *sandbox_build_runner(enum sandbox_isolation iso);
 
 /* The image for cfg built from cfg->environment_dir: named rollout/<task>:<hash of
  * the context> (the name the docker provider gives a BuildKit build of the same
  * content), built when missing or when force_build asks (once per process), one
  * build per name at a time across processes. Output goes to cfg->build_log_path.
  * *ref_out: the name. */
-int sandbox_build_task_image(const struct env_config *cfg, char **ref_out, struct err *err);
+int sandbox_build_task_image(const struct env_config *cfg, enum sandbox_isolation iso,
+                             char **ref_out, struct err *err);
 
 #endif

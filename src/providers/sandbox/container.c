@@ -6,7 +6,8 @@
  * socket reach the child over a SOCK_SEQPACKET sync socket, which also carries
  * (errno, message) back on failure. The child joins its cgroups, finishes its
  * mounts, pivots, drops to Docker's capabilities, loads the seccomp filter and
- * becomes the environment's init. */
+ * becomes the environment's init. That is full isolation; --isolation chroot
+ * starts in chroot.c, sharing the clone, the plan, ctl.sock and the go-ahead. */
 #include "providers/sandbox/sandbox.h"
 #include "providers/sandbox/security.h"
 #include "providers/sandbox/sys.h"
@@ -42,7 +43,7 @@
 
 /* ---- Child ---- */
 
-static void __attribute__((noreturn)) child_report(int sync_fd, const struct child_err *e)
+void child_report(int sync_fd, const struct child_err *e)
 {
 	struct ctl_msg m;
 
@@ -54,7 +55,7 @@ static void __attribute__((noreturn)) child_report(int sync_fd, const struct chi
 	_exit(1);
 }
 
-static void stdio_to_null(void)
+void sandbox_stdio_to_null(void)
 {
 	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 
@@ -68,7 +69,7 @@ static void stdio_to_null(void)
 }
 
 /* Commands get as many open files as the hard limit allows (Docker: 1048576). */
-static void raise_nofile_limit(void)
+void sandbox_raise_nofile_limit(void)
 {
 	struct rlimit rl;
 
@@ -82,7 +83,7 @@ static void raise_nofile_limit(void)
  * the network namespace to enter. Returns that fd or -1. */
 #define GO_NETNS 1
 
-static int child_wait_go(struct sandbox_plan *p)
+int child_wait_go(struct sandbox_plan *p)
 {
 	struct ctl_msg m;
 	int fds[2 + CG_MAX], nfds = 2 + CG_MAX, netns = -1;
@@ -171,7 +172,7 @@ void container_child(const struct sandbox_plan *plan)
 
 	/* Nothing of the owner's may stay open here: not its stdio (a caller
 	 * waiting for EOF would hang), not other environments' sockets. */
-	stdio_to_null();
+	sandbox_stdio_to_null();
 	sys_close_all_but(&p.sync_fd, 1);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -225,7 +226,7 @@ void container_child(const struct sandbox_plan *plan)
 			close(fd);
 		}
 	}
-	raise_nofile_limit();
+	sandbox_raise_nofile_limit();
 	/* The init runs rollout's binary: its /proc entries (exe, mem, fds) must
 	 * be out of reach of the container's processes. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -238,7 +239,7 @@ void container_child(const struct sandbox_plan *plan)
 	if (p.seccomp && sandbox_seccomp_load(p.seccomp) < 0)
 		child_late_fail();
 	umask(022);
-	stdio_to_null();
+	sandbox_stdio_to_null();
 	init_run(&p);
 }
 
@@ -248,22 +249,31 @@ void container_child(const struct sandbox_plan *plan)
 #define INIT_SYNC_FD 3
 #define INIT_PLAN_FD 4
 
+/* The marker's value for an init at --isolation chroot, which has no pid
+ * namespace of its own (chroot.c). */
+#define INIT_CHROOT "chroot"
+
 /* Runs before main() in every program linking the sandbox (rollout, the tests,
  * the benchmarks): when this process is the init of an environment being
- * started (pid 1 of a new pid namespace, exec'd by init_exec below with the
- * marker in an otherwise empty environment) it reads the plan and never
- * returns. */
+ * started (pid 1 of a new pid namespace, or at --isolation chroot any pid,
+ * exec'd by init_exec below with the marker in an otherwise empty
+ * environment) it reads the plan and never returns. */
 __attribute__((constructor)) static void init_entry(void)
 {
 	static struct sock_fprog prog;
+	const char *marker = getenv(INIT_ENV);
 	struct sandbox_plan p;
 	struct child_err e = {0};
 	const char **lowers;
 	struct stat st;
+	bool chroot_init;
 	char *buf;
 	int rc;
 
-	if (getpid() != 1 || !getenv(INIT_ENV))
+	if (!marker)
+		return;
+	chroot_init = strcmp(marker, INIT_CHROOT) == 0;
+	if (getpid() != 1 && !chroot_init)
 		return;
 	prctl(PR_SET_NAME, "rollout-init", 0, 0, 0);
 	unsetenv(INIT_ENV);
@@ -276,16 +286,20 @@ __attribute__((constructor)) static void init_entry(void)
 	rc = plan_decode(buf, (size_t)st.st_size, &p, lowers, PLAN_MAX_LOWERS, &prog);
 	close(INIT_PLAN_FD);
 	p.sync_fd = INIT_SYNC_FD;
+	if (rc == 0 && p.chroot != chroot_init)
+		rc = -EINVAL;
 	if (rc < 0) {
 		child_fail(&e, -rc, "the environment's init could not read its plan");
 		child_report(INIT_SYNC_FD, &e);
 	}
+	if (chroot_init)
+		chroot_child(&p);
 	container_child(&p);
 }
 
 struct init_exec_args {
 	int sync_fd, plan_fd;
-	bool wait_mapped;
+	bool wait_mapped, chroot;
 };
 
 /* The clone's child, on a stack of the owner's frame, sharing its memory until
@@ -297,7 +311,8 @@ struct init_exec_args {
 static int init_exec(void *arg)
 {
 	const struct init_exec_args *a = arg;
-	char *argv[] = {"rollout-init", NULL}, *envp[] = {INIT_ENV "=1", NULL};
+	char *argv[] = {"rollout-init", NULL};
+	char *envp[] = {a->chroot ? INIT_ENV "=" INIT_CHROOT : INIT_ENV "=1", NULL};
 	int s = fcntl(a->sync_fd, F_DUPFD_CLOEXEC, 10), pl = fcntl(a->plan_fd, F_DUPFD_CLOEXEC, 10);
 	struct child_err e = {0};
 	struct ctl_msg m;
@@ -331,11 +346,12 @@ static int plan_memfd(const struct sandbox_plan *plan, struct err *err)
 }
 
 /* Clones the init with the plan's namespaces and execs it. */
-static pid_t clone_init(const struct sandbox_plan *plan, int child_sync, int *pidfd,
-                        struct err *err)
+pid_t sandbox_clone_init(const struct sandbox_plan *plan, int child_sync, int *pidfd,
+                         struct err *err)
 {
 	char stack[32768] __attribute__((aligned(16)));
-	struct init_exec_args a = {.sync_fd = child_sync, .wait_mapped = plan->userns};
+	struct init_exec_args a = {
+	    .sync_fd = child_sync, .wait_mapped = plan->userns, .chroot = plan->chroot};
 	sigset_t all, old;
 	pid_t pid;
 
@@ -455,7 +471,7 @@ static int prepare_dirs(const struct environment *env, struct err *err)
 	return 0;
 }
 
-static int listen_ctl(const struct environment *env, struct err *err)
+int sandbox_listen_ctl(const struct environment *env, struct err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -476,7 +492,7 @@ static int listen_ctl(const struct environment *env, struct err *err)
 
 /* Waits for the child's SYNC_READY or its error. fds: the root, the mount
  * namespace, then (when asked for, for pasta) its user and network namespaces. */
-static int wait_ready(int sync_fd, int *fds, int want, struct err *err)
+int sandbox_wait_ready(int sync_fd, int *fds, int want, struct err *err)
 {
 	struct pollfd pf = {.fd = sync_fd, .events = POLLIN};
 	struct ctl_msg m;
@@ -504,7 +520,7 @@ static int wait_ready(int sync_fd, int *fds, int want, struct err *err)
 	return 0;
 }
 
-static char **strv_dup_or_empty(const char *const *v)
+char **strv_dup_or_empty(const char *const *v)
 {
 	struct strv sv = STRV_INIT;
 
@@ -581,7 +597,7 @@ static bool pasta_installed(void)
 }
 
 /* Undo a failed start. */
-static void start_cleanup(struct environment *env, pid_t child, int pidfd)
+void sandbox_start_cleanup(struct environment *env, pid_t child, int pidfd)
 {
 	if (child > 0) {
 		if (pidfd >= 0)
@@ -739,7 +755,7 @@ static int parent_go(struct environment *env, const struct sandbox_plan *plan,
 	if (cg_env_create(leaf, lim, &env->cg, err) < 0)
 		return -1;
 	env->shim = env->cg.mode == CG_NONE;
-	fds[nfds] = listen_ctl(env, err);
+	fds[nfds] = sandbox_listen_ctl(env, err);
 	if (fds[nfds] < 0)
 		return -1;
 	nfds++;
@@ -765,6 +781,42 @@ out:
 	return rc;
 }
 
+struct environment *sandbox_env_new(const struct env_config *cfg, const struct sandbox_image *img,
+                                    const char *envs)
+{
+	struct environment *env = xcalloc(1, sizeof(*env));
+
+	env->name = xstrdup(cfg->env_name);
+	env->dir = path_join(envs, cfg->env_name);
+	env->dir_fd = env->pidfd = env->sync_fd = env->root_fd = env->mntns_fd = -1;
+	env->owner = true;
+	env->isolation = img->isolation;
+	env->job_name = xstrdup(cfg->job_name ? cfg->job_name : "");
+	env->image_ref = xstrdup(img->ref ? img->ref : "");
+	env->image_id = img->id ? xstrdup(img->id) : NULL;
+	env->image_env = strv_dup_or_empty(img->env);
+	env->image_workdir = xstrdup(img->workdir && *img->workdir ? img->workdir : "/");
+	env->image_user = xstrdup(img->user ? img->user : "");
+	env->cfg_env = strv_dup_or_empty(cfg->env);
+	env->cfg_workdir = cfg->workdir ? xstrdup(cfg->workdir) : NULL;
+	env->created_at = wall_now();
+	env->cg.mem_idx = -1;
+	return env;
+}
+
+int sandbox_env_dir_create(struct environment *env, struct err *err)
+{
+	if (mkdir(env->dir, 0700) < 0)
+		return err_sys(err, "environment %s: mkdir %s", env->name, env->dir);
+	env->dir_fd = open(env->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (env->dir_fd < 0 || flock(env->dir_fd, LOCK_EX | LOCK_NB) < 0) {
+		err_sys(err, "lock %s", env->dir);
+		rm_rf(env->dir, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
                         struct environment **out, struct err *err)
 {
@@ -785,6 +837,8 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	enum net_mode net;
 	bool pasta, devpts_gid = false;
 
+	if (img->isolation == SANDBOX_CHROOT)
+		return chroot_start_image(cfg, img, out, err);
 	if (sandbox_check_name(cfg->env_name, err) < 0)
 		return -1;
 	if (img->n_layers == 0)
@@ -805,11 +859,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	if (mkdir_p(envs, 0700, err) < 0 || ensure_shared(shared, err) < 0)
 		return -1;
 
-	env = xcalloc(1, sizeof(*env));
-	env->name = xstrdup(cfg->env_name);
-	env->dir = path_join(envs, cfg->env_name);
-	env->dir_fd = env->pidfd = env->sync_fd = env->root_fd = env->mntns_fd = -1;
-	env->owner = true;
+	env = sandbox_env_new(cfg, img, envs);
 	env->rootless = geteuid() != 0;
 	if (env->rootless) {
 		struct subid_range u, g;
@@ -819,28 +869,10 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 		env->subids = userns_subid_ranges(&u, &g);
 		devpts_gid = env->subids && g.count >= 5;
 	}
-	env->job_name = xstrdup(cfg->job_name ? cfg->job_name : "");
-	env->image_ref = xstrdup(img->ref ? img->ref : "");
-	env->image_id = img->id ? xstrdup(img->id) : NULL;
-	env->image_env = strv_dup_or_empty(img->env);
-	env->image_workdir = xstrdup(img->workdir && *img->workdir ? img->workdir : "/");
-	env->image_user = xstrdup(img->user ? img->user : "");
-	env->cfg_env = strv_dup_or_empty(cfg->env);
-	env->cfg_workdir = cfg->workdir ? xstrdup(cfg->workdir) : NULL;
-	env->created_at = wall_now();
-	env->cg.mem_idx = -1;
 	env->network = xstrdup(net_mode_name(net));
 	snprintf(hostname, sizeof(hostname), "%.63s", cfg->env_name);
 
-	if (mkdir(env->dir, 0700) < 0) {
-		err_sys(err, "environment %s: mkdir %s", env->name, env->dir);
-		env_free(env);
-		return -1;
-	}
-	env->dir_fd = open(env->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (env->dir_fd < 0 || flock(env->dir_fd, LOCK_EX | LOCK_NB) < 0) {
-		err_sys(err, "lock %s", env->dir);
-		rm_rf(env->dir, NULL);
+	if (sandbox_env_dir_create(env, err) < 0) {
 		env_free(env);
 		return -1;
 	}
@@ -924,7 +956,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	plan.sync_fd = sync[1];
 	plan.listen_fd = -1;
 	host_prep_start(&prep, &plan, net == NET_NAT, sync[0]);
-	child = clone_init(&plan, sync[1], &pidfd, err);
+	child = sandbox_clone_init(&plan, sync[1], &pidfd, err);
 	close(sync[1]);
 	env->sync_fd = sync[0];
 	if (child < 0)
@@ -945,7 +977,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 
 	if (parent_go(env, &plan, &lim, &prep, &nat, err) < 0 || state_write(env, err) < 0)
 		goto fail;
-	if (wait_ready(env->sync_fd, ready_fds, pasta ? 4 : 2, err) < 0) {
+	if (sandbox_wait_ready(env->sync_fd, ready_fds, pasta ? 4 : 2, err) < 0) {
 		err_wrap(err, "start environment %s", env->name);
 		goto fail;
 	}
@@ -971,7 +1003,7 @@ fail:
 	/* The thread may still be sending on the sync socket. */
 	if ((pidfd = host_prep_join(&prep)) >= 0)
 		close(pidfd);
-	start_cleanup(env, env->init_pid, env->pidfd);
+	sandbox_start_cleanup(env, env->init_pid, env->pidfd);
 	env_free(env);
 	return -1;
 }

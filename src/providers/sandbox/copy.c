@@ -87,6 +87,20 @@ int root_mkdir_p(int root_fd, const char *env_path, mode_t mode, struct err *err
 	return 0;
 }
 
+int root_dir_open(int root_fd, const char *env_path, bool create, mode_t mode, struct err *err)
+{
+	_cleanup_close_ int opath = root_open_dir(root_fd, env_path, create, mode, err);
+	char p[32];
+	int fd;
+
+	if (opath < 0)
+		return -1;
+	fd = open(sys_fd_path(p, opath), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(err, "open %s", env_path);
+	return fd;
+}
+
 /* Splits "/a/b/c" into a parent directory fd (inside the root, opened for
  * *at() calls) and "c". */
 static int root_parent(int root_fd, const char *path, bool create, char **base, struct err *err)

@@ -16,8 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int sandbox_image_start(const struct env_config *cfg, struct environment **out, struct err *err);
-
 static bool has_dockerfile(const char *dir)
 {
 	_cleanup_free_ char *p = dir ? path_join(dir, "Dockerfile") : NULL;
@@ -44,7 +42,8 @@ static int mark_in_use(void *p, const char *env_name, struct err *err)
 	return rc;
 }
 
-int sandbox_image_start(const struct env_config *cfg, struct environment **out, struct err *err)
+int sandbox_image_start(const struct env_config *cfg, enum sandbox_isolation iso,
+                        struct environment **out, struct err *err)
 {
 	struct store *s = NULL;
 	struct store_image *si = NULL;
@@ -63,7 +62,7 @@ int sandbox_image_start(const struct env_config *cfg, struct environment **out, 
 			    "task %s has neither [environment].docker_image nor %s/Dockerfile",
 			    cfg->task_name ? cfg->task_name : "?",
 			    cfg->environment_dir ? cfg->environment_dir : "environment");
-		if (sandbox_build_task_image(cfg, &built, err) < 0)
+		if (sandbox_build_task_image(cfg, iso, &built, err) < 0)
 			return -1;
 		ref = built;
 	}
@@ -83,7 +82,7 @@ int sandbox_image_start(const struct env_config *cfg, struct environment **out, 
 			mark.locked = false;
 			store_close(s);
 			s = NULL;
-			if (sandbox_build_task_image(cfg, &built, err) < 0)
+			if (sandbox_build_task_image(cfg, iso, &built, err) < 0)
 				return -1;
 			ref = built;
 			if (store_open(NULL, &s, err) < 0)
@@ -108,6 +107,7 @@ int sandbox_image_start(const struct env_config *cfg, struct environment **out, 
 		        store_root(s));
 		goto out;
 	}
+	img.isolation = iso;
 	img.ref = ref;
 	img.id = si->id;
 	img.layers = (const char *const *)si->layer_dirs;

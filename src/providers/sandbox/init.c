@@ -1,4 +1,6 @@
-/* pid 1 of every environment: rollout's own code, never exec'd. It serves exec
+/* pid 1 of every environment (at --isolation chroot, a child subreaper in the
+ * host's pid namespace, which kills its descendants itself where a pid
+ * namespace would have taken them): rollout's own code. It serves exec
  * requests on ctl.sock (forking the command with the requested identity, no
  * new privileges and the seccomp filter), kills an exec with everything it
  * started on request, reaps orphans, and exits — taking the whole environment
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -236,10 +239,23 @@ struct proc_link {
 };
 static struct proc_link procs_buf[32768];
 
+static int proc_by_pid(const void *a, const void *b)
+{
+	const struct proc_link *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* Every process /proc lists, sorted by pid. At --isolation chroot that is the
+ * host's /proc, opened before the chroot: the environment's processes are
+ * some of many. */
 static int scan_procs(void)
 {
 	static char dbuf[8192];
-	int dfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
+	int dfd = plan->proc_fd >= 0
+	              ? openat(plan->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+	              : open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+	    n = 0;
 	long r;
 
 	if (dfd < 0)
@@ -268,8 +284,8 @@ static int scan_procs(void)
 			}
 			if (pid <= 1 || n >= (int)(sizeof(procs_buf) / sizeof(procs_buf[0])))
 				continue;
-			snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-			f = open(path, O_RDONLY | O_CLOEXEC);
+			snprintf(path, sizeof(path), "%ld/stat", pid);
+			f = openat(dfd, path, O_RDONLY | O_CLOEXEC);
 			if (f < 0)
 				continue;
 			len = read(f, st, sizeof(st) - 1);
@@ -288,24 +304,69 @@ static int scan_procs(void)
 		}
 	}
 	close(dfd);
+	qsort(procs_buf, (size_t)n, sizeof(procs_buf[0]), proc_by_pid);
 	return n;
 }
 
 static bool descends_from(int n, pid_t pid, pid_t ancestor)
 {
 	for (int depth = 0; depth < 4096 && pid > 1; depth++) {
-		pid_t parent = 0;
+		struct proc_link key = {.pid = pid};
+		const struct proc_link *p =
+		    bsearch(&key, procs_buf, (size_t)n, sizeof(procs_buf[0]), proc_by_pid);
 
-		for (int i = 0; i < n; i++)
-			if (procs_buf[i].pid == pid) {
-				parent = procs_buf[i].ppid;
-				break;
-			}
-		if (parent == ancestor)
+		if (!p)
+			return false;
+		if (p->ppid == ancestor)
 			return true;
-		pid = parent;
+		pid = p->ppid;
 	}
 	return false;
+}
+
+static double mono_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void reap(void);
+
+/* --isolation chroot's kill-all: the environment's processes are the
+ * descendants of the init, a subreaper, so none can leave the tree (an
+ * orphan comes back to it); round after round until none is alive. Returns
+ * how many were killed. */
+static int kill_descendants(double budget_sec)
+{
+	static pid_t seen[16384];
+	size_t n_seen = 0;
+	pid_t self = getpid();
+	double end = mono_sec() + budget_sec;
+
+	for (;;) {
+		int n = scan_procs(), alive = 0;
+
+		for (int i = 0; i < n; i++) {
+			pid_t pid = procs_buf[i].pid;
+			bool known = false;
+
+			if (procs_buf[i].state == 'Z' || !descends_from(n, pid, self))
+				continue;
+			kill(pid, SIGKILL);
+			alive++;
+			for (size_t j = 0; j < n_seen && !known; j++)
+				known = seen[j] == pid;
+			if (!known && n_seen < sizeof(seen) / sizeof(seen[0]))
+				seen[n_seen++] = pid;
+		}
+		reap();
+		if (!alive || mono_sec() > end)
+			break;
+		sleep_ms(1);
+	}
+	return (int)n_seen;
 }
 
 static void kill_tree(pid_t shim)
@@ -452,6 +513,20 @@ static pid_t shim_fork(void)
 	_exit(WEXITSTATUS(st));
 }
 
+/* --isolation chroot without cgroups: memory and pids as limits of each
+ * process (prlimit on ourselves: libc's setrlimit synchronizes threads, which
+ * a vfork-style child must not). */
+static void set_rlimits(void)
+{
+	struct rlimit data = {plan->rlimit_data, plan->rlimit_data};
+	struct rlimit nproc = {plan->rlimit_nproc, plan->rlimit_nproc};
+
+	if (plan->rlimit_data)
+		syscall(SYS_prlimit64, 0, RLIMIT_DATA, &data, NULL);
+	if (plan->rlimit_nproc)
+		syscall(SYS_prlimit64, 0, RLIMIT_NPROC, &nproc, NULL);
+}
+
 static void exec_child(struct slot *s, char **argv, char **envp, const char *cwd,
                        const gid_t *groups)
 {
@@ -476,6 +551,7 @@ static void exec_child(struct slot *s, char **argv, char **envp, const char *cwd
 		_exit(126);
 	sys_close_from(3);
 	umask(022);
+	set_rlimits();
 	if (plan->shim) {
 		pid_t c = shim_fork();
 
@@ -610,8 +686,6 @@ static void slot_maybe_start(struct slot *s)
 	}
 }
 
-static void reap(void);
-
 static void on_conn(struct slot *s)
 {
 	static char msg[CTL_CHUNK + 64];
@@ -703,7 +777,7 @@ static void on_conn(struct slot *s)
 		break;
 	case CTL_KILL_ALL: {
 		/* A phase boundary: nothing the agent started may outlive it. */
-		int n = proc_kill_all_but_init(10.0);
+		int n = plan->chroot ? kill_descendants(10.0) : proc_kill_all_but_init(10.0);
 
 		reap();
 		send_msg(s->conn, n < 0 ? CTL_ERROR : CTL_KILLED, n < 0 ? EIO : n,
@@ -807,7 +881,10 @@ void init_run(const struct sandbox_plan *p)
 					kept = true;
 				} else if (r <= 0) {
 					/* The owner is gone: the environment goes with it
-					 * (the kernel kills every process of the pid namespace). */
+					 * (the kernel kills every process of the pid namespace;
+					 * at --isolation chroot there is none: we do). */
+					if (!kept && plan->chroot)
+						kill_descendants(10.0);
 					if (!kept)
 						_exit(0);
 					close(sync_fd);

@@ -29,7 +29,8 @@ struct plan_header {
 	uint8_t userns, netns, userxattr, whole_files, shim, devpts_gid, sysfs_mounted, send_ns_fds,
 	    owner_rootfs, owner_netns;
 	uint8_t bind_rdonly; /* bit i: bind i is read-only */
-	uint8_t pad[1];
+	uint8_t chroot;
+	uint64_t rlimit_data, rlimit_nproc;
 };
 
 static void put_str(struct strbuf *sb, const char *s)
@@ -64,6 +65,9 @@ void plan_encode(const struct sandbox_plan *p, struct strbuf *out)
 	h.owner_rootfs = p->owner_rootfs;
 	h.owner_netns = p->owner_netns;
 	h.bind_rdonly = p->bind_rdonly;
+	h.chroot = p->chroot;
+	h.rlimit_data = p->rlimit_data;
+	h.rlimit_nproc = p->rlimit_nproc;
 	sb_add(out, &h, sizeof(h));
 	put_str(out, p->rootfs);
 	put_str(out, p->etc_scratch);
@@ -140,7 +144,11 @@ int plan_decode(char *buf, size_t len, struct sandbox_plan *p, const char **lowe
 	p->owner_rootfs = h.owner_rootfs;
 	p->owner_netns = h.owner_netns;
 	p->bind_rdonly = h.bind_rdonly;
+	p->chroot = h.chroot;
+	p->rlimit_data = h.rlimit_data;
+	p->rlimit_nproc = h.rlimit_nproc;
 	p->listen_fd = -1;
+	p->proc_fd = -1;
 	p->rootfs = get_str(&c, &ok);
 	p->etc_scratch = get_str(&c, &ok);
 	for (int i = 0; i < 3; i++)

@@ -1,5 +1,6 @@
 /* The sandbox provider: rollout's own daemonless runtime behind provider.h. */
 #include "providers/provider.h"
+#include "providers/probe.h"
 #include "providers/sandbox/cgroup.h"
 #include "providers/sandbox/sandbox.h"
 #include "providers/sandbox/security.h"
@@ -16,12 +17,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-/* image.c */
-int sandbox_image_start(const struct env_config *cfg, struct environment **out, struct err *err);
-
 static int sb_start(const struct env_config *cfg, struct environment **out, struct err *err)
 {
-	return sandbox_image_start(cfg, out, err);
+	return sandbox_image_start(cfg, SANDBOX_FULL, out, err);
+}
+
+static int chroot_start(const struct env_config *cfg, struct environment **out, struct err *err)
+{
+	return sandbox_image_start(cfg, SANDBOX_CHROOT, out, err);
 }
 
 static int sb_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
@@ -138,6 +141,8 @@ static int sb_list(struct env_info **out, size_t *n, struct err *err)
 		infos[count].state = xstrdup(!state_init_alive(env) ? "exited"
 		                             : env->kept            ? "kept"
 		                                                    : "running");
+		infos[count].isolation =
+		    xstrdup(env->isolation == SANDBOX_CHROOT ? "chroot" : "full");
 		infos[count].created_at = env->created_at;
 		count++;
 		env_free(env);
@@ -209,11 +214,14 @@ static int sb_gc(struct err *err)
 
 /* Done once in a job's orchestrator, so forked trial workers inherit the compiled
  * seccomp program, the cgroup probe and the network checks instead of redoing
- * them per trial. */
+ * them per trial. First the preflight: a host that forbids the namespaces
+ * (a CI container) fails the job here, once, saying what would work. */
 static int sb_prepare(struct err *err)
 {
 	const struct sock_fprog *prog;
 
+	if (probe_require(LEVEL_SANDBOX, err) < 0)
+		return -1;
 	cg_host_get();
 	net_prepare();
 	/* Here rather than at each start: trial workers are forked from this
@@ -232,6 +240,28 @@ const struct provider_ops sandbox_provider = {
     .download = sb_download,
     .kill_all = sandbox_kill_all,
     .open_verifier_dir = sandbox_open_verifier_dir,
+    .usage = sb_usage,
+    .stop = sb_stop,
+    .open = sb_open,
+    .release = sb_release,
+    .list = sb_list,
+    .gc = sb_gc,
+};
+
+/* --isolation chroot (chroot.c): the same environments on disk, reached the
+ * same way once started (exec, copies, open, list, gc go by what state.json
+ * records); the start, the verifier's directory and /logs differ: nothing is
+ * mounted, so the trial collects /logs by copying them out. */
+const struct provider_ops sandbox_chroot_provider = {
+    .name = "sandbox-chroot",
+    .logs_mounted = false,
+    .prepare = chroot_prepare,
+    .start = chroot_start,
+    .exec = sb_exec,
+    .upload = sb_upload,
+    .download = sb_download,
+    .kill_all = sandbox_kill_all,
+    .open_verifier_dir = chroot_open_verifier_dir,
     .usage = sb_usage,
     .stop = sb_stop,
     .open = sb_open,

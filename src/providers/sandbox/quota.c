@@ -67,7 +67,8 @@ static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 /* quotactl on the filesystem of fd: no block device path to look up. */
 static int quotactl_at(int fd, int cmd, uint32_t id, void *addr)
 {
-	return (int)syscall(SYS_quotactl_fd, fd, QCMD(cmd, PRJQUOTA), id, addr);
+	/* Unsigned: Q_XGETQSTATV (0x800008) shifted by QCMD overflows an int. */
+	return (int)syscall(SYS_quotactl_fd, fd, QCMD((unsigned)cmd, PRJQUOTA), id, addr);
 }
 
 static void probe(void)
@@ -304,6 +305,28 @@ int quota_env_usage(struct environment *env, struct env_usage *u, struct err *er
 	return 0;
 }
 
+/* The limit becomes what is used now plus storage_mb again (q: read just before). */
+static int room_above(struct environment *env, const struct if_dqblk *q, struct err *err)
+{
+	if (set_limits(env->dir_fd, env->quota_id,
+	               q->dqb_curspace + (unsigned long long)env->storage_limit,
+	               q->dqb_curinodes + inodes_for(env->storage_limit)) < 0)
+		return err_sys(err, "environment %s: set the quota of project %u", env->name,
+		               env->quota_id);
+	return 0;
+}
+
+int quota_env_room_above_usage(struct environment *env, struct err *err)
+{
+	struct if_dqblk q;
+
+	if (!env->quota_id || env->dir_fd < 0)
+		return 0;
+	if (read_quota(env, &q, err) < 0)
+		return -1;
+	return room_above(env, &q, err);
+}
+
 int quota_env_verifier_room(struct environment *env, struct err *err)
 {
 	struct if_dqblk q;
@@ -313,12 +336,7 @@ int quota_env_verifier_room(struct environment *env, struct err *err)
 	if (read_quota(env, &q, err) < 0)
 		return -1;
 	env->storage_hit |= at_limit(&q);
-	if (set_limits(env->dir_fd, env->quota_id,
-	               q.dqb_curspace + (unsigned long long)env->storage_limit,
-	               q.dqb_curinodes + inodes_for(env->storage_limit)) < 0)
-		return err_sys(err, "environment %s: set the quota of project %u", env->name,
-		               env->quota_id);
-	return 0;
+	return room_above(env, &q, err);
 }
 
 int quota_env_hold(const struct environment *env)

@@ -10,12 +10,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 struct err;
 struct sock_fprog;
 
+/* ---- Isolation levels (docs/SANDBOX.md, "Isolation levels") ---- */
+enum sandbox_isolation {
+	SANDBOX_FULL,   /* namespaces, an overlay, cgroups, seccomp (container.c) */
+	SANDBOX_CHROOT, /* the host's namespaces, a copy of the image chroot'ed into (chroot.c) */
+};
+
 /* ---- Image seam: what start() needs from the image store ---- */
 struct sandbox_image {
+	enum sandbox_isolation isolation;
 	const char *ref;           /* as requested (recorded in the state) */
 	const char *id;            /* image ID, may be NULL */
 	const char *const *layers; /* unpacked layer directories, bottom → top */
@@ -42,6 +50,24 @@ struct sandbox_image {
 /* Starts an environment on explicit layers (start() resolves the image first). */
 int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
                         struct environment **out, struct err *err);
+/* image.c: the task's image from the store (built first when it has none),
+ * started at the given level. */
+int sandbox_image_start(const struct env_config *cfg, enum sandbox_isolation iso,
+                        struct environment **out, struct err *err);
+
+/* ---- --isolation chroot (chroot.c) ---- */
+int chroot_start_image(const struct env_config *cfg, const struct sandbox_image *img,
+                       struct environment **out, struct err *err);
+/* The level's preflight: the host must let root chroot; warns once about
+ * what runs without (cgroups, device nodes, seccomp). */
+int chroot_prepare(struct err *err);
+/* Verification starts (the agent's processes are gone): /logs/verifier is
+ * emptied and made anew inside the root (the agent could write it). */
+int chroot_open_verifier_dir(struct environment *env, struct err *err);
+/* The first step of a teardown: every process of the environment killed (by
+ * its init, then whatever still runs with the environment's root), then a
+ * build step's changes written to its upper directory. */
+int chroot_teardown_processes(struct environment *env, struct err *err);
 
 /* ---- Where environments live ---- */
 
@@ -107,10 +133,26 @@ struct sandbox_plan {
 	 * make it here), GO carries the namespace (without it: unshare here). */
 	bool owner_rootfs;
 	bool owner_netns;
+
+	/* --isolation chroot (chroot.c): no namespaces; rootfs is the
+	 * environment's own copy of the image, chroot'ed into. Without cgroups,
+	 * memory and pids become per-process rlimits of each command (0: none). */
+	bool chroot;
+	uint64_t rlimit_data;
+	uint64_t rlimit_nproc;
+	int proc_fd; /* the host's /proc, kept across the chroot (not in the plan's bytes) */
 };
 
 /* Child side, in the exec'd init (see plan.c). Never returns. */
 void container_child(const struct sandbox_plan *p) __attribute__((noreturn));
+void chroot_child(const struct sandbox_plan *p) __attribute__((noreturn));
+/* container.c, for both kinds of init: */
+void child_report(int sync_fd, const struct child_err *e) __attribute__((noreturn));
+void sandbox_stdio_to_null(void);
+void sandbox_raise_nofile_limit(void);
+/* The owner's go-ahead (listening ctl.sock, cgroup join fds); returns the
+ * network namespace fd it carried, or -1. */
+int child_wait_go(struct sandbox_plan *p);
 struct strbuf;
 #define PLAN_MAX_LOWERS 4096
 /* plan.c: the plan as bytes for the init, and back. decode points p's strings,
@@ -196,6 +238,7 @@ ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *nfds);
 /* ---- The handle ---- */
 
 struct environment {
+	enum sandbox_isolation isolation;
 	char *name;
 	char *dir;       /* <home>/envs/<name> */
 	int dir_fd;      /* holds the owner's flock */
@@ -229,7 +272,29 @@ struct environment {
 	long long storage_limit; /* cfg->storage_bytes (owner only) */
 	uint32_t quota_id;       /* its project, 0 = none (owner only; see quota.c) */
 	bool storage_hit;        /* the agent phase ended at the limit */
+
+	/* chroot, a build step's environment (owner only): at stop, what changed
+	 * since build_since goes to build_upper as the overlay's upper layer would
+	 * have held it (rootfs.c). */
+	char *build_upper;
+	char **build_layers;
+	bool build_userxattr;
+	struct timespec build_since;
 };
+
+/* container.c, shared by both levels' starts */
+struct environment *sandbox_env_new(const struct env_config *cfg, const struct sandbox_image *img,
+                                    const char *envs);
+/* <envs>/<name>, 0700, locked for the owner's lifetime. */
+int sandbox_env_dir_create(struct environment *env, struct err *err);
+pid_t sandbox_clone_init(const struct sandbox_plan *plan, int child_sync, int *pidfd,
+                         struct err *err);
+int sandbox_listen_ctl(const struct environment *env, struct err *err);
+/* The child's SYNC_READY (want fds) or its error. */
+int sandbox_wait_ready(int sync_fd, int *fds, int want, struct err *err);
+/* Undoes a failed start. */
+void sandbox_start_cleanup(struct environment *env, pid_t child, int pidfd);
+char **strv_dup_or_empty(const char *const *v);
 
 /* state.c */
 int state_write(const struct environment *env, struct err *err);
@@ -273,6 +338,10 @@ int quota_env_usage(struct environment *env, struct env_usage *u, struct err *er
  * agent reached the limit, then gives the verifier the limit again on top of
  * what the agent left, so a full environment cannot keep the tests out. */
 int quota_env_verifier_room(struct environment *env, struct err *err);
+/* The limit becomes what the environment uses now plus its storage_mb: at
+ * --isolation chroot, after its copy of the image (which the full sandbox's
+ * overlay does not count either). */
+int quota_env_room_above_usage(struct environment *env, struct err *err);
 /* Teardown: an fd of an environment's directory (dir_fd, else dir opened)
  * when it carries one of our projects, else -1; then, once its processes
  * are gone, clear that project's limit and close the fd. */
@@ -330,5 +399,8 @@ int copy_download(int root_fd, const char *env_path, const struct cdir *dest,
                   struct err *err);
 /* mkdir -p of a container path, inside the root. */
 int root_mkdir_p(int root_fd, const char *env_path, mode_t mode, struct err *err);
+/* A container path's directory (made, with missing parents, when create),
+ * resolved inside the root: an O_RDONLY fd for *at() calls. */
+int root_dir_open(int root_fd, const char *env_path, bool create, mode_t mode, struct err *err);
 
 #endif

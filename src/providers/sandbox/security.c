@@ -78,8 +78,27 @@ static int capset_mask(uint64_t perm, uint64_t eff, uint64_t inh)
 	return 0;
 }
 
+uint64_t caps_chroot_mask(void)
+{
+	return caps_default_mask() &
+	       ~((1ULL << CAP_SYS_CHROOT) | (1ULL << CAP_MKNOD) | (1ULL << CAP_NET_RAW));
+}
+
+/* The permitted set now: capset may lower it, never raise it. */
+static uint64_t caps_permitted(void)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return ~0ULL;
+	return data[0].permitted | ((uint64_t)data[1].permitted << 32);
+}
+
 int caps_limit_to(uint64_t mask)
 {
+	/* A host (a CI container) may have dropped some of Docker's set already. */
+	mask &= caps_permitted();
 	for (int c = 0; c < 64; c++) {
 		if (mask & (1ULL << c))
 			continue;
@@ -228,8 +247,10 @@ static const uint32_t denied_ioctls[] = {
 /* The low 32 bits of argument 1: the kernel reads ioctl's command as an
  * unsigned int, whatever the upper half of the register holds. */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ARG0_LO (offsetof(struct seccomp_data, args[0]))
 #define ARG1_LO (offsetof(struct seccomp_data, args[1]))
 #else
+#define ARG0_LO (offsetof(struct seccomp_data, args[0]) + 4)
 #define ARG1_LO (offsetof(struct seccomp_data, args[1]) + 4)
 #endif
 #define STMT(code, k) ((struct sock_filter)BPF_STMT((code), (k)))
@@ -361,6 +382,79 @@ static void compile(void)
 	compiled.len = (unsigned short)(len / sizeof(struct sock_filter));
 out:
 	seccomp_release(ctx);
+}
+
+/* --isolation chroot shares the host's pid namespace: pid 1 is the host's (a
+ * CI container's main process) and kill(-1) reaches every process the caller
+ * may signal, rollout included. In front of the profile: kill, tkill, tgkill
+ * and pidfd_open of pid 1 or -1 return EPERM (what an environment's pid 1
+ * would have shrugged off), for each architecture the profile admits. */
+static const char *const signal_calls[] = {"kill", "tkill", "tgkill", "pidfd_open"};
+#define N_SIGNAL_CALLS (sizeof(signal_calls) / sizeof(signal_calls[0]))
+#define SIGNAL_BLOCK (4 + N_SIGNAL_CALLS)
+#define SIGNAL_PREFIX_MAX (2 * SIGNAL_BLOCK + 6)
+
+static size_t signal_prefix(struct sock_filter *out)
+{
+	uint32_t archs[2] = {seccomp_arch_native(), SCMP_ARCH_X86};
+	size_t n_archs = archs[0] == SCMP_ARCH_X86_64 ? 2 : 1;
+	size_t check = n_archs * SIGNAL_BLOCK + 1, end = check + 5;
+
+	for (size_t a = 0; a < n_archs; a++) {
+		size_t at = a * SIGNAL_BLOCK;
+		struct sock_filter *b = out + at;
+
+		b[0] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+		b[1] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, archs[a], 0, SIGNAL_BLOCK - 2);
+		b[2] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+		for (size_t c = 0; c < N_SIGNAL_CALLS; c++) {
+			int nr = seccomp_syscall_resolve_name_arch(archs[a], signal_calls[c]);
+
+			/* An unknown name matches no call: -1 is no syscall number. */
+			b[3 + c] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr,
+			                (uint8_t)(check - (at + 3 + c) - 1), 0);
+		}
+		b[3 + N_SIGNAL_CALLS] = STMT(BPF_JMP | BPF_JA, end - (at + 3 + N_SIGNAL_CALLS) - 1);
+	}
+	out[check - 1] = STMT(BPF_JMP | BPF_JA, end - check); /* no architecture of ours */
+	out[check] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LO);
+	out[check + 1] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 2, 0);
+	out[check + 2] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffu, 1, 0);
+	out[check + 3] = STMT(BPF_JMP | BPF_JA, 1);
+	out[check + 4] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA));
+	return end;
+}
+
+static struct sock_fprog compiled_chroot;
+static pthread_once_t chroot_once = PTHREAD_ONCE_INIT;
+
+static void compile_chroot(void)
+{
+	struct sock_filter pre[SIGNAL_PREFIX_MAX];
+	size_t n = signal_prefix(pre);
+	struct sock_filter *buf;
+
+	if (!compiled.filter || compiled.len + n > BPF_MAXINSNS)
+		return;
+	buf = xmalloc((n + compiled.len) * sizeof(*buf));
+	memcpy(buf, pre, n * sizeof(*buf));
+	memcpy(buf + n, compiled.filter, compiled.len * sizeof(*buf));
+	compiled_chroot.filter = buf;
+	compiled_chroot.len = (unsigned short)(n + compiled.len);
+}
+
+int sandbox_seccomp_prog_chroot(const struct sock_fprog **out, struct err *err)
+{
+	const struct sock_fprog *base;
+
+	if (sandbox_seccomp_prog(&base, err) < 0)
+		return -1;
+	pthread_once(&chroot_once, compile_chroot);
+	if (!compiled_chroot.filter)
+		return err_set(err, E2BIG,
+		               "the seccomp program for --isolation chroot is too long");
+	*out = &compiled_chroot;
+	return 0;
 }
 
 int sandbox_seccomp_prog(const struct sock_fprog **out, struct err *err)

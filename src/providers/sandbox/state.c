@@ -170,6 +170,8 @@ int state_write(const struct environment *env, struct err *err)
 	cJSON_AddBoolToObject(j, "rootless", env->rootless);
 	cJSON_AddBoolToObject(j, "subids", env->subids);
 	cJSON_AddBoolToObject(j, "shim", env->shim);
+	cJSON_AddStringToObject(j, "isolation",
+	                        env->isolation == SANDBOX_CHROOT ? "chroot" : "full");
 	cJSON_AddStringToObject(j, "network", env->network ? env->network : "none");
 	if (env->net_link.host_if[0])
 		cJSON_AddItemToObject(j, "net_link", link_json(&env->net_link));
@@ -227,6 +229,10 @@ int state_load(const char *dir, struct environment *env, struct err *err)
 	env->rootless = json_get_bool(j, "rootless", false);
 	env->subids = json_get_bool(j, "subids", false);
 	env->shim = json_get_bool(j, "shim", false);
+	env->isolation =
+	    json_get_str(j, "isolation") && !strcmp(json_get_str(j, "isolation"), "chroot")
+	        ? SANDBOX_CHROOT
+	        : SANDBOX_FULL;
 	env->network = xstrdup(json_get_str(j, "network") ? json_get_str(j, "network") : "none");
 	link_load(cJSON_GetObjectItem(j, "net_link"), &env->net_link);
 	mode = json_get_str(j, "cgroup_mode");
@@ -282,6 +288,8 @@ void env_free(struct environment *env)
 	strv_free(env->cfg_env);
 	free(env->cfg_workdir);
 	free(env->network);
+	free(env->build_upper);
+	strv_free(env->build_layers);
 	free(env);
 }
 
@@ -325,6 +333,10 @@ int env_teardown(struct environment *env, struct err *err)
 	char *trash = NULL;
 	int rc = 0, quota_fd = quota_env_hold(env);
 
+	/* No pid namespace takes the processes with the init at that level. */
+	if (env->isolation == SANDBOX_CHROOT && chroot_teardown_processes(env, err) < 0)
+		rc = -1;
+
 	if (env->sync_fd >= 0) {
 		close(env->sync_fd);
 		env->sync_fd = -1;
@@ -352,9 +364,9 @@ int env_teardown(struct environment *env, struct err *err)
 	 * of subordinate users are only removable from a namespace mapping them:
 	 * that is done here, while the init dies. */
 	if (env->subids) {
-		if (rm_rf(env->dir, NULL) < 0 && userns_rm_rf(env->dir, err) < 0)
+		if (rm_rf(env->dir, NULL) < 0 && userns_rm_rf(env->dir, rc < 0 ? NULL : err) < 0)
 			rc = -1;
-	} else if (!(trash = reaper_trash(env->dir)) && rm_rf(env->dir, err) < 0) {
+	} else if (!(trash = reaper_trash(env->dir)) && rm_rf(env->dir, rc < 0 ? NULL : err) < 0) {
 		rc = -1;
 	}
 	if (env->dir_fd >= 0) {
