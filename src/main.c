@@ -8,11 +8,10 @@ static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 } commands[] = {
-    {"run", cmd_run},           {"jobs", cmd_jobs},
-    {"trial", cmd_trial},       {"tasks", cmd_tasks},
-    {"datasets", cmd_datasets}, {"image", cmd_image},
-    {"env", cmd_env},           {"gc", cmd_gc},
+    {"run", cmd_run},           {"jobs", cmd_jobs},   {"trial", cmd_trial}, {"tasks", cmd_tasks},
+    {"datasets", cmd_datasets}, {"image", cmd_image}, {"env", cmd_env},     {"gc", cmd_gc},
     {"doctor", cmd_doctor},     {"version", cmd_version},
+    {"trials", cmd_trial}, /* Harbor's spelling: `rollout trials start` */
 };
 
 static const char usage[] =
@@ -25,8 +24,10 @@ static const char usage[] =
     "  JOB.yaml                   same as `rollout run JOB.yaml`\n"
     "  jobs resume|summarize|merge DIR\n"
     "                             continue, summarize or merge job directories\n"
-    "  trial run -p TASK          run one trial and print its outcome\n"
+    "  trial run -p TASK          run one trial and print its outcome (also: trials start)\n"
     "  tasks check PATH           validate a task or a directory of tasks\n"
+    "  tasks init NAME            write a new task's skeleton\n"
+    "  tasks start-env -p TASK    start a task's environment to work in\n"
     "  datasets list|download     registry datasets\n"
     "  image build|load|import|ls|rm|prune|inspect\n"
     "                             the sandbox provider's image store\n"

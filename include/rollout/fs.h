@@ -51,6 +51,10 @@ char *path_join(const char *a, const char *b);
 char *path_clean_relative(const char *path);
 /* Absolute, symlink-free form of an existing path. Heap string or NULL. */
 char *path_real(const char *path);
+/* The absolute form of path for comparing two spellings of one place: path_real when
+ * it exists; else joined to the current directory with "." and ".." folded (no link
+ * resolved). Heap string. */
+char *path_resolved(const char *path);
 const char *path_basename(const char *path);
 
 #endif

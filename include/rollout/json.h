@@ -26,6 +26,9 @@ bool json_get_bool(const cJSON *obj, const char *key, bool def);
 /* Add a string or null when s is NULL. */
 cJSON *json_add_str_or_null(cJSON *obj, const char *key, const char *s);
 
+/* str_strip_terminal on every string (and key) in v. */
+void json_strip_terminal(cJSON *v);
+
 void cleanup_jsonp(cJSON **v);
 #define _cleanup_json_ __attribute__((cleanup(cleanup_jsonp)))
 

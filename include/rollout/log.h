@@ -20,6 +20,10 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
+/* Call before(ctx) before each message goes to stderr (a live display clears its
+ * lines so the message does not land inside them); NULL to stop. */
+void log_set_stderr_hook(void (*before)(void *ctx), void *ctx);
+
 /* Warn only the first time `key` is seen in this process. */
 void log_warn_once(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -71,5 +71,11 @@ bool str_starts_with(const char *s, const char *prefix);
 bool str_ends_with(const char *s, const char *suffix);
 /* Shell single-quote a string for sh -c. Returns a heap string. */
 char *shell_quote(const char *s);
+/* Remove terminal control from s in place: escape sequences (CSI "ESC [ ... final",
+ * OSC "ESC ] ... BEL|ESC \\", other "ESC x"), their 8-bit forms, and every other
+ * control character but tab and newline (a lone carriage return becomes a
+ * newline, as a terminal would have shown the text). Text for files a person or a
+ * viewer reads: the builder's and the daemon's colours stay on the terminal. */
+void str_strip_terminal(char *s);
 
 #endif

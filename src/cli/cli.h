@@ -2,6 +2,8 @@
 #ifndef ROLLOUT_CLI_H
 #define ROLLOUT_CLI_H
 
+#include "cli/options.h"
+
 #include <stdbool.h>
 
 #define EXIT_OK 0
@@ -24,15 +26,29 @@ int cmd_env(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+/* `rollout tasks init` and `rollout tasks start-env` (cli/task_init.c, task_env.c). */
+int cli_tasks_init(int argc, char **argv);
+int cli_tasks_start_env(int argc, char **argv);
 
 struct err;
 struct job_config;
+struct job_overrides;
+
+/* Option rows that fill struct job_overrides (cli/job_options.c): every flag of
+ * `rollout run` that overrides the job file, and the agent/environment/timeout
+ * rows that `rollout trial run` shares. */
+extern const struct cli_option job_override_options[];
+extern const struct cli_option job_agent_env_options[];
+/* One of those flags by spelling ("-n", "--agent-kwarg", "--ak"), as if typed. */
+int cli_job_override_set(struct job_overrides *o, const char *flag, const char *value,
+                         struct err *err);
 /* How `rollout run` and `rollout jobs resume` run a loaded job. */
 struct cli_run_opts {
 	bool quiet;
 	bool yes; /* -y/--yes: the tasks may read the host variables they ask for */
 	int shard_index, shard_count;    /* count 0 = unsharded */
 	const char *const *rerun_errors; /* resume: rerun trials that ended with these */
+	bool dir_named; /* `jobs resume DIR`: where the job was first run does not count */
 };
 int cli_run_job(struct job_config *cfg, const struct cli_run_opts *opts);
 struct job;

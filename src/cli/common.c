@@ -7,9 +7,9 @@
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/log.h"
+#include "rollout/strbuf.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -69,33 +69,30 @@ int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **a
 	return cli_usage_error(cmd, "unknown subcommand '%s'", argv[1]);
 }
 
+/* The provider's name as given: argv outlives the command. */
+static int opt_provider(const struct cli_option *o, const char *flag, const char *value, void *ctx,
+                        struct err *err)
+{
+	if (!provider_find(value))
+		return err_set(err, EINVAL, "unknown provider '%s' (sandbox or docker)", value);
+	*(const char **)ctx = value;
+	return 0;
+}
+
+static const struct cli_option provider_options[] = {
+    CLI_OPT('e', "provider", "env", "sandbox|docker", "only this provider's environments",
+            opt_provider, 0),
+    CLI_END,
+};
+
 int cli_provider_options(const char *cmd, int argc, char **argv, const char *usage,
                          const char **provider)
 {
-	static const struct option opts[] = {
-	    {"provider", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'}, {0}};
-	int c;
+	_cleanup_strvs_ struct strv operands = STRV_INIT;
 
 	*provider = NULL;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":e:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e':
-			*provider = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return EXIT_OK;
-		case ':':
-			return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (*provider && !provider_find(*provider))
-		return cli_usage_error(cmd, "unknown provider '%s' (sandbox or docker)", *provider);
-	return -1;
+	/* The operands stay in argv from optind on, as getopt left them. */
+	return cli_parse(cmd, provider_options, argc, argv, provider, usage, NULL, &operands);
 }
 
 /* The list, then "Proceed? [y/N]" on the terminal: only "y" or "yes" goes on. */

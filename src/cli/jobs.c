@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,11 @@
 static const char jobs_usage[] =
     "usage: rollout jobs COMMAND ...\n"
     "\n"
-    "  rollout jobs resume DIR [--filter-error TYPE]... [-q] [-y]\n"
-    "        continue the job in DIR with its saved config: finished trials are kept,\n"
-    "        unfinished ones (no result, or an empty/truncated result.json) run again,\n"
-    "        and so do trials that ended with TYPE (default: CancelledError).\n"
-    "        A rerun trial keeps the earlier attempt in TRIAL/.attempts/N, not deleted.\n"
-    "        -y/--yes lets tasks read the host variables their templates name, as\n"
-    "        for `rollout run`.\n"
+    "  rollout jobs resume [-p] DIR [-f TYPE]... [-q] [-y]\n"
+    "        continue the job in DIR with its saved config: finished trials are kept;\n"
+    "        unfinished, cancelled and crashed ones run again (-f TYPE: the trials\n"
+    "        that ended with TYPE instead; see `rollout jobs resume --help`);\n"
+    "        a rerun trial keeps the earlier attempt in TRIAL/.attempts/N\n"
     "  rollout jobs summarize DIR [--json]\n"
     "        statistics of the job in DIR, computed from its trial result files\n"
     "  rollout jobs merge -o OUT DIR...\n"
@@ -60,77 +59,106 @@ static int load_job_dir_config(const char *dir, struct job_config *cfg, struct e
 	slash = strrchr(real, '/');
 	free(cfg->job_name);
 	cfg->job_name = xstrdup(slash + 1);
-	free(cfg->jobs_dir);
 	*slash = '\0';
-	cfg->jobs_dir = xstrdup(*real ? real : "/");
+	{
+		/* The saved spelling ("jobs") when it still names this place, so that
+		 * config.json stays as it was. */
+		_cleanup_free_ char *saved = path_resolved(cfg->jobs_dir);
+
+		if (strcmp(saved, *real ? real : "/") != 0) {
+			free(cfg->jobs_dir);
+			cfg->jobs_dir = xstrdup(*real ? real : "/");
+		}
+	}
 	return 0;
 }
 
+struct resume_cli {
+	char *path;
+	struct strv filters;
+	struct cli_run_opts ro;
+};
+
+#define RESUME(field) offsetof(struct resume_cli, field)
+
+static const struct cli_option resume_options[] = {
+    CLI_OPT('p', "path", NULL, "DIR", "the job directory (or give it as the argument)",
+            cli_opt_str, RESUME(path)),
+    CLI_OPT('f', "filter-error-type", "filter-error", "TYPE",
+            "run again the trials that ended with this exception\n"
+            "type (repeatable); replaces the default set:\n"
+            "CancelledError, RolloutWorkerCrashError,\n"
+            "TrialWatchdogError",
+            cli_opt_strv, RESUME(filters)),
+    CLI_OPT('q', "quiet", "silent", NULL, "no live display", cli_opt_true, RESUME(ro.quiet)),
+    CLI_OPT('y', "yes", NULL, NULL,
+            "let tasks read the host variables their templates\n"
+            "name, as for `rollout run`",
+            cli_opt_true, RESUME(ro.yes)),
+    CLI_END,
+};
+
+static const char resume_usage[] =
+    "usage: rollout jobs resume [-p] DIR [flags]\n"
+    "\n"
+    "Continue the job in DIR with its saved config: finished trials are kept;\n"
+    "unfinished ones (no result, or an empty/truncated result.json) run again, and\n"
+    "so do cancelled and crashed ones. Replaced trial directories are moved to\n"
+    "DIR/.superseded/, not deleted. Running the job's `rollout run` command again\n"
+    "does the same.\n"
+    "\n";
+
 static int jobs_resume(int argc, char **argv)
 {
-	static const struct option opts[] = {{"filter-error", required_argument, NULL, 'f'},
-	                                     {"quiet", no_argument, NULL, 'q'},
-	                                     {"yes", no_argument, NULL, 'y'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {0}};
-	_cleanup_strvs_ struct strv filters = STRV_INIT;
-	struct cli_run_opts ro = {0};
+	_cleanup_strvs_ struct strv operands = STRV_INIT;
+	struct resume_cli rc_ = {0};
 	struct job_config cfg;
 	struct err err = {0};
-	int c, rc;
+	const char *dir;
+	int rc;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:qyh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			strv_push(&filters, optarg);
-			break;
-		case 'q':
-			ro.quiet = true;
-			break;
-		case 'y':
-			ro.yes = true;
-			break;
-		case 'h':
-			fputs(jobs_usage, stdout);
-			return EXIT_OK;
-		case ':':
-			return cli_usage_error("jobs resume", "option '%s' needs a value",
-			                       argv[optind - 1]);
-		default:
-			return cli_usage_error("jobs resume", "unknown option '%s'",
-			                       argv[optind - 1]);
-		}
+	rc = cli_parse("jobs resume", resume_options, argc, argv, &rc_, resume_usage, NULL,
+	               &operands);
+	if (rc >= 0)
+		goto out;
+	if (operands.n + (rc_.path != NULL) != 1) {
+		rc = cli_usage_error("jobs resume", operands.n + (rc_.path != NULL) == 0
+		                                        ? "missing DIR"
+		                                        : "more than one DIR");
+		goto out;
 	}
-	if (optind != argc - 1)
-		return cli_usage_error("jobs resume",
-		                       optind >= argc ? "missing DIR" : "more than one DIR");
-	if (filters.n == 0)
-		strv_push(&filters, "CancelledError");
-	if (load_job_dir_config(argv[optind], &cfg, &err) < 0) {
+	dir = rc_.path ? rc_.path : operands.v[0];
+	if (load_job_dir_config(dir, &cfg, &err) < 0) {
 		job_config_release(&cfg);
-		return cli_fail("%s", err.msg);
+		rc = cli_fail("%s", err.msg);
+		goto out;
 	}
-	ro.rerun_errors = (const char *const *)strv_array(&filters);
+	/* The display is this command's: -q here, not the saved run's. */
+	cfg.orchestrator.quiet = rc_.ro.quiet;
+	rc_.ro.dir_named = true;
+	if (rc_.filters.n)
+		rc_.ro.rerun_errors = (const char *const *)strv_array(&rc_.filters);
 	{
 		/* A sharded job resumes as the same shard. */
 		_cleanup_cdir_ struct cdir jd = CDIR_INIT;
 		_cleanup_json_ cJSON *res = NULL;
 		struct err ignored = {0};
 
-		if (cdir_open_trusted(argv[optind], &jd, &ignored) == 0 &&
+		if (cdir_open_trusted(dir, &jd, &ignored) == 0 &&
 		    json_load_at(&jd, "result.json", &res, &ignored) == 0) {
 			const cJSON *sh = cJSON_GetObjectItemCaseSensitive(res, "shard");
 
 			if (sh) {
-				ro.shard_index = (int)json_get_num(sh, "index", 0);
-				ro.shard_count = (int)json_get_num(sh, "count", 0);
+				rc_.ro.shard_index = (int)json_get_num(sh, "index", 0);
+				rc_.ro.shard_count = (int)json_get_num(sh, "count", 0);
 			}
 		}
 	}
-	rc = cli_run_job(&cfg, &ro);
+	rc = cli_run_job(&cfg, &rc_.ro);
 	job_config_release(&cfg);
+out:
+	free(rc_.path);
+	strv_release(&rc_.filters);
 	return rc;
 }
 
@@ -201,34 +229,29 @@ static int dir_stats(const char *dir, cJSON **stats, int *n_total, struct err *e
 	return 0;
 }
 
+static const struct cli_option summarize_options[] = {
+    CLI_OPT(0, "json", NULL, NULL, "the statistics as JSON (what result.json holds)", cli_opt_true,
+            0),
+    CLI_END,
+};
+
 static int jobs_summarize(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+	_cleanup_strvs_ struct strv dirs = STRV_INIT;
 	_cleanup_json_ cJSON *stats = NULL;
 	struct err err = {0};
 	bool json = false;
-	int c;
+	int rc;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			fputs(jobs_usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_usage_error("jobs summarize", "unknown option '%s'",
-			                       argv[optind - 1]);
-		}
-	}
-	if (optind != argc - 1)
-		return cli_usage_error("jobs summarize",
-		                       optind >= argc ? "missing DIR" : "more than one DIR");
-	if (dir_stats(argv[optind], &stats, NULL, &err) < 0)
+	rc = cli_parse("jobs summarize", summarize_options, argc, argv, &json,
+	               "usage: rollout jobs summarize DIR [--json]\n\n"
+	               "Statistics of the job in DIR, computed from its trials' result files.\n\n",
+	               NULL, &dirs);
+	if (rc >= 0)
+		return rc;
+	if (dirs.n != 1)
+		return cli_usage_error("jobs summarize", dirs.n ? "more than one DIR" : "missing DIR");
+	if (dir_stats(dirs.v[0], &stats, NULL, &err) < 0)
 		return cli_fail("%s", err.msg);
 	if (json) {
 		_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
@@ -241,46 +264,51 @@ static int jobs_summarize(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static const struct cli_option merge_options[] = {
+    CLI_OPT('o', "output", NULL, "OUT", "the merged job directory (must not exist)", cli_opt_str,
+            0),
+    CLI_END,
+};
+
+static int jobs_merge_dirs(const char *out, char **argv, int argc);
+
 static int jobs_merge(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
-	const char *out = NULL;
+	_cleanup_strvs_ struct strv dirs = STRV_INIT;
+	char *out = NULL;
+	int rc;
+
+	rc = cli_parse("jobs merge", merge_options, argc, argv, &out,
+	               "usage: rollout jobs merge -o OUT DIR...\n\n"
+	               "Combine the directories of a sharded job (`rollout run --shard I/N`) into\n"
+	               "one job OUT with the statistics of an unsharded run.\n\n",
+	               NULL, &dirs);
+	if (rc < 0)
+		rc = jobs_merge_dirs(out, dirs.v, (int)dirs.n);
+	free(out);
+	return rc;
+}
+
+/* The shard directories are argv[0..argc). */
+static int jobs_merge_dirs(const char *out, char **argv, int argc)
+{
 	_cleanup_json_ cJSON *first_cfg = NULL;
 	_cleanup_json_ cJSON *lock = NULL;
 	_cleanup_json_ cJSON *stats = NULL;
 	_cleanup_json_ cJSON *result = cJSON_CreateObject();
 	_cleanup_cdir_ struct cdir outd = CDIR_INIT;
 	struct err err = {0};
-	int c, total = 0;
+	int total = 0;
 	char id[37], ts[ISO8601_LEN];
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			fputs(jobs_usage, stdout);
-			return EXIT_OK;
-		case ':':
-			return cli_usage_error("jobs merge", "option '%s' needs a value",
-			                       argv[optind - 1]);
-		default:
-			return cli_usage_error("jobs merge", "unknown option '%s'",
-			                       argv[optind - 1]);
-		}
-	}
 	if (!out)
 		return cli_usage_error("jobs merge", "missing -o OUT");
-	if (optind >= argc)
+	if (argc == 0)
 		return cli_usage_error("jobs merge", "missing shard directories");
 	if (path_exists(out))
 		return cli_fail("%s already exists", out);
 	/* Every shard must come from the same job config. */
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < argc; i++) {
 		_cleanup_cdir_ struct cdir jd = CDIR_INIT;
 		cJSON *cfg = NULL;
 
@@ -297,14 +325,14 @@ static int jobs_merge(int argc, char **argv)
 			if (job_config_json_diff(first_cfg, cfg, &diff) > 0) {
 				cJSON_Delete(cfg);
 				return cli_fail("%s was run with a different config than %s: %s",
-				                argv[i], argv[optind], diff.v[0]);
+				                argv[i], argv[0], diff.v[0]);
 			}
 		}
 		cJSON_Delete(cfg);
 	}
 	if (cdir_make_trusted(out, 0755, &outd, &err) < 0)
 		return cli_fail("%s", err.msg);
-	for (int i = optind; i < argc; i++) {
+	for (int i = 0; i < argc; i++) {
 		_cleanup_cdir_ struct cdir shard = CDIR_INIT;
 		_cleanup_strvs_ struct strv names = STRV_INIT;
 		_cleanup_json_ cJSON *res = NULL;
@@ -368,7 +396,7 @@ static int jobs_merge(int argc, char **argv)
 	if (json_write_at(&outd, "result.json", result, &err) < 0)
 		return cli_fail("%s", err.msg);
 	job_print_summary(stdout, cJSON_GetObjectItemCaseSensitive(result, "stats"));
-	printf("merged %d shard%s into %s\n", argc - optind, argc - optind == 1 ? "" : "s", out);
+	printf("merged %d shard%s into %s\n", argc, argc == 1 ? "" : "s", out);
 	return EXIT_OK;
 }
 

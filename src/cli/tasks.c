@@ -1,25 +1,35 @@
-/* rollout tasks check: validate task directories and print every problem. */
+/* rollout tasks check|init|start-env: validate task directories (task files, the
+ * Dockerfile, whether base images are at hand) and print every problem; write a new
+ * task's skeleton; start a task's environment for a person to work in. */
 #include "cli/cli.h"
 #include "config/diag.h"
 #include "config/task.h"
+#include "image/dockerfile.h"
+#include "providers/provider.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/strbuf.h"
 
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
-static const char tasks_usage[] = "usage: rollout tasks SUBCOMMAND ...\n"
-                                  "\n"
-                                  "Subcommands:\n"
-                                  "  check PATH...   validate tasks and print every problem found\n"
-                                  "\n"
-                                  "Run `rollout tasks check --help` for its flags.\n";
+static const char tasks_usage[] =
+    "usage: rollout tasks SUBCOMMAND ...\n"
+    "\n"
+    "Subcommands:\n"
+    "  check PATH...            validate tasks and print every problem found\n"
+    "  init NAME [-p DIR]       write a new task's skeleton (Harbor's layout)\n"
+    "  start-env -p TASK [-i]   start a task's environment to work in\n"
+    "\n"
+    "Run `rollout tasks SUBCOMMAND --help` for its flags.\n";
 
 static const char check_usage[] =
     "usage: rollout tasks check [--no-verify] [-q] PATH...\n"
@@ -31,15 +41,19 @@ static const char check_usage[] =
     "A task is valid when task.toml reads (TOML 1.0, known fields of the right\n"
     "types, ${VAR} templates resolvable from this environment), instruction.md\n"
     "exists, environment/ has a Dockerfile or task.toml names a docker_image,\n"
-    "tests/test.sh exists, and no task file is read through a symbolic link (task.toml,\n"
-    "instruction.md, environment/, tests/ and solution/ are no links; no link anywhere\n"
-    "points out of the task). Every problem is printed as FILE[:LINE]: message;\n"
-    "unknown keys and a missing solution/solve.sh are warnings.\n"
+    "the Dockerfile parses (syntax, instructions, flags), tests/test.sh exists, and\n"
+    "no task file is read through a symbolic link (task.toml, instruction.md,\n"
+    "environment/, tests/ and solution/ are no links; no link anywhere points out of\n"
+    "the task). Every problem is printed as FILE[:LINE]: message; unknown keys and a\n"
+    "missing solution/solve.sh are warnings.\n"
     "\n"
-    "Options:\n"
-    "  --no-verify   verification will be disabled: do not require tests/test.sh\n"
-    "  -q, --quiet   print only tasks with problems or warnings\n"
-    "  -h, --help    show this help\n"
+    "For each image the task needs (every FROM and COPY --from of the Dockerfile, and\n"
+    "docker_image) it says whether it is in rollout's image store (sandbox) and on\n"
+    "the Docker daemon (when one answers); an image found in neither is a warning\n"
+    "naming the commands that would provide it.\n"
+    "\n";
+
+static const char check_footer[] =
     "\n"
     "Exit status: 0 when every task is valid, 1 when any task has an error,\n"
     "2 on a usage error.\n";
@@ -55,12 +69,168 @@ static void print_diags(const struct diags *d)
 		       d->v[i].msg);
 }
 
+/* --- the images a task needs ------------------------------------------------------ */
+
+/* Where each provider finds images without fetching them, for messages. */
+static const struct {
+	const char *provider;
+	const char *place;
+	const char *provide, *provide_end; /* how a person puts the image there */
+} image_places[] = {
+    {"sandbox", "in rollout's image store",
+     "`rollout image load ARCHIVE` or `rollout image import ROOTFS.tar --tag ", "`"},
+    {"docker", "on the Docker daemon", "`docker pull ", "` (or `docker load`)"},
+};
+
+/* One image the task needs; `where` says which line names it ("FILE:3"). Where it
+ * was found goes to notes, a missing one to d as a warning. */
+static void check_image(const char *ref, const char *where, struct strv *notes,
+                        struct diags *d)
+{
+	_cleanup_sb_ struct strbuf found = STRBUF_INIT, missing = STRBUF_INIT, how = STRBUF_INIT;
+	static bool no_daemon; /* said once */
+
+	for (size_t i = 0; i < ARRAY_SIZE(image_places); i++) {
+		const struct provider_ops *p = provider_find(image_places[i].provider);
+		bool docker = !strcmp(image_places[i].provider, "docker");
+		struct strbuf *into;
+		struct err err = {0};
+		int have;
+
+		if (!p || !p->has_image || (docker && no_daemon))
+			continue;
+		have = p->has_image(ref, &err);
+		if (have < 0 && docker && err.code != EINVAL) {
+			strv_pushf(notes, "note: no Docker daemon answered (%s): images not "
+			                  "looked for there",
+			           err.msg);
+			no_daemon = true;
+			continue;
+		}
+		if (have < 0) {
+			diag_add(d, DIAG_WARNING, "%s: image %s: %s", where, ref, err.msg);
+			return;
+		}
+		into = have ? &found : &missing;
+		sb_addf(into, "%s%s", into->len ? (have ? " and " : " nor ") : "",
+		        image_places[i].place);
+		if (!have) {
+			sb_adds(&how, how.len ? "; " : "");
+			sb_addf(&how, "%s%s%s", image_places[i].provide, ref,
+			        image_places[i].provide_end);
+		}
+	}
+	if (found.len) {
+		strv_pushf(notes, "image %s (%s): %s%s%s", ref, where, found.buf,
+		           missing.len ? "; not " : "", missing.len ? missing.buf : "");
+		return;
+	}
+	diag_add(d, DIAG_WARNING, "%s: image %s is %s%s; get it with %s", where, ref,
+	         strstr(missing.buf ? missing.buf : "", " nor ") ? "neither " : "not ",
+	         missing.len ? missing.buf : "anywhere rollout can look",
+	         how.len ? how.buf : "the provider's own tools");
+}
+
+static bool is_stage(const struct strv *stages, const char *name)
+{
+	for (size_t i = 0; i < stages->n; i++)
+		if (!strcasecmp(stages->v[i], name))
+			return true;
+	return false;
+}
+
+/* A stage index ("COPY --from=0") names no image either. */
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* The global ARGs (before the first FROM), which FROM lines may use. */
+static void add_global_args(const struct dockerfile *df, const struct df_instr *in,
+                            struct strv *args)
+{
+	for (size_t k = 0; k < in->n_args; k++) {
+		struct df_env env = {args->v, args->n};
+		_cleanup_free_ char *w = NULL;
+		struct err ignored = {0};
+
+		if (df_expand_word(in->args[k], df->escape, &env, &w, &ignored) == 0 &&
+		    strchr(w, '='))
+			strv_push(args, w);
+	}
+}
+
+/* The Dockerfile parses (errors name the file and line, as the builder's do), and the
+ * images its FROM and COPY --from lines name are at hand. */
+static void check_dockerfile(const char *path, struct strv *notes, struct diags *d)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_strvs_ struct strv args = STRV_INIT, stages = STRV_INIT;
+	struct dockerfile *df = NULL;
+	struct err err = {0};
+	bool seen_from = false;
+	size_t len;
+
+	if (read_file(path, 1 << 20, &text, &len, &err) < 0 ||
+	    dockerfile_parse(text, len, path, &df, &err) < 0) {
+		diag_add(d, DIAG_ERROR, "%s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < df->n; i++) {
+		const struct df_instr *in = &df->v[i];
+		struct df_env env = {args.v, args.n};
+		_cleanup_free_ char *ref = NULL, *where = NULL;
+		const struct df_flag *from;
+
+		if (in->cmd == DF_ARG && !seen_from) {
+			add_global_args(df, in, &args);
+			continue;
+		}
+		if (in->cmd == DF_FROM && in->n_args) {
+			seen_from = true;
+			if (df_expand_word(in->args[0], df->escape, &env, &ref, &err) < 0) {
+				diag_add(d, DIAG_ERROR, "%s:%d: FROM: %s", path, in->line, err.msg);
+				err_clear(&err);
+			}
+		} else if (in->cmd == DF_COPY && (from = df_instr_flag(in, "from")) && from->value) {
+			ref = xstrdup(from->value);
+		}
+		if (ref && *ref && strcmp(ref, "scratch") && !all_digits(ref) &&
+		    !is_stage(&stages, ref)) {
+			where = xasprintf("%s:%d", path, in->line);
+			check_image(ref, where, notes, d);
+		}
+		if (in->cmd == DF_FROM && in->n_args >= 3 && !strcasecmp(in->args[1], "AS"))
+			strv_push(&stages, in->args[2]);
+	}
+	dockerfile_free(df);
+}
+
 static void check_one(const char *dir, unsigned flags, bool quiet, struct check_totals *t)
 {
 	_cleanup_diags_ struct diags d = DIAGS_INIT;
 	_cleanup_free_ char *name = task_dir_name(dir);
+	_cleanup_free_ char *dockerfile = path_join(dir, "environment/Dockerfile");
+	_cleanup_strvs_ struct strv notes = STRV_INIT;
+	struct task *task = NULL;
+	struct stat st;
 
-	if (task_check(dir, flags, &d, NULL) < 0) {
+	task_check(dir, flags, &d, &task);
+	/* task_check refused links in the task; a Dockerfile that is a file is read. */
+	if (lstat(dockerfile, &st) == 0 && S_ISREG(st.st_mode))
+		check_dockerfile(dockerfile, &notes, &d);
+	if (task && task->config.environment.docker_image) {
+		_cleanup_free_ char *where =
+		    xasprintf("%s: [environment].docker_image", task->config_path);
+
+		check_image(task->config.environment.docker_image, where, &notes, &d);
+	}
+	if (d.n_errors) {
 		printf("FAIL  %s (%s)\n", name, dir);
 		t->failed++;
 	} else {
@@ -69,6 +239,10 @@ static void check_one(const char *dir, unsigned flags, bool quiet, struct check_
 		t->ok++;
 	}
 	print_diags(&d);
+	for (size_t i = 0; i < notes.n && (!quiet || d.n); i++)
+		printf("  %s\n", notes.v[i]);
+	if (task)
+		task_free(task);
 }
 
 /* A task, or a directory of tasks. */
@@ -116,44 +290,35 @@ static void check_path(const char *path, unsigned flags, bool quiet, struct chec
 		check_one(children.v[i], flags, quiet, t);
 }
 
+struct check_cli {
+	bool no_verify, quiet;
+};
+
+static const struct cli_option check_options[] = {
+    CLI_OPT(0, "no-verify", NULL, NULL,
+            "verification will be disabled: do not require tests/test.sh", cli_opt_true,
+            offsetof(struct check_cli, no_verify)),
+    CLI_OPT('q', "quiet", NULL, NULL, "print only tasks with problems or warnings",
+            cli_opt_true, offsetof(struct check_cli, quiet)),
+    CLI_END,
+};
+
 static int tasks_check(int argc, char **argv)
 {
+	_cleanup_strvs_ struct strv paths = STRV_INIT;
 	struct check_totals totals = {0, 0};
-	unsigned flags = 0;
-	bool quiet = false, opts_done = false;
-	int n_paths = 0;
+	struct check_cli o = {0};
+	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!opts_done && a[0] == '-' && a[1]) {
-			if (!strcmp(a, "--")) {
-				opts_done = true;
-			} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-				fputs(check_usage, stdout);
-				return EXIT_OK;
-			} else if (!strcmp(a, "--no-verify")) {
-				flags |= TASK_NO_VERIFY;
-			} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-				quiet = true;
-			} else {
-				return cli_usage_error("tasks check", "unknown option '%s'", a);
-			}
-			continue;
-		}
-		n_paths++;
-	}
-	if (n_paths == 0)
+	rc = cli_parse("tasks check", check_options, argc, argv, &o, check_usage, check_footer,
+	               &paths);
+	if (rc >= 0)
+		return rc;
+	if (paths.n == 0)
 		return cli_usage_error("tasks check",
 		                       "missing PATH (a task or a directory of tasks)");
-	opts_done = false;
-	for (int i = 1; i < argc; i++) {
-		if (!opts_done && argv[i][0] == '-' && argv[i][1]) {
-			opts_done = !strcmp(argv[i], "--");
-			continue;
-		}
-		check_path(argv[i], flags, quiet, &totals);
-	}
+	for (size_t i = 0; i < paths.n; i++)
+		check_path(paths.v[i], o.no_verify ? TASK_NO_VERIFY : 0, o.quiet, &totals);
 	printf("%d task%s checked: %d valid, %d with errors\n", totals.ok + totals.failed,
 	       totals.ok + totals.failed == 1 ? "" : "s", totals.ok, totals.failed);
 	fflush(stdout);
@@ -164,6 +329,8 @@ int cmd_tasks(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
 	    {"check", tasks_check, "validate tasks and print every problem found"},
+	    {"init", cli_tasks_init, "write a new task's skeleton"},
+	    {"start-env", cli_tasks_start_env, "start a task's environment to work in"},
 	    {NULL, NULL, NULL},
 	};
 

@@ -2,6 +2,7 @@
  * and its outcome printed. */
 #include "core/trial.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "config/job.h"
 #include "core/job.h"
 #include "rollout/alloc.h"
@@ -12,137 +13,82 @@
 #include "rollout/signals.h"
 #include "rollout/strbuf.h"
 
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char trial_usage[] =
     "usage: rollout trial run -p TASK [flags]\n"
+    "       rollout trials start -p TASK [flags]   (Harbor's spelling)\n"
     "\n"
     "Run one trial of TASK and print its outcome. The trial directory (Harbor's\n"
     "layout: config.json, result.json, trial.log, agent/, verifier/, artifacts/) goes\n"
     "to TRIALS_DIR/TRIAL_NAME.\n"
-    "\n"
-    "  -p, --path TASK              the task directory (required)\n"
-    "  -a, --agent NAME             default oracle\n"
-    "  -m, --model PROVIDER/MODEL\n"
-    "  -e, --env sandbox|docker     default sandbox\n"
-    "      --isolation full|chroot  the sandbox's isolation (default full; see `rollout run\n"
-    "                               --help` and docs/SANDBOX.md \"Isolation levels\")\n"
-    "      --trial-name NAME        default <task>__<7 random chars>\n"
-    "      --trials-dir DIR         default trials\n"
-    "      --timeout-multiplier X\n"
-    "      --preserve-env POLICY    never (default), on_failure or always\n"
-    "  -q, --quiet                  only the outcome line\n"
-    "  -y, --yes                    let the task read the host environment variables its\n"
-    "                               ${VAR} templates name (else asked on a terminal, or\n"
-    "                               refused)\n"
+    "\n";
+
+static const char trial_footer[] =
     "\n"
     "Exit status: 0 when the trial ran (whatever its reward), 1 when it could not,\n"
     "2 for usage errors, 130 when interrupted.\n";
 
+/* What the flags of `rollout trial run` fill. */
+struct trial_cli {
+	struct job_overrides ov;
+	char *trial_name, *trials_dir;
+	bool quiet, yes;
+};
+
+#define TRIAL(field) offsetof(struct trial_cli, field)
+
+static const struct cli_option trial_options[] = {
+    CLI_OPT('p', "path", NULL, "TASK", "the task directory (required)", cli_opt_str, TRIAL(ov.path)),
+    CLI_OPT(0, "trial-name", NULL, "NAME", "default <task>__<7 random chars>", cli_opt_str,
+     TRIAL(trial_name)),
+    CLI_OPT(0, "trials-dir", NULL, "DIR", "default trials", cli_opt_str, TRIAL(trials_dir)),
+    CLI_OPT('q', "quiet", NULL, NULL, "only the outcome line", cli_opt_true, TRIAL(quiet)),
+    CLI_OPT('y', "yes", NULL, NULL,
+     "let the task read the host environment variables its\n"
+     "${VAR} templates name (else asked on a terminal, or\n"
+     "refused)",
+     cli_opt_true, TRIAL(yes)),
+    CLI_INCLUDE(job_agent_env_options, TRIAL(ov)),
+    CLI_END,
+};
+
 static int trial_run_cmd(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"path", required_argument, NULL, 'p'},
-	    {"agent", required_argument, NULL, 'a'},
-	    {"model", required_argument, NULL, 'm'},
-	    {"env", required_argument, NULL, 'e'},
-	    {"trial-name", required_argument, NULL, 1},
-	    {"trials-dir", required_argument, NULL, 2},
-	    {"timeout-multiplier", required_argument, NULL, 3},
-	    {"preserve-env", required_argument, NULL, 4},
-	    {"isolation", required_argument, NULL, 5},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"yes", no_argument, NULL, 'y'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	struct job_overrides ov;
+	struct trial_cli tc = {0};
 	struct job_config cfg;
 	struct job job = {0};
 	struct trial_spec spec;
 	struct trial_spec_scratch scratch;
 	struct trial_result r;
 	struct err err = {0};
-	const char *trial_name = NULL, *trials_dir = "trials";
-	bool quiet = false, yes = false;
-	int c, rc = EXIT_OK;
+	const char *trial_name, *trials_dir;
+	bool quiet, yes;
+	int rc = EXIT_OK;
 
-	job_overrides_init(&ov);
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:a:m:e:qyh", opts, NULL)) != -1) {
-		const char *flag = NULL;
-
-		switch (c) {
-		case 'h':
-			fputs(trial_usage, stdout);
-			job_overrides_release(&ov);
-			return EXIT_OK;
-		case 'q':
-			quiet = true;
-			continue;
-		case 'y':
-			yes = true;
-			continue;
-		case 1:
-			trial_name = optarg;
-			continue;
-		case 2:
-			trials_dir = optarg;
-			continue;
-		case 3:
-			flag = "--timeout-multiplier";
-			break;
-		case 4:
-			flag = "--preserve-env";
-			break;
-		case 5:
-			flag = "--isolation";
-			break;
-		case 'p':
-			flag = "-p";
-			break;
-		case 'a':
-			flag = "-a";
-			break;
-		case 'm':
-			flag = "-m";
-			break;
-		case 'e':
-			flag = "-e";
-			break;
-		case ':':
-			job_overrides_release(&ov);
-			return cli_usage_error("trial run", "option '%s' needs a value",
-			                       argv[optind - 1]);
-		default:
-			job_overrides_release(&ov);
-			return cli_usage_error("trial run", "unknown option '%s'",
-			                       argv[optind - 1]);
-		}
-		if (job_overrides_set(&ov, flag, optarg, &err) < 0) {
-			job_overrides_release(&ov);
-			return cli_usage_error("trial run", "%s", err.msg);
-		}
+	job_overrides_init(&tc.ov);
+	rc = cli_parse("trial run", trial_options, argc, argv, &tc, trial_usage, trial_footer, NULL);
+	if (rc < 0 && !tc.ov.path)
+		rc = cli_usage_error("trial run", "missing -p TASK");
+	if (rc >= 0) {
+		job_overrides_release(&tc.ov);
+		free(tc.trial_name);
+		free(tc.trials_dir);
+		return rc;
 	}
-	if (optind < argc) {
-		job_overrides_release(&ov);
-		return cli_usage_error("trial run", "unexpected argument '%s'", argv[optind]);
-	}
-	if (!ov.path) {
-		job_overrides_release(&ov);
-		return cli_usage_error("trial run", "missing -p TASK");
-	}
+	rc = EXIT_OK;
+	trial_name = tc.trial_name;
+	trials_dir = tc.trials_dir ? tc.trials_dir : "trials";
+	quiet = tc.quiet;
+	yes = tc.yes;
 	job_config_init(&cfg);
-	if (job_config_apply_overrides(&cfg, &ov, &err) < 0 || cfg.n_agents != 1) {
-		job_overrides_release(&ov);
-		job_config_release(&cfg);
-		return cli_fail("%s", err.msg[0] ? err.msg : "one agent per trial");
+	if (job_config_apply_overrides(&cfg, &tc.ov, &err) < 0 || cfg.n_agents != 1) {
+		rc = cli_fail("%s", err.msg[0] ? err.msg : "one agent per trial");
+		goto out;
 	}
-	job_overrides_release(&ov);
 	signals_install_cancel();
 	if (quiet)
 		log_set_quiet(1);
@@ -197,6 +143,9 @@ static int trial_run_cmd(int argc, char **argv)
 out:
 	job_release(&job);
 	job_config_release(&cfg);
+	job_overrides_release(&tc.ov);
+	free(tc.trial_name);
+	free(tc.trials_dir);
 	return rc;
 }
 
@@ -204,6 +153,7 @@ int cmd_trial(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
 	    {"run", trial_run_cmd, "run one trial"},
+	    {"start", trial_run_cmd, "the same (Harbor's `trials start`)"},
 	    {0},
 	};
 

@@ -6,6 +6,7 @@
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/log.h"
 #include "rollout/strbuf.h"
 
 #include <dirent.h>
@@ -124,6 +125,14 @@ int dataset_filter(struct dataset *ds, const struct task_filter *f, struct err *
 	return 0;
 }
 
+/* "name: not a task (no task.toml, tests/test.sh)": a child directory skipped. */
+static void skip_child(struct strv *skipped, const char *name, const char *dir, unsigned flags)
+{
+	_cleanup_free_ char *why = task_dir_problem(dir, flags);
+
+	strv_pushf(skipped, "%s: not a task (%s)", name, why ? why : "not valid");
+}
+
 int dataset_resolve_local(const char *path, const struct task_filter *filter, unsigned task_flags,
                           struct dataset *out, struct err *err)
 {
@@ -140,6 +149,7 @@ int dataset_resolve_local(const char *path, const struct task_filter *filter, un
 		dataset_add(&ds, task_dir_name(path), xstrdup(path));
 	} else {
 		_cleanup_closedir_ DIR *d = opendir(path);
+		_cleanup_strvs_ struct strv skipped = STRV_INIT;
 		struct dirent *e;
 
 		if (!d) {
@@ -152,9 +162,16 @@ int dataset_resolve_local(const char *path, const struct task_filter *filter, un
 			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 				continue;
 			child = path_join(path, e->d_name);
-			if (path_is_dir(child) && task_dir_is_valid(child, task_flags))
+			if (!path_is_dir(child))
+				continue;
+			if (task_dir_is_valid(child, task_flags))
 				dataset_add(&ds, xstrdup(e->d_name), steal_ptr(&child));
+			else if (e->d_name[0] != '.')
+				skip_child(&skipped, e->d_name, child, task_flags);
 		}
+		strv_sort(&skipped);
+		for (size_t i = 0; i < skipped.n && ds.n_tasks; i++)
+			log_warn("%s: skipped %s", path, skipped.v[i]);
 		if (ds.n_tasks == 0) {
 			dataset_release(&ds);
 			return err_set(err, ENOENT,

@@ -7,6 +7,7 @@
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
+#include "rollout/fs.h"
 #include "rollout/json.h"
 #include "rollout/log.h"
 
@@ -16,7 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-/* Harbor's RetryConfig.exclude_exceptions default (v0.22). */
+/* Harbor's RetryConfig.exclude_exceptions default (v0.22: the classic five plus
+ * the agent errors no retry can fix). */
 static const char *const default_exclude_exceptions[] = {
     "AgentTimeoutError",        "VerifierTimeoutError",     "RewardFileNotFoundError",
     "RewardFileEmptyError",     "VerifierOutputParseError", "ApiUsageLimitError",
@@ -29,9 +31,12 @@ static const char *const classic_exclude_exceptions[] = {
     "RewardFileEmptyError", "VerifierOutputParseError", NULL,
 };
 
-static const char *const env_type_names[] = {"sandbox", "docker", NULL};
-static const char *const preserve_env_names[] = {"never", "on_failure", "always", NULL};
-static const char *const env_isolation_names[] = {"full", "chroot", NULL};
+const char *const job_env_type_names[] = {"sandbox", "docker", NULL};
+const char *const job_preserve_env_names[] = {"never", "on_failure", "always", NULL};
+const char *const job_env_isolation_names[] = {"full", "chroot", NULL};
+#define env_type_names job_env_type_names
+#define env_isolation_names job_env_isolation_names
+#define preserve_env_names job_preserve_env_names
 static const char *const metric_types[] = {"mean", "sum", "min", "max", "uv-script", NULL};
 static const char *const orchestrator_types[] = {"local", "queue", NULL};
 
@@ -211,7 +216,7 @@ void job_config_release(struct job_config *cfg)
 }
 
 /* A job name becomes a directory under jobs_dir: one plain path component. */
-static const char *job_name_problem(const char *name)
+const char *job_name_problem(const char *name)
 {
 	if (!*name)
 		return "must not be empty";
@@ -729,10 +734,18 @@ void job_overrides_init(struct job_overrides *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->env_type = -1;
+	o->override_cpus = -1;
+	o->override_memory_mb = -1;
+	o->override_storage_mb = -1;
+	o->override_gpus = -1;
 	o->n_concurrent = -1;
 	o->n_attempts = -1;
 	o->n_tasks = -1;
 	o->timeout_multiplier = NAN;
+	o->agent_timeout_multiplier = NAN;
+	o->verifier_timeout_multiplier = NAN;
+	o->agent_setup_timeout_multiplier = NAN;
+	o->environment_build_timeout_multiplier = NAN;
 	o->max_retries = -1;
 	o->preserve_env = -1;
 	o->isolation = -1;
@@ -746,136 +759,23 @@ void job_overrides_release(struct job_overrides *o)
 	free(o->registry_url);
 	free(o->agent);
 	strv_release(&o->models);
+	cJSON_Delete(o->agent_kwargs);
+	strv_release(&o->agent_env);
+	cJSON_Delete(o->environment_kwargs);
+	strv_release(&o->artifacts);
 	free(o->job_name);
 	free(o->jobs_dir);
 	strv_release(&o->task_names);
 	strv_release(&o->exclude_task_names);
+	strv_release(&o->retry_include);
+	strv_release(&o->retry_exclude);
 	job_overrides_init(o);
-}
-
-static int parse_int_flag(const char *flag, const char *value, int min, int *out, struct err *err)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(value, &end, 10);
-	if (!*value || *end || errno || v < min || v > 1000000000)
-		return err_set(err, EINVAL, "%s: expected an integer >= %d, got '%s'", flag, min,
-		               value);
-	*out = (int)v;
-	return 0;
-}
-
-static int parse_choice_flag(const char *flag, const char *value, const char *const *names,
-                             int *out, struct err *err)
-{
-	struct strbuf sb = STRBUF_INIT;
-
-	for (int i = 0; names[i]; i++) {
-		if (!strcmp(names[i], value)) {
-			*out = i;
-			sb_release(&sb);
-			return 0;
-		}
-		sb_addf(&sb, "%s%s", i ? ", " : "", names[i]);
-	}
-	err_set(err, EINVAL, "%s: expected one of %s, got '%s'", flag, sb.buf, value);
-	sb_release(&sb);
-	return -1;
-}
-
-static bool flag_is(const char *flag, const char *s, const char *l)
-{
-	return (s && !strcmp(flag, s)) || !strcmp(flag, l);
 }
 
 static void set_str(char **dst, const char *v)
 {
 	free(*dst);
 	*dst = xstrdup(v);
-}
-
-int job_overrides_set(struct job_overrides *o, const char *flag, const char *value, struct err *err)
-{
-	if (flag_is(flag, "-q", "--quiet")) {
-		o->quiet = true;
-		return 0;
-	}
-	if (!value)
-		return err_set(err, EINVAL, "%s: missing value", flag);
-	if (flag_is(flag, "-p", "--path")) {
-		if (!*value)
-			return err_set(err, EINVAL, "%s: expected a path", flag);
-		set_str(&o->path, value);
-	} else if (flag_is(flag, "-d", "--dataset")) {
-		_cleanup_free_ char *name = NULL, *version = NULL;
-
-		if (registry_parse_ref(value, &name, &version, err) < 0)
-			return err_wrap(err, "%s", flag);
-		set_str(&o->dataset, value);
-	} else if (flag_is(flag, NULL, "--registry-path")) {
-		if (!*value)
-			return err_set(err, EINVAL, "%s: expected a file", flag);
-		set_str(&o->registry_path, value);
-	} else if (flag_is(flag, NULL, "--registry-url")) {
-		if (!*value)
-			return err_set(err, EINVAL, "%s: expected a URL", flag);
-		set_str(&o->registry_url, value);
-	} else if (flag_is(flag, "-a", "--agent")) {
-		if (!*value)
-			return err_set(err, EINVAL, "%s: expected an agent name", flag);
-		set_str(&o->agent, value);
-	} else if (flag_is(flag, "-m", "--model")) {
-		if (!*value)
-			return err_set(err, EINVAL, "%s: expected a model name", flag);
-		strv_push(&o->models, value);
-	} else if (flag_is(flag, "-e", "--env")) {
-		return parse_choice_flag(flag, value, env_type_names, &o->env_type, err);
-	} else if (flag_is(flag, "-n", "--n-concurrent")) {
-		return parse_int_flag(flag, value, 1, &o->n_concurrent, err);
-	} else if (flag_is(flag, "-k", "--n-attempts")) {
-		return parse_int_flag(flag, value, 1, &o->n_attempts, err);
-	} else if (flag_is(flag, NULL, "--job-name")) {
-		const char *problem = job_name_problem(value);
-
-		if (problem)
-			return err_set(err, EINVAL, "%s: the job name %s", flag, problem);
-		set_str(&o->job_name, value);
-	} else if (flag_is(flag, "-o", "--jobs-dir")) {
-		if (!*value)
-			return err_set(err, EINVAL, "%s: expected a directory", flag);
-		set_str(&o->jobs_dir, value);
-	} else if (flag_is(flag, "-t", "--task-name")) {
-		if (!*value)
-			return err_set(err, EINVAL, "%s: expected a task name glob", flag);
-		strv_push(&o->task_names, value);
-	} else if (flag_is(flag, "-x", "--exclude-task-name")) {
-		if (!*value)
-			return err_set(err, EINVAL, "%s: expected a task name glob", flag);
-		strv_push(&o->exclude_task_names, value);
-	} else if (flag_is(flag, "-l", "--n-tasks")) {
-		return parse_int_flag(flag, value, 1, &o->n_tasks, err);
-	} else if (flag_is(flag, NULL, "--timeout-multiplier")) {
-		char *end;
-		double d;
-
-		errno = 0;
-		d = strtod(value, &end);
-		if (!*value || *end || errno || !isfinite(d) || !(d > 0))
-			return err_set(err, EINVAL, "%s: expected a number > 0, got '%s'", flag,
-			               value);
-		o->timeout_multiplier = d;
-	} else if (flag_is(flag, NULL, "--max-retries")) {
-		return parse_int_flag(flag, value, 0, &o->max_retries, err);
-	} else if (flag_is(flag, NULL, "--preserve-env")) {
-		return parse_choice_flag(flag, value, preserve_env_names, &o->preserve_env, err);
-	} else if (flag_is(flag, NULL, "--isolation")) {
-		return parse_choice_flag(flag, value, env_isolation_names, &o->isolation, err);
-	} else {
-		return err_set(err, EINVAL, "unknown flag '%s'", flag);
-	}
-	return 0;
 }
 
 /* A local dataset entry that names one task directory and filters nothing. */
@@ -958,6 +858,101 @@ static int apply_agents(struct job_config *cfg, const struct job_overrides *o, s
 	return 0;
 }
 
+static void apply_multipliers(struct job_config *cfg, const struct job_overrides *o)
+{
+	if (!isnan(o->timeout_multiplier))
+		cfg->timeout_multiplier = o->timeout_multiplier;
+	if (!isnan(o->agent_timeout_multiplier))
+		cfg->agent_timeout_multiplier = o->agent_timeout_multiplier;
+	if (!isnan(o->verifier_timeout_multiplier))
+		cfg->verifier_timeout_multiplier = o->verifier_timeout_multiplier;
+	if (!isnan(o->agent_setup_timeout_multiplier))
+		cfg->agent_setup_timeout_multiplier = o->agent_setup_timeout_multiplier;
+	if (!isnan(o->environment_build_timeout_multiplier))
+		cfg->environment_build_timeout_multiplier = o->environment_build_timeout_multiplier;
+}
+
+static void strv_replace(struct strv *dst, const struct strv *src)
+{
+	strv_release(dst);
+	for (size_t i = 0; i < src->n; i++)
+		strv_push(dst, src->v[i]);
+}
+
+/* As Harbor's CLI: each list given replaces the file's (the file's stays otherwise). */
+static void apply_retry(struct retry_config *r, const struct job_overrides *o)
+{
+	if (o->max_retries >= 0)
+		r->max_retries = o->max_retries;
+	if (o->retry_include.n) {
+		strv_replace(&r->include_exceptions, &o->retry_include);
+		r->has_include_exceptions = true;
+	}
+	if (o->retry_exclude.n)
+		strv_replace(&r->exclude_exceptions, &o->retry_exclude);
+}
+
+/* Merge src's members into *dst (an object), replacing keys it has. */
+static void merge_object(cJSON **dst, const cJSON *src)
+{
+	const cJSON *c;
+
+	if (!src)
+		return;
+	if (!*dst)
+		*dst = cJSON_CreateObject();
+	cJSON_ArrayForEach(c, src)
+	{
+		cJSON *copy = cJSON_Duplicate(c, true);
+
+		if (cJSON_GetObjectItemCaseSensitive(*dst, c->string))
+			cJSON_ReplaceItemInObjectCaseSensitive(*dst, c->string, copy);
+		else
+			cJSON_AddItemToObject(*dst, c->string, copy);
+	}
+}
+
+static void apply_environment(struct job_environment_config *e, const struct job_overrides *o)
+{
+	if (o->env_type >= 0)
+		e->type = (enum env_type)o->env_type;
+	if (o->preserve_env >= 0)
+		e->preserve_env = (enum preserve_env)o->preserve_env;
+	if (o->isolation >= 0)
+		e->isolation = (enum env_isolation)o->isolation;
+	if (o->force_build)
+		e->force_build = true;
+	if (o->no_force_build)
+		e->force_build = false;
+	if (o->override_cpus > 0)
+		e->override_cpus = o->override_cpus;
+	if (o->override_memory_mb > 0)
+		e->override_memory_mb = o->override_memory_mb;
+	if (o->override_storage_mb > 0)
+		e->override_storage_mb = o->override_storage_mb;
+	if (o->override_gpus >= 0)
+		e->override_gpus = o->override_gpus;
+	merge_object(&e->kwargs, o->environment_kwargs);
+}
+
+/* --ak and --ae go to every agent (Harbor: to the agents -a makes, else to each
+ * agent of the file). */
+static void apply_agent_settings(struct job_config *cfg, const struct job_overrides *o)
+{
+	for (size_t i = 0; i < cfg->n_agents; i++) {
+		struct agent_config *a = &cfg->agents[i];
+
+		merge_object(&a->kwargs, o->agent_kwargs);
+		for (size_t k = 0; k < o->agent_env.n; k++) {
+			const char *kv = o->agent_env.v[k];
+			const char *eq = strchr(kv, '=');
+			_cleanup_free_ char *name = xstrndup(kv, (size_t)(eq - kv));
+
+			env_list_set(&a->env, name, eq + 1);
+		}
+	}
+}
+
 int job_config_apply_overrides(struct job_config *cfg, const struct job_overrides *o,
                                struct err *err)
 {
@@ -969,22 +964,25 @@ int job_config_apply_overrides(struct job_config *cfg, const struct job_override
 		set_str(&cfg->jobs_dir, o->jobs_dir);
 	if (o->n_attempts > 0)
 		cfg->n_attempts = o->n_attempts;
-	if (!isnan(o->timeout_multiplier))
-		cfg->timeout_multiplier = o->timeout_multiplier;
+	apply_multipliers(cfg, o);
 	if (o->n_concurrent > 0)
 		cfg->orchestrator.n_concurrent_trials = o->n_concurrent;
-	if (o->max_retries >= 0)
-		cfg->orchestrator.retry.max_retries = o->max_retries;
+	apply_retry(&cfg->orchestrator.retry, o);
 	if (o->quiet)
 		cfg->orchestrator.quiet = true;
-	if (o->env_type >= 0)
-		cfg->environment.type = (enum env_type)o->env_type;
-	if (o->preserve_env >= 0)
-		cfg->environment.preserve_env = (enum preserve_env)o->preserve_env;
-	if (o->isolation >= 0)
-		cfg->environment.isolation = (enum env_isolation)o->isolation;
+	apply_environment(&cfg->environment, o);
+	if (o->disable_verification)
+		cfg->verifier.disable = true;
+	if (o->artifacts.n) {
+		artifact_specs_release(cfg->artifacts, cfg->n_artifacts);
+		cfg->artifacts = xcalloc(o->artifacts.n, sizeof(*cfg->artifacts));
+		cfg->n_artifacts = o->artifacts.n;
+		for (size_t i = 0; i < o->artifacts.n; i++)
+			cfg->artifacts[i].source = xstrdup(o->artifacts.v[i]);
+	}
 	if (apply_agents(cfg, o, err) < 0)
 		return -1;
+	apply_agent_settings(cfg, o);
 	if (o->path && o->dataset)
 		return err_set(err, EINVAL, "-p and -d both name the tasks; give one of them");
 	if (o->registry_path && o->registry_url)
@@ -1058,6 +1056,10 @@ int job_config_check_runnable(const struct job_config *cfg, struct err *err)
 		    "no tasks to run: give -p PATH, or datasets or tasks in the job file");
 	if (cfg->n_agents == 0)
 		return err_set(err, EINVAL, "no agent to run");
+	if (cfg->environment.override_gpus > 0)
+		return err_set(err, ENOTSUP,
+		               "override_gpus is %d: neither provider gives environments GPUs",
+		               cfg->environment.override_gpus);
 	return 0;
 }
 
@@ -1399,7 +1401,29 @@ static char *json_short(const cJSON *v)
 /* Top-level keys that do not change what the job's trials are. */
 static bool diff_ignored(const char *path, const char *key)
 {
-	return !*path && (!strcmp(key, "job_name") || !strcmp(key, "allow_host_env"));
+	if (!strcmp(path, "orchestrator"))
+		return !strcmp(key, "quiet"); /* the display, not the trials */
+	return !*path && (!strcmp(key, "job_name") || !strcmp(key, "allow_host_env") ||
+	                  !strcmp(key, "debug"));
+}
+
+/* Keys whose values are host paths: compared as the places they name, so that
+ * "jobs" and "/abs/jobs" (or "./tasks/x" and "tasks/x") are the same config. */
+static bool same_place(const char *path, const cJSON *a, const cJSON *b)
+{
+	static const char *const keys[] = {"jobs_dir", "path", "download_dir", "install"};
+	const char *dot = strrchr(path, '.');
+	const char *key = dot ? dot + 1 : path;
+	_cleanup_free_ char *ra = NULL, *rb = NULL;
+	bool is_path = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		is_path |= !strcmp(key, keys[i]);
+	if (!is_path || !cJSON_IsString(a) || !cJSON_IsString(b))
+		return false;
+	ra = path_resolved(a->valuestring);
+	rb = path_resolved(b->valuestring);
+	return !strcmp(ra, rb);
 }
 
 static size_t diff_rec(const char *path, const cJSON *a, const cJSON *b, struct strv *out)
@@ -1453,7 +1477,7 @@ static size_t diff_rec(const char *path, const cJSON *a, const cJSON *b, struct 
 		}
 		return n;
 	}
-	if (!cJSON_Compare(a, b, true)) {
+	if (!cJSON_Compare(a, b, true) && !same_place(path, a, b)) {
 		_cleanup_free_ char *was = json_short(a);
 		_cleanup_free_ char *now = json_short(b);
 

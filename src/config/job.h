@@ -157,7 +157,8 @@ int job_config_load_diags(const char *path, struct job_config *cfg, struct diags
 /* The same with warnings sent to log_warn and every error joined into err. */
 int job_config_load(const char *path, struct job_config *cfg, struct err *err);
 
-/* The flags of `rollout run` (SPEC.md, Command line) that override the file. */
+/* What the flags of `rollout run` and `rollout trial run` (SPEC.md, Command line) fill,
+ * to override the file; cli/ matches the flags and parses their values into this. */
 struct job_overrides {
 	char *path;                     /* -p PATH: replaces datasets and tasks */
 	char *dataset;                  /* -d NAME[@VERSION]: a registry dataset, likewise */
@@ -165,7 +166,17 @@ struct job_overrides {
 	char *registry_url;             /* --registry-url URL:   registry datasets */
 	char *agent;                    /* -a AGENT: replaces the agents list */
 	struct strv models;             /* -m MODEL, repeatable: one agent per model */
+	cJSON *agent_kwargs;            /* --ak key=value: merged into every agent's kwargs */
+	struct strv agent_env;          /* --ae KEY=VALUE: into every agent's env */
 	int env_type;                   /* -e: enum env_type, -1 = unset */
+	cJSON *environment_kwargs;      /* --ek key=value: merged into environment.kwargs */
+	bool force_build, no_force_build; /* --force-build / --no-force-build */
+	int override_cpus;              /* --override-cpus etc.: -1 = unset */
+	int override_memory_mb;
+	int override_storage_mb;
+	int override_gpus;
+	bool disable_verification;      /* --disable-verification */
+	struct strv artifacts;          /* --artifact PATH, repeatable: replaces the file's */
 	int n_concurrent;               /* -n, -1 = unset */
 	int n_attempts;                 /* -k, -1 = unset */
 	char *job_name;                 /* --job-name */
@@ -173,8 +184,14 @@ struct job_overrides {
 	struct strv task_names;         /* -t GLOB, repeatable */
 	struct strv exclude_task_names; /* -x GLOB, repeatable */
 	int n_tasks;                    /* -l, -1 = unset */
-	double timeout_multiplier;      /* --timeout-multiplier, NAN = unset */
-	int max_retries;                /* --max-retries, -1 = unset */
+	double timeout_multiplier;      /* --timeout-multiplier, NAN = unset (all five) */
+	double agent_timeout_multiplier;
+	double verifier_timeout_multiplier;
+	double agent_setup_timeout_multiplier;
+	double environment_build_timeout_multiplier;
+	int max_retries;                /* -r/--max-retries, -1 = unset */
+	struct strv retry_include;      /* --retry-include TYPE: replaces include_exceptions */
+	struct strv retry_exclude;      /* --retry-exclude TYPE: replaces exclude_exceptions */
 	int preserve_env;               /* --preserve-env: enum preserve_env, -1 = unset */
 	int isolation;                  /* --isolation: enum env_isolation, -1 = unset */
 	bool quiet;                     /* -q */
@@ -182,11 +199,12 @@ struct job_overrides {
 
 void job_overrides_init(struct job_overrides *o);
 void job_overrides_release(struct job_overrides *o);
-/* Parse one flag's value into o: flag is its short or long spelling ("-n",
- * "--n-concurrent", ...); value is ignored for -q. Errors read
- * "-n: expected an integer >= 1, got 'x'". */
-int job_overrides_set(struct job_overrides *o, const char *flag, const char *value,
-                      struct err *err);
+/* The names the flags accept for enum env_type and enum preserve_env. */
+extern const char *const job_env_type_names[];   /* sandbox, docker */
+extern const char *const job_preserve_env_names[]; /* never, on_failure, always */
+extern const char *const job_env_isolation_names[]; /* full, chroot */
+/* Why a job name cannot name a directory under jobs_dir, or NULL when it can. */
+const char *job_name_problem(const char *name);
 /* Apply the flags (they win over the file), then job_config_check_runnable. */
 int job_config_apply_overrides(struct job_config *cfg, const struct job_overrides *o,
                                struct err *err);

@@ -465,6 +465,27 @@ bool task_dir_is_valid(const char *dir, unsigned flags)
 	       ((flags & TASK_NO_VERIFY) || path_is_file(test));
 }
 
+char *task_dir_problem(const char *dir, unsigned flags)
+{
+	static const struct {
+		const char *rel;
+		bool dir;
+	} need[] = {{"task.toml", false}, {"instruction.md", false}, {"environment", true},
+	            {"tests/test.sh", false}};
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < ARRAY_SIZE(need); i++) {
+		_cleanup_free_ char *p = task_file(dir, need[i].rel);
+
+		if (i == 3 && (flags & TASK_NO_VERIFY))
+			continue;
+		if (need[i].dir ? path_is_dir(p) : path_is_file(p))
+			continue;
+		sb_addf(&sb, "%s%s%s", sb.len ? ", " : "no ", need[i].rel, need[i].dir ? "/" : "");
+	}
+	return sb.len ? sb_detach(&sb) : NULL;
+}
+
 bool task_dir_looks_like_task(const char *dir)
 {
 	static const char *const markers[] = {"task.toml", "instruction.md", "environment",

@@ -121,6 +121,9 @@ struct task {
 /* Harbor's TaskPaths.is_valid: task.toml, environment/ and instruction.md
  * exist, and tests/test.sh unless TASK_NO_VERIFY. No parsing. */
 bool task_dir_is_valid(const char *dir, unsigned flags);
+/* Why dir is not a valid task ("no task.toml, tests/test.sh"), or NULL when it is.
+ * Heap string. */
+char *task_dir_problem(const char *dir, unsigned flags);
 /* Does dir look like a task at all (any of task.toml, instruction.md,
  * environment/, tests/)? Used to tell broken tasks from unrelated dirs. */
 bool task_dir_looks_like_task(const char *dir);

@@ -229,11 +229,20 @@ static char *match_key(const cJSON *trial_config)
 {
 	_cleanup_json_ cJSON *c = cJSON_Duplicate(trial_config, 1);
 
+	cJSON *task = cJSON_GetObjectItemCaseSensitive(c, "task");
+	const char *path = json_get_str(task, "path");
+
 	cJSON_DeleteItemFromObjectCaseSensitive(c, "trial_name");
 	cJSON_DeleteItemFromObjectCaseSensitive(c, "job_id");
 	cJSON_DeleteItemFromObjectCaseSensitive(c, "trials_dir");
 	/* Trials of older rollouts wrote environment.type "sandbox". */
 	job_environment_json_normalize(cJSON_GetObjectItemCaseSensitive(c, "environment"));
+	/* A local task is the place it names, however it was spelled. */
+	if (path && !json_get_str(task, "git_url")) {
+		_cleanup_free_ char *abs = path_resolved(path);
+
+		cJSON_ReplaceItemInObjectCaseSensitive(task, "path", cJSON_CreateString(abs));
+	}
 	return cJSON_PrintUnformatted(c);
 }
 
@@ -461,6 +470,30 @@ static bool open_trial_dir(const struct cdir *jobdir, const char *name, struct c
 	return true;
 }
 
+const char *const job_rerun_default[] = {"CancelledError", "RolloutWorkerCrashError",
+                                         "TrialWatchdogError", NULL};
+
+/* Does a trial that ended with `type` run again on resume? */
+static bool rerun_wanted(const struct job *job, const char *type)
+{
+	if (job->rerun_errors.n)
+		return strv_contains(&job->rerun_errors, type);
+	for (const char *const *t = job_rerun_default; *t; t++)
+		if (!strcmp(*t, type))
+			return true;
+	return false;
+}
+
+static void count_rerun(struct job *job, const char *type)
+{
+	if (!strcmp(type, "CancelledError"))
+		job->resume.cancelled++;
+	else if (!strcmp(type, "RolloutWorkerCrashError") || !strcmp(type, "TrialWatchdogError"))
+		job->resume.crashed++;
+	else
+		job->resume.failed++;
+}
+
 /* Pair existing trial directories with the expanded items: finished trials are
  * adopted; an unfinished one (or one ending with a rerun type) lends its name to a
  * pending item of the same config, which reruns it keeping it as an earlier
@@ -486,11 +519,13 @@ static int adopt_existing(struct job *job, struct err *err)
 		if (name[0] == '.' || !open_trial_dir(&job->cd, name, &tdir))
 			continue;
 		st = trial_result_load(&tdir, &r, &why);
-		if (st == RESULT_OK && r.exception &&
-		    strv_contains(&job->rerun_errors, r.exception->type)) {
+		if (st == RESULT_OK && r.exception && rerun_wanted(job, r.exception->type)) {
 			err_set(&why, 0, "it ended with %s", r.exception->type);
+			count_rerun(job, r.exception->type);
 			trial_result_free(&r);
 			st = RESULT_CORRUPT;
+		} else if (st != RESULT_OK) {
+			job->resume.unfinished++;
 		}
 		if (json_load_at(&tdir, "config.json", &tc, &ignored_err) == 0)
 			key = match_key(tc);
@@ -510,8 +545,10 @@ static int adopt_existing(struct job *job, struct err *err)
 				break;
 			}
 		}
-		if (adopted)
+		if (adopted) {
+			job->resume.kept++;
 			continue;
+		}
 		if (st == RESULT_OK)
 			trial_result_free(&r);
 		else
@@ -693,6 +730,9 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 
 		if (json_load_at(&job->cd, "config.json", &old, err) < 0)
 			return err_wrap(err, "resume %s", job->dir);
+		if (job->dir_named && cJSON_IsObject(old))
+			cJSON_ReplaceItemInObjectCaseSensitive(
+			    old, "jobs_dir", cJSON_CreateString(cfg->jobs_dir));
 		if (job_config_json_diff(old, job_json, &diff) > 0) {
 			for (size_t i = 0; i < diff.n; i++)
 				sb_addf(&msg, "\n  %s", diff.v[i]);
@@ -720,6 +760,33 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 	if (json_write_at(&job->cd, "config.json", job_json, err) < 0)
 		return -1;
 	return job_write_lock(job, err);
+}
+
+char *job_resume_summary(const struct job *job)
+{
+	const struct job_resume_counts *c = &job->resume;
+	size_t pending = 0, again = c->cancelled + c->crashed + c->failed + c->unfinished;
+	struct strbuf sb = STRBUF_INIT;
+	struct strv parts = STRV_INIT;
+
+	for (size_t i = 0; i < job->n_items; i++)
+		pending += job->items[i].state == ITEM_PENDING;
+	sb_addf(&sb, "%zu trial%s kept", c->kept, c->kept == 1 ? "" : "s");
+	if (c->cancelled)
+		strv_pushf(&parts, "%zu cancelled", c->cancelled);
+	if (c->crashed)
+		strv_pushf(&parts, "%zu crashed", c->crashed);
+	if (c->failed)
+		strv_pushf(&parts, "%zu failed (--filter-error-type)", c->failed);
+	if (c->unfinished)
+		strv_pushf(&parts, "%zu unfinished", c->unfinished);
+	for (size_t i = 0; i < parts.n; i++)
+		sb_addf(&sb, "%s%s", i == 0 ? ", " : i + 1 == parts.n ? " and " : ", ", parts.v[i]);
+	if (parts.n)
+		sb_adds(&sb, " will run again");
+	sb_addf(&sb, ", %zu not started", pending > again ? pending - again : 0);
+	strv_release(&parts);
+	return sb_detach(&sb);
 }
 
 /* --- results ------------------------------------------------------------------ */
@@ -764,6 +831,15 @@ static size_t job_total(const struct job *job)
 
 	for (size_t i = 0; i < job->n_items; i++)
 		n += job->items[i].state != ITEM_SKIPPED;
+	return n;
+}
+
+static size_t job_pending(const struct job *job)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < job->n_items; i++)
+		n += job->items[i].state == ITEM_PENDING;
 	return n;
 }
 
@@ -817,6 +893,7 @@ int job_write_result(const struct job *job, bool final, struct err *err)
 		cJSON_AddNumberToObject(s, "index", job->shard_index);
 		cJSON_AddNumberToObject(s, "count", job->shard_count);
 	}
+	json_strip_terminal(j);
 	return json_write_at(&job->cd, "result.json", j, err);
 }
 
@@ -858,6 +935,38 @@ int job_dir_load_results(const char *dir, struct trial_result **out, size_t *n)
 
 /* --- the worker ----------------------------------------------------------------- */
 
+/* One phase report, written whole (smaller than PIPE_BUF, so never interleaved). */
+struct phase_report {
+	pid_t pid;
+	int phase;
+};
+
+static void worker_phase(void *ctx, int phase)
+{
+	struct job *job = ctx;
+	struct phase_report r = {getpid(), phase};
+
+	/* Non-blocking: a full pipe loses a display update, never stalls a trial. */
+	(void)!write(job->phase_pipe[1], &r, sizeof(r));
+}
+
+/* The phases workers reported since the last call. */
+static void read_phases(struct job *job)
+{
+	struct phase_report r;
+
+	while (job->phase_pipe[0] > 0 && read(job->phase_pipe[0], &r, sizeof(r)) == sizeof(r)) {
+		for (size_t i = 0; i < job->n_items; i++) {
+			struct job_item *it = &job->items[i];
+
+			if (it->state == ITEM_RUNNING && it->pid == r.pid) {
+				it->phase = r.phase;
+				it->phase_mono = mono_now();
+			}
+		}
+	}
+}
+
 static void worker_main(struct job *job, struct job_item *it, pid_t parent)
 {
 	struct trial_spec spec;
@@ -877,7 +986,14 @@ static void worker_main(struct job *job, struct job_item *it, pid_t parent)
 	signals_install_cancel();
 	log_set_quiet(1);
 	log_set_level(LOG_ERROR + 1);
+	log_set_stderr_hook(NULL, NULL); /* the display is the orchestrator's */
 	job_item_spec(job, it, &spec, &scratch);
+	if (job->phase_pipe[1] > 0) {
+		close(job->phase_pipe[0]);
+		job->phase_pipe[0] = -1;
+		spec.on_phase = worker_phase;
+		spec.on_phase_ctx = job;
+	}
 	rc = trial_run(&spec, &r, &err);
 	if (rc < 0)
 		fprintf(stderr, "rollout: trial %s: %s\n", it->trial_name, err.msg);
@@ -950,6 +1066,8 @@ static void launch(struct job *job, struct job_item *it)
 	it->started_mono = mono_now();
 	it->deadline = budget > 0 ? it->started_mono + budget : 0;
 	it->term_sent = it->kill_sent = false;
+	it->phase = -1;
+	it->phase_mono = it->started_mono;
 	log_debug("started %s (pid %d)", it->trial_name, (int)pid);
 }
 
@@ -1115,12 +1233,14 @@ int job_execute(struct job *job, struct err *err)
 	job->started_at = wall_now();
 	job->log_slot = log_open_fd(cdir_append(&job->cd, "job.log", 0644, NULL));
 	log_info("job %s: %zu trials (%zu to run), %d at a time, provider %s", job->cfg->job_name,
-	         job_total(job), job_total(job) - (size_t)0, n, job->provider->name);
+	         job_total(job), job_pending(job), n, job->provider->name);
 	if (job->provider->prepare && job->provider->prepare(err) < 0)
 		return err_wrap(err, "%s provider", job->provider->name);
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &chld, NULL);
+	if (pipe2(job->phase_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		job->phase_pipe[0] = job->phase_pipe[1] = -1; /* no phases shown: not fatal */
 	progress_begin(&prog, job);
 	if (job_write_result(job, false, err) < 0)
 		goto out;
@@ -1170,6 +1290,7 @@ int job_execute(struct job *job, struct err *err)
 			ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
 			sigtimedwait(&chld, NULL, &ts);
 		}
+		read_phases(job);
 		reap(job, &prog);
 		write_result_if_due(job, false);
 		watchdog(job);
@@ -1188,6 +1309,7 @@ int job_execute(struct job *job, struct err *err)
 	log_close_file(job->log_slot);
 	return 0;
 out:
+	log_set_stderr_hook(NULL, NULL); /* the display's, on its way out */
 	sigprocmask(SIG_UNBLOCK, &chld, NULL);
 	log_close_file(job->log_slot);
 	return -1;
@@ -1222,5 +1344,8 @@ void job_release(struct job *job)
 	strv_release(&job->rerun_errors);
 	if (job->lock_fd > 0)
 		close(job->lock_fd);
+	for (int i = 0; i < 2; i++)
+		if (job->phase_pipe[i] > 0)
+			close(job->phase_pipe[i]);
 	memset(job, 0, sizeof(*job));
 }

@@ -46,6 +46,8 @@ struct job_item {
 	double not_before; /* retry backoff: do not launch before this mono time */
 	double deadline;   /* watchdog: the worker is killed after this mono time */
 	int retries;
+	int phase;           /* enum trial_phase the worker last reported; -1 before */
+	double phase_mono;   /* when it began */
 	bool term_sent, kill_sent;
 	struct trial_result result;
 	bool has_result;
@@ -72,13 +74,30 @@ struct job {
 	int n_retries;
 	bool cancelled;
 	bool resumed;
-	/* resume: rerun trials that ended with one of these exception types */
+	bool dir_named; /* the directory was named (jobs resume): ignore a moved jobs_dir */
+	/* resume: rerun trials that ended with one of these exception types (empty:
+	 * job_rerun_default) */
 	struct strv rerun_errors;
+	struct job_resume_counts {
+		size_t kept;                          /* finished trials adopted */
+		size_t cancelled, crashed, failed;    /* ended with a rerun error */
+		size_t unfinished;                    /* no (complete) result.json */
+	} resume;
 	int log_slot;
 	int lock_fd; /* flock on DIR/.lock while the job runs (0 = none) */
+	int phase_pipe[2]; /* workers report phases: struct {pid, phase} records */
 	bool result_dirty;     /* trials finished since result.json was last written */
 	double result_written; /* mono time of that write */
 };
+
+/* The exception types whose trials run again when a job is resumed, by `rollout jobs
+ * resume` or by running the same command again: the trial did not really run
+ * (cancelled, its worker crashed or hung). `jobs resume --filter-error-type` replaces
+ * the list, as Harbor's does. NULL-terminated. */
+extern const char *const job_rerun_default[];
+/* "6 trials kept, 2 cancelled and 1 crashed will run again, 3 not started" (after
+ * job_prepare of a resumed job). Heap string. */
+char *job_resume_summary(const struct job *job);
 
 /* Load the tasks (unless job_load_tasks already did), expand the trials, and set up
  * the job directory: a fresh one, or (same job name, same config) resume: finished

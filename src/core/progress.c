@@ -1,16 +1,31 @@
-/* Job progress on stderr: a live line (done/total, running, errors, mean reward,
- * elapsed, ETA) on a terminal, timestamped lines otherwise; the summary at the end. */
+/* Job progress on stderr. On a terminal: a block redrawn in place (done/total,
+ * running, errors, the mean as the final summary computes it, elapsed, ETA; then
+ * each running trial with its phase and time), and above it one permanent line per
+ * finished trial with its reward or error. Without a terminal (or
+ * ROLLOUT_PROGRESS=lines): the same facts as plain timestamped lines, one per
+ * finished trial. With -q: only the results path and the summary line at the end. */
 #include "core/progress.h"
 #include "core/job.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/json.h"
+#include "rollout/log.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
 
 #include <math.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+/* Running trials listed under the status line, at most. */
+#define LIVE_MAX_RUNNING 12
+/* The mean is recomputed from every result at most this often (it is linear in
+ * the trials, as the job's result.json is). */
+#define MEAN_INTERVAL_SEC 1.0
+
+static const char *const phase_names[] = {"setup", "install", "agent", "verify",
+                                          "collect", "teardown"};
 
 static void fmt_duration(double s, char *buf, size_t n)
 {
@@ -38,6 +53,152 @@ static size_t total(const struct job *job)
 	return job->n_items - count(job, ITEM_SKIPPED);
 }
 
+/* The first metric of each eval, as the final summary prints it: "mean 0.556", or
+ * with several evals "mean 0.556 (oracle__ds), 0.250 (nop__ds)". */
+static void update_mean(struct progress *p, const struct job *job)
+{
+	_cleanup_json_ cJSON *stats = job_compute_stats(job);
+	const cJSON *evals = cJSON_GetObjectItemCaseSensitive(stats, "evals");
+	int n_evals = cJSON_GetArraySize(evals);
+	struct strbuf sb = STRBUF_INIT;
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, evals)
+	{
+		const cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "metrics"), 0);
+		const cJSON *v = m ? m->child : NULL;
+
+		if (!v)
+			continue;
+		if (!sb.len)
+			sb_addf(&sb, "%s ", v->string);
+		else
+			sb_adds(&sb, ", ");
+		if (cJSON_IsNumber(v) && !isnan(v->valuedouble))
+			sb_addf(&sb, "%.3f", v->valuedouble);
+		else if (cJSON_IsObject(v) && v->child && cJSON_IsNumber(v->child))
+			sb_addf(&sb, "%s %.3f", v->child->string, v->child->valuedouble);
+		else
+			sb_adds(&sb, "-");
+		if (n_evals > 1)
+			sb_addf(&sb, " (%s)", e->string);
+		if (sb.len > 200)
+			break;
+	}
+	free(p->mean);
+	p->mean = sb_detach(&sb);
+	p->mean_mono = mono_now();
+	p->mean_stale = false;
+}
+
+/* Trials finished in this run: the rate behind the ETA (adopted ones took no time). */
+static void eta_text(const struct progress *p, const struct job *job, char *buf, size_t n)
+{
+	double el = mono_now() - p->start_mono;
+	size_t tot = total(job);
+	size_t now = p->done - p->adopted;
+
+	if (p->done >= tot) {
+		snprintf(buf, n, "0s");
+	} else if (now == 0) {
+		snprintf(buf, n, "?");
+	} else {
+		/* The rate of this run (trials run n at a time, so it already
+		 * counts the concurrency) over what is left. */
+		fmt_duration(el / (double)now * (double)(tot - p->done), buf, n);
+	}
+}
+
+static void status_line(const struct progress *p, const struct job *job, struct strbuf *sb)
+{
+	char elapsed[32], eta[32];
+
+	fmt_duration(mono_now() - p->start_mono, elapsed, sizeof(elapsed));
+	eta_text(p, job, eta, sizeof(eta));
+	sb_addf(sb, "[%zu/%zu] running %zu, errors %zu", p->done, total(job),
+	        count(job, ITEM_RUNNING), p->errors);
+	if (p->mean && *p->mean)
+		sb_addf(sb, ", %s", p->mean);
+	sb_addf(sb, ", %s elapsed, ETA %s", elapsed, eta);
+}
+
+static int term_width(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20)
+		return ws.ws_col;
+	return 80;
+}
+
+/* One line of the block, cut to the terminal's width so the block never wraps
+ * (the redraw counts lines). */
+static void put_line(const char *s, int width)
+{
+	fprintf(stderr, "%.*s\033[K\n", width - 1, s);
+}
+
+static void erase_block(struct progress *p)
+{
+	if (p->lines_shown) {
+		/* To the block's first line, and clear everything below. */
+		fprintf(stderr, "\033[%dA\r\033[J", p->lines_shown);
+		p->lines_shown = 0;
+	}
+}
+
+/* A log message is about to be printed: the block goes, and comes back at the next
+ * tick below the message. */
+static void before_log(void *ctx)
+{
+	struct progress *p = ctx;
+
+	erase_block(p);
+	fflush(stderr);
+	p->last_draw = 0;
+}
+
+static void draw(struct progress *p, const struct job *job)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int width = term_width(), shown = 0, more = 0;
+	double now = mono_now();
+
+	erase_block(p);
+	status_line(p, job, &sb);
+	put_line(sb.buf, width);
+	p->lines_shown = 1;
+	for (size_t i = 0; i < job->n_items; i++) {
+		const struct job_item *it = &job->items[i];
+		char in_phase[32], all[32];
+
+		if (it->state != ITEM_RUNNING)
+			continue;
+		if (shown == LIVE_MAX_RUNNING) {
+			more++;
+			continue;
+		}
+		fmt_duration(now - it->phase_mono, in_phase, sizeof(in_phase));
+		fmt_duration(now - it->started_mono, all, sizeof(all));
+		sb_reset(&sb);
+		sb_addf(&sb, "  %-44s %-8s %6s  (%s in all)", it->trial_name,
+		        it->phase >= 0 && it->phase < 6 ? phase_names[it->phase] : "starting",
+		        in_phase, all);
+		put_line(sb.buf, width);
+		p->lines_shown++;
+		shown++;
+	}
+	if (more) {
+		sb_reset(&sb);
+		sb_addf(&sb, "  ... and %d more running", more);
+		put_line(sb.buf, width);
+		p->lines_shown++;
+	}
+	fflush(stderr);
+	sb_release(&sb);
+	p->last_draw = now;
+}
+
 void progress_begin(struct progress *p, const struct job *job)
 {
 	memset(p, 0, sizeof(*p));
@@ -54,78 +215,72 @@ void progress_begin(struct progress *p, const struct job *job)
 		p->done++;
 		p->errors += it->result.exception != NULL;
 	}
+	p->adopted = p->done;
+	if (p->mode == PROGRESS_QUIET)
+		return;
+	if (p->mode == PROGRESS_LIVE)
+		log_set_stderr_hook(before_log, p);
+	update_mean(p, job);
 	if (p->mode == PROGRESS_LINES) {
 		char ts[ISO8601_LEN];
 
 		iso8601_format(wall_now(), ts, sizeof(ts));
-		fprintf(stderr, "%s job %s: %zu trials, %zu already done\n", ts, job->cfg->job_name,
-		        total(job), p->done);
+		fprintf(stderr, "%s job %s: %zu trials, %zu already done%s%s\n", ts,
+		        job->cfg->job_name, total(job), p->done, p->done ? ", " : "",
+		        p->done ? p->mean : "");
 	}
-}
-
-static void clear_line(struct progress *p)
-{
-	if (p->line_shown) {
-		fputs("\r\033[K", stderr);
-		p->line_shown = false;
-	}
-}
-
-static void draw(struct progress *p, const struct job *job)
-{
-	char elapsed[32], eta[32] = "?";
-	double el = mono_now() - p->start_mono;
-	size_t tot = total(job), running = count(job, ITEM_RUNNING);
-	size_t done_now = p->done;
-
-	fmt_duration(el, elapsed, sizeof(elapsed));
-	if (done_now > 0 && done_now < tot)
-		fmt_duration(el / (double)done_now * (double)(tot - done_now), eta, sizeof(eta));
-	else if (done_now >= tot)
-		snprintf(eta, sizeof(eta), "0s");
-	clear_line(p);
-	fprintf(stderr, "[%zu/%zu] running %zu, errors %zu", done_now, tot, running, p->errors);
-	if (p->done)
-		fprintf(stderr, ", mean reward %.3f", p->reward_sum / (double)p->done);
-	fprintf(stderr, ", %s elapsed, ETA %s", elapsed, eta);
-	fflush(stderr);
-	p->line_shown = true;
-	p->last_draw = mono_now();
 }
 
 void progress_tick(struct progress *p, const struct job *job)
 {
+	if (p->mode == PROGRESS_QUIET)
+		return;
+	if (p->mean_stale && mono_now() - p->mean_mono >= MEAN_INTERVAL_SEC)
+		update_mean(p, job);
 	if (p->mode == PROGRESS_LIVE && mono_now() - p->last_draw >= 0.5)
 		draw(p, job);
 }
 
-/* The first reward value, or 0 (errors count as 0, as in the mean). */
-static double first_reward(const struct job_item *it)
+/* "rewards {"reward":1}", "AgentTimeoutError", or both. */
+static void outcome(const struct trial_result *r, struct strbuf *sb)
 {
-	const cJSON *r = it->has_result ? it->result.rewards : NULL;
+	_cleanup_free_ char *rw = r->rewards ? cJSON_PrintUnformatted(r->rewards) : NULL;
 
-	return r && r->child && cJSON_IsNumber(r->child) ? r->child->valuedouble : 0.0;
+	if (rw)
+		sb_addf(sb, "rewards %s", rw);
+	if (r->exception)
+		sb_addf(sb, "%s%s", rw ? " " : "", r->exception->type);
+	if (!rw && !r->exception)
+		sb_adds(sb, "no rewards");
 }
 
 void progress_trial_done(struct progress *p, const struct job *job, const struct job_item *it)
 {
 	const struct trial_result *r = &it->result;
+	struct strbuf sb = STRBUF_INIT;
+	char ts[ISO8601_LEN], eta[32];
 
 	p->done++;
 	p->errors += it->has_result && r->exception;
-	p->reward_sum += first_reward(it);
+	p->mean_stale = true;
+	if (p->mode == PROGRESS_QUIET)
+		return;
+	/* The mean this line shows counts the trial it reports. */
+	if (mono_now() - p->mean_mono >= MEAN_INTERVAL_SEC || job->n_items <= 1000)
+		update_mean(p, job);
+	eta_text(p, job, eta, sizeof(eta));
+	sb_addf(&sb, "[%zu/%zu] %s ", p->done, total(job), it->trial_name);
+	outcome(r, &sb);
+	sb_addf(&sb, " (%.1f s)", r->finished_at - r->started_at);
 	if (p->mode == PROGRESS_LIVE) {
+		erase_block(p);
+		fprintf(stderr, "%s\n", sb.buf);
 		draw(p, job);
-	} else if (p->mode == PROGRESS_LINES) {
-		char ts[ISO8601_LEN];
-		_cleanup_free_ char *rw = r->rewards ? cJSON_PrintUnformatted(r->rewards) : NULL;
-
+	} else {
 		iso8601_format(wall_now(), ts, sizeof(ts));
-		fprintf(stderr, "%s [%zu/%zu] %s %s%s%s%s (%.1f s)\n", ts, p->done, total(job),
-		        it->trial_name, rw ? "rewards " : "", rw ? rw : "",
-		        r->exception ? (rw ? " " : "") : "", r->exception ? r->exception->type : "",
-		        r->finished_at - r->started_at);
+		fprintf(stderr, "%s %s; %s, ETA %s\n", ts, sb.buf, p->mean ? p->mean : "", eta);
 	}
+	sb_release(&sb);
 }
 
 void progress_note(struct progress *p, const char *msg)
@@ -134,24 +289,42 @@ void progress_note(struct progress *p, const char *msg)
 
 	if (p->mode == PROGRESS_QUIET)
 		return;
-	clear_line(p);
+	erase_block(p);
 	iso8601_format(wall_now(), ts, sizeof(ts));
 	fprintf(stderr, "%s %s\n", p->mode == PROGRESS_LINES ? ts : "rollout:", msg);
+	p->last_draw = 0; /* redraw at the next tick */
+}
+
+/* The summary's last line: "total: 9 trials, 4 errors, 0 retries". */
+static void total_line(FILE *out, const cJSON *stats)
+{
+	fprintf(out, "total: %d trials, %d errors, %d retries\n",
+	        cJSON_GetObjectItemCaseSensitive(stats, "n_trials")->valueint,
+	        cJSON_GetObjectItemCaseSensitive(stats, "n_errors")->valueint,
+	        cJSON_GetObjectItemCaseSensitive(stats, "n_retries")->valueint);
 }
 
 void progress_end(struct progress *p, const struct job *job)
 {
-	_cleanup_json_ cJSON *stats = NULL;
+	_cleanup_json_ cJSON *stats = job_compute_stats(job);
 
-	if (p->mode == PROGRESS_QUIET)
+	log_set_stderr_hook(NULL, NULL);
+	if (p->mode == PROGRESS_QUIET) {
+		/* -q: what a script needs, nothing more. */
+		update_mean(p, job);
+		fprintf(stderr, "%s%s", p->mean && *p->mean ? p->mean : "",
+		        p->mean && *p->mean ? "; " : "");
+		total_line(stderr, stats);
+		fprintf(stderr, "results: %s\n", job->dir);
+		free(p->mean);
 		return;
-	if (p->mode == PROGRESS_LIVE)
-		draw(p, job);
-	clear_line(p);
-	stats = job_compute_stats(job);
+	}
+	erase_block(p);
 	fprintf(stderr, "\n");
 	job_print_summary(stderr, stats);
 	fprintf(stderr, "\nresults: %s\n", job->dir);
+	free(p->mean);
+	p->mean = NULL;
 }
 
 static void print_names_count(FILE *out, const cJSON *obj, const char *indent)
@@ -276,9 +449,6 @@ void job_print_summary(FILE *out, const cJSON *stats)
 			}
 		}
 	}
-	fprintf(out, "total: %d trials, %d errors, %d retries\n",
-	        cJSON_GetObjectItemCaseSensitive(stats, "n_trials")->valueint,
-	        cJSON_GetObjectItemCaseSensitive(stats, "n_errors")->valueint,
-	        cJSON_GetObjectItemCaseSensitive(stats, "n_retries")->valueint);
+	total_line(out, stats);
 	print_tampered(out, cJSON_GetObjectItemCaseSensitive(stats, "tampered_trials"));
 }

@@ -1,5 +1,6 @@
-/* Job progress: one live line on a terminal, timestamped lines otherwise, nothing
- * with -q; a summary table per eval at the end. */
+/* Job progress: a live block on a terminal (status, running trials with their phase),
+ * timestamped lines otherwise, only the results path and summary line with -q; a
+ * summary table per eval at the end. */
 #ifndef ROLLOUT_PROGRESS_H
 #define ROLLOUT_PROGRESS_H
 
@@ -15,9 +16,12 @@ struct progress {
 	int mode; /* enum progress_mode, resolved (never AUTO) */
 	double start_mono;
 	double last_draw;
-	size_t done, errors, rewarded;
-	double reward_sum;
-	bool line_shown;
+	size_t done, errors;
+	size_t adopted;   /* done before this run (resume): not in the ETA's rate */
+	char *mean;       /* the first metric per eval, as the summary computes it */
+	double mean_mono; /* when it was computed */
+	bool mean_stale;  /* trials finished since */
+	int lines_shown;  /* lines of the live block on the terminal */
 };
 
 void progress_begin(struct progress *p, const struct job *job);

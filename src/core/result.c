@@ -447,9 +447,14 @@ fail:
 int trial_result_write(const struct cdir *trial, const struct trial_result *r, struct err *err)
 {
 	_cleanup_json_ cJSON *j = trial_result_to_json(r);
+	const char *traceback;
+
+	/* Error text comes from builders, daemons and agents with their terminal
+	 * colours: none of that goes into the files. */
+	json_strip_terminal(j);
 	/* From the JSON, which may carry an exception r lacks (writable_rewards). */
-	const char *traceback = json_get_str(cJSON_GetObjectItemCaseSensitive(j, "exception_info"),
-	                                     "exception_traceback");
+	traceback = json_get_str(cJSON_GetObjectItemCaseSensitive(j, "exception_info"),
+	                         "exception_traceback");
 
 	cJSON *rewards = cJSON_GetObjectItemCaseSensitive(
 	    cJSON_GetObjectItemCaseSensitive(j, "verifier_result"), "rewards");

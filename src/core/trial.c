@@ -160,6 +160,8 @@ static void phase_begin(struct trial_run_state *s, enum trial_phase p)
 {
 	s->r->phases[p].started_at = wall_now();
 	log_info("%s: %s", s->spec->trial_name, trial_phase_key(p));
+	if (s->spec->on_phase)
+		s->spec->on_phase(s->spec->on_phase_ctx, (int)p);
 }
 
 static void phase_end(struct trial_run_state *s, enum trial_phase p)
@@ -243,9 +245,13 @@ static void run_setup(struct trial_run_state *s)
 			break;
 		log_warn("%s: environment start timed out; retrying once", spec->trial_name);
 	}
-	if (!s->env)
+	if (!s->env) {
+		/* Build and start errors come from the builder or the daemon; the trial's
+		 * record says which task they are about. */
+		err_wrap(&err, "task %s", spec->task_name);
 		fail(s, err.code == ETIMEDOUT ? "EnvironmentStartTimeoutError" : "RuntimeError",
 		     &err);
+	}
 	phase_end(s, PHASE_ENVIRONMENT_SETUP);
 }
 
@@ -609,7 +615,11 @@ static void run_teardown(struct trial_run_state *s)
 	if (s->env) {
 		if (spec->provider->stop(s->env, !keep, &err) < 0) {
 			log_error("%s: teardown: %s", spec->trial_name, err.msg);
-			if (!s->r->exception)
+			/* Failed while being cancelled: likely because of it, so the trial
+			 * runs again on resume rather than being kept with this error. */
+			if (!s->r->exception && cancel_requested())
+				mark_cancelled(s);
+			else if (!s->r->exception)
 				trial_result_set_exception(s->r, "RuntimeError", "teardown: %s",
 				                           err.msg);
 		} else if (keep) {
@@ -752,7 +762,8 @@ int trial_run(const struct trial_spec *spec, struct trial_result *r, struct err 
 	if (!s.fatal && !spec->verifier_disabled && !cancel_requested())
 		run_verify(&s);
 	/* Cancelled before the work phases completed: the result is not an outcome.
-	 * A cancel that arrives during collect/teardown changes nothing. */
+	 * A cancel that arrives during collect/teardown changes nothing (unless the
+	 * teardown then fails: see run_teardown). */
 	if (cancel_requested())
 		mark_cancelled(&s);
 	run_collect(&s);

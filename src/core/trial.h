@@ -58,6 +58,9 @@ struct trial_spec {
 	long long logs_cap;      /* apparent size kept per /logs directory */
 	long long artifacts_cap; /* declared artifacts, all together */
 	double collect_timeout;
+	/* Optional: told as each phase begins (a job's worker tells the display). */
+	void (*on_phase)(void *ctx, int phase);
+	void *on_phase_ctx;
 };
 #define TRIAL_LOGS_CAP_DEFAULT (1LL << 30)
 #define TRIAL_ARTIFACTS_CAP_DEFAULT (1LL << 30)

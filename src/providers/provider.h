@@ -173,6 +173,10 @@ struct provider_ops {
 	 * environments whose owner died, unless kept by preserve_env. Returns the
 	 * number removed, or negative on error. */
 	int (*gc)(struct err *err);
+	/* Optional (may be NULL): is the image `ref` where this provider would find it
+	 * without fetching it (the sandbox's store, the Docker daemon)? 1 yes, 0 no, -1
+	 * when it cannot tell (no daemon), with err. Creates nothing. */
+	int (*has_image)(const char *ref, struct err *err);
 };
 
 /* By name: "sandbox", "sandbox-chroot", "docker". */

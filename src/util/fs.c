@@ -434,6 +434,39 @@ char *path_real(const char *path)
 	return xstrdup(buf);
 }
 
+char *path_resolved(const char *path)
+{
+	char cwd[PATH_MAX];
+	struct strbuf out = STRBUF_INIT;
+	_cleanup_free_ char *full = NULL;
+	char *save = NULL, *part;
+	char *real = path_real(path);
+
+	if (real)
+		return real;
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		full = xstrdup(path);
+	else
+		full = path_join(cwd, path);
+	for (part = strtok_r(full, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(part, "."))
+			continue;
+		if (!strcmp(part, "..")) {
+			char *slash = out.len ? strrchr(out.buf, '/') : NULL;
+
+			if (slash) {
+				out.len = (size_t)(slash - out.buf);
+				out.buf[out.len] = '\0';
+			}
+			continue;
+		}
+		sb_addf(&out, "/%s", part);
+	}
+	if (!out.len)
+		sb_adds(&out, "/");
+	return sb_detach(&out);
+}
+
 const char *path_basename(const char *path)
 {
 	const char *s = strrchr(path, '/');

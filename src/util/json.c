@@ -236,3 +236,17 @@ cJSON *json_add_str_or_null(cJSON *obj, const char *key, const char *s)
 {
 	return s ? cJSON_AddStringToObject(obj, key, s) : cJSON_AddNullToObject(obj, key);
 }
+
+void json_strip_terminal(cJSON *v)
+{
+	/* Iterative over siblings, recursive over depth: result documents are a few
+	 * levels deep and built by rollout. */
+	for (; v; v = v->next) {
+		if (v->string)
+			str_strip_terminal(v->string);
+		if (cJSON_IsString(v))
+			str_strip_terminal(v->valuestring);
+		if (v->child)
+			json_strip_terminal(v->child);
+	}
+}

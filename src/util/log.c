@@ -14,6 +14,8 @@
 #define LOG_MAX_FILES 8
 
 static enum log_level stderr_level = LOG_INFO;
+static void (*stderr_hook)(void *ctx);
+static void *stderr_hook_ctx;
 static int quiet;
 static int files[LOG_MAX_FILES] = {-1, -1, -1, -1, -1, -1, -1, -1};
 static char **warned;
@@ -85,7 +87,15 @@ __attribute__((format(printf, 2, 0))) static void log_vmsg(enum log_level level,
 		             level == LOG_WARN ? "warning" : "error", msg);
 	else
 		n = snprintf(line, sizeof(line), "%s\n", msg);
+	if (stderr_hook)
+		stderr_hook(stderr_hook_ctx);
 	(void)!write(2, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
+}
+
+void log_set_stderr_hook(void (*before)(void *ctx), void *ctx)
+{
+	stderr_hook = before;
+	stderr_hook_ctx = ctx;
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

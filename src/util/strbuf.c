@@ -217,3 +217,67 @@ char *shell_quote(const char *s)
 	sb_addc(&sb, '\'');
 	return sb_detach(&sb);
 }
+
+/* Length of the escape sequence at s (s[0] is ESC or an 8-bit C1 introducer). */
+static size_t escape_len(const unsigned char *s)
+{
+	size_t i = 1;
+	bool osc;
+
+	if (s[0] == 0x1b && !s[1])
+		return 1;
+	osc = s[0] == 0x9d || (s[0] == 0x1b && s[1] == ']');
+	if (s[0] == 0x1b && (s[1] == '[' || s[1] == ']' || s[1] == 'P' || s[1] == '_'))
+		i = 2;
+	if (osc || s[0] == 0x90 || (s[0] == 0x1b && (s[1] == 'P' || s[1] == '_'))) {
+		/* String sequences run to BEL or ST (ESC \). */
+		for (; s[i]; i++) {
+			if (s[i] == 0x07)
+				return i + 1;
+			if (s[i] == 0x1b && s[i + 1] == '\\')
+				return i + 2;
+		}
+		return i;
+	}
+	if (s[0] == 0x9b || (s[0] == 0x1b && s[1] == '[')) {
+		/* CSI: parameter and intermediate bytes, then one final byte. */
+		while (s[i] >= 0x20 && s[i] <= 0x3f)
+			i++;
+		return s[i] >= 0x40 && s[i] <= 0x7e ? i + 1 : i;
+	}
+	/* ESC, intermediates (0x20-0x2f), one final byte. */
+	while (s[i] >= 0x20 && s[i] <= 0x2f)
+		i++;
+	return s[i] ? i + 1 : i;
+}
+
+void str_strip_terminal(char *s)
+{
+	unsigned char *r = (unsigned char *)s, *w = r;
+
+	if (!s)
+		return;
+	while (*r) {
+		/* 8-bit C1 introducers arrive UTF-8 encoded: 0xc2 0x9b etc. */
+		if (r[0] == 0xc2 && (r[1] == 0x9b || r[1] == 0x9d || r[1] == 0x90)) {
+			r += 1 + escape_len(r + 1);
+			continue;
+		}
+		if (*r == 0x1b) {
+			r += escape_len(r);
+			continue;
+		}
+		if (*r == '\r') {
+			if (r[1] != '\n')
+				*w++ = '\n';
+			r++;
+			continue;
+		}
+		if ((*r < 0x20 && *r != '\t' && *r != '\n') || *r == 0x7f) {
+			r++;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	*w = '\0';
+}

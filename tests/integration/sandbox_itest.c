@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -251,6 +252,46 @@ TEST(teardown_leaves_no_process_mount_cgroup_or_directory)
 	CHECK(!host_mounts_mention(home));
 	errno = 0;
 	CHECK(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD); /* no zombie either */
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* A trial's worker that is sent Ctrl-C's SIGTERM while it tears down an
+ * environment keeps waiting for the init: the signal (no SA_RESTART, like the
+ * cancel handler) must not turn a finished trial's teardown into an error. */
+TEST(teardown_is_not_cut_short_by_signals)
+{
+	struct sigaction sa = {.sa_handler = on_alarm}, old;
+	struct itimerval tick = {{0, 200}, {0, 200}}, off = {{0, 0}, {0, 0}};
+	struct environment *e;
+	struct err err = {0};
+	_cleanup_free_ char *out = NULL;
+	pid_t init;
+	unsigned long long start_time;
+	int rc;
+
+	require_root();
+	e = start();
+	REQUIRE(e);
+	/* Many processes: the kernel takes a while reaping them after the init. */
+	out = sh(e, "i=0; while [ $i -lt 150 ]; do sleep 4567.5 >/dev/null 2>&1 & "
+	            "i=$((i+1)); done; echo started");
+	CHECK_STR(out, "started\n");
+	init = e->init_pid;
+	start_time = e->init_start;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old);
+	setitimer(ITIMER_REAL, &tick, NULL);
+	rc = P->stop(e, true, &err);
+	setitimer(ITIMER_REAL, &off, NULL);
+	sigaction(SIGALRM, &old, NULL);
+	if (rc < 0)
+		test_fail_at(__FILE__, __LINE__, "stop: %s", err.msg);
+	CHECK(wait_until_gone(init, start_time, 1));
+	CHECK(count_processes("sleep", "4567.5") == 0);
 }
 
 /* A frozen process cannot die: an exec cgroup left frozen (say the init was

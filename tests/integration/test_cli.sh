@@ -28,8 +28,11 @@ jobs summarize
 jobs merge
 trial
 trial run
+trials start
 tasks
 tasks check
+tasks init
+tasks start-env
 image
 env
 env ls
@@ -39,6 +42,15 @@ gc
 version
 LIST
 out=$("$ROLLOUT" --help); check_contains "top-level --help" "$out" "usage: rollout COMMAND"
+# Harbor's common run flags are all in `rollout run --help`.
+help=$("$ROLLOUT" run --help)
+for f in --agent-kwarg --ak --agent-env --ae --environment-kwarg --ek "-r, --max-retries" \
+	--retry-include --retry-exclude --force-build --disable-verification --artifact \
+	--override-cpus --override-memory-mb --override-storage-mb --override-gpus \
+	--agent-timeout-multiplier --verifier-timeout-multiplier --agent-setup-timeout-multiplier \
+	--environment-build-timeout-multiplier "-d, --dataset" --registry-path --registry-url; do
+	check_contains "run --help lists $f" "$help" "$f"
+done
 
 # Usage errors exit 2 and say what is wrong.
 usage_case() { # NAME EXPECTED-SUBSTRING ARGS...
@@ -50,6 +62,15 @@ usage_case() { # NAME EXPECTED-SUBSTRING ARGS...
 usage_case "no command" "usage: rollout" 
 usage_case "unknown command" "unknown command 'frobnicate'" frobnicate
 usage_case "run: unknown flag" "unknown option '--frob'" run --frob
+usage_case "run: a mistyped flag gets a suggestion" "unknown option '--n-concurent'; did you mean --n-concurrent?" run --n-concurent 3
+usage_case "run: Harbor's --agent-kwargs typo" "did you mean --agent-kwarg?" run --agent-kwargs x=1
+usage_case "run: an ambiguous prefix lists the candidates" "ambiguous option '--override' (--override-cpus, --override-memory-mb, --override-storage-mb, --override-gpus)" run --override 2
+usage_case "trial run: a mistyped flag gets a suggestion" "did you mean --trials-dir?" trial run --trial-dir x
+usage_case "jobs resume: a mistyped flag gets a suggestion" "did you mean --filter-error-type?" jobs resume --filter-eror-type X d
+usage_case "run: --ak needs key=value" "--ak: expected KEY=VALUE, got 'x'" run -p test-dataset --ak x
+usage_case "run: -r is max retries" "-r: expected an integer >= 0, got 'x'" run -p test-dataset -r x
+usage_case "tasks init: missing name" "missing NAME" tasks init
+usage_case "tasks start-env: missing -p" "missing -p TASK" tasks start-env
 usage_case "run: flag without value" "needs a value" run -n
 usage_case "run: bad -n" "-n" run -p test-dataset -n zero
 usage_case "run: bad --shard" "--shard expects I/N" run -p test-dataset --shard 4/4

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Black-box tests of `rollout tasks check`: exit codes, output, usage errors.
 source "$(dirname "$0")/../lib/tap.sh"
+tap_tmpdir
 cd "$ROLLOUT_SRCDIR" || exit 1
 
 out=$("$ROLLOUT" tasks check test-dataset 2>&1); rc=$?
@@ -33,8 +34,19 @@ out=$(ROLLOUT_TEST_TEMPLATE_VAR=x "$ROLLOUT" tasks check testdata/task/valid 2>&
 check_eq "the valid fixtures pass (warnings only)" "$rc" 0
 check_contains "warnings are shown" "$out" "warning: testdata/task/valid/unknown-keys/task.toml:2: unknown key 'flavour' (ignored)"
 
-out=$("$ROLLOUT" tasks check -q testdata/task/valid/tb2-classic 2>&1)
+# A clean task needs no image from anywhere: FROM scratch.
+clean=$TAP_TMP/clean
+mkdir -p "$clean/environment" "$clean/tests" "$clean/solution"
+printf 'FROM scratch\nCOPY x /x\n' >"$clean/environment/Dockerfile"
+echo "Do it." >"$clean/instruction.md"
+printf '#!/bin/sh\n' >"$clean/tests/test.sh"
+printf '#!/bin/sh\n' >"$clean/solution/solve.sh"
+printf 'version = "1.0"\n' >"$clean/task.toml"
+out=$("$ROLLOUT" tasks check -q "$clean" 2>&1)
 check_eq "-q hides clean tasks" "$out" "1 task checked: 1 valid, 0 with errors"
+# A task with warnings is not clean: -q shows it.
+out=$("$ROLLOUT" tasks check -q testdata/task/valid/unknown-keys 2>&1)
+check_contains "-q shows a task with warnings" "$out" "unknown key 'flavour' (ignored)"
 
 check "--no-verify accepts a task without tests/test.sh" "$ROLLOUT" tasks check --no-verify testdata/task/invalid/no-test-sh
 

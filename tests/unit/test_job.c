@@ -2,14 +2,18 @@
  * numbers in type errors, command-line overrides, JSON output, round trips,
  * diffs, and every file in testdata/job/. */
 #include "config/agent_names.h"
+#include "cli/cli.h"
 #include "config/job.h"
 #include "config_testdata.h"
 #include "harness.h"
+#include "rollout/alloc.h"
+#include "rollout/cleanup.h"
 #include "rollout/fs.h"
 #include "rollout/json.h"
 
 #include <fnmatch.h>
 #include <math.h>
+#include <unistd.h>
 
 static void check_job_dir(const char *kind, bool want_valid)
 {
@@ -290,14 +294,13 @@ TEST(job_to_json_has_harbors_shape)
 	CHECK_INT(i, ARRAY_SIZE(top));
 	retry = cJSON_PrintUnformatted(
 	    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "orchestrator"), "retry"));
-	CHECK_STR(
-	    retry,
-	    "{\"max_retries\":0,\"include_exceptions\":null,\"exclude_exceptions\":["
-	    "\"AgentTimeoutError\",\"VerifierTimeoutError\",\"RewardFileNotFoundError\","
-	    "\"RewardFileEmptyError\",\"VerifierOutputParseError\",\"ApiUsageLimitError\","
-	    "\"AgentSafetyRefusalError\",\"AgentAuthenticationError\",\"ModelNotFoundError\"],"
-	    "\"wait_multiplier\":1,"
-	    "\"min_wait_sec\":1,\"max_wait_sec\":60}");
+	CHECK_STR(retry,
+	          "{\"max_retries\":0,\"include_exceptions\":null,\"exclude_exceptions\":["
+	          "\"AgentTimeoutError\",\"VerifierTimeoutError\",\"RewardFileNotFoundError\","
+	          "\"RewardFileEmptyError\",\"VerifierOutputParseError\",\"ApiUsageLimitError\","
+	          "\"AgentSafetyRefusalError\",\"AgentAuthenticationError\",\"ModelNotFoundError\"],"
+	          "\"wait_multiplier\":1,"
+	          "\"min_wait_sec\":1,\"max_wait_sec\":60}");
 	ds = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "datasets"));
 	CHECK_STR(ds, "[{\"task_names\":null,\"exclude_task_names\":null,\"n_tasks\":null,"
 	              "\"path\":\"test-dataset\"}]");
@@ -441,7 +444,7 @@ TEST(job_diff_reports_list_lengths_and_keys)
 static int set_flags(struct job_overrides *o, const char *const *argv, struct err *err)
 {
 	for (size_t i = 0; argv[i]; i += 2)
-		if (job_overrides_set(o, argv[i], argv[i + 1], err) < 0)
+		if (cli_job_override_set(o, argv[i], argv[i + 1], err) < 0)
 			return -1;
 	return 0;
 }
@@ -464,7 +467,11 @@ TEST(job_overrides_parse_and_reject)
 	     "--timeout-multiplier: expected a number > 0, got 'nan'"},
 	    {"--job-name", "a/b", "--job-name: the job name must not contain '/'"},
 	    {"--job-name", "..", "--job-name: the job name must not be '.' or '..'"},
-	    {"-a", "", "-a: expected an agent name"},
+	    {"-a", "", "-a: expected NAME, got ''"},
+	    {"--ae", "=x", "--ae: expected KEY=VALUE, got '=x'"},
+	    {"--ak", "novalue", "--ak: expected KEY=VALUE, got 'novalue'"},
+	    {"--override-cpus", "0", "--override-cpus: expected an integer >= 1, got '0'"},
+	    {"-r", "-1", "-r: expected an integer >= 0, got '-1'"},
 	    {"-p", NULL, "-p: missing value"},
 	    {"--frobnicate", "1", "unknown flag '--frobnicate'"},
 	};
@@ -474,7 +481,7 @@ TEST(job_overrides_parse_and_reject)
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct err err = {0};
 
-		CHECK(job_overrides_set(&o, bad[i].flag, bad[i].value, &err) < 0);
+		CHECK(cli_job_override_set(&o, bad[i].flag, bad[i].value, &err) < 0);
 		CHECK_STR(err.msg, bad[i].error);
 	}
 	job_overrides_release(&o);
@@ -680,13 +687,13 @@ TEST(job_isolation_from_the_file_and_the_flag)
 	CHECK_STR(json_get_str(e, "isolation"), "chroot");
 	cJSON_Delete(j);
 	job_overrides_init(&o);
-	REQUIRE(job_overrides_set(&o, "--isolation", "full", &err) == 0);
+	REQUIRE(cli_job_override_set(&o, "--isolation", "full", &err) == 0);
 	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
 	CHECK(c.environment.isolation == ENV_ISOLATION_FULL);
 	j = job_config_to_json(&c);
 	CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "environment"), "isolation") == NULL);
 	cJSON_Delete(j);
-	CHECK(job_overrides_set(&o, "--isolation", "none", &err) < 0);
+	CHECK(cli_job_override_set(&o, "--isolation", "none", &err) < 0);
 	CHECK_STR(err.msg, "--isolation: expected one of full, chroot, got 'none'");
 	job_overrides_release(&o);
 	job_config_release(&c);
@@ -743,4 +750,41 @@ TEST(job_yaml_alias_bombs_are_bounded)
 	}
 	CHECK(yaml_parse(doc.buf, doc.len, "bomb.yaml", &root, &err) < 0);
 	CHECK_CONTAINS(err.msg, "too many nodes");
+}
+
+/* Resume compares the places paths name: the default relative jobs/ and its absolute
+ * form (what `jobs resume DIR` reconstructs) are the same config. */
+TEST(job_diff_compares_paths_resolved)
+{
+	char cwd[4096];
+	_cleanup_json_ cJSON *a = NULL, *b = NULL, *c = NULL;
+	_cleanup_strvs_ struct strv diff = STRV_INIT;
+	_cleanup_free_ char *abs = NULL;
+
+	REQUIRE(getcwd(cwd, sizeof(cwd)) != NULL);
+	a = cJSON_Parse("{\"jobs_dir\":\"jobs\",\"datasets\":[{\"path\":\"./tasks/../tasks\"}],"
+	                "\"n_attempts\":1}");
+	abs = xasprintf("{\"jobs_dir\":\"%s/jobs/\",\"datasets\":[{\"path\":\"tasks\"}],"
+	                "\"n_attempts\":1}",
+	                cwd);
+	b = cJSON_Parse(abs);
+	c = cJSON_Parse("{\"jobs_dir\":\"/elsewhere/jobs\",\"datasets\":[{\"path\":\"other\"}],"
+	                "\"n_attempts\":1}");
+	REQUIRE(a && b && c);
+	CHECK_INT(job_config_json_diff(a, b, &diff), 0);
+	CHECK_INT(job_config_json_diff(a, c, &diff), 2);
+	REQUIRE(diff.n == 2);
+	CHECK_STR(diff.v[0], "jobs_dir: \"jobs\" -> \"/elsewhere/jobs\"");
+	CHECK_STR(diff.v[1], "datasets[0].path: \"./tasks/../tasks\" -> \"other\"");
+}
+
+/* The display does not change what the trials are: -q on one run and not the next
+ * is the same job. */
+TEST(job_diff_ignores_the_display)
+{
+	_cleanup_json_ cJSON *a = cJSON_Parse("{\"debug\":false,\"orchestrator\":{\"quiet\":true}}");
+	_cleanup_json_ cJSON *b = cJSON_Parse("{\"debug\":true,\"orchestrator\":{\"quiet\":false}}");
+	_cleanup_strvs_ struct strv diff = STRV_INIT;
+
+	CHECK_INT(job_config_json_diff(a, b, &diff), 0);
 }

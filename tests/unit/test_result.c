@@ -88,6 +88,33 @@ TEST(trial_result_write_and_load)
 	trial_result_free(&b);
 }
 
+/* A builder's or daemon's coloured error text reaches neither file with its codes. */
+TEST(trial_result_files_carry_no_terminal_control)
+{
+	struct trial_result a;
+	struct err err = {0};
+	_cleanup_free_ char *exc = NULL, *res = NULL;
+	size_t len;
+	_cleanup_cdir_ struct cdir dir = CDIR_INIT;
+
+	REQUIRE(cdir_open_trusted(test_tmpdir(), &dir, &err) == 0);
+	trial_result_init(&a);
+	a.trial_name = xstrdup("t\033[1m__x");
+	trial_result_set_exception(&a, "RuntimeError",
+	                           "build of \033[31mtask\033[0m failed:\r\n\033]0;title\007step "
+	                           "1\rstep 2\x07\x08 \xc2\x9b"
+	                           "1mdone \xc3\x9b");
+	a.finished_at = 2;
+	REQUIRE(trial_result_write(&dir, &a, &err) == 0);
+	REQUIRE(read_file(tpath("exception.txt"), 4096, &exc, &len, NULL) == 0);
+	REQUIRE(read_file(tpath("result.json"), 65536, &res, &len, NULL) == 0);
+	CHECK_STR(exc, "RuntimeError: build of task failed:\nstep 1\nstep 2 done \xc3\x9b\n");
+	CHECK(!strchr(res, '\033'));
+	CHECK_CONTAINS(res, "\"exception_message\": \"build of task failed:\\nstep 1\\nstep 2 done");
+	CHECK_CONTAINS(res, "\"trial_name\": \"t__x\"");
+	trial_result_free(&a);
+}
+
 TEST(trial_result_load_tolerates_missing_empty_and_truncated)
 {
 	struct trial_result r;

@@ -621,6 +621,38 @@ static int docker_gc(struct err *err)
 	return removed;
 }
 
+/* A reference from a task file goes into a request path: only what references
+ * are made of. */
+static bool plain_ref(const char *ref)
+{
+	if (!*ref || strstr(ref, ".."))
+		return false;
+	for (const char *p = ref; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("._-/:@", *p)))
+			return false;
+	return true;
+}
+
+static int docker_has_image(const char *ref, struct err *err)
+{
+	_cleanup_docker_client_ struct docker_client *c = NULL;
+	_cleanup_free_ char *path = NULL;
+	int status = 0;
+
+	if (!plain_ref(ref))
+		return err_set(err, EINVAL, "'%s' is not an image reference", ref);
+	if (docker_client_open(&c, err) < 0)
+		return -1;
+	path = docker_path(c, "/images/%s/json", ref);
+	if (docker_call(c, "GET", path, NULL, NULL, &status, err) == 0)
+		return 1;
+	if (status != 404)
+		return -1;
+	err_clear(err);
+	return 0;
+}
+
 const struct provider_ops docker_provider = {
     .name = "docker",
     .logs_mounted = true,
@@ -635,4 +667,5 @@ const struct provider_ops docker_provider = {
     .release = docker_release,
     .list = docker_list,
     .gc = docker_gc,
+    .has_image = docker_has_image,
 };

@@ -217,6 +217,21 @@ static int have_image(struct store *s, const char *ref, struct err *err)
 	return -1;
 }
 
+int sandbox_has_image(const char *ref, struct err *err)
+{
+	_cleanup_free_ char *root = store_default_root();
+	struct store *s = NULL;
+	int have;
+
+	if (!path_is_dir(root))
+		return 0; /* no store yet: nothing in it, and none made by asking */
+	if (store_open(root, &s, err) < 0)
+		return -1;
+	have = have_image(s, ref, err);
+	store_close(s);
+	return have;
+}
+
 int sandbox_build_task_image(const struct env_config *cfg, enum sandbox_isolation iso,
                              char **ref_out, struct err *err)
 {
@@ -269,7 +284,10 @@ int sandbox_build_task_image(const struct env_config *cfg, enum sandbox_isolatio
 	tags[0] = tag;
 	o.context_dir = cfg->environment_dir;
 	o.tags = tags;
-	o.network = cfg->allow_internet;
+	/* As Harbor's (and the docker provider's) builds: the task's network policy is
+	 * for its environment, not for building its image; the build cache, which
+	 * leaves the network out of its keys, then holds one image either way. */
+	o.network = true;
 	o.timeout_sec = deadline > 0 ? deadline - mono_now() : 0;
 	if (deadline > 0 && o.timeout_sec <= 0.001)
 		o.timeout_sec = 0.001;

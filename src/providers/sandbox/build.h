@@ -19,5 +19,7 @@ const struct build_runner *sandbox_build_runner(enum sandbox_isolation iso);
  * *ref_out: the name. */
 int sandbox_build_task_image(const struct env_config *cfg, enum sandbox_isolation iso,
                              char **ref_out, struct err *err);
+/* provider_ops.has_image: is ref in the image store ($ROLLOUT_HOME)? */
+int sandbox_has_image(const char *ref, struct err *err);
 
 #endif

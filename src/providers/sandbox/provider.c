@@ -3,6 +3,7 @@
 #include "providers/probe.h"
 #include "providers/sandbox/cgroup.h"
 #include "providers/sandbox/sandbox.h"
+#include "providers/sandbox/build.h"
 #include "providers/sandbox/security.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -246,6 +247,7 @@ const struct provider_ops sandbox_provider = {
     .release = sb_release,
     .list = sb_list,
     .gc = sb_gc,
+    .has_image = sandbox_has_image,
 };
 
 /* --isolation chroot (chroot.c): the same environments on disk, reached the

@@ -12,6 +12,7 @@
 #include "rollout/fs.h"
 #include "rollout/json.h"
 #include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -321,11 +322,21 @@ static void stop_pasta(const struct environment *env)
 }
 
 /* Waits until the process behind pidfd has exited (up to timeout_ms). */
+/* A signal (a Ctrl-C forwarded to the worker while it tears down) does not cut the
+ * wait short: that would report a living init and fail a finished trial's teardown. */
 static bool wait_pidfd(int pidfd, int timeout_ms)
 {
 	struct pollfd pf = {.fd = pidfd, .events = POLLIN};
+	double deadline = mono_now() + timeout_ms / 1000.0;
+	int r;
 
-	return poll(&pf, 1, timeout_ms) == 1;
+	for (;;) {
+		int left = (int)((deadline - mono_now()) * 1000.0);
+
+		r = poll(&pf, 1, left > 0 ? left : 0);
+		if (r >= 0 || errno != EINTR)
+			return r == 1;
+	}
 }
 
 int env_teardown(struct environment *env, struct err *err)

@@ -94,8 +94,8 @@ static int run_map_helper(const char *prog, pid_t pid, unsigned long id,
                           const struct subid_range *r, struct err *err)
 {
 	char a[6][24];
-	int st;
-	pid_t c;
+	int st = 0;
+	pid_t c, r_;
 
 	snprintf(a[0], sizeof(a[0]), "%d", (int)pid);
 	snprintf(a[1], sizeof(a[1]), "0");
@@ -116,7 +116,9 @@ static int run_map_helper(const char *prog, pid_t pid, unsigned long id,
 		execlp(prog, prog, a[0], a[1], a[2], a[3], a[4], start, count, (char *)NULL);
 		_exit(127);
 	}
-	if (waitpid(c, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+	while ((r_ = waitpid(c, &st, 0)) < 0 && errno == EINTR)
+		; /* a signal (cancellation) does not leave the helper unreaped */
+	if (r_ < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return err_set(err, EPERM, "%s %s failed (status %d)", prog, a[0], st);
 	return 0;
 }

@@ -1,0 +1,237 @@
+/* Declarative option tables: parsing, --help and suggestions come from the same rows;
+ * the job flags (Harbor's) reach the job config and its config.json. */
+#include "cli/cli.h"
+#include "cli/options.h"
+#include "config/job.h"
+#include "config_testdata.h"
+#include "harness.h"
+#include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/json.h"
+#include "rollout/strbuf.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct demo {
+	bool flag;
+	int n;
+	char *name;
+	struct strv list;
+	cJSON *kw;
+};
+
+#define D(f) offsetof(struct demo, f)
+
+static const struct cli_option demo_shared[] = {
+    CLI_HEADING("Shared:"),
+    CLI_OPT(0, "agent-kwarg", "ak", "KEY=VALUE", "a kwarg", cli_opt_kwarg, D(kw)),
+    CLI_END,
+};
+
+struct outer {
+	int pad;
+	struct demo d;
+};
+
+static const struct cli_option demo_table[] = {
+    CLI_OPT('f', "flag", NULL, NULL, "a flag", cli_opt_true, D(flag)),
+    CLI_OPT('n', "n-concurrent", NULL, "N", "a count", cli_opt_int, D(n), .min = 1),
+    CLI_OPT(0, "name", NULL, "NAME", "a name\non two lines", cli_opt_str, D(name)),
+    CLI_OPT('t', "task-name", NULL, "GLOB", "repeatable", cli_opt_strv, D(list)),
+    CLI_INCLUDE(demo_shared, 0),
+    CLI_END,
+};
+
+static const struct cli_option outer_table[] = {
+    CLI_INCLUDE(demo_table, offsetof(struct outer, d)),
+    CLI_END,
+};
+
+static void demo_release(struct demo *d)
+{
+	free(d->name);
+	strv_release(&d->list);
+	cJSON_Delete(d->kw);
+}
+
+TEST(options_parse_fills_the_targets_of_included_rows)
+{
+	char *argv[] = {"cmd", "-f",          "--n-concurrent=3", "op1", "-t", "a", "--task-name",
+	                "b",   "--ak",        "x=[1,2]",          "--name", "n1", "op2", NULL};
+	_cleanup_strvs_ struct strv ops = STRV_INIT;
+	struct outer o = {0};
+
+	o.pad = 7;
+	REQUIRE(cli_parse("cmd", outer_table, 13, argv, &o, "usage\n", NULL, &ops) == -1);
+	CHECK_INT(o.pad, 7);
+	CHECK(o.d.flag);
+	CHECK_INT(o.d.n, 3);
+	CHECK_STR(o.d.name, "n1");
+	REQUIRE(o.d.list.n == 2);
+	CHECK_STR(o.d.list.v[1], "b");
+	REQUIRE(ops.n == 2);
+	CHECK_STR(ops.v[0], "op1");
+	CHECK_STR(ops.v[1], "op2");
+	CHECK(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o.d.kw, "x")) == 2);
+	demo_release(&o.d);
+}
+
+TEST(options_suggest_the_closest_long_option)
+{
+	CHECK_STR(cli_option_suggest(demo_table, "--n-concurent"), "n-concurrent");
+	CHECK_STR(cli_option_suggest(demo_table, "--agent-kwargs=1"), "agent-kwarg");
+	CHECK_STR(cli_option_suggest(demo_table, "--taskname"), "task-name");
+	CHECK(cli_option_suggest(demo_table, "--frobnicate") == NULL);
+	CHECK(cli_option_suggest(demo_table, "--x") == NULL);
+	CHECK_INT(cli_edit_distance("kitten", "sitting"), 3);
+	CHECK_INT(cli_edit_distance("", "abc"), 3);
+}
+
+TEST(options_help_lists_every_row)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	cli_print_help(f, outer_table, "usage: cmd\n", "footer\n");
+	fclose(f);
+	CHECK_CONTAINS(buf, "usage: cmd\n");
+	CHECK_CONTAINS(buf, "  -f, --flag ");
+	CHECK_CONTAINS(buf, "  -n, --n-concurrent N ");
+	CHECK_CONTAINS(buf, "a name\n                               on two lines\n");
+	CHECK_CONTAINS(buf, "Shared:\n      --agent-kwarg, --ak KEY=VALUE");
+	CHECK_CONTAINS(buf, "  -h, --help");
+	CHECK_CONTAINS(buf, "footer\n");
+	free(buf);
+}
+
+TEST(options_usage_errors_exit_2)
+{
+	char *unknown[] = {"cmd", "--n-concurent", "3", NULL};
+	char *missing[] = {"cmd", "-n", NULL};
+	char *bad[] = {"cmd", "-n", "0", NULL};
+	struct demo d = {0};
+	int saved = dup(STDERR_FILENO);
+	FILE *null = fopen("/dev/null", "w");
+
+	/* The messages go to stderr: keep the TAP output clean. */
+	dup2(fileno(null), STDERR_FILENO);
+	CHECK_INT(cli_parse("cmd", demo_table, 3, unknown, &d, "", NULL, NULL), EXIT_USAGE);
+	CHECK_INT(cli_parse("cmd", demo_table, 2, missing, &d, "", NULL, NULL), EXIT_USAGE);
+	CHECK_INT(cli_parse("cmd", demo_table, 3, bad, &d, "", NULL, NULL), EXIT_USAGE);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	fclose(null);
+	demo_release(&d);
+}
+
+TEST(options_kwarg_values_as_harbor_reads_them)
+{
+	static const char *const in[] = {"n=3",       "f=1.5",    "b=true",  "p=True", "z=None",
+	                                 "s=hello",   "q=\"x y\"", "l=[1,\"a\"]", " k = v ",
+	                                 "o={\"a\":1}", "e=", NULL};
+	static const char *const want =
+	    "{\"n\":3,\"f\":1.5,\"b\":true,\"p\":true,\"z\":null,\"s\":\"hello\",\"q\":\"x y\","
+	    "\"l\":[1,\"a\"],\"k\":\"v\",\"o\":{\"a\":1},\"e\":\"\"}";
+	struct demo d = {0};
+	struct err err = {0};
+	_cleanup_free_ char *got = NULL;
+
+	for (size_t i = 0; in[i]; i++)
+		REQUIRE(cli_option_set(demo_table, &d, "--ak", in[i], &err) == 0);
+	got = cJSON_PrintUnformatted(d.kw);
+	CHECK_STR(got, want);
+	CHECK(cli_option_set(demo_table, &d, "--ak", "=1", &err) < 0);
+	CHECK_STR(err.msg, "--ak: expected KEY=VALUE, got '=1'");
+	demo_release(&d);
+}
+
+/* Every Harbor run flag reaches the job config, and config.json as Harbor saves it. */
+TEST(job_flags_reach_config_json)
+{
+	static const char *const argv[] = {
+	    "-p", "test-dataset", "-a", "oracle", "--ak", "version=\"1.2\"", "--agent-kwarg",
+	    "max_turns=30", "--ae", "AWS_REGION=us-east-1", "--ek", "pids_limit=512",
+	    "--force-build", NULL, "--disable-verification", NULL, "--artifact", "/app/out",
+	    "--artifact", "/tmp/log", "--override-cpus", "2", "--override-memory-mb", "1024",
+	    "--override-storage-mb", "2048", "--override-gpus", "0", "-r", "2",
+	    "--retry-include", "RuntimeError", "--retry-exclude", "AgentTimeoutError",
+	    "--agent-timeout-multiplier", "2", "--verifier-timeout-multiplier", "3",
+	    "--agent-setup-timeout-multiplier", "4", "--environment-build-timeout-multiplier",
+	    "5", NULL};
+	size_t n = sizeof(argv) / sizeof(argv[0]) - 1;
+	struct job_overrides o;
+	struct job_config c;
+	struct err err = {0};
+	_cleanup_json_ cJSON *j = NULL;
+	_cleanup_free_ char *env = NULL, *kw = NULL, *ek = NULL, *art = NULL, *retry = NULL;
+	const cJSON *agent, *e;
+
+	testdata_chdir();
+	job_overrides_init(&o);
+	/* Flag, value pairs; a flag without a value is followed by NULL. */
+	for (size_t i = 0; i < n; i += 2)
+		REQUIRE(cli_job_override_set(&o, argv[i], argv[i + 1], &err) == 0);
+	job_config_init(&c);
+	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	j = job_config_to_json(&c);
+	agent = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "agents"), 0);
+	kw = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(agent, "kwargs"));
+	env = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(agent, "env"));
+	CHECK_STR(kw, "{\"version\":\"1.2\",\"max_turns\":30}");
+	CHECK_STR(env, "{\"AWS_REGION\":\"us-east-1\"}");
+	e = cJSON_GetObjectItemCaseSensitive(j, "environment");
+	ek = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(e, "kwargs"));
+	CHECK_STR(ek, "{\"pids_limit\":512}");
+	CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "force_build")));
+	CHECK_INT(json_get_num(e, "override_cpus", 0), 2);
+	CHECK_INT(json_get_num(e, "override_memory_mb", 0), 1024);
+	CHECK_INT(json_get_num(e, "override_storage_mb", 0), 2048);
+	CHECK_INT(json_get_num(e, "override_gpus", -1), 0);
+	CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(j, "verifier"), "disable")));
+	art = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "artifacts"));
+	CHECK_STR(art, "[\"/app/out\",\"/tmp/log\"]");
+	retry = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(j, "orchestrator"), "retry"));
+	CHECK_CONTAINS(retry, "\"max_retries\":2,\"include_exceptions\":[\"RuntimeError\"],"
+	                      "\"exclude_exceptions\":[\"AgentTimeoutError\"]");
+	CHECK(json_get_num(j, "agent_timeout_multiplier", 0) == 2);
+	CHECK(json_get_num(j, "verifier_timeout_multiplier", 0) == 3);
+	CHECK(json_get_num(j, "agent_setup_timeout_multiplier", 0) == 4);
+	CHECK(json_get_num(j, "environment_build_timeout_multiplier", 0) == 5);
+	job_overrides_release(&o);
+	job_config_release(&c);
+}
+
+TEST(job_flags_default_retry_exclusions_are_harbors)
+{
+	struct job_config c;
+
+	job_config_init(&c);
+	CHECK(strv_contains(&c.orchestrator.retry.exclude_exceptions, "AgentTimeoutError"));
+	CHECK(strv_contains(&c.orchestrator.retry.exclude_exceptions, "ApiUsageLimitError"));
+	CHECK(strv_contains(&c.orchestrator.retry.exclude_exceptions, "ModelNotFoundError"));
+	CHECK_INT(c.orchestrator.retry.exclude_exceptions.n, 9);
+	job_config_release(&c);
+}
+
+TEST(job_flags_gpus_are_refused)
+{
+	struct job_overrides o;
+	struct job_config c;
+	struct err err = {0};
+
+	testdata_chdir();
+	job_overrides_init(&o);
+	job_config_init(&c);
+	REQUIRE(cli_job_override_set(&o, "-p", "test-dataset", &err) == 0);
+	REQUIRE(cli_job_override_set(&o, "--override-gpus", "1", &err) == 0);
+	CHECK(job_config_apply_overrides(&c, &o, &err) < 0);
+	CHECK_CONTAINS(err.msg, "neither provider gives environments GPUs");
+	job_overrides_release(&o);
+	job_config_release(&c);
+}
