@@ -28,7 +28,8 @@ static const char jobs_usage[] =
     "  rollout jobs resume [-p] DIR [-f TYPE]... [-q] [-y]\n"
     "        continue the job in DIR with its saved config: finished trials are kept;\n"
     "        unfinished, cancelled and crashed ones run again (-f TYPE: the trials\n"
-    "        that ended with TYPE instead); see `rollout jobs resume --help`\n"
+    "        that ended with TYPE instead; see `rollout jobs resume --help`);\n"
+    "        a rerun trial keeps the earlier attempt in TRIAL/.attempts/N\n"
     "  rollout jobs summarize DIR [--json]\n"
     "        statistics of the job in DIR, computed from its trial result files\n"
     "  rollout jobs merge -o OUT DIR...\n"
@@ -292,6 +293,7 @@ static int jobs_merge(int argc, char **argv)
 static int jobs_merge_dirs(const char *out, char **argv, int argc)
 {
 	_cleanup_json_ cJSON *first_cfg = NULL;
+	_cleanup_json_ cJSON *lock = NULL;
 	_cleanup_json_ cJSON *stats = NULL;
 	_cleanup_json_ cJSON *result = cJSON_CreateObject();
 	_cleanup_cdir_ struct cdir outd = CDIR_INIT;
@@ -334,10 +336,25 @@ static int jobs_merge_dirs(const char *out, char **argv, int argc)
 		_cleanup_cdir_ struct cdir shard = CDIR_INIT;
 		_cleanup_strvs_ struct strv names = STRV_INIT;
 		_cleanup_json_ cJSON *res = NULL;
+		_cleanup_json_ cJSON *shard_lock = NULL;
+		struct err no_lock = {0};
 
 		if (cdir_open_trusted(argv[i], &shard, &err) < 0 ||
 		    cdir_list(&shard, 1000000, &names, &err) < 0)
 			return cli_fail("%s", err.msg);
+		/* lock.json (Harbor's JobLock): the first shard's, with every shard's trials. */
+		if (json_load_at(&shard, "lock.json", &shard_lock, &no_lock) == 0) {
+			cJSON *trials = cJSON_GetObjectItemCaseSensitive(shard_lock, "trials");
+			const cJSON *t;
+
+			if (!lock) {
+				lock = cJSON_Duplicate(shard_lock, 1);
+				cJSON_ReplaceItemInObjectCaseSensitive(lock, "trials",
+				                                       cJSON_CreateArray());
+			}
+			cJSON_ArrayForEach(t, trials) cJSON_AddItemToArray(
+			    cJSON_GetObjectItemCaseSensitive(lock, "trials"), cJSON_Duplicate(t, 1));
+		}
 		if (json_load_at(&shard, "result.json", &res, &err) == 0)
 			total += (int)json_get_num(res, "n_total_trials", 0);
 		for (size_t k = 0; k < names.n; k++) {
@@ -363,7 +380,8 @@ static int jobs_merge_dirs(const char *out, char **argv, int argc)
 		if (name)
 			cJSON_SetValuestring(name, path_basename(real ? real : out));
 	}
-	if (json_write_at(&outd, "config.json", first_cfg, &err) < 0)
+	if (json_write_at(&outd, "config.json", first_cfg, &err) < 0 ||
+	    (lock && json_write_at(&outd, "lock.json", lock, &err) < 0))
 		return cli_fail("%s", err.msg);
 	if (dir_stats(out, &stats, NULL, &err) < 0)
 		return cli_fail("%s", err.msg);

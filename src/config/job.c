@@ -3,6 +3,7 @@
 #include "config/job.h"
 #include "config/agent_names.h"
 #include "config/registry.h"
+#include "config/task.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -23,6 +24,11 @@ static const char *const default_exclude_exceptions[] = {
     "RewardFileEmptyError",     "VerifierOutputParseError", "ApiUsageLimitError",
     "AgentSafetyRefusalError",  "AgentAuthenticationError", "ModelNotFoundError",
     NULL,
+};
+/* The classic (v0.1) default, which config.json files of older jobs hold. */
+static const char *const classic_exclude_exceptions[] = {
+    "AgentTimeoutError",    "VerifierTimeoutError",     "RewardFileNotFoundError",
+    "RewardFileEmptyError", "VerifierOutputParseError", NULL,
 };
 
 const char *const job_env_type_names[] = {"sandbox", "docker", NULL};
@@ -326,9 +332,25 @@ static void bind_environment(struct binder *b, struct node *root, struct job_con
 	v = (int)e->type;
 	if (bind_enum(b, t, p, "type", env_type_names, BIND_NULL_OK, &v) > 0)
 		e->type = (enum env_type)v;
-	refuse_non_null(b, t, p, "import_path",
-	                "custom environment classes are not supported by rollout (use type: "
-	                "sandbox or docker)");
+	/* What rollout writes (config.json): Harbor's convention for a provider it does
+	 * not know, type null with an import_path, and rollout's own name beside it. */
+	{
+		struct node *ip = bind_take(t, "import_path");
+
+		if (ip && ip->type != NODE_NULL &&
+		    !(ip->type == NODE_STRING && !strcmp(ip->str.s, ENV_SANDBOX_IMPORT_PATH))) {
+			_cleanup_free_ char *path = bind_path(p, "import_path");
+
+			bind_error(b, ip, path,
+			           "custom environment classes are not supported by rollout (use "
+			           "type: sandbox or docker)");
+		} else if (ip && ip->type == NODE_STRING) {
+			e->type = ENV_TYPE_SANDBOX;
+		}
+	}
+	v = (int)e->type;
+	if (bind_enum(b, t, p, "rollout_provider", env_type_names, BIND_NULL_OK, &v) > 0)
+		e->type = (enum env_type)v;
 	bind_bool(b, t, p, "force_build", &e->force_build);
 	bind_bool(b, t, p, "delete", &e->delete);
 	bind_int(b, t, p, "override_cpus", BIND_NULL_OK | BIND_POSITIVE, &e->override_cpus);
@@ -756,6 +778,14 @@ static void set_str(char **dst, const char *v)
 	*dst = xstrdup(v);
 }
 
+/* A local dataset entry that names one task directory and filters nothing. */
+static bool dataset_is_single_task(const char *path, bool is_registry, bool filters,
+                                   bool verifier_disabled)
+{
+	return !is_registry && !filters &&
+	       task_dir_is_valid(path, verifier_disabled ? TASK_NO_VERIFY : 0);
+}
+
 static void apply_filters(struct dataset_config *d, const struct job_overrides *o)
 {
 	if (o->task_names.n) {
@@ -990,7 +1020,15 @@ int job_config_apply_overrides(struct job_config *cfg, const struct job_override
 			               "--registry-path/--registry-url apply to registry datasets, "
 			               "but the job has none (give -d NAME[@VERSION])");
 	}
-	if (o->path) {
+	if (o->path && dataset_is_single_task(o->path, false, filters, cfg->verifier.disable)) {
+		/* Harbor's -p: a task directory is a task (tasks: [{path}]), a dataset
+		 * only otherwise; its resume needs the task there. */
+		free_datasets(cfg);
+		free_tasks(cfg);
+		cfg->tasks = xcalloc(1, sizeof(*cfg->tasks));
+		cfg->n_tasks = 1;
+		cfg->tasks[0].path = xstrdup(o->path);
+	} else if (o->path) {
 		free_datasets(cfg);
 		free_tasks(cfg);
 		cfg->datasets = xcalloc(1, sizeof(*cfg->datasets));
@@ -1093,6 +1131,26 @@ static cJSON *agent_json(const struct agent_config *a)
 	return o;
 }
 
+static cJSON *task_ref_json(const struct task_ref_config *t)
+{
+	cJSON *to = cJSON_CreateObject();
+
+	json_add_str_or_null(to, "path", t->path);
+	json_add_str_or_null(to, "git_url", t->git_url);
+	json_add_str_or_null(to, "git_commit_id", t->git_commit_id);
+	cJSON_AddBoolToObject(to, "overwrite", t->overwrite);
+	json_add_str_or_null(to, "download_dir", t->download_dir);
+	json_add_str_or_null(to, "source", t->source);
+	return to;
+}
+
+static cJSON *task_ref_json_path(const char *path)
+{
+	struct task_ref_config t = {.path = (char *)path};
+
+	return task_ref_json(&t);
+}
+
 static cJSON *dataset_json(const struct dataset_config *d)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -1122,6 +1180,121 @@ static cJSON *dataset_json(const struct dataset_config *d)
 	return o;
 }
 
+/* environment.type as Harbor's EnvironmentConfig accepts it: docker is one of its
+ * types; the sandbox is not, so it is written the way Harbor records a provider it
+ * does not know (type null, import_path), with rollout's name in rollout_provider. */
+static void env_type_to_json(cJSON *env, enum env_type t)
+{
+	if (t == ENV_TYPE_DOCKER) {
+		cJSON_AddStringToObject(env, "type", "docker");
+		cJSON_AddNullToObject(env, "import_path");
+	} else {
+		cJSON_AddNullToObject(env, "type");
+		cJSON_AddStringToObject(env, "import_path", ENV_SANDBOX_IMPORT_PATH);
+	}
+	cJSON_AddStringToObject(env, "rollout_provider", env_type_name(t));
+}
+
+void job_environment_json_normalize(cJSON *env)
+{
+	const char *type = json_get_str(env, "type");
+	int t = -1;
+
+	if (!cJSON_IsObject(env) || cJSON_GetObjectItemCaseSensitive(env, "rollout_provider"))
+		return;
+	if (type && !strcmp(type, "sandbox"))
+		t = ENV_TYPE_SANDBOX;
+	else if (type && !strcmp(type, "docker"))
+		t = ENV_TYPE_DOCKER;
+	if (t < 0)
+		return;
+	{
+		/* Same keys in the same place: type and import_path first, then the rest. */
+		cJSON *rest = cJSON_CreateObject(), *c;
+
+		cJSON_DeleteItemFromObjectCaseSensitive(env, "type");
+		cJSON_DeleteItemFromObjectCaseSensitive(env, "import_path");
+		while ((c = env->child)) {
+			cJSON_DetachItemViaPointer(env, c);
+			cJSON_AddItemToObject(rest, c->string, c);
+		}
+		env_type_to_json(env, (enum env_type)t);
+		while ((c = rest->child)) {
+			cJSON_DetachItemViaPointer(rest, c);
+			if (!strcmp(c->string, "rollout_provider"))
+				cJSON_Delete(c);
+			else
+				cJSON_AddItemToObject(env, c->string, c);
+		}
+		cJSON_Delete(rest);
+	}
+}
+
+static bool strv_json_is(const cJSON *arr, const char *const *names)
+{
+	size_t n = 0;
+	const cJSON *c;
+
+	for (; names[n]; n++)
+		;
+	if (!cJSON_IsArray(arr) || (size_t)cJSON_GetArraySize(arr) != n)
+		return false;
+	cJSON_ArrayForEach(c, arr)
+	{
+		bool found = false;
+
+		for (size_t i = 0; i < n && !found; i++)
+			found = cJSON_IsString(c) && !strcmp(c->valuestring, names[i]);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* A config.json as rollout writes it now, whatever version wrote it: older ones
+ * held environment.type "sandbox", the classic retry exclusions and `-p TASK` as a
+ * dataset. Normalizing both sides keeps resume and merge working across versions. */
+static cJSON *config_json_normalized(const cJSON *cfg)
+{
+	cJSON *c = cJSON_Duplicate(cfg, 1);
+	cJSON *retry = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(c, "orchestrator"), "retry");
+	cJSON *ex = cJSON_GetObjectItemCaseSensitive(retry, "exclude_exceptions");
+	cJSON *datasets = cJSON_GetObjectItemCaseSensitive(c, "datasets");
+	cJSON *tasks = cJSON_GetObjectItemCaseSensitive(c, "tasks");
+	bool disable = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(c, "verifier"), "disable"));
+
+	job_environment_json_normalize(cJSON_GetObjectItemCaseSensitive(c, "environment"));
+	if (ex && strv_json_is(ex, classic_exclude_exceptions)) {
+		struct strv def = STRV_INIT;
+
+		for (size_t i = 0; default_exclude_exceptions[i]; i++)
+			strv_push(&def, default_exclude_exceptions[i]);
+		cJSON_ReplaceItemInObjectCaseSensitive(retry, "exclude_exceptions", strv_json(&def));
+		strv_release(&def);
+	}
+	if (cJSON_GetArraySize(datasets) == 1 && cJSON_IsArray(tasks) &&
+	    cJSON_GetArraySize(tasks) == 0) {
+		cJSON *d = cJSON_GetArrayItem(datasets, 0);
+		const char *path = json_get_str(d, "path");
+
+		if (path && !cJSON_GetObjectItemCaseSensitive(d, "name") &&
+		    dataset_is_single_task(path, json_get_str(d, "name") != NULL,
+		                           cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(d, "task_names")) ||
+		                               cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(
+		                                   d, "exclude_task_names")) ||
+		                               cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(d, "n_tasks")),
+		                           disable)) {
+			cJSON *to = task_ref_json_path(path);
+
+			cJSON_DeleteItemFromArray(datasets, 0);
+			cJSON_AddItemToArray(tasks, to);
+		}
+	}
+	return c;
+}
+
 cJSON *job_config_to_json(const struct job_config *cfg)
 {
 	cJSON *o = cJSON_CreateObject(), *sub, *arr;
@@ -1145,13 +1318,12 @@ cJSON *job_config_to_json(const struct job_config *cfg)
 	cJSON_AddItemToObject(sub, "kwargs", cJSON_Duplicate(cfg->orchestrator.kwargs, true));
 
 	sub = cJSON_AddObjectToObject(o, "environment");
-	cJSON_AddStringToObject(sub, "type", env_type_name(cfg->environment.type));
+	env_type_to_json(sub, cfg->environment.type);
 	/* Only when not the default: configs written before the field existed
 	 * (full isolation) still resume. */
 	if (cfg->environment.isolation != ENV_ISOLATION_FULL)
 		cJSON_AddStringToObject(sub, "isolation",
 		                        env_isolation_name(cfg->environment.isolation));
-	cJSON_AddNullToObject(sub, "import_path");
 	cJSON_AddBoolToObject(sub, "force_build", cfg->environment.force_build);
 	cJSON_AddBoolToObject(sub, "delete", cfg->environment.delete);
 	add_int_or_null(sub, "override_cpus", cfg->environment.override_cpus);
@@ -1185,18 +1357,8 @@ cJSON *job_config_to_json(const struct job_config *cfg)
 	for (size_t i = 0; i < cfg->n_datasets; i++)
 		cJSON_AddItemToArray(arr, dataset_json(&cfg->datasets[i]));
 	arr = cJSON_AddArrayToObject(o, "tasks");
-	for (size_t i = 0; i < cfg->n_tasks; i++) {
-		const struct task_ref_config *t = &cfg->tasks[i];
-		cJSON *to = cJSON_CreateObject();
-
-		json_add_str_or_null(to, "path", t->path);
-		json_add_str_or_null(to, "git_url", t->git_url);
-		json_add_str_or_null(to, "git_commit_id", t->git_commit_id);
-		cJSON_AddBoolToObject(to, "overwrite", t->overwrite);
-		json_add_str_or_null(to, "download_dir", t->download_dir);
-		json_add_str_or_null(to, "source", t->source);
-		cJSON_AddItemToArray(arr, to);
-	}
+	for (size_t i = 0; i < cfg->n_tasks; i++)
+		cJSON_AddItemToArray(arr, task_ref_json(&cfg->tasks[i]));
 	arr = cJSON_AddArrayToObject(o, "artifacts");
 	for (size_t i = 0; i < cfg->n_artifacts; i++) {
 		const struct artifact_spec *a = &cfg->artifacts[i];
@@ -1327,7 +1489,10 @@ static size_t diff_rec(const char *path, const cJSON *a, const cJSON *b, struct 
 
 size_t job_config_json_diff(const cJSON *old_cfg, const cJSON *new_cfg, struct strv *out)
 {
-	return diff_rec("", old_cfg, new_cfg, out);
+	_cleanup_json_ cJSON *a = config_json_normalized(old_cfg);
+	_cleanup_json_ cJSON *b = config_json_normalized(new_cfg);
+
+	return diff_rec("", a, b, out);
 }
 
 size_t job_config_diff(const struct job_config *old_cfg, const struct job_config *new_cfg,

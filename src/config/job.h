@@ -21,7 +21,12 @@ enum preserve_env { PRESERVE_ENV_NEVER, PRESERVE_ENV_ON_FAILURE, PRESERVE_ENV_AL
 /* How the sandbox isolates environments (docs/SANDBOX.md, "Isolation levels"). */
 enum env_isolation { ENV_ISOLATION_FULL, ENV_ISOLATION_CHROOT };
 
-const char *env_type_name(enum env_type t);         /* "sandbox", "docker" */
+const char *env_type_name(enum env_type t); /* "sandbox", "docker" */
+/* config.json's environment.import_path for the sandbox (Harbor has no such type). */
+#define ENV_SANDBOX_IMPORT_PATH "rollout.environments.sandbox:SandboxEnvironment"
+/* Rewrite an environment object written by older rollouts (type "sandbox", no
+ * rollout_provider) in today's form, in place. */
+void job_environment_json_normalize(cJSON *env);
 const char *preserve_env_name(enum preserve_env p); /* "never", "on_failure", "always" */
 const char *env_isolation_name(enum env_isolation i); /* "full", "chroot" */
 

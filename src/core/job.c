@@ -2,6 +2,7 @@
  * stays in its worker), at most n_concurrent_trials at once, retries with backoff,
  * forwards cancellation, resumes, and keeps the job's result.json current. */
 #include "core/job.h"
+#include "config/dirhash.h"
 #include "agents/agent.h"
 #include "config/dataset.h"
 #include "core/fetch.h"
@@ -234,6 +235,8 @@ static char *match_key(const cJSON *trial_config)
 	cJSON_DeleteItemFromObjectCaseSensitive(c, "trial_name");
 	cJSON_DeleteItemFromObjectCaseSensitive(c, "job_id");
 	cJSON_DeleteItemFromObjectCaseSensitive(c, "trials_dir");
+	/* Trials of older rollouts wrote environment.type "sandbox". */
+	job_environment_json_normalize(cJSON_GetObjectItemCaseSensitive(c, "environment"));
 	/* A local task is the place it names, however it was spelled. */
 	if (path && !json_get_str(task, "git_url")) {
 		_cleanup_free_ char *abs = path_resolved(path);
@@ -270,7 +273,7 @@ static int load_task(struct job *job, const char *path, const char *source, cons
 	} else {
 		cJSON_AddStringToObject(jt->task_id, "path", t->dir);
 	}
-	if (task_checksum(t->dir, jt->checksum, err) < 0)
+	if (task_dirhash(t->dir, jt->checksum, err) < 0)
 		return err_wrap(err, "task %s", t->name);
 	return 0;
 }
@@ -408,6 +411,49 @@ static int move_aside(const struct job *job, const char *name, const char *why, 
 	return err_set(err, EEXIST, "%s/%s: no free name", aside.path, name);
 }
 
+/* Keep a trial directory's earlier attempt inside the directory that reruns it:
+ * NAME becomes NAME/.attempts/<n> (n = 1, 2, ... oldest first, the chain the old
+ * one held moving along). Harbor's resume deletes every subdirectory of the job
+ * without a result.json (.retried/ and .superseded/ were), yet never looks inside
+ * a trial directory; its viewer shows them as the trial's files. The new NAME gets
+ * the old config.json, so that if it never starts it is still a known trial. */
+static int keep_attempt(const struct job *job, const char *name, struct err *err)
+{
+	_cleanup_free_ char *hold = xasprintf(".%s.attempt", name);
+	_cleanup_cdir_ struct cdir old = CDIR_INIT;
+	_cleanup_cdir_ struct cdir fresh = CDIR_INIT;
+	_cleanup_cdir_ struct cdir attempts = CDIR_INIT;
+	_cleanup_free_ char *cfg = NULL;
+	size_t cfg_len = 0;
+	struct err ignored = {0};
+
+	if (cdir_remove(&job->cd, hold, err) < 0 ||
+	    cdir_rename(&job->cd, name, &job->cd, hold, false, err) < 0)
+		return -1;
+	if (cdir_sub(&job->cd, hold, &old, err) < 0 ||
+	    cdir_mkdirs(&job->cd, name, 0755, false, &fresh, err) < 0)
+		return -1;
+	if (cdir_exists(&old, ".attempts") &&
+	    cdir_rename(&old, ".attempts", &fresh, ".attempts", false, err) < 0)
+		return -1;
+	if (cdir_mkdirs(&fresh, ".attempts", 0755, true, &attempts, err) < 0)
+		return -1;
+	if (cdir_read(&old, "config.json", 1 << 24, &cfg, &cfg_len, &ignored) == 0 &&
+	    cdir_write_atomic(&fresh, "config.json", cfg, cfg_len, 0644, err) < 0)
+		return -1;
+	for (int n = 1; n < 100000; n++) {
+		char to[16];
+
+		snprintf(to, sizeof(to), "%d", n);
+		if (cdir_rename(&job->cd, hold, &attempts, to, false, err) == 0)
+			return 0;
+		if (err->code != EEXIST && err->code != ENOTEMPTY)
+			return -1;
+		err_clear(err);
+	}
+	return err_set(err, EEXIST, "%s/.attempts: no free name", fresh.path);
+}
+
 /* A trial directory of the job, as a confined handle; false when the entry is
  * not a plain directory holding a config.json (links are never followed). */
 static bool open_trial_dir(const struct cdir *jobdir, const char *name, struct cdir *out)
@@ -448,10 +494,14 @@ static void count_rerun(struct job *job, const char *type)
 		job->resume.failed++;
 }
 
-/* Pair existing trial directories with the expanded items. */
+/* Pair existing trial directories with the expanded items: finished trials are
+ * adopted; an unfinished one (or one ending with a rerun type) lends its name to a
+ * pending item of the same config, which reruns it keeping it as an earlier
+ * attempt (keep_attempt); anything else is moved to .superseded/. */
 static int adopt_existing(struct job *job, struct err *err)
 {
 	_cleanup_strvs_ struct strv names = STRV_INIT;
+	_cleanup_strvs_ struct strv rerun = STRV_INIT; /* unfinished: name, then key */
 
 	if (cdir_list(&job->cd, JOB_MAX_ENTRIES, &names, err) < 0)
 		return err_wrap(err, "resume");
@@ -464,6 +514,7 @@ static int adopt_existing(struct job *job, struct err *err)
 		struct err why = {0};
 		enum result_status st;
 		bool adopted = false;
+		struct err ignored_err = {0};
 
 		if (name[0] == '.' || !open_trial_dir(&job->cd, name, &tdir))
 			continue;
@@ -476,14 +527,15 @@ static int adopt_existing(struct job *job, struct err *err)
 		} else if (st != RESULT_OK) {
 			job->resume.unfinished++;
 		}
-		if (st == RESULT_OK && json_load_at(&tdir, "config.json", &tc, &why) == 0) {
+		if (json_load_at(&tdir, "config.json", &tc, &ignored_err) == 0)
 			key = match_key(tc);
+		if (st == RESULT_OK && key) {
 			for (size_t i = 0; i < job->n_items; i++) {
 				struct job_item *it = &job->items[i];
 
 				if (it->state != ITEM_PENDING && it->state != ITEM_SKIPPED)
 					continue;
-				if (it->has_result || strcmp(it->match_key, key) != 0)
+				if (it->has_result || it->trial_name || strcmp(it->match_key, key) != 0)
 					continue;
 				item_set_name(job, it, name);
 				it->result = r;
@@ -493,16 +545,40 @@ static int adopt_existing(struct job *job, struct err *err)
 				break;
 			}
 		}
-		if (adopted)
+		if (adopted) {
 			job->resume.kept++;
-		if (!adopted) {
-			if (st == RESULT_OK)
-				trial_result_free(&r);
-			else
-				log_info("trial %s did not finish (%s): it runs again", name, why.msg);
-			if (move_aside(job, name, ".superseded", err) < 0)
-				return -1;
+			continue;
 		}
+		if (st == RESULT_OK)
+			trial_result_free(&r);
+		else
+			log_info("trial %s did not finish (%s): it runs again", name, why.msg);
+		if (st != RESULT_OK && key) {
+			strv_push(&rerun, name);
+			strv_push(&rerun, key);
+		} else if (move_aside(job, name, ".superseded", err) < 0) {
+			return -1;
+		}
+	}
+	for (size_t n = 0; n + 1 < rerun.n; n += 2) {
+		struct job_item *to = NULL;
+
+		for (size_t i = 0; i < job->n_items && !to; i++) {
+			struct job_item *it = &job->items[i];
+
+			if ((it->state == ITEM_PENDING || it->state == ITEM_SKIPPED) &&
+			    !it->has_result && !it->trial_name &&
+			    strcmp(it->match_key, rerun.v[n + 1]) == 0)
+				to = it;
+		}
+		if (!to) {
+			if (move_aside(job, rerun.v[n], ".superseded", err) < 0)
+				return -1;
+			continue;
+		}
+		item_set_name(job, to, rerun.v[n]);
+		if (keep_attempt(job, rerun.v[n], err) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -593,6 +669,43 @@ void job_item_name(struct job *job, struct job_item *it, const char *name)
 	}
 }
 
+/* Harbor's JobLock (lock.json, schema 3): the concurrency, the retry policy and
+ * every trial's TrialLock, which each trial also writes to its own lock.json. */
+static int job_write_lock(const struct job *job, struct err *err)
+{
+	_cleanup_json_ cJSON *lock = cJSON_CreateObject();
+	_cleanup_json_ cJSON *job_json = job_config_to_json(job->cfg);
+	cJSON *trials, *r;
+	char ts[ISO8601_LEN];
+
+	cJSON_AddNumberToObject(lock, "schema_version", 3);
+	iso8601_format(wall_now(), ts, sizeof(ts));
+	cJSON_AddStringToObject(lock, "created_at", ts);
+	/* Harbor's own version and commit: not Harbor, so none (rollout's beside it). */
+	cJSON_AddObjectToObject(lock, "harbor");
+	r = cJSON_AddObjectToObject(lock, "rollout");
+	cJSON_AddStringToObject(r, "version", ROLLOUT_VERSION);
+	cJSON_AddNumberToObject(lock, "n_concurrent_trials",
+	                        job->cfg->orchestrator.n_concurrent_trials);
+	cJSON_AddItemToObject(lock, "retry",
+	                      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(
+	                                          cJSON_GetObjectItemCaseSensitive(job_json,
+	                                                                           "orchestrator"),
+	                                          "retry"),
+	                                      1));
+	trials = cJSON_AddArrayToObject(lock, "trials");
+	for (size_t i = 0; i < job->n_items; i++) {
+		const struct job_item *it = &job->items[i];
+		const struct job_task *jt = &job->tasks[it->task];
+
+		if (it->state == ITEM_SKIPPED)
+			continue;
+		cJSON_AddItemToArray(trials,
+		                     trial_lock_json(it->trial_config, jt->task->name, jt->checksum));
+	}
+	return json_write_at(&job->cd, "lock.json", lock, err);
+}
+
 int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 {
 	_cleanup_json_ cJSON *job_json = NULL;
@@ -646,7 +759,7 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 			job_item_name(job, &job->items[i], NULL);
 	if (json_write_at(&job->cd, "config.json", job_json, err) < 0)
 		return -1;
-	return 0;
+	return job_write_lock(job, err);
 }
 
 char *job_resume_summary(const struct job *job)
@@ -1037,7 +1150,7 @@ static void reap(struct job *job, struct progress *prog)
 			log_info("%s: %s; retry %d of %d in %.1f s", it->trial_name,
 			         it->result.exception->type, it->retries + 1,
 			         job->cfg->orchestrator.retry.max_retries, delay);
-			if (move_aside(job, it->trial_name, ".retried", &err) < 0)
+			if (keep_attempt(job, it->trial_name, &err) < 0)
 				log_error("%s", err.msg);
 			trial_result_free(&it->result);
 			it->has_result = false;

@@ -31,12 +31,17 @@ char *eval_key(const struct trial_outcome *o)
 {
 	char *key;
 
-	if (o->model_name)
-		key = xasprintf("%s__%s__%s", o->agent_name ? o->agent_name : "unknown",
-		                o->model_name, o->source ? o->source : "adhoc");
-	else
+	if (o->model_name) {
+		/* Harbor keys by model_info.name: the model without its provider. */
+		const char *slash = strchr(o->model_name, '/');
+		const char *model = slash && slash[1] ? slash + 1 : o->model_name;
+
+		key = xasprintf("%s__%s__%s", o->agent_name ? o->agent_name : "unknown", model,
+		                o->source ? o->source : "adhoc");
+	} else {
 		key = xasprintf("%s__%s", o->agent_name ? o->agent_name : "unknown",
 		                o->source ? o->source : "adhoc");
+	}
 	for (char *p = key; *p; p++)
 		if (*p == '/')
 			*p = '-';
@@ -295,14 +300,16 @@ static void compute_key_stats(const struct trial_outcome *const *t, size_t n,
 	ks->pass = xcalloc(n_keys ? n_keys : 1, sizeof(cJSON *));
 	ks->rstats = cJSON_CreateObject();
 	/* No rewards at all: one all-zero column named "reward". */
-	if (n_keys == 0)
+	if (n_keys == 0) {
 		for (size_t m = 0; m < n_metrics; m++)
 			ks->agg[m] = aggregate(metrics[m].type, vals, n);
+		ks->pass[0] = pass_at_k_for_column(&g, vals, n);
+	}
 	for (size_t k = 0; k < n_keys; k++) {
 		table_column(tab, k, vals, has);
 		for (size_t m = 0; m < n_metrics; m++)
 			ks->agg[m * n_keys + k] = aggregate(metrics[m].type, vals, n);
-		if (column_is_binary(vals, n))
+		if (n_keys == 1 && column_is_binary(vals, n))
 			ks->pass[k] = pass_at_k_for_column(&g, vals, n);
 		cJSON_AddItemToObject(ks->rstats, tab->keys.v[k],
 		                      value_distribution(t, vals, has, n));
@@ -326,35 +333,28 @@ static cJSON *metrics_json(const struct metric_spec *metrics, size_t n_metrics,
 			cJSON_AddNumberToObject(md, metrics[m].type,
 			                        agg[m * (n_keys ? n_keys : 1)]);
 		} else {
-			/* Several keys: one value per key (missing keys counted as 0), under
-			 * the metric's name so that the list says which metric each is. */
-			cJSON *per_key = cJSON_AddObjectToObject(md, metrics[m].type);
-
+			/* Several keys: Harbor's bare form, one value per key (missing keys
+			 * counted as 0); the list's order says which metric each dict is. */
 			for (size_t k = 0; k < n_keys; k++)
-				cJSON_AddNumberToObject(per_key, keys->v[k], agg[m * n_keys + k]);
+				cJSON_AddNumberToObject(md, keys->v[k], agg[m * n_keys + k]);
 		}
 		cJSON_AddItemToArray(list, md);
 	}
 	return list;
 }
 
-/* pass@k: the object itself for a single key; per key (binary keys only) for several. */
+/* pass@k as Harbor writes it (dict[int, float]): only when every trial has at most
+ * one reward key and that key is 0/1; {} otherwise (job_print_summary says why). */
 static void add_pass_at_k(cJSON *e, const struct strv *keys, cJSON **pass)
 {
-	cJSON *per_key = NULL;
-
-	if (keys->n == 1) {
-		if (pass[0])
-			cJSON_AddItemToObject(e, "pass_at_k", pass[0]);
-		return;
+	if (keys->n <= 1 && pass[0]) {
+		cJSON_AddItemToObject(e, "pass_at_k", pass[0]);
+		pass[0] = NULL;
+	} else {
+		cJSON_AddObjectToObject(e, "pass_at_k");
 	}
-	for (size_t k = 0; k < keys->n; k++) {
-		if (!pass[k])
-			continue;
-		if (!per_key)
-			per_key = cJSON_AddObjectToObject(e, "pass_at_k");
-		cJSON_AddItemToObject(per_key, keys->v[k], pass[k]);
-	}
+	for (size_t k = 0; k < keys->n; k++)
+		cJSON_Delete(pass[k]);
 }
 
 static cJSON *eval_stats(const struct trial_outcome *const *t, size_t n,

@@ -25,7 +25,8 @@ struct trial_outcome {
 
 void trial_outcome_from_result(const struct trial_result *r, struct trial_outcome *o);
 
-/* Harbor's eval key: "{agent}__{model}__{dataset}" or "{agent}__{dataset}", with "/"
+/* Harbor's eval key: "{agent}__{model}__{dataset}" or "{agent}__{dataset}", where
+ * model is the model name without its provider ("openai/gpt-5" -> "gpt-5"), with "/"
  * replaced by "-". Heap string. */
 char *eval_key(const struct trial_outcome *o);
 

@@ -364,6 +364,28 @@ static void print_tampered(FILE *out, const cJSON *tampered)
 	}
 }
 
+/* Why an eval has no pass@k (Harbor's rule: a single reward key, 0 or 1). */
+static void print_pass_at_k_na(FILE *out, const cJSON *reward_stats)
+{
+	const cJSON *key = reward_stats ? reward_stats->child : NULL;
+	const cJSON *v;
+	int n_keys = cJSON_GetArraySize(reward_stats);
+
+	if (n_keys > 1) {
+		fprintf(out, "    pass@k: does not apply (%d reward keys; it needs a single 0/1 reward)\n",
+		        n_keys);
+		return;
+	}
+	cJSON_ArrayForEach(v, key)
+	{
+		if (strcmp(v->string, "0.0") != 0 && strcmp(v->string, "1.0") != 0) {
+			fprintf(out, "    pass@k: does not apply (rewards other than 0 and 1)\n");
+			return;
+		}
+	}
+	/* Binary rewards, yet no k: fewer than 2 trials of some task (-k 2 or more). */
+}
+
 void job_print_summary(FILE *out, const cJSON *stats)
 {
 	const cJSON *evals = cJSON_GetObjectItemCaseSensitive(stats, "evals");
@@ -377,21 +399,26 @@ void job_print_summary(FILE *out, const cJSON *stats)
 		const cJSON *m, *v;
 		struct strbuf line = STRBUF_INIT;
 
-		cJSON_ArrayForEach(m, metrics) cJSON_ArrayForEach(v, m)
+		cJSON_ArrayForEach(m, metrics)
 		{
-			const cJSON *k;
+			/* Several reward keys: Harbor's bare {key: value} per metric. */
+			bool group = cJSON_GetArraySize(m) > 1;
 
 			if (line.len)
 				sb_adds(&line, ", ");
-			if (cJSON_IsObject(v)) { /* multi-key: {"mean": {key: value}} */
-				sb_addf(&line, "%s:", v->string);
-				cJSON_ArrayForEach(k, v)
-				    sb_addf(&line, " %s %.3f", k->string, k->valuedouble);
-			} else if (cJSON_IsNumber(v) && !isnan(v->valuedouble)) {
-				sb_addf(&line, "%s %.3f", v->string, v->valuedouble);
-			} else {
-				sb_addf(&line, "%s -", v->string);
+			if (group)
+				sb_addc(&line, '[');
+			cJSON_ArrayForEach(v, m)
+			{
+				if (v != m->child)
+					sb_adds(&line, ", ");
+				if (cJSON_IsNumber(v) && !isnan(v->valuedouble))
+					sb_addf(&line, "%s %.3f", v->string, v->valuedouble);
+				else
+					sb_addf(&line, "%s -", v->string);
 			}
+			if (group)
+				sb_addc(&line, ']');
 		}
 		fprintf(out, "%-40s %7d %7d  %s\n", e->string,
 		        cJSON_GetObjectItemCaseSensitive(e, "n_trials")->valueint,
@@ -406,14 +433,10 @@ void job_print_summary(FILE *out, const cJSON *stats)
 			if (pk && pk->child) {
 				fputs("    pass@k:", out);
 				cJSON_ArrayForEach(k, pk)
-				{
-					if (cJSON_IsNumber(k))
-						fprintf(out, " @%s %.3f", k->string,
-						        k->valuedouble);
-					else
-						fprintf(out, " [%s]", k->string);
-				}
+				fprintf(out, " @%s %.3f", k->string, k->valuedouble);
 				fputc('\n', out);
+			} else if (pk) {
+				print_pass_at_k_na(out, rs);
 			}
 			cJSON_ArrayForEach(k, rs)
 			{

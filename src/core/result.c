@@ -11,8 +11,10 @@
 #include "rollout/timeutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -189,6 +191,43 @@ static cJSON *writable_rewards(const struct trial_result *r, struct err *why)
 	return NULL;
 }
 
+/* A number the way Python prints a float (Harbor's rewards are floats): the
+ * shortest text that reads back the same, with ".0" when it would look integral. */
+void json_float_text(double v, char *buf, size_t n)
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, n, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	if (!strpbrk(buf, ".eEn"))
+		strncat(buf, ".0", n - strlen(buf) - 1);
+}
+
+/* cJSON_ReplaceItemViaPointer without losing the member's key. */
+static void replace_keeping_key(cJSON *parent, cJSON *old, cJSON *with)
+{
+	if (old->string && !(old->type & cJSON_StringIsConst)) {
+		with->string = old->string;
+		old->string = NULL;
+	}
+	cJSON_ReplaceItemViaPointer(parent, old, with);
+}
+
+/* Each numeric reward becomes a raw float literal (1 -> 1.0), as Harbor writes it. */
+static void rewards_as_floats(cJSON *rewards)
+{
+	for (cJSON *c = rewards->child, *next; c; c = next) {
+		char buf[64];
+
+		next = c->next;
+		if (!cJSON_IsNumber(c) || !isfinite(c->valuedouble))
+			continue;
+		json_float_text(c->valuedouble, buf, sizeof(buf));
+		replace_keeping_key(rewards, c, cJSON_CreateRaw(buf));
+	}
+}
+
 static void add_exception(cJSON *j, const struct exception_info *x)
 {
 	cJSON *e = cJSON_AddObjectToObject(j, "exception_info");
@@ -230,8 +269,9 @@ cJSON *trial_result_to_json(const struct trial_result *r)
 			    xstrndup(r->model_name, (size_t)(slash - r->model_name));
 			cJSON_AddItemToObject(mi, "provider", prov);
 		} else {
+			/* No provider in the name: classic Harbor requires a string here. */
 			cJSON_AddStringToObject(mi, "name", r->model_name);
-			cJSON_AddNullToObject(mi, "provider");
+			cJSON_AddStringToObject(mi, "provider", "");
 		}
 	} else {
 		cJSON_AddNullToObject(agent_info, "model_info");
@@ -268,6 +308,9 @@ cJSON *trial_result_to_json(const struct trial_result *r)
 	}
 	cJSON_AddItemToObject(j, "started_at", time_json(r->started_at));
 	cJSON_AddItemToObject(j, "finished_at", time_json(r->finished_at));
+	/* Harbor >= 0.22: where the verifier ran. rollout runs it in the agent's
+	 * environment ("shared"); it has no separate verifier environments. */
+	cJSON_AddStringToObject(j, "verifier_environment_mode", "shared");
 	{
 		cJSON *t = cJSON_AddObjectToObject(j, "timing");
 
@@ -413,9 +456,14 @@ int trial_result_write(const struct cdir *trial, const struct trial_result *r, s
 	traceback = json_get_str(cJSON_GetObjectItemCaseSensitive(j, "exception_info"),
 	                         "exception_traceback");
 
+	cJSON *rewards = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(j, "verifier_result"), "rewards");
+
 	if (traceback &&
 	    cdir_write_atomic(trial, "exception.txt", traceback, strlen(traceback), 0644, err) < 0)
 		return -1;
+	if (cJSON_IsObject(rewards))
+		rewards_as_floats(rewards);
 	return json_write_at(trial, "result.json", j, err);
 }
 
@@ -446,4 +494,73 @@ enum result_status trial_result_load(const struct cdir *trial, struct trial_resu
 		return RESULT_CORRUPT;
 	}
 	return RESULT_OK;
+}
+
+/* A copy of v without null members (pydantic's exclude_none), recursively. */
+static cJSON *dup_without_nulls(const cJSON *v)
+{
+	cJSON *out = cJSON_Duplicate(v, 1);
+	cJSON *c = out ? out->child : NULL;
+
+	while (c) {
+		cJSON *next = c->next;
+
+		if (cJSON_IsNull(c) && cJSON_IsObject(out)) {
+			cJSON_Delete(cJSON_DetachItemViaPointer(out, c));
+		} else if (cJSON_IsObject(c) || cJSON_IsArray(c)) {
+			replace_keeping_key(out, c, dup_without_nulls(c));
+		}
+		c = next;
+	}
+	return out;
+}
+
+cJSON *trial_lock_json(const cJSON *trial_config, const char *task_name, const char *checksum)
+{
+	static const char *const mult[] = {"timeout_multiplier",
+	                                   "agent_timeout_multiplier",
+	                                   "verifier_timeout_multiplier",
+	                                   "agent_setup_timeout_multiplier",
+	                                   "environment_build_timeout_multiplier",
+	                                   NULL};
+	const cJSON *task = cJSON_GetObjectItemCaseSensitive(trial_config, "task");
+	const char *git_url = json_get_str(task, "git_url");
+	cJSON *lock = cJSON_CreateObject(), *t, *v;
+
+	cJSON_AddNumberToObject(lock, "schema_version", 2);
+	t = cJSON_AddObjectToObject(lock, "task");
+	cJSON_AddStringToObject(t, "name", task_name ? task_name : "");
+	cJSON_AddStringToObject(t, "type", git_url ? "git" : "local");
+	{
+		_cleanup_free_ char *digest = xasprintf("sha256:%s", checksum ? checksum : "");
+
+		cJSON_AddStringToObject(t, "digest", digest);
+	}
+	for (const char *const *k = (const char *const[]){"source", "path", "git_url",
+	                                                   "git_commit_id", NULL};
+	     *k; k++) {
+		const char *sv = json_get_str(task, *k);
+
+		if (sv)
+			cJSON_AddStringToObject(t, *k, sv);
+	}
+	cJSON_AddFalseToObject(lock, "install_only");
+	for (const char *const *k = mult; *k; k++) {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(trial_config, *k);
+
+		if (cJSON_IsNumber(m))
+			cJSON_AddNumberToObject(lock, *k, m->valuedouble);
+	}
+	cJSON_AddItemToObject(
+	    lock, "agent", dup_without_nulls(cJSON_GetObjectItemCaseSensitive(trial_config, "agent")));
+	cJSON_AddArrayToObject(lock, "skills");
+	cJSON_AddItemToObject(
+	    lock, "environment",
+	    dup_without_nulls(cJSON_GetObjectItemCaseSensitive(trial_config, "environment")));
+	v = dup_without_nulls(cJSON_GetObjectItemCaseSensitive(trial_config, "verifier"));
+	if (!v)
+		v = cJSON_CreateObject();
+	cJSON_AddStringToObject(v, "environment_mode", "shared");
+	cJSON_AddItemToObject(lock, "verifier", v);
+	return lock;
 }

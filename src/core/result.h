@@ -63,6 +63,12 @@ struct trial_result {
 };
 
 void trial_result_init(struct trial_result *r);
+/* Harbor's TrialLock (lock.json, schema 2) of a trial: its resolved inputs from the
+ * TrialConfig, the task's digest ("sha256:" + task_checksum, the dirhash; Harbor's
+ * packager hashes differently) and the verifier's environment mode ("shared"). */
+cJSON *trial_lock_json(const cJSON *trial_config, const char *task_name, const char *checksum);
+/* v as Python prints a float: shortest round-trip text, "1.0" rather than "1". */
+void json_float_text(double v, char *buf, size_t n);
 void trial_result_free(struct trial_result *r);
 /* Record an error; only the first one is kept (later calls are ignored). */
 void trial_result_set_exception(struct trial_result *r, const char *type, const char *fmt, ...)

@@ -453,10 +453,15 @@ out:
 }
 
 /* Where a declared artifact lands under artifacts/: its destination, else its
- * source's basename; NULL when that would not stay inside. */
+ * source path mirrored as Harbor 0.22 does (/app/out.txt -> artifacts/app/out.txt);
+ * NULL when that would not stay inside. */
 static char *artifact_dest(const char *src, const char *dest)
 {
-	return path_clean_relative(dest && *dest ? dest : path_basename(src));
+	if (dest && *dest)
+		return path_clean_relative(dest);
+	while (*src == '/')
+		src++;
+	return path_clean_relative(src);
 }
 
 static void collect_artifacts(struct trial_run_state *s, const struct copy_limits *lim)
@@ -733,6 +738,15 @@ int trial_run(const struct trial_spec *spec, struct trial_result *r, struct err 
 	if (spec->config_json && json_write_at(&s.trial, "config.json", spec->config_json, err) < 0) {
 		rc = -1;
 		goto close_log;
+	}
+	if (spec->config_json) {
+		_cleanup_json_ cJSON *lock =
+		    trial_lock_json(spec->config_json, spec->task_name, spec->task_checksum);
+
+		if (json_write_at(&s.trial, "lock.json", lock, err) < 0) {
+			rc = -1;
+			goto close_log;
+		}
 	}
 	/* No result.json until the trial ends: a trial directory without one is an
 	 * unfinished trial to resume (config.json says which). */

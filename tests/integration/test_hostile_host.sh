@@ -110,7 +110,7 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 		"$(test -f "$d/agent/exit-code.txt" && test -f "$d/artifacts/manifest.json" && echo yes)" yes
 	d=$(trial_of "$jd" artifact-through-links)
 	check_eq "$p: the artifact landed in the trial, masked" \
-		"$(stat -c '%F %a' "$d/artifacts/tree" "$d/artifacts/tree/f" 2>&1)" "directory 755
+		"$(stat -c '%F %a' "$d/artifacts/app/tree" "$d/artifacts/app/tree/f" 2>&1)" "directory 755
 regular file 755"
 	d=$(trial_of "$jd" deep-tree)
 	check "$p: the 3,000-deep tree was cut (and recorded)" \
@@ -119,7 +119,7 @@ regular file 755"
 	check_eq "$p: the 1 TiB sparse log was cut to the cap and stays sparse" \
 		"$(stat -c '%s %b' "$d/agent/huge" 2>&1 | awk '{print $1 "/" ($2 < 2048)}')" "1073741824/1"
 	check_eq "$p: the 3 GiB artifact was cut to the cap, sparse, and that is recorded" \
-		"$(stat -c '%s %b' "$d/artifacts/big" 2>&1 | awk '{print ($1 > 1073676288 && $1 <= 1073741824) "/" ($2 < 2048)}')/$(result_field "$d" 'r["integrity"]["collect"]["artifacts_truncated"]')" \
+		"$(stat -c '%s %b' "$d/artifacts/app/big" 2>&1 | awk '{print ($1 > 1073676288 && $1 <= 1073741824) "/" ($2 < 2048)}')/$(result_field "$d" 'r["integrity"]["collect"]["artifacts_truncated"]')" \
 		"1/1/True"
 	d=$(trial_of "$jd" replanting-daemon)
 	check "$p: the re-planting daemon was killed at the end of the agent phase" \

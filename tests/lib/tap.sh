@@ -40,7 +40,26 @@ check_contains() {
 	case "$2" in *"$3"*) ok "$1" ;; *) not_ok "$1" "expected to contain: $3" "got: $2" ;; esac
 }
 
-done_testing() { echo "1..$TAP_N"; }
+# Every job directory the suite made (under $TAP_TMP and $HARBOR_CHECK_DIRS) must
+# read as Harbor's (tests/harbor/validate_jobs.py): one test line per suite.
+harbor_check() {
+	local dirs=() out n
+	[ -n "${TAP_TMP:-}" ] && [ -d "$TAP_TMP" ] && dirs+=("$TAP_TMP")
+	for n in ${HARBOR_CHECK_DIRS:-}; do [ -d "$n" ] && dirs+=("$n"); done
+	[ ${#dirs[@]} -gt 0 ] || return 0
+	if ! python3 -c 'import pydantic' 2>/dev/null; then
+		skip "harbor: the job directories validate against Harbor's models" "no python3 with pydantic"
+		return 0
+	fi
+	if out=$(python3 "$ROLLOUT_SRCDIR/tests/harbor/validate_jobs.py" "${dirs[@]}" 2>&1); then
+		case "$out" in "checked: 0 jobs, 0 trials") return 0 ;; esac
+		ok "harbor: ${out#checked: } validate against Harbor 0.22's models"
+	else
+		not_ok "harbor: the job directories validate against Harbor 0.22's models" "$out"
+	fi
+}
+
+done_testing() { harbor_check; echo "1..$TAP_N"; }
 
 # wait_until SECONDS CMD...: a condition polled every 50 ms, never a fixed sleep;
 # returns 1 when it still fails at the deadline.

@@ -110,7 +110,8 @@ TEST(job_defaults_are_harbors)
 	CHECK(!c.orchestrator.quiet);
 	CHECK_INT(c.orchestrator.retry.max_retries, 0);
 	CHECK(!c.orchestrator.retry.has_include_exceptions);
-	CHECK_INT(c.orchestrator.retry.exclude_exceptions.n, 9); /* Harbor 0.22 */
+	CHECK_INT(c.orchestrator.retry.exclude_exceptions.n, 9); /* Harbor 0.22's */
+	CHECK(strv_contains(&c.orchestrator.retry.exclude_exceptions, "ModelNotFoundError"));
 	CHECK(strv_contains(&c.orchestrator.retry.exclude_exceptions, "AgentTimeoutError"));
 	CHECK(strv_contains(&c.orchestrator.retry.exclude_exceptions, "RewardFileEmptyError"));
 	CHECK(c.orchestrator.retry.wait_multiplier == 1.0);
@@ -303,11 +304,51 @@ TEST(job_to_json_has_harbors_shape)
 	ds = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "datasets"));
 	CHECK_STR(ds, "[{\"task_names\":null,\"exclude_task_names\":null,\"n_tasks\":null,"
 	              "\"path\":\"test-dataset\"}]");
-	CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "environment"), "type")->valuestring,
+	/* The sandbox is no Harbor EnvironmentType: type null, an import_path, and
+	 * rollout's own name beside them. */
+	CHECK(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "environment"), "type")));
+	CHECK_STR(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "environment"), "import_path")->valuestring,
+	    ENV_SANDBOX_IMPORT_PATH);
+	CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "environment"), "rollout_provider")
+	              ->valuestring,
 	          "sandbox");
 	CHECK_STR(
 	    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "environment"), "preserve_env")->valuestring,
 	    "never");
+}
+
+/* config.json of older rollouts: environment.type "sandbox" and the classic retry
+ * exclusions are today's config (resume and merge keep working). */
+TEST(job_diff_accepts_older_config_json_forms)
+{
+	struct job_config a;
+	_cleanup_strvs_ struct strv diff = STRV_INIT;
+	_cleanup_json_ cJSON *now = NULL, *old = NULL;
+	cJSON *env, *retry;
+	struct err err = {0};
+
+	testdata_chdir();
+	job_config_init(&a);
+	REQUIRE(job_config_load("testdata/job.yaml", &a, &err) == 0);
+	now = job_config_to_json(&a);
+	old = cJSON_Duplicate(now, 1);
+	env = cJSON_GetObjectItem(old, "environment");
+	cJSON_DeleteItemFromObject(env, "rollout_provider");
+	cJSON_ReplaceItemInObject(env, "type", cJSON_CreateString("sandbox"));
+	cJSON_ReplaceItemInObject(env, "import_path", cJSON_CreateNull());
+	retry = cJSON_GetObjectItem(cJSON_GetObjectItem(old, "orchestrator"), "retry");
+	cJSON_ReplaceItemInObject(
+	    retry, "exclude_exceptions",
+	    cJSON_CreateStringArray(
+	        (const char *const[]){"AgentTimeoutError", "VerifierTimeoutError",
+	                              "RewardFileNotFoundError", "RewardFileEmptyError",
+	                              "VerifierOutputParseError"},
+	        5));
+	CHECK_INT(job_config_json_diff(old, now, &diff), 0);
+	/* and the file form reads back as the sandbox */
+	REQUIRE(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(now, "environment"), "type")));
+	job_config_release(&a);
 }
 
 TEST(job_diff_ignores_job_name_and_lists_changes)
@@ -330,12 +371,14 @@ TEST(job_diff_ignores_job_name_and_lists_changes)
 	b.agents[0].model_name = xstrdup("openai/gpt-5");
 	b.orchestrator.retry.has_include_exceptions = true;
 	strv_push(&b.orchestrator.retry.include_exceptions, "RuntimeError");
-	CHECK_INT(job_config_diff(&a, &b, &diff), 4);
-	REQUIRE(diff.n == 4);
+	CHECK_INT(job_config_diff(&a, &b, &diff), 6);
+	REQUIRE(diff.n == 6);
 	CHECK_STR(diff.v[0], "n_attempts: 1 -> 3");
 	CHECK_STR(diff.v[1], "orchestrator.retry.include_exceptions: null -> [\"RuntimeError\"]");
-	CHECK_STR(diff.v[2], "environment.type: \"sandbox\" -> \"docker\"");
-	CHECK_STR(diff.v[3], "agents[0].model_name: null -> \"openai/gpt-5\"");
+	CHECK_STR(diff.v[2], "environment.type: null -> \"docker\"");
+	CHECK_STR(diff.v[3], "environment.import_path: \"" ENV_SANDBOX_IMPORT_PATH "\" -> null");
+	CHECK_STR(diff.v[4], "environment.rollout_provider: \"sandbox\" -> \"docker\"");
+	CHECK_STR(diff.v[5], "agents[0].model_name: null -> \"openai/gpt-5\"");
 	job_config_release(&a);
 	job_config_release(&b);
 }
