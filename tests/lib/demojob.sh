@@ -5,14 +5,14 @@
 #                           with "why", the start of each exception's message too
 #   DEMO_EXPECTED           those lines for a correct run (test-dataset/README.md
 #                           says what each task exercises)
-DEMO_EXPECTED='agent-timeout {"reward":1} AgentTimeoutError
+DEMO_EXPECTED='agent-timeout {"reward":1.0} AgentTimeoutError
 bad-reward null VerifierOutputParseError
 empty-reward null RewardFileEmptyError
 failing-build null RuntimeError
-hello-busybox {"reward":1} -
-hello-world {"reward":1} -
+hello-busybox {"reward":1.0} -
+hello-world {"reward":1.0} -
 missing-solution null FileNotFoundError
-multi-reward {"correct":1,"style":0.5} -
+multi-reward {"correct":1.0,"style":0.5} -
 no-reward null RewardFileNotFoundError
 verifier-timeout null VerifierTimeoutError'
 
