@@ -40,7 +40,7 @@ RUN ls /sys/class/net | tr "\n" " " > /net.txt
 WORKDIR /app'
 	"$ROLLOUT" trial run -q -e "$p" -p "$W/net-$p/build-net" --trials-dir "$W/trials-$p" --trial-name net >/dev/null 2>&1
 	check_eq "$p: allow_internet = false: RUN steps have the network, the environment has none" \
-		"$(reward_of "$W/trials-$p/net/result.json")" "1 -"
+		"$(reward_of "$W/trials-$p/net/result.json")" "1.0 -"
 
 	# (13, 16) A failing build: the error names the task and keeps no colour codes.
 	mk_task "$W/colour-$p/colour-fail" 'true' "$PASS" '' 'FROM rollout-test/busybox:1
@@ -85,7 +85,7 @@ check_eq "tasks check accepts the skeleton" "$rc" 0
 check_contains "... and finds its base image in rollout's store" "$out" "image rollout-test/busybox:1 ($W/tasks/hello/environment/Dockerfile:5): in rollout's image store"
 out=$("$ROLLOUT" trials start -p "$W/tasks/hello" -a oracle --trials-dir "$W/trials" --trial-name hello 2>&1); rc=$?
 check_eq "trials start (Harbor's spelling) runs the oracle" "$rc" 0
-check_eq "... which solves the skeleton" "$(reward_of "$W/trials/hello/result.json")" "1 -"
+check_eq "... which solves the skeleton" "$(reward_of "$W/trials/hello/result.json")" "1.0 -"
 out=$("$ROLLOUT" tasks init hello -p "$W/tasks" 2>&1); rc=$?
 check_eq "tasks init refuses an existing task" "$rc" 1
 check_contains "tasks init: Harbor's template base by default" "$("$ROLLOUT" tasks init plain -p "$W/tasks" >/dev/null; cat "$W/tasks/plain/environment/Dockerfile")" "FROM ubuntu:24.04"
@@ -127,7 +127,7 @@ mk_task "$W/flags/flagged" 'echo out > /app/out; sleep 3' "$PASS" 'docker_image 
 t=$(ls -d jobs/flags/flagged__*/ | head -1)
 check_eq "--disable-verification: no rewards; --agent-timeout-multiplier: 60 s x 0.02 timed out" \
 	"$(reward_of "$t/result.json")" "none AgentTimeoutError"
-check "--artifact: the path is collected" test -f "$t/artifacts/out"
+check "--artifact: the path is collected where Harbor mirrors it (artifacts/app/out)" test -f "$t/artifacts/app/out"
 cfg=$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["agent"]["kwargs"], c["agent"]["env"], c["environment"]["kwargs"], c["environment"]["override_memory_mb"], c["verifier"]["disable"], c["artifacts"], c["agent_timeout_multiplier"])' "$t/config.json")
 check_eq "... and each flag is in the trial's config.json as Harbor saves it" "$cfg" \
 	"{'max_turns': 3} {'HELLO': 'there'} {'pids_limit': 300} 300 True ['/app/out'] 0.02"
