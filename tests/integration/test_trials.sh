@@ -5,6 +5,7 @@
 # directory is checked file by file against Harbor's layout.
 source "$(dirname "$0")/../lib/tap.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/providers.sh"
+source "$ROLLOUT_SRCDIR/tests/lib/jobfixtures.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/leftovers.sh"
 cd "$ROLLOUT_SRCDIR" || exit 1
 tap_tmpdir
@@ -196,6 +197,22 @@ EOF
 		reward=1 noexception file=agent/host-agent/stdout.txt file=agent/host-agent/return-code.txt
 	check_contains "$p: ... it ran on the host with the environment's name" \
 		"$(cat "$d/agent/host-agent/stdout.txt" 2>/dev/null)" "drove hello-busybox__"
+
+	# A trial run again under the name of one whose rollout was killed (resume reruns
+	# unfinished trials under their names): the dead run's environment is removed,
+	# not a name conflict.
+	busybox_task "$TAP_TMP/ns-$p" t 'sleep 3' 'echo 1 > /logs/verifier/reward.txt'
+	setsid "$ROLLOUT" trial run -e "$p" -p "$TAP_TMP/ns-$p/t" --trial-name "dup-$p-x" \
+		--trials-dir "$TAP_TMP/ns-$p/a" -q >/dev/null 2>&1 &
+	pid=$!
+	check "$p: killed run: its environment exists" \
+		wait_until 120 sh -c "'$ROLLOUT' env ls -e $p | grep -q dup-$p-x"
+	kill -9 -- -"$pid"
+	wait "$pid" 2>/dev/null
+	"$ROLLOUT" trial run -e "$p" -p "$TAP_TMP/ns-$p/t" --trial-name "dup-$p-x" \
+		--trials-dir "$TAP_TMP/ns-$p/b" -q >/dev/null 2>&1
+	check_eq "$p: the same trial name runs again after kill -9" \
+		"$(reward_of "$TAP_TMP/ns-$p/b/dup-$p-x") $(result_field "$TAP_TMP/ns-$p/b/dup-$p-x" '(r.get("exception_info") or {}).get("exception_type")')" "1 None"
 
 	check_eq "$p: no environment left by these trials" "$("$ROLLOUT" env ls -e "$p" | grep -c -- "-$p-")" 0
 done

@@ -286,6 +286,36 @@ static int remove_container(struct docker_client *c, const char *id, struct err 
 	return 0;
 }
 
+static int owner_dead(const cJSON *container);
+
+/* A container of this name whose rollout process is gone (a killed run's trial that
+ * resume now runs again under its name, before gc got to it): removed, so that the
+ * create can be retried. 1 = removed, 0 = none or still owned, -1 = error. */
+static int remove_dead_namesake(struct docker_client *c, const char *name, struct err *err)
+{
+	_cleanup_free_ char *q = http_query_escape(name);
+	_cleanup_free_ char *path = docker_path(c, "/containers/%s/json", q);
+	_cleanup_json_ cJSON *info = NULL;
+	const cJSON *config, *policy;
+	const char *id;
+	int status = 0;
+
+	if (docker_call(c, "GET", path, NULL, &info, &status, err) < 0)
+		return status == 404 ? 0 : -1;
+	config = cJSON_GetObjectItemCaseSensitive(info, "Config");
+	policy = cJSON_GetObjectItemCaseSensitive(
+	    cJSON_GetObjectItemCaseSensitive(info, "HostConfig"), "RestartPolicy");
+	id = json_get_str(info, "Id");
+	if (!id || owner_dead(config) != 1 ||
+	    strcmp(json_get_str(policy, "Name") ? json_get_str(policy, "Name") : "",
+	           KEPT_RESTART_POLICY) == 0)
+		return 0;
+	if (remove_container(c, id, err) < 0)
+		return -1;
+	log_info("docker: removed container %.12s left by a rollout process that is gone", id);
+	return 1;
+}
+
 static int docker_start(const struct env_config *cfg, struct environment **out, struct err *err)
 {
 	struct environment *env = xcalloc(1, sizeof(*env));
@@ -341,6 +371,14 @@ static int docker_start(const struct env_config *cfg, struct environment **out, 
 	 * to remove it. The create is short; the teardown that follows removes it. */
 	http_cancel_hold();
 	rc = docker_call(env->client, "POST", path, body, &resp, &status, err);
+	if (rc < 0 && status == 409) {
+		struct err ignored = {0};
+
+		if (remove_dead_namesake(env->client, name, &ignored) == 1) {
+			err_clear(err);
+			rc = docker_call(env->client, "POST", path, body, &resp, &status, err);
+		}
+	}
 	http_cancel_release();
 	if (rc < 0) {
 		if (status == 409)

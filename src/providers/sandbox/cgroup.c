@@ -580,12 +580,35 @@ static int v2_enable_controllers(const char *own, struct err *err)
 	return err_set(err, EBUSY, "write '%s' to %s: processes keep appearing in it", todo, sub);
 }
 
+/* Removes dir and the cgroups below it, deepest first, only while no process is in
+ * any of them (rmdir refuses a cgroup with processes); nothing is killed. */
+static int rmdir_empty_tree(const char *dir, int depth)
+{
+	_cleanup_closedir_ DIR *d = depth < 16 ? opendir(dir) : NULL;
+	struct dirent *de;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		_cleanup_free_ char *child = NULL;
+
+		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		child = path_join(dir, de->d_name);
+		if (rmdir_empty_tree(child, depth + 1) < 0)
+			return -1;
+	}
+	return rmdir(dir);
+}
+
 static int make_dir(const char *path, struct err *err)
 {
 	if (mkdir(path, 0755) == 0)
 		return 0;
-	/* A leftover of the same name (from a killed run) is reused only if empty. */
-	if (errno == EEXIST && rmdir(path) == 0 && mkdir(path, 0755) == 0)
+	/* A leftover of the same name (from a killed run, exec cgroups included) is
+	 * reused only if no process is left in it. */
+	if (errno == EEXIST && rmdir_empty_tree(path, 0) == 0 && mkdir(path, 0755) == 0)
 		return 0;
 	return err_sys(err, "mkdir %s", path);
 }

@@ -18,14 +18,29 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+static int remove_leftover(const char *envs, const char *name, struct err *err);
+
+/* A killed run's environment of the same name (resume reruns unfinished trials
+ * under their names) is removed first, as gc would; a live one stays a conflict. */
+static int start_level(const struct env_config *cfg, enum sandbox_isolation iso,
+                       struct environment **out, struct err *err)
+{
+	_cleanup_free_ char *envs = sandbox_envs_dir();
+
+	if (cfg->env_name && sandbox_check_name(cfg->env_name, NULL) == 0 &&
+	    remove_leftover(envs, cfg->env_name, err) < 0)
+		return err_wrap(err, "remove the leftover environment %s", cfg->env_name);
+	return sandbox_image_start(cfg, iso, out, err);
+}
+
 static int sb_start(const struct env_config *cfg, struct environment **out, struct err *err)
 {
-	return sandbox_image_start(cfg, SANDBOX_FULL, out, err);
+	return start_level(cfg, SANDBOX_FULL, out, err);
 }
 
 static int chroot_start(const struct env_config *cfg, struct environment **out, struct err *err)
 {
-	return sandbox_image_start(cfg, SANDBOX_CHROOT, out, err);
+	return start_level(cfg, SANDBOX_CHROOT, out, err);
 }
 
 static int sb_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
@@ -153,8 +168,43 @@ static int sb_list(struct env_info **out, size_t *n, struct err *err)
 	return 0;
 }
 
-/* Leftovers are environments whose owner is gone (its flock is free) and that
- * were not kept: remove them, killing their init if it somehow survived. */
+/* A leftover is an environment whose owner is gone (its flock is free) and that
+ * was not kept: remove it, killing its init if it somehow survived. 1 = removed,
+ * 0 = not a leftover (or no such directory), -1 = it could not be removed. */
+static int remove_leftover(const char *envs, const char *name, struct err *err)
+{
+	_cleanup_free_ char *dir = path_join(envs, name);
+	struct environment *env;
+	int fd, rc;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd); /* its owner is alive */
+		return 0;
+	}
+	env = xcalloc(1, sizeof(*env));
+	if (state_load(dir, env, err) < 0) {
+		/* Died before writing any state: nothing else can exist but the
+		 * directory and the limit of its project. */
+		free(env);
+		quota_dir_release(quota_dir_hold(dir, fd));
+		close(fd);
+		return rm_rf(dir, err) == 0 ? 1 : -1;
+	}
+	if (env->kept && state_init_alive(env)) {
+		close(fd);
+		env_free(env);
+		return 0;
+	}
+	env->dir_fd = fd;
+	log_info("sandbox: removing leftover environment %s", env->name);
+	rc = env_teardown(env, err) < 0 ? -1 : 1;
+	env_free(env);
+	return rc;
+}
+
 static int sb_gc(struct err *err)
 {
 	_cleanup_free_ char *envs = sandbox_envs_dir();
@@ -165,46 +215,17 @@ static int sb_gc(struct err *err)
 	if (!d)
 		return errno == ENOENT ? 0 : err_sys(err, "open %s", envs);
 	while ((de = readdir(d))) {
-		_cleanup_free_ char *dir = NULL;
-		struct environment *env;
 		struct err e = {0};
-		int fd;
+		int r;
 
 		if (de->d_name[0] == '.')
 			continue;
-		dir = path_join(envs, de->d_name);
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			continue;
-		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			close(fd); /* its owner is alive */
-			continue;
-		}
-		env = xcalloc(1, sizeof(*env));
-		if (state_load(dir, env, &e) < 0) {
-			/* Died before writing any state: nothing else can exist but
-			 * the directory and the limit of its project. */
-			free(env);
-			quota_dir_release(quota_dir_hold(dir, fd));
-			close(fd);
-			if (rm_rf(dir, &e) == 0)
-				removed++;
-			continue;
-		}
-		if (env->kept && state_init_alive(env)) {
-			close(fd);
-			env_free(env);
-			continue;
-		}
-		env->dir_fd = fd;
-		log_info("sandbox: removing leftover environment %s", env->name);
-		if (env_teardown(env, &e) < 0) {
+		r = remove_leftover(envs, de->d_name, &e);
+		if (r < 0) {
 			log_warn("sandbox: gc %s: %s", de->d_name, e.msg);
 			rc = -1;
-		} else {
-			removed++;
 		}
-		env_free(env);
+		removed += r > 0;
 	}
 	/* Destroyed environments whose owner died before removing them. */
 	removed += reaper_gc();
@@ -213,10 +234,6 @@ static int sb_gc(struct err *err)
 	return removed;
 }
 
-/* Done once in a job's orchestrator, so forked trial workers inherit the compiled
- * seccomp program, the cgroup probe and the network checks instead of redoing
- * them per trial. First the preflight: a host that forbids the namespaces
- * (a CI container) fails the job here, once, saying what would work. */
 static int sb_prepare(struct err *err)
 {
 	const struct sock_fprog *prog;
