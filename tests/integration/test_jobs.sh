@@ -21,6 +21,8 @@ all_results_finished() { # JOB_DIR
 	[ -z "$missing" ] || { echo "no finished result:$missing"; return 1; }
 }
 
+no_workers_of() { ! pgrep -f -- "--job-name $1" >/dev/null; }
+
 run_job() { # PROVIDER JOB_NAME EXTRA...
 	local p=$1 name=$2; shift 2
 	"$ROLLOUT" run -p "$TAP_TMP/mixed" -k 2 -e "$p" -o "$TAP_TMP/jobs-$p" --job-name "$name" -q "$@"
@@ -88,8 +90,9 @@ for p in ${ROLLOUT_TEST_PROVIDERS:-sandbox docker}; do
 	sleep 1.5
 	kill -9 $pid
 	wait $pid 2>/dev/null
-	# The workers notice (parent-death signal) and tear down; give them a moment.
-	for _ in $(seq 1 40); do pgrep -f -- "--job-name killed" >/dev/null || break; sleep 0.25; done
+	# The workers notice (parent-death signal) and tear down: gc leaves an
+	# environment alone while its worker lives, so wait for them (a condition).
+	check "$p: the workers end after kill -9 of rollout" wait_until 120 no_workers_of killed
 	"$ROLLOUT" gc -e "$p" >/dev/null; rc=$?
 	check_eq "$p: gc after kill -9 succeeds" "$rc" 0
 	check_eq "$p: nothing left after kill -9 and gc" "$(leftovers "$jobs/killed" "$p")" ""

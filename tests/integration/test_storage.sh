@@ -38,7 +38,7 @@ plain_job() {
 		'`-O quota,project` and mounted with `prjquota`'
 	check_eq "without project quotas: the trial records an unenforced limit" \
 		"$(storage_result "$(ls -d "$TAP_TMP"/jobs/plain/small__* | head -1)" | cut -d' ' -f1-5)" \
-		"false false 52428800 None 1"
+		"false false 52428800 None 1.0"
 }
 plain_job
 

@@ -119,9 +119,9 @@ storage_scenario() {
 	check_contains "over the limit: the write into /logs/agent fails with EDQUOT" \
 		"$(cat "$fill/agent/oracle.txt")" "error writing '/logs/agent/big': Disk quota exceeded"
 	check_eq "over the limit: result.json records the limit hit; the verifier still ran" \
-		"$(storage_result "$fill" | cut -d' ' -f1-3,5-)" "true true 52428800 1 None"
+		"$(storage_result "$fill" | cut -d' ' -f1-3,5-)" "true true 52428800 1.0 None"
 	check_eq "within the limit: unaffected, and not recorded as hit" \
-		"$(storage_result "$small" | cut -d' ' -f1-3,5-)" "true false 52428800 1 None"
+		"$(storage_result "$small" | cut -d' ' -f1-3,5-)" "true false 52428800 1.0 None"
 	check_contains "within the limit: the agent's write succeeded" \
 		"$(cat "$small/agent/oracle.txt")" "small dd ok"
 	leftover=$(storage_leftovers "$ROLLOUT_HOME")
@@ -187,11 +187,11 @@ storage_scenario() {
 	check_contains "chroot: over the limit: the write into / fails with EDQUOT" \
 		"$(cat "$fill/agent/oracle.txt" 2>&1)" "error writing '/root/big': Disk quota exceeded"
 	check_eq "chroot: over the limit: recorded as hit; the verifier still ran" \
-		"$(storage_result "$fill" | cut -d' ' -f1-3,5-)" "true true 52428800 1 None"
+		"$(storage_result "$fill" | cut -d' ' -f1-3,5-)" "true true 52428800 1.0 None"
 	check_eq "chroot: within the limit (the image's copy not counted): unaffected" \
-		"$(storage_result "$small" | cut -d' ' -f1-3,5-)" "true false 52428800 1 None"
+		"$(storage_result "$small" | cut -d' ' -f1-3,5-)" "true false 52428800 1.0 None"
 	check_eq "chroot: a limit below the image's size (1 MB for 2 MB of busybox) still runs" \
 		"$(storage_result "$(ls -d "$jobs"/quota-chroot/tiny__* | head -1)" | cut -d' ' -f1-3,5-)" \
-		"true false 1048576 1 None"
+		"true false 1048576 1.0 None"
 	check_eq "chroot: the environments' directories are gone" "$(storage_leftovers "$ROLLOUT_HOME")" ""
 }
