@@ -8,8 +8,10 @@ static const struct {
 	const char *name;
 	int (*fn)(int, char **);
 } commands[] = {
-    {"run", cmd_run},           {"jobs", cmd_jobs},   {"trial", cmd_trial}, {"tasks", cmd_tasks},
-    {"datasets", cmd_datasets}, {"image", cmd_image}, {"env", cmd_env},     {"gc", cmd_gc},
+    {"run", cmd_run},           {"jobs", cmd_jobs},
+    {"trial", cmd_trial},       {"tasks", cmd_tasks},
+    {"datasets", cmd_datasets}, {"image", cmd_image},
+    {"env", cmd_env},           {"gc", cmd_gc},
     {"doctor", cmd_doctor},     {"version", cmd_version},
     {"trials", cmd_trial}, /* Harbor's spelling: `rollout trials start` */
 };

@@ -38,7 +38,10 @@ struct cdir {
 	int fd;     /* O_RDONLY | O_DIRECTORY; -1 when unset */
 	char *path; /* for messages only: never resolved again */
 };
-#define CDIR_INIT {.fd = -1, .path = NULL}
+#define CDIR_INIT                                                                                  \
+	{                                                                                          \
+		.fd = -1, .path = NULL                                                             \
+	}
 /* Releasing a zeroed or CDIR_INIT handle does nothing. */
 
 void cdir_release(struct cdir *d);
@@ -61,8 +64,8 @@ int cdir_sub(const struct cdir *d, const char *rel, struct cdir *out, struct err
 /* mkdir -p beneath d (new directories get mode & 0755) and open the last. A
  * component that exists and is not a directory is an error, unless `replace`:
  * then it is removed (whatever it is) and the directory made. out may be NULL. */
-int cdir_mkdirs(const struct cdir *d, const char *rel, mode_t mode, bool replace,
-                struct cdir *out, struct err *err);
+int cdir_mkdirs(const struct cdir *d, const char *rel, mode_t mode, bool replace, struct cdir *out,
+                struct err *err);
 
 /* lstat beneath d: 0, or -1 with errno (ENOENT when absent). Never follows. */
 int cdir_lstat(const struct cdir *d, const char *rel, struct stat *st);
@@ -185,8 +188,8 @@ long long copy_data_sparse(int in, int out, long long max, double deadline, bool
  * hard-linked when `link_files` and already safe), symlinks only when they stay
  * inside the copy; FIFOs, devices and sockets are left out. Iterative, at
  * most SANITIZE_DEPTH_DEFAULT levels (deeper is an error). */
-int cdir_copy_tree(const struct cdir *src, const char *name, const struct cdir *dst,
-                   const char *to, bool link_files, struct err *err);
+int cdir_copy_tree(const struct cdir *src, const char *name, const struct cdir *dst, const char *to,
+                   bool link_files, struct err *err);
 
 /* For tests: use the per-component walk instead of openat2. */
 extern bool cdir_force_walk;

@@ -25,12 +25,12 @@ struct agent_custom {
 struct agent_context {
 	const struct provider_ops *provider;
 	struct environment *env;
-	const char *env_name;    /* trial name: the environment's name for `rollout env` */
-	const char *trial_dir;         /* host trial directory (made by rollout) */
-	const struct cdir *agent_dir;  /* host <trial>/agent (mounted at /logs/agent): the
+	const char *env_name;         /* trial name: the environment's name for `rollout env` */
+	const char *trial_dir;        /* host trial directory (made by rollout) */
+	const struct cdir *agent_dir; /* host <trial>/agent (mounted at /logs/agent): the
 	                                  agent writes there too, so only confined I/O */
-	const char *task_dir;          /* host task directory */
-	const char *instruction; /* instruction.md text */
+	const char *task_dir;         /* host task directory */
+	const char *instruction;      /* instruction.md text */
 	const char *instruction_path;
 	const char *model_name;            /* "provider/model" or NULL */
 	const char *const *extra_env;      /* agent env from the job file, KEY=VALUE */
@@ -49,7 +49,7 @@ struct agent_context {
 	bool timed_out;
 	bool oom_killed;       /* a command of the agent was OOM-killed */
 	bool output_truncated; /* a command's output went beyond the cap */
-	int n_commands; /* command-N directories written so far */
+	int n_commands;        /* command-N directories written so far */
 };
 
 struct agent_def {

@@ -35,7 +35,8 @@ static int oracle_run(const struct agent_def *def, struct agent_context *ctx, st
 	    !S_ISREG(st.st_mode)) {
 		ctx->exception_type = "FileNotFoundError";
 		err_clear(err);
-		return err_set(err, ENOENT, "%s/solution/solve.sh not found (or not a regular file)",
+		return err_set(err, ENOENT,
+		               "%s/solution/solve.sh not found (or not a regular file)",
 		               ctx->task_dir);
 	}
 	if ((log = cdir_create(ctx->agent_dir, "oracle.txt", 0644, err)) < 0)

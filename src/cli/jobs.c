@@ -82,8 +82,8 @@ struct resume_cli {
 #define RESUME(field) offsetof(struct resume_cli, field)
 
 static const struct cli_option resume_options[] = {
-    CLI_OPT('p', "path", NULL, "DIR", "the job directory (or give it as the argument)",
-            cli_opt_str, RESUME(path)),
+    CLI_OPT('p', "path", NULL, "DIR", "the job directory (or give it as the argument)", cli_opt_str,
+            RESUME(path)),
     CLI_OPT('f', "filter-error-type", "filter-error", "TYPE",
             "run again the trials that ended with this exception\n"
             "type (repeatable); replaces the default set:\n"
@@ -250,7 +250,8 @@ static int jobs_summarize(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (dirs.n != 1)
-		return cli_usage_error("jobs summarize", dirs.n ? "more than one DIR" : "missing DIR");
+		return cli_usage_error("jobs summarize",
+		                       dirs.n ? "more than one DIR" : "missing DIR");
 	if (dir_stats(dirs.v[0], &stats, NULL, &err) < 0)
 		return cli_fail("%s", err.msg);
 	if (json) {
@@ -352,8 +353,9 @@ static int jobs_merge_dirs(const char *out, char **argv, int argc)
 				cJSON_ReplaceItemInObjectCaseSensitive(lock, "trials",
 				                                       cJSON_CreateArray());
 			}
-			cJSON_ArrayForEach(t, trials) cJSON_AddItemToArray(
-			    cJSON_GetObjectItemCaseSensitive(lock, "trials"), cJSON_Duplicate(t, 1));
+			cJSON_ArrayForEach(t, trials)
+			    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(lock, "trials"),
+			                         cJSON_Duplicate(t, 1));
 		}
 		if (json_load_at(&shard, "result.json", &res, &err) == 0)
 			total += (int)json_get_num(res, "n_total_trials", 0);
@@ -364,7 +366,8 @@ static int jobs_merge_dirs(const char *out, char **argv, int argc)
 
 			/* Shards are inputs: trial directories are copied confined (no
 			 * link followed or kept pointing out, modes masked). */
-			if (names.v[k][0] == '.' || cdir_sub(&shard, names.v[k], &t, &ignored) < 0 ||
+			if (names.v[k][0] == '.' ||
+			    cdir_sub(&shard, names.v[k], &t, &ignored) < 0 ||
 			    cdir_lstat(&t, "config.json", &st) < 0 || !S_ISREG(st.st_mode))
 				continue;
 			if (cdir_exists(&outd, names.v[k]))

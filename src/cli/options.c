@@ -320,11 +320,11 @@ static const struct flat_row *find_row(const struct flat *f, const char *flag)
 	for (size_t i = 0; i < f->n; i++) {
 		const struct cli_option *o = f->v[i].o;
 
-		if (flag[0] == '-' && flag[1] && !flag[2] && flag[1] != '-' && o->short_name == flag[1])
+		if (flag[0] == '-' && flag[1] && !flag[2] && flag[1] != '-' &&
+		    o->short_name == flag[1])
 			return &f->v[i];
-		if (!strncmp(flag, "--", 2) &&
-		    ((o->long_name && !strcmp(flag + 2, o->long_name)) ||
-		     (o->alias && !strcmp(flag + 2, o->alias))))
+		if (!strncmp(flag, "--", 2) && ((o->long_name && !strcmp(flag + 2, o->long_name)) ||
+		                                (o->alias && !strcmp(flag + 2, o->alias))))
 			return &f->v[i];
 	}
 	return NULL;

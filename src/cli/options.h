@@ -34,14 +34,14 @@ typedef int cli_option_fn(const struct cli_option *opt, const char *flag, const 
                           void *ctx, struct err *err);
 
 struct cli_option {
-	char short_name;          /* 0: none */
-	const char *long_name;    /* without "--"; NULL for headings and includes */
-	const char *alias;        /* a second long spelling (Harbor's "ak"), or NULL */
-	const char *arg;          /* placeholder shown in --help; NULL: takes no value */
-	const char *help;         /* may hold '\n' for more lines */
-	cli_option_fn *fn;        /* NULL for headings and includes */
-	size_t off;               /* target field (or, for an include, its base) */
-	long min;                 /* cli_opt_int: the least value accepted */
+	char short_name;            /* 0: none */
+	const char *long_name;      /* without "--"; NULL for headings and includes */
+	const char *alias;          /* a second long spelling (Harbor's "ak"), or NULL */
+	const char *arg;            /* placeholder shown in --help; NULL: takes no value */
+	const char *help;           /* may hold '\n' for more lines */
+	cli_option_fn *fn;          /* NULL for headings and includes */
+	size_t off;                 /* target field (or, for an include, its base) */
+	long min;                   /* cli_opt_int: the least value accepted */
 	const char *const *choices; /* cli_opt_choice: NULL-terminated names */
 	const struct cli_option *include;
 	const char *heading;
@@ -49,22 +49,33 @@ struct cli_option {
 
 /* An option row: short, long, alias, argument placeholder, help, handler, target
  * offset, then optional designated fields (.min = 1, .choices = names). */
-#define CLI_OPT(s, l, al, a, h, f, o, ...)                                                        \
-	{.short_name = (s), .long_name = (l), .alias = (al), .arg = (a), .help = (h), .fn = (f),   \
-	 .off = (o), __VA_ARGS__}
-#define CLI_HEADING(h) {.heading = (h)}
-#define CLI_INCLUDE(table, base) {.include = (table), .off = (base)}
-#define CLI_END {0}
+#define CLI_OPT(s, l, al, a, h, f, o, ...)                                                         \
+	{                                                                                          \
+		.short_name = (s), .long_name = (l), .alias = (al), .arg = (a), .help = (h),       \
+		.fn = (f), .off = (o), __VA_ARGS__                                                 \
+	}
+#define CLI_HEADING(h)                                                                             \
+	{                                                                                          \
+		.heading = (h)                                                                     \
+	}
+#define CLI_INCLUDE(table, base)                                                                   \
+	{                                                                                          \
+		.include = (table), .off = (base)                                                  \
+	}
+#define CLI_END                                                                                    \
+	{                                                                                          \
+		0                                                                                  \
+	}
 
 /* Generic handlers. */
-cli_option_fn cli_opt_true;     /* bool = true */
-cli_option_fn cli_opt_false;    /* bool = false */
-cli_option_fn cli_opt_str;      /* char *, replaced (non-empty) */
-cli_option_fn cli_opt_strv;     /* struct strv, appended (non-empty; repeatable) */
-cli_option_fn cli_opt_int;      /* int >= opt->min */
-cli_option_fn cli_opt_double;   /* double > 0, finite */
-cli_option_fn cli_opt_choice;   /* int: index into opt->choices */
-cli_option_fn cli_opt_kv;       /* struct strv of "KEY=VALUE" (KEY non-empty) */
+cli_option_fn cli_opt_true;   /* bool = true */
+cli_option_fn cli_opt_false;  /* bool = false */
+cli_option_fn cli_opt_str;    /* char *, replaced (non-empty) */
+cli_option_fn cli_opt_strv;   /* struct strv, appended (non-empty; repeatable) */
+cli_option_fn cli_opt_int;    /* int >= opt->min */
+cli_option_fn cli_opt_double; /* double > 0, finite */
+cli_option_fn cli_opt_choice; /* int: index into opt->choices */
+cli_option_fn cli_opt_kv;     /* struct strv of "KEY=VALUE" (KEY non-empty) */
 /* cJSON * object (created when NULL): key=value with the value read as Harbor's
  * parse_kwargs reads it: JSON when it parses (numbers, true/false/null, lists,
  * objects, quoted strings), Python's True/False/None, else the text as a string. */

@@ -9,8 +9,8 @@
 #include "rollout/signals.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +44,8 @@ static int opt_shard(const struct cli_option *o, const char *flag, const char *v
 	struct cli_run_opts *ro = (void *)((char *)ctx + o->off);
 
 	if (cli_parse_shard(value, &ro->shard_index, &ro->shard_count) < 0)
-		return err_set(err, EINVAL, "%s expects I/N with 0 <= I < N, got '%s'", flag, value);
+		return err_set(err, EINVAL, "%s expects I/N with 0 <= I < N, got '%s'", flag,
+		               value);
 	return 0;
 }
 
@@ -52,17 +53,17 @@ static int opt_shard(const struct cli_option *o, const char *flag, const char *v
 
 static const struct cli_option run_options[] = {
     CLI_INCLUDE(job_override_options, RUN(ov)),
-    CLI_OPT('c', "config", NULL, "FILE", "the job file (same as the positional argument)", cli_opt_str,
-     RUN(file)),
+    CLI_OPT('c', "config", NULL, "FILE", "the job file (same as the positional argument)",
+            cli_opt_str, RUN(file)),
     CLI_OPT(0, "shard", NULL, "I/N",
-     "run only the I-th of N deterministic slices of the trials\n"
-     "(I from 0); merge the slices with `rollout jobs merge`",
-     opt_shard, RUN(ro)),
+            "run only the I-th of N deterministic slices of the trials\n"
+            "(I from 0); merge the slices with `rollout jobs merge`",
+            opt_shard, RUN(ro)),
     CLI_OPT('y', "yes", NULL, NULL,
-     "let tasks read the host environment variables their\n"
-     "${VAR} templates name (else rollout lists them and asks\n"
-     "on a terminal, or refuses; job file: allow_host_env)",
-     cli_opt_true, RUN(ro.yes)),
+            "let tasks read the host environment variables their\n"
+            "${VAR} templates name (else rollout lists them and asks\n"
+            "on a terminal, or refuses; job file: allow_host_env)",
+            cli_opt_true, RUN(ro.yes)),
     CLI_END,
 };
 
@@ -150,8 +151,7 @@ int cmd_run(int argc, char **argv)
 	if (rc >= 0)
 		goto out;
 	if (operands.n + (rc_.file != NULL) > 1) {
-		rc = cli_usage_error("run", "unexpected argument '%s'",
-		                     operands.v[operands.n - 1]);
+		rc = cli_usage_error("run", "unexpected argument '%s'", operands.v[operands.n - 1]);
 		goto out;
 	}
 	file = rc_.file ? rc_.file : operands.n ? operands.v[0] : NULL;

@@ -74,8 +74,8 @@ static int make_logs(const char *base, char *paths[3], struct err *err)
 	return 0;
 }
 
-static int upload_dir(const struct provider_ops *ops, struct environment *env,
-                      const struct task *t, const char *entry, const char *to, struct err *err)
+static int upload_dir(const struct provider_ops *ops, struct environment *env, const struct task *t,
+                      const char *entry, const char *to, struct err *err)
 {
 	_cleanup_close_ int fd = task_open_dir(t->dir, entry, err);
 

@@ -88,15 +88,16 @@ static const char solve_sh[] = "#!/bin/sh\n"
                                "set -e\n"
                                "echo 'Hello, world!' > /app/hello.txt\n";
 
-static const char test_sh[] = "#!/bin/sh\n"
-                              "# Runs after the agent, from /app, with tests/ at /tests. The\n"
-                              "# reward (a number) goes to /logs/verifier/reward.txt; the exit\n"
-                              "# status does not count.\n"
-                              "if [ \"$(cat /app/hello.txt 2>/dev/null)\" = 'Hello, world!' ]; then\n"
-                              "\techo 1 > /logs/verifier/reward.txt\n"
-                              "else\n"
-                              "\techo 0 > /logs/verifier/reward.txt\n"
-                              "fi\n";
+static const char test_sh[] =
+    "#!/bin/sh\n"
+    "# Runs after the agent, from /app, with tests/ at /tests. The\n"
+    "# reward (a number) goes to /logs/verifier/reward.txt; the exit\n"
+    "# status does not count.\n"
+    "if [ \"$(cat /app/hello.txt 2>/dev/null)\" = 'Hello, world!' ]; then\n"
+    "\techo 1 > /logs/verifier/reward.txt\n"
+    "else\n"
+    "\techo 0 > /logs/verifier/reward.txt\n"
+    "fi\n";
 
 static int put(const char *task, const char *rel, const char *text, mode_t mode, struct err *err)
 {

@@ -13,8 +13,8 @@
 #include "rollout/strbuf.h"
 
 #include <dirent.h>
-#include <stddef.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,8 +84,7 @@ static const struct {
 
 /* One image the task needs; `where` says which line names it ("FILE:3"). Where it
  * was found goes to notes, a missing one to d as a warning. */
-static void check_image(const char *ref, const char *where, struct strv *notes,
-                        struct diags *d)
+static void check_image(const char *ref, const char *where, struct strv *notes, struct diags *d)
 {
 	_cleanup_sb_ struct strbuf found = STRBUF_INIT, missing = STRBUF_INIT, how = STRBUF_INIT;
 	static bool no_daemon; /* said once */
@@ -101,8 +100,9 @@ static void check_image(const char *ref, const char *where, struct strv *notes,
 			continue;
 		have = p->has_image(ref, &err);
 		if (have < 0 && docker && err.code != EINVAL) {
-			strv_pushf(notes, "note: no Docker daemon answered (%s): images not "
-			                  "looked for there",
+			strv_pushf(notes,
+			           "note: no Docker daemon answered (%s): images not "
+			           "looked for there",
 			           err.msg);
 			no_daemon = true;
 			continue;
@@ -197,7 +197,8 @@ static void check_dockerfile(const char *path, struct strv *notes, struct diags 
 				diag_add(d, DIAG_ERROR, "%s:%d: FROM: %s", path, in->line, err.msg);
 				err_clear(&err);
 			}
-		} else if (in->cmd == DF_COPY && (from = df_instr_flag(in, "from")) && from->value) {
+		} else if (in->cmd == DF_COPY && (from = df_instr_flag(in, "from")) &&
+		           from->value) {
 			ref = xstrdup(from->value);
 		}
 		if (ref && *ref && strcmp(ref, "scratch") && !all_digits(ref) &&
@@ -298,8 +299,8 @@ static const struct cli_option check_options[] = {
     CLI_OPT(0, "no-verify", NULL, NULL,
             "verification will be disabled: do not require tests/test.sh", cli_opt_true,
             offsetof(struct check_cli, no_verify)),
-    CLI_OPT('q', "quiet", NULL, NULL, "print only tasks with problems or warnings",
-            cli_opt_true, offsetof(struct check_cli, quiet)),
+    CLI_OPT('q', "quiet", NULL, NULL, "print only tasks with problems or warnings", cli_opt_true,
+            offsetof(struct check_cli, quiet)),
     CLI_END,
 };
 

@@ -42,16 +42,17 @@ struct trial_cli {
 #define TRIAL(field) offsetof(struct trial_cli, field)
 
 static const struct cli_option trial_options[] = {
-    CLI_OPT('p', "path", NULL, "TASK", "the task directory (required)", cli_opt_str, TRIAL(ov.path)),
+    CLI_OPT('p', "path", NULL, "TASK", "the task directory (required)", cli_opt_str,
+            TRIAL(ov.path)),
     CLI_OPT(0, "trial-name", NULL, "NAME", "default <task>__<7 random chars>", cli_opt_str,
-     TRIAL(trial_name)),
+            TRIAL(trial_name)),
     CLI_OPT(0, "trials-dir", NULL, "DIR", "default trials", cli_opt_str, TRIAL(trials_dir)),
     CLI_OPT('q', "quiet", NULL, NULL, "only the outcome line", cli_opt_true, TRIAL(quiet)),
     CLI_OPT('y', "yes", NULL, NULL,
-     "let the task read the host environment variables its\n"
-     "${VAR} templates name (else asked on a terminal, or\n"
-     "refused)",
-     cli_opt_true, TRIAL(yes)),
+            "let the task read the host environment variables its\n"
+            "${VAR} templates name (else asked on a terminal, or\n"
+            "refused)",
+            cli_opt_true, TRIAL(yes)),
     CLI_INCLUDE(job_agent_env_options, TRIAL(ov)),
     CLI_END,
 };
@@ -70,7 +71,8 @@ static int trial_run_cmd(int argc, char **argv)
 	int rc = EXIT_OK;
 
 	job_overrides_init(&tc.ov);
-	rc = cli_parse("trial run", trial_options, argc, argv, &tc, trial_usage, trial_footer, NULL);
+	rc =
+	    cli_parse("trial run", trial_options, argc, argv, &tc, trial_usage, trial_footer, NULL);
 	if (rc < 0 && !tc.ov.path)
 		rc = cli_usage_error("trial run", "missing -p TASK");
 	if (rc >= 0) {

@@ -20,10 +20,11 @@
 /* Harbor's RetryConfig.exclude_exceptions default (v0.22: the classic five plus
  * the agent errors no retry can fix). */
 static const char *const default_exclude_exceptions[] = {
-    "AgentTimeoutError",        "VerifierTimeoutError",     "RewardFileNotFoundError",
-    "RewardFileEmptyError",     "VerifierOutputParseError", "ApiUsageLimitError",
-    "AgentSafetyRefusalError",  "AgentAuthenticationError", "ModelNotFoundError",
-    NULL,
+    "AgentTimeoutError",        "VerifierTimeoutError",
+    "RewardFileNotFoundError",  "RewardFileEmptyError",
+    "VerifierOutputParseError", "ApiUsageLimitError",
+    "AgentSafetyRefusalError",  "AgentAuthenticationError",
+    "ModelNotFoundError",       NULL,
 };
 /* The classic (v0.1) default, which config.json files of older jobs hold. */
 static const char *const classic_exclude_exceptions[] = {
@@ -1271,7 +1272,8 @@ static cJSON *config_json_normalized(const cJSON *cfg)
 
 		for (size_t i = 0; default_exclude_exceptions[i]; i++)
 			strv_push(&def, default_exclude_exceptions[i]);
-		cJSON_ReplaceItemInObjectCaseSensitive(retry, "exclude_exceptions", strv_json(&def));
+		cJSON_ReplaceItemInObjectCaseSensitive(retry, "exclude_exceptions",
+		                                       strv_json(&def));
 		strv_release(&def);
 	}
 	if (cJSON_GetArraySize(datasets) == 1 && cJSON_IsArray(tasks) &&
@@ -1280,12 +1282,13 @@ static cJSON *config_json_normalized(const cJSON *cfg)
 		const char *path = json_get_str(d, "path");
 
 		if (path && !cJSON_GetObjectItemCaseSensitive(d, "name") &&
-		    dataset_is_single_task(path, json_get_str(d, "name") != NULL,
-		                           cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(d, "task_names")) ||
-		                               cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(
-		                                   d, "exclude_task_names")) ||
-		                               cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(d, "n_tasks")),
-		                           disable)) {
+		    dataset_is_single_task(
+		        path, json_get_str(d, "name") != NULL,
+		        cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(d, "task_names")) ||
+		            cJSON_IsArray(
+		                cJSON_GetObjectItemCaseSensitive(d, "exclude_task_names")) ||
+		            cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(d, "n_tasks")),
+		        disable)) {
 			cJSON *to = task_ref_json_path(path);
 
 			cJSON_DeleteItemFromArray(datasets, 0);

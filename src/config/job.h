@@ -27,7 +27,7 @@ const char *env_type_name(enum env_type t); /* "sandbox", "docker" */
 /* Rewrite an environment object written by older rollouts (type "sandbox", no
  * rollout_provider) in today's form, in place. */
 void job_environment_json_normalize(cJSON *env);
-const char *preserve_env_name(enum preserve_env p); /* "never", "on_failure", "always" */
+const char *preserve_env_name(enum preserve_env p);   /* "never", "on_failure", "always" */
 const char *env_isolation_name(enum env_isolation i); /* "full", "chroot" */
 
 /* Harbor's RetryConfig. Exception types are matched by class name. */
@@ -160,18 +160,18 @@ int job_config_load(const char *path, struct job_config *cfg, struct err *err);
 /* What the flags of `rollout run` and `rollout trial run` (SPEC.md, Command line) fill,
  * to override the file; cli/ matches the flags and parses their values into this. */
 struct job_overrides {
-	char *path;                     /* -p PATH: replaces datasets and tasks */
-	char *dataset;                  /* -d NAME[@VERSION]: a registry dataset, likewise */
-	char *registry_path;            /* --registry-path FILE: for -d and the file's */
-	char *registry_url;             /* --registry-url URL:   registry datasets */
-	char *agent;                    /* -a AGENT: replaces the agents list */
-	struct strv models;             /* -m MODEL, repeatable: one agent per model */
-	cJSON *agent_kwargs;            /* --ak key=value: merged into every agent's kwargs */
-	struct strv agent_env;          /* --ae KEY=VALUE: into every agent's env */
-	int env_type;                   /* -e: enum env_type, -1 = unset */
-	cJSON *environment_kwargs;      /* --ek key=value: merged into environment.kwargs */
+	char *path;                       /* -p PATH: replaces datasets and tasks */
+	char *dataset;                    /* -d NAME[@VERSION]: a registry dataset, likewise */
+	char *registry_path;              /* --registry-path FILE: for -d and the file's */
+	char *registry_url;               /* --registry-url URL:   registry datasets */
+	char *agent;                      /* -a AGENT: replaces the agents list */
+	struct strv models;               /* -m MODEL, repeatable: one agent per model */
+	cJSON *agent_kwargs;              /* --ak key=value: merged into every agent's kwargs */
+	struct strv agent_env;            /* --ae KEY=VALUE: into every agent's env */
+	int env_type;                     /* -e: enum env_type, -1 = unset */
+	cJSON *environment_kwargs;        /* --ek key=value: merged into environment.kwargs */
 	bool force_build, no_force_build; /* --force-build / --no-force-build */
-	int override_cpus;              /* --override-cpus etc.: -1 = unset */
+	int override_cpus;                /* --override-cpus etc.: -1 = unset */
 	int override_memory_mb;
 	int override_storage_mb;
 	int override_gpus;
@@ -189,19 +189,19 @@ struct job_overrides {
 	double verifier_timeout_multiplier;
 	double agent_setup_timeout_multiplier;
 	double environment_build_timeout_multiplier;
-	int max_retries;                /* -r/--max-retries, -1 = unset */
-	struct strv retry_include;      /* --retry-include TYPE: replaces include_exceptions */
-	struct strv retry_exclude;      /* --retry-exclude TYPE: replaces exclude_exceptions */
-	int preserve_env;               /* --preserve-env: enum preserve_env, -1 = unset */
-	int isolation;                  /* --isolation: enum env_isolation, -1 = unset */
-	bool quiet;                     /* -q */
+	int max_retries;           /* -r/--max-retries, -1 = unset */
+	struct strv retry_include; /* --retry-include TYPE: replaces include_exceptions */
+	struct strv retry_exclude; /* --retry-exclude TYPE: replaces exclude_exceptions */
+	int preserve_env;          /* --preserve-env: enum preserve_env, -1 = unset */
+	int isolation;             /* --isolation: enum env_isolation, -1 = unset */
+	bool quiet;                /* -q */
 };
 
 void job_overrides_init(struct job_overrides *o);
 void job_overrides_release(struct job_overrides *o);
 /* The names the flags accept for enum env_type and enum preserve_env. */
-extern const char *const job_env_type_names[];   /* sandbox, docker */
-extern const char *const job_preserve_env_names[]; /* never, on_failure, always */
+extern const char *const job_env_type_names[];      /* sandbox, docker */
+extern const char *const job_preserve_env_names[];  /* never, on_failure, always */
 extern const char *const job_env_isolation_names[]; /* full, chroot */
 /* Why a job name cannot name a directory under jobs_dir, or NULL when it can. */
 const char *job_name_problem(const char *name);

@@ -470,7 +470,9 @@ char *task_dir_problem(const char *dir, unsigned flags)
 	static const struct {
 		const char *rel;
 		bool dir;
-	} need[] = {{"task.toml", false}, {"instruction.md", false}, {"environment", true},
+	} need[] = {{"task.toml", false},
+	            {"instruction.md", false},
+	            {"environment", true},
 	            {"tests/test.sh", false}};
 	struct strbuf sb = STRBUF_INIT;
 

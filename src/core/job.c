@@ -2,9 +2,9 @@
  * stays in its worker), at most n_concurrent_trials at once, retries with backoff,
  * forwards cancellation, resumes, and keeps the job's result.json current. */
 #include "core/job.h"
-#include "config/dirhash.h"
 #include "agents/agent.h"
 #include "config/dataset.h"
+#include "config/dirhash.h"
 #include "core/fetch.h"
 #include "core/metrics.h"
 #include "core/pids.h"
@@ -535,7 +535,8 @@ static int adopt_existing(struct job *job, struct err *err)
 
 				if (it->state != ITEM_PENDING && it->state != ITEM_SKIPPED)
 					continue;
-				if (it->has_result || it->trial_name || strcmp(it->match_key, key) != 0)
+				if (it->has_result || it->trial_name ||
+				    strcmp(it->match_key, key) != 0)
 					continue;
 				item_set_name(job, it, name);
 				it->result = r;
@@ -687,12 +688,12 @@ static int job_write_lock(const struct job *job, struct err *err)
 	cJSON_AddStringToObject(r, "version", ROLLOUT_VERSION);
 	cJSON_AddNumberToObject(lock, "n_concurrent_trials",
 	                        job->cfg->orchestrator.n_concurrent_trials);
-	cJSON_AddItemToObject(lock, "retry",
-	                      cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(
-	                                          cJSON_GetObjectItemCaseSensitive(job_json,
-	                                                                           "orchestrator"),
-	                                          "retry"),
-	                                      1));
+	cJSON_AddItemToObject(
+	    lock, "retry",
+	    cJSON_Duplicate(
+	        cJSON_GetObjectItemCaseSensitive(
+	            cJSON_GetObjectItemCaseSensitive(job_json, "orchestrator"), "retry"),
+	        1));
 	trials = cJSON_AddArrayToObject(lock, "trials");
 	for (size_t i = 0; i < job->n_items; i++) {
 		const struct job_item *it = &job->items[i];
@@ -700,8 +701,8 @@ static int job_write_lock(const struct job *job, struct err *err)
 
 		if (it->state == ITEM_SKIPPED)
 			continue;
-		cJSON_AddItemToArray(trials,
-		                     trial_lock_json(it->trial_config, jt->task->name, jt->checksum));
+		cJSON_AddItemToArray(
+		    trials, trial_lock_json(it->trial_config, jt->task->name, jt->checksum));
 	}
 	return json_write_at(&job->cd, "lock.json", lock, err);
 }
@@ -731,8 +732,8 @@ int job_prepare(struct job *job, struct job_config *cfg, struct err *err)
 		if (json_load_at(&job->cd, "config.json", &old, err) < 0)
 			return err_wrap(err, "resume %s", job->dir);
 		if (job->dir_named && cJSON_IsObject(old))
-			cJSON_ReplaceItemInObjectCaseSensitive(
-			    old, "jobs_dir", cJSON_CreateString(cfg->jobs_dir));
+			cJSON_ReplaceItemInObjectCaseSensitive(old, "jobs_dir",
+			                                       cJSON_CreateString(cfg->jobs_dir));
 		if (job_config_json_diff(old, job_json, &diff) > 0) {
 			for (size_t i = 0; i < diff.n; i++)
 				sb_addf(&msg, "\n  %s", diff.v[i]);
@@ -906,7 +907,8 @@ int job_dir_load_results(const char *dir, struct trial_result **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	if (cdir_open_trusted(dir, &jd, &err) < 0 || cdir_list(&jd, JOB_MAX_ENTRIES, &names, &err) < 0)
+	if (cdir_open_trusted(dir, &jd, &err) < 0 ||
+	    cdir_list(&jd, JOB_MAX_ENTRIES, &names, &err) < 0)
 		return -1;
 	for (size_t i = 0; i < names.n; i++) {
 		_cleanup_cdir_ struct cdir tdir = CDIR_INIT;

@@ -46,8 +46,8 @@ struct job_item {
 	double not_before; /* retry backoff: do not launch before this mono time */
 	double deadline;   /* watchdog: the worker is killed after this mono time */
 	int retries;
-	int phase;           /* enum trial_phase the worker last reported; -1 before */
-	double phase_mono;   /* when it began */
+	int phase;         /* enum trial_phase the worker last reported; -1 before */
+	double phase_mono; /* when it began */
 	bool term_sent, kill_sent;
 	struct trial_result result;
 	bool has_result;
@@ -79,13 +79,13 @@ struct job {
 	 * job_rerun_default) */
 	struct strv rerun_errors;
 	struct job_resume_counts {
-		size_t kept;                          /* finished trials adopted */
-		size_t cancelled, crashed, failed;    /* ended with a rerun error */
-		size_t unfinished;                    /* no (complete) result.json */
+		size_t kept;                       /* finished trials adopted */
+		size_t cancelled, crashed, failed; /* ended with a rerun error */
+		size_t unfinished;                 /* no (complete) result.json */
 	} resume;
 	int log_slot;
-	int lock_fd; /* flock on DIR/.lock while the job runs (0 = none) */
-	int phase_pipe[2]; /* workers report phases: struct {pid, phase} records */
+	int lock_fd;           /* flock on DIR/.lock while the job runs (0 = none) */
+	int phase_pipe[2];     /* workers report phases: struct {pid, phase} records */
 	bool result_dirty;     /* trials finished since result.json was last written */
 	double result_written; /* mono time of that write */
 };

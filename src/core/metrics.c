@@ -23,8 +23,8 @@ void trial_outcome_from_result(const struct trial_result *r, struct trial_outcom
 	o->source = r->source;
 	o->rewards = r->rewards;
 	o->exception_type = r->exception ? r->exception->type : NULL;
-	o->tampering = r->integrity ? cJSON_GetObjectItemCaseSensitive(r->integrity, "tampering")
-	                            : NULL;
+	o->tampering =
+	    r->integrity ? cJSON_GetObjectItemCaseSensitive(r->integrity, "tampering") : NULL;
 }
 
 char *eval_key(const struct trial_outcome *o)

@@ -24,8 +24,8 @@
  * the trials, as the job's result.json is). */
 #define MEAN_INTERVAL_SEC 1.0
 
-static const char *const phase_names[] = {"setup", "install", "agent", "verify",
-                                          "collect", "teardown"};
+static const char *const phase_names[] = {"setup",  "install", "agent",
+                                          "verify", "collect", "teardown"};
 
 static void fmt_duration(double s, char *buf, size_t n)
 {
@@ -65,7 +65,8 @@ static void update_mean(struct progress *p, const struct job *job)
 
 	cJSON_ArrayForEach(e, evals)
 	{
-		const cJSON *m = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "metrics"), 0);
+		const cJSON *m =
+		    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "metrics"), 0);
 		const cJSON *v = m ? m->child : NULL;
 
 		if (!v)
@@ -372,8 +373,10 @@ static void print_pass_at_k_na(FILE *out, const cJSON *reward_stats)
 	int n_keys = cJSON_GetArraySize(reward_stats);
 
 	if (n_keys > 1) {
-		fprintf(out, "    pass@k: does not apply (%d reward keys; it needs a single 0/1 reward)\n",
-		        n_keys);
+		fprintf(
+		    out,
+		    "    pass@k: does not apply (%d reward keys; it needs a single 0/1 reward)\n",
+		    n_keys);
 		return;
 	}
 	cJSON_ArrayForEach(v, key)
@@ -433,7 +436,7 @@ void job_print_summary(FILE *out, const cJSON *stats)
 			if (pk && pk->child) {
 				fputs("    pass@k:", out);
 				cJSON_ArrayForEach(k, pk)
-				fprintf(out, " @%s %.3f", k->string, k->valuedouble);
+				    fprintf(out, " @%s %.3f", k->string, k->valuedouble);
 				fputc('\n', out);
 			} else if (pk) {
 				print_pass_at_k_na(out, rs);

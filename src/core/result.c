@@ -536,8 +536,8 @@ cJSON *trial_lock_json(const cJSON *trial_config, const char *task_name, const c
 
 		cJSON_AddStringToObject(t, "digest", digest);
 	}
-	for (const char *const *k = (const char *const[]){"source", "path", "git_url",
-	                                                   "git_commit_id", NULL};
+	for (const char *const *k =
+	         (const char *const[]){"source", "path", "git_url", "git_commit_id", NULL};
 	     *k; k++) {
 		const char *sv = json_get_str(task, *k);
 
@@ -552,7 +552,8 @@ cJSON *trial_lock_json(const cJSON *trial_config, const char *task_name, const c
 			cJSON_AddNumberToObject(lock, *k, m->valuedouble);
 	}
 	cJSON_AddItemToObject(
-	    lock, "agent", dup_without_nulls(cJSON_GetObjectItemCaseSensitive(trial_config, "agent")));
+	    lock, "agent",
+	    dup_without_nulls(cJSON_GetObjectItemCaseSensitive(trial_config, "agent")));
 	cJSON_AddArrayToObject(lock, "skills");
 	cJSON_AddItemToObject(
 	    lock, "environment",

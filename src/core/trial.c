@@ -76,8 +76,8 @@ static int open_reward_file(const struct cdir *dir, const char *name, double not
 		return -1;
 	/* Written before verification started: not the verifier's (a copy kept its
 	 * old time, or something outlived the agent phase). Never read. */
-	if (not_before > 0 &&
-	    (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9 < not_before - REWARD_MTIME_SLACK) {
+	if (not_before > 0 && (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9 <
+	                          not_before - REWARD_MTIME_SLACK) {
 		rf->ignored = name;
 		close(*fd);
 		*fd = -1;
@@ -388,8 +388,8 @@ static void run_verify(struct trial_run_state *s)
 	/* Absolute paths: an agent's own `sh` or `chmod` earlier on PATH is not used
 	 * (an agent that replaced /bin/sh itself is the limit of shared-mode
 	 * verification: docs/SANDBOX.md). test.sh's own #! line picks its shell. */
-	const char *argv[] = {"/bin/sh", "-c",
-	                      "/bin/chmod +x /tests/test.sh; exec /tests/test.sh", NULL};
+	const char *argv[] = {"/bin/sh", "-c", "/bin/chmod +x /tests/test.sh; exec /tests/test.sh",
+	                      NULL};
 	struct exec_request req = EXEC_REQUEST_INIT;
 	struct exec_result res = {0};
 	_cleanup_close_ int out = -1;
@@ -564,8 +564,9 @@ static void run_collect(struct trial_run_state *s)
 {
 	const struct trial_spec *spec = s->spec;
 	double budget = spec->collect_timeout > 0 ? spec->collect_timeout : COLLECT_TIMEOUT_DEFAULT;
-	struct copy_limits lim = {.max_bytes = spec->artifacts_cap > 0 ? spec->artifacts_cap
-	                                                                : TRIAL_ARTIFACTS_CAP_DEFAULT,
+	struct copy_limits lim = {.max_bytes = spec->artifacts_cap > 0
+	                                           ? spec->artifacts_cap
+	                                           : TRIAL_ARTIFACTS_CAP_DEFAULT,
 	                          .deadline = mono_now() + budget};
 	struct err err = {0};
 
@@ -582,8 +583,8 @@ static void run_collect(struct trial_run_state *s)
 		if (spec->provider->download(s->env, ENV_AGENT_DIR, &s->trial, "agent", &lim,
 		                             &s->collected, &err) < 0)
 			log_warn("%s: download %s: %s", spec->trial_name, ENV_AGENT_DIR, err.msg);
-		if (spec->provider->download(s->env, ENV_ARTIFACTS_DIR, &s->trial, "artifacts", &lim,
-		                             &s->collected, &err) < 0)
+		if (spec->provider->download(s->env, ENV_ARTIFACTS_DIR, &s->trial, "artifacts",
+		                             &lim, &s->collected, &err) < 0)
 			log_warn("%s: download %s: %s", spec->trial_name, ENV_ARTIFACTS_DIR,
 			         err.msg);
 	}
@@ -684,7 +685,8 @@ static cJSON *integrity_json(const struct trial_run_state *s)
 	if (s->reward_planted)
 		cJSON_AddItemToArray(flags, cJSON_CreateString("reward_file_planted"));
 	if (s->reward.ignored)
-		cJSON_AddItemToArray(flags, cJSON_CreateString("reward_file_predates_verification"));
+		cJSON_AddItemToArray(flags,
+		                     cJSON_CreateString("reward_file_predates_verification"));
 	if (s->agent_processes_killed > 0)
 		cJSON_AddItemToArray(flags, cJSON_CreateString("agent_processes_killed"));
 	cJSON_AddItemToObject(j, "tampering", flags);
@@ -735,7 +737,8 @@ int trial_run(const struct trial_spec *spec, struct trial_result *r, struct err 
 		goto out;
 	}
 	log_slot = log_open_fd(cdir_append(&s.trial, "trial.log", 0644, NULL));
-	if (spec->config_json && json_write_at(&s.trial, "config.json", spec->config_json, err) < 0) {
+	if (spec->config_json &&
+	    json_write_at(&s.trial, "config.json", spec->config_json, err) < 0) {
 		rc = -1;
 		goto close_log;
 	}

@@ -1263,8 +1263,8 @@ out:
  * layer gone) are of no use, referenced or not: they go, with their references,
  * unless an environment runs them. Other errors (EIO, EMFILE...) keep them.
  * Exclusive lock held; the deleted IDs leave ids. */
-static int prune_unreadable(struct store *s, struct strv *ids, const struct strv *used,
-                            cJSON *refs, struct store_prune_result *res, struct err *err)
+static int prune_unreadable(struct store *s, struct strv *ids, const struct strv *used, cJSON *refs,
+                            struct store_prune_result *res, struct err *err)
 {
 	bool refs_changed = false;
 
@@ -1308,7 +1308,8 @@ int store_prune(struct store *s, struct store_prune_result *res, struct err *err
 		return -1;
 	res->tmp = clean_stale_jobs(s);
 	if (image_ids(s, &ids, err) < 0 || refs_load(s, &refs, err) < 0 ||
-	    env_uses(s, &used, NULL, err) < 0 || prune_unreadable(s, &ids, &used, refs, res, err) < 0)
+	    env_uses(s, &used, NULL, err) < 0 ||
+	    prune_unreadable(s, &ids, &used, refs, res, err) < 0)
 		goto out;
 	cJSON_ArrayForEach(it, refs_map(refs))
 	{

@@ -66,7 +66,10 @@ struct exec_request {
 	long long output_cap; /* per stream, bytes; 0 = EXEC_OUTPUT_CAP_DEFAULT */
 	int stdin_fd;         /* fd to feed as stdin; -1 = /dev/null */
 };
-#define EXEC_REQUEST_INIT {.stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1}
+#define EXEC_REQUEST_INIT                                                                          \
+	{                                                                                          \
+		.stdout_fd = -1, .stderr_fd = -1, .stdin_fd = -1                                   \
+	}
 
 struct exec_result {
 	int exit_code; /* 128+signal when killed by a signal */
@@ -84,7 +87,7 @@ struct env_info {
 	char *name;
 	char *job_name;
 	char *image;
-	char *state; /* running, stopped, ... */
+	char *state;     /* running, stopped, ... */
 	char *isolation; /* the sandbox's level ("full", "chroot"); NULL for docker */
 	double created_at;
 };

@@ -180,7 +180,7 @@ static int walk_open(int dirfd, const char *rel, int flags, mode_t mode)
 		close(cur);
 		return fd;
 	}
-fail: {
+fail : {
 	int e = errno;
 
 	if (cur >= 0)
@@ -306,8 +306,9 @@ int cdir_open_read(const struct cdir *d, const char *rel, struct stat *st, struc
 		st = &sb;
 	if (pfd < 0) {
 		if (errno == ELOOP)
-			return err_set(err, ELOOP, "%s is a symbolic link (or is reached through one); "
-			                           "not followed",
+			return err_set(err, ELOOP,
+			               "%s is a symbolic link (or is reached through one); "
+			               "not followed",
 			               name);
 		return err_sys(err, "open %s", name);
 	}
@@ -522,8 +523,8 @@ int cdir_lockfile(const struct cdir *d, const char *rel, struct err *err)
 
 /* ---- directories ---- */
 
-int cdir_mkdirs(const struct cdir *d, const char *rel, mode_t mode, bool replace,
-                struct cdir *out, struct err *err)
+int cdir_mkdirs(const struct cdir *d, const char *rel, mode_t mode, bool replace, struct cdir *out,
+                struct err *err)
 {
 	_cleanup_free_ char *copy = NULL;
 	_cleanup_free_ char *name = cdir_name(d, rel);
@@ -896,8 +897,8 @@ static int san_file(struct san *s, int dfd, const char *name, const struct stat 
 	long long left = s->lim->max_bytes > 0 ? s->lim->max_bytes - s->rep->bytes : -1;
 	bool cut = left >= 0 && st->st_size > left;
 	_cleanup_close_ int fd =
-	    openat(dfd, name, (cut ? O_WRONLY : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-	                          O_CLOEXEC);
+	    openat(dfd, name,
+	           (cut ? O_WRONLY : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	struct stat again;
 
 	if (fd < 0) {
@@ -1053,8 +1054,8 @@ static int copy_visit(void *ctx, const struct tree_frame *f, const char *name,
 	return TREE_DESCEND;
 }
 
-int cdir_copy_tree(const struct cdir *src, const char *name, const struct cdir *dst,
-                   const char *to, bool link_files, struct err *err)
+int cdir_copy_tree(const struct cdir *src, const char *name, const struct cdir *dst, const char *to,
+                   bool link_files, struct err *err)
 {
 	_cleanup_cdir_ struct cdir from = CDIR_INIT;
 	_cleanup_cdir_ struct cdir into = CDIR_INIT;
@@ -1208,8 +1209,9 @@ long long copy_data_sparse(int in, int out, long long max, double deadline, bool
 		if (hole < 0 || hole > end)
 			hole = end;
 		for (off = data; off < hole;) {
-			size_t want = (size_t)(hole - off < (long long)sizeof(buf) ? hole - off
-			                                                           : (long long)sizeof(buf));
+			size_t want =
+			    (size_t)(hole - off < (long long)sizeof(buf) ? hole - off
+			                                                 : (long long)sizeof(buf));
 			ssize_t r = pread(in, buf, want, off);
 
 			if (r < 0 && errno == EINTR)

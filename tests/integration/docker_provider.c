@@ -77,11 +77,8 @@ static char *sh(struct environment *env, const char *script, int *code)
 	const char *argv[] = {"sh", "-c", script, NULL};
 	_cleanup_free_ char *o = path_join(sh_dir ? sh_dir : test_tmpdir(), "out.txt");
 	_cleanup_close_ int ofd = open(o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	struct exec_request req = {.argv = argv,
-	                           .stdin_fd = -1,
-	                           .timeout_sec = 60,
-	                           .stdout_fd = ofd,
-	                           .stderr_fd = -1};
+	struct exec_request req = {
+	    .argv = argv, .stdin_fd = -1, .timeout_sec = 60, .stdout_fd = ofd, .stderr_fd = -1};
 	struct exec_result res;
 	struct err err = {0};
 	char *out = NULL;
@@ -595,11 +592,8 @@ TEST(timeout_kills_everything_through_the_in_container_helper)
 	_cleanup_free_ char *o = path_join(test_tmpdir(), "o.txt");
 	_cleanup_free_ char *out = NULL;
 	_cleanup_close_ int ofd = open(o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	struct exec_request req = {.argv = argv,
-	                           .stdin_fd = -1,
-	                           .timeout_sec = 1.5,
-	                           .stdout_fd = ofd,
-	                           .stderr_fd = -1};
+	struct exec_request req = {
+	    .argv = argv, .stdin_fd = -1, .timeout_sec = 1.5, .stdout_fd = ofd, .stderr_fd = -1};
 	struct exec_result res;
 	int code;
 
@@ -1073,7 +1067,8 @@ TEST(large_stdin_and_output_flow_at_the_same_time)
 	const char *argv[] = {"sh", "-c", "tee /dev/stderr | wc -c", NULL};
 	_cleanup_close_ int ofd = open(o, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	_cleanup_close_ int efd = open(e, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	struct exec_request req = {.argv = argv, .timeout_sec = 60, .stdout_fd = ofd, .stderr_fd = efd};
+	struct exec_request req = {
+	    .argv = argv, .timeout_sec = 60, .stdout_fd = ofd, .stderr_fd = efd};
 	struct exec_result res;
 
 	for (size_t i = 0; i < (4 << 20); i++)

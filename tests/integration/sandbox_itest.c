@@ -546,9 +546,10 @@ TEST(dev_etc_and_network_files)
 	free(dev);
 	/* /dev and / are nodev: a node the agent makes opens nothing (cgroup v2 has
 	 * no device controller to refuse it), /dev/null (a bind of the host's) does. */
-	dev = sh(e, "mknod /dev/n2 c 1 3 && mknod /tmp/n3 c 1 3 && echo made; "
-	            "echo x 2>/dev/null >/dev/n2 || echo dev-denied; "
-	            "echo x 2>/dev/null >/tmp/n3 || echo root-denied; echo x >/dev/null && echo ok");
+	dev =
+	    sh(e, "mknod /dev/n2 c 1 3 && mknod /tmp/n3 c 1 3 && echo made; "
+	          "echo x 2>/dev/null >/dev/n2 || echo dev-denied; "
+	          "echo x 2>/dev/null >/tmp/n3 || echo root-denied; echo x >/dev/null && echo ok");
 	CHECK_STR(dev, "made\ndev-denied\nroot-denied\nok\n");
 	etc = sh(e, "cat /etc/hostname; grep -c localhost /etc/hosts; grep nameserver "
 	            "/etc/resolv.conf; echo '10.0.0.1 extra' >>/etc/hosts && tail -1 /etc/hosts");
@@ -876,7 +877,8 @@ TEST(hostile_agent_is_denied_and_the_host_unchanged)
 		CHECK(!path_exists(escape));
 		got = sh(e, cat);
 		CHECK_STR(got, "payload"); /* it landed inside, at the clamped path */
-		REQUIRE(provider_download_path(P, e, "../../../../../../etc/hostname", down, &err) == 0);
+		REQUIRE(provider_download_path(P, e, "../../../../../../etc/hostname", down,
+		                               &err) == 0);
 		back = slurp(down);
 		CHECK(strstr(back, env_name) != NULL); /* the environment's, not the host's */
 		CHECK(provider_download_path(P, e, up_secret, leak, &err) < 0);

@@ -266,8 +266,12 @@ TEST(copy_special_files_are_never_opened)
 		REQUIRE(mknod(tpath("ctx/src/null"), S_IFCHR | 0666, makedev(1, 3)) == 0);
 	{
 		struct copy_source s = {.path = "src"};
-		struct copy_request r = {.what = "COPY", .src_root = ctx, .context = true,
-		                         .srcs = &s, .n_srcs = 1, .dest = "/d"};
+		struct copy_request r = {.what = "COPY",
+		                         .src_root = ctx,
+		                         .context = true,
+		                         .srcs = &s,
+		                         .n_srcs = 1,
+		                         .dest = "/d"};
 
 		CHECK(copy_digest(&r, hex, &err) == 0);
 	}
@@ -292,8 +296,13 @@ TEST(copy_stops_at_the_deadline)
 {
 	struct copy_request extra = {.deadline = mono_now() - 1};
 	struct copy_source s = {.path = "src"};
-	struct copy_request r = {.what = "COPY", .src_root = 0, .context = true, .srcs = &s,
-	                         .n_srcs = 1, .dest = "/late", .deadline = mono_now() - 1};
+	struct copy_request r = {.what = "COPY",
+	                         .src_root = 0,
+	                         .context = true,
+	                         .srcs = &s,
+	                         .n_srcs = 1,
+	                         .dest = "/late",
+	                         .deadline = mono_now() - 1};
 	struct err err = {0};
 	char hex[SHA256_HEX_LEN + 1];
 	int ctx, root;

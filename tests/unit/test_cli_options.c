@@ -59,8 +59,8 @@ static void demo_release(struct demo *d)
 
 TEST(options_parse_fills_the_targets_of_included_rows)
 {
-	char *argv[] = {"cmd", "-f",          "--n-concurrent=3", "op1", "-t", "a", "--task-name",
-	                "b",   "--ak",        "x=[1,2]",          "--name", "n1", "op2", NULL};
+	char *argv[] = {"cmd", "-f",   "--n-concurrent=3", "op1",    "-t", "a",   "--task-name",
+	                "b",   "--ak", "x=[1,2]",          "--name", "n1", "op2", NULL};
 	_cleanup_strvs_ struct strv ops = STRV_INIT;
 	struct outer o = {0};
 
@@ -130,9 +130,9 @@ TEST(options_usage_errors_exit_2)
 
 TEST(options_kwarg_values_as_harbor_reads_them)
 {
-	static const char *const in[] = {"n=3",       "f=1.5",    "b=true",  "p=True", "z=None",
-	                                 "s=hello",   "q=\"x y\"", "l=[1,\"a\"]", " k = v ",
-	                                 "o={\"a\":1}", "e=", NULL};
+	static const char *const in[] = {"n=3",     "f=1.5",       "b=true",    "p=True",
+	                                 "z=None",  "s=hello",     "q=\"x y\"", "l=[1,\"a\"]",
+	                                 " k = v ", "o={\"a\":1}", "e=",        NULL};
 	static const char *const want =
 	    "{\"n\":3,\"f\":1.5,\"b\":true,\"p\":true,\"z\":null,\"s\":\"hello\",\"q\":\"x y\","
 	    "\"l\":[1,\"a\"],\"k\":\"v\",\"o\":{\"a\":1},\"e\":\"\"}";
@@ -152,16 +152,49 @@ TEST(options_kwarg_values_as_harbor_reads_them)
 /* Every Harbor run flag reaches the job config, and config.json as Harbor saves it. */
 TEST(job_flags_reach_config_json)
 {
-	static const char *const argv[] = {
-	    "-p", "test-dataset", "-a", "oracle", "--ak", "version=\"1.2\"", "--agent-kwarg",
-	    "max_turns=30", "--ae", "AWS_REGION=us-east-1", "--ek", "pids_limit=512",
-	    "--force-build", NULL, "--disable-verification", NULL, "--artifact", "/app/out",
-	    "--artifact", "/tmp/log", "--override-cpus", "2", "--override-memory-mb", "1024",
-	    "--override-storage-mb", "2048", "--override-gpus", "0", "-r", "2",
-	    "--retry-include", "RuntimeError", "--retry-exclude", "AgentTimeoutError",
-	    "--agent-timeout-multiplier", "2", "--verifier-timeout-multiplier", "3",
-	    "--agent-setup-timeout-multiplier", "4", "--environment-build-timeout-multiplier",
-	    "5", NULL};
+	static const char *const argv[] = {"-p",
+	                                   "test-dataset",
+	                                   "-a",
+	                                   "oracle",
+	                                   "--ak",
+	                                   "version=\"1.2\"",
+	                                   "--agent-kwarg",
+	                                   "max_turns=30",
+	                                   "--ae",
+	                                   "AWS_REGION=us-east-1",
+	                                   "--ek",
+	                                   "pids_limit=512",
+	                                   "--force-build",
+	                                   NULL,
+	                                   "--disable-verification",
+	                                   NULL,
+	                                   "--artifact",
+	                                   "/app/out",
+	                                   "--artifact",
+	                                   "/tmp/log",
+	                                   "--override-cpus",
+	                                   "2",
+	                                   "--override-memory-mb",
+	                                   "1024",
+	                                   "--override-storage-mb",
+	                                   "2048",
+	                                   "--override-gpus",
+	                                   "0",
+	                                   "-r",
+	                                   "2",
+	                                   "--retry-include",
+	                                   "RuntimeError",
+	                                   "--retry-exclude",
+	                                   "AgentTimeoutError",
+	                                   "--agent-timeout-multiplier",
+	                                   "2",
+	                                   "--verifier-timeout-multiplier",
+	                                   "3",
+	                                   "--agent-setup-timeout-multiplier",
+	                                   "4",
+	                                   "--environment-build-timeout-multiplier",
+	                                   "5",
+	                                   NULL};
 	size_t n = sizeof(argv) / sizeof(argv[0]) - 1;
 	struct job_overrides o;
 	struct job_config c;

@@ -15,8 +15,8 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/sysmacros.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -49,8 +49,7 @@ static bool canary_intact(void)
 	if (read_file(tpath("canary-dir/keep"), 4096, &text2, NULL, NULL) < 0 ||
 	    strcmp(text2, CANARY) != 0)
 		return false;
-	return stat(tpath("canary"), &st) == 0 && (st.st_mode & 07777) == 0644 &&
-	       st.st_nlink == 1;
+	return stat(tpath("canary"), &st) == 0 && (st.st_mode & 07777) == 0644 && st.st_nlink == 1;
 }
 
 static void both_ways(void (*body)(void))
@@ -292,8 +291,8 @@ static void sanitize_body(void)
 	REQUIRE(fd >= 0);
 	CHECK(ftruncate(fd, 1LL << 40) == 0);
 	close(fd);
-	setxattr(tpath("box/suid"), "security.capability", "\x01\0\0\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
-	         20, 0);
+	setxattr(tpath("box/suid"), "security.capability",
+	         "\x01\0\0\x02\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20, 0);
 	/* Deeper than max_depth. */
 	tdir("box/d1/d2/d3/d4/d5/d6/d7/d8/d9/d10");
 	REQUIRE(cdir_sanitize(&box, &lim, &rep, &err) == 0);

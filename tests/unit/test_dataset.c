@@ -1,8 +1,8 @@
 /* Unit tests for local dataset resolution (filters, order, errors) and the
  * task checksum (stable under mtime/owner/order changes, sensitive to content,
  * mode, names and symlink targets). */
-#include "config/dataset.h"
 #include "cli/cli.h"
+#include "config/dataset.h"
 #include "config/job.h"
 #include "config/task.h"
 #include "config_testdata.h"

@@ -321,7 +321,8 @@ TEST(dockerfile_expansion_is_bounded)
 	got = expand("${A%%aa}", vars);
 	CHECK(got && strlen(got) == DF_MAX_WORD / 2 - 2);
 	free(got);
-	CHECK_EXPAND("${A%%*x}", vars, "pattern substitution on a value of 524288 bytes is too costly");
+	CHECK_EXPAND("${A%%*x}", vars,
+	             "pattern substitution on a value of 524288 bytes is too costly");
 	big[4000] = '\0';
 	snprintf(var, DF_MAX_WORD / 2 + 3, "A=%sxyz", big);
 	got = expand("${A%%x*}", vars); /* 4 KB: within the budget */

@@ -1,8 +1,8 @@
 /* Unit tests for job configs: defaults, every field, YAML/JSON parity, line
  * numbers in type errors, command-line overrides, JSON output, round trips,
  * diffs, and every file in testdata/job/. */
-#include "config/agent_names.h"
 #include "cli/cli.h"
+#include "config/agent_names.h"
 #include "config/job.h"
 #include "config_testdata.h"
 #include "harness.h"
@@ -294,13 +294,14 @@ TEST(job_to_json_has_harbors_shape)
 	CHECK_INT(i, ARRAY_SIZE(top));
 	retry = cJSON_PrintUnformatted(
 	    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "orchestrator"), "retry"));
-	CHECK_STR(retry,
-	          "{\"max_retries\":0,\"include_exceptions\":null,\"exclude_exceptions\":["
-	          "\"AgentTimeoutError\",\"VerifierTimeoutError\",\"RewardFileNotFoundError\","
-	          "\"RewardFileEmptyError\",\"VerifierOutputParseError\",\"ApiUsageLimitError\","
-	          "\"AgentSafetyRefusalError\",\"AgentAuthenticationError\",\"ModelNotFoundError\"],"
-	          "\"wait_multiplier\":1,"
-	          "\"min_wait_sec\":1,\"max_wait_sec\":60}");
+	CHECK_STR(
+	    retry,
+	    "{\"max_retries\":0,\"include_exceptions\":null,\"exclude_exceptions\":["
+	    "\"AgentTimeoutError\",\"VerifierTimeoutError\",\"RewardFileNotFoundError\","
+	    "\"RewardFileEmptyError\",\"VerifierOutputParseError\",\"ApiUsageLimitError\","
+	    "\"AgentSafetyRefusalError\",\"AgentAuthenticationError\",\"ModelNotFoundError\"],"
+	    "\"wait_multiplier\":1,"
+	    "\"min_wait_sec\":1,\"max_wait_sec\":60}");
 	ds = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "datasets"));
 	CHECK_STR(ds, "[{\"task_names\":null,\"exclude_task_names\":null,\"n_tasks\":null,"
 	              "\"path\":\"test-dataset\"}]");
@@ -782,8 +783,10 @@ TEST(job_diff_compares_paths_resolved)
  * is the same job. */
 TEST(job_diff_ignores_the_display)
 {
-	_cleanup_json_ cJSON *a = cJSON_Parse("{\"debug\":false,\"orchestrator\":{\"quiet\":true}}");
-	_cleanup_json_ cJSON *b = cJSON_Parse("{\"debug\":true,\"orchestrator\":{\"quiet\":false}}");
+	_cleanup_json_ cJSON *a =
+	    cJSON_Parse("{\"debug\":false,\"orchestrator\":{\"quiet\":true}}");
+	_cleanup_json_ cJSON *b =
+	    cJSON_Parse("{\"debug\":true,\"orchestrator\":{\"quiet\":false}}");
 	_cleanup_strvs_ struct strv diff = STRV_INIT;
 
 	CHECK_INT(job_config_json_diff(a, b, &diff), 0);

@@ -11,9 +11,9 @@
 #include "rollout/strbuf.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <math.h>
 
 static void fill(struct trial_result *r)
 {
@@ -110,7 +110,8 @@ TEST(trial_result_files_carry_no_terminal_control)
 	REQUIRE(read_file(tpath("result.json"), 65536, &res, &len, NULL) == 0);
 	CHECK_STR(exc, "RuntimeError: build of task failed:\nstep 1\nstep 2 done \xc3\x9b\n");
 	CHECK(!strchr(res, '\033'));
-	CHECK_CONTAINS(res, "\"exception_message\": \"build of task failed:\\nstep 1\\nstep 2 done");
+	CHECK_CONTAINS(res,
+	               "\"exception_message\": \"build of task failed:\\nstep 1\\nstep 2 done");
 	CHECK_CONTAINS(res, "\"trial_name\": \"t__x\"");
 	trial_result_free(&a);
 }

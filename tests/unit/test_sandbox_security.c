@@ -222,7 +222,8 @@ TEST(seccomp_covers_i386_syscalls)
 {
 #if defined(__x86_64__)
 	if (!kernel_runs_i386_calls())
-		SKIP("this kernel runs no 32-bit system calls (no IA32 emulation): nothing to filter");
+		SKIP("this kernel runs no 32-bit system calls (no IA32 emulation): nothing to "
+		     "filter");
 	CHECK_INT(under_filter(i386_calls_are_filtered_too), 0);
 #else
 	SKIP("x86_64 only");

@@ -94,10 +94,11 @@ static unsigned mode_of(const char *path)
 
 TEST(store_is_closed_to_other_users)
 {
-	static const char *const dirs[] = {"", "blobs", "blobs/sha256", "layers", "images",
-	                                   "envs", "tmp"};
-	static const char *const older[] = {"", "blobs", "blobs/sha256", "layers", "images",
-	                                    "envs", "tmp", "trash", "locks", "build-cache"};
+	static const char *const dirs[] = {"",       "blobs", "blobs/sha256", "layers",
+	                                   "images", "envs",  "tmp"};
+	static const char *const older[] = {"",       "blobs",      "blobs/sha256", "layers",
+	                                    "images", "envs",       "tmp",          "trash",
+	                                    "locks",  "build-cache"};
 	_cleanup_free_ char *root = tmp("store"), *home = tmp("home");
 	struct store *s = open_tmp_store();
 	struct err err;

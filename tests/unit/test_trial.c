@@ -7,8 +7,8 @@
 #include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
-#include "rollout/timeutil.h"
 #include "rollout/strbuf.h"
+#include "rollout/timeutil.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -305,4 +305,3 @@ TEST(missing_reward_and_symlinked_reward)
 	CHECK_STR(parse(&r, &err), "VerifierOutputParseError");
 	CHECK_CONTAINS(err.msg, "symbolic link");
 }
-

@@ -109,7 +109,8 @@ static int write_file_entry(struct tar_writer *w, const struct upload_ctx *u, st
 			continue;
 		if (r <= 0)
 			return r < 0 ? err_sys(err, "read %s", u->arcname)
-			             : err_set(err, EIO, "%s shrank while being uploaded", u->arcname);
+			             : err_set(err, EIO, "%s shrank while being uploaded",
+			                       u->arcname);
 		if (tar_writer_data(w, buf, (size_t)r, err) < 0)
 			return -1;
 		left -= (uint64_t)r;
@@ -362,10 +363,9 @@ static int filter_entry(void *ctx, struct tar_entry *e, struct err *err)
 	return 0;
 }
 
-int docker_provider_download(struct environment *env, const char *env_path,
-                             const struct cdir *dest, const char *dest_rel,
-                             const struct copy_limits *lim, struct copy_report *rep,
-                             struct err *err)
+int docker_provider_download(struct environment *env, const char *env_path, const struct cdir *dest,
+                             const char *dest_rel, const struct copy_limits *lim,
+                             struct copy_report *rep, struct err *err)
 {
 	double deadline = lim && lim->deadline > 0 ? lim->deadline : mono_now() + ARCHIVE_TIMEOUT;
 	_cleanup_http_conn_ struct http_conn *conn = NULL;

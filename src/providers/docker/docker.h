@@ -77,10 +77,9 @@ int docker_container_gone(struct environment *env, struct err *err);
 
 int docker_provider_upload(struct environment *env, int host_fd, const char *env_path,
                            unsigned flags, struct err *err);
-int docker_provider_download(struct environment *env, const char *env_path,
-                             const struct cdir *dest, const char *dest_rel,
-                             const struct copy_limits *lim, struct copy_report *rep,
-                             struct err *err);
+int docker_provider_download(struct environment *env, const char *env_path, const struct cdir *dest,
+                             const char *dest_rel, const struct copy_limits *lim,
+                             struct copy_report *rep, struct err *err);
 /* Create directories (and parents) inside the container. */
 int docker_mkdirs(struct environment *env, const char *const *paths, struct err *err);
 

@@ -126,8 +126,8 @@ void docker_fix_logs_owner(struct environment *env)
 		return;
 	u = xasprintf("%u", (unsigned)getuid());
 	g = xasprintf("%u", (unsigned)getgid());
-	const char *args[] = {"chown", u, g, ENV_AGENT_DIR, ENV_VERIFIER_DIR, ENV_ARTIFACTS_DIR,
-	                      NULL};
+	const char *args[] = {"chown",           u,   g, ENV_AGENT_DIR, ENV_VERIFIER_DIR,
+	                      ENV_ARTIFACTS_DIR, NULL};
 
 	if (docker_helper_exec(env, "0", args, 60, NULL, &err) < 0)
 		log_warn("docker: handing /logs files to uid %s: %s", u, err.msg);

@@ -63,8 +63,9 @@ int sandbox_open_verifier_dir(struct environment *env, struct err *err)
 	pid_t pid;
 
 	if (!env->owner || env->mntns_fd < 0)
-		return err_set(err, EPERM, "environment %s: only the process that started it can "
-		                           "open /logs/verifier",
+		return err_set(err, EPERM,
+		               "environment %s: only the process that started it can "
+		               "open /logs/verifier",
 		               env->name);
 	snprintf(p, sizeof(p), "/proc/%d/root", (int)env->init_pid);
 	root = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -375,9 +375,8 @@ int copy_upload(int root_fd, int host_fd, const char *env_path, unsigned flags, 
 
 /* ---- environment -> host ---- */
 
-int copy_download(int root_fd, const char *env_path, const struct cdir *dest,
-                  const char *dest_rel, const struct copy_limits *lim, struct copy_report *rep,
-                  struct err *err)
+int copy_download(int root_fd, const char *env_path, const struct cdir *dest, const char *dest_rel,
+                  const struct copy_limits *lim, struct copy_report *rep, struct err *err)
 {
 	_cleanup_close_ int src =
 	    sys_openat2(root_fd, env_path, O_PATH | O_CLOEXEC, 0, RESOLVE_ROOT);

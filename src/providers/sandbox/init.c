@@ -8,9 +8,9 @@
  * It is a clone of a possibly multithreaded process, so it never allocates
  * through libc: buffers come from mmap, everything else is system calls. */
 #include "providers/sandbox/sandbox.h"
-#include "rollout/proc.h"
 #include "providers/sandbox/security.h"
 #include "providers/sandbox/sys.h"
+#include "rollout/proc.h"
 
 #include <dirent.h>
 #include <errno.h>

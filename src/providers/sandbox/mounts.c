@@ -392,7 +392,8 @@ static int setup_sys(const struct sandbox_plan *p, int rootfd, struct child_err 
 static int setup_binds(const struct sandbox_plan *p, int rootfd, struct child_err *e)
 {
 	for (int i = 0; i < LOG_BINDS; i++) {
-		struct sb_mount_attr attr = {.attr_set = SB_MOUNT_ATTR_NOSUID | SB_MOUNT_ATTR_NODEV};
+		struct sb_mount_attr attr = {.attr_set =
+		                                 SB_MOUNT_ATTR_NOSUID | SB_MOUNT_ATTR_NODEV};
 		int t, tree;
 
 		if (!p->bind_dst[i])

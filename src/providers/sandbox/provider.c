@@ -1,9 +1,9 @@
 /* The sandbox provider: rollout's own daemonless runtime behind provider.h. */
 #include "providers/provider.h"
 #include "providers/probe.h"
+#include "providers/sandbox/build.h"
 #include "providers/sandbox/cgroup.h"
 #include "providers/sandbox/sandbox.h"
-#include "providers/sandbox/build.h"
 #include "providers/sandbox/security.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -58,8 +58,8 @@ static int sb_upload(struct environment *env, int host_fd, const char *env_path,
 }
 
 static int sb_download(struct environment *env, const char *env_path, const struct cdir *dest,
-                       const char *dest_rel, const struct copy_limits *lim,
-                       struct copy_report *rep, struct err *err)
+                       const char *dest_rel, const struct copy_limits *lim, struct copy_report *rep,
+                       struct err *err)
 {
 	int root = env_root_fd(env, err);
 

@@ -182,9 +182,9 @@ void init_run(const struct sandbox_plan *p) __attribute__((noreturn));
 enum ctl_type {
 	CTL_EXEC = 1, /* struct ctl_exec + fds (SCM_RIGHTS), then payload_len bytes of CTL_DATA */
 	CTL_DATA,
-	CTL_KILL, /* kill the running exec and everything it started */
-	CTL_ROOT, /* → CTL_ROOTFD carrying an O_PATH fd of the container's root */
-	CTL_PING, /* → CTL_PONG with the init's pid (as seen by the container) */
+	CTL_KILL,     /* kill the running exec and everything it started */
+	CTL_ROOT,     /* → CTL_ROOTFD carrying an O_PATH fd of the container's root */
+	CTL_PING,     /* → CTL_PONG with the init's pid (as seen by the container) */
 	CTL_KILL_ALL, /* kill every process but the init → CTL_KILLED (value = how many) */
 
 	CTL_EXIT = 16, /* value = wait status */
@@ -265,7 +265,7 @@ struct environment {
 	char *image_user;
 	char **cfg_env;
 	char *cfg_workdir;
-	char *network;             /* net_mode_name() */
+	char *network;            /* net_mode_name() */
 	struct net_link net_link; /* network "nat": the veth pair (host_if "" otherwise) */
 	double created_at;
 	bool kept;
@@ -394,9 +394,8 @@ int users_supplementary(const char *group, const char *user, gid_t primary, stru
 /* copy.c: host ↔ environment, every container path resolved inside the root. */
 int copy_upload(int root_fd, int host_fd, const char *env_path, unsigned flags, struct err *err);
 struct cdir;
-int copy_download(int root_fd, const char *env_path, const struct cdir *dest,
-                  const char *dest_rel, const struct copy_limits *lim, struct copy_report *rep,
-                  struct err *err);
+int copy_download(int root_fd, const char *env_path, const struct cdir *dest, const char *dest_rel,
+                  const struct copy_limits *lim, struct copy_report *rep, struct err *err);
 /* mkdir -p of a container path, inside the root. */
 int root_mkdir_p(int root_fd, const char *env_path, mode_t mode, struct err *err);
 /* A container path's directory (made, with missing parents, when create),
