@@ -943,6 +943,14 @@ struct phase_report {
 	int phase;
 };
 
+/* SIGPIPE caught, not ignored: a write to the phase pipe after the orchestrator died
+ * fails with EPIPE instead of killing the worker mid-teardown, and the programs a
+ * worker starts get the default disposition back at exec. */
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+}
+
 static void worker_phase(void *ctx, int phase)
 {
 	struct job *job = ctx;
@@ -984,6 +992,8 @@ static void worker_main(struct job *job, struct job_item *it, pid_t parent)
 	/* Own process group: a terminal's Ctrl-C reaches the orchestrator, which decides. */
 	setpgid(0, 0);
 	signal(SIGCHLD, SIG_DFL);
+	sigaction(SIGPIPE, &(struct sigaction){.sa_handler = on_sigpipe, .sa_flags = SA_RESTART},
+	          NULL);
 	rollout_cancel_count = 0;
 	signals_install_cancel();
 	log_set_quiet(1);
