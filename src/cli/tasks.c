@@ -131,84 +131,35 @@ static void check_image(const char *ref, const char *where, struct strv *notes, 
 	         how.len ? how.buf : "the provider's own tools");
 }
 
-static bool is_stage(const struct strv *stages, const char *name)
-{
-	for (size_t i = 0; i < stages->n; i++)
-		if (!strcasecmp(stages->v[i], name))
-			return true;
-	return false;
-}
+struct image_check {
+	const char *path;
+	struct strv *notes;
+	struct diags *d;
+};
 
-/* A stage index ("COPY --from=0") names no image either. */
-static bool all_digits(const char *s)
+static int check_base_image(const char *ref, int line, void *ctx)
 {
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
-}
+	struct image_check *c = ctx;
+	_cleanup_free_ char *where = xasprintf("%s:%d", c->path, line);
 
-/* The global ARGs (before the first FROM), which FROM lines may use. */
-static void add_global_args(const struct dockerfile *df, const struct df_instr *in,
-                            struct strv *args)
-{
-	for (size_t k = 0; k < in->n_args; k++) {
-		struct df_env env = {args->v, args->n};
-		_cleanup_free_ char *w = NULL;
-		struct err ignored = {0};
-
-		if (df_expand_word(in->args[k], df->escape, &env, &w, &ignored) == 0 &&
-		    strchr(w, '='))
-			strv_push(args, w);
-	}
+	check_image(ref, where, c->notes, c->d);
+	return 0;
 }
 
 /* The Dockerfile parses (errors name the file and line, as the builder's do), and the
- * images its FROM and COPY --from lines name are at hand. */
+ * images its FROM and COPY/ADD --from lines name are at hand. */
 static void check_dockerfile(const char *path, struct strv *notes, struct diags *d)
 {
 	_cleanup_free_ char *text = NULL;
-	_cleanup_strvs_ struct strv args = STRV_INIT, stages = STRV_INIT;
+	struct image_check c = {path, notes, d};
 	struct dockerfile *df = NULL;
 	struct err err = {0};
-	bool seen_from = false;
 	size_t len;
 
 	if (read_file(path, 1 << 20, &text, &len, &err) < 0 ||
-	    dockerfile_parse(text, len, path, &df, &err) < 0) {
+	    dockerfile_parse(text, len, path, &df, &err) < 0 ||
+	    dockerfile_each_base_image(df, check_base_image, &c, &err) < 0)
 		diag_add(d, DIAG_ERROR, "%s", err.msg);
-		return;
-	}
-	for (size_t i = 0; i < df->n; i++) {
-		const struct df_instr *in = &df->v[i];
-		struct df_env env = {args.v, args.n};
-		_cleanup_free_ char *ref = NULL, *where = NULL;
-		const struct df_flag *from;
-
-		if (in->cmd == DF_ARG && !seen_from) {
-			add_global_args(df, in, &args);
-			continue;
-		}
-		if (in->cmd == DF_FROM && in->n_args) {
-			seen_from = true;
-			if (df_expand_word(in->args[0], df->escape, &env, &ref, &err) < 0) {
-				diag_add(d, DIAG_ERROR, "%s:%d: FROM: %s", path, in->line, err.msg);
-				err_clear(&err);
-			}
-		} else if (in->cmd == DF_COPY && (from = df_instr_flag(in, "from")) &&
-		           from->value) {
-			ref = xstrdup(from->value);
-		}
-		if (ref && *ref && strcmp(ref, "scratch") && !all_digits(ref) &&
-		    !is_stage(&stages, ref)) {
-			where = xasprintf("%s:%d", path, in->line);
-			check_image(ref, where, notes, d);
-		}
-		if (in->cmd == DF_FROM && in->n_args >= 3 && !strcasecmp(in->args[1], "AS"))
-			strv_push(&stages, in->args[2]);
-	}
 	dockerfile_free(df);
 }
 

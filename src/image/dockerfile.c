@@ -1350,7 +1350,9 @@ static int global_arg_vars(const struct dockerfile *df, size_t *first_from, stru
 	return 0;
 }
 
-int dockerfile_base_images(const struct dockerfile *df, struct strv *out, struct err *err)
+int dockerfile_each_base_image(const struct dockerfile *df,
+                               int (*fn)(const char *ref, int line, void *ctx), void *ctx,
+                               struct err *err)
 {
 	_cleanup_strvs_ struct strv vars = STRV_INIT;
 	_cleanup_strvs_ struct strv stages = STRV_INIT;
@@ -1366,17 +1368,31 @@ int dockerfile_base_images(const struct dockerfile *df, struct strv *out, struct
 
 		if (in->cmd == DF_FROM && in->n_args >= 1) {
 			if (df_expand_word(in->args[0], df->escape, &env, &ref, err) < 0)
-				return -1;
+				return err_wrap(err, "%s:%d: FROM", df->name, in->line);
 		} else if ((in->cmd == DF_COPY || in->cmd == DF_ADD) && from && from->value &&
 		           !strchr(from->value, '$')) {
 			/* A variable here would be the stage's ARG: not guessed. */
 			ref = xstrdup(from->value);
 		}
 		if (ref && *ref && strcasecmp(ref, "scratch") != 0 && !all_digits(ref) &&
-		    !in_list_nocase(&stages, ref) && !strv_contains(out, ref))
-			strv_push(out, ref);
+		    !in_list_nocase(&stages, ref) && fn(ref, in->line, ctx) < 0)
+			return -1;
 		if (in->cmd == DF_FROM && in->n_args == 3)
 			strv_push(&stages, in->args[2]);
 	}
 	return 0;
+}
+
+static int push_new(const char *ref, int line, void *ctx)
+{
+	struct strv *out = ctx;
+
+	if (!strv_contains(out, ref))
+		strv_push(out, ref);
+	return 0;
+}
+
+int dockerfile_base_images(const struct dockerfile *df, struct strv *out, struct err *err)
+{
+	return dockerfile_each_base_image(df, push_new, out, err);
 }

@@ -92,6 +92,11 @@ const struct df_flag *df_instr_flag(const struct df_instr *in, const char *name)
  * left out, each image once, in order. Appended to out (struct strv). */
 struct strv;
 int dockerfile_base_images(const struct dockerfile *df, struct strv *out, struct err *err);
+/* The same images as they occur (repeats included), each with its line; fn's
+ * error stops the walk. */
+int dockerfile_each_base_image(const struct dockerfile *df,
+                               int (*fn)(const char *ref, int line, void *ctx), void *ctx,
+                               struct err *err);
 
 /* ---- word expansion ---- */
 

@@ -580,27 +580,7 @@ static int v2_enable_controllers(const char *own, struct err *err)
 	return err_set(err, EBUSY, "write '%s' to %s: processes keep appearing in it", todo, sub);
 }
 
-/* Removes dir and the cgroups below it, deepest first, only while no process is in
- * any of them (rmdir refuses a cgroup with processes); nothing is killed. */
-static int rmdir_empty_tree(const char *dir, int depth)
-{
-	_cleanup_closedir_ DIR *d = depth < 16 ? opendir(dir) : NULL;
-	struct dirent *de;
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		_cleanup_free_ char *child = NULL;
-
-		if (de->d_type != DT_DIR || strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		child = path_join(dir, de->d_name);
-		if (rmdir_empty_tree(child, depth + 1) < 0)
-			return -1;
-	}
-	return rmdir(dir);
-}
+static int remove_tree(const char *dir, bool kill, struct err *err);
 
 static int make_dir(const char *path, struct err *err)
 {
@@ -608,7 +588,7 @@ static int make_dir(const char *path, struct err *err)
 		return 0;
 	/* A leftover of the same name (from a killed run, exec cgroups included) is
 	 * reused only if no process is left in it. */
-	if (errno == EEXIST && rmdir_empty_tree(path, 0) == 0 && mkdir(path, 0755) == 0)
+	if (errno == EEXIST && remove_tree(path, false, NULL) == 0 && mkdir(path, 0755) == 0)
 		return 0;
 	return err_sys(err, "mkdir %s", path);
 }
@@ -739,7 +719,10 @@ static int remove_dir(const char *dir, struct err *err)
 	return err_sys(err, "rmdir %s", dir);
 }
 
-static int remove_tree(const char *dir, struct err *err)
+/* Removes dir and the cgroups below it, deepest first. kill: kills what is listed
+ * in them and retries while processes exit; otherwise a cgroup with a process in it
+ * stops the removal (rmdir refuses it). */
+static int remove_tree(const char *dir, bool kill, struct err *err)
 {
 	_cleanup_closedir_ DIR *d = opendir(dir);
 	struct dirent *de;
@@ -754,11 +737,15 @@ static int remove_tree(const char *dir, struct err *err)
 		    strcmp(de->d_name, "..") == 0)
 			continue;
 		child = path_join(dir, de->d_name);
-		if (remove_tree(child, err) < 0)
+		if (remove_tree(child, kill, err) < 0)
 			rc = -1;
 	}
-	if (remove_dir(dir, err) < 0)
-		rc = -1;
+	if (kill) {
+		if (remove_dir(dir, err) < 0)
+			rc = -1;
+	} else if (rmdir(dir) < 0 && errno != ENOENT) {
+		rc = err_sys(err, "rmdir %s", dir);
+	}
 	return rc;
 }
 
@@ -768,7 +755,7 @@ int cg_env_destroy(const struct cg_env *env, struct err *err)
 
 	/* Only the directory of per-exec cgroups has children. */
 	for (int i = 0; i < env->n; i++)
-		if ((i == env->exec_idx ? remove_tree(env->path[i], err)
+		if ((i == env->exec_idx ? remove_tree(env->path[i], true, err)
 		                        : remove_dir(env->path[i], err)) < 0)
 			rc = -1;
 	return rc;
