@@ -59,7 +59,7 @@ static int walk_layer(struct store *s, const char *dir, struct layer_sink *k, do
 	             (store_whiteout_form(s) == STORE_WHITEOUTS_USER ? TAR_TREE_ROOT_OWNER : 0),
 	    .fixed_mtime = -1,
 	    .deadline = deadline};
-	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct tar_writer *w;
 	int ret;
 
