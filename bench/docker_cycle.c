@@ -92,7 +92,7 @@ static void rollout_cycle(int n, double t[N_OPS])
 	cfg.host_artifacts_dir = wdir("artifacts");
 
 	start = t0 = mono_now();
-	if (p->start(&cfg, &env, &err) < 0)
+	if (env_start(p, &cfg, &env, &err) < 0)
 		die("rollout start", err.msg);
 	t[OP_START] = mono_now() - t0;
 	for (int i = 0; i < 3; i++) {
@@ -114,7 +114,7 @@ static void rollout_cycle(int n, double t[N_OPS])
 		efd = open(wdir("exec-err.txt"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		req.stdout_fd = ofd;
 		req.stderr_fd = efd;
-		rc = p->exec(env, &req, &res, &err);
+		rc = env_exec(env, &req, &res, &err);
 		close(ofd);
 		close(efd);
 		if (rc < 0 || res.exit_code != 0)
@@ -122,15 +122,15 @@ static void rollout_cycle(int n, double t[N_OPS])
 		t[OP_EXEC1 + i] = mono_now() - t0;
 	}
 	t0 = mono_now();
-	if (provider_upload_path(p, env, wdir("tree"), "/tmp/in", 0, &err) < 0)
+	if (env_upload_path(env, wdir("tree"), "/tmp/in", 0, &err) < 0)
 		die("rollout upload", err.msg);
 	t[OP_UPLOAD] = mono_now() - t0;
 	t0 = mono_now();
-	if (provider_download_path(p, env, "/tmp/in", down, &err) < 0)
+	if (env_download_path(env, "/tmp/in", down, &err) < 0)
 		die("rollout download", err.msg);
 	t[OP_DOWNLOAD] = mono_now() - t0;
 	t0 = mono_now();
-	if (p->stop(env, true, &err) < 0)
+	if (env_stop(env, true, &err) < 0)
 		die("rollout remove", err.msg);
 	t[OP_REMOVE] = mono_now() - t0;
 	t[OP_TOTAL] = mono_now() - start;

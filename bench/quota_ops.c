@@ -35,7 +35,7 @@ static void report(const char *name, double *v, int n)
 	       v[n * 9 / 10] * 1e6, n);
 }
 
-static void make_dirs(const char *envs, int i, struct environment *env, char **logs)
+static void make_dirs(const char *envs, int i, struct sandbox_env *env, char **logs)
 {
 	static const char *const names[] = {"agent", "verifier", "artifacts"};
 
@@ -55,7 +55,7 @@ static void make_dirs(const char *envs, int i, struct environment *env, char **l
 	}
 }
 
-static void remove_dirs(struct environment *env, char **logs)
+static void remove_dirs(struct sandbox_env *env, char **logs)
 {
 	close(env->dir_fd);
 	rmdir(env->dir);
@@ -71,7 +71,7 @@ static void remove_dirs(struct environment *env, char **logs)
 static void round_(const char *envs, int n, bool quota, double *vs, double *vr)
 {
 	for (int i = 0; i < n; i++) {
-		struct environment env = {.dir_fd = -1};
+		struct sandbox_env env = {.dir_fd = -1};
 		struct env_config cfg = {.storage_bytes = 10LL << 30};
 		struct err err = {0};
 		char *logs[3];

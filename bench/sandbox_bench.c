@@ -63,7 +63,7 @@ static struct environment *start(const struct provider_ops *p, const char *image
 	/* A task's default storage_mb (10240): a project quota per environment
 	 * where $ROLLOUT_HOME enforces them, nothing elsewhere. */
 	cfg.storage_bytes = 10LL << 30;
-	if (p->start(&cfg, &env, &err) < 0) {
+	if (env_start(p, &cfg, &env, &err) < 0) {
 		fprintf(stderr, "start: %s\n", err.msg);
 		exit(1);
 	}
@@ -77,7 +77,7 @@ static void exec_true(const struct provider_ops *p, struct environment *env)
 	struct exec_result res;
 	struct err err = {0};
 
-	if (p->exec(env, &req, &res, &err) < 0 || res.exit_code != 0) {
+	if (env_exec(env, &req, &res, &err) < 0 || res.exit_code != 0) {
 		fprintf(stderr, "exec: %s (exit %d)\n", err.msg, res.exit_code);
 		exit(1);
 	}
@@ -87,7 +87,7 @@ static void destroy(const struct provider_ops *p, struct environment *env)
 {
 	struct err err = {0};
 
-	if (p->stop(env, true, &err) < 0) {
+	if (env_stop(env, true, &err) < 0) {
 		fprintf(stderr, "destroy: %s\n", err.msg);
 		exit(1);
 	}

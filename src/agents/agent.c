@@ -150,7 +150,7 @@ int agent_exec_logged(struct agent_context *ctx, const char *dir_name, const cha
 		}
 		req.timeout_sec = left;
 	}
-	if (ctx->provider->exec(ctx->env, &req, res, err) < 0)
+	if (env_exec(ctx->env, &req, res, err) < 0)
 		return err_wrap(err, "%s", dir_name);
 	ctx->command_sec += res->duration_sec;
 	if (res->timed_out)

@@ -23,8 +23,7 @@ struct agent_custom {
 
 /* Everything an agent may use during setup and run. */
 struct agent_context {
-	const struct provider_ops *provider;
-	struct environment *env;
+	struct environment *env;      /* env_exec(), env_upload() (providers/provider.h) */
 	const char *env_name;         /* trial name: the environment's name for `rollout env` */
 	const char *trial_dir;        /* host trial directory (made by rollout) */
 	const struct cdir *agent_dir; /* host <trial>/agent (mounted at /logs/agent): the

@@ -110,7 +110,7 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 		setenv("ROLLOUT_AGENT_DIR", abs_agent ? abs_agent : ctx->agent_dir->path, 1);
 		setenv("ROLLOUT_INSTRUCTION_PATH", abs_instr ? abs_instr : ctx->instruction_path,
 		       1);
-		setenv("ROLLOUT_PROVIDER", ctx->provider->name, 1);
+		setenv("ROLLOUT_PROVIDER", ctx->env->ops->name, 1);
 		setenv("ROLLOUT_BIN", exe, 1);
 		setenv("PATH", path_env, 1);
 		if (ctx->model_name)

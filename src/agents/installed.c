@@ -184,8 +184,7 @@ int agent_install_script(struct agent_context *ctx, const char *script, struct e
 		return -1;
 	if (mem < 0 || write_all(mem, script, strlen(script)) < 0 || fchmod(mem, 0755) < 0)
 		return err_sys(err, "install.sh in memory");
-	if (ctx->provider->upload(ctx->env, mem, "/installed-agent/install.sh", UPLOAD_REPLACE,
-	                          err) < 0)
+	if (env_upload(ctx->env, mem, "/installed-agent/install.sh", UPLOAD_REPLACE, err) < 0)
 		return err_wrap(err, "upload install.sh");
 	if (agent_exec_logged(
 	        ctx, "setup",

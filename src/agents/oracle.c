@@ -41,7 +41,7 @@ static int oracle_run(const struct agent_def *def, struct agent_context *ctx, st
 	}
 	if ((log = cdir_create(ctx->agent_dir, "oracle.txt", 0644, err)) < 0)
 		return -1;
-	if (ctx->provider->upload(ctx->env, solution, ENV_SOLUTION_DIR, 0, err) < 0)
+	if (env_upload(ctx->env, solution, ENV_SOLUTION_DIR, 0, err) < 0)
 		return err_wrap(err, "upload solution/ to %s", ENV_SOLUTION_DIR);
 	strv_push(&env, "DEBIAN_FRONTEND=noninteractive");
 	for (const char *const *e = ctx->solution_env; e && *e; e++)
@@ -60,7 +60,7 @@ static int oracle_run(const struct agent_def *def, struct agent_context *ctx, st
 			return 0;
 		}
 	}
-	if (ctx->provider->exec(ctx->env, &req, &res, err) < 0)
+	if (env_exec(ctx->env, &req, &res, err) < 0)
 		return err_wrap(err, "run solve.sh");
 	ctx->exit_code = res.exit_code;
 	ctx->timed_out = res.timed_out;

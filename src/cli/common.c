@@ -7,6 +7,7 @@
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/log.h"
+#include "rollout/provider_table.h"
 #include "rollout/strbuf.h"
 
 #include <errno.h>
@@ -74,13 +75,13 @@ static int opt_provider(const struct cli_option *o, const char *flag, const char
                         struct err *err)
 {
 	if (!provider_find(value))
-		return err_set(err, EINVAL, "unknown provider '%s' (sandbox or docker)", value);
+		return provider_unknown(value, err);
 	*(const char **)ctx = value;
 	return 0;
 }
 
 static const struct cli_option provider_options[] = {
-    CLI_OPT('e', "provider", "env", "sandbox|docker", "only this provider's environments",
+    CLI_OPT('e', "provider", "env", ROLLOUT_PROVIDER_NAMES_BAR, "only this provider's environments",
             opt_provider, 0),
     CLI_END,
 };

@@ -2,6 +2,7 @@
  * environments driven from the host (host-side agents use `rollout env exec`). */
 #include "cli/cli.h"
 #include "providers/provider.h"
+#include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/strbuf.h"
@@ -14,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char env_usage[] =
+static const char env_help_head[] =
     "usage: rollout env COMMAND ...\n"
     "\n"
     "Environments that outlive their trial (preserve_env: always|on_failure), and\n"
@@ -30,35 +31,45 @@ static const char env_usage[] =
     "  rollout env rm [-e PROVIDER] NAME...\n"
     "                 stop and remove environments\n"
     "\n"
-    "NAME is the trial name. PROVIDER is sandbox or docker; by default both are\n"
-    "searched (ROLLOUT_PROVIDER=NAME narrows it).\n";
+    "NAME is the trial name. PROVIDER is ";
+static const char env_help_tail[] = "; by default each is\n"
+                                    "searched (ROLLOUT_PROVIDER=NAME narrows it).\n";
 
-static const char *const all_providers[] = {"sandbox", "docker", NULL};
+/* The usage, naming the providers of the table. */
+static const char *env_help_text(void)
+{
+	static char *text;
+
+	if (!text)
+		text = xasprintf("%s%s%s", env_help_head, provider_names_or(), env_help_tail);
+	return text;
+}
 
 /* Open NAME with the given provider, or with the first provider that knows it. */
-static int open_env(const char *provider, const char *name, const struct provider_ops **p_out,
-                    struct environment **env, struct err *err)
+static int open_env(const char *provider, const char *name, struct environment **env,
+                    struct err *err)
 {
+	const struct provider_ops *ops;
 	struct err first = {0};
 
 	if (!provider)
 		provider = getenv("ROLLOUT_PROVIDER");
-	for (const char *const *p = all_providers; *p; p++) {
-		const struct provider_ops *ops;
+	/* A provider named (any level's: a host-side agent is told its own) is the
+	 * only one asked. */
+	if (provider) {
+		ops = provider_find(provider);
+		if (!ops)
+			return provider_unknown(provider, err);
+		return env_open(ops, name, env, err);
+	}
+	for (size_t i = 0; (ops = provider_each(i)); i++) {
 		struct err e = {0};
 
-		if (provider && strcmp(provider, *p) != 0)
-			continue;
-		ops = provider_find(*p);
-		if (ops->open(name, env, &e) == 0) {
-			*p_out = ops;
+		if (env_open(ops, name, env, &e) == 0)
 			return 0;
-		}
 		if (!first.msg[0])
 			first = e;
 	}
-	if (provider && !provider_find(provider))
-		return err_set(err, EINVAL, "unknown provider '%s' (sandbox or docker)", provider);
 	*err = first;
 	if (!err->msg[0])
 		err_set(err, ENOENT, "no environment named '%s'", name);
@@ -67,32 +78,35 @@ static int open_env(const char *provider, const char *name, const struct provide
 
 static int check_provider_flag(const char *cmd, const char *p)
 {
-	if (p && !provider_find(p))
-		return cli_usage_error(cmd, "unknown provider '%s' (sandbox or docker)", p);
+	struct err err = {0};
+
+	if (p && !provider_find(p) && provider_unknown(p, &err) < 0)
+		return cli_usage_error(cmd, "%s", err.msg);
 	return 0;
 }
 
 static int env_ls(int argc, char **argv)
 {
 	const char *provider;
-	int rc = cli_provider_options("env ls", argc, argv, env_usage, &provider), shown = 0;
+	int rc = cli_provider_options("env ls", argc, argv, env_help_text(), &provider), shown = 0;
 
 	if (rc >= 0)
 		return rc;
 	if (optind < argc)
 		return cli_usage_error("env ls", "unexpected argument '%s'", argv[optind]);
-	for (const char *const *p = all_providers; *p; p++) {
+	for (size_t k = 0; provider_each(k); k++) {
+		const char *p = provider_each(k)->name;
 		struct env_info *infos = NULL;
 		size_t n = 0;
 		struct err err = {0};
 
-		if (provider && strcmp(provider, *p) != 0)
+		if (provider && strcmp(provider, p) != 0)
 			continue;
-		if (provider_find(*p)->list(&infos, &n, &err) < 0) {
+		if (provider_each(k)->list(&infos, &n, &err) < 0) {
 			/* A missing Docker daemon is normal on sandbox-only hosts. */
 			if (provider)
-				return cli_fail("%s: %s", *p, err.msg);
-			fprintf(stderr, "rollout: note: %s: %s\n", *p, err.msg);
+				return cli_fail("%s: %s", p, err.msg);
+			fprintf(stderr, "rollout: note: %s: %s\n", p, err.msg);
 			continue;
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -104,7 +118,7 @@ static int env_ls(int argc, char **argv)
 			if (infos[i].created_at > 0)
 				iso8601_format(infos[i].created_at, when, sizeof(when));
 			when[19] = '\0';
-			printf("%-8s %-9s %-44s %-10s %-24s %s\n", *p,
+			printf("%-8s %-9s %-44s %-10s %-24s %s\n", p,
 			       infos[i].isolation ? infos[i].isolation : "-", infos[i].name,
 			       infos[i].state ? infos[i].state : "-", when,
 			       infos[i].image ? infos[i].image : "-");
@@ -127,7 +141,6 @@ static int env_exec_common(const char *cmd, int argc, char **argv, bool shell)
 	                                     {0}};
 	_cleanup_strvs_ struct strv envs = STRV_INIT;
 	const char *provider = NULL, *user = NULL, *cwd = NULL, *name;
-	const struct provider_ops *ops = NULL;
 	struct environment *env = NULL;
 	struct exec_request req = EXEC_REQUEST_INIT;
 	struct exec_result res = {0};
@@ -165,7 +178,7 @@ static int env_exec_common(const char *cmd, int argc, char **argv, bool shell)
 			break;
 		}
 		case 'h':
-			fputs(env_usage, stdout);
+			fputs(env_help_text(), stdout);
 			return EXIT_OK;
 		case ':':
 			return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
@@ -186,7 +199,7 @@ static int env_exec_common(const char *cmd, int argc, char **argv, bool shell)
 	} else if (optind < argc) {
 		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 	}
-	if (open_env(provider, name, &ops, &env, &err) < 0)
+	if (open_env(provider, name, &env, &err) < 0)
 		return cli_fail("%s", err.msg);
 	if (shell) {
 		static const char *const sh_argv[] = {"sh", "-i", NULL};
@@ -205,8 +218,8 @@ static int env_exec_common(const char *cmd, int argc, char **argv, bool shell)
 	req.stdout_fd = STDOUT_FILENO;
 	req.stderr_fd = STDERR_FILENO;
 	req.output_cap = 1LL << 62; /* a person is reading: no cap */
-	rc = ops->exec(env, &req, &res, &err);
-	ops->release(env);
+	rc = env_exec(env, &req, &res, &err);
+	env_release(env);
 	if (rc < 0)
 		return cli_fail("%s", err.msg);
 	if (res.timed_out)
@@ -214,7 +227,7 @@ static int env_exec_common(const char *cmd, int argc, char **argv, bool shell)
 	return res.exit_code;
 }
 
-static int env_exec(int argc, char **argv)
+static int env_exec_cmd(int argc, char **argv)
 {
 	return env_exec_common("env exec", argc, argv, false);
 }
@@ -227,19 +240,17 @@ static int env_shell(int argc, char **argv)
 static int env_rm(int argc, char **argv)
 {
 	const char *provider;
-	int rc = cli_provider_options("env rm", argc, argv, env_usage, &provider), failed = 0;
+	int rc = cli_provider_options("env rm", argc, argv, env_help_text(), &provider), failed = 0;
 
 	if (rc >= 0)
 		return rc;
 	if (optind >= argc)
 		return cli_usage_error("env rm", "missing environment NAME");
 	for (int i = optind; i < argc; i++) {
-		const struct provider_ops *ops;
 		struct environment *env;
 		struct err err = {0};
 
-		if (open_env(provider, argv[i], &ops, &env, &err) < 0 ||
-		    ops->stop(env, true, &err) < 0) {
+		if (open_env(provider, argv[i], &env, &err) < 0 || env_stop(env, true, &err) < 0) {
 			fprintf(stderr, "rollout: error: %s\n", err.msg);
 			failed = 1;
 			continue;
@@ -253,11 +264,11 @@ int cmd_env(int argc, char **argv)
 {
 	static const struct cli_sub subs[] = {
 	    {"ls", env_ls, "list environments"},
-	    {"exec", env_exec, "run a command in an environment"},
+	    {"exec", env_exec_cmd, "run a command in an environment"},
 	    {"shell", env_shell, "interactive shell in an environment"},
 	    {"rm", env_rm, "remove environments"},
 	    {0},
 	};
 
-	return cli_dispatch("env", subs, argc, argv, env_usage);
+	return cli_dispatch("env", subs, argc, argv, env_help_text());
 }

@@ -19,12 +19,12 @@ static const char gc_usage[] =
     "(see `rollout env ls`) are left alone.\n"
     "`rollout run` does the same before it starts.\n"
     "\n"
-    "  -e, --provider NAME   only sandbox or only docker (default: both; a missing\n"
+    "  -e, --provider NAME   only this provider's (default: every one; a missing\n"
     "                        Docker daemon is skipped with a note)\n";
 
 int cmd_gc(int argc, char **argv)
 {
-	static const char *const providers[] = {"sandbox", "docker"};
+	const struct provider_ops *p;
 	const char *only;
 	int rc = cli_provider_options("gc", argc, argv, gc_usage, &only), failed = 0;
 
@@ -32,24 +32,23 @@ int cmd_gc(int argc, char **argv)
 		return rc;
 	if (optind < argc)
 		return cli_usage_error("gc", "unexpected argument '%s'", argv[optind]);
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; (p = provider_each(i)); i++) {
 		struct err err = {0};
 		int n;
 
-		if (only && strcmp(only, providers[i]) != 0)
+		if (only && strcmp(only, p->name) != 0)
 			continue;
-		n = provider_find(providers[i])->gc(&err);
+		n = p->gc(&err);
 		if (n < 0) {
-			if (!only && strcmp(providers[i], "docker") == 0) {
-				fprintf(stderr, "rollout: note: docker: %s\n", err.msg);
+			if (!only && p->service) {
+				fprintf(stderr, "rollout: note: %s: %s\n", p->name, err.msg);
 				continue;
 			}
-			fprintf(stderr, "rollout: error: %s: %s\n", providers[i], err.msg);
+			fprintf(stderr, "rollout: error: %s: %s\n", p->name, err.msg);
 			failed = 1;
 			continue;
 		}
-		printf("%s: removed %d leftover environment%s\n", providers[i], n,
-		       n == 1 ? "" : "s");
+		printf("%s: removed %d leftover environment%s\n", p->name, n, n == 1 ? "" : "s");
 	}
 	return failed ? EXIT_FAIL : EXIT_OK;
 }

@@ -7,6 +7,7 @@
 #include "config/registry.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
+#include "rollout/provider_table.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -52,7 +53,7 @@ const struct cli_option job_agent_env_options[] = {
             "environment variable for the agent's commands (repeatable)", cli_opt_kv,
             OV(agent_env)),
     CLI_HEADING("Environment:"),
-    CLI_OPT('e', "env", NULL, "sandbox|docker", "environment provider (default sandbox)",
+    CLI_OPT('e', "env", NULL, ROLLOUT_PROVIDER_NAMES_BAR, "environment provider (default sandbox)",
             cli_opt_choice, OV(env_type), .choices = job_env_type_names),
     CLI_OPT(0, "environment-kwarg", "ek", "KEY=VALUE",
             "provider setting (repeatable), e.g. pids_limit=512,\n"

@@ -113,7 +113,7 @@ int cli_run_job(struct job_config *cfg, const struct cli_run_opts *opts)
 	if (gc_removed > 0)
 		log_info("removed %d environment%s left by an earlier rollout", gc_removed,
 		         gc_removed == 1 ? "" : "s");
-	else if (gc_removed < 0 && cfg->environment.type == ENV_TYPE_DOCKER) {
+	else if (gc_removed < 0 && job.provider->gc_must_succeed) {
 		job_release(&job);
 		return cli_fail("%s", err.msg);
 	}

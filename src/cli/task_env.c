@@ -13,6 +13,7 @@
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/provider_table.h"
 #include "rollout/strbuf.h"
 
 #include <errno.h>
@@ -43,8 +44,9 @@ struct start_env_cli {
 
 static const struct cli_option start_env_options[] = {
     CLI_OPT('p', "path", NULL, "TASK", "the task directory (required)", cli_opt_str, SE(path)),
-    CLI_OPT('e', "env", "provider", "sandbox|docker", "environment provider (default sandbox)",
-            cli_opt_choice, SE(provider), .choices = job_env_type_names),
+    CLI_OPT('e', "env", "provider", ROLLOUT_PROVIDER_NAMES_BAR,
+            "environment provider (default sandbox)", cli_opt_choice, SE(provider),
+            .choices = job_env_type_names),
     CLI_OPT('a', "all", NULL, NULL, "upload solution/ to /solution and tests/ to /tests",
             cli_opt_true, SE(all)),
     CLI_OPT('i', "interactive", NULL, NULL, "open a shell in it; remove it when the shell ends",
@@ -74,8 +76,8 @@ static int make_logs(const char *base, char *paths[3], struct err *err)
 	return 0;
 }
 
-static int upload_dir(const struct provider_ops *ops, struct environment *env, const struct task *t,
-                      const char *entry, const char *to, struct err *err)
+static int upload_dir(struct environment *env, const struct task *t, const char *entry,
+                      const char *to, struct err *err)
 {
 	_cleanup_close_ int fd = task_open_dir(t->dir, entry, err);
 
@@ -86,7 +88,7 @@ static int upload_dir(const struct provider_ops *ops, struct environment *env, c
 		err_clear(err);
 		return 0;
 	}
-	if (ops->upload(env, fd, to, UPLOAD_REPLACE, err) < 0)
+	if (env_upload(env, fd, to, UPLOAD_REPLACE, err) < 0)
 		return err_wrap(err, "upload %s/ to %s", entry, to);
 	return 0;
 }
@@ -131,18 +133,18 @@ static int start_kept(const struct provider_ops *ops, const struct task *t, cons
 	cfg.workdir = tc->environment.workdir;
 	fprintf(stderr, "rollout: starting the environment of %s (%s; build output in %s)\n",
 	        t->name, ops->name, log);
-	if ((ops->prepare && ops->prepare(err) < 0) || ops->start(&cfg, &env, err) < 0) {
+	if ((ops->prepare && ops->prepare(err) < 0) || env_start(ops, &cfg, &env, err) < 0) {
 		err_wrap(err, "task %s", t->name);
 		goto out;
 	}
-	if (all && (upload_dir(ops, env, t, "solution", ENV_SOLUTION_DIR, err) < 0 ||
-	            upload_dir(ops, env, t, "tests", ENV_TESTS_DIR, err) < 0)) {
+	if (all && (upload_dir(env, t, "solution", ENV_SOLUTION_DIR, err) < 0 ||
+	            upload_dir(env, t, "tests", ENV_TESTS_DIR, err) < 0)) {
 		struct err ignored = {0};
 
-		ops->stop(env, true, &ignored);
+		env_stop(env, true, &ignored);
 		goto out;
 	}
-	rc = ops->stop(env, false, err);
+	rc = env_stop(env, false, err);
 out:
 	for (int i = 0; i < 3; i++)
 		free(logs[i]);
@@ -157,7 +159,7 @@ static int shell_then_remove(const struct provider_ops *ops, const char *name)
 	struct err err = {0};
 	int rc = cmd_env(5, argv);
 
-	if (ops->open(name, &env, &err) < 0 || ops->stop(env, true, &err) < 0)
+	if (env_open(ops, name, &env, &err) < 0 || env_stop(env, true, &err) < 0)
 		fprintf(stderr, "rollout: warning: removing %s: %s\n", name, err.msg);
 	else
 		fprintf(stderr, "rollout: removed environment %s\n", name);

@@ -71,40 +71,28 @@ static void print_diags(const struct diags *d)
 
 /* --- the images a task needs ------------------------------------------------------ */
 
-/* Where each provider finds images without fetching them, for messages. */
-static const struct {
-	const char *provider;
-	const char *place;
-	const char *provide, *provide_end; /* how a person puts the image there */
-} image_places[] = {
-    {"sandbox", "in rollout's image store",
-     "`rollout image load ARCHIVE` or `rollout image import ROOTFS.tar --tag ", "`"},
-    {"docker", "on the Docker daemon", "`docker pull ", "` (or `docker load`)"},
-};
-
 /* One image the task needs; `where` says which line names it ("FILE:3"). Where it
- * was found goes to notes, a missing one to d as a warning. */
+ * was found goes to notes, a missing one to d as a warning. Every provider with
+ * has_image is asked (its image_place and image_provide say the rest). */
 static void check_image(const char *ref, const char *where, struct strv *notes, struct diags *d)
 {
 	_cleanup_sb_ struct strbuf found = STRBUF_INIT, missing = STRBUF_INIT, how = STRBUF_INIT;
-	static bool no_daemon; /* said once */
+	static bool unreachable[16]; /* by provider_each() index: said once */
+	const struct provider_ops *p;
 
-	for (size_t i = 0; i < ARRAY_SIZE(image_places); i++) {
-		const struct provider_ops *p = provider_find(image_places[i].provider);
-		bool docker = !strcmp(image_places[i].provider, "docker");
+	for (size_t i = 0; (p = provider_each(i)); i++) {
 		struct strbuf *into;
 		struct err err = {0};
 		int have;
 
-		if (!p || !p->has_image || (docker && no_daemon))
+		if (!p->has_image || (i < ARRAY_SIZE(unreachable) && unreachable[i]))
 			continue;
 		have = p->has_image(ref, &err);
-		if (have < 0 && docker && err.code != EINVAL) {
-			strv_pushf(notes,
-			           "note: no Docker daemon answered (%s): images not "
-			           "looked for there",
-			           err.msg);
-			no_daemon = true;
+		if (have < 0 && p->service && err.code != EINVAL) {
+			strv_pushf(notes, "note: no %s answered (%s): images not looked for there",
+			           p->service, err.msg);
+			if (i < ARRAY_SIZE(unreachable))
+				unreachable[i] = true;
 			continue;
 		}
 		if (have < 0) {
@@ -112,12 +100,10 @@ static void check_image(const char *ref, const char *where, struct strv *notes, 
 			return;
 		}
 		into = have ? &found : &missing;
-		sb_addf(into, "%s%s", into->len ? (have ? " and " : " nor ") : "",
-		        image_places[i].place);
+		sb_addf(into, "%s%s", into->len ? (have ? " and " : " nor ") : "", p->image_place);
 		if (!have) {
 			sb_adds(&how, how.len ? "; " : "");
-			sb_addf(&how, "%s%s%s", image_places[i].provide, ref,
-			        image_places[i].provide_end);
+			sb_addf(&how, "%s%s%s", p->image_provide[0], ref, p->image_provide[1]);
 		}
 	}
 	if (found.len) {

@@ -32,7 +32,14 @@ static const char *const classic_exclude_exceptions[] = {
     "RewardFileEmptyError", "VerifierOutputParseError", NULL,
 };
 
-const char *const job_env_type_names[] = {"sandbox", "docker", NULL};
+/* The environment types of include/rollout/provider_table.h, by enum env_type. */
+#define TYPE_NAME(id, name, harbor, import_path) [ENV_TYPE_##id] = name,
+#define TYPE_HARBOR(id, name, harbor, import_path) [ENV_TYPE_##id] = harbor,
+#define TYPE_IMPORT_PATH(id, name, harbor, import_path) [ENV_TYPE_##id] = import_path,
+const char *const job_env_type_names[] = {ROLLOUT_PROVIDERS(TYPE_NAME, JOB_ENV_LEVEL_NONE) NULL};
+static const char *const env_type_harbor[] = {ROLLOUT_PROVIDERS(TYPE_HARBOR, JOB_ENV_LEVEL_NONE)};
+static const char *const env_type_import_path[] = {
+    ROLLOUT_PROVIDERS(TYPE_IMPORT_PATH, JOB_ENV_LEVEL_NONE)};
 const char *const job_preserve_env_names[] = {"never", "on_failure", "always", NULL};
 const char *const job_env_isolation_names[] = {"full", "chroot", NULL};
 #define env_type_names job_env_type_names
@@ -44,6 +51,19 @@ static const char *const orchestrator_types[] = {"local", "queue", NULL};
 const char *env_type_name(enum env_type t)
 {
 	return env_type_names[t];
+}
+
+char *job_env_type_names_or(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	for (int i = 0; i < ENV_TYPE_COUNT; i++)
+		sb_addf(&sb, "%s%s",
+		        i == 0                   ? ""
+		        : i + 1 < ENV_TYPE_COUNT ? ", "
+		                                 : " or ",
+		        job_env_type_names[i]);
+	return sb_detach(&sb);
 }
 
 const char *preserve_env_name(enum preserve_env p)
@@ -338,15 +358,21 @@ static void bind_environment(struct binder *b, struct node *root, struct job_con
 	{
 		struct node *ip = bind_take(t, "import_path");
 
-		if (ip && ip->type != NODE_NULL &&
-		    !(ip->type == NODE_STRING && !strcmp(ip->str.s, ENV_SANDBOX_IMPORT_PATH))) {
+		int known = -1;
+
+		for (int i = 0; ip && ip->type == NODE_STRING && i < ENV_TYPE_COUNT; i++)
+			if (env_type_import_path[i] && !strcmp(ip->str.s, env_type_import_path[i]))
+				known = i;
+		if (ip && ip->type != NODE_NULL && known < 0) {
 			_cleanup_free_ char *path = bind_path(p, "import_path");
+			_cleanup_free_ char *types = job_env_type_names_or();
 
 			bind_error(b, ip, path,
 			           "custom environment classes are not supported by rollout (use "
-			           "type: sandbox or docker)");
-		} else if (ip && ip->type == NODE_STRING) {
-			e->type = ENV_TYPE_SANDBOX;
+			           "type: %s)",
+			           types);
+		} else if (known >= 0) {
+			e->type = (enum env_type)known;
 		}
 	}
 	v = (int)e->type;
@@ -1186,12 +1212,12 @@ static cJSON *dataset_json(const struct dataset_config *d)
  * does not know (type null, import_path), with rollout's name in rollout_provider. */
 static void env_type_to_json(cJSON *env, enum env_type t)
 {
-	if (t == ENV_TYPE_DOCKER) {
-		cJSON_AddStringToObject(env, "type", "docker");
+	if (env_type_harbor[t]) {
+		cJSON_AddStringToObject(env, "type", env_type_harbor[t]);
 		cJSON_AddNullToObject(env, "import_path");
 	} else {
 		cJSON_AddNullToObject(env, "type");
-		cJSON_AddStringToObject(env, "import_path", ENV_SANDBOX_IMPORT_PATH);
+		cJSON_AddStringToObject(env, "import_path", env_type_import_path[t]);
 	}
 	cJSON_AddStringToObject(env, "rollout_provider", env_type_name(t));
 }
@@ -1203,10 +1229,9 @@ void job_environment_json_normalize(cJSON *env)
 
 	if (!cJSON_IsObject(env) || cJSON_GetObjectItemCaseSensitive(env, "rollout_provider"))
 		return;
-	if (type && !strcmp(type, "sandbox"))
-		t = ENV_TYPE_SANDBOX;
-	else if (type && !strcmp(type, "docker"))
-		t = ENV_TYPE_DOCKER;
+	for (int i = 0; type && i < ENV_TYPE_COUNT; i++)
+		if (!strcmp(type, job_env_type_names[i]))
+			t = i;
 	if (t < 0)
 		return;
 	{

@@ -8,6 +8,7 @@
 
 #include "config/bind.h"
 #include "config/diag.h"
+#include "rollout/provider_table.h"
 #include "rollout/strbuf.h"
 
 #include <cjson/cJSON.h>
@@ -16,13 +17,20 @@
 
 struct err;
 
-enum env_type { ENV_TYPE_SANDBOX, ENV_TYPE_DOCKER };
+/* One per row of include/rollout/provider_table.h: ENV_TYPE_SANDBOX, ENV_TYPE_DOCKER. */
+#define JOB_ENV_TYPE_ENUM(id, name, harbor, import_path) ENV_TYPE_##id,
+#define JOB_ENV_LEVEL_NONE(id, isolation, ops)
+enum env_type { ROLLOUT_PROVIDERS(JOB_ENV_TYPE_ENUM, JOB_ENV_LEVEL_NONE) ENV_TYPE_COUNT };
+#undef JOB_ENV_TYPE_ENUM
 enum preserve_env { PRESERVE_ENV_NEVER, PRESERVE_ENV_ON_FAILURE, PRESERVE_ENV_ALWAYS };
 /* How the sandbox isolates environments (docs/SANDBOX.md, "Isolation levels"). */
 enum env_isolation { ENV_ISOLATION_FULL, ENV_ISOLATION_CHROOT };
 
 const char *env_type_name(enum env_type t); /* "sandbox", "docker" */
-/* config.json's environment.import_path for the sandbox (Harbor has no such type). */
+/* The type names for messages: "sandbox or docker" (allocated). */
+char *job_env_type_names_or(void);
+/* config.json's environment.import_path for the sandbox (Harbor has no such type;
+ * the table's import_path). */
 #define ENV_SANDBOX_IMPORT_PATH "rollout.environments.sandbox:SandboxEnvironment"
 /* Rewrite an environment object written by older rollouts (type "sandbox", no
  * rollout_provider) in today's form, in place. */
@@ -200,7 +208,7 @@ struct job_overrides {
 void job_overrides_init(struct job_overrides *o);
 void job_overrides_release(struct job_overrides *o);
 /* The names the flags accept for enum env_type and enum preserve_env. */
-extern const char *const job_env_type_names[];      /* sandbox, docker */
+extern const char *const job_env_type_names[];      /* the table's: sandbox, docker */
 extern const char *const job_preserve_env_names[];  /* never, on_failure, always */
 extern const char *const job_env_isolation_names[]; /* full, chroot */
 /* Why a job name cannot name a directory under jobs_dir, or NULL when it can. */

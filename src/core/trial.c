@@ -238,7 +238,7 @@ static void run_setup(struct trial_run_state *s)
 	/* Harbor retries a start that timed out, once. */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		err_clear(&err);
-		if (spec->provider->start(&cfg, &s->env, &err) == 0)
+		if (env_start(spec->provider, &cfg, &s->env, &err) == 0)
 			break;
 		s->env = NULL;
 		if (err.code != ETIMEDOUT || cancel_requested())
@@ -260,7 +260,6 @@ static void agent_context_init(struct trial_run_state *s, struct agent_context *
 	const struct trial_spec *spec = s->spec;
 
 	memset(ctx, 0, sizeof(*ctx));
-	ctx->provider = spec->provider;
 	ctx->env = s->env;
 	ctx->env_name = spec->trial_name;
 	ctx->trial_dir = spec->trial_dir;
@@ -340,7 +339,7 @@ static int end_agent_phase(struct trial_run_state *s)
 
 	if (!s->env || s->agent_killed)
 		return 0;
-	n = s->spec->provider->kill_all(s->env, &err);
+	n = env_kill_all(s->env, &err);
 	if (n < 0) {
 		fail(s, "RuntimeError", &err);
 		return -1;
@@ -367,7 +366,7 @@ static int fresh_verifier_dir(struct trial_run_state *s, struct err *err)
 	    (geteuid() == 0 && fchown(s->verifier.fd, 0, 0) < 0 &&
 	     err_sys(err, "chown %s", s->verifier.path) < 0))
 		return -1;
-	return s->spec->provider->open_verifier_dir(s->env, err);
+	return env_open_verifier_dir(s->env, err);
 }
 
 static int upload_tests(struct trial_run_state *s, struct err *err)
@@ -379,7 +378,7 @@ static int upload_tests(struct trial_run_state *s, struct err *err)
 
 	if (tests < 0)
 		return -1;
-	return s->spec->provider->upload(s->env, tests, ENV_TESTS_DIR, UPLOAD_REPLACE, err);
+	return env_upload(s->env, tests, ENV_TESTS_DIR, UPLOAD_REPLACE, err);
 }
 
 static void run_verify(struct trial_run_state *s)
@@ -417,7 +416,7 @@ static void run_verify(struct trial_run_state *s)
 	req.merge_stderr = true;
 	req.timeout_sec = spec->verifier_timeout;
 	req.output_cap = spec->output_cap;
-	if (spec->provider->exec(s->env, &req, &res, &err) < 0) {
+	if (env_exec(s->env, &req, &res, &err) < 0) {
 		fail(s, "RuntimeError", &err);
 		goto out;
 	}
@@ -425,7 +424,7 @@ static void run_verify(struct trial_run_state *s)
 	s->oom_verifier = res.oom_killed;
 	s->cut_verifier = res.stdout_truncated;
 	/* Nothing writes /logs/verifier once the verifier is done. */
-	s->verifier_processes_killed = spec->provider->kill_all(s->env, &err);
+	s->verifier_processes_killed = env_kill_all(s->env, &err);
 	s->idle = s->verifier_processes_killed >= 0;
 	if (res.timed_out) {
 		err_set(&err, ETIMEDOUT, "verifier timed out after %g seconds",
@@ -433,9 +432,8 @@ static void run_verify(struct trial_run_state *s)
 		fail(s, "VerifierTimeoutError", &err);
 		goto out;
 	}
-	if (!spec->provider->logs_mounted &&
-	    spec->provider->download(s->env, ENV_VERIFIER_DIR, &s->trial, "verifier", NULL, NULL,
-	                             &err) < 0) {
+	if (!env_logs_mounted(s->env) &&
+	    env_download(s->env, ENV_VERIFIER_DIR, &s->trial, "verifier", NULL, NULL, &err) < 0) {
 		fail(s, "DownloadVerifierDirError", &err);
 		goto out;
 	}
@@ -486,8 +484,8 @@ static void collect_artifacts(struct trial_run_state *s, const struct copy_limit
 		else if (!s->env)
 			err_set(&err, ENOENT, "no environment");
 		else
-			ok = spec->provider->download(s->env, src, &s->artifacts, dest, lim,
-			                              &s->collected, &err) == 0;
+			ok = env_download(s->env, src, &s->artifacts, dest, lim, &s->collected,
+			                  &err) == 0;
 		if (!ok) {
 			log_warn("%s: artifact %s: %s", spec->trial_name, src, err.msg);
 			if (err.code == ETIMEDOUT)
@@ -546,14 +544,13 @@ static void clean_log_dirs(struct trial_run_state *s, double deadline)
 /* What the environment's storage came to, once nothing of it runs. */
 static void read_storage_usage(struct trial_run_state *s)
 {
-	const struct provider_ops *p = s->spec->provider;
 	struct err err = {0};
 
 	s->storage =
 	    (struct env_usage){.limit_bytes = s->spec->env.storage_bytes, .used_bytes = -1};
-	if (!s->env || !p->usage)
+	if (!s->env)
 		return;
-	if (p->usage(s->env, &s->storage, &err) < 0)
+	if (env_usage(s->env, &s->storage, &err) < 0)
 		log_warn("%s: %s", s->spec->trial_name, err.msg);
 	else if (s->storage.limit_hit)
 		log_warn("%s: the environment reached its storage limit (%lld bytes)",
@@ -575,16 +572,16 @@ static void run_collect(struct trial_run_state *s)
 	 * while the host reads what it wrote. */
 	if (s->env && !s->agent_killed)
 		end_agent_phase(s);
-	else if (s->env && !s->idle && spec->provider->kill_all(s->env, &err) < 0)
+	else if (s->env && !s->idle && env_kill_all(s->env, &err) < 0)
 		log_warn("%s: %s", spec->trial_name, err.msg);
 	read_storage_usage(s);
-	if (s->env && !spec->provider->logs_mounted) {
+	if (s->env && !env_logs_mounted(s->env)) {
 		/* best effort, like Harbor: the trial's outcome is already decided */
-		if (spec->provider->download(s->env, ENV_AGENT_DIR, &s->trial, "agent", &lim,
-		                             &s->collected, &err) < 0)
+		if (env_download(s->env, ENV_AGENT_DIR, &s->trial, "agent", &lim, &s->collected,
+		                 &err) < 0)
 			log_warn("%s: download %s: %s", spec->trial_name, ENV_AGENT_DIR, err.msg);
-		if (spec->provider->download(s->env, ENV_ARTIFACTS_DIR, &s->trial, "artifacts",
-		                             &lim, &s->collected, &err) < 0)
+		if (env_download(s->env, ENV_ARTIFACTS_DIR, &s->trial, "artifacts", &lim,
+		                 &s->collected, &err) < 0)
 			log_warn("%s: download %s: %s", spec->trial_name, ENV_ARTIFACTS_DIR,
 			         err.msg);
 	}
@@ -614,7 +611,7 @@ static void run_teardown(struct trial_run_state *s)
 	       (spec->preserve == PRESERVE_ENV_ON_FAILURE &&
 	        (s->r->exception || below_max_reward(s->r->rewards)));
 	if (s->env) {
-		if (spec->provider->stop(s->env, !keep, &err) < 0) {
+		if (env_stop(s->env, !keep, &err) < 0) {
 			log_error("%s: teardown: %s", spec->trial_name, err.msg);
 			/* Failed while being cancelled: likely because of it, so the trial
 			 * runs again on resume rather than being kept with this error. */

@@ -104,8 +104,15 @@ struct env_usage {
 	bool limit_hit;
 };
 
-struct environment; /* provider-specific handle */
 struct cdir;
+struct provider_ops;
+
+/* An environment, whatever provides it: each provider's own handle (struct
+ * sandbox_env, struct docker_env) embeds this first, so callers hold one pointer
+ * and reach the provider through it (env_exec() and the other env_* below). */
+struct environment {
+	const struct provider_ops *ops; /* set by env_start()/env_open() */
+};
 
 /* upload() flags */
 enum {
@@ -132,11 +139,30 @@ struct provider_ops {
 	/* true when the /logs directories are bind mounts (no download needed in collect). */
 	bool logs_mounted;
 
+	/* Properties the commands go by (none of them names a provider):
+	 * service: NULL, or what it is reached through that many hosts do not have
+	 *   ("Docker daemon"): when a command asks every provider (gc, `tasks
+	 *   check`) and this one cannot be reached, that is a note, not an error.
+	 * gc_must_succeed: its gc fails only when the provider cannot be reached at
+	 *   all, so `rollout run` stops there rather than failing every trial.
+	 * image_place, image_provide: where has_image() looks ("on the Docker
+	 *   daemon") and how a person puts image X there (image_provide[0], X,
+	 *   image_provide[1]), for `rollout tasks check`. */
+	const char *service;
+	bool gc_must_succeed;
+	const char *image_place;
+	const char *image_provide[2];
+
 	/* Optional (may be NULL): process-wide work done once before trial workers are
 	 * forked (compiled filters, host probes), which every worker then inherits. */
 	int (*prepare)(struct err *err);
-	/* Build or find the image, then start the environment. */
-	int (*start)(const struct env_config *cfg, struct environment **out, struct err *err);
+	/* Build or find the image cfg asks for: *ref (allocated) names it the way
+	 * start() takes it (a store reference, a daemon's image). Nothing starts. */
+	int (*prepare_image)(const struct env_config *cfg, char **ref, struct err *err);
+	/* Start an environment of image ref (from prepare_image) as cfg says.
+	 * Callers use env_start(), which does both. */
+	int (*start)(const char *ref, const struct env_config *cfg, struct environment **out,
+	             struct err *err);
 	int (*exec)(struct environment *env, const struct exec_request *req,
 	            struct exec_result *res, struct err *err);
 	/* Copy a host file or directory into the environment: host_fd is an open
@@ -182,19 +208,52 @@ struct provider_ops {
 	int (*has_image)(const char *ref, struct err *err);
 };
 
-/* By name: "sandbox", "sandbox-chroot", "docker". */
+/* The providers (providers/provider.c: one row per environment type of
+ * include/rollout/provider_table.h, one ops per isolation level). */
+/* By ops name: "sandbox", "sandbox-chroot", "docker" (and test-only ones). */
 const struct provider_ops *provider_find(const char *name);
 /* What a job asks for: environment.type and environment.isolation ("full",
  * "chroot"). A level the type does not have is an error naming those it has. */
 const struct provider_ops *provider_for(const char *type, const char *isolation, struct err *err);
+/* Each environment type's provider at full isolation, in table order, then NULL:
+ * what `rollout gc`, `env ls` and `tasks check` go through. */
+const struct provider_ops *provider_each(size_t i);
+/* The types' names for messages and usage: "sandbox or docker". */
+const char *provider_names_or(void);
+/* "unknown provider 'x' (sandbox or docker)" into err, EINVAL. */
+int provider_unknown(const char *name, struct err *err);
+
+/* The handle, whatever the provider (each calls the ops of env->ops). */
+/* prepare_image() then start(): one environment from cfg. */
+int env_start(const struct provider_ops *p, const struct env_config *cfg, struct environment **out,
+              struct err *err);
+/* p->open(): reattach to an environment by name. */
+int env_open(const struct provider_ops *p, const char *name, struct environment **out,
+             struct err *err);
+int env_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
+             struct err *err);
+int env_upload(struct environment *env, int host_fd, const char *env_path, unsigned flags,
+               struct err *err);
+int env_download(struct environment *env, const char *env_path, const struct cdir *dest,
+                 const char *dest_rel, const struct copy_limits *lim, struct copy_report *rep,
+                 struct err *err);
+int env_kill_all(struct environment *env, struct err *err);
+int env_open_verifier_dir(struct environment *env, struct err *err);
+/* 0, *out left as the caller set it, when the provider has no usage(). */
+int env_usage(struct environment *env, struct env_usage *out, struct err *err);
+/* Stops (destroy) or keeps it, and frees the handle. */
+int env_stop(struct environment *env, bool destroy, struct err *err);
+/* Frees a handle without touching the environment. */
+void env_release(struct environment *env);
+/* The /logs directories are bind mounts (no download needed in collect). */
+bool env_logs_mounted(const struct environment *env);
 /* upload()/download() by host path, for callers whose host side is trusted
  * (tests, benchmarks, `rollout env`): the path is opened (its parent, for a
  * download) as the caller names it. */
-int provider_upload_path(const struct provider_ops *p, struct environment *env,
-                         const char *host_path, const char *env_path, unsigned flags,
-                         struct err *err);
-int provider_download_path(const struct provider_ops *p, struct environment *env,
-                           const char *env_path, const char *host_path, struct err *err);
+int env_upload_path(struct environment *env, const char *host_path, const char *env_path,
+                    unsigned flags, struct err *err);
+int env_download_path(struct environment *env, const char *env_path, const char *host_path,
+                      struct err *err);
 void env_info_free(struct env_info *infos, size_t n);
 
 #endif

@@ -58,7 +58,7 @@ static struct environment *start_cfg(const struct env_config *cfg, struct err *e
 	struct environment *env = NULL;
 
 	P = provider_find("docker");
-	if (P->start(cfg, &env, err) < 0)
+	if (env_start(P, cfg, &env, err) < 0)
 		return NULL;
 	return env;
 }
@@ -67,7 +67,7 @@ static void stop(struct environment *env)
 {
 	struct err err = {0};
 
-	if (env && P->stop(env, true, &err) < 0)
+	if (env && env_stop(env, true, &err) < 0)
 		test_fail_at(__FILE__, __LINE__, "stop: %s", err.msg);
 }
 
@@ -84,7 +84,7 @@ static char *sh(struct environment *env, const char *script, int *code)
 	char *out = NULL;
 	size_t len;
 
-	if (P->exec(env, &req, &res, &err) < 0) {
+	if (env_exec(env, &req, &res, &err) < 0) {
 		test_fail_at(__FILE__, __LINE__, "exec: %s", err.msg);
 		*code = -1;
 		return xstrdup("");
@@ -228,7 +228,7 @@ static void check_build(const char *builder)
 		test_fail_at(__FILE__, __LINE__, "start: %s", err.msg);
 		return;
 	}
-	image = xstrdup(env->image);
+	image = xstrdup(docker_env_of(env)->image);
 	CHECK(str_starts_with(image, "rollout/ditest-build-"));
 	out = sh(env,
 	         "pwd; tr '\\n' ' ' < /listing; echo; stat -c '%a' app.sh sub/deep/data.txt; "
@@ -279,7 +279,7 @@ TEST(build_is_reused_until_the_content_changes_and_force_build_rebuilds)
 	make_context(ctx, "true");
 	env = start_cfg(&cfg, &err);
 	REQUIRE(env);
-	first = xstrdup(env->image);
+	first = xstrdup(docker_env_of(env)->image);
 	stop(env);
 	CHECK_INT(count_builds(log), 1);
 
@@ -288,7 +288,7 @@ TEST(build_is_reused_until_the_content_changes_and_force_build_rebuilds)
 	utimes(app, NULL);
 	env = start_cfg(&cfg, &err);
 	REQUIRE(env);
-	CHECK_STR(env->image, first);
+	CHECK_STR(docker_env_of(env)->image, first);
 	stop(env);
 	CHECK_INT(count_builds(log), 1);
 
@@ -302,7 +302,7 @@ TEST(build_is_reused_until_the_content_changes_and_force_build_rebuilds)
 		if (pid == 0) {
 			for (int i = 0; i < 2; i++) {
 				env = start_cfg(&cfg, &err);
-				if (!env || strcmp(env->image, first) != 0)
+				if (!env || strcmp(docker_env_of(env)->image, first) != 0)
 					_exit(1);
 				stop(env);
 			}
@@ -318,7 +318,7 @@ TEST(build_is_reused_until_the_content_changes_and_force_build_rebuilds)
 	write_text(ctx, "app.sh", "#!/bin/sh\necho changed\n", 0750);
 	env = start_cfg(&cfg, &err);
 	REQUIRE(env);
-	second = xstrdup(env->image);
+	second = xstrdup(docker_env_of(env)->image);
 	CHECK(strcmp(first, second) != 0);
 	stop(env);
 	CHECK_INT(count_builds(log), 3);
@@ -327,14 +327,14 @@ TEST(build_is_reused_until_the_content_changes_and_force_build_rebuilds)
 	write_text(ctx, "secret.key", "changed secret", 0600);
 	env = start_cfg(&cfg, &err);
 	REQUIRE(env);
-	CHECK_STR(env->image, second);
+	CHECK_STR(docker_env_of(env)->image, second);
 	stop(env);
 
 	/* docker_image wins over the Dockerfile unless force_build. */
 	cfg.docker_image = BASE_IMAGE;
 	env = start_cfg(&cfg, &err);
 	REQUIRE(env);
-	CHECK_STR(env->image, BASE_IMAGE);
+	CHECK_STR(docker_env_of(env)->image, BASE_IMAGE);
 	stop(env);
 	CHECK_INT(count_builds(log), 3);
 	remove_image(first);
@@ -414,8 +414,9 @@ TEST(concurrent_trials_build_an_image_once)
 				fprintf(stderr, "child %d: %s\n", i, err.msg);
 				_exit(1);
 			}
-			write_file(tagfile, env->image, strlen(env->image), 0644, NULL);
-			_exit(P->stop(env, true, &err) < 0);
+			write_file(tagfile, docker_env_of(env)->image,
+			           strlen(docker_env_of(env)->image), 0644, NULL);
+			_exit(env_stop(env, true, &err) < 0);
 		}
 	}
 	for (int i = 0; i < 3; i++) {
@@ -509,7 +510,7 @@ TEST(image_entrypoint_is_bypassed_and_volumes_removed_with_the_container)
 	           0644);
 	env = start_cfg(&cfg, &err);
 	REQUIRE(env);
-	image = xstrdup(env->image);
+	image = xstrdup(docker_env_of(env)->image);
 	out = sh(env, "echo alive > /vol/f; cat /vol/f", &code);
 	CHECK_STR(out, "alive\n");
 	v = inspect_container_named(cfg.env_name);
@@ -604,7 +605,7 @@ TEST(timeout_kills_everything_through_the_in_container_helper)
 	REQUIRE(env);
 	for (int i = 0; i < 2; i++) {
 		req.user = i == 0 ? NULL : "nobody";
-		REQUIRE(P->exec(env, &req, &res, &err) == 0);
+		REQUIRE(env_exec(env, &req, &res, &err) == 0);
 		CHECK(res.timed_out);
 		CHECK(res.duration_sec < 20);
 		out = sh(env, "sleep 0.3; ps -o args | grep -c '^sleep 30' || true", &code);
@@ -640,7 +641,7 @@ static pid_t start_in_child(const char *name, bool keep, int *ready_fd)
 		if (!env)
 			_exit(1);
 		if (keep) {
-			P->stop(env, false, &err);
+			env_stop(env, false, &err);
 			(void)!write(p[1], "k", 1);
 			_exit(0);
 		}
@@ -702,14 +703,14 @@ TEST(gc_removes_orphans_but_not_live_or_kept_environments)
 	CHECK_INT(count_containers(live_label), 1);
 	stop(live);
 	/* The kept one is found again by name, from this other process. */
-	REQUIRE(P->open(kept_name, &kept, &err) == 0);
+	REQUIRE(env_open(P, kept_name, &kept, &err) == 0);
 	{
 		int code;
 		_cleanup_free_ char *out = sh(kept, "echo kept-alive", &code);
 
 		CHECK_STR(out, "kept-alive\n");
 	}
-	REQUIRE(P->stop(kept, true, &err) == 0);
+	REQUIRE(env_stop(kept, true, &err) == 0);
 	CHECK_INT(count_containers(kept_label), 0);
 }
 
@@ -846,13 +847,13 @@ TEST(a_container_that_died_or_vanished_is_a_clear_error)
 	env = start_cfg(&cfg, &err);
 	REQUIRE(env);
 	container_action(cfg.env_name, "POST", "/kill");
-	CHECK(P->exec(env, &req, &res, &err) < 0);
+	CHECK(env_exec(env, &req, &res, &err) < 0);
 	CHECK_CONTAINS(err.msg, "is no longer running");
 	CHECK_CONTAINS(err.msg, "exited with code 137");
 	container_action(cfg.env_name, "DELETE", "?force=1");
-	CHECK(P->exec(env, &req, &res, &err) < 0);
+	CHECK(env_exec(env, &req, &res, &err) < 0);
 	CHECK_CONTAINS(err.msg, "no longer exists");
-	CHECK(provider_upload_path(P, env, "/etc/hostname", "/x", 0, &err) < 0);
+	CHECK(env_upload_path(env, "/etc/hostname", "/x", 0, &err) < 0);
 	CHECK_CONTAINS(err.msg, "no longer exists");
 	stop(env); /* removing what is gone is fine */
 }
@@ -937,10 +938,10 @@ TEST(tcp_docker_host_works_end_to_end)
 		test_fail_at(__FILE__, __LINE__, "start over %s: %s", host, err.msg);
 	if (env) {
 		REQUIRE(write_file(f, "over tcp\n", 9, 0640, NULL) == 0);
-		CHECK(provider_upload_path(P, env, f, "/in/up.txt", 0, &err) == 0);
+		CHECK(env_upload_path(env, f, "/in/up.txt", 0, &err) == 0);
 		out = sh(env, "cat /in/up.txt; stat -c %a /in/up.txt; echo err >&2", &code);
 		CHECK_STR(out, "over tcp\n640\n");
-		CHECK(provider_download_path(P, env, "/in/up.txt", back, &err) == 0);
+		CHECK(env_download_path(env, "/in/up.txt", back, &err) == 0);
 		got = read_text(back);
 		CHECK_STR(got, "over tcp\n");
 		stop(env);
@@ -1017,17 +1018,17 @@ TEST(files_from_the_container_belong_to_a_non_root_user)
 		        "mkdir -p /logs/agent/sub && echo x > /logs/agent/sub/made-by-root.txt",
 		        &code));
 		/* Handed over at the phase boundary, once nothing runs in there. */
-		if (P->kill_all(env, &err) < 0) {
+		if (env_kill_all(env, &err) < 0) {
 			printf("# kill_all: %s\n", err.msg);
 			_exit(7);
 		}
 		memset(&fs, 0, sizeof(fs));
 		if (stat(f, &fs) < 0 || fs.st_uid != 4242 || fs.st_gid != 4242) {
 			printf("# owner %d:%d\n", (int)fs.st_uid, (int)fs.st_gid);
-			P->stop(env, true, &err);
+			env_stop(env, true, &err);
 			_exit(5);
 		}
-		_exit(P->stop(env, true, &err) < 0 ? 6 : 0);
+		_exit(env_stop(env, true, &err) < 0 ? 6 : 0);
 	}
 	waitpid(pid, &status, 0);
 	CHECK(WIFEXITED(status));
@@ -1079,7 +1080,7 @@ TEST(large_stdin_and_output_flow_at_the_same_time)
 	REQUIRE(env);
 	req.stdin_fd = open(in, O_RDONLY | O_CLOEXEC);
 	REQUIRE(req.stdin_fd >= 0);
-	REQUIRE(P->exec(env, &req, &res, &err) == 0);
+	REQUIRE(env_exec(env, &req, &res, &err) == 0);
 	close(req.stdin_fd);
 	CHECK_INT(res.exit_code, 0);
 	got = read_text(o);
@@ -1113,7 +1114,7 @@ TEST(cancellation_stops_a_running_command_and_kills_it)
 	sigaction(SIGALRM, &sa, NULL);
 	alarm(1);
 	t0 = mono_now();
-	CHECK(P->exec(env, &req, &res, &err) < 0);
+	CHECK(env_exec(env, &req, &res, &err) < 0);
 	CHECK_INT(err.code, ECANCELED);
 	CHECK(mono_now() - t0 < 20);
 	rollout_cancel_count = 0;
@@ -1147,9 +1148,9 @@ TEST(upload_into_the_root_and_over_existing_files)
 	out = sh(env, "stat -c %a /tmp", &code);
 	CHECK_STR(out, "1777\n");
 	free(out);
-	CHECK(provider_upload_path(P, env, src, "/", 0, &err) == 0);
+	CHECK(env_upload_path(env, src, "/", 0, &err) == 0);
 	write_text(src, "rootfile.txt", "three\n", 0644);
-	CHECK(provider_upload_path(P, env, src, "/", 0, &err) == 0);
+	CHECK(env_upload_path(env, src, "/", 0, &err) == 0);
 	out = sh(env, "cat /rootfile.txt /tmp/placed.txt; stat -c %a /tmp/placed.txt", &code);
 	CHECK_STR(out, "three\ntwo\n600\n");
 	stop(env);
@@ -1170,12 +1171,12 @@ TEST(a_command_that_closes_its_output_is_waited_for_and_timed_out)
 	base_config(&cfg, "closed");
 	env = start_cfg(&cfg, &err);
 	REQUIRE(env);
-	REQUIRE(P->exec(env, &req, &res, &err) == 0);
+	REQUIRE(env_exec(env, &req, &res, &err) == 0);
 	CHECK_INT(res.exit_code, 4);
 	CHECK(!res.timed_out);
 	req.argv = argv2;
 	req.timeout_sec = 1.5;
-	REQUIRE(P->exec(env, &req, &res, &err) == 0);
+	REQUIRE(env_exec(env, &req, &res, &err) == 0);
 	CHECK(res.timed_out);
 	out = sh(env, "sleep 0.3; ps -o args | grep -c '^sleep 308' || true", &code);
 	CHECK_STR(out, "0\n");
@@ -1213,10 +1214,10 @@ TEST(a_debian_task_builds_runs_and_writes_a_reward)
 	if (!env)
 		test_fail_at(__FILE__, __LINE__, "start: %s", err.msg);
 	REQUIRE(env);
-	image = xstrdup(env->image);
+	image = xstrdup(docker_env_of(env)->image);
 	out = sh(env, "bash -c 'cat /answer; pwd; id -un'", &code);
 	CHECK_STR(out, "42\n/app\nroot\n");
-	REQUIRE(provider_upload_path(P, env, tests, "/tests", 0, &err) == 0);
+	REQUIRE(env_upload_path(env, tests, "/tests", 0, &err) == 0);
 	free(out);
 	out = sh(env, "/tests/test.sh > /logs/verifier/test-stdout.txt 2>&1; echo $?", &code);
 	CHECK_STR(out, "0\n");

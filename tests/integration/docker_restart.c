@@ -37,7 +37,7 @@ static struct environment *start(const char *name)
 	cfg.host_agent_dir = a;
 	cfg.host_verifier_dir = v;
 	cfg.host_artifacts_dir = r;
-	if (P->start(&cfg, &env, &err) < 0)
+	if (env_start(P, &cfg, &env, &err) < 0)
 		test_fail_at(__FILE__, __LINE__, "start: %s", err.msg);
 	return env;
 }
@@ -48,7 +48,7 @@ static int run(struct environment *env, struct err *err)
 	struct exec_request req = {.argv = argv, .stdin_fd = -1, .timeout_sec = 30};
 	struct exec_result res;
 
-	return P->exec(env, &req, &res, err);
+	return env_exec(env, &req, &res, err);
 }
 
 static int ctl(const char *what)
@@ -90,7 +90,7 @@ TEST(daemon_restarted_mid_trial_is_a_clear_error)
 	printf("# %s\n", err.msg);
 	CHECK_CONTAINS(err.msg, "is no longer running");
 	CHECK_CONTAINS(err.msg, "the daemon was probably restarted");
-	REQUIRE(P->stop(env, true, &err) == 0);
+	REQUIRE(env_stop(env, true, &err) == 0);
 	CHECK_INT(containers_left(), 0);
 }
 
@@ -109,6 +109,6 @@ TEST(daemon_stopped_mid_trial_is_a_clear_error)
 	CHECK_CONTAINS(err.msg, "lost the Docker daemon during environment");
 	CHECK_CONTAINS(err.msg, "does not exist");
 	REQUIRE(ctl("start") == 0);
-	REQUIRE(P->stop(env, true, &err) == 0);
+	REQUIRE(env_stop(env, true, &err) == 0);
 	CHECK_INT(containers_left(), 0);
 }

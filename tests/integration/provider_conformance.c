@@ -115,7 +115,7 @@ static struct environment *start_with(const struct env_opts *o)
 	cfg.host_verifier_dir = tdir("verifier");
 	cfg.host_artifacts_dir = tdir("artifacts");
 	cfg.env = o->env;
-	if (P->start(&cfg, &env, &err) < 0) {
+	if (env_start(P, &cfg, &env, &err) < 0) {
 		if (err.code == ENOSYS) /* a provider whose issue has not landed yet */
 			test_skip(err.msg);
 		test_fail_at(__FILE__, __LINE__, "start: %s", err.msg);
@@ -135,7 +135,7 @@ static void stop(struct environment *env)
 {
 	struct err err = {0};
 
-	if (env && P->stop(env, true, &err) < 0)
+	if (env && env_stop(env, true, &err) < 0)
 		test_fail_at(__FILE__, __LINE__, "stop: %s", err.msg);
 }
 
@@ -171,7 +171,7 @@ static void run_req(struct environment *env, struct exec_request *req, struct ru
 	req->stderr_fd = req->merge_stderr ? -1 : efd;
 	if (req->stdin_fd == 0)
 		req->stdin_fd = -1;
-	r->rc = P->exec(env, req, &r->res, &r->err);
+	r->rc = env_exec(env, req, &r->res, &r->err);
 	close(ofd);
 	close(efd);
 	if (read_file(o, 64 << 20, &r->out, &len, NULL) < 0)
@@ -509,14 +509,14 @@ TEST(upload_and_download_directory_round_trip_keeps_modes)
 
 	REQUIRE(env);
 	make_tree(src);
-	REQUIRE(provider_upload_path(P, env, src, "/data/in", 0, &err) == 0);
+	REQUIRE(env_upload_path(env, src, "/data/in", 0, &err) == 0);
 	sh(env,
 	   "stat -c '%a %s' /data/in/run.sh /data/in/secret; /data/in/run.sh; "
 	   "readlink /data/in/link; cat /data/in/link",
 	   &r);
 	CHECK_STR(r.out, "755 19\n600 6\nran\nsub/deeper/data.txt\nnested\n");
 	run_free(&r);
-	REQUIRE(provider_download_path(P, env, "/data/in", back, &err) == 0);
+	REQUIRE(env_download_path(env, "/data/in", back, &err) == 0);
 	compare_trees(src, back, "");
 	stop(env);
 }
@@ -531,7 +531,7 @@ TEST(upload_single_file_creates_parents)
 	REQUIRE(env);
 	REQUIRE(write_file(f, "#!/bin/sh\necho one\n", 19, 0750, NULL) == 0);
 	chmod(f, 0750);
-	REQUIRE(provider_upload_path(P, env, f, "/new/dir/one.sh", 0, &err) == 0);
+	REQUIRE(env_upload_path(env, f, "/new/dir/one.sh", 0, &err) == 0);
 	sh(env, "stat -c %a /new/dir/one.sh && /new/dir/one.sh", &r);
 	CHECK_STR(r.out, "750\none\n");
 	run_free(&r);
@@ -550,10 +550,10 @@ TEST(download_single_file_and_missing_path)
 	REQUIRE(env);
 	sh(env, "printf 'line1\\nline2\\n' > /tmp/f.txt", &r);
 	run_free(&r);
-	REQUIRE(provider_download_path(P, env, "/tmp/f.txt", dst, &err) == 0);
+	REQUIRE(env_download_path(env, "/tmp/f.txt", dst, &err) == 0);
 	REQUIRE(read_file(dst, 1024, &got, &len, NULL) == 0);
 	CHECK_STR(got, "line1\nline2\n");
-	CHECK(provider_download_path(P, env, "/no/such/path", dst, &err) < 0);
+	CHECK(env_download_path(env, "/no/such/path", dst, &err) < 0);
 	stop(env);
 }
 
@@ -579,13 +579,13 @@ TEST(paths_resolve_inside_the_environment_never_on_the_host)
 	                   secret, target);
 	sh(env, script, &r);
 	run_free(&r);
-	if (provider_download_path(P, env, "/tmp/s", dst, &err) == 0 &&
+	if (env_download_path(env, "/tmp/s", dst, &err) == 0 &&
 	    read_file(dst, 1024, &got, &len, NULL) == 0)
 		CHECK(strstr(got, "HOSTSECRET") == NULL);
 	err_clear(&err);
-	provider_upload_path(P, env, f, "/tmp/t", 0, &err);
+	env_upload_path(env, f, "/tmp/t", 0, &err);
 	CHECK(!path_exists(target));
-	provider_upload_path(P, env, f, "/tmp/d/up/tmp/../../escape", 0, &err);
+	env_upload_path(env, f, "/tmp/d/up/tmp/../../escape", 0, &err);
 	CHECK(!path_exists("/escape"));
 	unlink(secret);
 	unlink(target);
@@ -610,8 +610,8 @@ TEST(logs_directories_exist_and_reach_the_host)
 	CHECK_INT(r.res.exit_code, 0);
 	run_free(&r);
 	/* /logs/verifier is the verifier's: writable once verification starts. */
-	REQUIRE(P->kill_all(env, &err) >= 0);
-	REQUIRE(P->open_verifier_dir(env, &err) == 0);
+	REQUIRE(env_kill_all(env, &err) >= 0);
+	REQUIRE(env_open_verifier_dir(env, &err) == 0);
 	sh(env, "echo v > /logs/verifier/v.txt", &r);
 	CHECK_INT(r.res.exit_code, 0);
 	run_free(&r);
@@ -625,13 +625,12 @@ TEST(logs_directories_exist_and_reach_the_host)
 		CHECK(path_is_file(tpath("verifier/v.txt")));
 	} else {
 		/* Collected by copying them out (the trial's collect phase). */
-		REQUIRE(provider_download_path(P, env, "/logs/agent", tpath("dl-agent"), &err) ==
-		        0);
+		REQUIRE(env_download_path(env, "/logs/agent", tpath("dl-agent"), &err) == 0);
 		REQUIRE(read_file(tpath("dl-agent/a.txt"), 1024, &got, &len, NULL) == 0);
 		CHECK_STR(got, "hi\n");
 		free(got);
 		got = NULL;
-		REQUIRE(provider_download_path(P, env, "/logs/verifier", tpath("dl-v"), &err) == 0);
+		REQUIRE(env_download_path(env, "/logs/verifier", tpath("dl-v"), &err) == 0);
 		CHECK(path_is_file(tpath("dl-v/v.txt")));
 	}
 	stop(env);
@@ -657,11 +656,11 @@ TEST(verifier_logs_are_closed_until_verification)
 		struct err err = {0};
 		struct cdir v = CDIR_INIT;
 
-		REQUIRE(P->kill_all(env, &err) >= 0);
+		REQUIRE(env_kill_all(env, &err) >= 0);
 		REQUIRE(cdir_open_trusted(tdir("verifier"), &v, &err) == 0);
 		CHECK(cdir_clear(&v, &err) == 0);
 		cdir_release(&v);
-		REQUIRE(P->open_verifier_dir(env, &err) == 0);
+		REQUIRE(env_open_verifier_dir(env, &err) == 0);
 		sh(env, "ls -A /logs/verifier; echo end", &r);
 		CHECK_STR(r.out, "end\n");
 		run_free(&r);
@@ -705,7 +704,7 @@ TEST(kill_all_ends_every_process_but_init)
 
 		CHECK_STR(seen, "3\n");
 	}
-	n = P->kill_all(env, &err);
+	n = env_kill_all(env, &err);
 	if (n < 0)
 		test_fail_at(__FILE__, __LINE__, "kill_all: %s", err.msg);
 	if (n < 3)
@@ -720,7 +719,7 @@ TEST(kill_all_ends_every_process_but_init)
 	CHECK_STR(r.out, "0\n3\n");
 	run_free(&r);
 	/* Nothing left: a second call kills nothing. */
-	CHECK_INT(P->kill_all(env, &err), 0);
+	CHECK_INT(env_kill_all(env, &err), 0);
 	stop(env);
 }
 
@@ -739,9 +738,9 @@ TEST(upload_replace_does_not_merge)
 	sh(env, "mkdir -p /t1 && echo fake > /t1/conftest.py && ln -s /etc /t2 && echo x > /t3",
 	   &r);
 	run_free(&r);
-	REQUIRE(provider_upload_path(P, env, src, "/t1", UPLOAD_REPLACE, &err) == 0);
-	REQUIRE(provider_upload_path(P, env, src, "/t2", UPLOAD_REPLACE, &err) == 0);
-	REQUIRE(provider_upload_path(P, env, src, "/t3", UPLOAD_REPLACE, &err) == 0);
+	REQUIRE(env_upload_path(env, src, "/t1", UPLOAD_REPLACE, &err) == 0);
+	REQUIRE(env_upload_path(env, src, "/t2", UPLOAD_REPLACE, &err) == 0);
+	REQUIRE(env_upload_path(env, src, "/t3", UPLOAD_REPLACE, &err) == 0);
 	sh(env,
 	   "ls /t1; cat /t2/test.sh; test -L /t2 || echo notlink; cat /t3/test.sh; "
 	   "test -e /etc/test.sh || echo clean",
@@ -767,7 +766,7 @@ TEST(download_masks_what_the_environment_hands_back)
 	   "ln -s suid /out/ok && mkfifo /out/fifo",
 	   &r);
 	run_free(&r);
-	REQUIRE(provider_download_path(P, env, "/out", dst, &err) == 0);
+	REQUIRE(env_download_path(env, "/out", dst, &err) == 0);
 	REQUIRE(lstat(tpath("dl/suid"), &st) == 0);
 	CHECK_INT(st.st_mode & 07777, 0755);
 	REQUIRE(lstat(tpath("dl/sub"), &st) == 0);
@@ -888,7 +887,7 @@ TEST(storage_usage_reports_the_limit)
 	sh(env, "dd if=/dev/zero of=/root/four bs=1M count=4 2>&1 && sync", &r);
 	CHECK_INT(r.res.exit_code, 0);
 	run_free(&r);
-	CHECK(P->usage(env, &u, &err) == 0);
+	CHECK(env_usage(env, &u, &err) == 0);
 	CHECK(u.limit_bytes == 64LL << 20);
 	CHECK(!u.limit_hit);
 	if (u.enforced)
@@ -1053,13 +1052,13 @@ TEST(open_list_and_keep)
 	env_info_free(infos, n);
 	CHECK(listed);
 	/* keep: stop(destroy=false) leaves it usable through open() */
-	REQUIRE(P->stop(env, false, &err) == 0);
-	REQUIRE(P->open(name, &again, &err) == 0);
+	REQUIRE(env_stop(env, false, &err) == 0);
+	REQUIRE(env_open(P, name, &again, &err) == 0);
 	sh(again, "echo reopened", &r);
 	CHECK_STR(r.out, "reopened\n");
 	run_free(&r);
-	REQUIRE(P->stop(again, true, &err) == 0);
-	CHECK(P->open(name, &again, &err) < 0);
+	REQUIRE(env_stop(again, true, &err) == 0);
+	CHECK(env_open(P, name, &again, &err) < 0);
 	listed = false;
 	REQUIRE(P->list(&infos, &n, &err) == 0);
 	for (size_t i = 0; i < n; i++)

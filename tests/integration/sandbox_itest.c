@@ -51,7 +51,7 @@ static struct environment *start_opts(const struct opts *o)
 	                     "IMAGE_VAR=from-image", NULL};
 	struct sandbox_image img = {.ref = "itest/busybox", .layers = layers, .env = env};
 	struct env_config cfg = {0};
-	struct environment *e = NULL;
+	struct sandbox_env *e = NULL;
 	struct err err = {0};
 	static int counter;
 	size_t n = 0;
@@ -80,7 +80,8 @@ static struct environment *start_opts(const struct opts *o)
 		test_fail_at(__FILE__, __LINE__, "start: %s", err.msg);
 		return NULL;
 	}
-	return e;
+	e->base.ops = P; /* as env_start() sets it */
+	return &e->base;
 }
 
 static struct environment *start(void)
@@ -94,7 +95,7 @@ static void destroy(struct environment *e)
 {
 	struct err err = {0};
 
-	if (e && P->stop(e, true, &err) < 0)
+	if (e && env_stop(e, true, &err) < 0)
 		test_fail_at(__FILE__, __LINE__, "stop: %s", err.msg);
 }
 
@@ -116,7 +117,7 @@ static char *sh_user(struct environment *e, const char *user, const char *script
 	char *out = NULL;
 	size_t len;
 
-	if (P->exec(e, &req, &res, &err) < 0) {
+	if (env_exec(e, &req, &res, &err) < 0) {
 		test_fail_at(__FILE__, __LINE__, "exec: %s", err.msg);
 		return xstrdup("");
 	}
@@ -225,13 +226,14 @@ TEST(teardown_leaves_no_process_mount_cgroup_or_directory)
 	out = sh(e, "setsid sleep 1234.5 >/dev/null 2>&1 & sleep 2345.5 >/dev/null 2>&1 & "
 	            "(sleep 3456.5 >/dev/null 2>&1 &); echo started");
 	CHECK_STR(out, "started\n");
-	init = e->init_pid;
-	start_time = e->init_start;
-	dir = xstrdup(e->dir);
-	ncg = e->cg.n;
+	init = sandbox_env_of(e)->init_pid;
+	start_time = sandbox_env_of(e)->init_start;
+	dir = xstrdup(sandbox_env_of(e)->dir);
+	ncg = sandbox_env_of(e)->cg.n;
 	for (int i = 0; i < ncg; i++)
-		cgpaths[i] = xstrdup(e->cg.path[i]);
-	CHECK(ncg >= (e->cg.mode == CG_V1 ? 3 : 1)); /* v1: one per hierarchy; v2: one */
+		cgpaths[i] = xstrdup(sandbox_env_of(e)->cg.path[i]);
+	CHECK(ncg >=
+	      (sandbox_env_of(e)->cg.mode == CG_V1 ? 3 : 1)); /* v1: one per hierarchy; v2: one */
 	for (int i = 0; i < ncg; i++)
 		CHECK(path_is_dir(cgpaths[i]));
 	CHECK(processes_appear("sleep", "1234.5", 5) == 1);
@@ -281,12 +283,12 @@ TEST(teardown_is_not_cut_short_by_signals)
 	out = sh(e, "i=0; while [ $i -lt 150 ]; do sleep 4567.5 >/dev/null 2>&1 & "
 	            "i=$((i+1)); done; echo started");
 	CHECK_STR(out, "started\n");
-	init = e->init_pid;
-	start_time = e->init_start;
+	init = sandbox_env_of(e)->init_pid;
+	start_time = sandbox_env_of(e)->init_start;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, &old);
 	setitimer(ITIMER_REAL, &tick, NULL);
-	rc = P->stop(e, true, &err);
+	rc = env_stop(e, true, &err);
 	setitimer(ITIMER_REAL, &off, NULL);
 	sigaction(SIGALRM, &old, NULL);
 	if (rc < 0)
@@ -310,7 +312,9 @@ TEST(teardown_thaws_a_frozen_exec)
 	require_root();
 	e = start();
 	REQUIRE(e);
-	if (e->cg.mode != CG_V1 || !cg_has_controller(e->cg.ctrl[e->cg.exec_idx], "freezer")) {
+	if (sandbox_env_of(e)->cg.mode != CG_V1 ||
+	    !cg_has_controller(sandbox_env_of(e)->cg.ctrl[sandbox_env_of(e)->cg.exec_idx],
+	                       "freezer")) {
 		destroy(e);
 		SKIP("needs the v1 freezer");
 	}
@@ -322,12 +326,12 @@ TEST(teardown_thaws_a_frozen_exec)
 		struct exec_request req = {.argv = argv, .stdin_fd = -1};
 		struct exec_result res;
 
-		if (P->open(env_name, &x, &err) < 0)
+		if (env_open(P, env_name, &x, &err) < 0)
 			_exit(1);
-		_exit(P->exec(x, &req, &res, &err) < 0 ? 0 : 1); /* the init goes away */
+		_exit(env_exec(x, &req, &res, &err) < 0 ? 0 : 1); /* the init goes away */
 	}
 	REQUIRE(processes_appear("sleep", "8765.5", 5) == 1);
-	freezer = xstrdup(e->cg.path[e->cg.exec_idx]);
+	freezer = xstrdup(sandbox_env_of(e)->cg.path[sandbox_env_of(e)->cg.exec_idx]);
 	d = opendir(freezer);
 	while (d && (de = readdir(d))) {
 		_cleanup_free_ char *state = NULL;
@@ -338,7 +342,7 @@ TEST(teardown_thaws_a_frozen_exec)
 		frozen += write_file(state, "FROZEN", 6, 0644, NULL) == 0;
 	}
 	CHECK(frozen >= 1);
-	dir = xstrdup(e->dir);
+	dir = xstrdup(sandbox_env_of(e)->dir);
 	t0 = mono_now();
 	destroy(e);
 	CHECK(mono_now() - t0 < 10);
@@ -356,7 +360,7 @@ TEST(owner_killed_by_sigkill_then_gc_removes_the_rest)
 	pid_t owner;
 	char name[64];
 	_cleanup_free_ char *envs = sandbox_envs_dir(), *dir = NULL;
-	struct environment st = {0};
+	struct sandbox_env st = {0};
 	struct err err = {0};
 	int removed;
 
@@ -417,14 +421,14 @@ TEST(kept_environment_outlives_its_owner_and_gc)
 
 		if (!x || write(fd[1], env_name, strlen(env_name) + 1) < 0)
 			_exit(1);
-		_exit(P->stop(x, false, &e2) == 0 ? 0 : 1);
+		_exit(env_stop(x, false, &e2) == 0 ? 0 : 1);
 	}
 	close(fd[1]);
 	REQUIRE(read(fd[0], name, sizeof(name)) > 0);
 	close(fd[0]);
 	REQUIRE(waitpid(owner, &st, 0) == owner && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	CHECK(P->gc(&err) >= 0);
-	REQUIRE(P->open(name, &e, &err) == 0);
+	REQUIRE(env_open(P, name, &e, &err) == 0);
 	out = sh(e, "echo still-here");
 	CHECK_STR(out, "still-here\n");
 	REQUIRE(P->list(&infos, &n, &err) == 0);
@@ -433,8 +437,8 @@ TEST(kept_environment_outlives_its_owner_and_gc)
 			kept = strcmp(infos[i].state, "kept") == 0;
 	env_info_free(infos, n);
 	CHECK(kept);
-	REQUIRE(P->stop(e, true, &err) == 0);
-	CHECK(P->open(name, &e, &err) < 0);
+	REQUIRE(env_stop(e, true, &err) == 0);
+	CHECK(env_open(P, name, &e, &err) < 0);
 }
 
 /* rollout env exec: a different process drives the environment. */
@@ -455,12 +459,12 @@ TEST(exec_from_another_process)
 		_cleanup_free_ char *out = NULL;
 
 		close(fd[0]);
-		if (P->open(env_name, &x, &err) < 0)
+		if (env_open(P, env_name, &x, &err) < 0)
 			_exit(1);
 		out = sh(x, "echo from-another-process; hostname; cat /etc/hostname");
 		if (write(fd[1], out, strlen(out)) < 0)
 			_exit(1);
-		P->release(x);
+		env_release(x);
 		_exit(0);
 	}
 	close(fd[1]);
@@ -486,11 +490,11 @@ TEST(long_rollout_home_paths_work)
 	setenv("ROLLOUT_HOME", home, 1);
 	e = start();
 	REQUIRE(e);
-	CHECK(strlen(e->dir) + strlen("/ctl.sock") >= 108);
-	REQUIRE(P->open(env_name, &again, &err) == 0);
+	CHECK(strlen(sandbox_env_of(e)->dir) + strlen("/ctl.sock") >= 108);
+	REQUIRE(env_open(P, env_name, &again, &err) == 0);
 	out = sh(again, "echo reached");
 	CHECK_STR(out, "reached\n");
-	P->release(again);
+	env_release(again);
 	destroy(e);
 }
 
@@ -629,7 +633,7 @@ TEST(output_without_files_is_counted)
 	struct err err = {0};
 
 	REQUIRE(e);
-	REQUIRE(P->exec(e, &req, &res, &err) == 0);
+	REQUIRE(env_exec(e, &req, &res, &err) == 0);
 	CHECK_INT(res.stdout_bytes, 123456);
 	CHECK_INT(res.stderr_bytes, 789);
 	CHECK(!res.stdout_truncated); /* nothing was written, so nothing was cut */
@@ -647,11 +651,11 @@ TEST(exec_errors_are_reported)
 	_cleanup_free_ char *out = NULL;
 
 	REQUIRE(e);
-	CHECK(P->exec(e, &req, &res, &err) < 0);
+	CHECK(env_exec(e, &req, &res, &err) < 0);
 	CHECK_CONTAINS(err.msg, "nosuchuser");
 	req.user = NULL;
 	req.cwd = "/no/such/dir";
-	REQUIRE(P->exec(e, &req, &res, &err) == 0);
+	REQUIRE(env_exec(e, &req, &res, &err) == 0);
 	CHECK_INT(res.exit_code, 126);
 	out = sh_user(e, NULL, "exit 3", &code);
 	CHECK_INT(code, 3);
@@ -698,17 +702,18 @@ static long long cpu_ticks_of(const char *marker, int *count)
 	return ticks;
 }
 
-static long long cpu_stat(const struct environment *e, const char *key)
+static long long cpu_stat(struct environment *e, const char *key)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len;
 
-	for (int i = 0; i < e->cg.n; i++) {
+	for (int i = 0; i < sandbox_env_of(e)->cg.n; i++) {
 		_cleanup_free_ char *p = NULL;
 
-		if (e->cg.mode == CG_V1 && !cg_has_controller(e->cg.ctrl[i], "cpu"))
+		if (sandbox_env_of(e)->cg.mode == CG_V1 &&
+		    !cg_has_controller(sandbox_env_of(e)->cg.ctrl[i], "cpu"))
 			continue;
-		p = path_join(e->cg.path[i], "cpu.stat");
+		p = path_join(sandbox_env_of(e)->cg.path[i], "cpu.stat");
 		if (read_file(p, 65536, &text, &len, NULL) == 0)
 			return cg_keyed_value(text, key);
 	}
@@ -734,7 +739,7 @@ TEST(cpu_limit_holds_the_quota)
 
 	e = start_opts(&o);
 	REQUIRE(e);
-	if (e->cg.mode == CG_NONE) {
+	if (sandbox_env_of(e)->cg.mode == CG_NONE) {
 		destroy(e);
 		SKIP("no cgroups (an ordinary user on cgroup v1)");
 	}
@@ -749,7 +754,7 @@ TEST(cpu_limit_holds_the_quota)
 	}
 	ticks = cpu_ticks_of("cpuhog", &loops);
 	periods = cpu_stat(e, "nr_periods");
-	CHECK(P->kill_all(e, &err) >= 2);
+	CHECK(env_kill_all(e, &err) >= 2);
 	CHECK_INT(loops, 2);
 	CHECK(base >= 0 && throttled >= base + 5);
 	REQUIRE(periods > 0 && hz > 0);
@@ -813,7 +818,7 @@ TEST(hostile_agent_is_denied_and_the_host_unchanged)
 	REQUIRE(write_file(secret, "HOSTSECRET-4711", 15, 0600, NULL) == 0);
 	e = start();
 	REQUIRE(e);
-	REQUIRE(provider_upload_path(P, e, suite, "/hostile", 0, &err) == 0);
+	REQUIRE(env_upload_path(e, suite, "/hostile", 0, &err) == 0);
 	out = sh_user(e, NULL, "sh /hostile/run-all.sh", &code);
 	for (char *l = out; l && *l;) {
 		char *nl = strchr(l, '\n');
@@ -854,11 +859,11 @@ TEST(hostile_agent_is_denied_and_the_host_unchanged)
 		REQUIRE(lstat(l, &st) == 0);
 		CHECK(S_ISLNK(st.st_mode));
 		CHECK(!path_exists(hard));
-		REQUIRE(provider_download_path(P, e, "/logs/agent", copy, &err) == 0);
+		REQUIRE(env_download_path(e, "/logs/agent", copy, &err) == 0);
 		CHECK(lstat(copied, &st) < 0 && errno == ENOENT);
 		CHECK(path_is_dir(copy));
 		/* /logs/agent/shadow-link resolves inside the environment (no shadow there) */
-		CHECK(provider_download_path(P, e, "/logs/agent/shadow-link", dl, &err) < 0);
+		CHECK(env_download_path(e, "/logs/agent/shadow-link", dl, &err) < 0);
 		CHECK(!path_exists(dl));
 	}
 	/* .. in uploaded and downloaded paths stays inside the root. */
@@ -873,15 +878,14 @@ TEST(hostile_agent_is_denied_and_the_host_unchanged)
 		_cleanup_free_ char *cat = xasprintf("cat %s", escape);
 		_cleanup_free_ char *up_secret = xasprintf("../../../..%s", secret);
 
-		provider_upload_path(P, e, payload, up, 0, &err);
+		env_upload_path(e, payload, up, 0, &err);
 		CHECK(!path_exists(escape));
 		got = sh(e, cat);
 		CHECK_STR(got, "payload"); /* it landed inside, at the clamped path */
-		REQUIRE(provider_download_path(P, e, "../../../../../../etc/hostname", down,
-		                               &err) == 0);
+		REQUIRE(env_download_path(e, "../../../../../../etc/hostname", down, &err) == 0);
 		back = slurp(down);
 		CHECK(strstr(back, env_name) != NULL); /* the environment's, not the host's */
-		CHECK(provider_download_path(P, e, up_secret, leak, &err) < 0);
+		CHECK(env_download_path(e, up_secret, leak, &err) < 0);
 		CHECK(!path_exists(leak));
 	}
 	{
@@ -918,16 +922,17 @@ static void check_rootless_mode(struct environment *e)
 	const char *cg = getenv("SANDBOX_ITEST_CGROUP");
 
 	if (want && *want)
-		CHECK_INT(e->subids, atoi(want) != 0);
+		CHECK_INT(sandbox_env_of(e)->subids, atoi(want) != 0);
 	if (cg && strcmp(cg, "v2") == 0) {
 		_cleanup_free_ char *lim = sh(
 		    e,
 		    "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max");
 
-		CHECK_INT(e->cg.mode, CG_V2);
+		CHECK_INT(sandbox_env_of(e)->cg.mode, CG_V2);
 		CHECK_STR(lim, "268435456\n256\n100000 100000\n");
 	} else if (cg_host_get()->mode != CG_V2) {
-		CHECK_INT(e->cg.mode, CG_NONE); /* v1 cannot be delegated: no limits, said once */
+		CHECK_INT(sandbox_env_of(e)->cg.mode,
+		          CG_NONE); /* v1 cannot be delegated: no limits, said once */
 	}
 }
 
@@ -940,13 +945,13 @@ TEST(rootless_environment_maps_the_caller_to_root)
 	require_rootless();
 	e = start();
 	REQUIRE(e);
-	CHECK(e->rootless);
+	CHECK(sandbox_env_of(e)->rootless);
 	check_rootless_mode(e);
 	out = sh(e, "id -u; id -g; cat /proc/self/uid_map | tr -s ' '; echo hi >/logs/agent/r.txt; "
 	            "hostname; touch /app/new && echo writable");
 	CHECK_CONTAINS(out, "0\n0\n 0 ");
 	CHECK_CONTAINS(out, "writable\n");
-	if (!e->subids) {
+	if (!sandbox_env_of(e)->subids) {
 		/* One id each: nobody else exists, so nobody else can run. */
 		int code = -1;
 		_cleanup_free_ char *maps =
@@ -978,7 +983,7 @@ TEST(rootless_timeout_kills_everything_it_started)
 	require_rootless();
 	e = start();
 	REQUIRE(e);
-	REQUIRE(P->exec(e, &req, &res, &err) == 0);
+	REQUIRE(env_exec(e, &req, &res, &err) == 0);
 	CHECK(res.timed_out);
 	CHECK(processes_gone("sleep", "6789.5", 2));
 	CHECK(processes_gone("sleep", "6790.5", 2));
@@ -998,9 +1003,9 @@ TEST(rootless_teardown_leaves_nothing)
 	e = start();
 	REQUIRE(e);
 	out = sh(e, "sleep 7890.5 >/dev/null 2>&1 & echo ok");
-	init = e->init_pid;
-	start_time = e->init_start;
-	dir = xstrdup(e->dir);
+	init = sandbox_env_of(e)->init_pid;
+	start_time = sandbox_env_of(e)->init_start;
+	dir = xstrdup(sandbox_env_of(e)->dir);
 	destroy(e);
 	CHECK(proc_start_time(init) != start_time);
 	CHECK(processes_gone("sleep", "7890.5", 2));
@@ -1019,7 +1024,7 @@ TEST(rootless_subordinate_ids_map_other_users)
 	e = start();
 	REQUIRE(e);
 	check_rootless_mode(e);
-	if (!e->subids) {
+	if (!sandbox_env_of(e)->subids) {
 		destroy(e);
 		SKIP("no subordinate id range for this user (newuidmap, /etc/subuid)");
 	}
@@ -1030,7 +1035,7 @@ TEST(rootless_subordinate_ids_map_other_users)
 	made = sh(e, "mkdir -p /app/private && touch /app/private/f && chown -R 1000:1000 "
 	             "/app/private && chmod 700 /app/private && echo made");
 	CHECK_STR(made, "made\n");
-	dir = xstrdup(e->dir);
+	dir = xstrdup(sandbox_env_of(e)->dir);
 	destroy(e);
 	CHECK(!path_exists(dir));
 }

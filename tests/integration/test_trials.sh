@@ -216,4 +216,23 @@ EOF
 
 	check_eq "$p: no environment left by these trials" "$("$ROLLOUT" env ls -e "$p" | grep -c -- "-$p-")" 0
 done
+# The trial's collect-by-copy path (logs_mounted false) at full isolation: the
+# test-only provider sandbox-copied-logs (ROLLOUT_TEST_LOGS_COPIED=1 swaps it in
+# for -e sandbox) mounts nothing at /logs; the trial copies them out, and
+# rewards and logs arrive as they do through the mounts.
+if [[ " ${ROLLOUT_TEST_PROVIDERS:-sandbox docker} " == *" sandbox "* ]] &&
+	provider_ready sandbox busybox debian; then
+	for task in hello-busybox multi-reward hello-world; do
+		m=$(trial sandbox "$task" oracle)
+		c=$(ROLLOUT_TEST_LOGS_COPIED=1 trial sandbox "$task" oracle)
+		check_eq "copied /logs: $task: the rewards of mounted /logs" \
+			"$(result_field "$c" "__import__('json').dumps((r.get('verifier_result') or {}).get('rewards'), sort_keys=True)")" \
+			"$(result_field "$m" "__import__('json').dumps((r.get('verifier_result') or {}).get('rewards'), sort_keys=True)")"
+		check_eq "copied /logs: $task: the same files in agent/, verifier/, artifacts/" \
+			"$(cd "$c" && find agent verifier artifacts -type f | sort | xargs md5sum 2>&1)" \
+			"$(cd "$m" && find agent verifier artifacts -type f | sort | xargs md5sum 2>&1)"
+		check_contains "copied /logs: $task: ran on sandbox-copied-logs" \
+			"$(cat "$c/trial.log" "$c/result.json" 2>/dev/null)" "sandbox-copied-logs"
+	done
+fi
 done_testing

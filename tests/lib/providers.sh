@@ -16,7 +16,7 @@ provider_ready() {
 	[ $# -gt 0 ] || set -- busybox
 	PROVIDER_WHY=""
 	case $p in
-	sandbox | sandbox-chroot)
+	sandbox | sandbox-chroot | sandbox-copied-logs)
 		export ROLLOUT_HOME=$TAP_TMP/home
 		for img in "$@"; do
 			ref=rollout-test/$img:1

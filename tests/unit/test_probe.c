@@ -2,12 +2,14 @@
  * isolation levels can run given the probes' results, what the table and the
  * JSON say, and the probes themselves on this host. Also the provider table's
  * lookup by type and isolation level. */
+#include "config/job.h"
 #include "harness.h"
 #include "providers/probe.h"
 #include "providers/provider.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/json.h"
+#include "rollout/provider_table.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,4 +145,36 @@ TEST(provider_lookup_by_type_and_isolation)
 	CHECK(provider_for("docker", "chroot", &err) == NULL);
 	CHECK_STR(err.msg, "environment type docker has no isolation level chroot (it has: full)");
 	CHECK(provider_for("podman", "full", &err) == NULL);
+}
+
+/* One table (include/rollout/provider_table.h): config's types and the
+ * providers' agree, and the commands' lists and messages come from it. */
+TEST(provider_table_is_the_one_list)
+{
+	struct err err = {0};
+	size_t n = 0;
+
+	for (; provider_each(n); n++) {
+		CHECK_STR(provider_each(n)->name, job_env_type_names[n]);
+		CHECK(provider_for(job_env_type_names[n], "full", &err) == provider_each(n));
+	}
+	CHECK_INT((int)n, ENV_TYPE_COUNT);
+	CHECK(job_env_type_names[n] == NULL);
+	CHECK_STR(provider_names_or(), "sandbox or docker");
+	CHECK_STR(ROLLOUT_PROVIDER_NAMES_BAR, "sandbox|docker");
+	CHECK(provider_unknown("podman", &err) < 0);
+	CHECK_STR(err.msg, "unknown provider 'podman' (sandbox or docker)");
+	/* Policies are properties. */
+	CHECK(provider_find("docker")->service && provider_find("docker")->gc_must_succeed);
+	CHECK(!provider_find("sandbox")->service && !provider_find("sandbox")->gc_must_succeed);
+	/* The test-only provider: found by name, never listed, selected for the
+	 * sandbox by ROLLOUT_TEST_LOGS_COPIED=1. */
+	CHECK(!provider_find("sandbox-copied-logs")->logs_mounted);
+	for (size_t i = 0; i < n; i++)
+		CHECK(provider_each(i) != provider_find("sandbox-copied-logs"));
+	setenv("ROLLOUT_TEST_LOGS_COPIED", "1", 1);
+	CHECK(provider_for("sandbox", "full", &err) == provider_find("sandbox-copied-logs"));
+	CHECK(provider_for("docker", "full", &err) == provider_find("docker"));
+	unsetenv("ROLLOUT_TEST_LOGS_COPIED");
+	CHECK(provider_for("sandbox", "full", &err) == provider_find("sandbox"));
 }

@@ -42,7 +42,7 @@ static int body_write(void *ctx, const void *data, size_t n, struct err *err)
 typedef int (*tar_fill_fn)(struct tar_writer *w, void *ctx, struct err *err);
 
 /* PUT a tar produced by fill at "/" of the container. */
-static int put_archive(struct environment *env, tar_fill_fn fill, void *ctx, struct err *err)
+static int put_archive(struct docker_env *env, tar_fill_fn fill, void *ctx, struct err *err)
 {
 	_cleanup_free_ char *path =
 	    docker_path(env->client, "/containers/%s/archive?path=%%2F", env->id);
@@ -128,9 +128,10 @@ static int fill_upload(struct tar_writer *w, void *ctx, struct err *err)
 	return tar_write_tree(w, u->host_fd, ".", u->arcname, &opts, err);
 }
 
-int docker_provider_upload(struct environment *env, int host_fd, const char *env_path,
+int docker_provider_upload(struct environment *handle, int host_fd, const char *env_path,
                            unsigned flags, struct err *err)
 {
+	struct docker_env *env = docker_env_of(handle);
 	_cleanup_free_ char *rel = path_clean_relative(env_path);
 	struct stat st;
 	struct upload_ctx u = {.host_fd = host_fd, .st = &st, .arcname = rel};
@@ -181,7 +182,7 @@ static int fill_mkdirs(struct tar_writer *w, void *ctx, struct err *err)
 	return 0;
 }
 
-int docker_mkdirs(struct environment *env, const char *const *paths, struct err *err)
+int docker_mkdirs(struct docker_env *env, const char *const *paths, struct err *err)
 {
 	struct mkdirs_ctx m = {paths};
 
@@ -294,7 +295,7 @@ static int rename_entry(void *ctx, struct tar_entry *e, struct err *err)
 }
 
 /* GET the archive of env_path; on success *r is positioned at the tar stream. */
-static int get_archive(struct environment *env, const char *env_path, double deadline,
+static int get_archive(struct docker_env *env, const char *env_path, double deadline,
                        struct http_conn **conn_out, struct http_response *r, struct path_stat *ps,
                        struct err *err)
 {
@@ -363,10 +364,12 @@ static int filter_entry(void *ctx, struct tar_entry *e, struct err *err)
 	return 0;
 }
 
-int docker_provider_download(struct environment *env, const char *env_path, const struct cdir *dest,
-                             const char *dest_rel, const struct copy_limits *lim,
-                             struct copy_report *rep, struct err *err)
+int docker_provider_download(struct environment *handle, const char *env_path,
+                             const struct cdir *dest, const char *dest_rel,
+                             const struct copy_limits *lim, struct copy_report *rep,
+                             struct err *err)
 {
+	struct docker_env *env = docker_env_of(handle);
 	double deadline = lim && lim->deadline > 0 ? lim->deadline : mono_now() + ARCHIVE_TIMEOUT;
 	_cleanup_http_conn_ struct http_conn *conn = NULL;
 	_cleanup_free_ char *want = xstrdup(env_path);

@@ -35,7 +35,8 @@ struct strbuf;
 /* The bridge network of environments with internet (network.c). */
 #define DOCKER_NETWORK "rollout-bridge"
 
-struct environment {
+struct docker_env {
+	struct environment base; /* first: the handle provider.h hands out */
 	struct docker_client *client;
 	char *id;   /* container id */
 	char *name; /* environment name (label rollout.env) */
@@ -44,6 +45,12 @@ struct environment {
 	char *host_logs[3];  /* bind-mounted host dirs of /logs/{agent,verifier,artifacts} */
 	bool daemon_lost;    /* the connection to the daemon broke during this environment */
 };
+
+/* The docker provider's own handle behind provider.h's (its first member). */
+static inline struct docker_env *docker_env_of(struct environment *e)
+{
+	return (struct docker_env *)e;
+}
 
 /* ---- exec.c ---- */
 
@@ -62,26 +69,27 @@ struct docker_exec_spec {
 	long long cap; /* per stream */
 };
 
-int docker_exec_run(struct environment *env, const struct docker_exec_spec *spec,
+int docker_exec_run(struct docker_env *env, const struct docker_exec_spec *spec,
                     struct exec_result *res, struct err *err);
-int docker_provider_exec(struct environment *env, const struct exec_request *req,
+int docker_provider_exec(struct environment *handle, const struct exec_request *req,
                          struct exec_result *res, struct err *err);
 /* Run the helper inside the container as user (NULL: the image's); its stdout
  * goes to out (may be NULL). A non-zero exit is an error. */
-int docker_helper_exec(struct environment *env, const char *user, const char *const *args,
+int docker_helper_exec(struct docker_env *env, const char *user, const char *const *args,
                        double timeout, struct strbuf *out, struct err *err);
 /* The container is not running (or gone): an error saying why, as well as we can tell. */
-int docker_container_gone(struct environment *env, struct err *err);
+int docker_container_gone(struct docker_env *env, struct err *err);
 
 /* ---- archive.c ---- */
 
-int docker_provider_upload(struct environment *env, int host_fd, const char *env_path,
+int docker_provider_upload(struct environment *handle, int host_fd, const char *env_path,
                            unsigned flags, struct err *err);
-int docker_provider_download(struct environment *env, const char *env_path, const struct cdir *dest,
-                             const char *dest_rel, const struct copy_limits *lim,
-                             struct copy_report *rep, struct err *err);
+int docker_provider_download(struct environment *handle, const char *env_path,
+                             const struct cdir *dest, const char *dest_rel,
+                             const struct copy_limits *lim, struct copy_report *rep,
+                             struct err *err);
 /* Create directories (and parents) inside the container. */
-int docker_mkdirs(struct environment *env, const char *const *paths, struct err *err);
+int docker_mkdirs(struct docker_env *env, const char *const *paths, struct err *err);
 
 /* ---- build.c ---- */
 
@@ -141,10 +149,10 @@ int docker_network_ensure(struct docker_client *c, char **id, struct err *err);
 
 /* Files the container wrote to the bind-mounted /logs dirs are handed to the
  * invoking user: from the host as root, else by the helper (only when needed). */
-void docker_fix_logs_owner(struct environment *env);
+void docker_fix_logs_owner(struct docker_env *env);
 
 /* Wrap an error from a call on env's container: a vanished container or a
  * lost daemon gets a clear message. */
-int docker_env_error(struct environment *env, int status, struct err *err);
+int docker_env_error(struct docker_env *env, int status, struct err *err);
 
 #endif

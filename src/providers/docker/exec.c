@@ -130,7 +130,7 @@ static cJSON *str_array(const char *const *v)
 }
 
 /* GET /exec/ID/json: running, exit code, host pid. */
-static int exec_inspect(struct environment *env, const char *id, bool *running, int *exit_code,
+static int exec_inspect(struct docker_env *env, const char *id, bool *running, int *exit_code,
                         long *pid, struct err *err)
 {
 	_cleanup_free_ char *path = docker_path(env->client, "/exec/%s/json", id);
@@ -150,7 +150,7 @@ static int exec_inspect(struct environment *env, const char *id, bool *running, 
 
 /* Kill everything the exec started. As root in the daemon's pid namespace this is
  * done from here; otherwise by the helper inside the container. */
-static void kill_exec_held(struct environment *env, const char *exec_id, const char *marker,
+static void kill_exec_held(struct docker_env *env, const char *exec_id, const char *marker,
                            const char *user)
 {
 	struct err err = {0};
@@ -199,7 +199,7 @@ static void kill_exec_held(struct environment *env, const char *exec_id, const c
 }
 
 /* Killing must happen even when the wait was ended by a cancellation. */
-static void kill_exec(struct environment *env, const char *exec_id, const char *marker,
+static void kill_exec(struct docker_env *env, const char *exec_id, const char *marker,
                       const char *user)
 {
 	http_cancel_hold();
@@ -209,7 +209,7 @@ static void kill_exec(struct environment *env, const char *exec_id, const char *
 
 /* After an exit status of 137: was it the OOM killer? The container cgroup's
  * oom_kill counter moved since we last looked. */
-static bool check_oom(struct environment *env)
+static bool check_oom(struct docker_env *env)
 {
 	const char *args[] = {"oom", NULL};
 	_cleanup_sb_ struct strbuf out = STRBUF_INIT;
@@ -227,7 +227,7 @@ static bool check_oom(struct environment *env)
 	return before < 0 ? n > 0 : n > before;
 }
 
-static int exec_create(struct environment *env, const struct docker_exec_spec *spec,
+static int exec_create(struct docker_env *env, const struct docker_exec_spec *spec,
                        const char *marker, char **id_out, struct err *err)
 {
 	_cleanup_json_ cJSON *body = cJSON_CreateObject();
@@ -257,7 +257,7 @@ static int exec_create(struct environment *env, const struct docker_exec_spec *s
 	return 0;
 }
 
-static int exec_start(struct environment *env, const char *id, struct http_conn **out,
+static int exec_start(struct docker_env *env, const char *id, struct http_conn **out,
                       struct err *err)
 {
 	static const char body[] = "{\"Detach\":false,\"Tty\":false}";
@@ -292,7 +292,7 @@ static int exec_start(struct environment *env, const char *id, struct http_conn 
 	return 0;
 }
 
-int docker_exec_run(struct environment *env, const struct docker_exec_spec *spec,
+int docker_exec_run(struct docker_env *env, const struct docker_exec_spec *spec,
                     struct exec_result *res, struct err *err)
 {
 	double t0 = mono_now();
@@ -453,7 +453,7 @@ int docker_exec_run(struct environment *env, const struct docker_exec_spec *spec
 	return 0;
 }
 
-int docker_helper_exec(struct environment *env, const char *user, const char *const *args,
+int docker_helper_exec(struct docker_env *env, const char *user, const char *const *args,
                        double timeout, struct strbuf *out, struct err *err)
 {
 	struct strv argv = STRV_INIT;
@@ -482,9 +482,10 @@ int docker_helper_exec(struct environment *env, const char *user, const char *co
 	return rc;
 }
 
-int docker_provider_exec(struct environment *env, const struct exec_request *req,
+int docker_provider_exec(struct environment *handle, const struct exec_request *req,
                          struct exec_result *res, struct err *err)
 {
+	struct docker_env *env = docker_env_of(handle);
 	struct docker_exec_spec spec = {.argv = req->argv,
 	                                .env = req->env,
 	                                .cwd = req->cwd,

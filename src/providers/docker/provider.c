@@ -27,7 +27,7 @@
 
 static const char *const logs_targets[3] = {ENV_AGENT_DIR, ENV_VERIFIER_DIR, ENV_ARTIFACTS_DIR};
 
-static void env_free(struct environment *env)
+static void env_free(struct docker_env *env)
 {
 	if (!env)
 		return;
@@ -42,7 +42,7 @@ static void env_free(struct environment *env)
 
 /* ---- errors ---------------------------------------------------------------------- */
 
-int docker_container_gone(struct environment *env, struct err *err)
+int docker_container_gone(struct docker_env *env, struct err *err)
 {
 	_cleanup_free_ char *path = docker_path(env->client, "/containers/%s/json", env->id);
 	_cleanup_json_ cJSON *v = NULL;
@@ -92,7 +92,7 @@ int docker_container_gone(struct environment *env, struct err *err)
 	}
 }
 
-int docker_env_error(struct environment *env, int status, struct err *err)
+int docker_env_error(struct docker_env *env, int status, struct err *err)
 {
 	if (status == 0) {
 		int code = err->code;
@@ -114,7 +114,7 @@ int docker_env_error(struct environment *env, int status, struct err *err)
 
 /* ---- ownership of the /logs files ------------------------------------------------ */
 
-void docker_fix_logs_owner(struct environment *env)
+void docker_fix_logs_owner(struct docker_env *env)
 {
 	_cleanup_free_ char *u = NULL;
 	_cleanup_free_ char *g = NULL;
@@ -135,8 +135,9 @@ void docker_fix_logs_owner(struct environment *env)
 
 /* ---- phase boundaries ---------------------------------------------------------------- */
 
-static int docker_kill_all(struct environment *env, struct err *err)
+static int docker_kill_all(struct environment *handle, struct err *err)
 {
+	struct docker_env *env = docker_env_of(handle);
 	_cleanup_sb_ struct strbuf out = STRBUF_INIT;
 	const char *args[] = {"kill-all", NULL};
 	long n;
@@ -316,9 +317,19 @@ static int remove_dead_namesake(struct docker_client *c, const char *name, struc
 	return 1;
 }
 
-static int docker_start(const struct env_config *cfg, struct environment **out, struct err *err)
+static int docker_prepare_image(const struct env_config *cfg, char **ref, struct err *err)
 {
-	struct environment *env = xcalloc(1, sizeof(*env));
+	_cleanup_docker_client_ struct docker_client *c = NULL;
+
+	if (docker_client_open(&c, err) < 0 || docker_ensure_image(c, cfg, ref, err) < 0)
+		return err_wrap(err, "docker environment %s", cfg->env_name);
+	return 0;
+}
+
+static int docker_start(const char *ref, const struct env_config *cfg, struct environment **out,
+                        struct err *err)
+{
+	struct docker_env *env = xcalloc(1, sizeof(*env));
 	_cleanup_free_ char *helper = NULL;
 	_cleanup_free_ char *name = NULL;
 	_cleanup_free_ char *path = NULL, *network = NULL;
@@ -354,9 +365,7 @@ static int docker_start(const struct env_config *cfg, struct environment **out, 
 	if (cfg->storage_bytes > 0)
 		log_warn_once("docker-storage", "docker: storage limits are not applied (the "
 		                                "daemon's storage driver rarely supports them)");
-	if (docker_ensure_image(env->client, cfg, &env->image, err) < 0)
-		goto fail;
-
+	env->image = xstrdup(ref);
 	if (cfg->allow_internet && docker_network_ensure(env->client, &network, err) < 0)
 		goto fail;
 	name = container_name(cfg->env_name);
@@ -412,7 +421,7 @@ static int docker_start(const struct env_config *cfg, struct environment **out, 
 	}
 	log_debug("docker: environment %s: container %.12s from %s", env->name, env->id,
 	          env->image);
-	*out = env;
+	*out = &env->base;
 	return 0;
 fail:
 	err_wrap(err, "docker environment %s", cfg->env_name);
@@ -422,8 +431,9 @@ fail:
 
 /* ---- stop, open, list, gc ----------------------------------------------------------- */
 
-static int docker_stop(struct environment *env, bool destroy, struct err *err)
+static int docker_stop(struct environment *handle, bool destroy, struct err *err)
 {
+	struct docker_env *env = docker_env_of(handle);
 	int rc = 0;
 
 	/* Teardown after a cancellation must still remove the container. */
@@ -453,7 +463,7 @@ static int docker_stop(struct environment *env, bool destroy, struct err *err)
 
 static void docker_release(struct environment *env)
 {
-	env_free(env);
+	env_free(docker_env_of(env));
 }
 
 static cJSON *list_containers(struct docker_client *c, const char *label_filter, struct err *err)
@@ -480,7 +490,7 @@ static const char *label_of(const cJSON *container, const char *key)
 
 static int docker_open(const char *name, struct environment **out, struct err *err)
 {
-	struct environment *env = xcalloc(1, sizeof(*env));
+	struct docker_env *env = xcalloc(1, sizeof(*env));
 	_cleanup_free_ char *filter = NULL;
 	_cleanup_json_ cJSON *list = NULL;
 	const cJSON *c;
@@ -533,7 +543,7 @@ static int docker_open(const char *name, struct environment **out, struct err *e
 			}
 		}
 	}
-	*out = env;
+	*out = &env->base;
 	return 0;
 fail:
 	env_free(env);
@@ -694,6 +704,11 @@ static int docker_has_image(const char *ref, struct err *err)
 const struct provider_ops docker_provider = {
     .name = "docker",
     .logs_mounted = true,
+    .service = "Docker daemon",
+    .gc_must_succeed = true,
+    .image_place = "on the Docker daemon",
+    .image_provide = {"`docker pull ", "` (or `docker load`)"},
+    .prepare_image = docker_prepare_image,
     .start = docker_start,
     .exec = docker_provider_exec,
     .upload = docker_provider_upload,

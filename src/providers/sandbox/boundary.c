@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int sandbox_kill_all(struct environment *env, struct err *err)
+int sandbox_kill_all(struct sandbox_env *env, struct err *err)
 {
 	_cleanup_close_ int c = env_connect(env, err);
 	struct ctl_msg m = {.type = CTL_KILL_ALL};
@@ -55,7 +55,7 @@ static int child_open_verifier(int userns, int mntns, int root)
 	return 0;
 }
 
-int sandbox_open_verifier_dir(struct environment *env, struct err *err)
+int sandbox_open_verifier_dir(struct sandbox_env *env, struct err *err)
 {
 	_cleanup_close_ int userns = -1, root = -1;
 	char p[64];

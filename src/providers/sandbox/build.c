@@ -23,7 +23,7 @@
 /* ---- the runner ---- */
 
 struct runner_env {
-	struct environment *env;
+	struct sandbox_env *env;
 	char *image_id;
 };
 

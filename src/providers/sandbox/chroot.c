@@ -280,7 +280,7 @@ static void warn_unisolated(const struct env_config *cfg, const struct cg_host *
  * is set before the copy (files made later inherit it only from directories
  * that carry it) with no real limit, which becomes the copy plus storage_mb
  * once it is done. */
-static int quota_setup(struct environment *env, const struct env_config *cfg, struct err *err)
+static int quota_setup(struct sandbox_env *env, const struct env_config *cfg, struct err *err)
 {
 	struct env_config during = *cfg;
 
@@ -295,7 +295,7 @@ static int quota_setup(struct environment *env, const struct env_config *cfg, st
 
 /* The environment's own copy of the image, and (a build step) what the diff
  * at stop compares with. */
-static int make_root(struct environment *env, const struct sandbox_image *img, int *root_fd,
+static int make_root(struct sandbox_env *env, const struct sandbox_image *img, int *root_fd,
                      struct err *err)
 {
 	_cleanup_free_ char *root = path_join(env->dir, "root");
@@ -352,7 +352,7 @@ static void plan_for(struct sandbox_plan *plan, const struct env_config *cfg,
 }
 
 /* The cgroups (when writable) and ctl.sock, then the go-ahead. */
-static int go(struct environment *env, const struct env_config *cfg, struct err *err)
+static int go(struct sandbox_env *env, const struct env_config *cfg, struct err *err)
 {
 	_cleanup_free_ char *leaf = xasprintf("rollout.%s", env->name);
 	struct cg_limits lim = {
@@ -385,7 +385,7 @@ out:
 }
 
 /* Clones the init, hands it the go-ahead, waits for its root. */
-static int start_init(struct environment *env, const struct env_config *cfg,
+static int start_init(struct sandbox_env *env, const struct env_config *cfg,
                       struct sandbox_plan *plan, struct err *err)
 {
 	int sync[2], ready;
@@ -410,14 +410,14 @@ static int start_init(struct environment *env, const struct env_config *cfg,
 }
 
 int chroot_start_image(const struct env_config *cfg, const struct sandbox_image *img,
-                       struct environment **out, struct err *err)
+                       struct sandbox_env **out, struct err *err)
 {
 	_cleanup_free_ char *envs = NULL, *rootfs = NULL;
 	_cleanup_close_ int root = -1;
 	const struct cg_host *cgh = cg_host_get();
 	const struct sock_fprog *prog;
 	struct sandbox_plan plan;
-	struct environment *env;
+	struct sandbox_env *env;
 	char hostname[64];
 
 	if (sandbox_check_name(cfg->env_name, err) < 0)
@@ -479,7 +479,7 @@ int chroot_prepare(struct err *err)
 
 /* ---- Phase boundaries and teardown ---- */
 
-int chroot_open_verifier_dir(struct environment *env, struct err *err)
+int chroot_open_verifier_dir(struct sandbox_env *env, struct err *err)
 {
 	_cleanup_close_ int top = -1, logs = -1;
 	int root = env_root_fd(env, err);
@@ -549,7 +549,7 @@ static int kill_by_root(const char *rootfs)
 	return killed;
 }
 
-static int build_commit(struct environment *env, struct err *err)
+static int build_commit(struct sandbox_env *env, struct err *err)
 {
 	_cleanup_free_ char *rootfs = path_join(env->dir, "root");
 	_cleanup_close_ int root = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -563,7 +563,7 @@ static int build_commit(struct environment *env, struct err *err)
 	return rootfs_diff(root, &ly, &env->build_since, skel_not_layer, upper, err);
 }
 
-int chroot_teardown_processes(struct environment *env, struct err *err)
+int chroot_teardown_processes(struct sandbox_env *env, struct err *err)
 {
 	_cleanup_free_ char *rootfs = path_join(env->dir, "root");
 	_cleanup_free_ char *real = NULL;

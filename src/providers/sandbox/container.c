@@ -461,7 +461,7 @@ static int ensure_shared(const char *shared, struct err *err)
 	return 0;
 }
 
-static int prepare_dirs(const struct environment *env, struct err *err)
+static int prepare_dirs(const struct sandbox_env *env, struct err *err)
 {
 	_cleanup_free_ char *upper = path_join(env->dir, "upper");
 	_cleanup_free_ char *work = path_join(env->dir, "work");
@@ -471,7 +471,7 @@ static int prepare_dirs(const struct environment *env, struct err *err)
 	return 0;
 }
 
-int sandbox_listen_ctl(const struct environment *env, struct err *err)
+int sandbox_listen_ctl(const struct sandbox_env *env, struct err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -597,7 +597,7 @@ static bool pasta_installed(void)
 }
 
 /* Undo a failed start. */
-void sandbox_start_cleanup(struct environment *env, pid_t child, int pidfd)
+void sandbox_start_cleanup(struct sandbox_env *env, pid_t child, int pidfd)
 {
 	if (child > 0) {
 		if (pidfd >= 0)
@@ -726,7 +726,7 @@ static void nat_prep_cleanup(struct nat_prep *n)
 }
 
 /* The NAT mode's namespace into *netns, or the error saying why there is none. */
-static int nat_prep_finish(struct environment *env, struct nat_prep *n, int *netns, struct err *err)
+static int nat_prep_finish(struct sandbox_env *env, struct nat_prep *n, int *netns, struct err *err)
 {
 	if (!n->wanted)
 		return 0;
@@ -744,7 +744,7 @@ static int nat_prep_finish(struct environment *env, struct nat_prep *n, int *net
 }
 
 /* Host side after clone (and the id maps): cgroups, ctl.sock, then the go-ahead. */
-static int parent_go(struct environment *env, const struct sandbox_plan *plan,
+static int parent_go(struct sandbox_env *env, const struct sandbox_plan *plan,
                      const struct cg_limits *lim, struct host_prep *prep, struct nat_prep *nat,
                      struct err *err)
 {
@@ -781,10 +781,10 @@ out:
 	return rc;
 }
 
-struct environment *sandbox_env_new(const struct env_config *cfg, const struct sandbox_image *img,
+struct sandbox_env *sandbox_env_new(const struct env_config *cfg, const struct sandbox_image *img,
                                     const char *envs)
 {
-	struct environment *env = xcalloc(1, sizeof(*env));
+	struct sandbox_env *env = xcalloc(1, sizeof(*env));
 
 	env->name = xstrdup(cfg->env_name);
 	env->dir = path_join(envs, cfg->env_name);
@@ -804,7 +804,7 @@ struct environment *sandbox_env_new(const struct env_config *cfg, const struct s
 	return env;
 }
 
-int sandbox_env_dir_create(struct environment *env, struct err *err)
+int sandbox_env_dir_create(struct sandbox_env *env, struct err *err)
 {
 	if (mkdir(env->dir, 0700) < 0)
 		return err_sys(err, "environment %s: mkdir %s", env->name, env->dir);
@@ -818,13 +818,13 @@ int sandbox_env_dir_create(struct environment *env, struct err *err)
 }
 
 int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
-                        struct environment **out, struct err *err)
+                        struct sandbox_env **out, struct err *err)
 {
 	_cleanup_free_ char *home = NULL, *envs = NULL, *shared = NULL, *opts = NULL;
 	_cleanup_free_ char *upper = NULL, *work = NULL, *rootfs = NULL, *scratch = NULL;
 	_cleanup_free_ char *skel = NULL, *hosts = NULL, *resolv = NULL, *hostname_file = NULL;
 	_cleanup_free_ const char **lowers = NULL;
-	struct environment *env;
+	struct sandbox_env *env;
 	struct sandbox_plan plan = {0};
 	struct host_prep prep = {.netns = -1};
 	__attribute__((cleanup(nat_prep_cleanup))) struct nat_prep nat = {.netns = -1};

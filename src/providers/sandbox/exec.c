@@ -54,7 +54,7 @@ static bool env_has(const struct strv *sv, const char *key)
 	return false;
 }
 
-static void build_env(const struct environment *env, const struct exec_request *req,
+static void build_env(const struct sandbox_env *env, const struct exec_request *req,
                       const struct sandbox_user *u, struct strv *out)
 {
 	char buf[512];
@@ -134,7 +134,7 @@ static int send_request(int conn, const struct ctl_exec *h, const int *fds, int 
 /* Unique within the process, across handles of the same environment. */
 static unsigned exec_seq;
 
-static struct cg_exec *exec_cgroup_new(struct environment *env, struct err *err)
+static struct cg_exec *exec_cgroup_new(struct sandbox_env *env, struct err *err)
 {
 	struct cg_exec *ex = xcalloc(1, sizeof(*ex));
 	char leaf[64];
@@ -153,7 +153,7 @@ static struct cg_exec *exec_cgroup_new(struct environment *env, struct err *err)
 	return NULL;
 }
 
-void env_prepare_exec_cgroup(struct environment *env)
+void env_prepare_exec_cgroup(struct sandbox_env *env)
 {
 	struct cg_exec *ex;
 
@@ -167,7 +167,7 @@ void env_prepare_exec_cgroup(struct environment *env)
 	}
 }
 
-void env_drop_exec_cgroup(struct environment *env)
+void env_drop_exec_cgroup(struct sandbox_env *env)
 {
 	struct cg_exec *ex = __atomic_exchange_n(&env->spare_exec, NULL, __ATOMIC_ACQ_REL);
 
@@ -179,7 +179,7 @@ void env_drop_exec_cgroup(struct environment *env)
 
 /* After the command: an empty cgroup is kept for the next exec, one still
  * holding background processes is left for the environment's teardown. */
-static void exec_cgroup_done(struct environment *env, struct cg_exec *ex)
+static void exec_cgroup_done(struct sandbox_env *env, struct cg_exec *ex)
 {
 	char buf[16];
 	ssize_t n = -1;
@@ -195,7 +195,7 @@ static void exec_cgroup_done(struct environment *env, struct cg_exec *ex)
 	free(ex);
 }
 
-int sandbox_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
+int sandbox_exec(struct sandbox_env *env, const struct exec_request *req, struct exec_result *res,
                  struct err *err)
 {
 	double t0 = mono_now(), deadline, kill_deadline = 0;

@@ -1,7 +1,7 @@
 /* Glue between the image store and the sandbox: find the task's image in the
- * store, mark it in use by the environment (so a prune keeps it), and start the
- * environment on its unpacked layers; a task without a prebuilt image is built
- * from its environment/ first (build.c). */
+ * store, a task without a prebuilt image built from its environment/ first
+ * (build.c) (prepare); then mark it in use by the environment (so a prune keeps
+ * it), and start the environment on its unpacked layers (start). */
 #include "image/store.h"
 #include "providers/provider.h"
 #include "providers/sandbox/build.h"
@@ -42,16 +42,28 @@ static int mark_in_use(void *p, const char *env_name, struct err *err)
 	return rc;
 }
 
-int sandbox_image_start(const struct env_config *cfg, enum sandbox_isolation iso,
-                        struct environment **out, struct err *err)
+/* The image in the store, looked up under the shared store lock (held on
+ * return, so a prune waits until the environment marks it in use). */
+static int lookup(const char *ref, struct store **s, struct store_image **si, struct err *err)
 {
+	if (store_open(NULL, s, err) < 0)
+		return err_wrap(err, "image store");
+	if (store_lock(*s, STORE_LOCK_SHARED, err) < 0)
+		return -1;
+	if (store_image_lookup(*s, ref, si, err) < 0) {
+		store_unlock(*s);
+		return -1;
+	}
+	return 0;
+}
+
+int sandbox_image_prepare(const struct env_config *cfg, enum sandbox_isolation iso, char **out,
+                          struct err *err)
+{
+	const char *ref = cfg->docker_image;
 	struct store *s = NULL;
 	struct store_image *si = NULL;
-	struct sandbox_image img = {0};
-	struct mark_ctx mark = {0};
-	_cleanup_free_ char *built = NULL;
-	const char *ref = cfg->docker_image;
-	int rc = -1;
+	int rc;
 
 	/* The setup phase's build (the docker provider's rule): environment/Dockerfile
 	 * unless docker_image is given and force_build is not. */
@@ -62,44 +74,46 @@ int sandbox_image_start(const struct env_config *cfg, enum sandbox_isolation iso
 			    "task %s has neither [environment].docker_image nor %s/Dockerfile",
 			    cfg->task_name ? cfg->task_name : "?",
 			    cfg->environment_dir ? cfg->environment_dir : "environment");
-		if (sandbox_build_task_image(cfg, iso, &built, err) < 0)
-			return -1;
-		ref = built;
+		return sandbox_build_task_image(cfg, iso, out, err);
 	}
-	if (store_open(NULL, &s, err) < 0)
-		return err_wrap(err, "image store");
-	if (store_lock(s, STORE_LOCK_SHARED, err) < 0)
+	rc = lookup(ref, &s, &si, err);
+	if (rc == 0)
+		store_unlock(s);
+	store_image_free(si);
+	store_close(s);
+	if (rc == 0) {
+		*out = xstrdup(ref);
+		return 0;
+	}
+	if (err->code == ENOENT && has_dockerfile(cfg->environment_dir)) {
+		/* Not loaded: build environment/ instead (as docker does when it cannot
+		 * pull). */
+		log_warn("sandbox: image %s is not in the store; building %s/Dockerfile", ref,
+		         cfg->environment_dir);
+		err_clear(err);
+		return sandbox_build_task_image(cfg, iso, out, err);
+	}
+	if (err->code == ENOENT)
+		err_wrap(err, "image %s is not in the store (rollout image load/import)", ref);
+	return -1;
+}
+
+int sandbox_image_start(const char *ref, const struct env_config *cfg, enum sandbox_isolation iso,
+                        struct sandbox_env **out, struct err *err)
+{
+	struct store *s = NULL;
+	struct store_image *si = NULL;
+	struct sandbox_image img = {0};
+	struct mark_ctx mark = {0};
+	int rc = -1;
+
+	if (lookup(ref, &s, &si, err) < 0) {
+		if (err->code == ENOENT)
+			err_wrap(err, "image %s is not in the store (rollout image load/import)",
+			         ref);
 		goto out;
-	mark.locked = true;
-	if (store_image_lookup(s, ref, &si, err) < 0) {
-		if (err->code == ENOENT && !built && has_dockerfile(cfg->environment_dir)) {
-			/* Not loaded: build environment/ instead (as docker does when it
-			 * cannot pull). */
-			log_warn("sandbox: image %s is not in the store; building %s/Dockerfile",
-			         ref, cfg->environment_dir);
-			err_clear(err);
-			store_unlock(s);
-			mark.locked = false;
-			store_close(s);
-			s = NULL;
-			if (sandbox_build_task_image(cfg, iso, &built, err) < 0)
-				return -1;
-			ref = built;
-			if (store_open(NULL, &s, err) < 0)
-				return err_wrap(err, "image store");
-			if (store_lock(s, STORE_LOCK_SHARED, err) < 0)
-				goto out;
-			mark.locked = true;
-			if (store_image_lookup(s, ref, &si, err) < 0)
-				goto out;
-		} else {
-			if (err->code == ENOENT)
-				err_wrap(err,
-				         "image %s is not in the store (rollout image load/import)",
-				         ref);
-			goto out;
-		}
 	}
+	mark.locked = true;
 	if (store_whiteout_form(s) == STORE_WHITEOUTS_TRUSTED && geteuid() != 0) {
 		err_set(err, EPERM,
 		        "image store %s was made by root (trusted.overlay whiteouts): an "

@@ -16,43 +16,60 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int remove_leftover(const char *envs, const char *name, struct err *err);
 
+static int sb_prepare_image(const struct env_config *cfg, char **ref, struct err *err)
+{
+	return sandbox_image_prepare(cfg, SANDBOX_FULL, ref, err);
+}
+
+static int chroot_prepare_image(const struct env_config *cfg, char **ref, struct err *err)
+{
+	return sandbox_image_prepare(cfg, SANDBOX_CHROOT, ref, err);
+}
+
 /* A killed run's environment of the same name (resume reruns unfinished trials
  * under their names) is removed first, as gc would; a live one stays a conflict. */
-static int start_level(const struct env_config *cfg, enum sandbox_isolation iso,
+static int start_level(const char *ref, const struct env_config *cfg, enum sandbox_isolation iso,
                        struct environment **out, struct err *err)
 {
 	_cleanup_free_ char *envs = sandbox_envs_dir();
+	struct sandbox_env *env;
 
 	if (cfg->env_name && sandbox_check_name(cfg->env_name, NULL) == 0 &&
 	    remove_leftover(envs, cfg->env_name, err) < 0)
 		return err_wrap(err, "remove the leftover environment %s", cfg->env_name);
-	return sandbox_image_start(cfg, iso, out, err);
+	if (sandbox_image_start(ref, cfg, iso, &env, err) < 0)
+		return -1;
+	*out = &env->base;
+	return 0;
 }
 
-static int sb_start(const struct env_config *cfg, struct environment **out, struct err *err)
+static int sb_start(const char *ref, const struct env_config *cfg, struct environment **out,
+                    struct err *err)
 {
-	return start_level(cfg, SANDBOX_FULL, out, err);
+	return start_level(ref, cfg, SANDBOX_FULL, out, err);
 }
 
-static int chroot_start(const struct env_config *cfg, struct environment **out, struct err *err)
+static int chroot_start(const char *ref, const struct env_config *cfg, struct environment **out,
+                        struct err *err)
 {
-	return start_level(cfg, SANDBOX_CHROOT, out, err);
+	return start_level(ref, cfg, SANDBOX_CHROOT, out, err);
 }
 
 static int sb_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
                    struct err *err)
 {
-	return sandbox_exec(env, req, res, err);
+	return sandbox_exec(sandbox_env_of(env), req, res, err);
 }
 
 static int sb_upload(struct environment *env, int host_fd, const char *env_path, unsigned flags,
                      struct err *err)
 {
-	int root = env_root_fd(env, err);
+	int root = env_root_fd(sandbox_env_of(env), err);
 
 	return root < 0 ? -1 : copy_upload(root, host_fd, env_path, flags, err);
 }
@@ -61,18 +78,34 @@ static int sb_download(struct environment *env, const char *env_path, const stru
                        const char *dest_rel, const struct copy_limits *lim, struct copy_report *rep,
                        struct err *err)
 {
-	int root = env_root_fd(env, err);
+	int root = env_root_fd(sandbox_env_of(env), err);
 
 	return root < 0 ? -1 : copy_download(root, env_path, dest, dest_rel, lim, rep, err);
 }
 
-static int sb_usage(struct environment *env, struct env_usage *out, struct err *err)
+static int sb_kill_all(struct environment *env, struct err *err)
 {
-	return quota_env_usage(env, out, err);
+	return sandbox_kill_all(sandbox_env_of(env), err);
 }
 
-static int sb_stop(struct environment *env, bool destroy, struct err *err)
+static int sb_open_verifier_dir(struct environment *env, struct err *err)
 {
+	return sandbox_open_verifier_dir(sandbox_env_of(env), err);
+}
+
+static int chroot_verifier_dir(struct environment *env, struct err *err)
+{
+	return chroot_open_verifier_dir(sandbox_env_of(env), err);
+}
+
+static int sb_usage(struct environment *env, struct env_usage *out, struct err *err)
+{
+	return quota_env_usage(sandbox_env_of(env), out, err);
+}
+
+static int sb_stop(struct environment *handle, bool destroy, struct err *err)
+{
+	struct sandbox_env *env = sandbox_env_of(handle);
 	int rc = 0;
 
 	if (destroy) {
@@ -93,10 +126,10 @@ static int sb_stop(struct environment *env, bool destroy, struct err *err)
 	return rc;
 }
 
-static int open_env(const char *name, struct environment **out, struct err *err)
+static int open_env(const char *name, struct sandbox_env **out, struct err *err)
 {
 	_cleanup_free_ char *envs = NULL, *dir = NULL;
-	struct environment *env;
+	struct sandbox_env *env;
 
 	if (sandbox_check_name(name, err) < 0)
 		return -1;
@@ -115,7 +148,7 @@ static int open_env(const char *name, struct environment **out, struct err *err)
 
 static int sb_open(const char *name, struct environment **out, struct err *err)
 {
-	struct environment *env;
+	struct sandbox_env *env;
 
 	if (open_env(name, &env, err) < 0)
 		return -1;
@@ -123,13 +156,13 @@ static int sb_open(const char *name, struct environment **out, struct err *err)
 		env_free(env);
 		return err_set(err, ESRCH, "sandbox environment %s is not running", name);
 	}
-	*out = env;
+	*out = &env->base;
 	return 0;
 }
 
 static void sb_release(struct environment *env)
 {
-	env_free(env);
+	env_free(sandbox_env_of(env));
 }
 
 static int sb_list(struct env_info **out, size_t *n, struct err *err)
@@ -145,7 +178,7 @@ static int sb_list(struct env_info **out, size_t *n, struct err *err)
 	if (!d)
 		return errno == ENOENT ? 0 : err_sys(err, "open %s", envs);
 	while ((de = readdir(d))) {
-		struct environment *env;
+		struct sandbox_env *env;
 		struct err ignored = {0};
 
 		if (de->d_name[0] == '.' || open_env(de->d_name, &env, &ignored) < 0)
@@ -174,7 +207,7 @@ static int sb_list(struct env_info **out, size_t *n, struct err *err)
 static int remove_leftover(const char *envs, const char *name, struct err *err)
 {
 	_cleanup_free_ char *dir = path_join(envs, name);
-	struct environment *env;
+	struct sandbox_env *env;
 	int fd, rc;
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -251,13 +284,17 @@ static int sb_prepare(struct err *err)
 const struct provider_ops sandbox_provider = {
     .name = "sandbox",
     .logs_mounted = true,
+    .image_place = "in rollout's image store",
+    .image_provide = {"`rollout image load ARCHIVE` or `rollout image import ROOTFS.tar --tag ",
+                      "`"},
     .prepare = sb_prepare,
+    .prepare_image = sb_prepare_image,
     .start = sb_start,
     .exec = sb_exec,
     .upload = sb_upload,
     .download = sb_download,
-    .kill_all = sandbox_kill_all,
-    .open_verifier_dir = sandbox_open_verifier_dir,
+    .kill_all = sb_kill_all,
+    .open_verifier_dir = sb_open_verifier_dir,
     .usage = sb_usage,
     .stop = sb_stop,
     .open = sb_open,
@@ -275,12 +312,70 @@ const struct provider_ops sandbox_chroot_provider = {
     .name = "sandbox-chroot",
     .logs_mounted = false,
     .prepare = chroot_prepare,
+    .prepare_image = chroot_prepare_image,
     .start = chroot_start,
     .exec = sb_exec,
     .upload = sb_upload,
     .download = sb_download,
-    .kill_all = sandbox_kill_all,
-    .open_verifier_dir = chroot_open_verifier_dir,
+    .kill_all = sb_kill_all,
+    .open_verifier_dir = chroot_verifier_dir,
+    .usage = sb_usage,
+    .stop = sb_stop,
+    .open = sb_open,
+    .release = sb_release,
+    .list = sb_list,
+    .gc = sb_gc,
+};
+
+/* Test-only, never named by a job (providers/provider.c: ROLLOUT_TEST_PROVIDER=
+ * sandbox-copied-logs, or ROLLOUT_TEST_LOGS_COPIED=1 for the sandbox at full
+ * isolation): the full sandbox with nothing bind-mounted at /logs. The three
+ * directories live in the environment and the trial copies them out
+ * (logs_mounted false), the way --isolation chroot and any provider without
+ * bind mounts work, on every host the sandbox runs on. */
+static int copied_start(const char *ref, const struct env_config *cfg, struct environment **out,
+                        struct err *err)
+{
+	static const char *const open_dirs[] = {ENV_AGENT_DIR, ENV_ARTIFACTS_DIR};
+	struct env_config unmounted = *cfg;
+	struct err ignored = {0};
+	int root;
+
+	unmounted.host_agent_dir = NULL;
+	unmounted.host_verifier_dir = NULL;
+	unmounted.host_artifacts_dir = NULL;
+	if (start_level(ref, &unmounted, SANDBOX_FULL, out, err) < 0)
+		return -1;
+	/* Writable by any user of the image, as the host directories are. */
+	root = env_root_fd(sandbox_env_of(*out), err);
+	for (size_t i = 0; root >= 0 && i < ARRAY_SIZE(open_dirs); i++) {
+		_cleanup_close_ int fd = root_dir_open(root, open_dirs[i], true, 0777, err);
+
+		if (fd < 0 || fchmod(fd, 0777) < 0) {
+			if (fd >= 0)
+				err_sys(err, "chmod %s", open_dirs[i]);
+			root = -1;
+		}
+	}
+	if (root < 0) {
+		sb_stop(*out, true, &ignored);
+		*out = NULL;
+		return err_wrap(err, "environment %s: /logs", cfg->env_name);
+	}
+	return 0;
+}
+
+const struct provider_ops sandbox_copied_logs_provider = {
+    .name = "sandbox-copied-logs",
+    .logs_mounted = false,
+    .prepare = sb_prepare,
+    .prepare_image = sb_prepare_image,
+    .start = copied_start,
+    .exec = sb_exec,
+    .upload = sb_upload,
+    .download = sb_download,
+    .kill_all = sb_kill_all,
+    .open_verifier_dir = chroot_verifier_dir,
     .usage = sb_usage,
     .stop = sb_stop,
     .open = sb_open,

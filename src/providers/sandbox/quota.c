@@ -227,7 +227,7 @@ static int attach_logs_dir(const char *path, uint32_t id, struct err *err)
 	return 1;
 }
 
-int quota_env_setup(struct environment *env, const struct env_config *cfg, struct err *err)
+int quota_env_setup(struct sandbox_env *env, const struct env_config *cfg, struct err *err)
 {
 	const char *logs[] = {cfg->host_agent_dir, cfg->host_verifier_dir, cfg->host_artifacts_dir};
 	int elsewhere = 0;
@@ -261,7 +261,7 @@ int quota_env_setup(struct environment *env, const struct env_config *cfg, struc
 	return 0;
 }
 
-void quota_env_release(struct environment *env)
+void quota_env_release(struct sandbox_env *env)
 {
 	if (env->quota_id && env->dir_fd >= 0)
 		set_limits(env->dir_fd, env->quota_id, 0, 0);
@@ -280,7 +280,7 @@ static bool at_limit(const struct if_dqblk *q)
 	       (q->dqb_ihardlimit && q->dqb_curinodes >= q->dqb_ihardlimit);
 }
 
-static int read_quota(struct environment *env, struct if_dqblk *q, struct err *err)
+static int read_quota(struct sandbox_env *env, struct if_dqblk *q, struct err *err)
 {
 	if (quotactl_at(env->dir_fd, Q_GETQUOTA, env->quota_id, q) < 0)
 		return err_sys(err, "environment %s: read the quota of project %u", env->name,
@@ -288,7 +288,7 @@ static int read_quota(struct environment *env, struct if_dqblk *q, struct err *e
 	return 0;
 }
 
-int quota_env_usage(struct environment *env, struct env_usage *u, struct err *err)
+int quota_env_usage(struct sandbox_env *env, struct env_usage *u, struct err *err)
 {
 	struct if_dqblk q;
 
@@ -306,7 +306,7 @@ int quota_env_usage(struct environment *env, struct env_usage *u, struct err *er
 }
 
 /* The limit becomes what is used now plus storage_mb again (q: read just before). */
-static int room_above(struct environment *env, const struct if_dqblk *q, struct err *err)
+static int room_above(struct sandbox_env *env, const struct if_dqblk *q, struct err *err)
 {
 	if (set_limits(env->dir_fd, env->quota_id,
 	               q->dqb_curspace + (unsigned long long)env->storage_limit,
@@ -316,7 +316,7 @@ static int room_above(struct environment *env, const struct if_dqblk *q, struct 
 	return 0;
 }
 
-int quota_env_room_above_usage(struct environment *env, struct err *err)
+int quota_env_room_above_usage(struct sandbox_env *env, struct err *err)
 {
 	struct if_dqblk q;
 
@@ -327,7 +327,7 @@ int quota_env_room_above_usage(struct environment *env, struct err *err)
 	return room_above(env, &q, err);
 }
 
-int quota_env_verifier_room(struct environment *env, struct err *err)
+int quota_env_verifier_room(struct sandbox_env *env, struct err *err)
 {
 	struct if_dqblk q;
 
@@ -339,7 +339,7 @@ int quota_env_verifier_room(struct environment *env, struct err *err)
 	return room_above(env, &q, err);
 }
 
-int quota_env_hold(const struct environment *env)
+int quota_env_hold(const struct sandbox_env *env)
 {
 	/* Its owner knows; anyone else reads the directory. */
 	if (env->owner && !env->quota_id)

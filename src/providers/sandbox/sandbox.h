@@ -14,6 +14,7 @@
 
 struct err;
 struct sock_fprog;
+struct sandbox_env;
 
 /* ---- Isolation levels (docs/SANDBOX.md, "Isolation levels") ---- */
 enum sandbox_isolation {
@@ -49,25 +50,27 @@ struct sandbox_image {
 
 /* Starts an environment on explicit layers (start() resolves the image first). */
 int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
-                        struct environment **out, struct err *err);
-/* image.c: the task's image from the store (built first when it has none),
- * started at the given level. */
-int sandbox_image_start(const struct env_config *cfg, enum sandbox_isolation iso,
-                        struct environment **out, struct err *err);
+                        struct sandbox_env **out, struct err *err);
+/* image.c: the task's image in the store, built first when it has none (*ref:
+ * the reference to start); then an environment of it started at the given level. */
+int sandbox_image_prepare(const struct env_config *cfg, enum sandbox_isolation iso, char **ref,
+                          struct err *err);
+int sandbox_image_start(const char *ref, const struct env_config *cfg, enum sandbox_isolation iso,
+                        struct sandbox_env **out, struct err *err);
 
 /* ---- --isolation chroot (chroot.c) ---- */
 int chroot_start_image(const struct env_config *cfg, const struct sandbox_image *img,
-                       struct environment **out, struct err *err);
+                       struct sandbox_env **out, struct err *err);
 /* The level's preflight: the host must let root chroot; warns once about
  * what runs without (cgroups, device nodes, seccomp). */
 int chroot_prepare(struct err *err);
 /* Verification starts (the agent's processes are gone): /logs/verifier is
  * emptied and made anew inside the root (the agent could write it). */
-int chroot_open_verifier_dir(struct environment *env, struct err *err);
+int chroot_open_verifier_dir(struct sandbox_env *env, struct err *err);
 /* The first step of a teardown: every process of the environment killed (by
  * its init, then whatever still runs with the environment's root), then a
  * build step's changes written to its upper directory. */
-int chroot_teardown_processes(struct environment *env, struct err *err);
+int chroot_teardown_processes(struct sandbox_env *env, struct err *err);
 
 /* ---- Where environments live ---- */
 
@@ -237,7 +240,14 @@ ssize_t ctl_recv(int sock, void *buf, size_t len, int *fds, int *nfds);
 
 /* ---- The handle ---- */
 
-struct environment {
+/* The sandbox's own handle behind provider.h's (its first member). */
+static inline struct sandbox_env *sandbox_env_of(struct environment *e)
+{
+	return (struct sandbox_env *)e;
+}
+
+struct sandbox_env {
+	struct environment base; /* first: the handle provider.h hands out */
 	enum sandbox_isolation isolation;
 	char *name;
 	char *dir;       /* <home>/envs/<name> */
@@ -283,32 +293,32 @@ struct environment {
 };
 
 /* container.c, shared by both levels' starts */
-struct environment *sandbox_env_new(const struct env_config *cfg, const struct sandbox_image *img,
+struct sandbox_env *sandbox_env_new(const struct env_config *cfg, const struct sandbox_image *img,
                                     const char *envs);
 /* <envs>/<name>, 0700, locked for the owner's lifetime. */
-int sandbox_env_dir_create(struct environment *env, struct err *err);
+int sandbox_env_dir_create(struct sandbox_env *env, struct err *err);
 pid_t sandbox_clone_init(const struct sandbox_plan *plan, int child_sync, int *pidfd,
                          struct err *err);
-int sandbox_listen_ctl(const struct environment *env, struct err *err);
+int sandbox_listen_ctl(const struct sandbox_env *env, struct err *err);
 /* The child's SYNC_READY (want fds) or its error. */
 int sandbox_wait_ready(int sync_fd, int *fds, int want, struct err *err);
 /* Undoes a failed start. */
-void sandbox_start_cleanup(struct environment *env, pid_t child, int pidfd);
+void sandbox_start_cleanup(struct sandbox_env *env, pid_t child, int pidfd);
 char **strv_dup_or_empty(const char *const *v);
 
 /* state.c */
-int state_write(const struct environment *env, struct err *err);
-int state_load(const char *dir, struct environment *env, struct err *err);
+int state_write(const struct sandbox_env *env, struct err *err);
+int state_load(const char *dir, struct sandbox_env *env, struct err *err);
 unsigned long long proc_start_time(pid_t pid);
 /* The init process of env is still the one recorded (pid and start time). */
-bool state_init_alive(const struct environment *env);
+bool state_init_alive(const struct sandbox_env *env);
 /* Kills the init (and so every process), removes cgroups and the directory. */
-int env_teardown(struct environment *env, struct err *err);
-void env_free(struct environment *env);
+int env_teardown(struct sandbox_env *env, struct err *err);
+void env_free(struct sandbox_env *env);
 /* Opens a ctl.sock connection to the environment's init. */
-int env_connect(const struct environment *env, struct err *err);
+int env_connect(const struct sandbox_env *env, struct err *err);
 /* Lazily fetches the container root fd from the init. */
-int env_root_fd(struct environment *env, struct err *err);
+int env_root_fd(struct sandbox_env *env, struct err *err);
 
 /* reaper.c: the background teardown of destroyed environments */
 /* Renames dir into <home>/trash (out of the way, under a name of this process);
@@ -330,24 +340,24 @@ bool quota_available(const char **why);
 void quota_warn_unenforced(void);
 /* Gives the new environment (env->dir_fd, still empty) a project limited to
  * cfg->storage_bytes, and the /logs directories on the same filesystem. */
-int quota_env_setup(struct environment *env, const struct env_config *cfg, struct err *err);
+int quota_env_setup(struct sandbox_env *env, const struct env_config *cfg, struct err *err);
 /* Clears the limit set by quota_env_setup (a start that failed). */
-void quota_env_release(struct environment *env);
-int quota_env_usage(struct environment *env, struct env_usage *u, struct err *err);
+void quota_env_release(struct sandbox_env *env);
+int quota_env_usage(struct sandbox_env *env, struct env_usage *u, struct err *err);
 /* Verification starts (the agent's processes are gone): notes whether the
  * agent reached the limit, then gives the verifier the limit again on top of
  * what the agent left, so a full environment cannot keep the tests out. */
-int quota_env_verifier_room(struct environment *env, struct err *err);
+int quota_env_verifier_room(struct sandbox_env *env, struct err *err);
 /* The limit becomes what the environment uses now plus its storage_mb: at
  * --isolation chroot, after its copy of the image (which the full sandbox's
  * overlay does not count either). */
-int quota_env_room_above_usage(struct environment *env, struct err *err);
+int quota_env_room_above_usage(struct sandbox_env *env, struct err *err);
 /* Teardown: an fd of an environment's directory (dir_fd, else dir opened)
  * when it carries one of our projects, else -1; then, once its processes
  * are gone, clear that project's limit and close the fd. */
 int quota_dir_hold(const char *dir, int dir_fd);
 /* quota_dir_hold for an environment being torn down. */
-int quota_env_hold(const struct environment *env);
+int quota_env_hold(const struct sandbox_env *env);
 void quota_dir_release(int fd);
 
 /* userns.c */
@@ -367,14 +377,14 @@ int userns_rm_rf(const char *path, struct err *err);
 
 /* exec.c */
 /* Makes the per-exec cgroup the next exec will use (none without cgroups). */
-void env_prepare_exec_cgroup(struct environment *env);
-void env_drop_exec_cgroup(struct environment *env);
-int sandbox_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
+void env_prepare_exec_cgroup(struct sandbox_env *env);
+void env_drop_exec_cgroup(struct sandbox_env *env);
+int sandbox_exec(struct sandbox_env *env, const struct exec_request *req, struct exec_result *res,
                  struct err *err);
 
 /* boundary.c: see provider.h kill_all and open_verifier_dir */
-int sandbox_kill_all(struct environment *env, struct err *err);
-int sandbox_open_verifier_dir(struct environment *env, struct err *err);
+int sandbox_kill_all(struct sandbox_env *env, struct err *err);
+int sandbox_open_verifier_dir(struct sandbox_env *env, struct err *err);
 
 /* users.c: resolve "uid", "uid:gid", "name", "name:group" through the root fd. */
 struct sandbox_user {

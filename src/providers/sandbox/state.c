@@ -84,7 +84,7 @@ unsigned long long proc_start_time(pid_t pid)
 	return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
-bool state_init_alive(const struct environment *env)
+bool state_init_alive(const struct sandbox_env *env)
 {
 	return env->init_pid > 0 && env->init_start &&
 	       proc_start_time(env->init_pid) == env->init_start;
@@ -143,7 +143,7 @@ static void link_load(const cJSON *o, struct net_link *l)
 	l->slot = (uint32_t)json_get_num(o, "slot", 0);
 }
 
-int state_write(const struct environment *env, struct err *err)
+int state_write(const struct sandbox_env *env, struct err *err)
 {
 	_cleanup_json_ cJSON *j = cJSON_CreateObject();
 	_cleanup_free_ char *path = path_join(env->dir, STATE_FILE);
@@ -205,7 +205,7 @@ int state_write(const struct environment *env, struct err *err)
 	return 0;
 }
 
-int state_load(const char *dir, struct environment *env, struct err *err)
+int state_load(const char *dir, struct sandbox_env *env, struct err *err)
 {
 	_cleanup_free_ char *path = path_join(dir, STATE_FILE);
 	_cleanup_json_ cJSON *j = NULL;
@@ -267,7 +267,7 @@ int state_load(const char *dir, struct environment *env, struct err *err)
 	return 0;
 }
 
-void env_free(struct environment *env)
+void env_free(struct sandbox_env *env)
 {
 	int *fds[] = {&env->dir_fd, &env->pidfd, &env->sync_fd, &env->root_fd, &env->mntns_fd};
 
@@ -296,7 +296,7 @@ void env_free(struct environment *env)
 
 /* pasta serves the environment's network namespace from outside it: stop it
  * (only if the pid in its pid file is still a pasta process). */
-static void stop_pasta(const struct environment *env)
+static void stop_pasta(const struct sandbox_env *env)
 {
 	_cleanup_free_ char *pidfile = path_join(env->dir, "pasta.pid"), *text = NULL;
 	char path[64], cmd[256];
@@ -339,7 +339,7 @@ static bool wait_pidfd(int pidfd, int timeout_ms)
 	}
 }
 
-int env_teardown(struct environment *env, struct err *err)
+int env_teardown(struct sandbox_env *env, struct err *err)
 {
 	char *trash = NULL;
 	int rc = 0, quota_fd = quota_env_hold(env);
@@ -409,7 +409,7 @@ int env_teardown(struct environment *env, struct err *err)
 	return rc;
 }
 
-int env_connect(const struct environment *env, struct err *err)
+int env_connect(const struct sandbox_env *env, struct err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int dfd = -1;
@@ -430,7 +430,7 @@ int env_connect(const struct environment *env, struct err *err)
 	return fd;
 }
 
-int env_root_fd(struct environment *env, struct err *err)
+int env_root_fd(struct sandbox_env *env, struct err *err)
 {
 	_cleanup_close_ int c = -1;
 	struct ctl_msg m = {.type = CTL_ROOT};
