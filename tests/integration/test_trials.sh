@@ -231,8 +231,14 @@ if [[ " ${ROLLOUT_TEST_PROVIDERS:-sandbox docker} " == *" sandbox "* ]] &&
 		check_eq "copied /logs: $task: the same files in agent/, verifier/, artifacts/" \
 			"$(cd "$c" && find agent verifier artifacts -type f | sort | xargs md5sum 2>&1)" \
 			"$(cd "$m" && find agent verifier artifacts -type f | sort | xargs md5sum 2>&1)"
-		check_contains "copied /logs: $task: ran on sandbox-copied-logs" \
-			"$(cat "$c/trial.log" "$c/result.json" 2>/dev/null)" "sandbox-copied-logs"
+	done
+	# ... and it is that provider: nothing is mounted at /logs (three mounts otherwise).
+	for how in mounted copied; do
+		d=$(if [ $how = copied ]; then export ROLLOUT_TEST_LOGS_COPIED=1; fi
+			trial sandbox hello-busybox oracle --preserve-env always)
+		n=$("$ROLLOUT" env exec -e sandbox "$(basename "$d")" -- grep -c ' /logs/' /proc/mounts 2>&1)
+		"$ROLLOUT" env rm -e sandbox "$(basename "$d")" >/dev/null 2>&1
+		check_eq "copied /logs: $how: mounts at /logs" "$n" "$([ $how = copied ] && echo 0 || echo 3)"
 	done
 fi
 done_testing
