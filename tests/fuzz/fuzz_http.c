@@ -2,7 +2,7 @@
  * until-EOF bodies, keep-alive sequences, hijacked raw streams) on arbitrary
  * bytes. The first byte picks how the bytes arrive (all at once, or a few per
  * read) so that buffer boundaries fall everywhere. */
-#include "providers/docker/http.h"
+#include "rollout/http.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/timeutil.h"

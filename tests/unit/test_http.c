@@ -1,7 +1,7 @@
 /* The docker provider's HTTP/1.1 client against canned byte streams: every
  * response is also fed split at every byte boundary and one byte per read. */
 #include "harness.h"
-#include "providers/docker/http.h"
+#include "rollout/http.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
