@@ -48,8 +48,7 @@ struct http_url {
 
 /* Parse url; default_port is used when none is written. Errors (EINVAL) are
  * short ("bad port", "no host", ...): the caller says which URL. */
-int http_url_parse(const char *url, const char *default_port, struct http_url *u,
-                   struct err *err);
+int http_url_parse(const char *url, const char *default_port, struct http_url *u, struct err *err);
 void http_url_release(struct http_url *u);
 /* Same scheme, host and port: where credentials may go. */
 bool http_url_same_origin(const struct http_url *a, const struct http_url *b);

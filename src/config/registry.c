@@ -675,12 +675,11 @@ static int redirect_check(void *ctx, const char *to, struct err *err)
 static int http_fetch(const char *url, struct strbuf *body, struct err *err)
 {
 	static const char *const headers[] = {"Accept: application/json, */*", NULL};
-	struct http_get g = {.url = url,
-	                     .headers = headers,
-	                     .timeout = HTTP_TIMEOUT_MS / 1000.0,
-	                     .redirects = {.max = HTTP_MAX_REDIRECTS,
-	                                   .check = redirect_check,
-	                                   .ctx = (void *)url}};
+	struct http_get g = {
+	    .url = url,
+	    .headers = headers,
+	    .timeout = HTTP_TIMEOUT_MS / 1000.0,
+	    .redirects = {.max = HTTP_MAX_REDIRECTS, .check = redirect_check, .ctx = (void *)url}};
 	int rc;
 
 	if (http_get_open(&g, err) < 0)
@@ -692,7 +691,8 @@ static int http_fetch(const char *url, struct strbuf *body, struct err *err)
 	}
 	rc = http_read_body(&g.resp, body, REGISTRY_MAX_BYTES, g.deadline, err);
 	if (rc < 0 && err->code == EFBIG)
-		err_set(err, EFBIG, "%s: larger than %u MiB", g.final_url, REGISTRY_MAX_BYTES >> 20);
+		err_set(err, EFBIG, "%s: larger than %u MiB", g.final_url,
+		        REGISTRY_MAX_BYTES >> 20);
 	else if (rc < 0 && err->code == ETIMEDOUT)
 		err_set(err, ETIMEDOUT, "%s: no answer within %d s", g.final_url,
 		        HTTP_TIMEOUT_MS / 1000);

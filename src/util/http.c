@@ -339,8 +339,8 @@ static ssize_t fill(struct http_conn *c, double deadline, struct err *err)
 			c->broken = true;
 			return err_sys(err, "read from %s", c->display);
 		}
-		if (conn_wait(c, c->want ? c->want : POLLIN, deadline, "read response", NULL,
-		              err) < 0)
+		if (conn_wait(c, c->want ? c->want : POLLIN, deadline, "read response", NULL, err) <
+		    0)
 			return -1;
 	}
 }
@@ -972,8 +972,7 @@ static int url_fail(struct http_url *u, struct err *err, const char *msg)
 	return err_set(err, EINVAL, "%s", msg);
 }
 
-int http_url_parse(const char *url, const char *default_port, struct http_url *u,
-                   struct err *err)
+int http_url_parse(const char *url, const char *default_port, struct http_url *u, struct err *err)
 {
 	const char *sep = strstr(url, "://"), *hp, *rest;
 	size_t n;
@@ -983,9 +982,9 @@ int http_url_parse(const char *url, const char *default_port, struct http_url *u
 	for (const char *p = url; *p; p++)
 		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
 			return err_set(err, EINVAL, "bad character in the URL");
-	if (!sep || sep == url || strspn(url, "abcdefghijklmnopqrstuvwxyz"
-	                                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.") !=
-	                              (size_t)(sep - url))
+	if (!sep || sep == url ||
+	    strspn(url, "abcdefghijklmnopqrstuvwxyz"
+	                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.") != (size_t)(sep - url))
 		return err_set(err, EINVAL, "not a URL (scheme://host/path)");
 	u->scheme = xstrndup(url, (size_t)(sep - url));
 	for (char *p = u->scheme; *p; p++)
@@ -1005,14 +1004,14 @@ int http_url_parse(const char *url, const char *default_port, struct http_url *u
 		colon = close[1] == ':' ? close + 1 : NULL;
 	} else {
 		colon = strrchr(u->authority, ':');
-		u->host = xstrndup(u->authority, colon ? (size_t)(colon - u->authority)
-		                                       : strlen(u->authority));
+		u->host = xstrndup(u->authority,
+		                   colon ? (size_t)(colon - u->authority) : strlen(u->authority));
 	}
 	if (!*u->host)
 		return url_fail(u, err, "no host");
 	u->port = xstrdup(colon && colon[1] ? colon + 1 : default_port);
-	if (!*u->port || strlen(u->port) > 5 ||
-	    strspn(u->port, "0123456789") != strlen(u->port) || atoi(u->port) > 65535)
+	if (!*u->port || strlen(u->port) > 5 || strspn(u->port, "0123456789") != strlen(u->port) ||
+	    atoi(u->port) > 65535)
 		return url_fail(u, err, "bad port");
 	n = strcspn(rest, "#");
 	u->target = *rest == '/' ? xstrndup(rest, n) : xasprintf("/%.*s", (int)n, rest);
@@ -1105,8 +1104,7 @@ static bool is_redirect(const struct http_response *r)
 
 /* One hop: connect (or reuse), send, read the head. A kept-alive connection the
  * server closed as we used it has not seen the request: one retry on a new one. */
-static int get_hop(struct http_get *g, const struct http_url *u, bool send_auth,
-                   struct err *err)
+static int get_hop(struct http_get *g, const struct http_url *u, bool send_auth, struct err *err)
 {
 	_cleanup_sb_ struct strbuf auth = STRBUF_INIT;
 	const char *extra[64];

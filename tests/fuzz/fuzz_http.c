@@ -3,9 +3,9 @@
  * bytes. The first byte picks how the bytes arrive (all at once, or a few per
  * read) so that buffer boundaries fall everywhere. The bytes are also parsed as
  * a URL and as a redirect's Location against it. */
-#include "rollout/http.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/http.h"
 #include "rollout/timeutil.h"
 
 #include "rollout/alloc.h"

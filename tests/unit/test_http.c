@@ -3,11 +3,11 @@
  * test transport, and local servers for pools and redirects. */
 #include "harness.h"
 #include "providers/docker/api.h"
-#include "rollout/http.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/http.h"
 #include "rollout/signals.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
@@ -1131,8 +1131,8 @@ TEST(http_pool_keeps_one_per_endpoint_and_notices_dead_ones)
 	struct http_endpoint a = {.kind = HTTP_UNIX, .path = "/nonexistent/sock", .display = "a"};
 	struct http_endpoint b = {.kind = HTTP_UNIX, .display = "b"};
 	struct http_pool pool = {0};
-	struct http_response ok = {.keep_alive = true, .body_done = true,
-	                           .framing = HTTP_BODY_LENGTH};
+	struct http_response ok = {
+	    .keep_alive = true, .body_done = true, .framing = HTTP_BODY_LENGTH};
 	struct http_conn *c1, *c2, *c3, *got = NULL;
 	struct err err = {0};
 	int s1[2], s2[2], s3[2];
