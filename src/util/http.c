@@ -154,7 +154,8 @@ static int connect_tcp(const struct http_endpoint *ep, double deadline, struct e
 	int rc = getaddrinfo(ep->host, ep->port, &hints, &res);
 
 	if (rc != 0)
-		return err_set(err, EHOSTUNREACH, "resolve %s: %s", ep->host, gai_strerror(rc));
+		return err_set(err, EHOSTUNREACH, "cannot resolve %s: %s", ep->host,
+		               gai_strerror(rc));
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
 		                ai->ai_protocol);
