@@ -1076,7 +1076,11 @@ TEST(http_get_redirect_policy)
 	g.url = loop;
 	CHECK(http_get_open(&g, &err) < 0);
 	CHECK_INT(err.code, ELOOP);
-	CHECK_STR(err.msg, xasprintf("%s: too many redirects", loop));
+	{
+		_cleanup_free_ char *want = xasprintf("%s: too many redirects", loop);
+
+		CHECK_STR(err.msg, want);
+	}
 	g.url = https;
 	CHECK(http_get_open(&g, &err) < 0);
 	CHECK_CONTAINS(err.msg, "redirect to 'https://127.0.0.1/x' not followed");
@@ -1122,7 +1126,11 @@ TEST(http_get_timeout_names_the_url)
 	REQUIRE(pid > 0);
 	CHECK(http_get_open(&g, &err) < 0);
 	CHECK_INT(err.code, ETIMEDOUT);
-	CHECK_STR(err.msg, xasprintf("%s: no answer within 0.3 s", url));
+	{
+		_cleanup_free_ char *want = xasprintf("%s: no answer within 0.3 s", url);
+
+		CHECK_STR(err.msg, want);
+	}
 	stop(pid);
 }
 
