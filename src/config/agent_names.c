@@ -155,12 +155,6 @@ static const struct agent_def job_file_defs[] = {
     {.name = "host", .kind = AGENT_KIND_HOST, .version = "1.0.0"},
 };
 
-static const char *const kind_names[AGENT_KIND_COUNT] = {
-    [AGENT_KIND_ORACLE] = "oracle",       [AGENT_KIND_NOP] = "nop",
-    [AGENT_KIND_INSTALLED] = "installed", [AGENT_KIND_USER] = "user-defined",
-    [AGENT_KIND_HOST] = "host-side",
-};
-
 const struct agent_def *agent_table_find(const char *name)
 {
 	for (const struct agent_def *e = agent_table; e->name; e++)
@@ -175,11 +169,6 @@ const struct agent_def *agent_job_file_def(enum agent_kind kind)
 		if (job_file_defs[i].kind == kind)
 			return &job_file_defs[i];
 	return NULL;
-}
-
-const char *agent_kind_name(enum agent_kind kind)
-{
-	return kind < AGENT_KIND_COUNT ? kind_names[kind] : "unknown";
 }
 
 bool agent_name_is_builtin(const char *name)

@@ -1,6 +1,6 @@
 /* The agent table: every agent rollout knows, in one place. Each row names an agent,
  * its kind, what the kind needs from the row and its defaults. The job config binds
- * every configured agent to one row (struct agent_config.entry), so the kind is set
+ * every configured agent to one row (struct agent_config.def), so the kind is set
  * once, at bind time; src/agents/ implements each kind (agent_kind_ops) and reads the
  * row it is given. Data only: this file knows no behaviour. */
 #ifndef ROLLOUT_CONFIG_AGENT_NAMES_H
@@ -41,8 +41,6 @@ const struct agent_def *agent_table_find(const char *name);
 /* The row of a kind whose agents the job file defines (AGENT_KIND_USER, _HOST): the
  * name and version recorded when the agent has none of its own. NULL for other kinds. */
 const struct agent_def *agent_job_file_def(enum agent_kind kind);
-/* "oracle", "nop", "installed", "user-defined", "host-side". */
-const char *agent_kind_name(enum agent_kind kind);
 
 bool agent_name_is_builtin(const char *name);
 /* "oracle, nop, claude-code, ..." for messages. Heap string. */

@@ -1,6 +1,5 @@
 /* Host variables read by task templates: collected from the loaded tasks. */
 #include "core/hostenv.h"
-#include "agents/agent.h"
 #include "core/job.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
