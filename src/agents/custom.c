@@ -159,15 +159,11 @@ static int host_run(const struct agent_def *def, struct agent_context *ctx, stru
 	return 0;
 }
 
-const struct agent_def agent_user_defined = {
-    .name = "custom",
-    .version = "1.0.0",
+const struct agent_ops agent_user_ops = {
     .setup = user_setup,
     .run = user_run,
 };
 
-const struct agent_def agent_host_side = {
-    .name = "host",
-    .version = "1.0.0",
+const struct agent_ops agent_host_ops = {
     .run = host_run,
 };

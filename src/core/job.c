@@ -37,18 +37,6 @@
 #define WATCHDOG_MARGIN_SEC 300.0
 #define WATCHDOG_GRACE_SEC 30.0
 
-/* --- agents ---------------------------------------------------------------- */
-
-const struct agent_def *job_agent_def(const struct agent_config *a)
-{
-	if (a->install || a->run || a->host_command) {
-		struct agent_custom c = {a->install, a->run, a->host_command};
-
-		return agent_custom_def(&c);
-	}
-	return agent_find(a->name);
-}
-
 /* --- trial specs ------------------------------------------------------------ */
 
 static double nan_to_unset(double v)
@@ -128,7 +116,7 @@ void job_item_spec(const struct job *job, const struct job_item *item, struct tr
 	spec->env.workdir = tc->environment.workdir;
 	spec->preserve = ec->preserve_env;
 
-	spec->agent = job_agent_def(ac);
+	spec->agent = ac->def; /* its kind was set when the config was bound */
 	spec->agent_name = ac->name;
 	spec->model_name = ac->model_name;
 	env_list_to_strv(&ac->env, &scratch->agent_env);

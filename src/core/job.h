@@ -133,9 +133,6 @@ void job_item_spec(const struct job *job, const struct job_item *item, struct tr
                    struct trial_spec_scratch *scratch);
 void trial_spec_scratch_release(struct trial_spec_scratch *s);
 
-/* Resolve the configured agents (built-in, installed or user-defined). */
-const struct agent_def *job_agent_def(const struct agent_config *a);
-
 /* Load every finished trial result under a job directory (trial dirs only). */
 int job_dir_load_results(const char *dir, struct trial_result **out, size_t *n);
 

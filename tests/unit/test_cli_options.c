@@ -2,6 +2,7 @@
  * the job flags (Harbor's) reach the job config and its config.json. */
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "config/agent_names.h"
 #include "config/job.h"
 #include "config_testdata.h"
 #include "harness.h"
@@ -438,4 +439,18 @@ TEST(job_flags_gpus_are_refused)
 	CHECK_CONTAINS(err.msg, "neither provider gives environments GPUs");
 	job_overrides_release(&o);
 	job_config_release(&c);
+}
+
+/* -a's help names the built-in agents: every row of the agent table. */
+TEST(agent_help_lists_every_builtin_agent)
+{
+	const struct cli_option *agent = NULL;
+
+	for (const struct cli_option *o = job_agent_env_options;
+	     o->long_name || o->heading || o->include; o++)
+		if (o->long_name && !strcmp(o->long_name, "agent"))
+			agent = o;
+	REQUIRE(agent != NULL);
+	for (const struct agent_def *a = agent_table; a->name; a++)
+		CHECK_CONTAINS(agent->help, a->name);
 }
