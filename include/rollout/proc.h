@@ -18,7 +18,8 @@
  * by proc_start; a positive fd is dup'd into place (the caller keeps and closes
  * it). no_stdin/no_stdout/no_stderr connect /dev/null instead. extra_fds[i]
  * becomes fd 3 + i in the child (at most 16). Every other descriptor of rollout is O_CLOEXEC,
- * so the child gets nothing more. */
+ * so the child gets nothing more -- after exec: a fn child keeps every descriptor
+ * of the caller but proc's own pipes, and closes what it must not hold. */
 struct proc {
 	const char *const *argv; /* exec'd with a PATH lookup (argv[0]) ... */
 	int (*fn)(void *arg);    /* ... or, instead of exec, run: its return is the exit status */
