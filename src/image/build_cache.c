@@ -135,7 +135,7 @@ int build_stage_take_image(struct builder *b, struct stage *st, const char *id, 
 
 /* Commits the stage's state (plus a layer when layer_fd >= 0) as a new image. */
 int build_stage_commit(struct builder *b, struct stage *st, int layer_fd, const char *created_by,
-                        struct err *err)
+                       struct err *err)
 {
 	struct store_new_image n = {0};
 	_cleanup_free_ char *id = NULL;
@@ -158,4 +158,3 @@ int build_stage_commit(struct builder *b, struct stage *st, int layer_fd, const 
 	build_cache_put(b, st->key, st->image_id);
 	return build_mark_update(b, err);
 }
-

@@ -230,9 +230,9 @@ const char *build_auto_arg(const char *name)
 }
 
 int build_instr_error(struct err *err, struct builder *b, const struct df_instr *in, int code,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int build_instr_error(struct err *err, struct builder *b, const struct df_instr *in, int code,
-                       const char *fmt, ...)
+                      const char *fmt, ...)
 {
 	char msg[ERR_MSG_MAX];
 	va_list ap;
@@ -288,7 +288,7 @@ static int expand_with(struct builder *b, const struct df_instr *in, const struc
 }
 
 int build_expand(struct builder *b, const struct stage *st, const struct df_instr *in,
-                  const char *word, char **out, struct err *err)
+                 const char *word, char **out, struct err *err)
 {
 	return expand_with(b, in, &st->vars, word, out, err);
 }
@@ -490,7 +490,8 @@ static int stage_from(struct builder *b, struct stage *st, size_t idx, struct er
 		st->image_id = xstrdup(img->id);
 		build_config_env(st->config, &st->vars);
 		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(st->config, "OnBuild")) > 0)
-			build_say(b,
+			build_say(
+			    b,
 			    " ---> %s has ONBUILD triggers; the sandbox builder does not run them",
 			    ref);
 		/* The triggers are the base image's, not passed on. */
@@ -699,9 +700,10 @@ int image_build(struct store *s, const struct build_opts *o, char **image_id, st
 			} else {
 				b.doing = "while committing the image";
 				if (build_stage_commit(&b, st, -1,
-				                 st->history.n ? st->history.v[st->history.n - 1]
-				                               : "FROM scratch",
-				                 err) < 0) {
+				                       st->history.n
+				                           ? st->history.v[st->history.n - 1]
+				                           : "FROM scratch",
+				                       err) < 0) {
 					/* The last instruction is the one whose image it is. */
 					step_error(err, &b, &b.df->v[st->last - 1]);
 					goto out;
@@ -721,7 +723,7 @@ int image_build(struct store *s, const struct build_opts *o, char **image_id, st
 				build_say(&b, "[Warning] build-arg %s was not consumed", k);
 		}
 		build_say(&b, "Successfully built %.12s in %.2f s", oci_digest_hex(st->image_id),
-		    mono_now() - t0);
+		          mono_now() - t0);
 		*image_id = xstrdup(st->image_id);
 	}
 	rc = 0;

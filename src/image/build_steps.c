@@ -459,7 +459,7 @@ static int owner_of(struct builder *b, struct step_box *box, const char *spec, u
 }
 
 int build_do_workdir(struct builder *b, struct stage *st, const struct df_instr *in,
-                      struct err *err)
+                     struct err *err)
 {
 	_cleanup_free_ char *path = NULL, *wd = NULL, *desc = NULL;
 	struct step_box box;
@@ -708,7 +708,7 @@ static int flag_value(struct builder *b, const struct stage *st, const struct df
 }
 
 int build_do_copy(struct builder *b, struct stage *st, size_t idx, const struct df_instr *in,
-                   struct err *err)
+                  struct err *err)
 {
 	struct copy_request r = {0};
 	const struct df_flag *from = df_instr_flag(in, "from"), *chown = df_instr_flag(in, "chown");
@@ -931,7 +931,7 @@ static int check_sizes(struct builder *b, const struct stage *st, const struct d
 
 /* Metadata instructions: the config only. */
 int build_do_metadata(struct builder *b, struct stage *st, const struct df_instr *in,
-                       struct err *err)
+                      struct err *err)
 {
 	_cleanup_strvs_ struct strv desc = STRV_INIT;
 	_cleanup_free_ char *v = NULL;
@@ -952,19 +952,20 @@ int build_do_metadata(struct builder *b, struct stage *st, const struct df_instr
 		if (build_expand(b, st, in, in->args[0], &v, err) < 0)
 			return -1;
 		build_set_item(st->config, in->cmd == DF_USER ? "User" : "StopSignal",
-		         cJSON_CreateString(v));
+		               cJSON_CreateString(v));
 		strv_push(&desc, v);
 		break;
 	case DF_SHELL:
 		build_set_item(st->config, "Shell", build_string_array(in->args, in->n_args));
 		break;
 	case DF_CMD:
-		build_set_item(st->config, "Cmd", shell_command(st, in, in->n_args ? in->args[0] : ""));
+		build_set_item(st->config, "Cmd",
+		               shell_command(st, in, in->n_args ? in->args[0] : ""));
 		st->cmd_set = true;
 		break;
 	case DF_ENTRYPOINT:
 		build_set_item(st->config, "Entrypoint",
-		         shell_command(st, in, in->n_args ? in->args[0] : ""));
+		               shell_command(st, in, in->n_args ? in->args[0] : ""));
 		/* An inherited CMD does not go with a new ENTRYPOINT. */
 		if (!st->cmd_set)
 			build_set_item(st->config, "Cmd", cJSON_CreateNull());
@@ -1007,8 +1008,9 @@ int build_do_metadata(struct builder *b, struct stage *st, const struct df_instr
 			build_set_item(st->config, "OnBuild", ob);
 		}
 		cJSON_AddItemToArray(ob, cJSON_CreateString(in->args[0]));
-		build_say(b, " ---> recorded as an ONBUILD trigger (images built FROM this one do not "
-		       "run it: the sandbox builder ignores triggers)");
+		build_say(b,
+		          " ---> recorded as an ONBUILD trigger (images built FROM this one do not "
+		          "run it: the sandbox builder ignores triggers)");
 		break;
 	}
 	case DF_MAINTAINER:
@@ -1034,4 +1036,3 @@ int build_do_metadata(struct builder *b, struct stage *st, const struct df_instr
 		strv_push(&st->history, in->text);
 	return 0;
 }
-

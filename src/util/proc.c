@@ -171,9 +171,14 @@ static int child_fds(const struct proc *p, int pipes[N_STDIO][2], int *report_fd
 
 	if (p->n_extra_fds > MAX_EXTRA_FDS)
 		return -1;
-	*report_fd = fcntl(*report_fd, F_DUPFD_CLOEXEC, n + 3);
-	if (*report_fd < 0)
+	int moved = fcntl(*report_fd, F_DUPFD_CLOEXEC, n + 3);
+
+	if (moved < 0)
 		_exit(126);
+	/* The original must go too: a fn child holding it would keep proc_start
+	 * waiting for the report until the child ends. */
+	close(*report_fd);
+	*report_fd = moved;
 	for (int i = 0; i < n; i++) {
 		int src = -1;
 		bool opened = false;

@@ -282,6 +282,28 @@ TEST(proc_fn_instead_of_exec)
 	CHECK_INT(p.exit_code, 5);
 }
 
+static int fn_sleeps(void *arg)
+{
+	sleep_sec(30);
+	return 0;
+}
+
+/* A fn child runs on after proc_start returns (the job's workers): start does
+ * not wait for it, and a deadline still ends it. */
+TEST(proc_fn_start_returns_at_once)
+{
+	struct proc p = {.fn = fn_sleeps, .new_pgroup = true};
+	struct err err = {0};
+	double t0 = mono_now();
+
+	REQUIRE(proc_start(&p, &err) == 0);
+	CHECK(mono_now() - t0 < 5);
+	p.deadline = mono_now() + 0.2;
+	REQUIRE(proc_finish(&p, &err) == 0);
+	CHECK(p.timed_out);
+	CHECK(mono_now() - t0 < 10);
+}
+
 static int failing_setup(void *arg)
 {
 	errno = EPERM;
