@@ -30,7 +30,8 @@ struct proc {
 	int (*setup)(void *arg);
 
 	/* The child's environment: env (complete, "K=V") or else the caller's, then
-	 * env_add on top ("K=V" sets, "K" unsets). Built before the fork. */
+	 * env_add on top ("K=V" sets, "K" unsets). Built before the fork; for exec only (a fn child
+	 * keeps the caller's). */
 	const char *const *env;
 	const char *const *env_add;
 	const char *dir; /* chdir here in the child */
