@@ -96,7 +96,7 @@ static void agent_copy(struct agent_config *dst, const struct agent_config *src)
 	dst->host_command = xstrdup_or_null(src->host_command);
 }
 
-static void dataset_config_release(struct dataset_config *d)
+void dataset_config_release(struct dataset_config *d)
 {
 	free(d->path);
 	free(d->name);
@@ -214,6 +214,16 @@ void job_config_release(struct job_config *cfg)
 	artifact_specs_release(cfg->artifacts, cfg->n_artifacts);
 	strv_release(&cfg->allow_host_env);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+void cleanup_job_configp(struct job_config *cfg)
+{
+	job_config_release(cfg);
+}
+
+void cleanup_dataset_configp(struct dataset_config *d)
+{
+	dataset_config_release(d);
 }
 
 /* A job name becomes a directory under jobs_dir: one plain path component. */
@@ -771,6 +781,11 @@ void job_overrides_release(struct job_overrides *o)
 	strv_release(&o->retry_include);
 	strv_release(&o->retry_exclude);
 	job_overrides_init(o);
+}
+
+void cleanup_job_overridesp(struct job_overrides *o)
+{
+	job_overrides_release(o);
 }
 
 static void set_str(char **dst, const char *v)

@@ -149,6 +149,12 @@ struct job_config {
 /* Harbor's defaults (job_name from the local time now). */
 void job_config_init(struct job_config *cfg);
 void job_config_release(struct job_config *cfg);
+void dataset_config_release(struct dataset_config *d);
+/* Scope-bound release (rollout/cleanup.h); a zeroed struct releases to nothing. */
+void cleanup_job_configp(struct job_config *cfg);
+void cleanup_dataset_configp(struct dataset_config *d);
+#define _cleanup_job_config_ __attribute__((cleanup(cleanup_job_configp)))
+#define _cleanup_dataset_config_ __attribute__((cleanup(cleanup_dataset_configp)))
 /* Bind a parsed job file onto cfg (initialized): every problem goes to diags. */
 void job_config_bind(struct node *root, const char *file, struct job_config *cfg,
                      struct diags *diags);
@@ -199,6 +205,8 @@ struct job_overrides {
 
 void job_overrides_init(struct job_overrides *o);
 void job_overrides_release(struct job_overrides *o);
+void cleanup_job_overridesp(struct job_overrides *o);
+#define _cleanup_job_overrides_ __attribute__((cleanup(cleanup_job_overridesp)))
 /* The names the flags accept for enum env_type and enum preserve_env. */
 extern const char *const job_env_type_names[];      /* sandbox, docker */
 extern const char *const job_preserve_env_names[];  /* never, on_failure, always */

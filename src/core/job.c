@@ -1341,6 +1341,11 @@ out:
 	return -1;
 }
 
+void cleanup_jobp(struct job *job)
+{
+	job_release(job);
+}
+
 void job_release(struct job *job)
 {
 	for (size_t i = 0; i < job->n_tasks; i++) {

@@ -114,6 +114,8 @@ void job_item_name(struct job *job, struct job_item *it, const char *name);
  * was interrupted); negative when it could not run. */
 int job_execute(struct job *job, struct err *err);
 void job_release(struct job *job);
+void cleanup_jobp(struct job *job);
+#define _cleanup_job_ __attribute__((cleanup(cleanup_jobp)))
 
 /* The stats of the job's finished trials (metrics.h), and the job result.json. */
 cJSON *job_compute_stats(const struct job *job);
