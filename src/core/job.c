@@ -16,6 +16,7 @@
 #include "rollout/fs.h"
 #include "rollout/json.h"
 #include "rollout/log.h"
+#include "rollout/proc.h"
 #include "rollout/signals.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
@@ -1044,31 +1045,44 @@ static double phase_budget(const struct job *job, const struct job_item *it)
 	return total;
 }
 
+/* What a worker starts from (util/proc runs it as the child's function). */
+struct worker_start {
+	struct job *job;
+	struct job_item *it;
+	pid_t parent;
+};
+
+static int worker_fn(void *arg)
+{
+	struct worker_start *w = arg;
+
+	worker_main(w->job, w->it, w->parent);
+	return 1;
+}
+
+/* Started through util/proc (its own process group, stdio flushed first); its
+ * wait is not proc_finish: the orchestrator waits for all its workers at once
+ * (reap's waitpid(-1)) and enforces their deadlines in watchdog(). */
 static void launch(struct job *job, struct job_item *it)
 {
-	pid_t parent = getpid();
-	pid_t pid;
+	struct worker_start w = {job, it, getpid()};
+	struct proc p = {.fn = worker_fn, .arg = &w, .new_pgroup = true};
+	struct err err = {0};
 	double budget = phase_budget(job, it);
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0) {
-		log_error("fork: %s; retrying shortly", strerror(errno));
+	if (proc_start(&p, &err) < 0) {
+		log_error("%s; retrying shortly", err.msg);
 		it->not_before = mono_now() + 1;
 		return;
 	}
-	if (pid == 0)
-		worker_main(job, it, parent);
-	setpgid(pid, pid);
-	it->pid = pid;
+	it->pid = p.pid;
 	it->state = ITEM_RUNNING;
 	it->started_mono = mono_now();
 	it->deadline = budget > 0 ? it->started_mono + budget : 0;
 	it->term_sent = it->kill_sent = false;
 	it->phase = -1;
 	it->phase_mono = it->started_mono;
-	log_debug("started %s (pid %d)", it->trial_name, (int)pid);
+	log_debug("started %s (pid %d)", it->trial_name, (int)p.pid);
 }
 
 /* A worker that died without writing its result (crash, watchdog): write one. */
