@@ -23,6 +23,11 @@ int write_all(int fd, const void *buf, size_t n);
 ssize_t read_full(int fd, void *buf, size_t n);
 
 int mkdir_p(const char *path, mode_t mode, struct err *err);
+/* openat2(2) with these flags (O_CLOEXEC added), mode (for O_CREAT/O_TMPFILE) and
+ * RESOLVE_* bits; EAGAIN (a rename raced with the resolution of "..") is retried.
+ * -1 with errno: ENOSYS on kernels before 5.6, EPERM under some seccomp profiles.
+ * The one call behind confined.h (RESOLVE_BENEATH) and inroot.h (RESOLVE_IN_ROOT). */
+int fs_openat2(int dirfd, const char *path, int flags, mode_t mode, unsigned long long resolve);
 /* Marks a directory whose children are unrelated trees (ext2/3/4's "top of
  * directory hierarchy" flag, chattr +T): the allocator spreads its
  * subdirectories over block groups instead of packing them near it. Best effort:

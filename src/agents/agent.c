@@ -1,4 +1,4 @@
-/* Agent registry, command templates, and logged command execution. */
+/* The ops of each agent kind, command templates, and logged command execution. */
 #include "agents/agent.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -13,25 +13,37 @@
 #include <stdio.h>
 #include <string.h>
 
-extern const struct agent_def agent_oracle, agent_nop;
-extern const struct agent_def *const installed_agents[];
-extern const struct agent_def agent_user_defined, agent_host_side;
+extern const struct agent_ops agent_oracle_ops, agent_nop_ops, agent_installed_ops, agent_user_ops,
+    agent_host_ops;
 
-const struct agent_def *agent_find(const char *name)
+/* One row per kind: adding a kind adds its enum value (config/agent_names.h), its file
+ * in src/agents/ and its row here. */
+static const struct agent_ops *const kind_ops[AGENT_KIND_COUNT] = {
+    [AGENT_KIND_ORACLE] = &agent_oracle_ops,       [AGENT_KIND_NOP] = &agent_nop_ops,
+    [AGENT_KIND_INSTALLED] = &agent_installed_ops, [AGENT_KIND_USER] = &agent_user_ops,
+    [AGENT_KIND_HOST] = &agent_host_ops,
+};
+
+const struct agent_ops *agent_kind_ops(enum agent_kind kind)
 {
-	if (strcmp(name, agent_oracle.name) == 0)
-		return &agent_oracle;
-	if (strcmp(name, agent_nop.name) == 0)
-		return &agent_nop;
-	for (const struct agent_def *const *a = installed_agents; *a; a++)
-		if (strcmp((*a)->name, name) == 0)
-			return *a;
-	return NULL;
+	return kind < AGENT_KIND_COUNT ? kind_ops[kind] : NULL;
 }
 
-const struct agent_def *agent_custom_def(const struct agent_custom *custom)
+bool agent_has_setup(const struct agent_def *def)
 {
-	return custom->host_command ? &agent_host_side : &agent_user_defined;
+	return agent_kind_ops(def->kind)->setup != NULL;
+}
+
+int agent_setup(const struct agent_def *def, struct agent_context *ctx, struct err *err)
+{
+	const struct agent_ops *ops = agent_kind_ops(def->kind);
+
+	return ops->setup ? ops->setup(def, ctx, err) : 0;
+}
+
+int agent_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
+{
+	return agent_kind_ops(def->kind)->run(def, ctx, err);
 }
 
 static const char *model_without_provider(const char *model)

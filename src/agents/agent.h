@@ -1,10 +1,12 @@
-/* Agents: what attempts a task inside an environment. Built-in (oracle, nop),
- * installed agents defined as data (install script + run command templates),
- * user-defined agents from the job file, and host-side agents that drive the
- * environment through `rollout env exec`. */
+/* Agents: what attempts a task inside an environment. Which agents exist, and the
+ * kind of each, is the table in config/agent_names.h; this module runs each kind:
+ * oracle and nop (oracle.c), installed agents (installed.c: install script + run
+ * command templates from their row), user-defined agents from the job file and
+ * host-side agents that drive the environment through `rollout env exec` (custom.c). */
 #ifndef ROLLOUT_AGENT_H
 #define ROLLOUT_AGENT_H
 
+#include "config/agent_names.h"
 #include "providers/provider.h"
 
 #include <cjson/cJSON.h>
@@ -51,26 +53,24 @@ struct agent_context {
 	int n_commands;        /* command-N directories written so far */
 };
 
-struct agent_def {
-	const char *name;
-	const char *version;
-	bool needs_model;
-	/* install phase (may be NULL: nothing to install) */
+/* What one kind of agent does, in src/agents/<kind>.c. Each phase gets the agent's
+ * row of the table (config/agent_names.h): a built-in's own, or its kind's row for an
+ * agent the job file defines (whose install/run/host_command are in ctx->custom). */
+struct agent_ops {
+	/* install phase (NULL: nothing to install) */
 	int (*setup)(const struct agent_def *def, struct agent_context *ctx, struct err *err);
 	/* execute phase */
 	int (*run)(const struct agent_def *def, struct agent_context *ctx, struct err *err);
-	/* installed agents: templates (see agent_render) */
-	const char *install_template;
-	const char *run_template;
-	const char *const *pass_env; /* host variables handed to the agent when set */
-	const char *const *set_env;  /* fixed KEY=VALUE (templates allowed) */
 };
 
-/* Look up a built-in or installed agent by name; NULL when unknown. */
-const struct agent_def *agent_find(const char *name);
-/* The definition used for a user-defined agent (install/run from the job file)
- * or a host-side agent (host_command). */
-const struct agent_def *agent_custom_def(const struct agent_custom *custom);
+/* The ops of a kind (the table in agents/agent.c, one row per enum agent_kind). */
+const struct agent_ops *agent_kind_ops(enum agent_kind kind);
+
+/* An agent's phases, run by its kind's ops: whether it has an install phase, the
+ * install phase, the execute phase. */
+bool agent_has_setup(const struct agent_def *def);
+int agent_setup(const struct agent_def *def, struct agent_context *ctx, struct err *err);
+int agent_run(const struct agent_def *def, struct agent_context *ctx, struct err *err);
 
 /* Render a template: {{instruction}}, {{model}} (without provider prefix),
  * {{model_full}}, {{provider}}, {{version}}, {{env_name}} become their values,

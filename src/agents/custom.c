@@ -7,6 +7,7 @@
 #include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/proc.h"
 #include "rollout/signals.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
@@ -14,12 +15,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 static int user_setup(const struct agent_def *def, struct agent_context *ctx, struct err *err)
@@ -53,121 +52,82 @@ static char *self_exe(void)
 	return xstrdup(buf);
 }
 
-/* Kill the host agent's whole process group and reap it. */
-static void kill_group(pid_t pid)
-{
-	kill(-pid, SIGKILL);
-	kill(pid, SIGKILL);
-}
-
 static int host_run(const struct agent_def *def, struct agent_context *ctx, struct err *err)
 {
 	_cleanup_cdir_ struct cdir dir = CDIR_INIT;
 	_cleanup_free_ char *exe = self_exe();
 	_cleanup_free_ char *exe_dir = xstrdup(exe);
-	_cleanup_free_ char *path_env = NULL;
+	_cleanup_strvs_ struct strv env = STRV_INIT;
 	/* The agent runs from the trial directory: every path it gets is absolute. */
 	_cleanup_free_ char *abs_trial = path_real(ctx->trial_dir);
 	_cleanup_free_ char *abs_agent = path_real(ctx->agent_dir->path);
 	_cleanup_free_ char *abs_instr = path_real(ctx->instruction_path);
-	bool killed = false;
+	const char *argv[] = {"/bin/sh", "-c", ctx->custom->host_command, NULL};
+	/* Its own group: at the deadline, on cancellation and once it is done, whatever
+	 * it left running goes too. */
+	struct proc p = {
+	    .argv = argv,
+	    .dir = ctx->trial_dir,
+	    .no_stdin = true,
+	    .new_pgroup = true,
+	    .default_signals = true,
+	    .cancellable = true,
+	    .kill_group_at_exit = true,
+	    .deadline = ctx->deadline > 0 ? ctx->deadline : 0,
+	};
 	double started;
-	int out_fd, err_fd, status = 0;
-	pid_t pid;
-	char rc[32];
+	int rc;
+	char code[32];
 
 	(void)def;
 	if (cdir_mkdirs(ctx->agent_dir, "host-agent", 0755, true, &dir, err) < 0)
 		return -1;
 	cdir_write(&dir, "command.txt", ctx->custom->host_command,
 	           strlen(ctx->custom->host_command), 0644, NULL);
-	out_fd = cdir_create(&dir, "stdout.txt", 0644, err);
-	err_fd = out_fd < 0 ? -1 : cdir_create(&dir, "stderr.txt", 0644, err);
-	if (out_fd < 0 || err_fd < 0) {
-		if (out_fd >= 0)
-			close(out_fd);
+	p.out = cdir_create(&dir, "stdout.txt", 0644, err);
+	p.err = p.out < 0 ? -1 : cdir_create(&dir, "stderr.txt", 0644, err);
+	if (p.out < 0 || p.err < 0) {
+		if (p.out >= 0)
+			close(p.out);
 		return -1;
 	}
 	*strrchr(exe_dir, '/') = '\0';
-	path_env = xasprintf("%s:%s", exe_dir, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-	pid = fork();
-	if (pid < 0) {
-		close(out_fd);
-		close(err_fd);
-		return err_sys(err, "fork");
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		setpgid(0, 0);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		dup2(null, 0);
-		dup2(out_fd, 1);
-		dup2(err_fd, 2);
-		setenv("ROLLOUT_ENV_NAME", ctx->env_name, 1);
-		setenv("ROLLOUT_TRIAL_DIR", abs_trial ? abs_trial : ctx->trial_dir, 1);
-		setenv("ROLLOUT_AGENT_DIR", abs_agent ? abs_agent : ctx->agent_dir->path, 1);
-		setenv("ROLLOUT_INSTRUCTION_PATH", abs_instr ? abs_instr : ctx->instruction_path,
-		       1);
-		setenv("ROLLOUT_PROVIDER", ctx->env->ops->name, 1);
-		setenv("ROLLOUT_BIN", exe, 1);
-		setenv("PATH", path_env, 1);
-		if (ctx->model_name)
-			setenv("ROLLOUT_MODEL", ctx->model_name, 1);
-		for (const char *const *e = ctx->extra_env; e && *e; e++)
-			putenv((char *)*e);
-		if (chdir(ctx->trial_dir) < 0)
-			_exit(126);
-		execl("/bin/sh", "sh", "-c", ctx->custom->host_command, (char *)NULL);
-		_exit(127);
-	}
-	close(out_fd);
-	close(err_fd);
-	setpgid(pid, pid);
+	strv_pushf(&env, "ROLLOUT_ENV_NAME=%s", ctx->env_name);
+	strv_pushf(&env, "ROLLOUT_TRIAL_DIR=%s", abs_trial ? abs_trial : ctx->trial_dir);
+	strv_pushf(&env, "ROLLOUT_AGENT_DIR=%s", abs_agent ? abs_agent : ctx->agent_dir->path);
+	strv_pushf(&env, "ROLLOUT_INSTRUCTION_PATH=%s",
+	           abs_instr ? abs_instr : ctx->instruction_path);
+	strv_pushf(&env, "ROLLOUT_PROVIDER=%s", ctx->env->ops->name);
+	strv_pushf(&env, "ROLLOUT_BIN=%s", exe);
+	strv_pushf(&env, "PATH=%s:%s", exe_dir, getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	if (ctx->model_name)
+		strv_pushf(&env, "ROLLOUT_MODEL=%s", ctx->model_name);
+	for (const char *const *e = ctx->extra_env; e && *e; e++)
+		strv_push(&env, *e);
+	p.env_add = (const char *const *)strv_array(&env);
 	started = mono_now();
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR) {
-			kill_group(pid);
-			return err_sys(err, "wait for host agent");
-		}
-		if (cancel_requested() || (ctx->deadline > 0 && mono_now() >= ctx->deadline)) {
-			kill_group(pid);
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
-			if (cancel_requested())
-				return err_set(err, ECANCELED, "cancelled");
-			ctx->timed_out = true;
-			killed = true;
-			break;
-		}
-		sleep_sec(0.01);
-	}
+	rc = proc_start(&p, err);
+	close(p.out);
+	close(p.err);
+	if (rc < 0 || proc_finish(&p, err) < 0)
+		return err_wrap(err, "host agent");
+	if (p.cancelled)
+		return err_set(err, ECANCELED, "cancelled");
 	ctx->command_sec += mono_now() - started;
-	/* Whatever the agent left running in its group goes too. */
-	kill(-pid, SIGKILL);
-	if (killed || !WIFEXITED(status))
-		ctx->exit_code = 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL);
-	else
-		ctx->exit_code = WEXITSTATUS(status);
-	snprintf(rc, sizeof(rc), "%d\n", ctx->exit_code);
-	cdir_write(&dir, "return-code.txt", rc, strlen(rc), 0644, NULL);
+	if (p.timed_out)
+		ctx->timed_out = true;
+	/* Killed at the deadline: 128 + SIGKILL even if it exited meanwhile. */
+	ctx->exit_code = p.timed_out && !p.signalled ? 128 + SIGKILL : p.exit_code;
+	snprintf(code, sizeof(code), "%d\n", ctx->exit_code);
+	cdir_write(&dir, "return-code.txt", code, strlen(code), 0644, NULL);
 	return 0;
 }
 
-const struct agent_def agent_user_defined = {
-    .name = "custom",
-    .version = "1.0.0",
+const struct agent_ops agent_user_ops = {
     .setup = user_setup,
     .run = user_run,
 };
 
-const struct agent_def agent_host_side = {
-    .name = "host",
-    .version = "1.0.0",
+const struct agent_ops agent_host_ops = {
     .run = host_run,
 };

@@ -85,14 +85,10 @@ static int nop_run(const struct agent_def *def, struct agent_context *ctx, struc
 	return 0;
 }
 
-const struct agent_def agent_oracle = {
-    .name = "oracle",
-    .version = "1.0.0",
+const struct agent_ops agent_oracle_ops = {
     .run = oracle_run,
 };
 
-const struct agent_def agent_nop = {
-    .name = "nop",
-    .version = "1.0.0",
+const struct agent_ops agent_nop_ops = {
     .run = nop_run,
 };

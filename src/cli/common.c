@@ -81,7 +81,9 @@ static int opt_provider(const struct cli_option *o, const char *flag, const char
 }
 
 static const struct cli_option provider_options[] = {
-    CLI_OPT('e', "provider", "env", ROLLOUT_PROVIDER_NAMES_BAR, "only this provider's environments",
+    CLI_OPT('e', "provider", "env", ROLLOUT_PROVIDER_NAMES_BAR,
+            "only this provider's environments (-e is the provider\n"
+            "in every command that has it)",
             opt_provider, 0),
     CLI_END,
 };

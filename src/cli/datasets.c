@@ -10,7 +10,7 @@
 #include "rollout/strbuf.h"
 
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +28,6 @@ static const char datasets_usage[] =
     "\n"
     "Run `rollout datasets SUBCOMMAND --help` for its flags.\n";
 
-#define REGISTRY_FLAGS_HELP                                                                        \
-	"  --registry-path FILE   a registry.json on this machine\n"                               \
-	"  --registry-url URL     file:///path/to/registry.json or http://host/path;\n"            \
-	"                         rollout has no TLS: for an https:// registry, download\n"        \
-	"                         the file and pass --registry-path\n"
-
 static const char list_usage[] =
     "usage: rollout datasets list (--registry-path FILE | --registry-url URL)\n"
     "\n"
@@ -41,7 +35,9 @@ static const char list_usage[] =
     "tasks, DESCRIPTION. rollout cannot query Harbor's hosted registry: give a\n"
     "registry.json.\n"
     "\n"
-    "Options:\n" REGISTRY_FLAGS_HELP "  -h, --help             show this help\n"
+    "Options:\n";
+
+static const char list_footer[] =
     "\n"
     "Exit status: 0, 1 when the registry cannot be read (every problem of a\n"
     "malformed registry.json is printed as FILE:LINE: message), 2 on a usage error.\n";
@@ -61,19 +57,55 @@ static const char download_usage[] =
     "else ~/.cache/rollout/tasks. A cached task is reused; a HEAD task is fetched\n"
     "again when HEAD moved. Local tasks (no git_url) stay where they are.\n"
     "\n"
-    "Options:\n" REGISTRY_FLAGS_HELP
-    "  -o, --output-dir DIR   also copy each task to DIR/NAME (a flat directory of\n"
-    "                         tasks, local ones included), which is then printed\n"
-    "      --overwrite        fetch again even what is cached\n"
-    "  -t, --task-name GLOB   only tasks whose name matches (repeatable)\n"
-    "  -x, --exclude-task-name GLOB\n"
-    "                         skip tasks whose name matches (repeatable)\n"
-    "  -l, --n-tasks N        the first N tasks (after the filters)\n"
-    "  -h, --help             show this help\n"
+    "Options:\n";
+
+static const char download_footer[] =
     "\n"
     "Exit status: 0, 1 when the dataset cannot be fetched, 2 on a usage error.\n";
 
-enum { OPT_REGISTRY_PATH = 1, OPT_REGISTRY_URL, OPT_OVERWRITE };
+#define DS(field) offsetof(struct dataset_config, field)
+
+/* The registry rows, shared by list and download (both fill a struct dataset_config). */
+static const struct cli_option registry_options[] = {
+    CLI_OPT(0, "registry-path", NULL, "FILE", "a registry.json on this machine", cli_opt_str,
+            DS(registry_path)),
+    CLI_OPT(0, "registry-url", NULL, "URL",
+            "file:///path/to/registry.json or http://host/path;\n"
+            "rollout has no TLS: for an https:// registry, download\n"
+            "the file and pass --registry-path",
+            cli_opt_str, DS(registry_url)),
+    CLI_END,
+};
+
+/* -t/-x: the first one sets has_task_names (an empty list would filter out all). */
+static int opt_task_glob(const struct cli_option *o, const char *flag, const char *value, void *ctx,
+                         struct err *err)
+{
+	struct dataset_config *dc = ctx;
+
+	if (o->off == DS(task_names))
+		dc->has_task_names = true;
+	else
+		dc->has_exclude_task_names = true;
+	return cli_opt_strv(o, flag, value, ctx, err);
+}
+
+static const struct cli_option download_options[] = {
+    CLI_INCLUDE(registry_options, 0),
+    CLI_OPT('o', "output-dir", NULL, "DIR",
+            "also copy each task to DIR/NAME (a flat directory of\n"
+            "tasks, local ones included), which is then printed",
+            cli_opt_str, DS(download_dir)),
+    CLI_OPT(0, "overwrite", NULL, NULL, "fetch again even what is cached", cli_opt_true,
+            DS(overwrite)),
+    CLI_OPT('t', "task-name", NULL, "GLOB", "only tasks whose name matches (repeatable)",
+            opt_task_glob, DS(task_names)),
+    CLI_OPT('x', "exclude-task-name", NULL, "GLOB", "skip tasks whose name matches (repeatable)",
+            opt_task_glob, DS(exclude_task_names)),
+    CLI_OPT('l', "n-tasks", NULL, "N", "the first N tasks (after the filters)", cli_opt_int,
+            DS(n_tasks), .min = 1),
+    CLI_END,
+};
 
 /* The usage error for a missing registry. */
 static int no_registry(const char *cmd)
@@ -83,45 +115,19 @@ static int no_registry(const char *cmd)
 	                            "registry.json)");
 }
 
-static int getopt_error(const char *cmd, int c, char **argv)
-{
-	if (c == ':')
-		return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-	return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-}
-
 static int datasets_list(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"registry-path", required_argument, NULL, OPT_REGISTRY_PATH},
-	    {"registry-url", required_argument, NULL, OPT_REGISTRY_URL},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	const char *cmd = "datasets list", *path = NULL, *url = NULL;
+	_cleanup_dataset_config_ struct dataset_config dc = {.n_tasks = -1};
+	const char *cmd = "datasets list", *path, *url;
 	struct registry reg;
 	struct err err = {0};
 	int c, w_name = 4, w_version = 7;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(list_usage, stdout);
-			return EXIT_OK;
-		case OPT_REGISTRY_PATH:
-			path = optarg;
-			break;
-		case OPT_REGISTRY_URL:
-			url = optarg;
-			break;
-		default:
-			return getopt_error(cmd, c, argv);
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	c = cli_parse(cmd, registry_options, argc, argv, &dc, list_usage, list_footer, NULL);
+	if (c >= 0)
+		return c;
+	path = dc.registry_path;
+	url = dc.registry_url;
 	if (path && url)
 		return cli_usage_error(cmd, "give --registry-path or --registry-url, not both");
 	if (!path && !url)
@@ -148,90 +154,26 @@ static int datasets_list(int argc, char **argv)
 	return fflush(stdout) == 0 ? EXIT_OK : cli_fail("write: %s", strerror(errno));
 }
 
-static int parse_n_tasks(const char *s, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (!*s || *end || errno || v < 1 || v > 1000000000)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 static int datasets_download(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"registry-path", required_argument, NULL, OPT_REGISTRY_PATH},
-	    {"registry-url", required_argument, NULL, OPT_REGISTRY_URL},
-	    {"output-dir", required_argument, NULL, 'o'},
-	    {"overwrite", no_argument, NULL, OPT_OVERWRITE},
-	    {"task-name", required_argument, NULL, 't'},
-	    {"exclude-task-name", required_argument, NULL, 'x'},
-	    {"n-tasks", required_argument, NULL, 'l'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
-	const char *cmd = "datasets download", *ref = NULL;
-	struct dataset_config dc = {.n_tasks = -1};
+	_cleanup_dataset_config_ struct dataset_config dc = {.n_tasks = -1};
+	_cleanup_strvs_ struct strv ops = STRV_INIT;
+	const char *cmd = "datasets download", *ref;
 	struct registry_fetch f;
 	struct err err = {0};
 	size_t n_reused = 0;
-	int c, rc = EXIT_OK;
+	int rc;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":o:t:x:l:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'h':
-			fputs(download_usage, stdout);
-			rc = EXIT_OK;
-			goto out;
-		case OPT_REGISTRY_PATH:
-			free(dc.registry_path);
-			dc.registry_path = xstrdup(optarg);
-			break;
-		case OPT_REGISTRY_URL:
-			free(dc.registry_url);
-			dc.registry_url = xstrdup(optarg);
-			break;
-		case 'o':
-			free(dc.download_dir);
-			dc.download_dir = xstrdup(optarg);
-			break;
-		case OPT_OVERWRITE:
-			dc.overwrite = true;
-			break;
-		case 't':
-			dc.has_task_names = true;
-			strv_push(&dc.task_names, optarg);
-			break;
-		case 'x':
-			dc.has_exclude_task_names = true;
-			strv_push(&dc.exclude_task_names, optarg);
-			break;
-		case 'l':
-			if (parse_n_tasks(optarg, &dc.n_tasks) < 0) {
-				rc = cli_usage_error(cmd, "-l: expected an integer >= 1, got '%s'",
-				                     optarg);
-				goto out;
-			}
-			break;
-		default:
-			rc = getopt_error(cmd, c, argv);
-			goto out;
-		}
-	}
-	if (optind < argc)
-		ref = argv[optind++];
+	rc = cli_parse(cmd, download_options, argc, argv, &dc, download_usage, download_footer,
+	               &ops);
+	if (rc >= 0)
+		return rc;
+	rc = EXIT_OK;
+	ref = ops.n ? ops.v[0] : NULL;
+	if (ops.n > 1)
+		return cli_usage_error(cmd, "unexpected argument '%s'", ops.v[1]);
 	if (!ref) {
 		rc = cli_usage_error(cmd, "missing NAME[@VERSION]");
-		goto out;
-	}
-	if (optind < argc) {
-		rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
 	if (registry_parse_ref(ref, &dc.name, &dc.version, &err) < 0) {
@@ -263,13 +205,6 @@ static int datasets_download(int argc, char **argv)
 	        n_reused, dc.download_dir ? " in " : "", dc.download_dir ? dc.download_dir : "");
 	registry_fetch_release(&f);
 out:
-	free(dc.name);
-	free(dc.version);
-	free(dc.registry_path);
-	free(dc.registry_url);
-	free(dc.download_dir);
-	strv_release(&dc.task_names);
-	strv_release(&dc.exclude_task_names);
 	return rc;
 }
 

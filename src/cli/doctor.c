@@ -6,7 +6,6 @@
 #include "rollout/cleanup.h"
 #include "rollout/json.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -23,37 +22,27 @@ static const char doctor_usage[] =
     "runs without, and the fix for every missing piece. `rollout run` and\n"
     "`rollout trial run` run the same probes before their first trial and stop\n"
     "there, once, when the chosen provider cannot run.\n"
-    "\n"
-    "  --json      the same as one JSON object\n"
-    "  -h, --help\n"
+    "\n";
+
+static const struct cli_option doctor_options[] = {
+    CLI_OPT(0, "json", NULL, NULL, "the same as one JSON object", cli_opt_true, 0),
+    CLI_END,
+};
+
+static const char doctor_footer[] =
     "\n"
     "Exit status: 0 when at least one provider can run here, 1 when none can,\n"
     "2 for usage errors.\n";
 
 int cmd_doctor(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
 	const struct host_probe *hp;
 	bool json = false, any = false;
-	int c;
+	int rc = cli_parse("doctor", doctor_options, argc, argv, &json, doctor_usage, doctor_footer,
+	                   NULL);
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			fputs(doctor_usage, stdout);
-			return EXIT_OK;
-		default:
-			return cli_usage_error("doctor", "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error("doctor", "unexpected argument '%s'", argv[optind]);
+	if (rc >= 0)
+		return rc;
 	hp = host_probe(true);
 	for (int l = 0; l < LEVEL_COUNT; l++) {
 		enum probe_id m[PROBE_COUNT], d[PROBE_COUNT];

@@ -5,11 +5,12 @@
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
+#include "rollout/provider_table.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
 
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,74 +131,108 @@ static int env_ls(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static const char exec_usage[] =
+    "usage: rollout env exec [-e PROVIDER] [-u USER] [-w DIR] [--env K=V]... [-t SECONDS] NAME "
+    "-- CMD [ARG...]\n"
+    "\n"
+    "Run CMD in environment NAME (the trial name): stdin/stdout/stderr are passed\n"
+    "through; the exit status is the command's. Here -e is the provider, as in\n"
+    "`rollout env ls`, and --env (no short form) sets a variable, as docker exec's -e\n"
+    "does.\n"
+    "\n";
+
+static const char shell_usage[] =
+    "usage: rollout env shell [-e PROVIDER] [-u USER] NAME\n"
+    "\n"
+    "An interactive sh in environment NAME (no terminal emulation: pipes only).\n"
+    "\n";
+
+/* What the flags of `rollout env exec` and `rollout env shell` fill. */
+struct exec_cli {
+	const char *provider, *user, *cwd;
+	struct strv envs;
+	double timeout;
+};
+
+#define EXEC(field) offsetof(struct exec_cli, field)
+
+static int opt_exec_env(const struct cli_option *o, const char *flag, const char *value, void *ctx,
+                        struct err *err)
+{
+	if (!strchr(value, '='))
+		return err_set(err, EINVAL, "--env expects KEY=VALUE, got '%s'", value);
+	strv_push((struct strv *)((char *)ctx + o->off), value);
+	return 0;
+}
+
+static int opt_exec_timeout(const struct cli_option *o, const char *flag, const char *value,
+                            void *ctx, struct err *err)
+{
+	double *t = (double *)((char *)ctx + o->off);
+	char *end;
+
+	*t = strtod(value, &end);
+	if (*end || *t < 0)
+		return err_set(err, EINVAL, "--timeout expects seconds, got '%s'", value);
+	return 0;
+}
+
+/* The provider is checked after parsing (check_provider_flag), as it always was. */
+static const struct cli_option shell_options[] = {
+    CLI_OPT('e', "provider", NULL, ROLLOUT_PROVIDER_NAMES_BAR,
+            "the environment's provider (default: search each)", cli_opt_arg, EXEC(provider)),
+    CLI_OPT('u', "user", NULL, "USER", "run as USER (default: the image's user)", cli_opt_arg,
+            EXEC(user)),
+    CLI_END,
+};
+
+static const struct cli_option exec_options[] = {
+    CLI_INCLUDE(shell_options, 0),
+    CLI_OPT('w', "workdir", NULL, "DIR", "the command's working directory", cli_opt_arg, EXEC(cwd)),
+    CLI_OPT(0, "env", NULL, "K=V",
+            "an environment variable for CMD (repeatable; not the\n"
+            "provider: that is -e)",
+            opt_exec_env, EXEC(envs)),
+    CLI_OPT('t', "timeout", NULL, "SECONDS", "kill CMD after this long (default: no limit)",
+            opt_exec_timeout, EXEC(timeout)),
+    CLI_END,
+};
+
 static int env_exec_common(const char *cmd, int argc, char **argv, bool shell)
 {
-	static const struct option opts[] = {{"provider", required_argument, NULL, 'e'},
-	                                     {"user", required_argument, NULL, 'u'},
-	                                     {"workdir", required_argument, NULL, 'w'},
-	                                     {"env", required_argument, NULL, 'E'},
-	                                     {"timeout", required_argument, NULL, 't'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {0}};
-	_cleanup_strvs_ struct strv envs = STRV_INIT;
-	const char *provider = NULL, *user = NULL, *cwd = NULL, *name;
+	struct exec_cli xc = {0};
+	_cleanup_strvs_ struct strv envs = STRV_INIT, ops = STRV_INIT;
+	const char *provider, *user, *cwd, *name;
 	struct environment *env = NULL;
 	struct exec_request req = EXEC_REQUEST_INIT;
 	struct exec_result res = {0};
 	struct err err = {0};
-	double timeout = 0;
-	int c, rc;
+	double timeout;
+	size_t next = 0;
+	int rc;
 
-	optind = 1;
-	opterr = 0;
-	/* '+': stop at the first non-option so CMD's own flags are not ours. */
-	while ((c = getopt_long(argc, argv, "+:e:u:w:t:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'e':
-			provider = optarg;
-			break;
-		case 'u':
-			user = optarg;
-			break;
-		case 'w':
-			cwd = optarg;
-			break;
-		case 'E':
-			if (!strchr(optarg, '='))
-				return cli_usage_error(cmd, "--env expects KEY=VALUE, got '%s'",
-				                       optarg);
-			strv_push(&envs, optarg);
-			break;
-		case 't': {
-			char *end;
-
-			timeout = strtod(optarg, &end);
-			if (*end || timeout < 0)
-				return cli_usage_error(cmd, "--timeout expects seconds, got '%s'",
-				                       optarg);
-			break;
-		}
-		case 'h':
-			fputs(env_help_text(), stdout);
-			return EXIT_OK;
-		case ':':
-			return cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-		default:
-			return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
-		}
-	}
+	/* In order: what follows NAME is CMD's, its flags included. */
+	rc = cli_parse_flags(cmd, shell ? shell_options : exec_options, argc, argv, &xc,
+	                     shell ? shell_usage : exec_usage, NULL, &ops, CLI_PARSE_IN_ORDER);
+	envs = xc.envs;
+	if (rc >= 0)
+		return rc;
+	provider = xc.provider;
+	user = xc.user;
+	cwd = xc.cwd;
+	timeout = xc.timeout;
 	if (check_provider_flag(cmd, provider))
 		return EXIT_USAGE;
-	if (optind >= argc)
+	if (next >= ops.n)
 		return cli_usage_error(cmd, "missing environment NAME");
-	name = argv[optind++];
+	name = ops.v[next++];
 	if (!shell) {
-		if (optind < argc && strcmp(argv[optind], "--") == 0)
-			optind++;
-		if (optind >= argc)
+		if (next < ops.n && strcmp(ops.v[next], "--") == 0)
+			next++;
+		if (next >= ops.n)
 			return cli_usage_error(cmd, "missing command after NAME --");
-	} else if (optind < argc) {
-		return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+	} else if (next < ops.n) {
+		return cli_usage_error(cmd, "unexpected argument '%s'", ops.v[next]);
 	}
 	if (open_env(provider, name, &env, &err) < 0)
 		return cli_fail("%s", err.msg);
@@ -207,7 +242,7 @@ static int env_exec_common(const char *cmd, int argc, char **argv, bool shell)
 		req.argv = sh_argv;
 		req.merge_stderr = false;
 	} else {
-		req.argv = (const char *const *)(argv + optind);
+		req.argv = (const char *const *)(strv_array(&ops) + next);
 	}
 	req.env = (const char *const *)strv_array(&envs);
 	req.user = user;

@@ -17,10 +17,9 @@ static const char gc_usage[] =
     "destroyed sandbox environments such a rollout had not finished removing\n"
     "($ROLLOUT_HOME/trash). Environments of running rollouts and kept environments\n"
     "(see `rollout env ls`) are left alone.\n"
-    "`rollout run` does the same before it starts.\n"
-    "\n"
-    "  -e, --provider NAME   only this provider's (default: every one; a missing\n"
-    "                        Docker daemon is skipped with a note)\n";
+    "`rollout run` does the same before it starts. By default every provider is\n"
+    "cleaned; a missing Docker daemon is then skipped with a note.\n"
+    "\n";
 
 int cmd_gc(int argc, char **argv)
 {

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,34 +55,41 @@ static struct store *open_store(void)
 	return s;
 }
 
+/* A command's one operand (NULL when none; a usage error and -1 for more). */
+static int one_operand(const char *cmd, const struct strv *ops, const char *what, const char **out)
+{
+	*out = ops->n ? ops->v[0] : NULL;
+	if (ops->n > 1) {
+		cli_usage_error(cmd, "one %s at a time", what);
+		return -1;
+	}
+	return 0;
+}
+
+static const char load_usage[] =
+    "usage: rollout image load FILE|- [--tag REF]\n\n"
+    "Load the images of a docker save archive or an OCI image layout (a directory\n"
+    "or a tar, possibly gzip-compressed). Layers already in the store are not\n"
+    "unpacked again.\n\n";
+
+static const struct cli_option load_options[] = {
+    CLI_OPT('t', "tag", NULL, "REF", "add a reference (archives with one image)", cli_opt_arg, 0),
+    CLI_END,
+};
+
 static int image_load(int argc, char **argv)
 {
 	const char *file = NULL, *tag = NULL;
-	_cleanup_strvs_ struct strv loaded = STRV_INIT;
+	_cleanup_strvs_ struct strv loaded = STRV_INIT, ops = STRV_INIT;
 	struct err err = {0};
 	struct store *s;
 	int ret;
 
-	if (cli_wants_help(argc, argv)) {
-		puts(
-		    "usage: rollout image load FILE|- [--tag REF]\n\n"
-		    "Load the images of a docker save archive or an OCI image layout (a directory\n"
-		    "or a tar, possibly gzip-compressed). Layers already in the store are not\n"
-		    "unpacked again. --tag adds a reference (archives with one image).");
-		return EXIT_OK;
-	}
-	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "--tag") == 0 || strcmp(argv[i], "-t") == 0) && i + 1 < argc)
-			tag = argv[++i];
-		else if (str_starts_with(argv[i], "--tag="))
-			tag = argv[i] + 6;
-		else if (argv[i][0] == '-' && strcmp(argv[i], "-") != 0)
-			return cli_usage_error("image load", "unknown option '%s'", argv[i]);
-		else if (!file)
-			file = argv[i];
-		else
-			return cli_usage_error("image load", "one FILE at a time");
-	}
+	ret = cli_parse("image load", load_options, argc, argv, &tag, load_usage, NULL, &ops);
+	if (ret >= 0)
+		return ret;
+	if (one_operand("image load", &ops, "FILE", &file) < 0)
+		return EXIT_USAGE;
 	if (!file)
 		return cli_usage_error("image load", "missing FILE (or - for stdin)");
 	if (!(s = open_store()))
@@ -98,40 +106,44 @@ static int image_load(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static const char import_usage[] =
+    "usage: rollout image import ROOTFS.tar[.gz]|- --tag REF [--change 'INSTR ARGS']...\n\n"
+    "Make a one-layer image from a plain rootfs tarball.\n\n";
+
+struct import_cli {
+	const char *tag;
+	struct strv changes;
+};
+
+static const struct cli_option import_options[] = {
+    CLI_OPT('t', "tag", NULL, "REF", "the image's reference (required)", cli_opt_arg,
+            offsetof(struct import_cli, tag)),
+    CLI_OPT('c', "change", NULL, "'INSTR ARGS'",
+            "apply a Dockerfile instruction to the config (repeatable):\n"
+            "ENV, CMD, ENTRYPOINT, WORKDIR, USER, LABEL, EXPOSE,\n"
+            "VOLUME, STOPSIGNAL",
+            cli_opt_strv, offsetof(struct import_cli, changes)),
+    CLI_END,
+};
+
 static int image_import(int argc, char **argv)
 {
-	const char *file = NULL, *tag = NULL;
+	const char *file = NULL, *tag;
+	_cleanup_strvs_ struct strv ops = STRV_INIT;
 	_cleanup_strvs_ struct strv changes = STRV_INIT;
 	_cleanup_free_ char *id = NULL;
+	struct import_cli ic = {0};
 	struct err err = {0};
 	struct store *s;
 	int ret;
 
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout image import ROOTFS.tar[.gz]|- --tag REF [--change 'INSTR "
-		     "ARGS']...\n\n"
-		     "Make a one-layer image from a plain rootfs tarball. --change applies a\n"
-		     "Dockerfile instruction to the config: ENV, CMD, ENTRYPOINT, WORKDIR, USER,\n"
-		     "LABEL, EXPOSE, VOLUME, STOPSIGNAL.");
-		return EXIT_OK;
-	}
-	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "--tag") == 0 || strcmp(argv[i], "-t") == 0) && i + 1 < argc)
-			tag = argv[++i];
-		else if (str_starts_with(argv[i], "--tag="))
-			tag = argv[i] + 6;
-		else if ((strcmp(argv[i], "--change") == 0 || strcmp(argv[i], "-c") == 0) &&
-		         i + 1 < argc)
-			strv_push(&changes, argv[++i]);
-		else if (str_starts_with(argv[i], "--change="))
-			strv_push(&changes, argv[i] + 9);
-		else if (argv[i][0] == '-' && strcmp(argv[i], "-") != 0)
-			return cli_usage_error("image import", "unknown option '%s'", argv[i]);
-		else if (!file)
-			file = argv[i];
-		else
-			return cli_usage_error("image import", "one ROOTFS tarball at a time");
-	}
+	ret = cli_parse("image import", import_options, argc, argv, &ic, import_usage, NULL, &ops);
+	changes = ic.changes;
+	tag = ic.tag;
+	if (ret >= 0)
+		return ret;
+	if (one_operand("image import", &ops, "ROOTFS tarball", &file) < 0)
+		return EXIT_USAGE;
 	if (!file)
 		return cli_usage_error("image import", "missing ROOTFS tarball (or - for stdin)");
 	if (!tag)
@@ -160,28 +172,35 @@ static void human_size(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%" PRIu64 "B", n);
 }
 
+struct ls_cli {
+	bool quiet, all;
+};
+
+static const struct cli_option ls_options[] = {
+    CLI_OPT('q', "quiet", NULL, NULL, "print the IDs only", cli_opt_true,
+            offsetof(struct ls_cli, quiet)),
+    CLI_OPT('a', "all", NULL, NULL, "include the images of build steps", cli_opt_true,
+            offsetof(struct ls_cli, all)),
+    CLI_END,
+};
+
 static int image_ls(int argc, char **argv)
 {
-	bool quiet = false, all = false;
+	struct ls_cli lc = {0};
 	struct store_image_info *v;
 	struct err err = {0};
 	struct store *s;
 	size_t n;
+	bool quiet, all;
+	int rc = cli_parse("image ls", ls_options, argc, argv, &lc,
+	                   "usage: rollout image ls [-q] [-a]\n\n"
+	                   "List images: reference, ID, load time, size.\n\n",
+	                   NULL, NULL);
 
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout image ls [-q] [-a]\n\nList images: reference, ID, load time, "
-		     "size.\n"
-		     "-q prints the IDs only; -a includes the images of build steps.");
-		return EXIT_OK;
-	}
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0)
-			quiet = true;
-		else if (strcmp(argv[i], "-a") == 0 || strcmp(argv[i], "--all") == 0)
-			all = true;
-		else
-			return cli_usage_error("image ls", "unexpected argument '%s'", argv[i]);
-	}
+	if (rc >= 0)
+		return rc;
+	quiet = lc.quiet;
+	all = lc.all;
 	if (!(s = open_store()))
 		return EXIT_FAIL;
 	if (store_list(s, &v, &n, &err) < 0) {
@@ -234,17 +253,22 @@ static int image_inspect(int argc, char **argv)
 	struct store *s;
 	cJSON *cfg, *layers;
 
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout image inspect REF\n\n"
-		     "Print the image's config (Env, Cmd, Entrypoint, WorkingDir, User, ...), its\n"
-		     "layers (diff ID, chain ID, directory) and size as JSON.");
-		return EXIT_OK;
-	}
-	if (argc != 2)
+	_cleanup_strvs_ struct strv ops = STRV_INIT;
+	int rc =
+	    cli_parse("image inspect", cli_no_options, argc, argv, NULL,
+	              "usage: rollout image inspect REF\n\n"
+	              "Print the image's config (Env, Cmd, Entrypoint, WorkingDir, User, ...), "
+	              "its\n"
+	              "layers (diff ID, chain ID, directory) and size as JSON.\n\n",
+	              NULL, &ops);
+
+	if (rc >= 0)
+		return rc;
+	if (ops.n != 1)
 		return cli_usage_error("image inspect", "expected one REF");
 	if (!(s = open_store()))
 		return EXIT_FAIL;
-	if (store_image_lookup(s, argv[1], &img, &err) < 0) {
+	if (store_image_lookup(s, ops.v[0], &img, &err) < 0) {
 		store_close(s);
 		return cli_fail("%s", err.msg);
 	}
@@ -288,22 +312,27 @@ static int image_rm(int argc, char **argv)
 	struct store *s;
 	int rc = EXIT_OK;
 
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout image rm REF|ID...\n\n"
-		     "Remove references. An image left without references and not used by an\n"
-		     "environment is deleted with the layers no other image needs. An ID removes\n"
-		     "every reference to the image.");
-		return EXIT_OK;
-	}
-	if (argc < 2)
+	_cleanup_strvs_ struct strv ops = STRV_INIT;
+
+	rc =
+	    cli_parse("image rm", cli_no_options, argc, argv, NULL,
+	              "usage: rollout image rm REF|ID...\n\n"
+	              "Remove references. An image left without references and not used by an\n"
+	              "environment is deleted with the layers no other image needs. An ID removes\n"
+	              "every reference to the image.\n\n",
+	              NULL, &ops);
+	if (rc >= 0)
+		return rc;
+	rc = EXIT_OK;
+	if (ops.n < 1)
 		return cli_usage_error("image rm", "expected REF...");
 	if (!(s = open_store()))
 		return EXIT_FAIL;
-	for (int i = 1; i < argc; i++) {
-		if (store_remove(s, argv[i], &err) < 0)
-			rc = cli_fail("rm %s: %s", argv[i], err.msg);
+	for (size_t i = 0; i < ops.n; i++) {
+		if (store_remove(s, ops.v[i], &err) < 0)
+			rc = cli_fail("rm %s: %s", ops.v[i], err.msg);
 		else
-			printf("Removed: %s\n", argv[i]);
+			printf("Removed: %s\n", ops.v[i]);
 	}
 	store_close(s);
 	return rc;
@@ -316,14 +345,16 @@ static int image_prune(int argc, char **argv)
 	struct store *s;
 	char size[32];
 
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout image prune\n\n"
-		     "Delete images that no reference and no environment uses, the layers no\n"
-		     "remaining image needs, unreferenced blobs and abandoned work directories.");
-		return EXIT_OK;
-	}
-	if (argc != 1)
-		return cli_usage_error("image prune", "unexpected argument '%s'", argv[1]);
+	int rc =
+	    cli_parse("image prune", cli_no_options, argc, argv, NULL,
+	              "usage: rollout image prune\n\n"
+	              "Delete images that no reference and no environment uses, the layers no\n"
+	              "remaining image needs, unreferenced blobs and abandoned work "
+	              "directories.\n\n",
+	              NULL, NULL);
+
+	if (rc >= 0)
+		return rc;
 	if (!(s = open_store()))
 		return EXIT_FAIL;
 	if (store_prune(s, &res, &err) < 0) {
@@ -343,15 +374,17 @@ static int image_tag(int argc, char **argv)
 	struct store *s;
 	int ret;
 
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout image tag REF|ID NEW_REF");
-		return EXIT_OK;
-	}
-	if (argc != 3)
+	_cleanup_strvs_ struct strv ops = STRV_INIT;
+
+	ret = cli_parse("image tag", cli_no_options, argc, argv, NULL,
+	                "usage: rollout image tag REF|ID NEW_REF\n\n", NULL, &ops);
+	if (ret >= 0)
+		return ret;
+	if (ops.n != 2)
 		return cli_usage_error("image tag", "expected REF NEW_REF");
 	if (!(s = open_store()))
 		return EXIT_FAIL;
-	ret = store_tag(s, argv[1], argv[2], &err);
+	ret = store_tag(s, ops.v[0], ops.v[1], &err);
 	store_close(s);
 	return ret < 0 ? cli_fail("tag: %s", err.msg) : EXIT_OK;
 }
@@ -372,42 +405,43 @@ static int save_write(void *ctx, const void *data, size_t n, struct err *err)
 	return 0;
 }
 
+static const char save_usage[] =
+    "usage: rollout image save REF|ID [-o FILE] [--tag NEW_REF]\n\n"
+    "Write an image of the store as a docker save archive, to FILE or stdout\n"
+    "(`rollout image save REF | docker load`). Its layers are written again from\n"
+    "the store, so the archive's diff IDs and image ID differ from the store's;\n"
+    "the files and the config do not.\n\n";
+
+struct save_cli {
+	const char *file, *tag;
+};
+
+static const struct cli_option save_options[] = {
+    CLI_OPT('o', "output", NULL, "FILE", "write the archive there (default: stdout)", cli_opt_arg,
+            offsetof(struct save_cli, file)),
+    CLI_OPT('t', "tag", NULL, "NEW_REF", "name the image in the archive (default: REF)",
+            cli_opt_arg, offsetof(struct save_cli, tag)),
+    CLI_END,
+};
+
 static int image_save(int argc, char **argv)
 {
-	const char *ref = NULL, *file = NULL, *tag = NULL;
+	const char *ref = NULL, *file, *tag;
+	_cleanup_strvs_ struct strv ops = STRV_INIT;
 	_cleanup_free_ char *tmp = NULL;
+	struct save_cli sc = {0};
 	struct err err = {0};
 	struct store *s;
 	int fd = STDOUT_FILENO, ret;
 	struct tar_output out = {save_write, &fd};
 
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout image save REF|ID [-o FILE] [--tag NEW_REF]\n\n"
-		     "Write an image of the store as a docker save archive, to FILE or stdout\n"
-		     "(`rollout image save REF | docker load`). Its layers are written again from\n"
-		     "the store, so the archive's diff IDs and image ID differ from the store's;\n"
-		     "the files and the config do not. --tag names the image in the archive\n"
-		     "(default: REF).");
-		return EXIT_OK;
-	}
-	for (int i = 1; i < argc; i++) {
-		if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) &&
-		    i + 1 < argc)
-			file = argv[++i];
-		else if (str_starts_with(argv[i], "--output="))
-			file = argv[i] + 9;
-		else if ((strcmp(argv[i], "--tag") == 0 || strcmp(argv[i], "-t") == 0) &&
-		         i + 1 < argc)
-			tag = argv[++i];
-		else if (str_starts_with(argv[i], "--tag="))
-			tag = argv[i] + 6;
-		else if (argv[i][0] == '-')
-			return cli_usage_error("image save", "unknown option '%s'", argv[i]);
-		else if (!ref)
-			ref = argv[i];
-		else
-			return cli_usage_error("image save", "one REF at a time");
-	}
+	ret = cli_parse("image save", save_options, argc, argv, &sc, save_usage, NULL, &ops);
+	if (ret >= 0)
+		return ret;
+	file = sc.file;
+	tag = sc.tag;
+	if (one_operand("image save", &ops, "REF", &ref) < 0)
+		return EXIT_USAGE;
 	if (!ref)
 		return cli_usage_error("image save", "missing REF");
 	if (!file && isatty(STDOUT_FILENO))
@@ -449,97 +483,103 @@ static const char build_usage[] =
     "Build CONTEXT's Dockerfile (or -f DOCKERFILE) into the image store, without a\n"
     "daemon: RUN steps run in the sandbox. Unchanged steps come from the build cache\n"
     "(--no-cache runs everything). Progress goes to stderr, the image ID to stdout.\n"
-    "  -t, --tag REF          name the image (several allowed)\n"
-    "  --build-arg KEY=VALUE  set an ARG (KEY alone: the value of $KEY here)\n"
-    "  --target STAGE         build that stage of a multi-stage Dockerfile\n"
-    "  --network host|none    RUN steps share the host's network (default) or have none\n"
-    "  --isolation full|chroot  how RUN steps are isolated (docs/SANDBOX.md, \"Isolation\n"
-    "                         levels\"): chroot where namespaces are forbidden (a CI\n"
-    "                         container); default full\n"
-    "  --timeout SECONDS      give up after this long\n"
-    "  -q, --quiet            print only the image ID\n";
+    "\n";
+
+/* What the flags of `rollout image build` fill. */
+struct build_cli {
+	struct build_opts o;
+	struct strv tags, args;
+	enum sandbox_isolation iso;
+};
+
+#define BUILD(field) offsetof(struct build_cli, field)
+
+static int opt_network(const struct cli_option *opt, const char *flag, const char *value, void *ctx,
+                       struct err *err)
+{
+	bool *network = (bool *)((char *)ctx + opt->off);
+
+	if (strcmp(value, "host") == 0 || strcmp(value, "default") == 0)
+		*network = true;
+	else if (strcmp(value, "none") == 0)
+		*network = false;
+	else
+		return err_set(err, EINVAL, "--network: host or none, not '%s'", value);
+	return 0;
+}
+
+static int opt_build_timeout(const struct cli_option *opt, const char *flag, const char *value,
+                             void *ctx, struct err *err)
+{
+	double *sec = (double *)((char *)ctx + opt->off);
+	char *end;
+
+	*sec = strtod(value, &end);
+	if (*end || *sec < 0)
+		return err_set(err, EINVAL, "--timeout: seconds, not '%s'", value);
+	return 0;
+}
+
+static int opt_build_isolation(const struct cli_option *opt, const char *flag, const char *value,
+                               void *ctx, struct err *err)
+{
+	enum sandbox_isolation *iso = (enum sandbox_isolation *)((char *)ctx + opt->off);
+
+	if (strcmp(value, "full") != 0 && strcmp(value, "chroot") != 0)
+		return err_set(err, EINVAL, "--isolation: full or chroot, not '%s'", value);
+	*iso = strcmp(value, "chroot") == 0 ? SANDBOX_CHROOT : SANDBOX_FULL;
+	return 0;
+}
+
+static const struct cli_option build_options[] = {
+    CLI_OPT('t', "tag", NULL, "REF", "name the image (several allowed)", cli_opt_strv, BUILD(tags)),
+    CLI_OPT('f', "file", NULL, "DOCKERFILE", "the Dockerfile (default CONTEXT/Dockerfile)",
+            cli_opt_arg, BUILD(o.dockerfile)),
+    CLI_OPT(0, "build-arg", NULL, "KEY=VALUE", "set an ARG (KEY alone: the value of $KEY here)",
+            cli_opt_strv, BUILD(args)),
+    CLI_OPT(0, "target", NULL, "STAGE", "build that stage of a multi-stage Dockerfile", cli_opt_arg,
+            BUILD(o.target)),
+    CLI_OPT(0, "no-cache", NULL, NULL, "run every step (no build cache)", cli_opt_true,
+            BUILD(o.no_cache)),
+    CLI_OPT(0, "network", NULL, "host|none",
+            "RUN steps share the host's network (default) or have none", opt_network,
+            BUILD(o.network)),
+    CLI_OPT(0, "isolation", NULL, "full|chroot",
+            "how RUN steps are isolated (docs/SANDBOX.md, \"Isolation\n"
+            "levels\"): chroot where namespaces are forbidden (a CI\n"
+            "container); default full",
+            opt_build_isolation, BUILD(iso)),
+    CLI_OPT(0, "timeout", NULL, "SECONDS", "give up after this long", opt_build_timeout,
+            BUILD(o.timeout_sec)),
+    CLI_OPT('q', "quiet", NULL, NULL, "print only the image ID", cli_opt_true, BUILD(o.quiet)),
+    CLI_END,
+};
 
 static int cmd_image_build(int argc, char **argv)
 {
+	_cleanup_strvs_ struct strv ops = STRV_INIT;
 	_cleanup_strvs_ struct strv tags = STRV_INIT, args = STRV_INIT;
 	_cleanup_free_ char *id = NULL;
-	struct build_opts o = {.network = true, .log_fd = STDERR_FILENO};
-	enum sandbox_isolation iso = SANDBOX_FULL;
+	struct build_cli bc = {.o = {.network = true, .log_fd = STDERR_FILENO},
+	                       .iso = SANDBOX_FULL};
+	struct build_opts o;
 	struct err err = {0};
 	struct store *s;
 	int ret;
 
-	if (cli_wants_help(argc, argv)) {
-		fputs(build_usage, stdout);
-		return EXIT_OK;
-	}
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-
-		if ((strcmp(a, "-t") == 0 || strcmp(a, "--tag") == 0) && v) {
-			strv_push(&tags, v);
-			i++;
-		} else if (str_starts_with(a, "--tag=")) {
-			strv_push(&tags, a + 6);
-		} else if ((strcmp(a, "-f") == 0 || strcmp(a, "--file") == 0) && v) {
-			o.dockerfile = v;
-			i++;
-		} else if (str_starts_with(a, "--file=")) {
-			o.dockerfile = a + 7;
-		} else if (strcmp(a, "--build-arg") == 0 && v) {
-			strv_push(&args, v);
-			i++;
-		} else if (str_starts_with(a, "--build-arg=")) {
-			strv_push(&args, a + 12);
-		} else if (strcmp(a, "--target") == 0 && v) {
-			o.target = v;
-			i++;
-		} else if (str_starts_with(a, "--target=")) {
-			o.target = a + 9;
-		} else if (strcmp(a, "--no-cache") == 0) {
-			o.no_cache = true;
-		} else if ((strcmp(a, "--network") == 0 && v) || str_starts_with(a, "--network=")) {
-			const char *n = str_starts_with(a, "--network=") ? a + 10 : argv[++i];
-
-			if (strcmp(n, "host") == 0 || strcmp(n, "default") == 0)
-				o.network = true;
-			else if (strcmp(n, "none") == 0)
-				o.network = false;
-			else
-				return cli_usage_error("image build",
-				                       "--network: host or none, not '%s'", n);
-		} else if ((strcmp(a, "--timeout") == 0 && v) || str_starts_with(a, "--timeout=")) {
-			const char *n = str_starts_with(a, "--timeout=") ? a + 10 : argv[++i];
-			char *end;
-
-			o.timeout_sec = strtod(n, &end);
-			if (*end || o.timeout_sec < 0)
-				return cli_usage_error("image build",
-				                       "--timeout: seconds, not '%s'", n);
-		} else if ((strcmp(a, "--isolation") == 0 && v) ||
-		           str_starts_with(a, "--isolation=")) {
-			const char *n = str_starts_with(a, "--isolation=") ? a + 12 : argv[++i];
-
-			if (strcmp(n, "full") != 0 && strcmp(n, "chroot") != 0)
-				return cli_usage_error("image build",
-				                       "--isolation: full or chroot, not '%s'", n);
-			iso = strcmp(n, "chroot") == 0 ? SANDBOX_CHROOT : SANDBOX_FULL;
-		} else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
-			o.quiet = true;
-		} else if (a[0] == '-' && a[1]) {
-			return cli_usage_error("image build", "unknown option '%s'", a);
-		} else if (!o.context_dir) {
-			o.context_dir = a;
-		} else {
-			return cli_usage_error("image build", "one CONTEXT at a time");
-		}
-	}
+	ret = cli_parse("image build", build_options, argc, argv, &bc, build_usage, NULL, &ops);
+	tags = bc.tags;
+	args = bc.args;
+	if (ret >= 0)
+		return ret;
+	o = bc.o;
+	if (one_operand("image build", &ops, "CONTEXT", &o.context_dir) < 0)
+		return EXIT_USAGE;
 	if (!o.context_dir)
 		return cli_usage_error("image build", "missing CONTEXT (a directory)");
 	o.tags = (const char *const *)strv_array(&tags);
 	o.build_args = (const char *const *)strv_array(&args);
-	o.runner = sandbox_build_runner(iso);
+	o.runner = sandbox_build_runner(bc.iso);
 	if (!(s = open_store()))
 		return EXIT_FAIL;
 	signals_install_cancel();

@@ -79,6 +79,12 @@ struct resume_cli {
 	struct cli_run_opts ro;
 };
 
+static void cleanup_resume_clip(struct resume_cli *r)
+{
+	free(r->path);
+	strv_release(&r->filters);
+}
+
 #define RESUME(field) offsetof(struct resume_cli, field)
 
 static const struct cli_option resume_options[] = {
@@ -111,8 +117,8 @@ static const char resume_usage[] =
 static int jobs_resume(int argc, char **argv)
 {
 	_cleanup_strvs_ struct strv operands = STRV_INIT;
-	struct resume_cli rc_ = {0};
-	struct job_config cfg;
+	__attribute__((cleanup(cleanup_resume_clip))) struct resume_cli rc_ = {0};
+	_cleanup_job_config_ struct job_config cfg = {0};
 	struct err err = {0};
 	const char *dir;
 	int rc;
@@ -120,19 +126,14 @@ static int jobs_resume(int argc, char **argv)
 	rc = cli_parse("jobs resume", resume_options, argc, argv, &rc_, resume_usage, NULL,
 	               &operands);
 	if (rc >= 0)
-		goto out;
-	if (operands.n + (rc_.path != NULL) != 1) {
-		rc = cli_usage_error("jobs resume", operands.n + (rc_.path != NULL) == 0
-		                                        ? "missing DIR"
-		                                        : "more than one DIR");
-		goto out;
-	}
+		return rc;
+	if (operands.n + (rc_.path != NULL) != 1)
+		return cli_usage_error("jobs resume", operands.n + (rc_.path != NULL) == 0
+		                                          ? "missing DIR"
+		                                          : "more than one DIR");
 	dir = rc_.path ? rc_.path : operands.v[0];
-	if (load_job_dir_config(dir, &cfg, &err) < 0) {
-		job_config_release(&cfg);
-		rc = cli_fail("%s", err.msg);
-		goto out;
-	}
+	if (load_job_dir_config(dir, &cfg, &err) < 0)
+		return cli_fail("%s", err.msg);
 	/* The display is this command's: -q here, not the saved run's. */
 	cfg.orchestrator.quiet = rc_.ro.quiet;
 	rc_.ro.dir_named = true;
@@ -154,12 +155,7 @@ static int jobs_resume(int argc, char **argv)
 			}
 		}
 	}
-	rc = cli_run_job(&cfg, &rc_.ro);
-	job_config_release(&cfg);
-out:
-	free(rc_.path);
-	strv_release(&rc_.filters);
-	return rc;
+	return cli_run_job(&cfg, &rc_.ro);
 }
 
 /* Stats of a job directory from its files: config.json for the metrics, every

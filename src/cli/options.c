@@ -75,6 +75,15 @@ int cli_opt_str(const struct cli_option *o, const char *flag, const char *value,
 	return 0;
 }
 
+int cli_opt_arg(const struct cli_option *o, const char *flag, const char *value, void *ctx,
+                struct err *err)
+{
+	if (!*value)
+		return err_set(err, EINVAL, "%s: expected %s, got ''", flag, o->arg);
+	*(const char **)target(o, ctx) = value;
+	return 0;
+}
+
 int cli_opt_strv(const struct cli_option *o, const char *flag, const char *value, void *ctx,
                  struct err *err)
 {
@@ -390,8 +399,17 @@ static int unknown_option(const char *cmd, const struct cli_option *table, const
 	return cli_usage_error(cmd, "unknown option '%.*s'", (int)strcspn(arg, "="), arg);
 }
 
+const struct cli_option cli_no_options[] = {CLI_END};
+
 int cli_parse(const char *cmd, const struct cli_option *table, int argc, char **argv, void *ctx,
               const char *usage, const char *footer, struct strv *operands)
+{
+	return cli_parse_flags(cmd, table, argc, argv, ctx, usage, footer, operands, 0);
+}
+
+int cli_parse_flags(const char *cmd, const struct cli_option *table, int argc, char **argv,
+                    void *ctx, const char *usage, const char *footer, struct strv *operands,
+                    unsigned flags)
 {
 	struct flat f = {0};
 	struct option *longs;
@@ -401,7 +419,8 @@ int cli_parse(const char *cmd, const struct cli_option *table, int argc, char **
 
 	flatten(table, 0, &f, false);
 	longs = xcalloc(2 * f.n + 2, sizeof(*longs));
-	sb_adds(&shorts, ":h");
+	/* '+': stop at the first operand; ':': report a missing value as ':'. */
+	sb_adds(&shorts, flags & CLI_PARSE_IN_ORDER ? "+:h" : ":h");
 	for (size_t i = 0; i < f.n; i++) {
 		const struct cli_option *o = f.v[i].o;
 		const char *names[] = {o->long_name, o->alias};
@@ -419,7 +438,9 @@ int cli_parse(const char *cmd, const struct cli_option *table, int argc, char **
 	}
 	longs[nl].name = "help";
 	longs[nl].val = 'h';
-	optind = 1;
+	/* 0, not 1: glibc and musl then reset their state (a bundle like -qa left
+	 * half-read by an earlier parse). */
+	optind = 0;
 	opterr = 0;
 	for (;;) {
 		int li = -1;
@@ -437,7 +458,13 @@ int cli_parse(const char *cmd, const struct cli_option *table, int argc, char **
 			goto out;
 		}
 		if (c == ':') {
-			rc = cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+			/* A long option is at optind - 1; after a short one at the end musl
+			 * leaves optind past argc: its letter is optopt. */
+			if (optopt >= 256 && optind - 1 < argc)
+				rc = cli_usage_error(cmd, "option '%s' needs a value",
+				                     argv[optind - 1]);
+			else
+				rc = cli_usage_error(cmd, "option '-%c' needs a value", optopt);
 			goto out;
 		}
 		if (c == '?') {

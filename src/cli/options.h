@@ -71,6 +71,7 @@ struct cli_option {
 cli_option_fn cli_opt_true;   /* bool = true */
 cli_option_fn cli_opt_false;  /* bool = false */
 cli_option_fn cli_opt_str;    /* char *, replaced (non-empty) */
+cli_option_fn cli_opt_arg;    /* const char *: the argv string itself, no copy (non-empty) */
 cli_option_fn cli_opt_strv;   /* struct strv, appended (non-empty; repeatable) */
 cli_option_fn cli_opt_int;    /* int >= opt->min */
 cli_option_fn cli_opt_double; /* double > 0, finite */
@@ -88,6 +89,16 @@ cli_option_fn cli_opt_kwarg;
 struct strv;
 int cli_parse(const char *cmd, const struct cli_option *table, int argc, char **argv, void *ctx,
               const char *usage, const char *footer, struct strv *operands);
+/* The same with flags: CLI_PARSE_IN_ORDER stops at the first operand (everything
+ * from there on is an operand, "-x" included): for commands that run a command
+ * line of their own (`rollout env exec NAME -- CMD -x`). */
+#define CLI_PARSE_IN_ORDER 1u
+int cli_parse_flags(const char *cmd, const struct cli_option *table, int argc, char **argv,
+                    void *ctx, const char *usage, const char *footer, struct strv *operands,
+                    unsigned flags);
+
+/* The table of a command that takes no option but -h/--help. */
+extern const struct cli_option cli_no_options[];
 
 /* The options part of --help. */
 void cli_options_help(FILE *out, const struct cli_option *table);

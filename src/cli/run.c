@@ -38,6 +38,12 @@ struct run_cli {
 	char *file;
 };
 
+static void cleanup_run_clip(struct run_cli *r)
+{
+	job_overrides_release(&r->ov);
+	free(r->file);
+}
+
 static int opt_shard(const struct cli_option *o, const char *flag, const char *value, void *ctx,
                      struct err *err)
 {
@@ -140,8 +146,8 @@ int cli_run_job(struct job_config *cfg, const struct cli_run_opts *opts)
 int cmd_run(int argc, char **argv)
 {
 	_cleanup_strvs_ struct strv operands = STRV_INIT;
-	struct run_cli rc_ = {0};
-	struct job_config cfg;
+	__attribute__((cleanup(cleanup_run_clip))) struct run_cli rc_ = {0};
+	_cleanup_job_config_ struct job_config cfg = {0};
 	struct err err = {0};
 	const char *file;
 	int rc;
@@ -149,26 +155,18 @@ int cmd_run(int argc, char **argv)
 	job_overrides_init(&rc_.ov);
 	rc = cli_parse("run", run_options, argc, argv, &rc_, run_usage, run_footer, &operands);
 	if (rc >= 0)
-		goto out;
-	if (operands.n + (rc_.file != NULL) > 1) {
-		rc = cli_usage_error("run", "unexpected argument '%s'", operands.v[operands.n - 1]);
-		goto out;
-	}
+		return rc;
+	if (operands.n + (rc_.file != NULL) > 1)
+		return cli_usage_error("run", "unexpected argument '%s'",
+		                       operands.v[operands.n - 1]);
 	file = rc_.file ? rc_.file : operands.n ? operands.v[0] : NULL;
 	job_config_init(&cfg);
-	if (file && job_config_load(file, &cfg, &err) < 0) {
-		rc = cli_fail("%s", err.msg);
-	} else if (!file && !rc_.ov.path && !rc_.ov.dataset) {
-		rc = cli_usage_error("run", "give a job file, -p PATH or -d DATASET");
-	} else if (job_config_apply_overrides(&cfg, &rc_.ov, &err) < 0) {
-		rc = cli_fail("%s", err.msg);
-	} else {
-		job_overrides_release(&rc_.ov);
-		rc = cli_run_job(&cfg, &rc_.ro);
-	}
-	job_config_release(&cfg);
-out:
+	if (file && job_config_load(file, &cfg, &err) < 0)
+		return cli_fail("%s", err.msg);
+	if (!file && !rc_.ov.path && !rc_.ov.dataset)
+		return cli_usage_error("run", "give a job file, -p PATH or -d DATASET");
+	if (job_config_apply_overrides(&cfg, &rc_.ov, &err) < 0)
+		return cli_fail("%s", err.msg);
 	job_overrides_release(&rc_.ov);
-	free(rc_.file);
-	return rc;
+	return cli_run_job(&cfg, &rc_.ro);
 }

@@ -39,6 +39,13 @@ struct trial_cli {
 	bool quiet, yes;
 };
 
+static void cleanup_trial_clip(struct trial_cli *t)
+{
+	job_overrides_release(&t->ov);
+	free(t->trial_name);
+	free(t->trials_dir);
+}
+
 #define TRIAL(field) offsetof(struct trial_cli, field)
 
 static const struct cli_option trial_options[] = {
@@ -59,9 +66,9 @@ static const struct cli_option trial_options[] = {
 
 static int trial_run_cmd(int argc, char **argv)
 {
-	struct trial_cli tc = {0};
-	struct job_config cfg;
-	struct job job = {0};
+	__attribute__((cleanup(cleanup_trial_clip))) struct trial_cli tc = {0};
+	_cleanup_job_config_ struct job_config cfg = {0};
+	_cleanup_job_ struct job job = {0};
 	struct trial_spec spec;
 	struct trial_spec_scratch scratch;
 	struct trial_result r;
@@ -75,12 +82,8 @@ static int trial_run_cmd(int argc, char **argv)
 	    cli_parse("trial run", trial_options, argc, argv, &tc, trial_usage, trial_footer, NULL);
 	if (rc < 0 && !tc.ov.path)
 		rc = cli_usage_error("trial run", "missing -p TASK");
-	if (rc >= 0) {
-		job_overrides_release(&tc.ov);
-		free(tc.trial_name);
-		free(tc.trials_dir);
+	if (rc >= 0)
 		return rc;
-	}
 	rc = EXIT_OK;
 	trial_name = tc.trial_name;
 	trials_dir = tc.trials_dir ? tc.trials_dir : "trials";
@@ -143,11 +146,6 @@ static int trial_run_cmd(int argc, char **argv)
 	trial_result_free(&r);
 	trial_spec_scratch_release(&scratch);
 out:
-	job_release(&job);
-	job_config_release(&cfg);
-	job_overrides_release(&tc.ov);
-	free(tc.trial_name);
-	free(tc.trials_dir);
 	return rc;
 }
 

@@ -6,12 +6,11 @@
 
 int cmd_version(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout version\n\nPrint rollout's version.");
-		return EXIT_OK;
-	}
-	if (argc > 1)
-		return cli_usage_error("version", "unexpected argument '%s'", argv[1]);
+	int rc = cli_parse("version", cli_no_options, argc, argv, NULL,
+	                   "usage: rollout version\n\nPrint rollout's version.\n\n", NULL, NULL);
+
+	if (rc >= 0)
+		return rc;
 	printf("rollout %s\n", ROLLOUT_VERSION);
 	return EXIT_OK;
 }

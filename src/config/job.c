@@ -116,7 +116,7 @@ static void agent_copy(struct agent_config *dst, const struct agent_config *src)
 	dst->host_command = xstrdup_or_null(src->host_command);
 }
 
-static void dataset_config_release(struct dataset_config *d)
+void dataset_config_release(struct dataset_config *d)
 {
 	free(d->path);
 	free(d->name);
@@ -210,6 +210,7 @@ void job_config_init(struct job_config *cfg)
 	cfg->agents = xcalloc(1, sizeof(*cfg->agents));
 	agent_init(&cfg->agents[0]);
 	cfg->agents[0].name = xstrdup("oracle");
+	cfg->agents[0].def = agent_table_find("oracle");
 	cfg->n_agents = 1;
 }
 
@@ -234,6 +235,16 @@ void job_config_release(struct job_config *cfg)
 	artifact_specs_release(cfg->artifacts, cfg->n_artifacts);
 	strv_release(&cfg->allow_host_env);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+void cleanup_job_configp(struct job_config *cfg)
+{
+	job_config_release(cfg);
+}
+
+void cleanup_dataset_configp(struct dataset_config *d)
+{
+	dataset_config_release(d);
 }
 
 /* A job name becomes a directory under jobs_dir: one plain path component. */
@@ -452,7 +463,6 @@ static void bind_one_agent(struct binder *b, struct node *t, const char *path,
 	static const char *const unsupported[] = {"n_concurrent", "skills",       "mcp_servers",
 	                                          "include_logs", "exclude_logs", NULL};
 	struct node *name_node = node_get(t, "name");
-	bool user_defined;
 
 	a->line = t->line;
 	bind_str(b, t, path, "name", BIND_NULL_OK | BIND_NONEMPTY, &a->name);
@@ -473,8 +483,11 @@ static void bind_one_agent(struct binder *b, struct node *t, const char *path,
 	bind_str(b, t, path, "host_command", BIND_NULL_OK | BIND_NONEMPTY, &a->host_command);
 	bind_unknown_keys(b, t, path, unsupported);
 
-	user_defined = a->install || a->run || a->host_command;
-	if (user_defined) {
+	/* The kind is set here, once: the job file defines an agent by giving it
+	 * install/run (in the environment) or host_command (on the host); any other
+	 * agent is a row of the agent table. */
+	if (a->install || a->run || a->host_command) {
+		a->def = agent_job_file_def(a->host_command ? AGENT_KIND_HOST : AGENT_KIND_USER);
 		if (!a->name)
 			bind_error(b, t, path,
 			           "a user-defined agent (install/run/host_command) needs "
@@ -494,9 +507,10 @@ static void bind_one_agent(struct binder *b, struct node *t, const char *path,
 			           "agent");
 		return;
 	}
-	if (!a->name) {
+	if (!a->name)
 		a->name = xstrdup("oracle"); /* Harbor: no name and no import_path -> oracle */
-	} else if (!agent_name_is_builtin(a->name)) {
+	a->def = agent_table_find(a->name);
+	if (!a->def) {
 		_cleanup_free_ char *known = agent_builtin_names_joined();
 		_cleanup_free_ char *npath = bind_path(path, "name");
 
@@ -799,6 +813,11 @@ void job_overrides_release(struct job_overrides *o)
 	job_overrides_init(o);
 }
 
+void cleanup_job_overridesp(struct job_overrides *o)
+{
+	job_overrides_release(o);
+}
+
 static void set_str(char **dst, const char *v)
 {
 	free(*dst);
@@ -850,7 +869,9 @@ static int apply_agents(struct job_config *cfg, const struct job_overrides *o, s
 		if (def) {
 			agent_copy(&base, def);
 		} else {
-			if (!agent_name_is_builtin(o->agent)) {
+			const struct agent_def *builtin = agent_table_find(o->agent);
+
+			if (!builtin) {
 				_cleanup_free_ char *known = agent_builtin_names_joined();
 
 				return err_set(
@@ -861,6 +882,7 @@ static int apply_agents(struct job_config *cfg, const struct job_overrides *o, s
 			}
 			agent_init(&base);
 			base.name = xstrdup(o->agent);
+			base.def = builtin;
 		}
 		list = xcalloc(n_models, sizeof(*list));
 		for (size_t m = 0; m < n_models; m++) {

@@ -6,6 +6,7 @@
 #ifndef ROLLOUT_CONFIG_JOB_H
 #define ROLLOUT_CONFIG_JOB_H
 
+#include "config/agent_names.h"
 #include "config/bind.h"
 #include "config/diag.h"
 #include "rollout/provider_table.h"
@@ -84,8 +85,11 @@ struct metric_config {
 };
 
 struct agent_config {
-	char *name;       /* built-in (agent_names.h) or the name of a user-defined agent */
-	char *model_name; /* "provider/model" or NULL */
+	char *name; /* built-in (agent_names.h) or the name of a user-defined agent */
+	/* Set once when bound (file, default or -a): the agent's row in the agent table,
+	 * or its kind's row for an agent the job file defines. def->kind is the kind. */
+	const struct agent_def *def;
+	char *model_name;                  /* "provider/model" or NULL */
 	double override_timeout_sec;       /* NAN = unset */
 	double override_setup_timeout_sec; /* NAN = unset */
 	double max_timeout_sec;            /* NAN = unset */
@@ -157,6 +161,12 @@ struct job_config {
 /* Harbor's defaults (job_name from the local time now). */
 void job_config_init(struct job_config *cfg);
 void job_config_release(struct job_config *cfg);
+void dataset_config_release(struct dataset_config *d);
+/* Scope-bound release (rollout/cleanup.h); a zeroed struct releases to nothing. */
+void cleanup_job_configp(struct job_config *cfg);
+void cleanup_dataset_configp(struct dataset_config *d);
+#define _cleanup_job_config_ __attribute__((cleanup(cleanup_job_configp)))
+#define _cleanup_dataset_config_ __attribute__((cleanup(cleanup_dataset_configp)))
 /* Bind a parsed job file onto cfg (initialized): every problem goes to diags. */
 void job_config_bind(struct node *root, const char *file, struct job_config *cfg,
                      struct diags *diags);
@@ -207,6 +217,8 @@ struct job_overrides {
 
 void job_overrides_init(struct job_overrides *o);
 void job_overrides_release(struct job_overrides *o);
+void cleanup_job_overridesp(struct job_overrides *o);
+#define _cleanup_job_overrides_ __attribute__((cleanup(cleanup_job_overridesp)))
 /* The names the flags accept for enum env_type and enum preserve_env. */
 extern const char *const job_env_type_names[];      /* the table's: sandbox, docker */
 extern const char *const job_preserve_env_names[];  /* never, on_failure, always */

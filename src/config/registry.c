@@ -7,18 +7,14 @@
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
-#include "rollout/signals.h"
+#include "rollout/http.h"
 #include "rollout/strbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define REGISTRY_MAX_BYTES (64u << 20)
@@ -654,189 +650,6 @@ static int file_url_path(const char *url, char **out, struct err *err)
 	return 0;
 }
 
-struct http_url {
-	char *host; /* without brackets */
-	char *port;
-	char *host_header;
-	char *path; /* with the query */
-};
-
-static void http_url_release(struct http_url *u)
-{
-	free(u->host);
-	free(u->port);
-	free(u->host_header);
-	free(u->path);
-}
-
-static int http_url_parse(const char *url, struct http_url *u, struct err *err)
-{
-	const char *hp = url + strlen("http://");
-	size_t n = strcspn(hp, "/?#");
-	_cleanup_free_ char *authority = xstrndup(hp, n);
-	const char *rest = hp + n;
-	char *colon;
-
-	memset(u, 0, sizeof(*u));
-	if (strchr(authority, '@'))
-		return err_set(err, EINVAL, "%s: credentials in the URL are not supported", url);
-	if (authority[0] == '[') {
-		char *close = strchr(authority, ']');
-
-		if (!close)
-			return err_set(err, EINVAL, "%s: bad IPv6 address", url);
-		u->host = xstrndup(authority + 1, (size_t)(close - authority - 1));
-		colon = close[1] == ':' ? close + 1 : NULL;
-	} else {
-		colon = strrchr(authority, ':');
-		u->host =
-		    xstrndup(authority, colon ? (size_t)(colon - authority) : strlen(authority));
-	}
-	u->port = xstrdup(colon && colon[1] ? colon + 1 : "80");
-	if (!*u->host || strspn(u->port, "0123456789") != strlen(u->port)) {
-		http_url_release(u);
-		return err_set(err, EINVAL, "%s: bad host or port", url);
-	}
-	u->host_header = xstrdup(authority);
-	n = strcspn(rest, "#");
-	u->path = *rest == '/' ? xstrndup(rest, n) : xasprintf("/%.*s", (int)n, rest);
-	if (has_control_char(u->path) || strchr(u->path, ' ')) {
-		http_url_release(u);
-		return err_set(err, EINVAL, "%s: bad character in the URL", url);
-	}
-	return 0;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for fd to become ready (events) until deadline. */
-static int wait_fd(int fd, short events, long long deadline, const char *url, struct err *err)
-{
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = events};
-		long long left = deadline - now_ms();
-		int r;
-
-		if (cancel_requested())
-			return err_set(err, ECANCELED, "%s: cancelled", url);
-		if (left <= 0)
-			return err_set(err, ETIMEDOUT, "%s: no answer within %d s", url,
-			               HTTP_TIMEOUT_MS / 1000);
-		r = poll(&pfd, 1, left > 250 ? 250 : (int)left);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return err_sys(err, "%s: poll", url);
-	}
-}
-
-static int http_connect(const struct http_url *u, const char *url, long long deadline,
-                        struct err *err)
-{
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *res = NULL;
-	int r, saved = 0;
-
-	r = getaddrinfo(u->host, u->port, &hints, &res);
-	if (r != 0)
-		return err_set(err, EHOSTUNREACH, "%s: cannot resolve %s: %s", url, u->host,
-		               gai_strerror(r));
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		                ai->ai_protocol);
-		socklen_t len = sizeof(saved);
-
-		if (fd < 0) {
-			saved = errno;
-			continue;
-		}
-		saved = 0;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-			saved = errno;
-			if (saved == EINPROGRESS) {
-				if (wait_fd(fd, POLLOUT, deadline, url, err) < 0) {
-					close(fd);
-					freeaddrinfo(res);
-					return -1; /* timed out or cancelled: err says which */
-				}
-				if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &saved, &len) < 0)
-					saved = errno;
-			}
-		}
-		if (saved == 0) {
-			freeaddrinfo(res);
-			return fd;
-		}
-		close(fd);
-	}
-	freeaddrinfo(res);
-	errno = saved ? saved : ECONNREFUSED;
-	return err_sys(err, "%s: connect to %s port %s", url, u->host, u->port);
-}
-
-/* Decode a chunked body in place; false when malformed. */
-static bool http_dechunk(struct strbuf *body)
-{
-	struct strbuf out = STRBUF_INIT;
-	const char *p = sb_str(body), *end = p + body->len;
-
-	for (;;) {
-		char *q;
-		unsigned long n;
-		const char *eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-
-		if (!eol)
-			break;
-		errno = 0;
-		n = strtoul(p, &q, 16);
-		if (q == p || errno)
-			break;
-		p = eol + 2;
-		if (n == 0) {
-			sb_release(body);
-			*body = out;
-			if (!body->buf)
-				sb_adds(body, "");
-			return true;
-		}
-		if ((size_t)(end - p) < n + 2)
-			break;
-		sb_add(&out, p, n);
-		p += n + 2;
-	}
-	sb_release(&out);
-	return false;
-}
-
-/* Header value of name in the header block (NUL-terminated), or NULL. */
-static char *http_header(const char *headers, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *l = strstr(headers, "\r\n"); l && l[2]; l = strstr(l + 2, "\r\n")) {
-		const char *h = l + 2;
-
-		if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
-			const char *v = h + n + 1;
-			size_t len;
-
-			while (*v == ' ' || *v == '\t')
-				v++;
-			len = strcspn(v, "\r\n");
-			while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-				len--;
-			return xstrndup(v, len);
-		}
-	}
-	return NULL;
-}
-
 static int https_refused(const char *url, struct err *err)
 {
 	return err_set(err, ENOTSUP,
@@ -846,121 +659,47 @@ static int https_refused(const char *url, struct err *err)
 	               url, url);
 }
 
-/* GET an http:// URL (redirects followed); the body of a 200 answer. */
-static int http_get(const char *url, struct strbuf *body, struct err *err)
+/* Redirects are followed to http:// URLs only. */
+static int redirect_check(void *ctx, const char *to, struct err *err)
 {
-	_cleanup_free_ char *current = xstrdup(url);
+	const char *from = ctx;
 
-	for (int redirects = 0;; redirects++) {
-		struct http_url u;
-		_cleanup_close_ int fd = -1;
-		_cleanup_free_ char *req = NULL, *headers = NULL, *location = NULL, *te = NULL;
-		struct strbuf resp = STRBUF_INIT;
-		long long deadline = now_ms() + HTTP_TIMEOUT_MS;
-		char *hdr_end;
-		int status = 0;
+	if (str_starts_with(to, "https://"))
+		return https_refused(to, err);
+	if (!str_starts_with(to, "http://"))
+		return err_set(err, EPROTO, "%s: unsupported redirect to '%s'", from, to);
+	return 0;
+}
 
-		if (http_url_parse(current, &u, err) < 0)
-			return -1;
-		fd = http_connect(&u, current, deadline, err);
-		if (fd < 0) {
-			http_url_release(&u);
-			return -1;
-		}
-		req = xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: rollout\r\n"
-		                "Accept: application/json, */*\r\nConnection: close\r\n\r\n",
-		                u.path, u.host_header);
-		http_url_release(&u);
-		for (size_t off = 0, n = strlen(req); off < n;) {
-			ssize_t w = send(fd, req + off, n - off, MSG_NOSIGNAL);
+/* GET an http:// URL (redirects followed); the body of a 200 answer. */
+static int http_fetch(const char *url, struct strbuf *body, struct err *err)
+{
+	static const char *const headers[] = {"Accept: application/json, */*", NULL};
+	struct http_get g = {
+	    .url = url,
+	    .headers = headers,
+	    .timeout = HTTP_TIMEOUT_MS / 1000.0,
+	    .redirects = {.max = HTTP_MAX_REDIRECTS, .check = redirect_check, .ctx = (void *)url}};
+	int rc;
 
-			if (w < 0 && errno == EAGAIN) {
-				if (wait_fd(fd, POLLOUT, deadline, current, err) < 0)
-					return -1;
-				continue;
-			}
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0)
-				return err_sys(err, "%s: send", current);
-			off += (size_t)w;
-		}
-		for (;;) {
-			char buf[16384];
-			ssize_t r;
-
-			if (wait_fd(fd, POLLIN, deadline, current, err) < 0) {
-				sb_release(&resp);
-				return -1;
-			}
-			r = recv(fd, buf, sizeof(buf), 0);
-			if (r < 0 && (errno == EAGAIN || errno == EINTR))
-				continue;
-			if (r < 0) {
-				sb_release(&resp);
-				return err_sys(err, "%s: receive", current);
-			}
-			if (r == 0)
-				break;
-			if (resp.len + (size_t)r > REGISTRY_MAX_BYTES) {
-				sb_release(&resp);
-				return err_set(err, EFBIG, "%s: larger than %u MiB", current,
-				               REGISTRY_MAX_BYTES >> 20);
-			}
-			sb_add(&resp, buf, (size_t)r);
-		}
-		hdr_end = resp.buf ? strstr(resp.buf, "\r\n\r\n") : NULL;
-		if (!hdr_end || sscanf(resp.buf, "HTTP/1.%*d %d", &status) != 1) {
-			sb_release(&resp);
-			return err_set(err, EPROTO, "%s: not an HTTP response", current);
-		}
-		headers = xstrndup(resp.buf, (size_t)(hdr_end - resp.buf) + 2);
-		if (status >= 300 && status < 400 && status != 304 &&
-		    (location = http_header(headers, "Location"))) {
-			sb_release(&resp);
-			if (redirects >= HTTP_MAX_REDIRECTS)
-				return err_set(err, ELOOP, "%s: too many redirects", url);
-			if (str_starts_with(location, "https://"))
-				return https_refused(location, err);
-			if (location[0] == '/') {
-				struct http_url cu;
-
-				if (http_url_parse(current, &cu, err) < 0)
-					return -1;
-				free(current);
-				current = xasprintf("http://%s%s", cu.host_header, location);
-				http_url_release(&cu);
-			} else if (str_starts_with(location, "http://")) {
-				free(current);
-				current = steal_ptr(&location);
-			} else {
-				return err_set(err, EPROTO, "%s: unsupported redirect to '%s'",
-				               current, location);
-			}
-			continue;
-		}
-		if (status != 200) {
-			size_t n = strcspn(resp.buf + 9, "\r\n");
-
-			err_set(err, EPROTO, "%s: HTTP %.*s", current, (int)n, resp.buf + 9);
-			sb_release(&resp);
-			return -1;
-		}
-		sb_add(body, hdr_end + 4, resp.len - (size_t)(hdr_end + 4 - resp.buf));
-		sb_release(&resp);
-		te = http_header(headers, "Transfer-Encoding");
-		if (te && strcasecmp(te, "chunked") == 0 && !http_dechunk(body))
-			return err_set(err, EPROTO, "%s: malformed chunked body", current);
-		if (!te) {
-			_cleanup_free_ char *cl = http_header(headers, "Content-Length");
-
-			if (cl && strtoull(cl, NULL, 10) != body->len)
-				return err_set(err, EPROTO,
-				               "%s: the body ended after %zu of %s bytes", current,
-				               body->len, cl);
-		}
-		return 0;
+	if (http_get_open(&g, err) < 0)
+		return -1;
+	if (g.resp.status != 200) {
+		err_set(err, EPROTO, "%s: HTTP %d %s", g.final_url, g.resp.status, g.resp.reason);
+		http_get_close(&g);
+		return -1;
 	}
+	rc = http_read_body(&g.resp, body, REGISTRY_MAX_BYTES, g.deadline, err);
+	if (rc < 0 && err->code == EFBIG)
+		err_set(err, EFBIG, "%s: larger than %u MiB", g.final_url,
+		        REGISTRY_MAX_BYTES >> 20);
+	else if (rc < 0 && err->code == ETIMEDOUT)
+		err_set(err, ETIMEDOUT, "%s: no answer within %d s", g.final_url,
+		        HTTP_TIMEOUT_MS / 1000);
+	else if (rc < 0)
+		err_wrap(err, "%s", g.final_url);
+	http_get_close(&g);
+	return rc;
 }
 
 int registry_load_url(const char *url, struct registry *out, struct err *err)
@@ -978,7 +717,7 @@ int registry_load_url(const char *url, struct registry *out, struct err *err)
 	} else if (str_starts_with(url, "http://")) {
 		_cleanup_sb_ struct strbuf body = STRBUF_INIT;
 
-		if (http_get(url, &body, err) < 0)
+		if (http_fetch(url, &body, err) < 0)
 			return -1;
 		ret = registry_parse(sb_str(&body), body.len, url, NULL, out, &diags);
 	} else if (str_starts_with(url, "https://")) {

@@ -10,6 +10,7 @@
 #include "rollout/fs.h"
 #include "rollout/json.h"
 #include "rollout/log.h"
+#include "rollout/proc.h"
 #include "rollout/sha256.h"
 #include "rollout/signals.h"
 #include "rollout/strbuf.h"
@@ -18,16 +19,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define GIT_TIMEOUT_DEFAULT_SEC 600
@@ -113,29 +111,24 @@ static char *git_error_text(const char *text)
 	return all.len ? sb_detach(&all) : xstrdup("no error output");
 }
 
-static void drain(int *fd, struct strbuf *sb, size_t keep, bool tail)
-{
-	char buf[8192];
-	ssize_t n = read(*fd, buf, sizeof(buf));
+/* Where run_git keeps git's output: stdout up to a cap, stderr's tail. */
+struct git_output {
+	struct strbuf out, err;
+};
 
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+static void keep_output(void *ctx, int stream, const char *buf, size_t n)
+{
+	struct git_output *o = ctx;
+	struct strbuf *sb = stream == 1 ? &o->out : &o->err;
+	size_t keep = stream == 1 ? GIT_OUTPUT_MAX : GIT_STDERR_KEEP;
+
+	sb_add(sb, buf, n);
+	if (sb->len <= keep)
 		return;
-	if (n <= 0) {
-		close(*fd);
-		*fd = -1;
-		return;
-	}
-	sb_add(sb, buf, (size_t)n);
-	if (sb->len > keep) {
-		if (tail) {
-			memmove(sb->buf, sb->buf + sb->len - keep, keep);
-			sb->len = keep;
-			sb->buf[keep] = '\0';
-		} else {
-			sb->len = keep;
-			sb->buf[keep] = '\0';
-		}
-	}
+	if (stream == 2) /* the tail says what went wrong */
+		memmove(sb->buf, sb->buf + sb->len - keep, keep);
+	sb->len = keep;
+	sb->buf[keep] = '\0';
 }
 
 /* The command for messages, without "-C TEMPDIR" (noise to a reader). */
@@ -160,126 +153,57 @@ static int run_git(const char *const *args, struct strbuf *out, struct err *err)
 {
 	_cleanup_strvs_ struct strv argv = STRV_INIT;
 	_cleanup_strvs_ struct strv env = STRV_INIT;
-	_cleanup_sb_ struct strbuf so = STRBUF_INIT, se = STRBUF_INIT;
 	_cleanup_free_ char *cmd = NULL;
-	char **av, **ev;
-	int outp[2] = {-1, -1}, errp[2] = {-1, -1}, execp[2] = {-1, -1};
-	int status = 0, exec_errno = 0, timeout = git_timeout_sec();
-	double deadline = mono_now() + timeout;
-	bool timed_out = false, cancelled = false;
-	pid_t pid;
+	struct git_output o = {STRBUF_INIT, STRBUF_INIT};
+	int timeout = git_timeout_sec(), rc = -1;
+	struct proc p = {
+	    .no_stdin = true,
+	    .out = -1,
+	    .err = -1,
+	    .on_output = keep_output,
+	    .output_ctx = &o,
+	    .new_session = true,
+	    .cancellable = true,
+	    .deadline = mono_now() + timeout,
+	};
 
 	strv_push(&argv, "git");
 	for (size_t i = 0; args[i]; i++)
 		strv_push(&argv, args[i]);
 	cmd = argv_text(strv_array(&argv));
 	git_env(&env);
-	av = strv_array(&argv);
-	ev = strv_array(&env);
-	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-	    pipe2(execp, O_CLOEXEC) < 0) {
-		err_sys(err, "pipe");
-		goto fail_pipes;
+	p.argv = (const char *const *)strv_array(&argv);
+	p.env = (const char *const *)strv_array(&env);
+	if (proc_run(&p, err) < 0) {
+		if (err->code == ENOENT) /* the exec: no git in PATH */
+			err_set(err, ENOENT,
+			        "git is not installed (no 'git' in PATH): rollout fetches git "
+			        "tasks with the system git; install git, or download the tasks "
+			        "and use them as a local path");
+		goto out;
 	}
-	pid = fork();
-	if (pid < 0) {
-		err_sys(err, "fork");
-		goto fail_pipes;
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
+	if (p.cancelled) {
+		err_set(err, ECANCELED, "%s: cancelled", cmd);
+	} else if (p.timed_out) {
+		err_set(err, ETIMEDOUT,
+		        "%s: no result after %d s (ROLLOUT_GIT_TIMEOUT_SEC sets the limit)", cmd,
+		        timeout);
+	} else if (p.signalled || p.exit_code != 0) {
+		_cleanup_free_ char *why = git_error_text(sb_str(&o.err));
 
-		setsid();
-		if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(outp[1], 1) < 0 ||
-		    dup2(errp[1], 2) < 0)
-			_exit(126);
-		execvpe("git", av, ev);
-		exec_errno = errno;
-		if (write(execp[1], &exec_errno, sizeof(exec_errno)) < 0)
-			_exit(127);
-		_exit(127);
+		if (p.signalled)
+			err_set(err, EIO, "%s: killed by signal %d: %s", cmd, p.term_sig, why);
+		else
+			err_set(err, EIO, "%s: exit status %d: %s", cmd, p.exit_code, why);
+	} else {
+		if (out)
+			sb_add(out, sb_str(&o.out), o.out.len);
+		rc = 0;
 	}
-	close(outp[1]);
-	close(errp[1]);
-	close(execp[1]);
-	outp[1] = errp[1] = execp[1] = -1;
-	if (read_full(execp[0], &exec_errno, sizeof(exec_errno)) != sizeof(exec_errno))
-		exec_errno = 0;
-	close(execp[0]);
-	execp[0] = -1;
-	while (!exec_errno && (outp[0] >= 0 || errp[0] >= 0)) {
-		struct pollfd pfd[2] = {{.fd = outp[0], .events = POLLIN},
-		                        {.fd = errp[0], .events = POLLIN}};
-		double left = deadline - mono_now();
-		int r;
-
-		if (cancel_requested()) {
-			cancelled = true;
-			break;
-		}
-		if (left <= 0) {
-			timed_out = true;
-			break;
-		}
-		r = poll(pfd, 2, left > 0.25 ? 250 : (int)(left * 1000) + 1);
-		if (r < 0 && errno != EINTR) {
-			err_sys(err, "poll");
-			kill(-pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			goto fail_pipes;
-		}
-		if (r <= 0)
-			continue;
-		if (pfd[0].revents)
-			drain(&outp[0], &so, GIT_OUTPUT_MAX, false);
-		if (pfd[1].revents)
-			drain(&errp[0], &se, GIT_STDERR_KEEP, true);
-	}
-	if (timed_out || cancelled)
-		kill(-pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (outp[0] >= 0)
-		close(outp[0]);
-	if (errp[0] >= 0)
-		close(errp[0]);
-	if (exec_errno == ENOENT)
-		return err_set(err, ENOENT,
-		               "git is not installed (no 'git' in PATH): rollout fetches git "
-		               "tasks with the system git; install git, or download the tasks "
-		               "and use them as a local path");
-	if (exec_errno) {
-		errno = exec_errno;
-		return err_sys(err, "run git");
-	}
-	if (cancelled)
-		return err_set(err, ECANCELED, "%s: cancelled", cmd);
-	if (timed_out)
-		return err_set(err, ETIMEDOUT,
-		               "%s: no result after %d s (ROLLOUT_GIT_TIMEOUT_SEC sets the limit)",
-		               cmd, timeout);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		_cleanup_free_ char *why = git_error_text(sb_str(&se));
-
-		if (WIFSIGNALED(status))
-			return err_set(err, EIO, "%s: killed by signal %d: %s", cmd,
-			               WTERMSIG(status), why);
-		return err_set(err, EIO, "%s: exit status %d: %s", cmd, WEXITSTATUS(status), why);
-	}
-	if (out)
-		sb_add(out, sb_str(&so), so.len);
-	return 0;
-
-fail_pipes:
-	for (int i = 0; i < 2; i++) {
-		if (outp[i] >= 0)
-			close(outp[i]);
-		if (errp[i] >= 0)
-			close(errp[i]);
-		if (execp[i] >= 0)
-			close(execp[i]);
-	}
-	return -1;
+out:
+	sb_release(&o.out);
+	sb_release(&o.err);
+	return rc;
 }
 
 /* The 40/64-hex commit at the start of git's output. */

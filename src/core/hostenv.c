@@ -1,6 +1,5 @@
 /* Host variables read by task templates: collected from the loaded tasks. */
 #include "core/hostenv.h"
-#include "agents/agent.h"
 #include "core/job.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -43,7 +42,7 @@ static void add_table(struct collect *c, const struct env_list *env, const char 
 static bool runs_oracle(const struct job_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_agents; i++)
-		if (job_agent_def(&cfg->agents[i]) == agent_find("oracle"))
+		if (cfg->agents[i].def->kind == AGENT_KIND_ORACLE)
 			return true;
 	return false;
 }

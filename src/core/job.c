@@ -16,6 +16,7 @@
 #include "rollout/fs.h"
 #include "rollout/json.h"
 #include "rollout/log.h"
+#include "rollout/proc.h"
 #include "rollout/signals.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
@@ -36,18 +37,6 @@
 /* A worker that outlives the sum of its phase timeouts by this much is killed. */
 #define WATCHDOG_MARGIN_SEC 300.0
 #define WATCHDOG_GRACE_SEC 30.0
-
-/* --- agents ---------------------------------------------------------------- */
-
-const struct agent_def *job_agent_def(const struct agent_config *a)
-{
-	if (a->install || a->run || a->host_command) {
-		struct agent_custom c = {a->install, a->run, a->host_command};
-
-		return agent_custom_def(&c);
-	}
-	return agent_find(a->name);
-}
 
 /* --- trial specs ------------------------------------------------------------ */
 
@@ -128,7 +117,7 @@ void job_item_spec(const struct job *job, const struct job_item *item, struct tr
 	spec->env.workdir = tc->environment.workdir;
 	spec->preserve = ec->preserve_env;
 
-	spec->agent = job_agent_def(ac);
+	spec->agent = ac->def; /* its kind was set when the config was bound */
 	spec->agent_name = ac->name;
 	spec->model_name = ac->model_name;
 	env_list_to_strv(&ac->env, &scratch->agent_env);
@@ -1056,31 +1045,44 @@ static double phase_budget(const struct job *job, const struct job_item *it)
 	return total;
 }
 
+/* What a worker starts from (util/proc runs it as the child's function). */
+struct worker_start {
+	struct job *job;
+	struct job_item *it;
+	pid_t parent;
+};
+
+static int worker_fn(void *arg)
+{
+	struct worker_start *w = arg;
+
+	worker_main(w->job, w->it, w->parent);
+	return 1;
+}
+
+/* Started through util/proc (its own process group, stdio flushed first); its
+ * wait is not proc_finish: the orchestrator waits for all its workers at once
+ * (reap's waitpid(-1)) and enforces their deadlines in watchdog(). */
 static void launch(struct job *job, struct job_item *it)
 {
-	pid_t parent = getpid();
-	pid_t pid;
+	struct worker_start w = {job, it, getpid()};
+	struct proc p = {.fn = worker_fn, .arg = &w, .new_pgroup = true};
+	struct err err = {0};
 	double budget = phase_budget(job, it);
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	if (pid < 0) {
-		log_error("fork: %s; retrying shortly", strerror(errno));
+	if (proc_start(&p, &err) < 0) {
+		log_error("%s; retrying shortly", err.msg);
 		it->not_before = mono_now() + 1;
 		return;
 	}
-	if (pid == 0)
-		worker_main(job, it, parent);
-	setpgid(pid, pid);
-	it->pid = pid;
+	it->pid = p.pid;
 	it->state = ITEM_RUNNING;
 	it->started_mono = mono_now();
 	it->deadline = budget > 0 ? it->started_mono + budget : 0;
 	it->term_sent = it->kill_sent = false;
 	it->phase = -1;
 	it->phase_mono = it->started_mono;
-	log_debug("started %s (pid %d)", it->trial_name, (int)pid);
+	log_debug("started %s (pid %d)", it->trial_name, (int)p.pid);
 }
 
 /* A worker that died without writing its result (crash, watchdog): write one. */
@@ -1325,6 +1327,11 @@ out:
 	sigprocmask(SIG_UNBLOCK, &chld, NULL);
 	log_close_file(job->log_slot);
 	return -1;
+}
+
+void cleanup_jobp(struct job *job)
+{
+	job_release(job);
 }
 
 void job_release(struct job *job)

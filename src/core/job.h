@@ -114,6 +114,8 @@ void job_item_name(struct job *job, struct job_item *it, const char *name);
  * was interrupted); negative when it could not run. */
 int job_execute(struct job *job, struct err *err);
 void job_release(struct job *job);
+void cleanup_jobp(struct job *job);
+#define _cleanup_job_ __attribute__((cleanup(cleanup_jobp)))
 
 /* The stats of the job's finished trials (metrics.h), and the job result.json. */
 cJSON *job_compute_stats(const struct job *job);
@@ -130,9 +132,6 @@ struct trial_spec_scratch {
 void job_item_spec(const struct job *job, const struct job_item *item, struct trial_spec *spec,
                    struct trial_spec_scratch *scratch);
 void trial_spec_scratch_release(struct trial_spec_scratch *s);
-
-/* Resolve the configured agents (built-in, installed or user-defined). */
-const struct agent_def *job_agent_def(const struct agent_config *a);
 
 /* Load every finished trial result under a job directory (trial dirs only). */
 int job_dir_load_results(const char *dir, struct trial_result **out, size_t *n);

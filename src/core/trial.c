@@ -290,9 +290,9 @@ static void run_install(struct trial_run_state *s)
 	struct err err = {0};
 
 	phase_begin(s, PHASE_AGENT_SETUP);
-	if (s->spec->agent->setup) {
+	if (agent_has_setup(s->spec->agent)) {
 		agent_context_init(s, &ctx, s->spec->install_timeout);
-		int rc = s->spec->agent->setup(s->spec->agent, &ctx, &err);
+		int rc = agent_setup(s->spec->agent, &ctx, &err);
 
 		agent_context_done(s, &ctx);
 		if (rc < 0)
@@ -314,7 +314,7 @@ static void run_execute(struct trial_run_state *s)
 
 	phase_begin(s, PHASE_AGENT_EXECUTION);
 	agent_context_init(s, &ctx, s->spec->agent_timeout);
-	rc = s->spec->agent->run(s->spec->agent, &ctx, &err);
+	rc = agent_run(s->spec->agent, &ctx, &err);
 	agent_context_done(s, &ctx);
 	if (rc < 0) {
 		fail(s, ctx.exception_type ? ctx.exception_type : "RuntimeError", &err);

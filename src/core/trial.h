@@ -33,7 +33,7 @@ struct trial_spec {
 	struct env_config env; /* env_name and the host log dirs are filled by trial_run */
 	enum preserve_env preserve;
 
-	const struct agent_def *agent;
+	const struct agent_def *agent; /* its row of the agent table; its kind runs it */
 	const char *agent_name; /* as recorded in agent_info (user-defined agents have their own) */
 	const char *model_name;
 	const char *const *agent_env; /* KEY=VALUE from the job file */

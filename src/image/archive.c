@@ -3,7 +3,6 @@
  * indexed in place and its members read with pread; stdin and compressed archives
  * are spooled to a tar file in the load's work directory first. */
 #include "image/decompress.h"
-#include "image/inroot.h"
 #include "image/oci.h"
 #include "image/store.h"
 #include "image/store_internal.h"
@@ -12,6 +11,7 @@
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/inroot.h"
 #include "rollout/json.h"
 #include "rollout/log.h"
 #include "rollout/sha256.h"

@@ -16,12 +16,12 @@
  *    there; ADD unpacks local tar archives (plain or gzip) into dest. */
 #include "image/build_internal.h"
 #include "image/decompress.h"
-#include "image/inroot.h"
 #include "image/tar.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/inroot.h"
 #include "rollout/log.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
@@ -353,50 +353,11 @@ out:
 int copy_mkdir_p(int root, const char *path, uid_t uid, gid_t gid, struct err *err)
 {
 	_cleanup_free_ char *rel = path_clean_relative(path);
-	struct strbuf prefix = STRBUF_INIT;
-	int cur;
+	const struct inroot_owner owner = {uid, gid};
 
 	if (!rel)
 		return err_set(err, EINVAL, "%s: not a path inside the image", path);
-	cur = inroot_open(root, "", O_PATH | O_DIRECTORY, 0);
-	if (cur < 0)
-		return err_sys(err, "open the container's root");
-	for (char *p = rel, *slash; *p; p = slash ? slash + 1 : p + strlen(p)) {
-		int next;
-
-		slash = strchr(p, '/');
-		if (slash)
-			*slash = '\0';
-		if (prefix.len)
-			sb_addc(&prefix, '/');
-		sb_adds(&prefix, p);
-		/* Each prefix is resolved inside the root: the image's links count. */
-		next = inroot_open(root, prefix.buf, O_PATH | O_DIRECTORY, 0);
-		if (next < 0 && errno == ENOENT) {
-			if (mkdirat(cur, p, 0755) < 0 && errno != EEXIST) {
-				err_sys(err, "mkdir %s", prefix.buf);
-				goto fail;
-			}
-			if (fchownat(cur, p, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-			    fchmodat(cur, p, 0755, 0) < 0) {
-				err_sys(err, "chown %s", prefix.buf);
-				goto fail;
-			}
-			next = inroot_open(root, prefix.buf, O_PATH | O_DIRECTORY, 0);
-		}
-		if (next < 0) {
-			err_sys(err, "/%s", prefix.buf);
-			goto fail;
-		}
-		close(cur);
-		cur = next;
-	}
-	sb_release(&prefix);
-	return cur;
-fail:
-	sb_release(&prefix);
-	close(cur);
-	return -1;
+	return inroot_mkdirs(root, rel, 0755, &owner, err);
 }
 
 struct link_seen {

@@ -2,12 +2,12 @@
  * context.h). Moved here from the docker provider so both derive the same
  * content hash, image name and lock from the same task. */
 #include "image/context.h"
-#include "image/inroot.h"
 #include "image/store.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/inroot.h"
 #include "rollout/log.h"
 #include "rollout/signals.h"
 #include "rollout/strbuf.h"

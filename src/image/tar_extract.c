@@ -1,12 +1,12 @@
 /* Extracting a tar stream below a directory fd without ever touching anything outside
  * it: parents resolved with inroot_open, last components created with *at() calls
  * that do not follow symlinks, metadata in the order owner, mode, xattrs, times. */
-#include "image/inroot.h"
 #include "image/tar.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/inroot.h"
 #include "rollout/log.h"
 #include "rollout/signals.h"
 #include "rollout/strbuf.h"

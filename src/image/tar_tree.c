@@ -1,10 +1,10 @@
 /* Writing a host file or directory tree into a tar archive without following
  * symlinks; optionally converting an overlayfs upper dir into an OCI layer diff. */
-#include "image/inroot.h"
 #include "image/tar.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
+#include "rollout/inroot.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
 

@@ -202,10 +202,7 @@ static int resolve(int dirfd, const char *rel, int flags, mode_t mode)
 	if (is_self(rel))
 		return openat(dirfd, ".", flags | O_CLOEXEC, mode);
 	if (!cdir_force_walk && !__atomic_load_n(&no_openat2, __ATOMIC_RELAXED)) {
-		struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
-		                       .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-		                       .resolve = RESOLVE_CONFINED};
-		long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+		int fd = fs_openat2(dirfd, rel, flags, mode, RESOLVE_CONFINED);
 
 		if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
 			return (int)fd;

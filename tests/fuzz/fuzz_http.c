@@ -1,11 +1,14 @@
 /* libFuzzer target: the HTTP response parser (heads, Content-Length, chunked and
  * until-EOF bodies, keep-alive sequences, hijacked raw streams) on arbitrary
  * bytes. The first byte picks how the bytes arrive (all at once, or a few per
- * read) so that buffer boundaries fall everywhere. */
-#include "providers/docker/http.h"
+ * read) so that buffer boundaries fall everywhere. The bytes are also parsed as
+ * a URL and as a redirect's Location against it. */
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/http.h"
 #include "rollout/timeutil.h"
+
+#include "rollout/alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,6 +29,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1 || size > MAX_INPUT)
 		return 0;
+	{
+		char *s = xstrndup((const char *)data + 1, size - 1);
+		struct http_url u;
+		struct err err = {0};
+
+		if (http_url_parse(s, "80", &u, &err) == 0) {
+			char *next = http_url_resolve(&u, "/r");
+
+			if (!*u.host || !*u.port || u.target[0] != '/' || !next)
+				abort();
+			free(next);
+			http_url_release(&u);
+		}
+		free(s);
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return 0;
 	if (write_all(sv[1], data + 1, size - 1) < 0)

@@ -965,7 +965,7 @@ TEST(json_calls_reuse_one_kept_alive_connection)
 		REQUIRE(docker_call(c, "GET", path, NULL, &v, NULL, &err) == 0);
 		CHECK(json_get_str(v, "ApiVersion") != NULL);
 	}
-	first = c->pool;
+	first = http_pool_peek(&c->pool);
 	REQUIRE(first);
 	CHECK(first->requests >= 5);
 	/* The version spoken is the daemon's, capped by the newest rollout knows. */

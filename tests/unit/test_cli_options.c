@@ -2,6 +2,7 @@
  * the job flags (Harbor's) reach the job config and its config.json. */
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "config/agent_names.h"
 #include "config/job.h"
 #include "config_testdata.h"
 #include "harness.h"
@@ -12,7 +13,9 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 struct demo {
@@ -126,6 +129,175 @@ TEST(options_usage_errors_exit_2)
 	close(saved);
 	fclose(null);
 	demo_release(&d);
+}
+
+/* cli_parse with stdout and stderr captured: the exit code (-1 to go on), and what
+ * was printed in *out (heap). */
+static int parse_captured(const struct cli_option *t, int argc, char **argv, void *ctx,
+                          struct strv *ops, unsigned flags, char **out)
+{
+	FILE *tmp = tmpfile();
+	int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO), rc;
+	long n;
+
+	fflush(stdout);
+	fflush(stderr);
+	dup2(fileno(tmp), STDOUT_FILENO);
+	dup2(fileno(tmp), STDERR_FILENO);
+	rc = cli_parse_flags("cmd", t, argc, argv, ctx, "usage: cmd\n", "footer\n", ops, flags);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(saved_out, STDOUT_FILENO);
+	dup2(saved_err, STDERR_FILENO);
+	close(saved_out);
+	close(saved_err);
+	n = ftell(tmp);
+	*out = calloc(1, (size_t)n + 1);
+	rewind(tmp);
+	if (n > 0 && fread(*out, 1, (size_t)n, tmp) != (size_t)n)
+		(*out)[0] = '\0';
+	fclose(tmp);
+	return rc;
+}
+
+TEST(options_long_values_with_equals_or_apart_and_short_ones_joined_or_apart)
+{
+	char *argv[] = {"cmd", "--name=a", "--n-concurrent", "5", "-t", "x", "-ty", NULL};
+	char *argv2[] = {"cmd", "--name", "b", "-n7", NULL};
+	struct demo d = {0};
+
+	REQUIRE(cli_parse("cmd", demo_table, 7, argv, &d, "", NULL, NULL) == -1);
+	CHECK_STR(d.name, "a");
+	CHECK_INT(d.n, 5);
+	REQUIRE(d.list.n == 2);
+	CHECK_STR(d.list.v[0], "x");
+	CHECK_STR(d.list.v[1], "y");
+	REQUIRE(cli_parse("cmd", demo_table, 4, argv2, &d, "", NULL, NULL) == -1);
+	CHECK_STR(d.name, "b");
+	CHECK_INT(d.n, 7);
+	demo_release(&d);
+}
+
+TEST(options_bundled_short_flags)
+{
+	char *argv[] = {"cmd", "-fn", "4", NULL};
+	char *argv2[] = {"cmd", "-fn4", NULL};
+	struct demo d = {0}, e = {0};
+
+	REQUIRE(cli_parse("cmd", demo_table, 3, argv, &d, "", NULL, NULL) == -1);
+	CHECK(d.flag);
+	CHECK_INT(d.n, 4);
+	/* A second parse starts afresh (getopt's state is reset). */
+	REQUIRE(cli_parse("cmd", demo_table, 2, argv2, &e, "", NULL, NULL) == -1);
+	CHECK(e.flag);
+	CHECK_INT(e.n, 4);
+	demo_release(&d);
+	demo_release(&e);
+}
+
+TEST(options_repeated_a_value_replaces_a_list_grows)
+{
+	char *argv[] = {"cmd", "--name", "a",  "--name", "b",    "-n",  "2",    "-n",  "3",
+	                "-t",  "1",      "-t", "2",      "--ak", "k=1", "--ak", "k=2", NULL};
+	struct demo d = {0};
+
+	REQUIRE(cli_parse("cmd", demo_table, 17, argv, &d, "", NULL, NULL) == -1);
+	CHECK_STR(d.name, "b");
+	CHECK_INT(d.n, 3);
+	CHECK_INT((int)d.list.n, 2);
+	CHECK_INT(cJSON_GetObjectItemCaseSensitive(d.kw, "k")->valueint, 2);
+	demo_release(&d);
+}
+
+TEST(options_double_dash_ends_the_options)
+{
+	char *argv[] = {"cmd", "op", "--", "-f", "--name=x", NULL};
+	_cleanup_strvs_ struct strv ops = STRV_INIT;
+	struct demo d = {0};
+
+	REQUIRE(cli_parse("cmd", demo_table, 5, argv, &d, "", NULL, &ops) == -1);
+	CHECK(!d.flag);
+	CHECK(d.name == NULL);
+	REQUIRE(ops.n == 3);
+	CHECK_STR(ops.v[0], "op");
+	CHECK_STR(ops.v[1], "-f");
+	CHECK_STR(ops.v[2], "--name=x");
+}
+
+TEST(options_in_order_stops_at_the_first_operand)
+{
+	char *argv[] = {"cmd", "-f", "NAME", "ls", "-n", "3", NULL};
+	_cleanup_strvs_ struct strv ops = STRV_INIT;
+	_cleanup_free_ char *out = NULL;
+	struct demo d = {0};
+
+	REQUIRE(parse_captured(demo_table, 6, argv, &d, &ops, CLI_PARSE_IN_ORDER, &out) == -1);
+	CHECK(d.flag);
+	CHECK_INT(d.n, 0);
+	REQUIRE(ops.n == 4);
+	CHECK_STR(ops.v[0], "NAME");
+	CHECK_STR(ops.v[2], "-n");
+}
+
+TEST(options_unknown_and_missing_value_messages_name_the_flag)
+{
+	char *unknown[] = {"cmd", "--frob", NULL};
+	char *unknown_short[] = {"cmd", "-z", NULL};
+	char *missing_short[] = {"cmd", "-n", NULL};
+	char *missing_long[] = {"cmd", "--name", NULL};
+	char *operand[] = {"cmd", "x", NULL};
+	struct demo d = {0};
+	char *out;
+
+	CHECK_INT(parse_captured(demo_table, 2, unknown, &d, NULL, 0, &out), EXIT_USAGE);
+	CHECK_CONTAINS(out, "rollout cmd: unknown option '--frob'\nTry 'rollout cmd --help'.");
+	free(out);
+	CHECK_INT(parse_captured(demo_table, 2, unknown_short, &d, NULL, 0, &out), EXIT_USAGE);
+	CHECK_CONTAINS(out, "unknown option '-z'");
+	free(out);
+	CHECK_INT(parse_captured(demo_table, 2, missing_short, &d, NULL, 0, &out), EXIT_USAGE);
+	CHECK_CONTAINS(out, "option '-n' needs a value");
+	free(out);
+	CHECK_INT(parse_captured(demo_table, 2, missing_long, &d, NULL, 0, &out), EXIT_USAGE);
+	CHECK_CONTAINS(out, "option '--name' needs a value");
+	free(out);
+	/* A command without operands refuses one. */
+	CHECK_INT(parse_captured(demo_table, 2, operand, &d, NULL, 0, &out), EXIT_USAGE);
+	CHECK_CONTAINS(out, "unexpected argument 'x'");
+	free(out);
+	demo_release(&d);
+}
+
+TEST(options_help_flag_prints_usage_options_footer)
+{
+	char *help[] = {"cmd", "-n", "2", "--help", NULL};
+	char *bare[] = {"cmd", "-h", NULL};
+	struct demo d = {0};
+	char *out;
+
+	CHECK_INT(parse_captured(demo_table, 4, help, &d, NULL, 0, &out), EXIT_OK);
+	CHECK(strncmp(out, "usage: cmd\n", 11) == 0);
+	CHECK_CONTAINS(out, "  -t, --task-name GLOB");
+	CHECK_CONTAINS(out, "  -h, --help                   show this help\nfooter\n");
+	free(out);
+	/* A command without options still has --help, and only it. */
+	CHECK_INT(parse_captured(cli_no_options, 2, bare, NULL, NULL, 0, &out), EXIT_OK);
+	CHECK_STR(out, "usage: cmd\n  -h, --help                   show this help\nfooter\n");
+	free(out);
+	demo_release(&d);
+}
+
+TEST(options_arg_rows_point_into_argv)
+{
+	static const struct cli_option t[] = {
+	    CLI_OPT('o', "output", NULL, "FILE", "where", cli_opt_arg, 0),
+	    CLI_END,
+	};
+	char *argv[] = {"cmd", "-o", "out.tar", NULL};
+	const char *file = NULL;
+
+	REQUIRE(cli_parse("cmd", t, 3, argv, &file, "", NULL, NULL) == -1);
+	CHECK(file == argv[2]);
 }
 
 TEST(options_kwarg_values_as_harbor_reads_them)
@@ -267,4 +439,18 @@ TEST(job_flags_gpus_are_refused)
 	CHECK_CONTAINS(err.msg, "neither provider gives environments GPUs");
 	job_overrides_release(&o);
 	job_config_release(&c);
+}
+
+/* -a's help names the built-in agents: every row of the agent table. */
+TEST(agent_help_lists_every_builtin_agent)
+{
+	const struct cli_option *agent = NULL;
+
+	for (const struct cli_option *o = job_agent_env_options;
+	     o->long_name || o->heading || o->include; o++)
+		if (o->long_name && !strcmp(o->long_name, "agent"))
+			agent = o;
+	REQUIRE(agent != NULL);
+	for (const struct agent_def *a = agent_table; a->name; a++)
+		CHECK_CONTAINS(agent->help, a->name);
 }

@@ -610,6 +610,56 @@ TEST(job_override_agents_and_models)
 	job_config_release(&c);
 }
 
+/* The kind is set once, when the config is bound: from the file, the default, -a, -m. */
+TEST(job_agents_get_their_kind_when_bound)
+{
+	static const char *const builtin[] = {"-a", "nop", "-m", "x/1", NULL, NULL};
+	static const char *const from_file[] = {"-a", "driver", NULL, NULL};
+	static const char *const models_only[] = {"-m", "x/1", NULL, NULL};
+	struct job_overrides o;
+	struct job_config c;
+	struct err err = {0};
+
+	testdata_chdir();
+	job_config_init(&c);
+	REQUIRE(c.agents[0].def != NULL);
+	CHECK_INT(c.agents[0].def->kind, AGENT_KIND_ORACLE);
+	REQUIRE(job_config_load("testdata/job/valid/all-fields.yaml", &c, &err) == 0);
+	REQUIRE(c.n_agents == 4);
+	CHECK(c.agents[0].def == agent_table_find("claude-code"));
+	CHECK_INT(c.agents[0].def->kind, AGENT_KIND_INSTALLED);
+	CHECK(c.agents[1].def == agent_job_file_def(AGENT_KIND_USER));
+	CHECK(c.agents[2].def == agent_job_file_def(AGENT_KIND_HOST));
+	CHECK_INT(c.agents[3].def->kind, AGENT_KIND_ORACLE); /* {} */
+	job_overrides_init(&o);
+	REQUIRE(set_flags(&o, models_only, &err) == 0);
+	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(c.n_agents == 4);
+	CHECK_INT(c.agents[2].def->kind, AGENT_KIND_HOST);
+	job_overrides_release(&o);
+	job_config_release(&c);
+
+	job_config_init(&c);
+	REQUIRE(job_config_load("testdata/job/valid/all-fields.yaml", &c, &err) == 0);
+	job_overrides_init(&o);
+	REQUIRE(set_flags(&o, from_file, &err) == 0);
+	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(c.n_agents == 1);
+	CHECK_INT(c.agents[0].def->kind, AGENT_KIND_HOST);
+	job_overrides_release(&o);
+	job_config_release(&c);
+
+	job_config_init(&c);
+	REQUIRE(job_config_load("testdata/job/valid/all-fields.yaml", &c, &err) == 0);
+	job_overrides_init(&o);
+	REQUIRE(set_flags(&o, builtin, &err) == 0);
+	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(c.n_agents == 1);
+	CHECK(c.agents[0].def == agent_table_find("nop"));
+	job_overrides_release(&o);
+	job_config_release(&c);
+}
+
 TEST(job_filters_without_a_dataset_and_empty_jobs_are_refused)
 {
 	static const char *const filter[] = {"-t", "hello-*", NULL, NULL};

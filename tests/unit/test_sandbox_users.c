@@ -8,6 +8,7 @@
 #include "rollout/fs.h"
 
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -156,4 +157,21 @@ TEST(subordinate_id_ranges)
 	CHECK(subid_parse(subuid, 1003, "carol", &r) < 0); /* empty range */
 	CHECK(subid_parse(subuid, 1004, NULL, &r) < 0);
 	CHECK(subid_parse("", 0, "root", &r) < 0);
+}
+
+/* userns_rm_rf: a child (util/proc, a function run in it) enters a user
+ * namespace, waits for its id maps, removes the tree; an error ends it cleanly. */
+TEST(userns_rm_rf_removes_a_tree)
+{
+	struct err err = {0};
+	const char *top = tdir("tree/a/b");
+
+	REQUIRE(write_file(tfmt("%s/f", top), "x", 1, 0600, &err) == 0);
+	if (userns_rm_rf(tpath("tree"), &err) < 0) {
+		if (strstr(err.msg, "no user namespace"))
+			test_skip("no user namespaces here");
+		test_fail_at(__FILE__, __LINE__, "%s", err.msg);
+		return;
+	}
+	CHECK(!path_exists(tpath("tree")));
 }

@@ -1,13 +1,13 @@
-/* Unit tests for src/image/tar*.c and inroot.c: reading what GNU tar writes, writing
+/* Unit tests for src/image/tar*.c and util/inroot.c: reading what GNU tar writes, writing
  * what it reads, base-256/PAX/GNU headers, malformed input, extraction of hostile
  * archives (nothing may appear outside the root), overlay whiteouts, host trees. */
 #include "harness.h"
-#include "image/inroot.h"
 #include "image/tar.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/inroot.h"
 #include "rollout/strbuf.h"
 #include "tree_compare.h"
 

@@ -58,40 +58,20 @@ int docker_endpoint_parse(const char *host, struct http_endpoint *ep, struct err
 		    "DOCKER_HOST=%s: unsupported scheme (use unix:///path or tcp://host:port)",
 		    host);
 	{
-		const char *slash = strchr(rest, '/');
-		_cleanup_free_ char *hostport =
-		    slash ? xstrndup(rest, (size_t)(slash - rest)) : xstrdup(rest);
-		char *colon;
+		_cleanup_free_ char *url = xasprintf("tcp://%s", rest);
+		struct http_url u;
+		size_t n;
 
-		if (hostport[0] == '[') { /* [v6]:port */
-			char *close = strchr(hostport, ']');
-
-			if (!close)
-				return err_set(err, EINVAL, "DOCKER_HOST=%s: bad IPv6 address",
-				               host);
-			*close = '\0';
-			ep->host = xstrdup(hostport + 1);
-			colon = close[1] == ':' ? close + 1 : NULL;
-		} else {
-			colon = strrchr(hostport, ':');
-			if (colon)
-				*colon = '\0';
-			ep->host = xstrdup(hostport);
-		}
-		ep->port = xstrdup(colon && colon[1] ? colon + 1 : "2375");
-		if (!ep->host[0]) {
-			http_endpoint_free(ep);
-			return err_set(err, EINVAL, "DOCKER_HOST=%s: no host", host);
-		}
-		for (const char *p = ep->port; *p; p++)
-			if (!isdigit((unsigned char)*p)) {
-				http_endpoint_free(ep);
-				return err_set(err, EINVAL, "DOCKER_HOST=%s: bad port", host);
-			}
+		if (http_url_parse(url, "2375", &u, err) < 0)
+			return err_wrap(err, "DOCKER_HOST=%s", host);
 		ep->kind = HTTP_TCP;
-		ep->base_path = xstrdup(slash && strcmp(slash, "/") != 0 ? slash : "");
-		if (*ep->base_path && ep->base_path[strlen(ep->base_path) - 1] == '/')
-			ep->base_path[strlen(ep->base_path) - 1] = '\0';
+		ep->host = steal_ptr(&u.host);
+		ep->port = steal_ptr(&u.port);
+		ep->base_path = xstrdup(strcmp(u.target, "/") != 0 ? u.target : "");
+		http_url_release(&u);
+		n = strlen(ep->base_path);
+		if (n && ep->base_path[n - 1] == '/')
+			ep->base_path[n - 1] = '\0';
 		ep->display = xasprintf("tcp://%s:%s%s", ep->host, ep->port, ep->base_path);
 	}
 	return 0;
@@ -249,27 +229,14 @@ char *docker_path(const struct docker_client *c, const char *fmt, ...)
 static int get_conn(struct docker_client *c, double deadline, struct http_conn **out,
                     struct err *err)
 {
-	if (c->pool) {
-		struct http_conn *p = c->pool;
-
-		c->pool = NULL;
-		if (http_conn_idle_ok(p)) {
-			*out = p;
-			return 0;
-		}
-		/* EOF on an idle keep-alive connection: the daemon went away. */
-		c->pool_lost = true;
-		http_conn_close(p);
-	}
-	return client_connect(c, deadline, out, err);
+	if (http_pool_get(&c->pool, &c->ep, deadline, out, err) < 0)
+		return connect_error(&c->ep, err);
+	return 0;
 }
 
 static void put_conn(struct docker_client *c, struct http_conn *conn, const struct http_response *r)
 {
-	if (!c->pool && http_response_reusable(r))
-		c->pool = conn;
-	else
-		http_conn_close(conn);
+	http_pool_put(&c->pool, conn, r);
 }
 
 /* A path for messages: without the version prefix. */
@@ -312,7 +279,7 @@ int docker_call(struct docker_client *c, const char *method, const char *path, c
 			/* The daemon closed a kept-alive connection as we used it: it has not
 			 * seen the request; try once on a new connection. */
 			if (reused && attempt == 0 && (code == ECONNRESET || code == EPIPE)) {
-				c->pool_lost = true;
+				c->pool.lost = true;
 				continue;
 			}
 			return err_wrap(err, "%s %s", method, short_path(c, path));
@@ -454,7 +421,7 @@ void docker_client_free(struct docker_client *c)
 {
 	if (!c)
 		return;
-	http_conn_close(c->pool);
+	http_pool_release(&c->pool);
 	http_endpoint_free(&c->ep);
 	free(c->server);
 	free(c);

@@ -4,7 +4,7 @@
 #ifndef ROLLOUT_DOCKER_API_H
 #define ROLLOUT_DOCKER_API_H
 
-#include "providers/docker/http.h"
+#include "rollout/http.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -29,10 +29,10 @@ struct docker_client {
 	int api_major, api_minor; /* negotiated */
 	char prefix[64];          /* "<base>/v1.41" */
 	int server_major, server_minor;
-	bool builder_v2;        /* the daemon recommends BuildKit (/_ping Builder-Version) */
-	char *server;           /* Server header of /_ping, for messages */
-	struct http_conn *pool; /* one kept-alive connection for JSON calls */
-	bool pool_lost;         /* a pooled connection was found dead (daemon restart?) */
+	bool builder_v2;       /* the daemon recommends BuildKit (/_ping Builder-Version) */
+	char *server;          /* Server header of /_ping, for messages */
+	struct http_pool pool; /* one kept-alive connection for JSON calls; pool.lost: a
+	                        * pooled connection was found dead (daemon restart?) */
 	double call_timeout;
 };
 

@@ -321,7 +321,7 @@ int docker_exec_run(struct docker_env *env, const struct docker_exec_spec *spec,
 		inbuf = xmalloc(STDIN_BUF);
 
 	for (;;) {
-		struct pollfd pfd[2] = {{.fd = conn->fd, .events = POLLIN}, {.fd = -1}};
+		struct pollfd pfd[2] = {{.fd = http_conn_fd(conn), .events = POLLIN}, {.fd = -1}};
 		double now = mono_now();
 		double until = kill_deadline ? kill_deadline : deadline;
 		int ms = 500;

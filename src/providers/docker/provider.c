@@ -49,7 +49,7 @@ int docker_container_gone(struct docker_env *env, struct err *err)
 	char orig[ERR_MSG_MAX];
 	struct err e2 = {0};
 	const cJSON *state;
-	bool restarted = env->daemon_lost || env->client->pool_lost;
+	bool restarted = env->daemon_lost || env->client->pool.lost;
 	int status;
 
 	snprintf(orig, sizeof(orig), "%s", err->msg);

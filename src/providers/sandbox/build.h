@@ -1,4 +1,4 @@
-/* Dockerfile builds on the sandbox runtime: the runner image/build.c executes its
+/* Dockerfile builds on the sandbox runtime: the runner image/build_steps.c executes its
  * steps with (one environment per RUN, COPY, ADD or WORKDIR step, its writable
  * layer kept as the step's layer), and the build of a task's environment/ that the
  * sandbox provider's start() does when the task has no prebuilt image. */

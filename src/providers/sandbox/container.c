@@ -16,6 +16,7 @@
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/log.h"
+#include "rollout/proc.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
 
@@ -358,7 +359,11 @@ pid_t sandbox_clone_init(const struct sandbox_plan *plan, int child_sync, int *p
 	a.plan_fd = plan_memfd(plan, err);
 	if (a.plan_fd < 0)
 		return -1;
-	/* No handler of ours may run on the child's borrowed stack. */
+	/* Not util/proc: the init is cloned into new namespaces (clone flags, a
+	 * pidfd, CLONE_VM|CLONE_VFORK on a borrowed stack), synchronises over a
+	 * socket and outlives this call as the environment's pid 1; its kill and
+	 * reap belong to the environment's teardown, not to a wait with a deadline.
+	 * No handler of ours may run on the child's borrowed stack. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (a.wait_mapped) {
@@ -532,49 +537,44 @@ char **strv_dup_or_empty(const char *const *v)
 /* pasta gives the namespace copies of the host's addresses and routes. It joins
  * the init's user and network namespaces by pid, so it is for unprivileged
  * users (as root it drops to nobody first and cannot). */
+/* Keeps the start of pasta's stderr, for the error message. */
+static void keep_msg(void *ctx, int stream, const char *buf, size_t n)
+{
+	char *msg = ctx;
+	size_t have = strlen(msg), room = 511 - have;
+
+	memcpy(msg + have, buf, n < room ? n : room);
+	msg[have + (n < room ? n : room)] = '\0';
+}
+
 static int start_pasta(pid_t init_pid, int userns, int netns, const char *pidfile, struct err *err)
 {
 	char pid[16], msg[512] = "";
-	int pe[2], st;
-	ssize_t n;
-	pid_t p;
+	const char *argv[] = {"pasta",    "--config-net",    "--quiet", "--pid",           pidfile,
+	                      "--userns", "/proc/self/fd/3", "--netns", "/proc/self/fd/4", NULL};
+	int extra[] = {userns, netns};
+	struct proc p = {
+	    .argv = argv,
+	    .no_stdin = true,
+	    .no_stdout = true,
+	    .err = -1,
+	    .on_output = keep_msg,
+	    .output_ctx = msg,
+	    .extra_fds = extra,
+	    .n_extra_fds = 2,
+	};
 
 	snprintf(pid, sizeof(pid), "%d", (int)init_pid);
-	if (pipe2(pe, O_CLOEXEC) < 0)
-		return err_sys(err, "pipe");
-	p = fork();
-	if (p < 0) {
-		close(pe[0]);
-		close(pe[1]);
-		return err_sys(err, "fork pasta");
-	}
-	if (p == 0) {
-		int nul = open("/dev/null", O_RDWR);
-
-		dup2(nul, 0);
-		dup2(nul, 1);
-		dup2(pe[1], 2);
-		dup2(userns, 3);
-		dup2(netns, 4);
-		execlp("pasta", "pasta", "--config-net", "--quiet", "--pid", pidfile, "--userns",
-		       "/proc/self/fd/3", "--netns", "/proc/self/fd/4", (char *)NULL);
-		_exit(127);
-	}
-	close(pe[1]);
 	/* pasta daemonizes once the namespace is configured. Joined through fds it
-	 * cannot see the namespace go away: the teardown stops it (--pid). */
-	if (waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		fcntl(pe[0], F_SETFL, O_NONBLOCK);
-		n = read(pe[0], msg, sizeof(msg) - 1);
-		msg[n > 0 ? n : 0] = '\0';
+	 * cannot see the namespace go away: the teardown stops it (--pid). Its
+	 * stderr is read until it exits, not until the daemon lets go of it. */
+	if (proc_run(&p, NULL) < 0 || p.signalled || p.exit_code != 0) {
 		for (char *c = msg; *c; c++)
 			if (*c == '\n')
 				*c = ' ';
-		close(pe[0]);
-		return err_set(err, EIO, "pasta --config-net %s failed (status %d): %s", pid, st,
-		               msg);
+		return err_set(err, EIO, "pasta --config-net %s failed (status %d): %s", pid,
+		               p.status, msg);
 	}
-	close(pe[0]);
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 /* Files between the host and an environment. Container paths are resolved inside
- * the environment's root (openat2 RESOLVE_IN_ROOT, no magic links), and every
+ * the environment's root (rollout/inroot.h: openat2 RESOLVE_IN_ROOT, no magic
+ * links, or the same walk in user space), and every
  * step below a resolved directory is an *at() call that never follows a symlink,
  * so a link planted by the agent cannot make rollout read or write a host file.
  * The host side of a download is a confined directory (rollout/confined.h):
@@ -12,6 +13,7 @@
 #include "rollout/confined.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/inroot.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
 
@@ -26,55 +28,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RESOLVE_ROOT (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
 #define MAX_DEPTH 128
 
 /* O_PATH directory fd of path inside the root, creating missing components. */
 static int root_open_dir(int root_fd, const char *path, bool create, mode_t mode, struct err *err)
 {
-	struct strbuf prefix = STRBUF_INIT;
-	const char *p = path;
-	int cur = sys_openat2(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_ROOT);
+	int fd;
 
-	if (cur < 0)
-		return err_sys(err, "open the environment's root");
-	sb_adds(&prefix, ".");
-	while (*p) {
-		const char *e = strchr(p, '/');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		_cleanup_free_ char *comp = xstrndup(p, n);
-		int next;
-
-		p += n;
-		while (*p == '/')
-			p++;
-		if (n == 0 || strcmp(comp, ".") == 0)
-			continue;
-		sb_addc(&prefix, '/');
-		sb_adds(&prefix, comp);
-		next = sys_openat2(root_fd, prefix.buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
-		                   RESOLVE_ROOT);
-		if (next < 0 && errno == ENOENT && create && strcmp(comp, "..") != 0) {
-			if (mkdirat(cur, comp, mode) < 0 && errno != EEXIST) {
-				err_sys(err, "mkdir %s", path);
-				goto fail;
-			}
-			next = sys_openat2(root_fd, prefix.buf, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
-			                   RESOLVE_ROOT);
-		}
-		if (next < 0) {
-			err_sys(err, "%s", path);
-			goto fail;
-		}
-		close(cur);
-		cur = next;
-	}
-	sb_release(&prefix);
-	return cur;
-fail:
-	close(cur);
-	sb_release(&prefix);
-	return -1;
+	if (create)
+		return inroot_mkdirs(root_fd, path, mode, NULL, err);
+	fd = inroot_open(root_fd, path, O_PATH | O_DIRECTORY, 0);
+	if (fd < 0)
+		return err_sys(err, "%s", path);
+	return fd;
 }
 
 int root_mkdir_p(int root_fd, const char *env_path, mode_t mode, struct err *err)
@@ -378,8 +344,7 @@ int copy_upload(int root_fd, int host_fd, const char *env_path, unsigned flags, 
 int copy_download(int root_fd, const char *env_path, const struct cdir *dest, const char *dest_rel,
                   const struct copy_limits *lim, struct copy_report *rep, struct err *err)
 {
-	_cleanup_close_ int src =
-	    sys_openat2(root_fd, env_path, O_PATH | O_CLOEXEC, 0, RESOLVE_ROOT);
+	_cleanup_close_ int src = inroot_open(root_fd, env_path, O_PATH, 0);
 	struct copy_report dummy = {0};
 	struct copier c = {.download = true, .lim = lim, .rep = rep ? rep : &dummy};
 	struct stat st;

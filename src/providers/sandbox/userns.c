@@ -8,6 +8,7 @@
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/fs.h"
+#include "rollout/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 int subid_parse(const char *text, unsigned long id, const char *name, struct subid_range *out)
@@ -89,37 +89,24 @@ bool userns_subid_ranges(struct subid_range *uids, struct subid_range *gids)
 	       lookup("/etc/subgid", getegid(), name, gids) == 0;
 }
 
-/* newuidmap PID 0 ID 1 1 START COUNT (the setuid helpers check the ranges). */
+/* newuidmap PID 0 ID 1 1 START COUNT (the setuid helpers check the ranges). Not
+ * cancellable: a signal (cancellation) does not leave the helper unreaped. */
 static int run_map_helper(const char *prog, pid_t pid, unsigned long id,
                           const struct subid_range *r, struct err *err)
 {
-	char a[6][24];
-	int st = 0;
-	pid_t c, r_;
+	char a[7][24];
+	const char *argv[] = {prog, a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL};
+	struct proc p = {.argv = argv, .no_stdin = true, .no_stdout = true};
 
 	snprintf(a[0], sizeof(a[0]), "%d", (int)pid);
 	snprintf(a[1], sizeof(a[1]), "0");
 	snprintf(a[2], sizeof(a[2]), "%lu", id);
 	snprintf(a[3], sizeof(a[3]), "1");
 	snprintf(a[4], sizeof(a[4]), "1");
-	snprintf(a[5], sizeof(a[5]), "%lu %lu", r->start, r->count);
-	c = fork();
-	if (c < 0)
-		return err_sys(err, "fork %s", prog);
-	if (c == 0) {
-		char start[24], count[24];
-		int nul = open("/dev/null", O_RDWR);
-
-		sscanf(a[5], "%23s %23s", start, count);
-		dup2(nul, 0);
-		dup2(nul, 1);
-		execlp(prog, prog, a[0], a[1], a[2], a[3], a[4], start, count, (char *)NULL);
-		_exit(127);
-	}
-	while ((r_ = waitpid(c, &st, 0)) < 0 && errno == EINTR)
-		; /* a signal (cancellation) does not leave the helper unreaped */
-	if (r_ < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return err_set(err, EPERM, "%s %s failed (status %d)", prog, a[0], st);
+	snprintf(a[5], sizeof(a[5]), "%lu", r->start);
+	snprintf(a[6], sizeof(a[6]), "%lu", r->count);
+	if (proc_run(&p, NULL) < 0 || p.signalled || p.exit_code != 0)
+		return err_set(err, EPERM, "%s %s failed (status %d)", prog, a[0], p.status);
 	return 0;
 }
 
@@ -154,10 +141,34 @@ int userns_write_maps(pid_t pid, bool ranges, struct err *err)
 	return write_proc(pid, "uid_map", m, err);
 }
 
+/* The child of userns_rm_rf: a user namespace of its own, then, once the
+ * parent wrote its id maps, the removal as its root. */
+struct rm_child {
+	const char *path;
+	int ready, go;               /* the child's ends */
+	int parent_ready, parent_go; /* the parent's (a fn child does not exec: close them) */
+};
+
+static int rm_in_userns(void *arg)
+{
+	struct rm_child *c = arg;
+	char b = 0;
+
+	close(c->parent_ready);
+	close(c->parent_go);
+	if (unshare(CLONE_NEWUSER) < 0 || write(c->ready, "r", 1) != 1)
+		return 2;
+	close(c->ready);
+	if (read(c->go, &b, 1) != 1 || b != 'g')
+		return 3;
+	return rm_rf(c->path, NULL) == 0 ? 0 : 4;
+}
+
 int userns_rm_rf(const char *path, struct err *err)
 {
-	int ready[2], go[2], st, rc = -1;
-	pid_t c;
+	int ready[2], go[2], rc = -1;
+	struct rm_child c = {.path = path};
+	struct proc p = {.fn = rm_in_userns, .arg = &c};
 	char b = 0;
 
 	if (pipe2(ready, O_CLOEXEC) < 0)
@@ -167,35 +178,32 @@ int userns_rm_rf(const char *path, struct err *err)
 		close(ready[1]);
 		return err_sys(err, "pipe");
 	}
-	c = fork();
-	if (c == 0) {
-		close(ready[0]);
-		close(go[1]);
-		if (unshare(CLONE_NEWUSER) < 0 || write(ready[1], "r", 1) != 1)
-			_exit(2);
-		if (read(go[0], &b, 1) != 1 || b != 'g')
-			_exit(3);
-		_exit(rm_rf(path, NULL) == 0 ? 0 : 4);
+	c.ready = ready[1];
+	c.go = go[0];
+	c.parent_ready = ready[0];
+	c.parent_go = go[1];
+	if (proc_start(&p, err) < 0) {
+		close(ready[1]);
+		close(go[0]);
+		goto out;
 	}
 	close(ready[1]);
 	close(go[0]);
-	if (c < 0) {
-		err_sys(err, "fork");
-	} else if (read(ready[0], &b, 1) != 1) {
+	if (read(ready[0], &b, 1) != 1)
 		err_set(err, EPERM, "remove %s: no user namespace", path);
-	} else if (userns_write_maps(c, true, err) == 0 && write(go[1], "g", 1) == 1) {
-		close(go[1]);
-		go[1] = -1;
-		if (waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0)
-			rc = 0;
-		else
+	else if (userns_write_maps(p.pid, true, err) == 0 && write(go[1], "g", 1) == 1)
+		rc = 0;
+	close(go[1]);
+	go[1] = -1;
+	/* Without "g" (an error above) the child's read ends at EOF and it exits. */
+	if (proc_finish(&p, rc == 0 ? err : NULL) < 0 || (rc == 0 && p.exit_code != 0)) {
+		if (rc == 0)
 			err_set(err, EPERM, "remove %s inside a user namespace failed", path);
-		c = -1;
+		rc = -1;
 	}
+out:
 	close(ready[0]);
 	if (go[1] >= 0)
 		close(go[1]);
-	if (c > 0)
-		waitpid(c, NULL, 0);
 	return rc;
 }

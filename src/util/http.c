@@ -1,6 +1,7 @@
-/* HTTP/1.1 client over AF_UNIX or TCP for the Docker Engine API: request writing,
- * bounded response parsing, chunked and length bodies, keep-alive and hijacking. */
-#include "providers/docker/http.h"
+/* rollout's HTTP/1.1 client: URLs, transports (sockets; TLS plugs in as another
+ * table of ops), request writing, bounded response parsing, chunked, length and
+ * close-delimited bodies, keep-alive pools, hijacking, and GET with redirects. */
+#include "rollout/http.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -96,6 +97,24 @@ int http_wait_fd(int fd, short events, double deadline, const char *what, struct
 	return wait_fd(fd, events, deadline, what, NULL, err);
 }
 
+/* Wait on a connection: its deadline, or its idle timeout when that comes first
+ * (a wait starts when a read or write could not move a byte). */
+static int conn_wait(struct http_conn *c, short events, double deadline, const char *what,
+                     short *revents, struct err *err)
+{
+	double idle = c->idle_timeout > 0 ? mono_now() + c->idle_timeout : 0;
+
+	if (idle > 0 && (deadline <= 0 || idle < deadline)) {
+		if (wait_fd(c->fd, events, idle, what, revents, err) == 0)
+			return 0;
+		if (err->code == ETIMEDOUT)
+			return err_set(err, ETIMEDOUT, "%s: no data for %g s", what,
+			               c->idle_timeout);
+		return -1;
+	}
+	return wait_fd(c->fd, events, deadline, what, revents, err);
+}
+
 /* ---- connections ------------------------------------------------------------------- */
 
 static int set_nonblock(int fd)
@@ -135,7 +154,8 @@ static int connect_tcp(const struct http_endpoint *ep, double deadline, struct e
 	int rc = getaddrinfo(ep->host, ep->port, &hints, &res);
 
 	if (rc != 0)
-		return err_set(err, EHOSTUNREACH, "resolve %s: %s", ep->host, gai_strerror(rc));
+		return err_set(err, EHOSTUNREACH, "cannot resolve %s: %s", ep->host,
+		               gai_strerror(rc));
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
 		                ai->ai_protocol);
@@ -170,14 +190,56 @@ static int connect_tcp(const struct http_endpoint *ep, double deadline, struct e
 	return err_sys(err, "connect to %s:%s", ep->host, ep->port);
 }
 
+static ssize_t socket_read(struct http_conn *c, void *buf, size_t n)
+{
+	ssize_t r = read(c->fd, buf, n);
+
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		c->want = POLLIN;
+	return r;
+}
+
+static ssize_t socket_write(struct http_conn *c, const void *buf, size_t n)
+{
+	ssize_t w = send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		c->want = POLLOUT;
+	return w;
+}
+
+static int socket_close_write(struct http_conn *c)
+{
+	return shutdown(c->fd, SHUT_WR);
+}
+
+const struct http_transport http_socket_transport = {
+    .name = "socket",
+    .read = socket_read,
+    .write = socket_write,
+    .close_write = socket_close_write,
+};
+
 struct http_conn *http_conn_from_fd(int fd, const struct http_endpoint *ep)
 {
 	struct http_conn *c = xcalloc(1, sizeof(*c));
 
 	c->fd = fd;
-	c->ep = ep;
+	c->display = xstrdup(ep && ep->display ? ep->display : "socket");
+	c->tp = &http_socket_transport;
 	set_nonblock(fd);
 	return c;
+}
+
+void http_conn_set_transport(struct http_conn *c, const struct http_transport *tp, void *data)
+{
+	c->tp = tp;
+	c->tp_data = data;
+}
+
+int http_conn_fd(const struct http_conn *c)
+{
+	return c->fd;
 }
 
 int http_connect(const struct http_endpoint *ep, double deadline, struct http_conn **out,
@@ -195,8 +257,11 @@ void http_conn_close(struct http_conn *c)
 {
 	if (!c)
 		return;
+	if (c->tp && c->tp->close)
+		c->tp->close(c);
 	if (c->fd >= 0)
 		close(c->fd);
+	free(c->display);
 	free(c->buf);
 	free(c);
 }
@@ -206,16 +271,21 @@ void cleanup_http_connp(struct http_conn **c)
 	http_conn_close(*c);
 }
 
+static size_t tp_pending(const struct http_conn *c)
+{
+	return c->tp->pending ? c->tp->pending(c) : 0;
+}
+
 size_t http_conn_buffered(const struct http_conn *c)
 {
-	return c->end - c->start;
+	return c->end - c->start + tp_pending(c);
 }
 
 bool http_conn_idle_ok(struct http_conn *c)
 {
 	struct pollfd p = {.fd = c->fd, .events = POLLIN};
 
-	if (c->broken || c->peer_closed || c->start != c->end)
+	if (c->broken || c->peer_closed || c->start != c->end || tp_pending(c))
 		return false;
 	/* Readable while idle means EOF, an error, or bytes nobody asked for. */
 	return poll(&p, 1, 0) == 0;
@@ -254,7 +324,7 @@ static ssize_t fill(struct http_conn *c, double deadline, struct err *err)
 	if (c->max_read && room > c->max_read)
 		room = c->max_read;
 	for (;;) {
-		ssize_t n = read(c->fd, c->buf + c->end, room);
+		ssize_t n = c->tp->read(c, c->buf + c->end, room);
 
 		if (n > 0) {
 			c->end += (size_t)n;
@@ -268,9 +338,10 @@ static ssize_t fill(struct http_conn *c, double deadline, struct err *err)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			c->broken = true;
-			return err_sys(err, "read from %s", c->ep ? c->ep->display : "socket");
+			return err_sys(err, "read from %s", c->display);
 		}
-		if (wait_fd(c->fd, POLLIN, deadline, "read response", NULL, err) < 0)
+		if (conn_wait(c, c->want ? c->want : POLLIN, deadline, "read response", NULL, err) <
+		    0)
 			return -1;
 	}
 }
@@ -286,7 +357,7 @@ static int write_all_duplex(struct http_conn *c, const void *data, size_t n, dou
 
 	while (n > 0) {
 		short revents = 0;
-		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
+		ssize_t w = c->tp->write(c, p, n);
 
 		if (w > 0) {
 			p += w;
@@ -297,10 +368,10 @@ static int write_all_duplex(struct http_conn *c, const void *data, size_t n, dou
 			continue;
 		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			c->broken = true;
-			return err_sys(err, "write to %s", c->ep ? c->ep->display : "socket");
+			return err_sys(err, "write to %s", c->display);
 		}
-		if (wait_fd(c->fd, POLLOUT | (c->peer_closed ? 0 : POLLIN), deadline,
-		            "write request", &revents, err) < 0)
+		if (conn_wait(c, (c->want ? c->want : POLLOUT) | (c->peer_closed ? 0 : POLLIN),
+		              deadline, "write request", &revents, err) < 0)
 			return -1;
 		if (!c->peer_closed && (revents & (POLLIN | POLLHUP)) && !(revents & POLLOUT) &&
 		    fill(c, deadline, err) < 0)
@@ -846,7 +917,7 @@ ssize_t http_raw_next(struct http_conn *c, const uint8_t **data, size_t max, dou
 ssize_t http_raw_write_some(struct http_conn *c, const void *data, size_t n, struct err *err)
 {
 	for (;;) {
-		ssize_t w = send(c->fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t w = c->tp->write(c, data, n);
 
 		if (w >= 0)
 			return w;
@@ -854,13 +925,13 @@ ssize_t http_raw_write_some(struct http_conn *c, const void *data, size_t n, str
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return 0;
-		return err_sys(err, "write to %s", c->ep ? c->ep->display : "socket");
+		return err_sys(err, "write to %s", c->display);
 	}
 }
 
 int http_raw_close_write(struct http_conn *c, struct err *err)
 {
-	if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+	if (c->tp->close_write && c->tp->close_write(c) < 0 && errno != ENOTCONN)
 		return err_sys(err, "shutdown");
 	return 0;
 }
@@ -882,4 +953,294 @@ char *http_query_escape(const char *s)
 		}
 	}
 	return sb_detach(&sb);
+}
+
+/* ---- URLs ------------------------------------------------------------------------------ */
+
+void http_url_release(struct http_url *u)
+{
+	free(u->scheme);
+	free(u->host);
+	free(u->port);
+	free(u->authority);
+	free(u->target);
+	memset(u, 0, sizeof(*u));
+}
+
+static int url_fail(struct http_url *u, struct err *err, const char *msg)
+{
+	http_url_release(u);
+	return err_set(err, EINVAL, "%s", msg);
+}
+
+int http_url_parse(const char *url, const char *default_port, struct http_url *u, struct err *err)
+{
+	const char *sep = strstr(url, "://"), *hp, *rest;
+	size_t n;
+	const char *colon;
+
+	memset(u, 0, sizeof(*u));
+	for (const char *p = url; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return err_set(err, EINVAL, "bad character in the URL");
+	if (!sep || sep == url ||
+	    strspn(url, "abcdefghijklmnopqrstuvwxyz"
+	                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.") != (size_t)(sep - url))
+		return err_set(err, EINVAL, "not a URL (scheme://host/path)");
+	u->scheme = xstrndup(url, (size_t)(sep - url));
+	for (char *p = u->scheme; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	hp = sep + 3;
+	n = strcspn(hp, "/?#");
+	rest = hp + n;
+	u->authority = xstrndup(hp, n);
+	if (strchr(u->authority, '@'))
+		return url_fail(u, err, "credentials in the URL are not supported");
+	if (u->authority[0] == '[') {
+		const char *close = strchr(u->authority, ']');
+
+		if (!close || (close[1] && close[1] != ':'))
+			return url_fail(u, err, "bad IPv6 address");
+		u->host = xstrndup(u->authority + 1, (size_t)(close - u->authority - 1));
+		colon = close[1] == ':' ? close + 1 : NULL;
+	} else {
+		colon = strrchr(u->authority, ':');
+		u->host = xstrndup(u->authority,
+		                   colon ? (size_t)(colon - u->authority) : strlen(u->authority));
+	}
+	if (!*u->host)
+		return url_fail(u, err, "no host");
+	u->port = xstrdup(colon && colon[1] ? colon + 1 : default_port);
+	if (!*u->port || strlen(u->port) > 5 || strspn(u->port, "0123456789") != strlen(u->port) ||
+	    atoi(u->port) > 65535)
+		return url_fail(u, err, "bad port");
+	n = strcspn(rest, "#");
+	u->target = *rest == '/' ? xstrndup(rest, n) : xasprintf("/%.*s", (int)n, rest);
+	return 0;
+}
+
+bool http_url_same_origin(const struct http_url *a, const struct http_url *b)
+{
+	return strcmp(a->scheme, b->scheme) == 0 && strcasecmp(a->host, b->host) == 0 &&
+	       strcmp(a->port, b->port) == 0;
+}
+
+char *http_url_resolve(const struct http_url *base, const char *location)
+{
+	const char *sep = strstr(location, "://");
+
+	if (location[0] == '/' && location[1] != '/')
+		return xasprintf("%s://%s%s", base->scheme, base->authority, location);
+	if (sep && sep > location &&
+	    strspn(location, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.") ==
+	        (size_t)(sep - location))
+		return xstrdup(location);
+	return NULL;
+}
+
+void http_endpoint_from_url(const struct http_url *u, struct http_endpoint *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->kind = HTTP_TCP;
+	ep->host = xstrdup(u->host);
+	ep->port = xstrdup(u->port);
+	ep->base_path = xstrdup("");
+	ep->display = xasprintf("%s://%s", u->scheme, u->authority);
+}
+
+/* ---- keep-alive pool -------------------------------------------------------------------- */
+
+int http_pool_get(struct http_pool *p, const struct http_endpoint *ep, double deadline,
+                  struct http_conn **out, struct err *err)
+{
+	for (size_t i = p->n; i-- > 0;) {
+		struct http_conn *c = p->idle[i];
+
+		if (strcmp(c->display, ep->display) != 0)
+			continue;
+		memmove(&p->idle[i], &p->idle[i + 1], (p->n - i - 1) * sizeof(p->idle[0]));
+		p->n--;
+		if (http_conn_idle_ok(c)) {
+			*out = c;
+			return 0;
+		}
+		/* EOF on an idle keep-alive connection: the server went away. */
+		p->lost = true;
+		http_conn_close(c);
+	}
+	return http_connect(ep, deadline, out, err);
+}
+
+void http_pool_put(struct http_pool *p, struct http_conn *c, const struct http_response *r)
+{
+	size_t same = 0, limit = p->per_endpoint ? p->per_endpoint : 1;
+
+	for (size_t i = 0; i < p->n; i++)
+		same += strcmp(p->idle[i]->display, c->display) == 0;
+	if (r && http_response_reusable(r) && same < limit && p->n < HTTP_POOL_MAX)
+		p->idle[p->n++] = c;
+	else
+		http_conn_close(c);
+}
+
+struct http_conn *http_pool_peek(const struct http_pool *p)
+{
+	return p->n ? p->idle[0] : NULL;
+}
+
+void http_pool_release(struct http_pool *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		http_conn_close(p->idle[i]);
+	p->n = 0;
+}
+
+/* ---- GET with redirects ----------------------------------------------------------------- */
+
+static bool is_redirect(const struct http_response *r)
+{
+	return r->status >= 300 && r->status < 400 && r->status != 304 &&
+	       http_header(r, "Location");
+}
+
+/* One hop: connect (or reuse), send, read the head. A kept-alive connection the
+ * server closed as we used it has not seen the request: one retry on a new one. */
+static int get_hop(struct http_get *g, const struct http_url *u, bool send_auth, struct err *err)
+{
+	_cleanup_sb_ struct strbuf auth = STRBUF_INIT;
+	const char *extra[64];
+	size_t n = 0;
+	struct http_request req = {.method = "GET", .target = u->target, .host = u->authority};
+
+	for (const char *const *h = g->headers; h && *h && n < ARRAY_SIZE(extra) - 3; h++)
+		extra[n++] = *h;
+	if (send_auth && g->authorization) {
+		sb_addf(&auth, "Authorization: %s", g->authorization);
+		extra[n++] = auth.buf;
+	}
+	if (!g->pool)
+		extra[n++] = "Connection: close";
+	extra[n] = NULL;
+	req.headers = extra;
+	for (int attempt = 0;; attempt++) {
+		struct http_endpoint ep;
+		bool reused;
+		int rc;
+
+		http_endpoint_from_url(u, &ep);
+		rc = g->pool ? http_pool_get(g->pool, &ep, g->deadline, &g->conn, err)
+		             : http_connect(&ep, g->deadline, &g->conn, err);
+		http_endpoint_free(&ep);
+		if (rc < 0)
+			return -1;
+		reused = g->conn->requests > 0;
+		g->conn->idle_timeout = g->idle_timeout;
+		if (http_send_request(g->conn, &req, g->deadline, err) == 0 &&
+		    http_read_response(g->conn, &g->resp, false, g->deadline, err) == 0)
+			return 0;
+		http_conn_close(g->conn);
+		g->conn = NULL;
+		if (!reused || attempt > 0 || (err->code != ECONNRESET && err->code != EPIPE))
+			return -1;
+	}
+}
+
+/* The error of a hop, naming the URL; a deadline says how long it was. */
+static int get_fail(const struct http_get *g, const char *url, struct err *err)
+{
+	if (err->code == ETIMEDOUT && !strstr(err->msg, "no data for"))
+		return err_set(err, ETIMEDOUT, "%s: no answer within %g s", url, g->timeout);
+	return err_wrap(err, "%s", url);
+}
+
+static const char *scheme_port(const char *url)
+{
+	return strncasecmp(url, "https://", 8) == 0 ? "443" : "80";
+}
+
+/* Whether the redirect from `current` to `next` is followed; err says why not. */
+static int redirect_allowed(const struct http_get *g, int hops, const char *current,
+                            const char *location, const char *next, struct err *err)
+{
+	if (hops >= g->redirects.max)
+		return err_set(err, ELOOP, "%s: too many redirects", g->url);
+	if (!next)
+		return err_set(err, EPROTO, "%s: unsupported redirect to '%s'", current, location);
+	if (g->redirects.check)
+		return g->redirects.check(g->redirects.ctx, next, err);
+	if (!str_starts_with(next, "http://"))
+		return err_set(err, ENOTSUP, "%s: redirect to '%s' not followed", current, next);
+	return 0;
+}
+
+int http_get_open(struct http_get *g, struct err *err)
+{
+	struct http_url origin;
+	_cleanup_free_ char *current = xstrdup(g->url);
+
+	g->conn = NULL;
+	g->final_url = NULL;
+	memset(&g->resp, 0, sizeof(g->resp));
+	if (http_url_parse(g->url, scheme_port(g->url), &origin, err) < 0)
+		return err_wrap(err, "%s", g->url);
+	for (int hops = 0;; hops++) {
+		struct http_url u;
+		const char *location;
+		char *next;
+
+		if (http_url_parse(current, scheme_port(current), &u, err) < 0) {
+			http_url_release(&origin);
+			return err_wrap(err, "%s", current);
+		}
+		if (strcmp(u.scheme, "http") != 0) {
+			err_set(err, ENOTSUP, "%s: %s:// is not supported", current, u.scheme);
+			http_url_release(&u);
+			http_url_release(&origin);
+			return -1;
+		}
+		g->deadline = g->timeout > 0 ? mono_now() + g->timeout : 0;
+		/* Credentials go to the origin they were given for, never elsewhere. */
+		if (get_hop(g, &u, http_url_same_origin(&origin, &u), err) < 0) {
+			http_url_release(&u);
+			http_url_release(&origin);
+			return get_fail(g, current, err);
+		}
+		if (!is_redirect(&g->resp)) {
+			http_url_release(&u);
+			http_url_release(&origin);
+			g->final_url = steal_ptr(&current);
+			return 0;
+		}
+		location = http_header(&g->resp, "Location");
+		next = http_url_resolve(&u, location);
+		http_url_release(&u);
+		if (redirect_allowed(g, hops, current, location, next, err) < 0) {
+			free(next);
+			http_get_close(g);
+			http_url_release(&origin);
+			return -1;
+		}
+		/* The rest of a redirect's body is read when that keeps the connection. */
+		if (g->pool && http_discard_body(&g->resp, g->deadline, err) < 0)
+			err_clear(err);
+		http_get_close(g);
+		free(current);
+		current = next;
+	}
+}
+
+void http_get_close(struct http_get *g)
+{
+	if (g->conn) {
+		if (g->pool) {
+			g->conn->requests++;
+			http_pool_put(g->pool, g->conn, &g->resp);
+		} else {
+			http_conn_close(g->conn);
+		}
+	}
+	g->conn = NULL;
+	http_response_release(&g->resp);
+	free(g->final_url);
+	g->final_url = NULL;
 }

@@ -1,7 +1,9 @@
 /* Path resolution confined to a root directory fd (see inroot.h). */
-#include "image/inroot.h"
+#include "rollout/inroot.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
+#include "rollout/err.h"
+#include "rollout/fs.h"
 #include "rollout/strbuf.h"
 
 #include <errno.h>
@@ -12,12 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#ifndef SYS_openat2
-#define SYS_openat2 437
-#endif
 
 #define INROOT_MAX_SYMLINKS 40
 
@@ -26,20 +23,8 @@ static bool openat2_missing;
 
 static int open_with_openat2(int rootfd, const char *path, int flags, mode_t mode)
 {
-	struct open_how how = {
-	    .flags = (unsigned)(flags | O_CLOEXEC),
-	    .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-
-	/* EAGAIN: a concurrent rename raced with ".." resolution; retrying is safe. */
-	for (int tries = 0; tries < 32; tries++) {
-		long fd = syscall(SYS_openat2, rootfd, *path ? path : ".", &how, sizeof(how));
-
-		if (fd >= 0 || errno != EAGAIN)
-			return (int)fd;
-	}
-	return -1;
+	return fs_openat2(rootfd, *path ? path : ".", flags, mode,
+	                  RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 }
 
 struct walk {
@@ -231,4 +216,55 @@ const char *inroot_type_name(mode_t mode)
 		return "block device";
 	}
 	return "special file";
+}
+
+int inroot_mkdirs(int rootfd, const char *path, mode_t mode, const struct inroot_owner *owner,
+                  struct err *err)
+{
+	_cleanup_sb_ struct strbuf prefix = STRBUF_INIT;
+	int cur = inroot_open(rootfd, "", O_PATH | O_DIRECTORY, 0);
+
+	if (cur < 0)
+		return err_sys(err, "open the root");
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "/");
+		_cleanup_free_ char *comp = xstrndup(p, n);
+		int next;
+
+		p += n;
+		while (*p == '/')
+			p++;
+		if (n == 0 || strcmp(comp, ".") == 0)
+			continue;
+		sb_addf(&prefix, "/%s", comp);
+		/* Each prefix is resolved inside the root: the tree's links count. */
+		next = inroot_open(rootfd, prefix.buf, O_PATH | O_DIRECTORY, 0);
+		if (next < 0 && errno == ENOENT && strcmp(comp, "..") != 0) {
+			bool made = mkdirat(cur, comp, mode) == 0;
+
+			if (!made && errno != EEXIST) {
+				err_sys(err, "mkdir %s", prefix.buf);
+				goto fail;
+			}
+			/* Only what it made: an EEXIST here is a link leading out of the root
+			 * (resolved inside, it is missing), and fchmodat follows links. */
+			if (made && owner &&
+			    (fchownat(cur, comp, owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+			     fchmodat(cur, comp, mode, 0) < 0)) {
+				err_sys(err, "chown %s", prefix.buf);
+				goto fail;
+			}
+			next = inroot_open(rootfd, prefix.buf, O_PATH | O_DIRECTORY, 0);
+		}
+		if (next < 0) {
+			err_sys(err, "%s", prefix.buf);
+			goto fail;
+		}
+		close(cur);
+		cur = next;
+	}
+	return cur;
+fail:
+	close(cur);
+	return -1;
 }
