@@ -2,6 +2,7 @@
  * `rollout run`, and the agent, environment, timeout and verification flags that
  * `rollout run` and `rollout trial run` share (Harbor's spellings and meanings). */
 #include "cli/cli.h"
+#include "cli/job_overrides.h"
 #include "cli/options.h"
 #include "config/job.h"
 #include "config/registry.h"

@@ -1,6 +1,7 @@
 /* Declarative option tables: parsing, --help and suggestions come from the same rows;
  * the job flags (Harbor's) reach the job config and its config.json. */
 #include "cli/cli.h"
+#include "cli/job_overrides.h"
 #include "cli/options.h"
 #include "config/agent_names.h"
 #include "config/job.h"
@@ -381,7 +382,7 @@ TEST(job_flags_reach_config_json)
 	for (size_t i = 0; i < n; i += 2)
 		REQUIRE(cli_job_override_set(&o, argv[i], argv[i + 1], &err) == 0);
 	job_config_init(&c);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	j = job_config_to_json(&c);
 	agent = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "agents"), 0);
 	kw = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(agent, "kwargs"));
@@ -435,7 +436,7 @@ TEST(job_flags_gpus_are_refused)
 	job_config_init(&c);
 	REQUIRE(cli_job_override_set(&o, "-p", "test-dataset", &err) == 0);
 	REQUIRE(cli_job_override_set(&o, "--override-gpus", "1", &err) == 0);
-	CHECK(job_config_apply_overrides(&c, &o, &err) < 0);
+	CHECK(job_overrides_apply(&c, &o, &err) < 0);
 	CHECK_CONTAINS(err.msg, "neither provider gives environments GPUs");
 	job_overrides_release(&o);
 	job_config_release(&c);
