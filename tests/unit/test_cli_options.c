@@ -7,6 +7,7 @@
 #include "config/job.h"
 #include "config_testdata.h"
 #include "harness.h"
+#include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/json.h"
@@ -442,16 +443,51 @@ TEST(job_flags_gpus_are_refused)
 	job_config_release(&c);
 }
 
-/* -a's help names the built-in agents: every row of the agent table. */
+/* -a's help, made from the agent table at --help time, names every row of it. */
 TEST(agent_help_lists_every_builtin_agent)
 {
-	const struct cli_option *agent = NULL;
+	char *buf = NULL, *row, *end;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
 
-	for (const struct cli_option *o = job_agent_env_options;
-	     o->long_name || o->heading || o->include; o++)
-		if (o->long_name && !strcmp(o->long_name, "agent"))
-			agent = o;
-	REQUIRE(agent != NULL);
+	cli_options_help(f, job_agent_env_options);
+	fclose(f);
+	row = strstr(buf, "  -a, --agent NAME ");
+	REQUIRE(row != NULL);
+	end = strstr(row + 1, "\n  -");
+	REQUIRE(end != NULL);
+	*end = 0;
 	for (const struct agent_def *a = agent_table; a->name; a++)
-		CHECK_CONTAINS(agent->help, a->name);
+		CHECK_CONTAINS(row, a->name);
+	CHECK_CONTAINS(row, "or one the job file\n");
+	free(buf);
+}
+
+static char *long_help(void)
+{
+	return xstrdup("one two three four five six seven eight nine ten eleven twelve thirteen "
+	               "fourteen fifteen-sixteen-seventeen-eighteen-nineteen-twenty-twentyone-x");
+}
+
+static const struct cli_option made_help_table[] = {
+    CLI_OPT('z', "zeta", NULL, NULL, NULL, cli_opt_true, 0, .help_fn = long_help),
+    CLI_END,
+};
+
+/* A help_fn's paragraph is wrapped at words to 53 columns (a longer word stands alone)
+ * and aligned as the hand-wrapped texts are. */
+TEST(options_help_fn_is_wrapped)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	cli_options_help(f, made_help_table);
+	fclose(f);
+	CHECK_CONTAINS(
+	    buf, "  -z, --zeta                   one two three four five six seven eight nine ten\n"
+	         "                               eleven twelve thirteen fourteen\n"
+	         "                               "
+	         "fifteen-sixteen-seventeen-eighteen-nineteen-twenty-twentyone-x\n");
+	free(buf);
 }
