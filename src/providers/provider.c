@@ -57,6 +57,11 @@ const struct provider_ops *provider_each(size_t n)
 	return NULL;
 }
 
+const struct provider_ops *provider_level_each(size_t i)
+{
+	return i < ARRAY_SIZE(providers) ? providers[i].ops : NULL;
+}
+
 const char *provider_names_or(void)
 {
 	static char names[256];

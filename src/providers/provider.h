@@ -134,6 +134,8 @@ struct copy_report {
 	bool truncated; /* max_bytes was reached */
 };
 
+struct host_needs;
+
 struct provider_ops {
 	const char *name;
 	/* true when the /logs directories are bind mounts (no download needed in collect). */
@@ -152,6 +154,10 @@ struct provider_ops {
 	bool gc_must_succeed;
 	const char *image_place;
 	const char *image_provide[2];
+	/* What it needs of the host (the probes of providers/probe.h, required or
+	 * optional) and how `rollout doctor` and the preflight's messages name it.
+	 * Every level of the table has one. */
+	const struct host_needs *host_needs;
 
 	/* Optional (may be NULL): process-wide work done once before trial workers are
 	 * forked (compiled filters, host probes), which every worker then inherits. */
@@ -218,6 +224,9 @@ const struct provider_ops *provider_for(const char *type, const char *isolation,
 /* Each environment type's provider at full isolation, in table order, then NULL:
  * what `rollout gc`, `env ls` and `tasks check` go through. */
 const struct provider_ops *provider_each(size_t i);
+/* Every level of every type (each LEVEL row of the table), in table order, then
+ * NULL: what `rollout doctor` and the preflight's "what works here" go through. */
+const struct provider_ops *provider_level_each(size_t i);
 /* The types' names for messages and usage: "sandbox or docker". */
 const char *provider_names_or(void);
 /* "unknown provider 'x' (sandbox or docker)" into err, EINVAL. */

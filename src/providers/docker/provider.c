@@ -5,6 +5,7 @@
  * from build.c. A kept environment (preserve_env) has restart policy
  * unless-stopped: that is what `rollout gc` leaves alone. */
 #include "providers/docker/docker.h"
+#include "providers/probe.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -701,6 +702,14 @@ static int docker_has_image(const char *ref, struct err *err)
 	return 0;
 }
 
+/* A reachable Docker daemon, nothing else of the host. */
+static const struct host_needs docker_host_needs = {
+    .name = "docker",
+    .how = "-e docker",
+    .refused = "the docker provider",
+    .need = {[PROBE_DOCKER] = NEED_REQ},
+};
+
 const struct provider_ops docker_provider = {
     .name = "docker",
     .logs_mounted = true,
@@ -708,6 +717,7 @@ const struct provider_ops docker_provider = {
     .gc_must_succeed = true,
     .image_place = "on the Docker daemon",
     .image_provide = {"`docker pull ", "` (or `docker load`)"},
+    .host_needs = &docker_host_needs,
     .prepare_image = docker_prepare_image,
     .start = docker_start,
     .exec = docker_provider_exec,

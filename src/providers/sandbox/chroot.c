@@ -469,7 +469,7 @@ int chroot_prepare(struct err *err)
 {
 	const struct sock_fprog *prog;
 
-	if (probe_require(LEVEL_CHROOT, err) < 0)
+	if (probe_require(&sandbox_chroot_host_needs, err) < 0)
 		return -1;
 	owner_not_dumpable();
 	cg_host_get();

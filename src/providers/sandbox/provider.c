@@ -271,7 +271,7 @@ static int sb_prepare(struct err *err)
 {
 	const struct sock_fprog *prog;
 
-	if (probe_require(LEVEL_SANDBOX, err) < 0)
+	if (probe_require(&sandbox_host_needs, err) < 0)
 		return -1;
 	cg_host_get();
 	net_prepare();
@@ -281,12 +281,55 @@ static int sb_prepare(struct err *err)
 	return sandbox_seccomp_prog(&prog, err);
 }
 
+/* The full sandbox: namespaces (a user namespace when not root), overlayfs, a new
+ * /proc and rollout's seccomp filter; cgroups, subordinate ids (not root) and
+ * project quotas when the host has them. */
+const struct host_needs sandbox_host_needs = {
+    .name = "sandbox",
+    .how = "-e sandbox (the default)",
+    .refused = "the sandbox's isolation",
+    .need =
+        {
+            [PROBE_USERNS] = NEED_REQ_USER,
+            [PROBE_MOUNTNS] = NEED_REQ,
+            [PROBE_PIDNS] = NEED_REQ,
+            [PROBE_NETNS] = NEED_REQ,
+            [PROBE_IPCNS] = NEED_REQ,
+            [PROBE_UTSNS] = NEED_REQ,
+            [PROBE_OVERLAY] = NEED_REQ,
+            [PROBE_PROCFS] = NEED_REQ,
+            [PROBE_SECCOMP] = NEED_REQ,
+            [PROBE_CGROUPS] = NEED_OPT,
+            [PROBE_SUBIDS] = NEED_OPT_USER,
+            [PROBE_QUOTA] = NEED_OPT,
+        },
+};
+
+/* --isolation chroot: chroot itself; the rest only makes it stronger. */
+const struct host_needs sandbox_chroot_host_needs = {
+    .name = "sandbox, chroot isolation",
+    .how = "--isolation chroot",
+    .refused = "--isolation chroot",
+    .caveat = "the container itself is the boundary: see docs/SANDBOX.md, \"Isolation "
+              "levels\", for what it does not protect",
+    .need =
+        {
+            [PROBE_SECCOMP] = NEED_OPT,
+            [PROBE_CGROUPS] = NEED_OPT,
+            [PROBE_QUOTA] = NEED_OPT,
+            [PROBE_CHROOT] = NEED_REQ,
+            [PROBE_SETID] = NEED_OPT,
+            [PROBE_MKNOD] = NEED_OPT,
+        },
+};
+
 const struct provider_ops sandbox_provider = {
     .name = "sandbox",
     .logs_mounted = true,
     .image_place = "in rollout's image store",
     .image_provide = {"`rollout image load ARCHIVE` or `rollout image import ROOTFS.tar --tag ",
                       "`"},
+    .host_needs = &sandbox_host_needs,
     .prepare = sb_prepare,
     .prepare_image = sb_prepare_image,
     .start = sb_start,
@@ -311,6 +354,7 @@ const struct provider_ops sandbox_provider = {
 const struct provider_ops sandbox_chroot_provider = {
     .name = "sandbox-chroot",
     .logs_mounted = false,
+    .host_needs = &sandbox_chroot_host_needs,
     .prepare = chroot_prepare,
     .prepare_image = chroot_prepare_image,
     .start = chroot_start,
@@ -368,6 +412,7 @@ static int copied_start(const char *ref, const struct env_config *cfg, struct en
 const struct provider_ops sandbox_copied_logs_provider = {
     .name = "sandbox-copied-logs",
     .logs_mounted = false,
+    .host_needs = &sandbox_host_needs,
     .prepare = sb_prepare,
     .prepare_image = sb_prepare_image,
     .start = copied_start,

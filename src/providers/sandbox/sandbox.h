@@ -64,6 +64,8 @@ int chroot_start_image(const struct env_config *cfg, const struct sandbox_image 
 /* The level's preflight: the host must let root chroot; warns once about
  * what runs without (cgroups, device nodes, seccomp). */
 int chroot_prepare(struct err *err);
+/* What each level needs of the host (providers/probe.h), in provider.c. */
+extern const struct host_needs sandbox_host_needs, sandbox_chroot_host_needs;
 /* Verification starts (the agent's processes are gone): /logs/verifier is
  * emptied and made anew inside the root (the agent could write it). */
 int chroot_open_verifier_dir(struct sandbox_env *env, struct err *err);
