@@ -130,7 +130,7 @@ demo: rollout
 fuzz: $(FUZZ_BINS)
 
 bench: rollout $(BENCH_BINS)
-	@bench/run.sh
+	@bench/bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

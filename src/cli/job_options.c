@@ -3,7 +3,7 @@
  * `rollout run` and `rollout trial run` share (Harbor's spellings and meanings). */
 #include "cli/cli.h"
 #include "cli/options.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "config/registry.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"

@@ -1,8 +1,8 @@
 /* rollout run [JOB.yaml] [flags]: load the job file, apply the flags, run the job. */
 #include "cli/cli.h"
 #include "cli/options.h"
-#include "config/job.h"
-#include "core/job.h"
+#include "config/job_config.h"
+#include "core/job_run.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/log.h"

@@ -208,7 +208,7 @@ struct provider_ops {
 	int (*has_image)(const char *ref, struct err *err);
 };
 
-/* The providers (providers/provider.c: one row per environment type of
+/* The providers (providers/providers.c: one row per environment type of
  * include/rollout/provider_table.h, one ops per isolation level). */
 /* By ops name: "sandbox", "sandbox-chroot", "docker" (and test-only ones). */
 const struct provider_ops *provider_find(const char *name);

@@ -2,8 +2,8 @@
  * the job flags (Harbor's) reach the job config and its config.json. */
 #include "cli/cli.h"
 #include "cli/options.h"
-#include "config/agent_names.h"
-#include "config/job.h"
+#include "config/agent_table.h"
+#include "config/job_config.h"
 #include "config_testdata.h"
 #include "harness.h"
 #include "rollout/cleanup.h"

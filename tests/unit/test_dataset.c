@@ -3,7 +3,7 @@
  * mode, names and symlink targets). */
 #include "cli/cli.h"
 #include "config/dataset.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "config/task.h"
 #include "config_testdata.h"
 #include "harness.h"

@@ -51,7 +51,7 @@ struct sandbox_image {
 /* Starts an environment on explicit layers (start() resolves the image first). */
 int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
                         struct sandbox_env **out, struct err *err);
-/* image.c: the task's image in the store, built first when it has none (*ref:
+/* sandbox_image.c: the task's image in the store, built first when it has none (*ref:
  * the reference to start); then an environment of it started at the given level. */
 int sandbox_image_prepare(const struct env_config *cfg, enum sandbox_isolation iso, char **ref,
                           struct err *err);
@@ -375,7 +375,7 @@ int userns_write_maps(pid_t pid, bool ranges, struct err *err);
  * environment created with subordinate ids. */
 int userns_rm_rf(const char *path, struct err *err);
 
-/* exec.c */
+/* sandbox_exec.c */
 /* Makes the per-exec cgroup the next exec will use (none without cgroups). */
 void env_prepare_exec_cgroup(struct sandbox_env *env);
 void env_drop_exec_cgroup(struct sandbox_env *env);

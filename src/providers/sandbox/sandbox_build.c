@@ -1,7 +1,7 @@
-/* Dockerfile builds on the sandbox runtime (see build.h): each step's container is
+/* Dockerfile builds on the sandbox runtime (see sandbox_build.h): each step's container is
  * an ordinary environment started on the step's layers, with the builder's upper
  * directory and whole-file copy-up; stop kills it and leaves that directory. */
-#include "providers/sandbox/build.h"
+#include "providers/sandbox/sandbox_build.h"
 #include "image/context.h"
 #include "image/store.h"
 #include "providers/sandbox/sandbox.h"

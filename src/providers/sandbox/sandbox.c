@@ -1,7 +1,7 @@
 /* The sandbox provider: rollout's own daemonless runtime behind provider.h. */
 #include "providers/provider.h"
 #include "providers/probe.h"
-#include "providers/sandbox/build.h"
+#include "providers/sandbox/sandbox_build.h"
 #include "providers/sandbox/cgroup.h"
 #include "providers/sandbox/sandbox.h"
 #include "providers/sandbox/security.h"
@@ -327,7 +327,7 @@ const struct provider_ops sandbox_chroot_provider = {
     .gc = sb_gc,
 };
 
-/* Test-only, never named by a job (providers/provider.c: ROLLOUT_TEST_PROVIDER=
+/* Test-only, never named by a job (providers/providers.c: ROLLOUT_TEST_PROVIDER=
  * sandbox-copied-logs, or ROLLOUT_TEST_LOGS_COPIED=1 for the sandbox at full
  * isolation): the full sandbox with nothing bind-mounted at /logs. The three
  * directories live in the environment and the trial copies them out

@@ -1,8 +1,8 @@
 /* The docker provider: task environments as containers on a Docker daemon, driven
- * through the Engine API (api.c, http.c). Containers sleep under Docker's init
+ * through the Engine API (api.c, on util/http.c). Containers sleep under Docker's init
  * with rollout's own binary as the sleeper (helper.c); commands are execs
- * (exec.c); files move through the archive endpoints (archive.c); images come
- * from build.c. A kept environment (preserve_env) has restart policy
+ * (docker_exec.c); files move through the archive endpoints (docker_archive.c); images come
+ * from docker_build.c. A kept environment (preserve_env) has restart policy
  * unless-stopped: that is what `rollout gc` leaves alone. */
 #include "providers/docker/docker.h"
 #include "rollout/alloc.h"

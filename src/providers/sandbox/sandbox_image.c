@@ -1,10 +1,10 @@
 /* Glue between the image store and the sandbox: find the task's image in the
  * store, a task without a prebuilt image built from its environment/ first
- * (build.c) (prepare); then mark it in use by the environment (so a prune keeps
+ * (sandbox_build.c) (prepare); then mark it in use by the environment (so a prune keeps
  * it), and start the environment on its unpacked layers (start). */
 #include "image/store.h"
 #include "providers/provider.h"
-#include "providers/sandbox/build.h"
+#include "providers/sandbox/sandbox_build.h"
 #include "providers/sandbox/sandbox.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"

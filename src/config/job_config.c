@@ -1,7 +1,7 @@
 /* Job config: defaults, binding of YAML/JSON job files, command-line
  * overrides, Harbor-shaped JSON output and config diffs. */
-#include "config/job.h"
-#include "config/agent_names.h"
+#include "config/job_config.h"
+#include "config/agent_table.h"
 #include "config/registry.h"
 #include "config/task.h"
 #include "rollout/alloc.h"

@@ -1,7 +1,7 @@
 /* The job orchestrator: expands trials, runs each in a forked worker (a crash or hang
  * stays in its worker), at most n_concurrent_trials at once, retries with backoff,
  * forwards cancellation, resumes, and keeps the job's result.json current. */
-#include "core/job.h"
+#include "core/job_run.h"
 #include "agents/agent.h"
 #include "config/dataset.h"
 #include "config/dirhash.h"
