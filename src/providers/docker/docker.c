@@ -27,7 +27,7 @@
 
 static const char *const logs_targets[3] = {ENV_AGENT_DIR, ENV_VERIFIER_DIR, ENV_ARTIFACTS_DIR};
 
-static void env_free(struct docker_env *env)
+static void docker_env_free(struct docker_env *env)
 {
 	if (!env)
 		return;
@@ -425,7 +425,7 @@ static int docker_start(const char *ref, const struct env_config *cfg, struct en
 	return 0;
 fail:
 	err_wrap(err, "docker environment %s", cfg->env_name);
-	env_free(env);
+	docker_env_free(env);
 	return -1;
 }
 
@@ -457,13 +457,13 @@ static int docker_stop(struct environment *handle, bool destroy, struct err *err
 			docker_env_error(env, status, err);
 	}
 	http_cancel_release();
-	env_free(env);
+	docker_env_free(env);
 	return rc;
 }
 
 static void docker_release(struct environment *env)
 {
-	env_free(docker_env_of(env));
+	docker_env_free(docker_env_of(env));
 }
 
 static cJSON *list_containers(struct docker_client *c, const char *label_filter, struct err *err)
@@ -546,7 +546,7 @@ static int docker_open(const char *name, struct environment **out, struct err *e
 	*out = &env->base;
 	return 0;
 fail:
-	env_free(env);
+	docker_env_free(env);
 	return -1;
 }
 

@@ -773,7 +773,7 @@ static int parent_go(struct sandbox_env *env, const struct sandbox_plan *plan,
 		err_sys(err, "environment %s: release the init", env->name);
 		goto out;
 	}
-	env_prepare_exec_cgroup(env);
+	sandbox_env_prepare_exec_cgroup(env);
 	rc = 0;
 out:
 	for (int i = 0; i < nfds; i++)
@@ -817,8 +817,8 @@ int sandbox_env_dir_create(struct sandbox_env *env, struct err *err)
 	return 0;
 }
 
-int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
-                        struct sandbox_env **out, struct err *err)
+int sandbox_start_layers(const struct env_config *cfg, const struct sandbox_image *img,
+                         struct sandbox_env **out, struct err *err)
 {
 	_cleanup_free_ char *home = NULL, *envs = NULL, *shared = NULL, *opts = NULL;
 	_cleanup_free_ char *upper = NULL, *work = NULL, *rootfs = NULL, *scratch = NULL;
@@ -838,7 +838,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	bool pasta, devpts_gid = false;
 
 	if (img->isolation == SANDBOX_CHROOT)
-		return chroot_start_image(cfg, img, out, err);
+		return chroot_start_layers(cfg, img, out, err);
 	if (sandbox_check_name(cfg->env_name, err) < 0)
 		return -1;
 	if (img->n_layers == 0)
@@ -873,7 +873,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	snprintf(hostname, sizeof(hostname), "%.63s", cfg->env_name);
 
 	if (sandbox_env_dir_create(env, err) < 0) {
-		env_free(env);
+		sandbox_env_free(env);
 		return -1;
 	}
 	/* Before anything is created in the directory: all of it inherits the
@@ -1004,6 +1004,6 @@ fail:
 	if ((pidfd = host_prep_join(&prep)) >= 0)
 		close(pidfd);
 	sandbox_start_cleanup(env, env->init_pid, env->pidfd);
-	env_free(env);
+	sandbox_env_free(env);
 	return -1;
 }
