@@ -708,6 +708,7 @@ const struct provider_ops docker_provider = {
     .gc_must_succeed = true,
     .image_place = "on the Docker daemon",
     .image_provide = {"`docker pull ", "` (or `docker load`)"},
+    .entry = docker_helper_entry,
     .prepare_image = docker_prepare_image,
     .start = docker_start,
     .exec = docker_provider_exec,

@@ -119,6 +119,9 @@ int docker_load_from_store(struct docker_client *c, const char *ref, double dead
 
 /* The host path of the static binary to mount at DOCKER_HELPER_PATH. */
 int docker_helper_host_path(char **out, struct err *err);
+/* ops.entry: runs the helper when this process was started as it (never returns
+ * then); returns at once otherwise. */
+void docker_helper_entry(void);
 /* Kill every process carrying marker (in its environment), the process group
  * and session of the marked session leader, and all their descendants, until
  * none is left. Host side (as root, in the daemon's pid namespace): only

@@ -180,7 +180,7 @@ static int skeleton(int root, const char *hostname, struct err *err)
 	return 0;
 }
 
-/* ---- The init (child side): runs before main(), see init_entry ---- */
+/* ---- The init (child side): runs before main(), see sandbox_init_entry ---- */
 
 static void __attribute__((noreturn)) child_die(int sync_fd, int code, const char *what)
 {

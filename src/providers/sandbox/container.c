@@ -254,12 +254,13 @@ void container_child(const struct sandbox_plan *plan)
  * namespace of its own (chroot.c). */
 #define INIT_CHROOT "chroot"
 
-/* Runs before main() in every program linking the sandbox (rollout, the tests,
- * the benchmarks): when this process is the init of an environment being
- * started (pid 1 of a new pid namespace, or at --isolation chroot any pid,
- * exec'd by init_exec below with the marker in an otherwise empty
- * environment) it reads the plan and never returns. */
-__attribute__((constructor)) static void init_entry(void)
+/* The sandbox's entry (ops.entry), run before main() by the constructor of
+ * providers/providers.c in every program that can start an environment
+ * (rollout, the tests, the benchmarks): when this process is the init of an
+ * environment being started (pid 1 of a new pid namespace, or at --isolation
+ * chroot any pid, exec'd by init_exec below with the marker in an otherwise
+ * empty environment) it reads the plan and never returns. */
+void sandbox_init_entry(void)
 {
 	static struct sock_fprog prog;
 	const char *marker = getenv(INIT_ENV);
@@ -324,7 +325,7 @@ static int init_exec(void *arg)
 	if (s < 0 || pl < 0 || dup2(s, INIT_SYNC_FD) < 0 || dup2(pl, INIT_PLAN_FD) < 0)
 		_exit(127);
 	sys_close_from(INIT_PLAN_FD + 1);
-	execve("/proc/self/exe", argv, envp);
+	execve(provider_entry_binary(), argv, envp);
 	child_fail(&e, errno, "exec the environment's init (/proc/self/exe)");
 	child_report(INIT_SYNC_FD, &e);
 }

@@ -303,6 +303,7 @@ const struct provider_ops sandbox_provider = {
     .list = sandbox_op_list,
     .gc = sandbox_op_gc,
     .has_image = sandbox_has_image,
+    .entry = sandbox_init_entry, /* the init of both levels */
 };
 
 /* --isolation chroot (chroot.c): the same environments on disk, reached the

@@ -301,6 +301,9 @@ struct sandbox_env *sandbox_env_new(const struct env_config *cfg, const struct s
 int sandbox_env_dir_create(struct sandbox_env *env, struct err *err);
 pid_t sandbox_clone_init(const struct sandbox_plan *plan, int child_sync, int *pidfd,
                          struct err *err);
+/* ops.entry: becomes the init sandbox_clone_init exec'd (never returns then);
+ * returns at once in any other process. */
+void sandbox_init_entry(void);
 int sandbox_listen_ctl(const struct sandbox_env *env, struct err *err);
 /* The child's SYNC_READY (want fds) or its error. */
 int sandbox_wait_ready(int sync_fd, int *fds, int want, struct err *err);
