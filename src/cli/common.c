@@ -2,7 +2,7 @@
  * about host variables that runs ask before a job starts. */
 #include "cli/cli.h"
 #include "core/hostenv.h"
-#include "core/job.h"
+#include "core/job_run.h"
 #include "providers/provider.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"

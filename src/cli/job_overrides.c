@@ -1,8 +1,8 @@
 /* struct job_overrides (job_overrides.h): the flags' values applied to a loaded job
  * config, winning over the file, through config/'s setters. */
 #include "cli/job_overrides.h"
-#include "config/agent_names.h"
-#include "config/job.h"
+#include "config/agent_table.h"
+#include "config/job_config.h"
 #include "config/registry.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"

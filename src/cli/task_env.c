@@ -4,7 +4,7 @@
  * removes it when the shell ends; otherwise its name and how to reach and remove it
  * are printed. */
 #include "cli/cli.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "config/task.h"
 #include "core/pids.h"
 #include "core/result.h"

@@ -2,7 +2,7 @@
  * accepts and the oracle solves (task.toml, instruction.md, environment/Dockerfile,
  * solution/solve.sh, tests/test.sh). */
 #include "cli/cli.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"

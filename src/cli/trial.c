@@ -1,11 +1,11 @@
 /* rollout trial run -p TASK [-a AGENT] [-e PROVIDER] ...: one trial, in this process,
  * and its outcome printed. */
-#include "core/trial.h"
 #include "cli/cli.h"
 #include "cli/job_overrides.h"
 #include "cli/options.h"
-#include "config/job.h"
-#include "core/job.h"
+#include "config/job_config.h"
+#include "core/job_run.h"
+#include "core/trial_run.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"

@@ -4,7 +4,7 @@
 #include "cli/cli.h"
 #include "cli/job_overrides.h"
 #include "config/dataset.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "config/task.h"
 #include "config_testdata.h"
 #include "harness.h"

@@ -3,8 +3,8 @@
  * diffs, and every file in testdata/job/. */
 #include "cli/cli.h"
 #include "cli/job_overrides.h"
-#include "config/agent_names.h"
-#include "config/job.h"
+#include "config/agent_table.h"
+#include "config/job_config.h"
 #include "config_testdata.h"
 #include "harness.h"
 #include "rollout/alloc.h"

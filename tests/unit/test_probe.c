@@ -2,7 +2,7 @@
  * isolation levels can run given the probes' results, what the table and the
  * JSON say, and the probes themselves on this host. Also the provider table's
  * lookup by type and isolation level. */
-#include "config/job.h"
+#include "config/job_config.h"
 #include "harness.h"
 #include "providers/probe.h"
 #include "providers/provider.h"

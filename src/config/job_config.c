@@ -1,8 +1,8 @@
 /* Job config: defaults, binding of YAML/JSON job files, the setters that
  * cli/job_overrides.c applies the flags through, Harbor-shaped JSON output and
  * config diffs. */
-#include "config/job.h"
-#include "config/agent_names.h"
+#include "config/job_config.h"
+#include "config/agent_table.h"
 #include "config/task.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"

@@ -49,6 +49,21 @@ const struct provider_ops *provider_find(const char *name)
 	return NULL;
 }
 
+/* The one code that runs before main() (src/main.c only dispatches): each
+ * provider's in-environment entry point, which does not return when this
+ * process is one of its programs (ops.entry). */
+__attribute__((constructor)) static void provider_entries(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(providers); i++)
+		if (providers[i].ops->entry)
+			providers[i].ops->entry();
+}
+
+const char *provider_entry_binary(void)
+{
+	return "/proc/self/exe";
+}
+
 const struct provider_ops *provider_each(size_t n)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(providers); i++)

@@ -7,7 +7,7 @@
 #ifndef ROLLOUT_CONFIG_JOB_H
 #define ROLLOUT_CONFIG_JOB_H
 
-#include "config/agent_names.h"
+#include "config/agent_table.h"
 #include "config/bind.h"
 #include "config/diag.h"
 #include "rollout/provider_table.h"
@@ -86,7 +86,7 @@ struct metric_config {
 };
 
 struct agent_config {
-	char *name; /* built-in (agent_names.h) or the name of a user-defined agent */
+	char *name; /* built-in (agent_table.h) or the name of a user-defined agent */
 	/* Set once when bound (file, default or -a): the agent's row in the agent table,
 	 * or its kind's row for an agent the job file defines. def->kind is the kind. */
 	const struct agent_def *def;
