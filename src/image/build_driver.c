@@ -317,6 +317,21 @@ static int expand_global(struct builder *b, const struct df_instr *in, const cha
 }
 
 /* The ARGs before the first FROM. */
+/* A --build-arg given for name replaces the ARG's default (*value) and counts
+ * as used; returns whether one was given. */
+bool build_arg_given(struct builder *b, const char *name, char **value)
+{
+	const char *given = build_strv_get_kv(&b->build_args, name);
+
+	if (!given)
+		return false;
+	free(*value);
+	*value = xstrdup(given);
+	if (!strv_contains(&b->used_args, name))
+		strv_push(&b->used_args, name);
+	return true;
+}
+
 int build_global_args(struct builder *b, size_t n, struct err *err)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -331,18 +346,11 @@ int build_global_args(struct builder *b, size_t n, struct err *err)
 			    eq ? xstrndup(in->args[k], (size_t)(eq - in->args[k]))
 			       : xstrdup(in->args[k]);
 			_cleanup_free_ char *name = NULL, *value = NULL;
-			const char *given;
 
 			if (expand_global(b, in, raw, &name, err) < 0 ||
 			    (eq && expand_global(b, in, eq + 1, &value, err) < 0))
 				return -1;
-			given = build_strv_get_kv(&b->build_args, name);
-			if (given) {
-				free(value);
-				value = xstrdup(given);
-				if (!strv_contains(&b->used_args, name))
-					strv_push(&b->used_args, name);
-			}
+			build_arg_given(b, name, &value);
 			if (value)
 				build_strv_set_kv(&b->global_args, name, value);
 		}

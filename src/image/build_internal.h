@@ -132,6 +132,7 @@ void build_set_item(cJSON *obj, const char *key, cJSON *v);
 void build_stage_vars(const struct stage *st, struct strv *out);
 cJSON *build_string_array(char *const *v, size_t n);
 const char *build_strv_get_kv(const struct strv *sv, const char *key);
+bool build_arg_given(struct builder *b, const char *name, char **value);
 void build_strv_set_kv(struct strv *sv, const char *key, const char *value);
 void build_tail_append(struct tail *t, struct strbuf *msg);
 void build_tail_push(struct tail *t);

@@ -181,7 +181,6 @@ static int do_arg(struct builder *b, struct stage *st, const struct df_instr *in
 	for (size_t i = 0; i < in->n_args; i++) {
 		_cleanup_free_ char *name = NULL, *value = NULL;
 		const char *eq = strchr(in->args[i], '=');
-		const char *given;
 		_cleanup_free_ char *raw_name =
 		    eq ? xstrndup(in->args[i], (size_t)(eq - in->args[i])) : xstrdup(in->args[i]);
 
@@ -189,13 +188,7 @@ static int do_arg(struct builder *b, struct stage *st, const struct df_instr *in
 			return -1;
 		if (eq && build_expand(b, st, in, eq + 1, &value, err) < 0)
 			return -1;
-		given = build_strv_get_kv(&b->build_args, name);
-		if (given) {
-			free(value);
-			value = xstrdup(given);
-			if (!strv_contains(&b->used_args, name))
-				strv_push(&b->used_args, name);
-		} else if (!eq) {
+		if (!build_arg_given(b, name, &value) && !eq) {
 			const char *g = build_strv_get_kv(&b->global_args, name);
 			const char *a = build_auto_arg(name);
 
