@@ -87,8 +87,7 @@ static bool is_file(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-static int add_ca_file(struct tls_config *cfg, const char *path, const char *what,
-                       struct err *err)
+static int add_ca_file(struct tls_config *cfg, const char *path, const char *what, struct err *err)
 {
 	char msg[128];
 	int rc = mbedtls_x509_crt_parse_file(&cfg->ca, path);
@@ -156,8 +155,9 @@ static int load_client_cert(struct tls_config *cfg, const struct tls_options *o,
 	int rc;
 
 	if (!o->cert_file != !o->key_file)
-		return err_set(err, EINVAL, "a TLS client certificate needs both a certificate "
-		                            "and a key file");
+		return err_set(err, EINVAL,
+		               "a TLS client certificate needs both a certificate "
+		               "and a key file");
 	rc = mbedtls_x509_crt_parse_file(&cfg->own_cert, o->cert_file);
 	if (rc != 0) {
 		tls_strerror(rc, msg, sizeof(msg));
@@ -179,9 +179,9 @@ static int load_client_cert(struct tls_config *cfg, const struct tls_options *o,
 
 static int config_load(struct tls_config *cfg, const struct tls_options *o, struct err *err)
 {
-	int rc = mbedtls_ssl_config_defaults(&cfg->conf, MBEDTLS_SSL_IS_CLIENT,
-	                                     MBEDTLS_SSL_TRANSPORT_STREAM,
-	                                     MBEDTLS_SSL_PRESET_DEFAULT);
+	int rc =
+	    mbedtls_ssl_config_defaults(&cfg->conf, MBEDTLS_SSL_IS_CLIENT,
+	                                MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
 
 	if (rc != 0)
 		return err_set(err, EIO, "TLS: cannot set up a client configuration (%d)", rc);
@@ -306,7 +306,8 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t n)
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
 			return MBEDTLS_ERR_SSL_WANT_READ;
 		t->saved_errno = errno;
-		return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
+		return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET
+		                           : MBEDTLS_ERR_NET_RECV_FAILED;
 	}
 }
 

@@ -190,8 +190,7 @@ static int fetch(const char *host, int port, struct tls_config *cfg, struct strb
 	return rc;
 }
 
-static struct tls_config *config(const char *ca, const char *cert, const char *key,
-                                 bool insecure)
+static struct tls_config *config(const char *ca, const char *cert, const char *key, bool insecure)
 {
 	const char *extra[] = {ca ? pem(ca) : NULL, NULL};
 	struct tls_options o = {.ca_file = extra[0], .insecure = insecure};
@@ -263,8 +262,8 @@ static void expect_rejected(const char *cert, const char *host, const char *reas
 	REQUIRE(server_start(&s, cert, NULL) == 0);
 	CHECK(fetch(host, s.port, cfg, &body, NULL, 0, &err) < 0);
 	CHECK_INT(err.code, EKEYREJECTED);
-	CHECK_CONTAINS(err.msg, tfmt("TLS handshake with %s:%d: certificate rejected", host,
-	                             s.port));
+	CHECK_CONTAINS(err.msg,
+	               tfmt("TLS handshake with %s:%d: certificate rejected", host, s.port));
 	CHECK_CONTAINS(err.msg, reason);
 	server_stop(&s);
 	tls_config_unref(cfg);
@@ -445,14 +444,14 @@ TEST(tls_plain_http_answer_is_named)
 	if (pid == 0) {
 		int fd = accept(l, NULL, NULL);
 		char buf[512];
-		static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+		static const char answer[] =
+		    "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
 
 		if (read(fd, buf, sizeof(buf)) < 0 || write(fd, answer, strlen(answer)) < 0)
 			_exit(1);
 		_exit(0);
 	}
-	REQUIRE(tls_config_new(&(struct tls_options){.insecure = true}, &ep.tls_config, &err) ==
-	        0);
+	REQUIRE(tls_config_new(&(struct tls_options){.insecure = true}, &ep.tls_config, &err) == 0);
 	ep.host = xstrdup("127.0.0.1");
 	ep.port = xasprintf("%d", port);
 	ep.display = xasprintf("https://127.0.0.1:%d", port);
