@@ -43,7 +43,7 @@ FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=build/rel/bench/%)
 HELPER_BINS := $(HELPER_SRCS:tests/helpers/%.c=build/rel/helpers/%)
 
-.PHONY: all deps deps-host test unit-tests test-bins fuzz bench clean format check-format demo
+.PHONY: all deps deps-host test unit-tests test-bins fuzz bench bench-bins clean format check-format demo
 .DELETE_ON_ERROR:
 
 all: rollout
@@ -130,8 +130,11 @@ demo: rollout
 
 fuzz: $(FUZZ_BINS)
 
-bench: rollout $(BENCH_BINS)
-	@bench/run.sh
+# bench-bins builds what `make bench` runs, without running it.
+bench-bins: rollout $(BENCH_BINS)
+
+bench: bench-bins
+	@bench/bench.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

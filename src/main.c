@@ -1,4 +1,7 @@
-/* rollout: argument dispatch to the subcommands in src/cli/. */
+/* rollout: argument dispatch to the subcommands in src/cli/. The one thing that
+ * runs before it is the constructor of src/providers/providers.c: the providers'
+ * in-environment programs (the sandbox's init, the docker helper) are this binary
+ * re-exec'd, and each provider's ops.entry takes over such a process there. */
 #include "cli/cli.h"
 
 #include <stdio.h>

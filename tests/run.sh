@@ -2,8 +2,8 @@
 # Runs rollout's test programs and prints one summary line:
 #   N passed, N failed, N skipped
 # Every program speaks TAP ("ok N - name", "not ok N - name", "... # SKIP why").
-#   tests/run.sh            all: unit (musl + ASan/UBSan), fuzz smoke, integration
-#   tests/run.sh --unit     unit tests only
+#   tests/run.sh            all: lint, unit (musl + ASan/UBSan), fuzz smoke, integration
+#   tests/run.sh --unit     lint and unit tests only
 #   TEST_ONLY=glob          only test programs whose name matches
 set -u
 cd "$(dirname "$0")/.."
@@ -46,6 +46,9 @@ run_prog() { # run_prog LABEL CMD...
 	printf '%-44s %4d passed %3d failed %3d skipped  %4ds\n' "$label" "$p" "$f" "$s" $((SECONDS - start))
 }
 
+for t in tests/lint/*.sh; do
+	[ -x "$t" ] && run_prog "lint/$(basename "$t" .sh)" "$t"
+done
 for t in build/rel/tests/test_*; do
 	[ -x "$t" ] && run_prog "unit/$(basename "$t")" "$t"
 done

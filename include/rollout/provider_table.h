@@ -1,6 +1,6 @@
 /* Every environment provider rollout has: the one list everything iterates.
  * config/ takes the types from it (enum env_type, the names environment.type and
- * -e accept, how config.json spells each for Harbor); providers/provider.c takes
+ * -e accept, how config.json spells each for Harbor); providers/providers.c takes
  * the ops of each isolation level; the commands (gc, env ls, tasks check, usage
  * and "unknown provider" messages) go through providers/provider.h. Properties
  * that commands act on are fields of struct provider_ops.

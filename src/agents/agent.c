@@ -16,7 +16,7 @@
 extern const struct agent_ops agent_oracle_ops, agent_nop_ops, agent_installed_ops, agent_user_ops,
     agent_host_ops;
 
-/* One row per kind: adding a kind adds its enum value (config/agent_names.h), its file
+/* One row per kind: adding a kind adds its enum value (config/agent_table.h), its file
  * in src/agents/ and its row here. */
 static const struct agent_ops *const kind_ops[AGENT_KIND_COUNT] = {
     [AGENT_KIND_ORACLE] = &agent_oracle_ops,       [AGENT_KIND_NOP] = &agent_nop_ops,

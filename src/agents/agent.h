@@ -1,12 +1,12 @@
 /* Agents: what attempts a task inside an environment. Which agents exist, and the
- * kind of each, is the table in config/agent_names.h; this module runs each kind:
+ * kind of each, is the table in config/agent_table.h; this module runs each kind:
  * oracle and nop (oracle.c), installed agents (installed.c: install script + run
  * command templates from their row), user-defined agents from the job file and
  * host-side agents that drive the environment through `rollout env exec` (custom.c). */
 #ifndef ROLLOUT_AGENT_H
 #define ROLLOUT_AGENT_H
 
-#include "config/agent_names.h"
+#include "config/agent_table.h"
 #include "providers/provider.h"
 
 #include <cjson/cJSON.h>
@@ -54,7 +54,7 @@ struct agent_context {
 };
 
 /* What one kind of agent does, in src/agents/<kind>.c. Each phase gets the agent's
- * row of the table (config/agent_names.h): a built-in's own, or its kind's row for an
+ * row of the table (config/agent_table.h): a built-in's own, or its kind's row for an
  * agent the job file defines (whose install/run/host_command are in ctx->custom). */
 struct agent_ops {
 	/* install phase (NULL: nothing to install) */

@@ -1,5 +1,5 @@
 /* Installed agents: a CLI installed in the environment by its row's install template
- * and run by its run template (the rows are data, in config/agent_names.c). The
+ * and run by its run template (the rows are data, in config/agent_table.c). The
  * helpers below also serve user-defined agents (agents/custom.c). */
 #include "agents/agent.h"
 #include "rollout/alloc.h"

@@ -71,10 +71,12 @@ struct cli_sub {
 	int (*fn)(int argc, char **argv);
 	const char *summary;
 };
-/* Parse a command that takes only -e/--provider and --help. Returns -1 to go on
- * (optind at the first operand), else the exit code to return (help, usage error). */
+/* Parse a command that takes only -e/--provider and --help: *provider (NULL when
+ * not given), the operands appended to *operands in order. Returns -1 to go on,
+ * else the exit code to return (help, usage error). */
+struct strv;
 int cli_provider_options(const char *cmd, int argc, char **argv, const char *usage,
-                         const char **provider);
+                         const char **provider, struct strv *operands);
 int cli_dispatch(const char *cmd, const struct cli_sub *subs, int argc, char **argv,
                  const char *usage);
 

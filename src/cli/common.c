@@ -2,7 +2,7 @@
  * about host variables that runs ask before a job starts. */
 #include "cli/cli.h"
 #include "core/hostenv.h"
-#include "core/job.h"
+#include "core/job_run.h"
 #include "providers/provider.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -89,13 +89,10 @@ static const struct cli_option provider_options[] = {
 };
 
 int cli_provider_options(const char *cmd, int argc, char **argv, const char *usage,
-                         const char **provider)
+                         const char **provider, struct strv *operands)
 {
-	_cleanup_strvs_ struct strv operands = STRV_INIT;
-
 	*provider = NULL;
-	/* The operands stay in argv from optind on, as getopt left them. */
-	return cli_parse(cmd, provider_options, argc, argv, provider, usage, NULL, &operands);
+	return cli_parse(cmd, provider_options, argc, argv, provider, usage, NULL, operands);
 }
 
 /* The list, then "Proceed? [y/N]" on the terminal: only "y" or "yes" goes on. */

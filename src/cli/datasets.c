@@ -1,6 +1,6 @@
 /* rollout datasets list|download: registry datasets (Harbor's registry.json). */
 #include "cli/cli.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "config/registry.h"
 #include "core/fetch.h"
 #include "rollout/alloc.h"

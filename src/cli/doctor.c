@@ -44,12 +44,7 @@ int cmd_doctor(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	hp = host_probe(true);
-	for (int l = 0; l < LEVEL_COUNT; l++) {
-		enum probe_id m[PROBE_COUNT], d[PROBE_COUNT];
-		int nm, nd;
-
-		any |= probe_level_ok(hp, (enum probe_level)l, m, &nm, d, &nd);
-	}
+	any = probe_any_level_ok(hp);
 	if (json) {
 		_cleanup_json_ cJSON *o = probe_json(hp);
 		char *text = cJSON_Print(o);

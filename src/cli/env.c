@@ -88,13 +88,15 @@ static int check_provider_flag(const char *cmd, const char *p)
 
 static int env_ls(int argc, char **argv)
 {
+	_cleanup_strvs_ struct strv operands = STRV_INIT;
 	const char *provider;
-	int rc = cli_provider_options("env ls", argc, argv, env_help_text(), &provider), shown = 0;
+	int rc = cli_provider_options("env ls", argc, argv, env_help_text(), &provider, &operands),
+	    shown = 0;
 
 	if (rc >= 0)
 		return rc;
-	if (optind < argc)
-		return cli_usage_error("env ls", "unexpected argument '%s'", argv[optind]);
+	if (operands.n)
+		return cli_usage_error("env ls", "unexpected argument '%s'", operands.v[0]);
 	for (size_t k = 0; provider_each(k); k++) {
 		const char *p = provider_each(k)->name;
 		struct env_info *infos = NULL;
@@ -274,23 +276,26 @@ static int env_shell(int argc, char **argv)
 
 static int env_rm(int argc, char **argv)
 {
+	_cleanup_strvs_ struct strv names = STRV_INIT;
 	const char *provider;
-	int rc = cli_provider_options("env rm", argc, argv, env_help_text(), &provider), failed = 0;
+	int rc = cli_provider_options("env rm", argc, argv, env_help_text(), &provider, &names),
+	    failed = 0;
 
 	if (rc >= 0)
 		return rc;
-	if (optind >= argc)
+	if (!names.n)
 		return cli_usage_error("env rm", "missing environment NAME");
-	for (int i = optind; i < argc; i++) {
+	for (size_t i = 0; i < names.n; i++) {
 		struct environment *env;
 		struct err err = {0};
 
-		if (open_env(provider, argv[i], &env, &err) < 0 || env_stop(env, true, &err) < 0) {
+		if (open_env(provider, names.v[i], &env, &err) < 0 ||
+		    env_stop(env, true, &err) < 0) {
 			fprintf(stderr, "rollout: error: %s\n", err.msg);
 			failed = 1;
 			continue;
 		}
-		printf("removed %s\n", argv[i]);
+		printf("removed %s\n", names.v[i]);
 	}
 	return failed ? EXIT_FAIL : EXIT_OK;
 }

@@ -3,8 +3,8 @@
 #include "cli/cli.h"
 #include "providers/provider.h"
 #include "rollout/err.h"
+#include "rollout/strbuf.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,13 +24,14 @@ static const char gc_usage[] =
 int cmd_gc(int argc, char **argv)
 {
 	const struct provider_ops *p;
+	_cleanup_strvs_ struct strv operands = STRV_INIT;
 	const char *only;
-	int rc = cli_provider_options("gc", argc, argv, gc_usage, &only), failed = 0;
+	int rc = cli_provider_options("gc", argc, argv, gc_usage, &only, &operands), failed = 0;
 
 	if (rc >= 0)
 		return rc;
-	if (optind < argc)
-		return cli_usage_error("gc", "unexpected argument '%s'", argv[optind]);
+	if (operands.n)
+		return cli_usage_error("gc", "unexpected argument '%s'", operands.v[0]);
 	for (size_t i = 0; (p = provider_each(i)); i++) {
 		struct err err = {0};
 		int n;

@@ -3,7 +3,7 @@
 #include "cli/cli.h"
 #include "image/build.h"
 #include "image/store.h"
-#include "providers/sandbox/build.h"
+#include "providers/sandbox/sandbox_build.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"

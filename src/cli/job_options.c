@@ -2,9 +2,12 @@
  * `rollout run`, and the agent, environment, timeout and verification flags that
  * `rollout run` and `rollout trial run` share (Harbor's spellings and meanings). */
 #include "cli/cli.h"
+#include "cli/job_overrides.h"
 #include "cli/options.h"
-#include "config/job.h"
+#include "config/agent_table.h"
+#include "config/job_config.h"
 #include "config/registry.h"
+#include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/provider_table.h"
@@ -36,13 +39,17 @@ static int opt_dataset(const struct cli_option *o, const char *flag, const char 
 	return cli_opt_str(o, flag, value, ctx, err);
 }
 
+/* -a's help: every row of the agent table, so that a new agent is one row there. */
+static char *agent_help(void)
+{
+	_cleanup_free_ char *names = agent_builtin_names_joined();
+
+	return xasprintf("%s, or one the job file defines (replaces the file's agents)", names);
+}
+
 const struct cli_option job_agent_env_options[] = {
     CLI_HEADING("Agents:"),
-    CLI_OPT('a', "agent", NULL, "NAME",
-            "oracle, nop, claude-code, codex, aider, gemini-cli,\n"
-            "goose, opencode, mini-swe-agent, or one the job file\n"
-            "defines (replaces the file's agents)",
-            cli_opt_str, OV(agent)),
+    CLI_OPT('a', "agent", NULL, "NAME", NULL, cli_opt_str, OV(agent), .help_fn = agent_help),
     CLI_OPT('m', "model", NULL, "PROVIDER/MODEL",
             "model for the agent; repeat for one agent per model", cli_opt_strv, OV(models)),
     CLI_OPT(0, "agent-kwarg", "ak", "KEY=VALUE",

@@ -1,8 +1,8 @@
 /* rollout jobs resume|summarize|merge: continue a job, print its statistics from the
  * files alone, or combine shard directories into one job. */
 #include "cli/cli.h"
-#include "config/job.h"
-#include "core/job.h"
+#include "config/job_config.h"
+#include "core/job_run.h"
 #include "core/metrics.h"
 #include "core/progress.h"
 #include "rollout/alloc.h"

@@ -207,10 +207,39 @@ int cli_opt_kwarg(const struct cli_option *o, const char *flag, const char *valu
 
 #define HELP_COLUMN 31
 
+/* A help_fn's text: its paragraph wrapped at word boundaries to HELP_WIDTH columns,
+ * the width of the tables' hand-wrapped texts. */
+#define HELP_WIDTH 53
+
+static char *help_of(const struct cli_option *o)
+{
+	_cleanup_free_ char *text = o->help_fn();
+	struct strbuf sb = STRBUF_INIT;
+	size_t line = 0;
+
+	for (const char *w = text; *w;) {
+		size_t n = strcspn(w, " ");
+
+		if (line && line + 1 + n > HELP_WIDTH) {
+			sb_addc(&sb, '\n');
+			line = 0;
+		} else if (line) {
+			sb_addc(&sb, ' ');
+			line++;
+		}
+		sb_add(&sb, w, n);
+		line += n;
+		w += n;
+		w += strspn(w, " ");
+	}
+	return sb_detach(&sb);
+}
+
 static void print_row(FILE *out, const struct cli_option *o)
 {
 	struct strbuf left = STRBUF_INIT;
-	const char *h = o->help ? o->help : "";
+	_cleanup_free_ char *made = o->help_fn ? help_of(o) : NULL;
+	const char *h = made ? made : o->help ? o->help : "";
 
 	sb_adds(&left, "  ");
 	if (o->short_name)

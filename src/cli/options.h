@@ -34,11 +34,14 @@ typedef int cli_option_fn(const struct cli_option *opt, const char *flag, const 
                           void *ctx, struct err *err);
 
 struct cli_option {
-	char short_name;            /* 0: none */
-	const char *long_name;      /* without "--"; NULL for headings and includes */
-	const char *alias;          /* a second long spelling (Harbor's "ak"), or NULL */
-	const char *arg;            /* placeholder shown in --help; NULL: takes no value */
-	const char *help;           /* may hold '\n' for more lines */
+	char short_name;       /* 0: none */
+	const char *long_name; /* without "--"; NULL for headings and includes */
+	const char *alias;     /* a second long spelling (Harbor's "ak"), or NULL */
+	const char *arg;       /* placeholder shown in --help; NULL: takes no value */
+	const char *help;      /* may hold '\n' for more lines */
+	/* Instead of help, text made at --help time from data (one paragraph, heap; the
+	 * help renderer wraps and frees it): -a's help lists the agent table's rows. */
+	char *(*help_fn)(void);
 	cli_option_fn *fn;          /* NULL for headings and includes */
 	size_t off;                 /* target field (or, for an include, its base) */
 	long min;                   /* cli_opt_int: the least value accepted */

@@ -1,8 +1,9 @@
 /* rollout run [JOB.yaml] [flags]: load the job file, apply the flags, run the job. */
 #include "cli/cli.h"
+#include "cli/job_overrides.h"
 #include "cli/options.h"
-#include "config/job.h"
-#include "core/job.h"
+#include "config/job_config.h"
+#include "core/job_run.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/log.h"
@@ -165,7 +166,7 @@ int cmd_run(int argc, char **argv)
 		return cli_fail("%s", err.msg);
 	if (!file && !rc_.ov.path && !rc_.ov.dataset)
 		return cli_usage_error("run", "give a job file, -p PATH or -d DATASET");
-	if (job_config_apply_overrides(&cfg, &rc_.ov, &err) < 0)
+	if (job_overrides_apply(&cfg, &rc_.ov, &err) < 0)
 		return cli_fail("%s", err.msg);
 	job_overrides_release(&rc_.ov);
 	return cli_run_job(&cfg, &rc_.ro);

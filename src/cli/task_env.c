@@ -4,7 +4,7 @@
  * removes it when the shell ends; otherwise its name and how to reach and remove it
  * are printed. */
 #include "cli/cli.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "config/task.h"
 #include "core/pids.h"
 #include "core/result.h"
@@ -39,6 +39,13 @@ struct start_env_cli {
 	int provider;
 	bool all, interactive;
 };
+
+static void cleanup_start_env_clip(struct start_env_cli *o)
+{
+	free(o->path);
+	free(o->name);
+	free(o->dir);
+}
 
 #define SE(field) offsetof(struct start_env_cli, field)
 
@@ -168,10 +175,10 @@ static int shell_then_remove(const struct provider_ops *ops, const char *name)
 
 int cli_tasks_start_env(int argc, char **argv)
 {
-	struct start_env_cli o = {0};
+	__attribute__((cleanup(cleanup_start_env_clip))) struct start_env_cli o = {0};
 	const struct provider_ops *ops;
 	_cleanup_free_ char *name = NULL, *base = NULL;
-	struct task *t = NULL;
+	_cleanup_task_ struct task *t = NULL;
 	struct err err = {0};
 	int rc;
 
@@ -180,22 +187,16 @@ int cli_tasks_start_env(int argc, char **argv)
 	if (rc < 0 && !o.path)
 		rc = cli_usage_error("tasks start-env", "missing -p TASK");
 	if (rc >= 0)
-		goto out;
+		return rc;
 	ops = provider_find(job_env_type_names[o.provider]);
-	if (task_load(o.path, o.all ? 0 : TASK_NO_VERIFY, &t, &err) < 0) {
-		rc = cli_fail("%s", err.msg);
-		goto out;
-	}
+	if (task_load(o.path, o.all ? 0 : TASK_NO_VERIFY, &t, &err) < 0)
+		return cli_fail("%s", err.msg);
 	name = o.name ? xstrdup(o.name) : trial_name_new(t->name);
 	base = path_join(o.dir ? o.dir : "trials", name);
-	if (start_kept(ops, t, name, base, o.all, &err) < 0) {
-		rc = cli_fail("%s", err.msg);
-		goto out;
-	}
-	if (o.interactive) {
-		rc = shell_then_remove(ops, name);
-		goto out;
-	}
+	if (start_kept(ops, t, name, base, o.all, &err) < 0)
+		return cli_fail("%s", err.msg);
+	if (o.interactive)
+		return shell_then_remove(ops, name);
 	printf("%s\n", name);
 	fprintf(stderr,
 	        "rollout: environment %s of task %s is running (%s%s); /logs is %s/\n"
@@ -204,12 +205,5 @@ int cli_tasks_start_env(int argc, char **argv)
 	        "  remove it:  rollout env rm -e %s %s\n",
 	        name, t->name, ops->name, o.all ? ", with /solution and /tests" : "", base,
 	        ops->name, name, ops->name, name, ops->name, name);
-	rc = EXIT_OK;
-out:
-	if (t)
-		task_free(t);
-	free(o.path);
-	free(o.name);
-	free(o.dir);
-	return rc;
+	return EXIT_OK;
 }

@@ -2,7 +2,7 @@
  * accepts and the oracle solves (task.toml, instruction.md, environment/Dockerfile,
  * solution/solve.sh, tests/test.sh). */
 #include "cli/cli.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -32,6 +32,12 @@ struct init_cli {
 	char *dir, *base;
 	bool no_solution;
 };
+
+static void cleanup_init_clip(struct init_cli *o)
+{
+	free(o->dir);
+	free(o->base);
+}
 
 #define INIT(field) offsetof(struct init_cli, field)
 
@@ -117,46 +123,35 @@ int cli_tasks_init(int argc, char **argv)
 {
 	_cleanup_strvs_ struct strv names = STRV_INIT;
 	_cleanup_free_ char *task = NULL, *dockerfile = NULL;
-	struct init_cli o = {0};
+	__attribute__((cleanup(cleanup_init_clip))) struct init_cli o = {0};
 	struct err err = {0};
 	const char *problem;
 	int rc;
 
 	rc = cli_parse("tasks init", init_options, argc, argv, &o, init_usage, NULL, &names);
 	if (rc >= 0)
-		goto out;
-	if (names.n != 1) {
-		rc = cli_usage_error("tasks init", names.n ? "one NAME at a time" : "missing NAME");
-		goto out;
-	}
+		return rc;
+	if (names.n != 1)
+		return cli_usage_error("tasks init",
+		                       names.n ? "one NAME at a time" : "missing NAME");
 	/* The name is a directory name, as a job's is. */
 	problem = job_name_problem(names.v[0]);
-	if (problem) {
-		rc = cli_usage_error("tasks init", "the task name %s", problem);
-		goto out;
-	}
+	if (problem)
+		return cli_usage_error("tasks init", "the task name %s", problem);
 	task = path_join(o.dir ? o.dir : ".", names.v[0]);
-	if (path_exists(task)) {
-		rc = cli_fail("%s already exists", task);
-		goto out;
-	}
+	if (path_exists(task))
+		return cli_fail("%s already exists", task);
 	dockerfile = xasprintf(dockerfile_fmt, o.base ? o.base : DEFAULT_BASE);
 	if (mkdir_p(task, 0755, &err) < 0 || put(task, "task.toml", task_toml, 0644, &err) < 0 ||
 	    put(task, "instruction.md", instruction_md, 0644, &err) < 0 ||
 	    put(task, "environment/Dockerfile", dockerfile, 0644, &err) < 0 ||
 	    (!o.no_solution && put(task, "solution/solve.sh", solve_sh, 0755, &err) < 0) ||
-	    put(task, "tests/test.sh", test_sh, 0755, &err) < 0) {
-		rc = cli_fail("%s", err.msg);
-		goto out;
-	}
+	    put(task, "tests/test.sh", test_sh, 0755, &err) < 0)
+		return cli_fail("%s", err.msg);
 	printf("created task %s\n"
 	       "  check it:     rollout tasks check %s\n"
 	       "  run oracle:   rollout trial run -p %s -a oracle\n"
 	       "  work in it:   rollout tasks start-env -p %s -a -i\n",
 	       task, task, task, task);
-	rc = EXIT_OK;
-out:
-	free(o.dir);
-	free(o.base);
-	return rc;
+	return EXIT_OK;
 }

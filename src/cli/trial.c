@@ -1,10 +1,11 @@
 /* rollout trial run -p TASK [-a AGENT] [-e PROVIDER] ...: one trial, in this process,
  * and its outcome printed. */
-#include "core/trial.h"
 #include "cli/cli.h"
+#include "cli/job_overrides.h"
 #include "cli/options.h"
-#include "config/job.h"
-#include "core/job.h"
+#include "config/job_config.h"
+#include "core/job_run.h"
+#include "core/trial_run.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -90,7 +91,7 @@ static int trial_run_cmd(int argc, char **argv)
 	quiet = tc.quiet;
 	yes = tc.yes;
 	job_config_init(&cfg);
-	if (job_config_apply_overrides(&cfg, &tc.ov, &err) < 0 || cfg.n_agents != 1) {
+	if (job_overrides_apply(&cfg, &tc.ov, &err) < 0 || cfg.n_agents != 1) {
 		rc = cli_fail("%s", err.msg[0] ? err.msg : "one agent per trial");
 		goto out;
 	}

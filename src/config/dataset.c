@@ -1,6 +1,6 @@
 /* Local dataset resolution with Harbor's filters, and the task checksum. */
 #include "config/dataset.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "config/task.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"

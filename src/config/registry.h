@@ -6,7 +6,7 @@
 #define ROLLOUT_CONFIG_REGISTRY_H
 
 #include "config/diag.h"
-#include "config/job.h"
+#include "config/job_config.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -773,6 +773,12 @@ void task_free(struct task *t)
 	free(t);
 }
 
+void cleanup_taskp(struct task **t)
+{
+	task_free(*t);
+	*t = NULL;
+}
+
 char *task_dir_name(const char *dir)
 {
 	_cleanup_free_ char *trimmed = xstrdup(dir);

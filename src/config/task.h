@@ -156,5 +156,8 @@ int task_load(const char *dir, unsigned flags, struct task **out, struct err *er
  * *out (optional) receives the task when it is valid. -1 on any error. */
 int task_check(const char *dir, unsigned flags, struct diags *diags, struct task **out);
 void task_free(struct task *t);
+/* Scope-bound task_free (NULL frees nothing). */
+void cleanup_taskp(struct task **t);
+#define _cleanup_task_ __attribute__((cleanup(cleanup_taskp)))
 
 #endif

@@ -5,7 +5,7 @@
 #define ROLLOUT_CORE_FETCH_H
 
 #include "config/dataset.h"
-#include "config/job.h"
+#include "config/job_config.h"
 
 #include <stdbool.h>
 #include <stddef.h>

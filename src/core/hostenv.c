@@ -1,6 +1,6 @@
 /* Host variables read by task templates: collected from the loaded tasks. */
 #include "core/hostenv.h"
-#include "core/job.h"
+#include "core/job_run.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/strmap.h"

@@ -44,7 +44,7 @@ struct source_metrics {
 
 /* The JobStats object: {"n_trials", "n_errors", "n_retries", "evals": {...},
  * "tampered_trials": {trial: [flags]}} (rollout's own last key: trials whose
- * verification showed signs of tampering, core/trial.c integrity_json). An
+ * verification showed signs of tampering, core/trial_run.c integrity_json). An
  * eval's metrics are its dataset's (from `sources`, may be NULL) followed by the
  * job's; mean when both are empty (reference/harbor.md §10). */
 cJSON *job_stats(const struct trial_outcome *outcomes, size_t n, const struct metric_spec *metrics,

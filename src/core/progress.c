@@ -5,7 +5,7 @@
  * ROLLOUT_PROGRESS=lines): the same facts as plain timestamped lines, one per
  * finished trial. With -q: only the results path and the summary line at the end. */
 #include "core/progress.h"
-#include "core/job.h"
+#include "core/job_run.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/json.h"

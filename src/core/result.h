@@ -56,7 +56,7 @@ struct trial_result {
 	 * the harness's overhead is (finished_at - started_at) minus both. */
 	double agent_commands_sec;
 	double verifier_commands_sec;
-	/* rollout's own audit of what the trial saw (core/trial.c, "integrity" in
+	/* rollout's own audit of what the trial saw (core/trial_run.c, "integrity" in
 	 * result.json): processes killed at phase boundaries, the reward file read,
 	 * OOM kills, truncations, what collecting removed, tampering flags. */
 	cJSON *integrity;

@@ -2,10 +2,12 @@
  * ours that exits right after — a namespace unshared, an overlay and a procfs
  * mounted in a private mount namespace, a seccomp filter loaded, a chroot, a
  * device node made — so rollout itself keeps its namespaces, root and
- * filters. Results travel back through a shared page; the table below says
- * which levels need each piece and how to get it. */
+ * filters. Results travel back through a shared page; the table below names
+ * each piece, what a level loses without it and how to get it; which levels
+ * need it is theirs to say (struct host_needs, probe.h). */
 #include "providers/probe.h"
 #include "providers/docker/api.h"
+#include "providers/provider.h"
 #include "providers/sandbox/cgroup.h"
 #include "providers/sandbox/sandbox.h"
 #include "providers/sandbox/sys.h"
@@ -40,10 +42,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* How much a level depends on a piece: required, or only what it loses without
- * it; *_USER only when rollout runs as an ordinary user. */
-enum need { NO = 0, REQ, REQ_USER, OPT, OPT_USER };
-
 #define NS_FIX                                                                                     \
 	"namespaces need CAP_SYS_ADMIN and a seccomp profile that allows unshare (a container "    \
 	"gets neither by default): run the container with --privileged, or with --cap-add "        \
@@ -52,40 +50,31 @@ enum need { NO = 0, REQ, REQ_USER, OPT, OPT_USER };
 
 static const struct probe_def {
 	const char *name;
-	unsigned char need[LEVEL_COUNT]; /* sandbox, chroot, docker */
-	const char *without;             /* what a level loses when an optional piece is missing */
+	const char *without; /* what a level loses when an optional piece is missing */
 	const char *fix;
 } defs[PROBE_COUNT] = {
     [PROBE_USERNS] =
-        {"user namespace",
-         {REQ_USER, NO, NO},
-         NULL,
+        {"user namespace", NULL,
          "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 "
          "and user.max_user_namespaces > 0; on Ubuntu also "
          "kernel.apparmor_restrict_unprivileged_userns=0), or run rollout as root; in a "
          "container: --security-opt seccomp=unconfined"},
-    [PROBE_MOUNTNS] = {"mount namespace", {REQ, NO, NO}, NULL, NS_FIX},
-    [PROBE_PIDNS] = {"pid namespace", {REQ, NO, NO}, NULL, NS_FIX},
-    [PROBE_NETNS] = {"network namespace", {REQ, NO, NO}, NULL, NS_FIX},
-    [PROBE_IPCNS] = {"ipc namespace", {REQ, NO, NO}, NULL, NS_FIX},
-    [PROBE_UTSNS] = {"uts namespace", {REQ, NO, NO}, NULL, NS_FIX},
-    [PROBE_OVERLAY] = {"overlayfs",
-                       {REQ, NO, NO},
-                       NULL,
+    [PROBE_MOUNTNS] = {"mount namespace", NULL, NS_FIX},
+    [PROBE_PIDNS] = {"pid namespace", NULL, NS_FIX},
+    [PROBE_NETNS] = {"network namespace", NULL, NS_FIX},
+    [PROBE_IPCNS] = {"ipc namespace", NULL, NS_FIX},
+    [PROBE_UTSNS] = {"uts namespace", NULL, NS_FIX},
+    [PROBE_OVERLAY] = {"overlayfs", NULL,
                        "the kernel needs overlayfs (modprobe overlay), and $ROLLOUT_HOME a "
                        "filesystem that can hold an upper layer, not overlayfs itself (in a "
                        "container, put $ROLLOUT_HOME on a volume: -v rollout:/var/lib/rollout)"},
-    [PROBE_PROCFS] = {"mount /proc",
-                      {REQ, NO, NO},
-                      NULL,
+    [PROBE_PROCFS] = {"mount /proc", NULL,
                       "a new procfs is refused where /proc has masked paths (a container): docker "
                       "run --security-opt systempaths=unconfined, or --privileged"},
     [PROBE_SECCOMP] = {"seccomp filter",
-                       {REQ, OPT, NO},
                        "no seccomp filter of rollout's own: only the host's applies",
                        "the kernel needs CONFIG_SECCOMP_FILTER"},
     [PROBE_CGROUPS] = {"cgroups",
-                       {OPT, OPT, NO},
                        "no cpu, memory or pids limits per environment (at --isolation chroot, "
                        "memory and pids become per-process rlimits) and no OOM-kill reports",
                        "as root: a writable cgroup hierarchy (a container: --privileged, or "
@@ -93,55 +82,31 @@ static const struct probe_def {
                        "ordinary user: a delegated cgroup v2 subtree (systemd-run --user --scope "
                        "-p Delegate=yes rollout ...)"},
     [PROBE_SUBIDS] = {"subordinate ids",
-                      {OPT_USER, NO, NO},
                       "one uid and gid inside: commands cannot run as the image's other users",
                       "install newuidmap/newgidmap (package uidmap) and give this user ranges in "
                       "/etc/subuid and /etc/subgid (usermod --add-subuids 100000-165535 "
                       "--add-subgids 100000-165535 USER)"},
-    [PROBE_QUOTA] = {"project quotas",
-                     {OPT, OPT, NO},
-                     "storage_mb is not enforced",
+    [PROBE_QUOTA] = {"project quotas", "storage_mb is not enforced",
                      "put $ROLLOUT_HOME on ext4 made with -O quota,project and mounted with "
                      "prjquota, or on XFS mounted with pquota, and run as root"},
-    [PROBE_CHROOT] = {"chroot",
-                      {NO, REQ, NO},
-                      NULL,
+    [PROBE_CHROOT] = {"chroot", NULL,
                       "run rollout as root with CAP_SYS_CHROOT (one of Docker's default "
                       "capabilities)"},
-    [PROBE_SETID] = {"setuid/setgid",
-                     {NO, OPT, NO},
-                     "commands cannot run as another user than rollout's",
+    [PROBE_SETID] = {"setuid/setgid", "commands cannot run as another user than rollout's",
                      "CAP_SETUID and CAP_SETGID (Docker's defaults: the container must not "
                      "drop them)"},
     [PROBE_MKNOD] = {"device nodes",
-                     {NO, OPT, NO},
                      "/dev has no device nodes (no /dev/null, /dev/zero, /dev/urandom)",
                      "CAP_MKNOD (a Docker default) and a device cgroup that allows c 1:3, 1:5, "
                      "1:7, 1:8, 1:9 and 5:0"},
-    [PROBE_DOCKER] = {"Docker daemon",
-                      {NO, NO, REQ},
-                      NULL,
+    [PROBE_DOCKER] = {"Docker daemon", NULL,
                       "start a Docker daemon or point DOCKER_HOST at one; in a CI job, mount its "
                       "socket: -v /var/run/docker.sock:/var/run/docker.sock"},
-};
-
-static const struct {
-	const char *name;
-	const char *how;
-} levels[LEVEL_COUNT] = {
-    [LEVEL_SANDBOX] = {"sandbox", "-e sandbox (the default)"},
-    [LEVEL_CHROOT] = {"sandbox, chroot isolation", "--isolation chroot"},
-    [LEVEL_DOCKER] = {"docker", "-e docker"},
 };
 
 const char *probe_name(enum probe_id id)
 {
 	return defs[id].name;
-}
-
-const char *probe_level_name(enum probe_level level)
-{
-	return levels[level].name;
 }
 
 /* ---- The probing child ---- */
@@ -631,29 +596,40 @@ const struct host_probe *host_probe(bool with_docker)
 
 /* ---- What can run ---- */
 
-static enum need need_of(enum probe_id id, enum probe_level level, bool root)
+/* The levels: every LEVEL row of include/rollout/provider_table.h, in its order,
+ * by its needs (struct provider_ops.host_needs, which every level sets: a unit
+ * test holds it); NULL after the last. */
+static const struct host_needs *level_at(size_t i)
 {
-	enum need n = (enum need)defs[id].need[level];
+	const struct provider_ops *p = provider_level_each(i);
 
-	if (n == REQ_USER)
-		return root ? NO : REQ;
-	if (n == OPT_USER)
-		return root ? NO : OPT;
+	return p ? p->host_needs : NULL;
+}
+
+static enum probe_need need_of(enum probe_id id, const struct host_needs *level, bool root)
+{
+	enum probe_need n = (enum probe_need)level->need[id];
+
+	if (n == NEED_REQ_USER)
+		return root ? NEED_NO : NEED_REQ;
+	if (n == NEED_OPT_USER)
+		return root ? NEED_NO : NEED_OPT;
 	return n;
 }
 
-bool probe_level_ok(const struct host_probe *hp, enum probe_level level, enum probe_id *missing,
-                    int *n_missing, enum probe_id *degraded, int *n_degraded)
+bool probe_level_ok(const struct host_probe *hp, const struct host_needs *level,
+                    enum probe_id *missing, int *n_missing, enum probe_id *degraded,
+                    int *n_degraded)
 {
 	bool root = hp->uid == 0;
 
 	*n_missing = *n_degraded = 0;
 	for (int i = 0; i < PROBE_COUNT; i++) {
-		enum need n = need_of((enum probe_id)i, level, root);
+		enum probe_need n = need_of((enum probe_id)i, level, root);
 
-		if (hp->r[i].state == PROBE_OK || n == NO)
+		if (hp->r[i].state == PROBE_OK || n == NEED_NO)
 			continue;
-		if (n == REQ)
+		if (n == NEED_REQ)
 			missing[(*n_missing)++] = (enum probe_id)i;
 		else
 			degraded[(*n_degraded)++] = (enum probe_id)i;
@@ -661,12 +637,22 @@ bool probe_level_ok(const struct host_probe *hp, enum probe_level level, enum pr
 	return *n_missing == 0;
 }
 
-static bool level_ok(const struct host_probe *hp, enum probe_level level)
+static bool level_ok(const struct host_probe *hp, const struct host_needs *level)
 {
 	enum probe_id m[PROBE_COUNT], d[PROBE_COUNT];
 	int nm, nd;
 
 	return probe_level_ok(hp, level, m, &nm, d, &nd);
+}
+
+bool probe_any_level_ok(const struct host_probe *hp)
+{
+	const struct host_needs *l;
+
+	for (size_t i = 0; (l = level_at(i)); i++)
+		if (level_ok(hp, l))
+			return true;
+	return false;
 }
 
 /* "mount namespace, pid namespace (unshare(CLONE_NEWNS): Operation not
@@ -711,17 +697,18 @@ static void list_fixes(struct strbuf *sb, const struct host_probe *hp, const enu
 	}
 }
 
-static void what_works(struct strbuf *sb, const struct host_probe *hp, enum probe_level level)
+static void what_works(struct strbuf *sb, const struct host_probe *hp,
+                       const struct host_needs *level)
 {
+	const struct host_needs *l;
 	int shown = 0;
 
-	for (int l = 0; l < LEVEL_COUNT; l++) {
-		if (l == (int)level || !level_ok(hp, (enum probe_level)l))
+	for (size_t i = 0; (l = level_at(i)); i++) {
+		if (l == level || !level_ok(hp, l))
 			continue;
-		sb_addf(sb, "%s%s", shown++ ? " or " : " What works here instead: ", levels[l].how);
-		if (l == LEVEL_CHROOT)
-			sb_adds(sb, " (the container itself is the boundary: see docs/SANDBOX.md, "
-			            "\"Isolation levels\", for what it does not protect)");
+		sb_addf(sb, "%s%s", shown++ ? " or " : " What works here instead: ", l->how);
+		if (l->caveat)
+			sb_addf(sb, " (%s)", l->caveat);
 	}
 	if (!shown)
 		sb_adds(sb, " Nothing else can run here either.");
@@ -729,9 +716,9 @@ static void what_works(struct strbuf *sb, const struct host_probe *hp, enum prob
 		sb_addc(sb, '.');
 }
 
-int probe_require(enum probe_level level, struct err *err)
+int probe_require(const struct host_needs *level, struct err *err)
 {
-	const struct host_probe *hp = host_probe(level == LEVEL_DOCKER);
+	const struct host_probe *hp = host_probe(level->need[PROBE_DOCKER] != NEED_NO);
 	enum probe_id m[PROBE_COUNT], d[PROBE_COUNT];
 	_cleanup_sb_ struct strbuf sb = STRBUF_INIT;
 	int nm, nd;
@@ -740,10 +727,7 @@ int probe_require(enum probe_level level, struct err *err)
 		return 0;
 	/* Only now: naming the alternatives is worth a ping of the daemon. */
 	hp = host_probe(true);
-	sb_addf(&sb, "this host does not allow %s: it lacks ",
-	        level == LEVEL_SANDBOX  ? "the sandbox's isolation"
-	        : level == LEVEL_CHROOT ? "--isolation chroot"
-	                                : "the docker provider");
+	sb_addf(&sb, "this host does not allow %s: it lacks ", level->refused);
 	list_missing(&sb, hp, m, nm);
 	if (hp->container)
 		sb_addf(&sb, " (rollout runs in a %s container as uid %u)", hp->container, hp->uid);
@@ -761,8 +745,10 @@ int probe_require(enum probe_level level, struct err *err)
  * namespace: its fix is no fix). */
 static bool needed(const struct host_probe *hp, enum probe_id id)
 {
-	for (int l = 0; l < LEVEL_COUNT; l++)
-		if (need_of(id, (enum probe_level)l, hp->uid == 0) != NO)
+	const struct host_needs *l;
+
+	for (size_t i = 0; (l = level_at(i)); i++)
+		if (need_of(id, l, hp->uid == 0) != NEED_NO)
 			return true;
 	return false;
 }
@@ -774,6 +760,7 @@ static const char *state_name(enum probe_state s)
 
 void probe_print(const struct host_probe *hp, FILE *out)
 {
+	const struct host_needs *l;
 	enum probe_id fixes[PROBE_COUNT];
 	int nfix = 0;
 
@@ -788,14 +775,14 @@ void probe_print(const struct host_probe *hp, FILE *out)
 			fixes[nfix++] = (enum probe_id)i;
 	}
 	fprintf(out, "\n%-26s %-4s %s\n", "PROVIDER / ISOLATION", "RUNS", "HOW, OR WHAT IT LACKS");
-	for (int l = 0; l < LEVEL_COUNT; l++) {
+	for (size_t k = 0; (l = level_at(k)); k++) {
 		enum probe_id m[PROBE_COUNT], d[PROBE_COUNT];
 		int nm, nd;
-		bool ok = probe_level_ok(hp, (enum probe_level)l, m, &nm, d, &nd);
+		bool ok = probe_level_ok(hp, l, m, &nm, d, &nd);
 
-		fprintf(out, "%-26s %-4s", levels[l].name, ok ? "yes" : "no");
+		fprintf(out, "%-26s %-4s", l->name, ok ? "yes" : "no");
 		if (ok)
-			fprintf(out, " %s", levels[l].how);
+			fprintf(out, " %s", l->how);
 		for (int i = 0; i < nm; i++)
 			fprintf(out, "%s%s", i ? ", " : " lacks ", defs[m[i]].name);
 		fprintf(out, "\n");
@@ -822,6 +809,7 @@ void probe_print(const struct host_probe *hp, FILE *out)
 
 cJSON *probe_json(const struct host_probe *hp)
 {
+	const struct host_needs *l;
 	cJSON *o = cJSON_CreateObject(), *probes, *lv;
 
 	cJSON_AddNumberToObject(o, "uid", hp->uid);
@@ -846,14 +834,14 @@ cJSON *probe_json(const struct host_probe *hp)
 		cJSON_AddItemToArray(probes, p);
 	}
 	lv = cJSON_AddArrayToObject(o, "levels");
-	for (int l = 0; l < LEVEL_COUNT; l++) {
+	for (size_t k = 0; (l = level_at(k)); k++) {
 		enum probe_id m[PROBE_COUNT], d[PROBE_COUNT];
 		int nm, nd;
-		bool ok = probe_level_ok(hp, (enum probe_level)l, m, &nm, d, &nd);
+		bool ok = probe_level_ok(hp, l, m, &nm, d, &nd);
 		cJSON *e = cJSON_CreateObject(), *ma, *da;
 
-		cJSON_AddStringToObject(e, "name", levels[l].name);
-		cJSON_AddStringToObject(e, "how", levels[l].how);
+		cJSON_AddStringToObject(e, "name", l->name);
+		cJSON_AddStringToObject(e, "how", l->how);
 		cJSON_AddBoolToObject(e, "runs", ok);
 		ma = cJSON_AddArrayToObject(e, "missing");
 		for (int i = 0; i < nm; i++)

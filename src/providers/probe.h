@@ -3,7 +3,11 @@
  * chroot, device nodes, a Docker daemon...), run once per process in
  * short-lived children so that nothing changes in rollout itself; which
  * providers and isolation levels can run here; and for each missing piece,
- * the fix. `rollout doctor` prints it (cli/doctor.c); the providers' prepare()
+ * the fix. The levels are the LEVEL rows of include/rollout/provider_table.h
+ * (provider_level_each); what each needs of the host is a property of its
+ * provider_ops (.host_needs, a struct host_needs), so a new provider or level
+ * declares its needs where it is defined, and only a new kind of host piece
+ * is a new probe here. `rollout doctor` prints it (cli/doctor.c); the providers' prepare()
  * is the preflight that refuses to start a job the host cannot run, once,
  * before any trial (docs/SANDBOX.md, "Isolation levels"). */
 #ifndef ROLLOUT_PROVIDERS_PROBE_H
@@ -47,9 +51,20 @@ struct probe_result {
 	char detail[240]; /* what was seen: the error, a version, why it was skipped */
 };
 
-/* What can run here: the sandbox with full isolation (the default), the
- * sandbox at --isolation chroot, and the docker provider. */
-enum probe_level { LEVEL_SANDBOX, LEVEL_CHROOT, LEVEL_DOCKER, LEVEL_COUNT };
+/* How much a level depends on a probe's piece: required, or only what it loses
+ * without it (the probe's `without`); *_USER only when rollout runs as an
+ * ordinary user. */
+enum probe_need { NEED_NO = 0, NEED_REQ, NEED_REQ_USER, NEED_OPT, NEED_OPT_USER };
+
+/* What one provider level needs of the host and how messages name it: the
+ * .host_needs of its struct provider_ops. */
+struct host_needs {
+	const char *name;                /* `rollout doctor`'s row: "sandbox, chroot isolation" */
+	const char *how;                 /* how to choose it: "--isolation chroot" */
+	const char *refused;             /* "this host does not allow %s": "--isolation chroot" */
+	const char *caveat;              /* after `how` where it is offered instead, or NULL */
+	unsigned char need[PROBE_COUNT]; /* enum probe_need, by probe (NEED_NO unless set) */
+};
 
 struct host_probe {
 	struct probe_result r[PROBE_COUNT];
@@ -66,15 +81,18 @@ struct host_probe {
 const struct host_probe *host_probe(bool with_docker);
 
 /* A level can run on this host: 0, or -1 with err saying what the host
- * forbids, what would work instead and how to get the level. */
-int probe_require(enum probe_level level, struct err *err);
-/* The probe's name ("mount namespace"), the level's ("sandbox"). */
+ * forbids, what would work instead (the table's other levels) and how to get
+ * the level. */
+int probe_require(const struct host_needs *level, struct err *err);
+/* The probe's name ("mount namespace"). */
 const char *probe_name(enum probe_id id);
-const char *probe_level_name(enum probe_level level);
 /* Whether level can run given hp (no probing): the pieces it needs that are
  * missing go to missing[] (at most PROBE_COUNT), the optional ones to degraded[]. */
-bool probe_level_ok(const struct host_probe *hp, enum probe_level level, enum probe_id *missing,
-                    int *n_missing, enum probe_id *degraded, int *n_degraded);
+bool probe_level_ok(const struct host_probe *hp, const struct host_needs *level,
+                    enum probe_id *missing, int *n_missing, enum probe_id *degraded,
+                    int *n_degraded);
+/* Some level of the table can run given hp. */
+bool probe_any_level_ok(const struct host_probe *hp);
 
 /* `rollout doctor`: the table (probes, levels, fixes), or the same as JSON. */
 void probe_print(const struct host_probe *hp, FILE *out);

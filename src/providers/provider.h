@@ -134,6 +134,8 @@ struct copy_report {
 	bool truncated; /* max_bytes was reached */
 };
 
+struct host_needs;
+
 struct provider_ops {
 	const char *name;
 	/* true when the /logs directories are bind mounts (no download needed in collect). */
@@ -152,6 +154,10 @@ struct provider_ops {
 	bool gc_must_succeed;
 	const char *image_place;
 	const char *image_provide[2];
+	/* What it needs of the host (the probes of providers/probe.h, required or
+	 * optional) and how `rollout doctor` and the preflight's messages name it.
+	 * Every level of the table has one. */
+	const struct host_needs *host_needs;
 
 	/* Optional (may be NULL): process-wide work done once before trial workers are
 	 * forked (compiled filters, host probes), which every worker then inherits. */
@@ -206,9 +212,16 @@ struct provider_ops {
 	 * without fetching it (the sandbox's store, the Docker daemon)? 1 yes, 0 no, -1
 	 * when it cannot tell (no daemon), with err. Creates nothing. */
 	int (*has_image)(const char *ref, struct err *err);
+
+	/* Optional (may be NULL): the provider's programs that run inside its
+	 * environments (the sandbox's init, the docker helper) are this binary
+	 * re-exec'd (provider_entry_binary). Called before main() by the one
+	 * constructor of providers/providers.c: returns at once when this process is
+	 * not one of them, never returns when it is. One ops of a type sets it. */
+	void (*entry)(void);
 };
 
-/* The providers (providers/provider.c: one row per environment type of
+/* The providers (providers/providers.c: one row per environment type of
  * include/rollout/provider_table.h, one ops per isolation level). */
 /* By ops name: "sandbox", "sandbox-chroot", "docker" (and test-only ones). */
 const struct provider_ops *provider_find(const char *name);
@@ -218,10 +231,18 @@ const struct provider_ops *provider_for(const char *type, const char *isolation,
 /* Each environment type's provider at full isolation, in table order, then NULL:
  * what `rollout gc`, `env ls` and `tasks check` go through. */
 const struct provider_ops *provider_each(size_t i);
+/* Every level of every type (each LEVEL row of the table), in table order, then
+ * NULL: what `rollout doctor` and the preflight's "what works here" go through. */
+const struct provider_ops *provider_level_each(size_t i);
 /* The types' names for messages and usage: "sandbox or docker". */
 const char *provider_names_or(void);
 /* "unknown provider 'x' (sandbox or docker)" into err, EINVAL. */
 int provider_unknown(const char *name, struct err *err);
+/* The binary a provider re-execs or mounts to run its in-environment programs
+ * (ops.entry): this very program ("/proc/self/exe"). Going through it links
+ * providers.c, whose constructor serves the entries, into every program that
+ * can start an environment (rollout, the test and bench programs). */
+const char *provider_entry_binary(void);
 
 /* The handle, whatever the provider (each calls the ops of env->ops). */
 /* prepare_image() then start(): one environment from cfg. */

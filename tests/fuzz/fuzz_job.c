@@ -1,7 +1,7 @@
 /* libFuzzer target: the YAML and JSON readers and the job config binding
  * (the first byte picks the reader) must never crash, leak or recurse
  * without bound, and a bound config must serialize. */
-#include "config/job.h"
+#include "config/job_config.h"
 #include "config/node.h"
 #include "rollout/err.h"
 

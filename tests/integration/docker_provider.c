@@ -468,7 +468,7 @@ TEST(container_settings_labels_limits_and_mounts)
 	CHECK_STR(json_get_str(labels, "rollout.task"), cfg.task_name);
 	CHECK_STR(json_get_str(labels, "rollout.version"), ROLLOUT_VERSION);
 	CHECK(json_get_str(labels, "rollout.owner.pid") != NULL);
-	/* rollout's helper is pid 1, not Docker's init (see provider.c) */
+	/* rollout's helper is pid 1, not Docker's init (see src/providers/docker/docker.c) */
 	CHECK(!json_get_bool(hc, "Init", true));
 	CHECK_STR(json_get_str(hc, "NetworkMode"), "none");
 	CHECK_INT(json_get_num(hc, "NanoCpus", 0), 500000000);

@@ -4,7 +4,7 @@
  * environments outlive their owner, the security state of commands, layers,
  * the hostile-agent suite, and the rootless mode (run as an unprivileged user
  * by test_sandbox.sh). Runs on explicit layers (SANDBOX_ITEST_ROOTFS, the
- * busybox fixture unpacked) through sandbox_start_image, the store's seam. */
+ * busybox fixture unpacked) through sandbox_start_layers, the store's seam. */
 #include "harness.h"
 #include "providers/provider.h"
 #include "providers/sandbox/sandbox.h"
@@ -76,7 +76,7 @@ static struct environment *start_opts(const struct opts *o)
 	cfg.host_agent_dir = tdir("agent");
 	cfg.host_verifier_dir = tdir("verifier");
 	cfg.host_artifacts_dir = tdir("artifacts");
-	if (sandbox_start_image(&cfg, &img, &e, &err) < 0) {
+	if (sandbox_start_layers(&cfg, &img, &e, &err) < 0) {
 		test_fail_at(__FILE__, __LINE__, "start: %s", err.msg);
 		return NULL;
 	}

@@ -1,7 +1,7 @@
 /* Unit tests for src/agents: every row of config's agent table has a kind this module
  * runs, and command templates render with shell quoting. */
 #include "agents/agent.h"
-#include "config/agent_names.h"
+#include "config/agent_table.h"
 #include "harness.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"

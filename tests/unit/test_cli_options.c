@@ -1,11 +1,13 @@
 /* Declarative option tables: parsing, --help and suggestions come from the same rows;
  * the job flags (Harbor's) reach the job config and its config.json. */
 #include "cli/cli.h"
+#include "cli/job_overrides.h"
 #include "cli/options.h"
-#include "config/agent_names.h"
-#include "config/job.h"
+#include "config/agent_table.h"
+#include "config/job_config.h"
 #include "config_testdata.h"
 #include "harness.h"
+#include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
 #include "rollout/json.h"
@@ -381,7 +383,7 @@ TEST(job_flags_reach_config_json)
 	for (size_t i = 0; i < n; i += 2)
 		REQUIRE(cli_job_override_set(&o, argv[i], argv[i + 1], &err) == 0);
 	job_config_init(&c);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	j = job_config_to_json(&c);
 	agent = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "agents"), 0);
 	kw = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(agent, "kwargs"));
@@ -435,22 +437,57 @@ TEST(job_flags_gpus_are_refused)
 	job_config_init(&c);
 	REQUIRE(cli_job_override_set(&o, "-p", "test-dataset", &err) == 0);
 	REQUIRE(cli_job_override_set(&o, "--override-gpus", "1", &err) == 0);
-	CHECK(job_config_apply_overrides(&c, &o, &err) < 0);
+	CHECK(job_overrides_apply(&c, &o, &err) < 0);
 	CHECK_CONTAINS(err.msg, "neither provider gives environments GPUs");
 	job_overrides_release(&o);
 	job_config_release(&c);
 }
 
-/* -a's help names the built-in agents: every row of the agent table. */
+/* -a's help, made from the agent table at --help time, names every row of it. */
 TEST(agent_help_lists_every_builtin_agent)
 {
-	const struct cli_option *agent = NULL;
+	char *buf = NULL, *row, *end;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
 
-	for (const struct cli_option *o = job_agent_env_options;
-	     o->long_name || o->heading || o->include; o++)
-		if (o->long_name && !strcmp(o->long_name, "agent"))
-			agent = o;
-	REQUIRE(agent != NULL);
+	cli_options_help(f, job_agent_env_options);
+	fclose(f);
+	row = strstr(buf, "  -a, --agent NAME ");
+	REQUIRE(row != NULL);
+	end = strstr(row + 1, "\n  -");
+	REQUIRE(end != NULL);
+	*end = 0;
 	for (const struct agent_def *a = agent_table; a->name; a++)
-		CHECK_CONTAINS(agent->help, a->name);
+		CHECK_CONTAINS(row, a->name);
+	CHECK_CONTAINS(row, "or one the job file\n");
+	free(buf);
+}
+
+static char *long_help(void)
+{
+	return xstrdup("one two three four five six seven eight nine ten eleven twelve thirteen "
+	               "fourteen fifteen-sixteen-seventeen-eighteen-nineteen-twenty-twentyone-x");
+}
+
+static const struct cli_option made_help_table[] = {
+    CLI_OPT('z', "zeta", NULL, NULL, NULL, cli_opt_true, 0, .help_fn = long_help),
+    CLI_END,
+};
+
+/* A help_fn's paragraph is wrapped at words to 53 columns (a longer word stands alone)
+ * and aligned as the hand-wrapped texts are. */
+TEST(options_help_fn_is_wrapped)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	cli_options_help(f, made_help_table);
+	fclose(f);
+	CHECK_CONTAINS(
+	    buf, "  -z, --zeta                   one two three four five six seven eight nine ten\n"
+	         "                               eleven twelve thirteen fourteen\n"
+	         "                               "
+	         "fifteen-sixteen-seventeen-eighteen-nineteen-twenty-twentyone-x\n");
+	free(buf);
 }

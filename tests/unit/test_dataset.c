@@ -2,8 +2,9 @@
  * task checksum (stable under mtime/owner/order changes, sensitive to content,
  * mode, names and symlink targets). */
 #include "cli/cli.h"
+#include "cli/job_overrides.h"
 #include "config/dataset.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "config/task.h"
 #include "config_testdata.h"
 #include "harness.h"
@@ -364,7 +365,7 @@ TEST(dataset_filter_of_a_job_entry)
 	job_overrides_init(&o);
 	for (size_t i = 0; argv[i]; i += 2)
 		REQUIRE(cli_job_override_set(&o, argv[i], argv[i + 1], &err) == 0);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	f = task_filter_of(&c.datasets[0]);
 	CHECK_STR(f.task_names[0], "hello-*");
 	CHECK(f.task_names[1] == NULL);

@@ -2,8 +2,9 @@
  * numbers in type errors, command-line overrides, JSON output, round trips,
  * diffs, and every file in testdata/job/. */
 #include "cli/cli.h"
-#include "config/agent_names.h"
-#include "config/job.h"
+#include "cli/job_overrides.h"
+#include "config/agent_table.h"
+#include "config/job_config.h"
 #include "config_testdata.h"
 #include "harness.h"
 #include "rollout/alloc.h"
@@ -528,7 +529,7 @@ TEST(job_overrides_win_over_the_file)
 	REQUIRE(job_config_load("testdata/job/valid/all-fields.yaml", &c, &err) == 0);
 	job_overrides_init(&o);
 	REQUIRE(set_flags(&o, argv, &err) == 0);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	CHECK_STR(c.job_name, "flags");
 	CHECK_STR(c.jobs_dir, "out");
 	CHECK_INT(c.n_attempts, 5);
@@ -569,7 +570,7 @@ TEST(job_override_agents_and_models)
 	REQUIRE(job_config_load("testdata/job/valid/all-fields.yaml", &c, &err) == 0);
 	job_overrides_init(&o);
 	REQUIRE(set_flags(&o, a_two_models, &err) == 0);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	REQUIRE(c.n_agents == 2);
 	CHECK_STR(c.agents[0].name, "claude-code");
 	CHECK_STR(c.agents[0].model_name, "anthropic/a");
@@ -584,7 +585,7 @@ TEST(job_override_agents_and_models)
 	REQUIRE(job_config_load("testdata/job.yaml", &c, &err) == 0);
 	job_overrides_init(&o);
 	REQUIRE(set_flags(&o, models_only, &err) == 0);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	REQUIRE(c.n_agents == 2);
 	CHECK_STR(c.agents[0].name, "oracle");
 	CHECK_STR(c.agents[1].model_name, "x/2");
@@ -596,7 +597,7 @@ TEST(job_override_agents_and_models)
 	REQUIRE(job_config_load("testdata/job/valid/all-fields.yaml", &c, &err) == 0);
 	job_overrides_init(&o);
 	REQUIRE(set_flags(&o, user_agent, &err) == 0);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	REQUIRE(c.n_agents == 1);
 	CHECK_STR(c.agents[0].run, "my-agent --task \"{instruction}\"");
 	job_overrides_release(&o);
@@ -604,7 +605,7 @@ TEST(job_override_agents_and_models)
 	/* An unknown -a is refused with the list of known agents. */
 	job_overrides_init(&o);
 	REQUIRE(set_flags(&o, unknown, &err) == 0);
-	CHECK(job_config_apply_overrides(&c, &o, &err) < 0);
+	CHECK(job_overrides_apply(&c, &o, &err) < 0);
 	CHECK_CONTAINS(err.msg, "-a: unknown agent 'claude' (known: oracle, nop, claude-code");
 	job_overrides_release(&o);
 	job_config_release(&c);
@@ -633,7 +634,7 @@ TEST(job_agents_get_their_kind_when_bound)
 	CHECK_INT(c.agents[3].def->kind, AGENT_KIND_ORACLE); /* {} */
 	job_overrides_init(&o);
 	REQUIRE(set_flags(&o, models_only, &err) == 0);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	REQUIRE(c.n_agents == 4);
 	CHECK_INT(c.agents[2].def->kind, AGENT_KIND_HOST);
 	job_overrides_release(&o);
@@ -643,7 +644,7 @@ TEST(job_agents_get_their_kind_when_bound)
 	REQUIRE(job_config_load("testdata/job/valid/all-fields.yaml", &c, &err) == 0);
 	job_overrides_init(&o);
 	REQUIRE(set_flags(&o, from_file, &err) == 0);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	REQUIRE(c.n_agents == 1);
 	CHECK_INT(c.agents[0].def->kind, AGENT_KIND_HOST);
 	job_overrides_release(&o);
@@ -653,7 +654,7 @@ TEST(job_agents_get_their_kind_when_bound)
 	REQUIRE(job_config_load("testdata/job/valid/all-fields.yaml", &c, &err) == 0);
 	job_overrides_init(&o);
 	REQUIRE(set_flags(&o, builtin, &err) == 0);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	REQUIRE(c.n_agents == 1);
 	CHECK(c.agents[0].def == agent_table_find("nop"));
 	job_overrides_release(&o);
@@ -669,10 +670,10 @@ TEST(job_filters_without_a_dataset_and_empty_jobs_are_refused)
 
 	job_config_init(&c);
 	job_overrides_init(&o);
-	CHECK(job_config_apply_overrides(&c, &o, &err) < 0);
+	CHECK(job_overrides_apply(&c, &o, &err) < 0);
 	CHECK_STR(err.msg, "no tasks to run: give -p PATH, or datasets or tasks in the job file");
 	REQUIRE(set_flags(&o, filter, &err) == 0);
-	CHECK(job_config_apply_overrides(&c, &o, &err) < 0);
+	CHECK(job_overrides_apply(&c, &o, &err) < 0);
 	CHECK_CONTAINS(err.msg, "-t, -x and -l filter datasets, but the job has none");
 	job_overrides_release(&o);
 	job_config_release(&c);
@@ -690,7 +691,7 @@ TEST(job_filters_apply_to_the_files_datasets)
 	REQUIRE(job_config_load("testdata/job.yaml", &c, &err) == 0);
 	job_overrides_init(&o);
 	REQUIRE(set_flags(&o, filter, &err) == 0);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	REQUIRE(c.n_datasets == 1);
 	CHECK(!c.datasets[0].has_task_names);
 	CHECK_STR(c.datasets[0].exclude_task_names.v[0], "hello-*");
@@ -739,7 +740,7 @@ TEST(job_isolation_from_the_file_and_the_flag)
 	cJSON_Delete(j);
 	job_overrides_init(&o);
 	REQUIRE(cli_job_override_set(&o, "--isolation", "full", &err) == 0);
-	REQUIRE(job_config_apply_overrides(&c, &o, &err) == 0);
+	REQUIRE(job_overrides_apply(&c, &o, &err) == 0);
 	CHECK(c.environment.isolation == ENV_ISOLATION_FULL);
 	j = job_config_to_json(&c);
 	CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "environment"), "isolation") == NULL);

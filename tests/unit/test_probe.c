@@ -2,7 +2,7 @@
  * isolation levels can run given the probes' results, what the table and the
  * JSON say, and the probes themselves on this host. Also the provider table's
  * lookup by type and isolation level. */
-#include "config/job.h"
+#include "config/job_config.h"
 #include "harness.h"
 #include "providers/probe.h"
 #include "providers/provider.h"
@@ -14,6 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+/* The levels' needs, as the providers declare them. */
+#define SANDBOX (provider_find("sandbox")->host_needs)
+#define CHROOT (provider_find("sandbox-chroot")->host_needs)
+#define DOCKER (provider_find("docker")->host_needs)
 
 /* Every probe ok, as root on a full host. */
 static void all_ok(struct host_probe *hp)
@@ -38,8 +43,8 @@ TEST(probe_everything_ok_runs_everything)
 	int nm, nd;
 
 	all_ok(&hp);
-	for (int l = 0; l < LEVEL_COUNT; l++) {
-		CHECK(probe_level_ok(&hp, (enum probe_level)l, m, &nm, d, &nd));
+	for (size_t l = 0; provider_level_each(l); l++) {
+		CHECK(probe_level_ok(&hp, provider_level_each(l)->host_needs, m, &nm, d, &nd));
 		CHECK_INT(nm, 0);
 		CHECK_INT(nd, 0);
 	}
@@ -59,12 +64,12 @@ TEST(probe_a_ci_container_runs_only_chroot)
 	for (size_t i = 0; i < ARRAY_SIZE(denied); i++)
 		hp.r[denied[i]].state = PROBE_MISSING;
 	hp.r[PROBE_OVERLAY].state = hp.r[PROBE_PROCFS].state = PROBE_SKIPPED;
-	CHECK(!probe_level_ok(&hp, LEVEL_SANDBOX, m, &nm, d, &nd));
+	CHECK(!probe_level_ok(&hp, SANDBOX, m, &nm, d, &nd));
 	CHECK(lacks(m, nm, PROBE_MOUNTNS) && lacks(m, nm, PROBE_OVERLAY));
 	CHECK(!lacks(m, nm, PROBE_USERNS)); /* root needs none */
-	CHECK(probe_level_ok(&hp, LEVEL_CHROOT, m, &nm, d, &nd));
+	CHECK(probe_level_ok(&hp, CHROOT, m, &nm, d, &nd));
 	CHECK(lacks(d, nd, PROBE_CGROUPS) && lacks(d, nd, PROBE_QUOTA));
-	CHECK(!probe_level_ok(&hp, LEVEL_DOCKER, m, &nm, d, &nd));
+	CHECK(!probe_level_ok(&hp, DOCKER, m, &nm, d, &nd));
 	CHECK_INT(nm, 1);
 	CHECK(m[0] == PROBE_DOCKER);
 }
@@ -80,11 +85,11 @@ TEST(probe_an_ordinary_user)
 	hp.uid = 1000;
 	hp.r[PROBE_CHROOT].state = PROBE_MISSING;
 	hp.r[PROBE_SUBIDS].state = PROBE_MISSING;
-	CHECK(probe_level_ok(&hp, LEVEL_SANDBOX, m, &nm, d, &nd));
+	CHECK(probe_level_ok(&hp, SANDBOX, m, &nm, d, &nd));
 	CHECK(lacks(d, nd, PROBE_SUBIDS));
-	CHECK(!probe_level_ok(&hp, LEVEL_CHROOT, m, &nm, d, &nd));
+	CHECK(!probe_level_ok(&hp, CHROOT, m, &nm, d, &nd));
 	hp.r[PROBE_USERNS].state = PROBE_MISSING;
-	CHECK(!probe_level_ok(&hp, LEVEL_SANDBOX, m, &nm, d, &nd));
+	CHECK(!probe_level_ok(&hp, SANDBOX, m, &nm, d, &nd));
 	CHECK(lacks(m, nm, PROBE_USERNS));
 }
 
@@ -114,6 +119,24 @@ TEST(probe_table_and_json_name_what_is_missing_and_the_fix)
 	    !json_get_bool(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "levels"), 0), "runs", true));
 }
 
+/* The levels are the provider table's: each LEVEL row says what it needs of the
+ * host and how messages name it; doctor lists them in table order. */
+TEST(probe_levels_are_the_provider_tables)
+{
+	static const char *const names[] = {"sandbox", "sandbox, chroot isolation", "docker"};
+	size_t n = 0;
+
+	for (const struct provider_ops *p; (p = provider_level_each(n)); n++) {
+		REQUIRE(p->host_needs != NULL);
+		CHECK(p->host_needs->how && p->host_needs->refused);
+		if (n < ARRAY_SIZE(names))
+			CHECK_STR(p->host_needs->name, names[n]);
+	}
+	CHECK_INT((int)n, 3);
+	CHECK(provider_find("sandbox-copied-logs")->host_needs == SANDBOX);
+	CHECK(DOCKER->need[PROBE_DOCKER] == NEED_REQ && SANDBOX->need[PROBE_DOCKER] == NEED_NO);
+}
+
 /* This host (the build machine runs as root with every namespace): the
  * probes find it so, and the preflight passes for both sandbox levels. */
 TEST(probe_this_host)
@@ -130,8 +153,8 @@ TEST(probe_this_host)
 	CHECK(hp->r[PROBE_OVERLAY].state == PROBE_OK);
 	CHECK(hp->r[PROBE_CHROOT].state == PROBE_OK);
 	CHECK(hp->r[PROBE_DOCKER].state == PROBE_SKIPPED); /* not asked for */
-	CHECK(probe_require(LEVEL_SANDBOX, &err) == 0);
-	CHECK(probe_require(LEVEL_CHROOT, &err) == 0);
+	CHECK(probe_require(SANDBOX, &err) == 0);
+	CHECK(probe_require(CHROOT, &err) == 0);
 	CHECK(host_probe(false) == hp); /* once per process */
 }
 

@@ -1,6 +1,6 @@
 /* Unit tests for the pure parts of the trial executor: timeouts, reward files, sanitizing. */
 #include "core/rewards.h"
-#include "core/trial.h"
+#include "core/trial_run.h"
 #include "harness.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"

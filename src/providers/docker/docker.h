@@ -1,5 +1,5 @@
-/* Internals shared by the docker provider's files (provider.c, exec.c, archive.c,
- * build.c, helper.c). Not visible outside src/providers/docker/. */
+/* Internals shared by the docker provider's files (docker.c, docker_exec.c, docker_archive.c,
+ * docker_build.c, helper.c). Not visible outside src/providers/docker/. */
 #ifndef ROLLOUT_DOCKER_INTERNAL_H
 #define ROLLOUT_DOCKER_INTERNAL_H
 
@@ -52,7 +52,7 @@ static inline struct docker_env *docker_env_of(struct environment *e)
 	return (struct docker_env *)e;
 }
 
-/* ---- exec.c ---- */
+/* ---- docker_exec.c ---- */
 
 /* One exec, fully described (the provider's exec_request plus internals). */
 struct docker_exec_spec {
@@ -80,7 +80,7 @@ int docker_helper_exec(struct docker_env *env, const char *user, const char *con
 /* The container is not running (or gone): an error saying why, as well as we can tell. */
 int docker_container_gone(struct docker_env *env, struct err *err);
 
-/* ---- archive.c ---- */
+/* ---- docker_archive.c ---- */
 
 int docker_provider_upload(struct environment *handle, int host_fd, const char *env_path,
                            unsigned flags, struct err *err);
@@ -91,7 +91,7 @@ int docker_provider_download(struct environment *handle, const char *env_path,
 /* Create directories (and parents) inside the container. */
 int docker_mkdirs(struct docker_env *env, const char *const *paths, struct err *err);
 
-/* ---- build.c ---- */
+/* ---- docker_build.c ---- */
 
 /* 1 when the daemon has image ref, 0 when not (404), -1 on error. */
 int docker_image_exists(struct docker_client *c, const char *ref, struct err *err);
@@ -119,6 +119,9 @@ int docker_load_from_store(struct docker_client *c, const char *ref, double dead
 
 /* The host path of the static binary to mount at DOCKER_HELPER_PATH. */
 int docker_helper_host_path(char **out, struct err *err);
+/* ops.entry: runs the helper when this process was started as it (never returns
+ * then); returns at once otherwise. */
+void docker_helper_entry(void);
 /* Kill every process carrying marker (in its environment), the process group
  * and session of the marked session leader, and all their descendants, until
  * none is left. Host side (as root, in the daemon's pid namespace): only
@@ -145,7 +148,7 @@ void docker_owner_identity(char *boot_id, size_t nb, char *pid_ns, size_t np, ch
  * containers reach each other. */
 int docker_network_ensure(struct docker_client *c, char **id, struct err *err);
 
-/* ---- provider.c ---- */
+/* ---- docker.c ---- */
 
 /* Files the container wrote to the bind-mounted /logs dirs are handed to the
  * invoking user: from the host as root, else by the helper (only when needed). */

@@ -11,8 +11,10 @@
  *   kill-all           kill every process but pid 1 and print how many (the end
  *                      of the agent phase: daemons and setsid'd children included)
  *   rm-rf PATH         remove PATH (never following its last component), any depth
- * A constructor recognises the name before main() runs, so every program linked
- * with librollout (rollout itself, the test and bench programs) can serve. */
+ * docker_helper_entry (the provider's ops.entry, run before main() by the
+ * constructor of providers/providers.c) recognises the name, so every program
+ * that can start an environment (rollout itself, the test and bench programs)
+ * can serve. */
 #include "providers/docker/docker.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -284,7 +286,7 @@ int docker_helper_host_path(char **out, struct err *err)
 	if (env && *env) {
 		snprintf(buf, sizeof(buf), "%s", env);
 	} else {
-		n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+		n = readlink(provider_entry_binary(), buf, sizeof(buf) - 1);
 		if (n < 0)
 			return err_sys(err, "readlink /proc/self/exe");
 		buf[n] = '\0';
@@ -507,7 +509,7 @@ static int helper_main(int argc, char **argv)
 	return 2;
 }
 
-__attribute__((constructor)) static void docker_helper_entry(void)
+void docker_helper_entry(void)
 {
 	_cleanup_free_ char *cmdline = NULL;
 	struct strv args = STRV_INIT;

@@ -16,7 +16,7 @@
 
 int sandbox_kill_all(struct sandbox_env *env, struct err *err)
 {
-	_cleanup_close_ int c = env_connect(env, err);
+	_cleanup_close_ int c = sandbox_env_connect(env, err);
 	struct ctl_msg m = {.type = CTL_KILL_ALL};
 
 	if (c < 0)

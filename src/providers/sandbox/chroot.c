@@ -180,7 +180,7 @@ static int skeleton(int root, const char *hostname, struct err *err)
 	return 0;
 }
 
-/* ---- The init (child side): runs before main(), see init_entry ---- */
+/* ---- The init (child side): runs before main(), see sandbox_init_entry ---- */
 
 static void __attribute__((noreturn)) child_die(int sync_fd, int code, const char *what)
 {
@@ -376,7 +376,7 @@ static int go(struct sandbox_env *env, const struct env_config *cfg, struct err 
 		err_sys(err, "environment %s: release the init", env->name);
 		goto out;
 	}
-	env_prepare_exec_cgroup(env);
+	sandbox_env_prepare_exec_cgroup(env);
 	rc = 0;
 out:
 	for (int i = 0; i < nfds; i++)
@@ -409,8 +409,8 @@ static int start_init(struct sandbox_env *env, const struct env_config *cfg,
 	return 0;
 }
 
-int chroot_start_image(const struct env_config *cfg, const struct sandbox_image *img,
-                       struct sandbox_env **out, struct err *err)
+int chroot_start_layers(const struct env_config *cfg, const struct sandbox_image *img,
+                        struct sandbox_env **out, struct err *err)
 {
 	_cleanup_free_ char *envs = NULL, *rootfs = NULL;
 	_cleanup_close_ int root = -1;
@@ -439,7 +439,7 @@ int chroot_start_image(const struct env_config *cfg, const struct sandbox_image 
 	env->network = xstrdup("host");
 	snprintf(hostname, sizeof(hostname), "%.63s", cfg->env_name);
 	if (sandbox_env_dir_create(env, err) < 0) {
-		env_free(env);
+		sandbox_env_free(env);
 		return -1;
 	}
 	if (!img->upper_dir && quota_setup(env, cfg, err) < 0)
@@ -461,7 +461,7 @@ int chroot_start_image(const struct env_config *cfg, const struct sandbox_image 
 	return 0;
 fail:
 	sandbox_start_cleanup(env, env->init_pid, env->pidfd);
-	env_free(env);
+	sandbox_env_free(env);
 	return -1;
 }
 
@@ -469,7 +469,7 @@ int chroot_prepare(struct err *err)
 {
 	const struct sock_fprog *prog;
 
-	if (probe_require(LEVEL_CHROOT, err) < 0)
+	if (probe_require(&sandbox_chroot_host_needs, err) < 0)
 		return -1;
 	owner_not_dumpable();
 	cg_host_get();
@@ -482,7 +482,7 @@ int chroot_prepare(struct err *err)
 int chroot_open_verifier_dir(struct sandbox_env *env, struct err *err)
 {
 	_cleanup_close_ int top = -1, logs = -1;
-	int root = env_root_fd(env, err);
+	int root = sandbox_env_root_fd(env, err);
 	struct stat st;
 
 	if (root < 0)

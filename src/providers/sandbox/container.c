@@ -254,12 +254,13 @@ void container_child(const struct sandbox_plan *plan)
  * namespace of its own (chroot.c). */
 #define INIT_CHROOT "chroot"
 
-/* Runs before main() in every program linking the sandbox (rollout, the tests,
- * the benchmarks): when this process is the init of an environment being
- * started (pid 1 of a new pid namespace, or at --isolation chroot any pid,
- * exec'd by init_exec below with the marker in an otherwise empty
- * environment) it reads the plan and never returns. */
-__attribute__((constructor)) static void init_entry(void)
+/* The sandbox's entry (ops.entry), run before main() by the constructor of
+ * providers/providers.c in every program that can start an environment
+ * (rollout, the tests, the benchmarks): when this process is the init of an
+ * environment being started (pid 1 of a new pid namespace, or at --isolation
+ * chroot any pid, exec'd by init_exec below with the marker in an otherwise
+ * empty environment) it reads the plan and never returns. */
+void sandbox_init_entry(void)
 {
 	static struct sock_fprog prog;
 	const char *marker = getenv(INIT_ENV);
@@ -324,7 +325,7 @@ static int init_exec(void *arg)
 	if (s < 0 || pl < 0 || dup2(s, INIT_SYNC_FD) < 0 || dup2(pl, INIT_PLAN_FD) < 0)
 		_exit(127);
 	sys_close_from(INIT_PLAN_FD + 1);
-	execve("/proc/self/exe", argv, envp);
+	execve(provider_entry_binary(), argv, envp);
 	child_fail(&e, errno, "exec the environment's init (/proc/self/exe)");
 	child_report(INIT_SYNC_FD, &e);
 }
@@ -773,7 +774,7 @@ static int parent_go(struct sandbox_env *env, const struct sandbox_plan *plan,
 		err_sys(err, "environment %s: release the init", env->name);
 		goto out;
 	}
-	env_prepare_exec_cgroup(env);
+	sandbox_env_prepare_exec_cgroup(env);
 	rc = 0;
 out:
 	for (int i = 0; i < nfds; i++)
@@ -817,8 +818,8 @@ int sandbox_env_dir_create(struct sandbox_env *env, struct err *err)
 	return 0;
 }
 
-int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
-                        struct sandbox_env **out, struct err *err)
+int sandbox_start_layers(const struct env_config *cfg, const struct sandbox_image *img,
+                         struct sandbox_env **out, struct err *err)
 {
 	_cleanup_free_ char *home = NULL, *envs = NULL, *shared = NULL, *opts = NULL;
 	_cleanup_free_ char *upper = NULL, *work = NULL, *rootfs = NULL, *scratch = NULL;
@@ -838,7 +839,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	bool pasta, devpts_gid = false;
 
 	if (img->isolation == SANDBOX_CHROOT)
-		return chroot_start_image(cfg, img, out, err);
+		return chroot_start_layers(cfg, img, out, err);
 	if (sandbox_check_name(cfg->env_name, err) < 0)
 		return -1;
 	if (img->n_layers == 0)
@@ -873,7 +874,7 @@ int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image
 	snprintf(hostname, sizeof(hostname), "%.63s", cfg->env_name);
 
 	if (sandbox_env_dir_create(env, err) < 0) {
-		env_free(env);
+		sandbox_env_free(env);
 		return -1;
 	}
 	/* Before anything is created in the directory: all of it inherits the
@@ -1004,6 +1005,6 @@ fail:
 	if ((pidfd = host_prep_join(&prep)) >= 0)
 		close(pidfd);
 	sandbox_start_cleanup(env, env->init_pid, env->pidfd);
-	env_free(env);
+	sandbox_env_free(env);
 	return -1;
 }

@@ -48,22 +48,26 @@ struct sandbox_image {
 	void *mark_ctx;
 };
 
-/* Starts an environment on explicit layers (start() resolves the image first). */
-int sandbox_start_image(const struct env_config *cfg, const struct sandbox_image *img,
-                        struct sandbox_env **out, struct err *err);
-/* image.c: the task's image in the store, built first when it has none (*ref:
- * the reference to start); then an environment of it started at the given level. */
+/* Starts an environment on explicit layers: the image's, or a build step's
+ * (sandbox_start_from_store looks a reference up in the store first). */
+int sandbox_start_layers(const struct env_config *cfg, const struct sandbox_image *img,
+                         struct sandbox_env **out, struct err *err);
+/* sandbox_image.c: the task's image in the store, built first when it has none (*ref:
+ * the reference to start); then an environment of the stored image (its layers,
+ * marked in use) started at the given level. */
 int sandbox_image_prepare(const struct env_config *cfg, enum sandbox_isolation iso, char **ref,
                           struct err *err);
-int sandbox_image_start(const char *ref, const struct env_config *cfg, enum sandbox_isolation iso,
-                        struct sandbox_env **out, struct err *err);
+int sandbox_start_from_store(const char *ref, const struct env_config *cfg,
+                             enum sandbox_isolation iso, struct sandbox_env **out, struct err *err);
 
 /* ---- --isolation chroot (chroot.c) ---- */
-int chroot_start_image(const struct env_config *cfg, const struct sandbox_image *img,
-                       struct sandbox_env **out, struct err *err);
+int chroot_start_layers(const struct env_config *cfg, const struct sandbox_image *img,
+                        struct sandbox_env **out, struct err *err);
 /* The level's preflight: the host must let root chroot; warns once about
  * what runs without (cgroups, device nodes, seccomp). */
 int chroot_prepare(struct err *err);
+/* What each level needs of the host (providers/probe.h), in provider.c. */
+extern const struct host_needs sandbox_host_needs, sandbox_chroot_host_needs;
 /* Verification starts (the agent's processes are gone): /logs/verifier is
  * emptied and made anew inside the root (the agent could write it). */
 int chroot_open_verifier_dir(struct sandbox_env *env, struct err *err);
@@ -299,6 +303,9 @@ struct sandbox_env *sandbox_env_new(const struct env_config *cfg, const struct s
 int sandbox_env_dir_create(struct sandbox_env *env, struct err *err);
 pid_t sandbox_clone_init(const struct sandbox_plan *plan, int child_sync, int *pidfd,
                          struct err *err);
+/* ops.entry: becomes the init sandbox_clone_init exec'd (never returns then);
+ * returns at once in any other process. */
+void sandbox_init_entry(void);
 int sandbox_listen_ctl(const struct sandbox_env *env, struct err *err);
 /* The child's SYNC_READY (want fds) or its error. */
 int sandbox_wait_ready(int sync_fd, int *fds, int want, struct err *err);
@@ -306,19 +313,19 @@ int sandbox_wait_ready(int sync_fd, int *fds, int want, struct err *err);
 void sandbox_start_cleanup(struct sandbox_env *env, pid_t child, int pidfd);
 char **strv_dup_or_empty(const char *const *v);
 
-/* state.c */
+/* sandbox_env.c */
 int state_write(const struct sandbox_env *env, struct err *err);
 int state_load(const char *dir, struct sandbox_env *env, struct err *err);
 unsigned long long proc_start_time(pid_t pid);
 /* The init process of env is still the one recorded (pid and start time). */
 bool state_init_alive(const struct sandbox_env *env);
 /* Kills the init (and so every process), removes cgroups and the directory. */
-int env_teardown(struct sandbox_env *env, struct err *err);
-void env_free(struct sandbox_env *env);
+int sandbox_env_teardown(struct sandbox_env *env, struct err *err);
+void sandbox_env_free(struct sandbox_env *env);
 /* Opens a ctl.sock connection to the environment's init. */
-int env_connect(const struct sandbox_env *env, struct err *err);
+int sandbox_env_connect(const struct sandbox_env *env, struct err *err);
 /* Lazily fetches the container root fd from the init. */
-int env_root_fd(struct sandbox_env *env, struct err *err);
+int sandbox_env_root_fd(struct sandbox_env *env, struct err *err);
 
 /* reaper.c: the background teardown of destroyed environments */
 /* Renames dir into <home>/trash (out of the way, under a name of this process);
@@ -375,10 +382,10 @@ int userns_write_maps(pid_t pid, bool ranges, struct err *err);
  * environment created with subordinate ids. */
 int userns_rm_rf(const char *path, struct err *err);
 
-/* exec.c */
+/* sandbox_exec.c */
 /* Makes the per-exec cgroup the next exec will use (none without cgroups). */
-void env_prepare_exec_cgroup(struct sandbox_env *env);
-void env_drop_exec_cgroup(struct sandbox_env *env);
+void sandbox_env_prepare_exec_cgroup(struct sandbox_env *env);
+void sandbox_env_drop_exec_cgroup(struct sandbox_env *env);
 int sandbox_exec(struct sandbox_env *env, const struct exec_request *req, struct exec_result *res,
                  struct err *err);
 

@@ -1,9 +1,9 @@
 /* The sandbox provider: rollout's own daemonless runtime behind provider.h. */
-#include "providers/provider.h"
-#include "providers/probe.h"
-#include "providers/sandbox/build.h"
-#include "providers/sandbox/cgroup.h"
 #include "providers/sandbox/sandbox.h"
+#include "providers/probe.h"
+#include "providers/provider.h"
+#include "providers/sandbox/cgroup.h"
+#include "providers/sandbox/sandbox_build.h"
 #include "providers/sandbox/security.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
@@ -21,7 +21,7 @@
 
 static int remove_leftover(const char *envs, const char *name, struct err *err);
 
-static int sb_prepare_image(const struct env_config *cfg, char **ref, struct err *err)
+static int sandbox_op_prepare_image(const struct env_config *cfg, char **ref, struct err *err)
 {
 	return sandbox_image_prepare(cfg, SANDBOX_FULL, ref, err);
 }
@@ -42,14 +42,14 @@ static int start_level(const char *ref, const struct env_config *cfg, enum sandb
 	if (cfg->env_name && sandbox_check_name(cfg->env_name, NULL) == 0 &&
 	    remove_leftover(envs, cfg->env_name, err) < 0)
 		return err_wrap(err, "remove the leftover environment %s", cfg->env_name);
-	if (sandbox_image_start(ref, cfg, iso, &env, err) < 0)
+	if (sandbox_start_from_store(ref, cfg, iso, &env, err) < 0)
 		return -1;
 	*out = &env->base;
 	return 0;
 }
 
-static int sb_start(const char *ref, const struct env_config *cfg, struct environment **out,
-                    struct err *err)
+static int sandbox_op_start(const char *ref, const struct env_config *cfg, struct environment **out,
+                            struct err *err)
 {
 	return start_level(ref, cfg, SANDBOX_FULL, out, err);
 }
@@ -60,35 +60,36 @@ static int chroot_start(const char *ref, const struct env_config *cfg, struct en
 	return start_level(ref, cfg, SANDBOX_CHROOT, out, err);
 }
 
-static int sb_exec(struct environment *env, const struct exec_request *req, struct exec_result *res,
-                   struct err *err)
+static int sandbox_op_exec(struct environment *env, const struct exec_request *req,
+                           struct exec_result *res, struct err *err)
 {
 	return sandbox_exec(sandbox_env_of(env), req, res, err);
 }
 
-static int sb_upload(struct environment *env, int host_fd, const char *env_path, unsigned flags,
-                     struct err *err)
+static int sandbox_op_upload(struct environment *env, int host_fd, const char *env_path,
+                             unsigned flags, struct err *err)
 {
-	int root = env_root_fd(sandbox_env_of(env), err);
+	int root = sandbox_env_root_fd(sandbox_env_of(env), err);
 
 	return root < 0 ? -1 : copy_upload(root, host_fd, env_path, flags, err);
 }
 
-static int sb_download(struct environment *env, const char *env_path, const struct cdir *dest,
-                       const char *dest_rel, const struct copy_limits *lim, struct copy_report *rep,
-                       struct err *err)
+static int sandbox_op_download(struct environment *env, const char *env_path,
+                               const struct cdir *dest, const char *dest_rel,
+                               const struct copy_limits *lim, struct copy_report *rep,
+                               struct err *err)
 {
-	int root = env_root_fd(sandbox_env_of(env), err);
+	int root = sandbox_env_root_fd(sandbox_env_of(env), err);
 
 	return root < 0 ? -1 : copy_download(root, env_path, dest, dest_rel, lim, rep, err);
 }
 
-static int sb_kill_all(struct environment *env, struct err *err)
+static int sandbox_op_kill_all(struct environment *env, struct err *err)
 {
 	return sandbox_kill_all(sandbox_env_of(env), err);
 }
 
-static int sb_open_verifier_dir(struct environment *env, struct err *err)
+static int sandbox_op_open_verifier_dir(struct environment *env, struct err *err)
 {
 	return sandbox_open_verifier_dir(sandbox_env_of(env), err);
 }
@@ -98,18 +99,18 @@ static int chroot_verifier_dir(struct environment *env, struct err *err)
 	return chroot_open_verifier_dir(sandbox_env_of(env), err);
 }
 
-static int sb_usage(struct environment *env, struct env_usage *out, struct err *err)
+static int sandbox_op_usage(struct environment *env, struct env_usage *out, struct err *err)
 {
 	return quota_env_usage(sandbox_env_of(env), out, err);
 }
 
-static int sb_stop(struct environment *handle, bool destroy, struct err *err)
+static int sandbox_op_stop(struct environment *handle, bool destroy, struct err *err)
 {
 	struct sandbox_env *env = sandbox_env_of(handle);
 	int rc = 0;
 
 	if (destroy) {
-		rc = env_teardown(env, err);
+		rc = sandbox_env_teardown(env, err);
 	} else {
 		/* Keep: the init must survive us; gc leaves kept environments alone. */
 		env->kept = true;
@@ -122,7 +123,7 @@ static int sb_stop(struct environment *handle, bool destroy, struct err *err)
 		if (rc == 0 && state_write(env, err) < 0)
 			rc = -1;
 	}
-	env_free(env);
+	sandbox_env_free(env);
 	return rc;
 }
 
@@ -146,26 +147,26 @@ static int open_env(const char *name, struct sandbox_env **out, struct err *err)
 	return 0;
 }
 
-static int sb_open(const char *name, struct environment **out, struct err *err)
+static int sandbox_op_open(const char *name, struct environment **out, struct err *err)
 {
 	struct sandbox_env *env;
 
 	if (open_env(name, &env, err) < 0)
 		return -1;
 	if (!state_init_alive(env)) {
-		env_free(env);
+		sandbox_env_free(env);
 		return err_set(err, ESRCH, "sandbox environment %s is not running", name);
 	}
 	*out = &env->base;
 	return 0;
 }
 
-static void sb_release(struct environment *env)
+static void sandbox_op_release(struct environment *env)
 {
-	env_free(sandbox_env_of(env));
+	sandbox_env_free(sandbox_env_of(env));
 }
 
-static int sb_list(struct env_info **out, size_t *n, struct err *err)
+static int sandbox_op_list(struct env_info **out, size_t *n, struct err *err)
 {
 	_cleanup_free_ char *envs = sandbox_envs_dir();
 	_cleanup_closedir_ DIR *d = opendir(envs);
@@ -194,7 +195,7 @@ static int sb_list(struct env_info **out, size_t *n, struct err *err)
 		    xstrdup(env->isolation == SANDBOX_CHROOT ? "chroot" : "full");
 		infos[count].created_at = env->created_at;
 		count++;
-		env_free(env);
+		sandbox_env_free(env);
 	}
 	*out = infos;
 	*n = count;
@@ -228,17 +229,17 @@ static int remove_leftover(const char *envs, const char *name, struct err *err)
 	}
 	if (env->kept && state_init_alive(env)) {
 		close(fd);
-		env_free(env);
+		sandbox_env_free(env);
 		return 0;
 	}
 	env->dir_fd = fd;
 	log_info("sandbox: removing leftover environment %s", env->name);
-	rc = env_teardown(env, err) < 0 ? -1 : 1;
-	env_free(env);
+	rc = sandbox_env_teardown(env, err) < 0 ? -1 : 1;
+	sandbox_env_free(env);
 	return rc;
 }
 
-static int sb_gc(struct err *err)
+static int sandbox_op_gc(struct err *err)
 {
 	_cleanup_free_ char *envs = sandbox_envs_dir();
 	_cleanup_closedir_ DIR *d = opendir(envs);
@@ -267,11 +268,11 @@ static int sb_gc(struct err *err)
 	return removed;
 }
 
-static int sb_prepare(struct err *err)
+static int sandbox_op_prepare(struct err *err)
 {
 	const struct sock_fprog *prog;
 
-	if (probe_require(LEVEL_SANDBOX, err) < 0)
+	if (probe_require(&sandbox_host_needs, err) < 0)
 		return -1;
 	cg_host_get();
 	net_prepare();
@@ -281,27 +282,71 @@ static int sb_prepare(struct err *err)
 	return sandbox_seccomp_prog(&prog, err);
 }
 
+/* The full sandbox: namespaces (a user namespace when not root), overlayfs, a new
+ * /proc and rollout's seccomp filter; cgroups, subordinate ids (not root) and
+ * project quotas when the host has them. */
+const struct host_needs sandbox_host_needs = {
+    .name = "sandbox",
+    .how = "-e sandbox (the default)",
+    .refused = "the sandbox's isolation",
+    .need =
+        {
+            [PROBE_USERNS] = NEED_REQ_USER,
+            [PROBE_MOUNTNS] = NEED_REQ,
+            [PROBE_PIDNS] = NEED_REQ,
+            [PROBE_NETNS] = NEED_REQ,
+            [PROBE_IPCNS] = NEED_REQ,
+            [PROBE_UTSNS] = NEED_REQ,
+            [PROBE_OVERLAY] = NEED_REQ,
+            [PROBE_PROCFS] = NEED_REQ,
+            [PROBE_SECCOMP] = NEED_REQ,
+            [PROBE_CGROUPS] = NEED_OPT,
+            [PROBE_SUBIDS] = NEED_OPT_USER,
+            [PROBE_QUOTA] = NEED_OPT,
+        },
+};
+
+/* --isolation chroot: chroot itself; the rest only makes it stronger. */
+const struct host_needs sandbox_chroot_host_needs = {
+    .name = "sandbox, chroot isolation",
+    .how = "--isolation chroot",
+    .refused = "--isolation chroot",
+    .caveat = "the container itself is the boundary: see docs/SANDBOX.md, \"Isolation "
+              "levels\", for what it does not protect",
+    .need =
+        {
+            [PROBE_SECCOMP] = NEED_OPT,
+            [PROBE_CGROUPS] = NEED_OPT,
+            [PROBE_QUOTA] = NEED_OPT,
+            [PROBE_CHROOT] = NEED_REQ,
+            [PROBE_SETID] = NEED_OPT,
+            [PROBE_MKNOD] = NEED_OPT,
+        },
+};
+
 const struct provider_ops sandbox_provider = {
     .name = "sandbox",
     .logs_mounted = true,
     .image_place = "in rollout's image store",
     .image_provide = {"`rollout image load ARCHIVE` or `rollout image import ROOTFS.tar --tag ",
                       "`"},
-    .prepare = sb_prepare,
-    .prepare_image = sb_prepare_image,
-    .start = sb_start,
-    .exec = sb_exec,
-    .upload = sb_upload,
-    .download = sb_download,
-    .kill_all = sb_kill_all,
-    .open_verifier_dir = sb_open_verifier_dir,
-    .usage = sb_usage,
-    .stop = sb_stop,
-    .open = sb_open,
-    .release = sb_release,
-    .list = sb_list,
-    .gc = sb_gc,
+    .host_needs = &sandbox_host_needs,
+    .prepare = sandbox_op_prepare,
+    .prepare_image = sandbox_op_prepare_image,
+    .start = sandbox_op_start,
+    .exec = sandbox_op_exec,
+    .upload = sandbox_op_upload,
+    .download = sandbox_op_download,
+    .kill_all = sandbox_op_kill_all,
+    .open_verifier_dir = sandbox_op_open_verifier_dir,
+    .usage = sandbox_op_usage,
+    .stop = sandbox_op_stop,
+    .open = sandbox_op_open,
+    .release = sandbox_op_release,
+    .list = sandbox_op_list,
+    .gc = sandbox_op_gc,
     .has_image = sandbox_has_image,
+    .entry = sandbox_init_entry, /* the init of both levels */
 };
 
 /* --isolation chroot (chroot.c): the same environments on disk, reached the
@@ -311,23 +356,24 @@ const struct provider_ops sandbox_provider = {
 const struct provider_ops sandbox_chroot_provider = {
     .name = "sandbox-chroot",
     .logs_mounted = false,
+    .host_needs = &sandbox_chroot_host_needs,
     .prepare = chroot_prepare,
     .prepare_image = chroot_prepare_image,
     .start = chroot_start,
-    .exec = sb_exec,
-    .upload = sb_upload,
-    .download = sb_download,
-    .kill_all = sb_kill_all,
+    .exec = sandbox_op_exec,
+    .upload = sandbox_op_upload,
+    .download = sandbox_op_download,
+    .kill_all = sandbox_op_kill_all,
     .open_verifier_dir = chroot_verifier_dir,
-    .usage = sb_usage,
-    .stop = sb_stop,
-    .open = sb_open,
-    .release = sb_release,
-    .list = sb_list,
-    .gc = sb_gc,
+    .usage = sandbox_op_usage,
+    .stop = sandbox_op_stop,
+    .open = sandbox_op_open,
+    .release = sandbox_op_release,
+    .list = sandbox_op_list,
+    .gc = sandbox_op_gc,
 };
 
-/* Test-only, never named by a job (providers/provider.c: ROLLOUT_TEST_PROVIDER=
+/* Test-only, never named by a job (providers/providers.c: ROLLOUT_TEST_PROVIDER=
  * sandbox-copied-logs, or ROLLOUT_TEST_LOGS_COPIED=1 for the sandbox at full
  * isolation): the full sandbox with nothing bind-mounted at /logs. The three
  * directories live in the environment and the trial copies them out
@@ -347,7 +393,7 @@ static int copied_start(const char *ref, const struct env_config *cfg, struct en
 	if (start_level(ref, &unmounted, SANDBOX_FULL, out, err) < 0)
 		return -1;
 	/* Writable by any user of the image, as the host directories are. */
-	root = env_root_fd(sandbox_env_of(*out), err);
+	root = sandbox_env_root_fd(sandbox_env_of(*out), err);
 	for (size_t i = 0; root >= 0 && i < ARRAY_SIZE(open_dirs); i++) {
 		_cleanup_close_ int fd = root_dir_open(root, open_dirs[i], true, 0777, err);
 
@@ -358,7 +404,7 @@ static int copied_start(const char *ref, const struct env_config *cfg, struct en
 		}
 	}
 	if (root < 0) {
-		sb_stop(*out, true, &ignored);
+		sandbox_op_stop(*out, true, &ignored);
 		*out = NULL;
 		return err_wrap(err, "environment %s: /logs", cfg->env_name);
 	}
@@ -368,18 +414,19 @@ static int copied_start(const char *ref, const struct env_config *cfg, struct en
 const struct provider_ops sandbox_copied_logs_provider = {
     .name = "sandbox-copied-logs",
     .logs_mounted = false,
-    .prepare = sb_prepare,
-    .prepare_image = sb_prepare_image,
+    .host_needs = &sandbox_host_needs,
+    .prepare = sandbox_op_prepare,
+    .prepare_image = sandbox_op_prepare_image,
     .start = copied_start,
-    .exec = sb_exec,
-    .upload = sb_upload,
-    .download = sb_download,
-    .kill_all = sb_kill_all,
+    .exec = sandbox_op_exec,
+    .upload = sandbox_op_upload,
+    .download = sandbox_op_download,
+    .kill_all = sandbox_op_kill_all,
     .open_verifier_dir = chroot_verifier_dir,
-    .usage = sb_usage,
-    .stop = sb_stop,
-    .open = sb_open,
-    .release = sb_release,
-    .list = sb_list,
-    .gc = sb_gc,
+    .usage = sandbox_op_usage,
+    .stop = sandbox_op_stop,
+    .open = sandbox_op_open,
+    .release = sandbox_op_release,
+    .list = sandbox_op_list,
+    .gc = sandbox_op_gc,
 };

@@ -1,11 +1,11 @@
 /* Glue between the image store and the sandbox: find the task's image in the
  * store, a task without a prebuilt image built from its environment/ first
- * (build.c) (prepare); then mark it in use by the environment (so a prune keeps
+ * (sandbox_build.c) (prepare); then mark it in use by the environment (so a prune keeps
  * it), and start the environment on its unpacked layers (start). */
 #include "image/store.h"
 #include "providers/provider.h"
-#include "providers/sandbox/build.h"
 #include "providers/sandbox/sandbox.h"
+#include "providers/sandbox/sandbox_build.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -98,8 +98,8 @@ int sandbox_image_prepare(const struct env_config *cfg, enum sandbox_isolation i
 	return -1;
 }
 
-int sandbox_image_start(const char *ref, const struct env_config *cfg, enum sandbox_isolation iso,
-                        struct sandbox_env **out, struct err *err)
+int sandbox_start_from_store(const char *ref, const struct env_config *cfg,
+                             enum sandbox_isolation iso, struct sandbox_env **out, struct err *err)
 {
 	struct store *s = NULL;
 	struct store_image *si = NULL;
@@ -134,7 +134,7 @@ int sandbox_image_start(const char *ref, const struct env_config *cfg, enum sand
 	mark.id = si->id;
 	img.mark_in_use = mark_in_use;
 	img.mark_ctx = &mark;
-	rc = sandbox_start_image(cfg, &img, out, err);
+	rc = sandbox_start_layers(cfg, &img, out, err);
 out:
 	if (mark.locked)
 		store_unlock(s);

@@ -267,13 +267,13 @@ int state_load(const char *dir, struct sandbox_env *env, struct err *err)
 	return 0;
 }
 
-void env_free(struct sandbox_env *env)
+void sandbox_env_free(struct sandbox_env *env)
 {
 	int *fds[] = {&env->dir_fd, &env->pidfd, &env->sync_fd, &env->root_fd, &env->mntns_fd};
 
 	if (!env)
 		return;
-	env_drop_exec_cgroup(env);
+	sandbox_env_drop_exec_cgroup(env);
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
@@ -339,7 +339,7 @@ static bool wait_pidfd(int pidfd, int timeout_ms)
 	}
 }
 
-int env_teardown(struct sandbox_env *env, struct err *err)
+int sandbox_env_teardown(struct sandbox_env *env, struct err *err)
 {
 	char *trash = NULL;
 	int rc = 0, quota_fd = quota_env_hold(env);
@@ -352,7 +352,7 @@ int env_teardown(struct sandbox_env *env, struct err *err)
 		close(env->sync_fd);
 		env->sync_fd = -1;
 	}
-	env_drop_exec_cgroup(env);
+	sandbox_env_drop_exec_cgroup(env);
 	if (env->root_fd >= 0) {
 		close(env->root_fd);
 		env->root_fd = -1;
@@ -409,7 +409,7 @@ int env_teardown(struct sandbox_env *env, struct err *err)
 	return rc;
 }
 
-int env_connect(const struct sandbox_env *env, struct err *err)
+int sandbox_env_connect(const struct sandbox_env *env, struct err *err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int dfd = -1;
@@ -430,7 +430,7 @@ int env_connect(const struct sandbox_env *env, struct err *err)
 	return fd;
 }
 
-int env_root_fd(struct sandbox_env *env, struct err *err)
+int sandbox_env_root_fd(struct sandbox_env *env, struct err *err)
 {
 	_cleanup_close_ int c = -1;
 	struct ctl_msg m = {.type = CTL_ROOT};
@@ -438,7 +438,7 @@ int env_root_fd(struct sandbox_env *env, struct err *err)
 
 	if (__atomic_load_n(&env->root_fd, __ATOMIC_ACQUIRE) >= 0)
 		return env->root_fd;
-	c = env_connect(env, err);
+	c = sandbox_env_connect(env, err);
 	if (c < 0)
 		return -1;
 	if (ctl_send(c, &m, sizeof(m), NULL, 0) < 0)

@@ -13,7 +13,7 @@ run() { # NAME CMD...
 	"$@" || rc=1
 }
 for s in bench/*.sh; do
-	[ -x "$s" ] && [ "$s" != bench/run.sh ] && run "$(basename "$s" .sh)" "$s"
+	[ -x "$s" ] && [ "$s" != bench/bench.sh ] && run "$(basename "$s" .sh)" "$s"
 done
 for b in build/rel/bench/*; do
 	name=$(basename "$b")

@@ -1,10 +1,11 @@
 /* The docker provider: task environments as containers on a Docker daemon, driven
- * through the Engine API (api.c, http.c). Containers sleep under Docker's init
+ * through the Engine API (api.c, on util/http.c). Containers sleep under Docker's init
  * with rollout's own binary as the sleeper (helper.c); commands are execs
- * (exec.c); files move through the archive endpoints (archive.c); images come
- * from build.c. A kept environment (preserve_env) has restart policy
+ * (docker_exec.c); files move through the archive endpoints (docker_archive.c); images come
+ * from docker_build.c. A kept environment (preserve_env) has restart policy
  * unless-stopped: that is what `rollout gc` leaves alone. */
 #include "providers/docker/docker.h"
+#include "providers/probe.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -27,7 +28,7 @@
 
 static const char *const logs_targets[3] = {ENV_AGENT_DIR, ENV_VERIFIER_DIR, ENV_ARTIFACTS_DIR};
 
-static void env_free(struct docker_env *env)
+static void docker_env_free(struct docker_env *env)
 {
 	if (!env)
 		return;
@@ -425,7 +426,7 @@ static int docker_start(const char *ref, const struct env_config *cfg, struct en
 	return 0;
 fail:
 	err_wrap(err, "docker environment %s", cfg->env_name);
-	env_free(env);
+	docker_env_free(env);
 	return -1;
 }
 
@@ -457,13 +458,13 @@ static int docker_stop(struct environment *handle, bool destroy, struct err *err
 			docker_env_error(env, status, err);
 	}
 	http_cancel_release();
-	env_free(env);
+	docker_env_free(env);
 	return rc;
 }
 
 static void docker_release(struct environment *env)
 {
-	env_free(docker_env_of(env));
+	docker_env_free(docker_env_of(env));
 }
 
 static cJSON *list_containers(struct docker_client *c, const char *label_filter, struct err *err)
@@ -546,7 +547,7 @@ static int docker_open(const char *name, struct environment **out, struct err *e
 	*out = &env->base;
 	return 0;
 fail:
-	env_free(env);
+	docker_env_free(env);
 	return -1;
 }
 
@@ -701,6 +702,14 @@ static int docker_has_image(const char *ref, struct err *err)
 	return 0;
 }
 
+/* A reachable Docker daemon, nothing else of the host. */
+static const struct host_needs docker_host_needs = {
+    .name = "docker",
+    .how = "-e docker",
+    .refused = "the docker provider",
+    .need = {[PROBE_DOCKER] = NEED_REQ},
+};
+
 const struct provider_ops docker_provider = {
     .name = "docker",
     .logs_mounted = true,
@@ -708,6 +717,8 @@ const struct provider_ops docker_provider = {
     .gc_must_succeed = true,
     .image_place = "on the Docker daemon",
     .image_provide = {"`docker pull ", "` (or `docker load`)"},
+    .host_needs = &docker_host_needs,
+    .entry = docker_helper_entry,
     .prepare_image = docker_prepare_image,
     .start = docker_start,
     .exec = docker_provider_exec,

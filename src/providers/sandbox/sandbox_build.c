@@ -1,7 +1,7 @@
-/* Dockerfile builds on the sandbox runtime (see build.h): each step's container is
+/* Dockerfile builds on the sandbox runtime (see sandbox_build.h): each step's container is
  * an ordinary environment started on the step's layers, with the builder's upper
  * directory and whole-file copy-up; stop kills it and leaves that directory. */
-#include "providers/sandbox/build.h"
+#include "providers/sandbox/sandbox_build.h"
 #include "image/context.h"
 #include "image/store.h"
 #include "providers/sandbox/sandbox.h"
@@ -70,7 +70,7 @@ static int runner_start(void *ctx, const struct build_container_spec *spec, void
 		img.mark_in_use = mark_image;
 		img.mark_ctx = re->image_id;
 	}
-	if (sandbox_start_image(&cfg, &img, &re->env, err) < 0) {
+	if (sandbox_start_layers(&cfg, &img, &re->env, err) < 0) {
 		free(re->image_id);
 		free(re);
 		return -1;
@@ -83,7 +83,7 @@ static int runner_root_fd(void *handle, struct err *err)
 {
 	struct runner_env *re = handle;
 
-	return env_root_fd(re->env, err);
+	return sandbox_env_root_fd(re->env, err);
 }
 
 static int runner_resolve_user(void *handle, const char *spec, unsigned *uid, unsigned *gid,
@@ -91,7 +91,7 @@ static int runner_resolve_user(void *handle, const char *spec, unsigned *uid, un
 {
 	struct runner_env *re = handle;
 	struct sandbox_user u;
-	int root = env_root_fd(re->env, err);
+	int root = sandbox_env_root_fd(re->env, err);
 
 	if (root < 0 || users_resolve(root, spec, &u, err) < 0)
 		return -1;
@@ -164,9 +164,9 @@ static int runner_exec(void *handle, const struct build_exec *x, int *exit_code,
 static int runner_stop(void *handle, struct err *err)
 {
 	struct runner_env *re = handle;
-	int rc = env_teardown(re->env, err);
+	int rc = sandbox_env_teardown(re->env, err);
 
-	env_free(re->env);
+	sandbox_env_free(re->env);
 	free(re->image_id);
 	free(re);
 	return rc;

@@ -1,7 +1,7 @@
 /* The six-phase trial executor: setup → install → execute → verify → collect →
  * teardown. Every failure becomes exception_info in result.json (Harbor's exception
  * type names); teardown always runs; result.json is always written. */
-#include "core/trial.h"
+#include "core/trial_run.h"
 #include "config/task.h"
 #include "core/rewards.h"
 #include "rollout/alloc.h"

@@ -153,7 +153,7 @@ static struct cg_exec *exec_cgroup_new(struct sandbox_env *env, struct err *err)
 	return NULL;
 }
 
-void env_prepare_exec_cgroup(struct sandbox_env *env)
+void sandbox_env_prepare_exec_cgroup(struct sandbox_env *env)
 {
 	struct cg_exec *ex;
 
@@ -167,7 +167,7 @@ void env_prepare_exec_cgroup(struct sandbox_env *env)
 	}
 }
 
-void env_drop_exec_cgroup(struct sandbox_env *env)
+void sandbox_env_drop_exec_cgroup(struct sandbox_env *env)
 {
 	struct cg_exec *ex = __atomic_exchange_n(&env->spare_exec, NULL, __ATOMIC_ACQ_REL);
 
@@ -215,7 +215,7 @@ int sandbox_exec(struct sandbox_env *env, const struct exec_request *req, struct
 	memset(res, 0, sizeof(*res));
 	if (!req->argv || !req->argv[0])
 		return err_set(err, EINVAL, "exec: empty command");
-	root = env_root_fd(env, err);
+	root = sandbox_env_root_fd(env, err);
 	if (root < 0)
 		return -1;
 	if (users_resolve(root, req->user ? req->user : env->image_user, &u, err) < 0)
@@ -242,7 +242,7 @@ int sandbox_exec(struct sandbox_env *env, const struct exec_request *req, struct
 		return err_set(err, E2BIG, "exec: command line and environment too large");
 	h.payload_len = (uint32_t)payload.len;
 
-	conn = env_connect(env, err);
+	conn = sandbox_env_connect(env, err);
 	if (conn < 0)
 		return -1;
 	if (env->cg.mode != CG_NONE) {

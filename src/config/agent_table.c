@@ -1,9 +1,9 @@
-/* The agent table (see agent_names.h): oracle and nop, then the installed agents as
+/* The agent table (see agent_table.h): oracle and nop, then the installed agents as
  * data, an install script template and a run command template per tool, following each
  * tool's own install and headless-run documentation. Their installs need the internet;
  * see docs/AGENTS.md for what was and was not run here. Adding an installed agent is
  * one row here. */
-#include "config/agent_names.h"
+#include "config/agent_table.h"
 #include "rollout/strbuf.h"
 
 #include <stddef.h>

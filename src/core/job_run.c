@@ -1,7 +1,7 @@
 /* The job orchestrator: expands trials, runs each in a forked worker (a crash or hang
  * stays in its worker), at most n_concurrent_trials at once, retries with backoff,
  * forwards cancellation, resumes, and keeps the job's result.json current. */
-#include "core/job.h"
+#include "core/job_run.h"
 #include "agents/agent.h"
 #include "config/dataset.h"
 #include "config/dirhash.h"
@@ -998,7 +998,9 @@ static void worker_main(struct job *job, struct job_item *it, pid_t parent)
 	rc = trial_run(&spec, &r, &err);
 	if (rc < 0)
 		fprintf(stderr, "rollout: trial %s: %s\n", it->trial_name, err.msg);
-	/* exit, not _exit: the parent flushed its stdio before forking */
+	/* exit, not _exit: the worker ends as a program does. Its stdio is flushed
+	 * (the parent flushed its own before forking) and the atexit handlers run:
+	 * the sandbox's reaper finishes the teardowns of this trial's environment. */
 	exit(rc < 0 ? 1 : 0);
 }
 

@@ -49,12 +49,32 @@ const struct provider_ops *provider_find(const char *name)
 	return NULL;
 }
 
+/* The one code that runs before main() (src/main.c only dispatches): each
+ * provider's in-environment entry point, which does not return when this
+ * process is one of its programs (ops.entry). */
+__attribute__((constructor)) static void provider_entries(void)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(providers); i++)
+		if (providers[i].ops->entry)
+			providers[i].ops->entry();
+}
+
+const char *provider_entry_binary(void)
+{
+	return "/proc/self/exe";
+}
+
 const struct provider_ops *provider_each(size_t n)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(providers); i++)
 		if ((i == 0 || strcmp(providers[i].type, providers[i - 1].type) != 0) && n-- == 0)
 			return providers[i].ops;
 	return NULL;
+}
+
+const struct provider_ops *provider_level_each(size_t i)
+{
+	return i < ARRAY_SIZE(providers) ? providers[i].ops : NULL;
 }
 
 const char *provider_names_or(void)

@@ -1,12 +1,13 @@
 /* Job configs (job.yaml / job.json): Harbor's JobConfig fields with its
  * defaults plus rollout's (environment.type sandbox|docker, isolation, preserve_env,
- * user-defined and host-side agents), command-line overrides, the resolved
+ * user-defined and host-side agents), the setters the command line's flags go
+ * through (cli/job_overrides.c), the resolved
  * config as Harbor-shaped JSON (jobs/<name>/config.json), and the diff that
  * resume uses to refuse a changed config. */
 #ifndef ROLLOUT_CONFIG_JOB_H
 #define ROLLOUT_CONFIG_JOB_H
 
-#include "config/agent_names.h"
+#include "config/agent_table.h"
 #include "config/bind.h"
 #include "config/diag.h"
 #include "rollout/provider_table.h"
@@ -85,7 +86,7 @@ struct metric_config {
 };
 
 struct agent_config {
-	char *name; /* built-in (agent_names.h) or the name of a user-defined agent */
+	char *name; /* built-in (agent_table.h) or the name of a user-defined agent */
 	/* Set once when bound (file, default or -a): the agent's row in the agent table,
 	 * or its kind's row for an agent the job file defines. def->kind is the kind. */
 	const struct agent_def *def;
@@ -167,6 +168,18 @@ void cleanup_job_configp(struct job_config *cfg);
 void cleanup_dataset_configp(struct dataset_config *d);
 #define _cleanup_job_config_ __attribute__((cleanup(cleanup_job_configp)))
 #define _cleanup_dataset_config_ __attribute__((cleanup(cleanup_dataset_configp)))
+/* An agent entry: unset overrides (NAN), empty kwargs; a deep copy; its release. */
+void agent_config_init(struct agent_config *a);
+void agent_config_copy(struct agent_config *dst, const struct agent_config *src);
+void agent_config_release(struct agent_config *a);
+/* Replace the agents with agents[0..n) (heap, owned from now on). */
+void job_config_set_agents(struct job_config *cfg, struct agent_config *agents, size_t n);
+/* A local dataset entry that names one task directory and filters nothing: what
+ * Harbor's -p makes a task (tasks: [{path}]) rather than a dataset. */
+bool job_dataset_is_single_task(const char *path, bool is_registry, bool filters,
+                                bool verifier_disabled);
+/* Drop every dataset and task (before -p or -d names new ones). */
+void job_config_drop_tasks(struct job_config *cfg);
 /* Bind a parsed job file onto cfg (initialized): every problem goes to diags. */
 void job_config_bind(struct node *root, const char *file, struct job_config *cfg,
                      struct diags *diags);
@@ -175,59 +188,12 @@ int job_config_load_diags(const char *path, struct job_config *cfg, struct diags
 /* The same with warnings sent to log_warn and every error joined into err. */
 int job_config_load(const char *path, struct job_config *cfg, struct err *err);
 
-/* What the flags of `rollout run` and `rollout trial run` (SPEC.md, Command line) fill,
- * to override the file; cli/ matches the flags and parses their values into this. */
-struct job_overrides {
-	char *path;                       /* -p PATH: replaces datasets and tasks */
-	char *dataset;                    /* -d NAME[@VERSION]: a registry dataset, likewise */
-	char *registry_path;              /* --registry-path FILE: for -d and the file's */
-	char *registry_url;               /* --registry-url URL:   registry datasets */
-	char *agent;                      /* -a AGENT: replaces the agents list */
-	struct strv models;               /* -m MODEL, repeatable: one agent per model */
-	cJSON *agent_kwargs;              /* --ak key=value: merged into every agent's kwargs */
-	struct strv agent_env;            /* --ae KEY=VALUE: into every agent's env */
-	int env_type;                     /* -e: enum env_type, -1 = unset */
-	cJSON *environment_kwargs;        /* --ek key=value: merged into environment.kwargs */
-	bool force_build, no_force_build; /* --force-build / --no-force-build */
-	int override_cpus;                /* --override-cpus etc.: -1 = unset */
-	int override_memory_mb;
-	int override_storage_mb;
-	int override_gpus;
-	bool disable_verification;      /* --disable-verification */
-	struct strv artifacts;          /* --artifact PATH, repeatable: replaces the file's */
-	int n_concurrent;               /* -n, -1 = unset */
-	int n_attempts;                 /* -k, -1 = unset */
-	char *job_name;                 /* --job-name */
-	char *jobs_dir;                 /* -o */
-	struct strv task_names;         /* -t GLOB, repeatable */
-	struct strv exclude_task_names; /* -x GLOB, repeatable */
-	int n_tasks;                    /* -l, -1 = unset */
-	double timeout_multiplier;      /* --timeout-multiplier, NAN = unset (all five) */
-	double agent_timeout_multiplier;
-	double verifier_timeout_multiplier;
-	double agent_setup_timeout_multiplier;
-	double environment_build_timeout_multiplier;
-	int max_retries;           /* -r/--max-retries, -1 = unset */
-	struct strv retry_include; /* --retry-include TYPE: replaces include_exceptions */
-	struct strv retry_exclude; /* --retry-exclude TYPE: replaces exclude_exceptions */
-	int preserve_env;          /* --preserve-env: enum preserve_env, -1 = unset */
-	int isolation;             /* --isolation: enum env_isolation, -1 = unset */
-	bool quiet;                /* -q */
-};
-
-void job_overrides_init(struct job_overrides *o);
-void job_overrides_release(struct job_overrides *o);
-void cleanup_job_overridesp(struct job_overrides *o);
-#define _cleanup_job_overrides_ __attribute__((cleanup(cleanup_job_overridesp)))
 /* The names the flags accept for enum env_type and enum preserve_env. */
 extern const char *const job_env_type_names[];      /* the table's: sandbox, docker */
 extern const char *const job_preserve_env_names[];  /* never, on_failure, always */
 extern const char *const job_env_isolation_names[]; /* full, chroot */
 /* Why a job name cannot name a directory under jobs_dir, or NULL when it can. */
 const char *job_name_problem(const char *name);
-/* Apply the flags (they win over the file), then job_config_check_runnable. */
-int job_config_apply_overrides(struct job_config *cfg, const struct job_overrides *o,
-                               struct err *err);
 /* The config can run: at least one dataset or task. */
 int job_config_check_runnable(const struct job_config *cfg, struct err *err);
 

@@ -5,7 +5,7 @@
 #define ROLLOUT_TRIAL_H
 
 #include "agents/agent.h"
-#include "config/job.h"
+#include "config/job_config.h"
 #include "core/result.h"
 #include "providers/provider.h"
 

@@ -4,10 +4,10 @@
 #ifndef ROLLOUT_JOB_H
 #define ROLLOUT_JOB_H
 
-#include "config/job.h"
+#include "config/job_config.h"
 #include "config/task.h"
 #include "core/result.h"
-#include "core/trial.h"
+#include "core/trial_run.h"
 #include "rollout/confined.h"
 #include "rollout/sha256.h"
 
