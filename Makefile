@@ -18,12 +18,13 @@ COMMON := -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc $(WARN) -MMD -MP \
 CFLAGS ?= -O2 -g
 REL_CFLAGS := $(COMMON) $(CFLAGS) -ffunction-sections -fdata-sections -isystem $(DEPS_MUSL)/include
 REL_LDFLAGS := -static -Wl,--gc-sections
-REL_LIBS := -L$(DEPS_MUSL)/lib -lyaml -lcjson -lseccomp -lz
+DEP_LIBS := -lyaml -lcjson -lseccomp -lz -lzstd -lmbedtls -lmbedx509 -lmbedcrypto
+REL_LIBS := -L$(DEPS_MUSL)/lib $(DEP_LIBS)
 
 # Sanitizer and fuzz builds use clang against the host libc (ASan needs it).
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 ASAN_CFLAGS := $(COMMON) -O1 -g $(SAN) -isystem $(DEPS_HOST)/include -Wno-unknown-warning-option
-HOST_LIBS := -L$(DEPS_HOST)/lib -lyaml -lcjson -lseccomp -lz
+HOST_LIBS := -L$(DEPS_HOST)/lib $(DEP_LIBS)
 
 LIB_SRCS := $(shell find src -name '*.c' ! -path src/main.c | sort)
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))

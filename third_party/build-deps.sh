@@ -154,5 +154,23 @@ unpack libseccomp
 	--enable-static --disable-python >&2 && make -j"$jobs" -C src >&2 &&
 	make -C src install >&2 && make -C include install >&2)
 
+# Mbed TLS: a client-only configuration (third_party/mbedtls_rollout_config.h),
+# appended to the default one so that the installed headers carry it too.
+unpack mbedtls
+cp "$here/mbedtls_rollout_config.h" "$src/include/mbedtls/"
+printf '\n#include "mbedtls/mbedtls_rollout_config.h"\n' >>"$src/include/mbedtls/mbedtls_config.h"
+if [ "$toolchain" = musl ]; then tls_opt=-Os; else tls_opt=-O2; fi
+(cd "$src" && make -j"$jobs" lib CC="$CC" \
+	CFLAGS="$tls_opt -g -fPIC -ffunction-sections -fdata-sections" >&2 &&
+	cp library/libmbedtls.a library/libmbedx509.a library/libmbedcrypto.a "$prefix/lib/" &&
+	cp -r include/mbedtls include/psa "$prefix/include/")
+
+# zstd: the decompressor only (no compression, dictionary builder or legacy formats).
+unpack libzstd
+(cd "$src" && make -j"$jobs" -C lib libzstd.a CC="$CC" ZSTD_LIB_COMPRESSION=0 \
+	ZSTD_LIB_DICTBUILDER=0 ZSTD_LIB_DEPRECATED=0 ZSTD_LEGACY_SUPPORT=0 \
+	MOREFLAGS="-g -fPIC -ffunction-sections -fdata-sections" >&2 &&
+	cp lib/libzstd.a "$prefix/lib/" && cp lib/zstd.h lib/zstd_errors.h "$prefix/include/")
+
 touch "$prefix/.done"
 log "dependencies ($toolchain) ready in $prefix"

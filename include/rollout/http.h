@@ -29,6 +29,7 @@
 
 struct err;
 struct strbuf;
+struct tls_config;
 
 #define HTTP_MAX_HEADER_BYTES (64 * 1024) /* status line + headers */
 #define HTTP_MAX_HEADERS 128
@@ -67,9 +68,14 @@ struct http_endpoint {
 	char *port;      /* tcp port */
 	char *base_path; /* tcp://host:port/base: prefix of every request path ("" if none) */
 	char *display;   /* for messages: "unix:///var/run/docker.sock"; also the pool key */
+	bool tls;        /* TLS over the TCP connection (https://, DOCKER_TLS_VERIFY) */
+	/* The TLS configuration (a reference, released with the endpoint); NULL
+	 * uses tls_config_default(): the system's CAs, no client certificate. */
+	struct tls_config *tls_config;
 };
 
-/* A TCP endpoint for a parsed URL (display "scheme://authority"). */
+/* A TCP endpoint for a parsed URL (display "scheme://authority"); https:// is
+ * TLS with the default configuration. */
 void http_endpoint_from_url(const struct http_url *u, struct http_endpoint *ep);
 void http_endpoint_free(struct http_endpoint *ep);
 
@@ -77,7 +83,9 @@ struct http_conn;
 
 /* How bytes move on a connection. All calls are non-blocking: they return the
  * count, 0 at EOF (read), or -1 with errno; EAGAIN sets c->want to the poll
- * events to wait for (a TLS transport may need to write in order to read). */
+ * events to wait for (a TLS transport may need to write in order to read).
+ * After a write's EAGAIN the next write starts with the same unsent bytes (a
+ * TLS record is already sealed around them). */
 struct http_transport {
 	const char *name; /* "socket", later "tls" */
 	ssize_t (*read)(struct http_conn *c, void *buf, size_t n);
@@ -109,8 +117,9 @@ struct http_conn {
 	double idle_timeout; /* seconds without a byte moved before ETIMEDOUT (0 = none) */
 };
 
-/* Connect with a deadline. Errors say what went wrong with the socket: missing,
- * permission denied, refused, unreachable. */
+/* Connect with a deadline (the TLS handshake included when ep->tls). Errors
+ * say what went wrong with the socket: missing, permission denied, refused,
+ * unreachable; or with the TLS handshake (include/rollout/tls.h). */
 int http_connect(const struct http_endpoint *ep, double deadline, struct http_conn **out,
                  struct err *err);
 /* Wrap a connected fd (tests, fuzzing) with the socket transport. The conn owns fd. */
@@ -262,7 +271,7 @@ void http_pool_release(struct http_pool *p);
 struct http_redirect_policy {
 	int max; /* hops followed; one more is ELOOP "too many redirects" */
 	/* Veto a hop (to: the resolved absolute URL): return -1 with err set. NULL
-	 * allows http:// targets only (https:// needs the TLS transport). */
+	 * allows http:// and https:// targets, but never https:// to http://. */
 	int (*check)(void *ctx, const char *to, struct err *err);
 	void *ctx;
 };
@@ -279,6 +288,7 @@ struct http_get {
 	double idle_timeout;        /* see struct http_conn (0 = none) */
 	struct http_redirect_policy redirects;
 	struct http_pool *pool; /* keep-alive reuse; NULL: "Connection: close" */
+	struct tls_config *tls; /* for https:// hops; NULL: tls_config_default() */
 	/* out */
 	char *final_url;
 	struct http_conn *conn;

@@ -70,9 +70,8 @@ static const struct cli_option registry_options[] = {
     CLI_OPT(0, "registry-path", NULL, "FILE", "a registry.json on this machine", cli_opt_str,
             DS(registry_path)),
     CLI_OPT(0, "registry-url", NULL, "URL",
-            "file:///path/to/registry.json or http://host/path;\n"
-            "rollout has no TLS: for an https:// registry, download\n"
-            "the file and pass --registry-path",
+            "file:///path/to/registry.json or http(s)://host/path\n"
+            "(https trusts the system CAs, or SSL_CERT_FILE/SSL_CERT_DIR)",
             cli_opt_str, DS(registry_url)),
     CLI_END,
 };

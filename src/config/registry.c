@@ -650,28 +650,21 @@ static int file_url_path(const char *url, char **out, struct err *err)
 	return 0;
 }
 
-static int https_refused(const char *url, struct err *err)
-{
-	return err_set(err, ENOTSUP,
-	               "%s: rollout has no TLS and cannot fetch https:// URLs; download the "
-	               "registry.json (e.g. curl -fLo registry.json '%s') and pass "
-	               "--registry-path registry.json",
-	               url, url);
-}
-
-/* Redirects are followed to http:// URLs only. */
+/* Redirects are followed to http:// and https:// URLs, never from https back
+ * to plain http. */
 static int redirect_check(void *ctx, const char *to, struct err *err)
 {
 	const char *from = ctx;
 
-	if (str_starts_with(to, "https://"))
-		return https_refused(to, err);
-	if (!str_starts_with(to, "http://"))
+	if (str_starts_with(from, "https://") && str_starts_with(to, "http://"))
+		return err_set(err, EPERM, "%s: redirect from https to '%s' refused", from, to);
+	if (!str_starts_with(to, "http://") && !str_starts_with(to, "https://"))
 		return err_set(err, EPROTO, "%s: unsupported redirect to '%s'", from, to);
 	return 0;
 }
 
-/* GET an http:// URL (redirects followed); the body of a 200 answer. */
+/* GET an http:// or https:// URL (redirects followed); the body of a 200 answer.
+ * https uses the system's CAs (SSL_CERT_FILE, SSL_CERT_DIR: include/rollout/tls.h). */
 static int http_fetch(const char *url, struct strbuf *body, struct err *err)
 {
 	static const char *const headers[] = {"Accept: application/json, */*", NULL};
@@ -714,19 +707,18 @@ int registry_load_url(const char *url, struct registry *out, struct err *err)
 		if (file_url_path(url, &path, err) < 0)
 			return -1;
 		ret = registry_load_file_diags(path, out, &diags);
-	} else if (str_starts_with(url, "http://")) {
+	} else if (str_starts_with(url, "http://") || str_starts_with(url, "https://")) {
 		_cleanup_sb_ struct strbuf body = STRBUF_INIT;
 
 		if (http_fetch(url, &body, err) < 0)
 			return -1;
 		ret = registry_parse(sb_str(&body), body.len, url, NULL, out, &diags);
-	} else if (str_starts_with(url, "https://")) {
-		return https_refused(url, err);
 	} else {
-		return err_set(err, EINVAL,
-		               "%s: unsupported registry URL (use file:///path, http://host/path, "
-		               "or --registry-path FILE)",
-		               url);
+		return err_set(
+		    err, EINVAL,
+		    "%s: unsupported registry URL (use file:///path, http(s)://host/path, "
+		    "or --registry-path FILE)",
+		    url);
 	}
 	return diags_to_err(&diags, ret, out, err);
 }

@@ -53,9 +53,8 @@ int registry_parse(const char *text, size_t len, const char *name, const char *b
 /* Read a registry.json file. */
 int registry_load_file_diags(const char *path, struct registry *out, struct diags *diags);
 int registry_load_file(const char *path, struct registry *out, struct err *err);
-/* Read the registry at a URL: file:///abs/path or http://host[:port]/path
- * (plain HTTP/1.1 over TCP). https:// is refused with a hint to download the
- * file and use --registry-path: rollout has no TLS. */
+/* Read the registry at a URL: file:///abs/path, http://host[:port]/path or
+ * https:// (TLS with the system's CAs, SSL_CERT_FILE, SSL_CERT_DIR). */
 int registry_load_url(const char *url, struct registry *out, struct err *err);
 /* The registry of a dataset entry or of the command line: exactly one of
  * path and url; neither is an error that says how to get one (rollout

@@ -592,13 +592,6 @@ static int prepare_image(struct loader *l, struct image_plan *p, struct err *err
 					err_wrap(err, "%s", label);
 					goto out;
 				}
-				if (src.compression == COMPRESSION_ZSTD) {
-					err_set(err, ENOTSUP,
-					        "%s: zstd-compressed layers (%s) are not "
-					        "supported yet",
-					        label, desc->media_type);
-					goto out;
-				}
 				src.check_compression = true;
 				src.digest = desc->digest;
 				if ((uint64_t)desc->size != src.length) {

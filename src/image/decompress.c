@@ -1,5 +1,6 @@
-/* Blob -> tar bytes: read, sha256 of the blob, gunzip (all members), sha256 of the
- * output; optionally on a producer thread feeding a ring of buffers. */
+/* Blob -> tar bytes: read, sha256 of the blob, gunzip (all members) or zstd (all
+ * frames, skippable ones included), sha256 of the output; optionally on a
+ * producer thread feeding a ring of buffers. */
 #include "image/decompress.h"
 #include "rollout/alloc.h"
 #include "rollout/err.h"
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #define IN_BUF (1 << 20)
 #define OUT_BUF (1 << 20)
@@ -37,6 +39,10 @@ enum compression compression_detect(const uint8_t *data, size_t len)
 		return COMPRESSION_GZIP;
 	if (len >= 4 && data[0] == 0x28 && data[1] == 0xb5 && data[2] == 0x2f && data[3] == 0xfd)
 		return COMPRESSION_ZSTD;
+	/* A zstd skippable frame (magic 0x184D2A50..5F, little-endian) may come first. */
+	if (len >= 4 && (data[0] & 0xf0) == 0x50 && data[1] == 0x2a && data[2] == 0x4d &&
+	    data[3] == 0x18)
+		return COMPRESSION_ZSTD;
 	return COMPRESSION_NONE;
 }
 
@@ -54,6 +60,10 @@ struct decompress {
 	/* gzip */
 	z_stream z;
 	bool z_init, member_done;
+
+	/* zstd */
+	ZSTD_DCtx *zs;
+	bool frame_done; /* the last call ended a frame: the input may end here */
 
 	/* output */
 	struct sha256 out_hash;
@@ -142,12 +152,50 @@ static int next_member(struct decompress *d, struct err *err)
 	}
 }
 
+/* zstd into buf: frames follow each other (and skippable frames are skipped) in
+ * one ZSTD_decompressStream loop; the input may end only where a frame does. */
+static ssize_t produce_zstd(struct decompress *d, uint8_t *buf, size_t cap, struct err *err)
+{
+	ZSTD_outBuffer ob = {.dst = buf, .size = cap};
+
+	while (ob.pos < ob.size) {
+		ZSTD_inBuffer ib;
+		size_t before = ob.pos, r;
+
+		if (d->in_pos == d->in_len && !d->in_eof) {
+			if (read_input(d, err) < 0)
+				return -1;
+			continue;
+		}
+		/* At the end of the input, only a frame cut short leaves work. */
+		if (d->in_pos == d->in_len && d->frame_done)
+			break;
+		ib = (ZSTD_inBuffer){.src = d->in + d->in_pos, .size = d->in_len - d->in_pos};
+		r = ZSTD_decompressStream(d->zs, &ob, &ib);
+		d->in_pos += ib.pos;
+		if (ZSTD_isError(r))
+			return err_set(err, EINVAL, "bad zstd data: %s", ZSTD_getErrorName(r));
+		if (ib.pos == 0 && ob.pos == before)
+			return err_set(err, EIO,
+			               "bad zstd data: unexpected end of the compressed stream "
+			               "(truncated?)");
+		d->frame_done = r == 0;
+	}
+	return (ssize_t)ob.pos;
+}
+
 /* Fill buf with up to cap uncompressed bytes. Returns the count, 0 at the end. */
 static ssize_t produce(struct decompress *d, uint8_t *buf, size_t cap, struct err *err)
 {
 	size_t got = 0;
 
-	if (d->comp == COMPRESSION_NONE) {
+	if (d->comp == COMPRESSION_ZSTD) {
+		ssize_t n = produce_zstd(d, buf, cap, err);
+
+		if (n < 0)
+			return -1;
+		got = (size_t)n;
+	} else if (d->comp == COMPRESSION_NONE) {
 		while (got < cap) {
 			size_t k;
 
@@ -348,8 +396,13 @@ int decompress_open(struct decompress **out, const struct decompress_opts *o, st
 	}
 	d->comp = compression_detect(d->in, d->in_len);
 	if (d->comp == COMPRESSION_ZSTD) {
-		decompress_free(d);
-		return err_set(err, ENOTSUP, "zstd-compressed layers are not supported yet");
+		d->zs = ZSTD_createDCtx();
+		/* Windows up to 2 GiB (zstd --long=31); the default stops at 128 MiB. */
+		if (!d->zs ||
+		    ZSTD_isError(ZSTD_DCtx_setParameter(d->zs, ZSTD_d_windowLogMax, 31))) {
+			decompress_free(d);
+			return err_set(err, ENOMEM, "cannot set up the zstd decompressor");
+		}
 	}
 	if (d->comp == COMPRESSION_GZIP) {
 		if (inflateInit2(&d->z, 16 + MAX_WBITS) != Z_OK) {
@@ -416,6 +469,7 @@ void decompress_free(struct decompress *d)
 	}
 	if (d->z_init)
 		inflateEnd(&d->z);
+	ZSTD_freeDCtx(d->zs);
 	for (int i = 0; i < RING; i++)
 		free(d->ring[i]);
 	free(d->in);

@@ -1,5 +1,6 @@
 /* A layer blob as a stream of tar bytes: reads the blob (a file, a range of one, or a
- * pipe), detects its compression, inflates gzip (multi-member too), and hashes the
+ * pipe), detects its compression, inflates gzip (multi-member too) or zstd (every
+ * frame, skippable ones skipped, windows up to 2 GiB), and hashes the
  * compressed and the uncompressed bytes on the way. With `threaded`, reading,
  * inflating and hashing run on a second thread, ahead of the consumer (the tar
  * extractor), through a small ring of large buffers. */
@@ -21,7 +22,8 @@ enum compression {
 };
 
 const char *compression_name(enum compression c);
-/* From the first bytes of a blob (gzip 1f 8b, zstd 28 b5 2f fd, else none). */
+/* From the first bytes of a blob (gzip 1f 8b, zstd 28 b5 2f fd or a skippable
+ * frame 5? 2a 4d 18, else none). */
 enum compression compression_detect(const uint8_t *data, size_t len);
 
 /* Input length meaning "read() the fd to its end" (pipes). */
@@ -45,8 +47,8 @@ struct decompress_result {
 
 struct decompress;
 
-/* Opens the stream and sniffs the compression. zstd is refused ("not supported
- * yet"); the caller adds which layer it was. */
+/* Opens the stream and sniffs the compression; errors leave it to the caller
+ * to say which layer it was. */
 int decompress_open(struct decompress **out, const struct decompress_opts *o, struct err *err);
 enum compression decompress_compression(const struct decompress *d);
 /* The uncompressed bytes, for tar_reader_new(). Errors (bad gzip, truncation, read

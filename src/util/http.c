@@ -8,6 +8,7 @@
 #include "rollout/signals.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
+#include "rollout/tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -37,6 +38,7 @@ void http_endpoint_free(struct http_endpoint *ep)
 	free(ep->port);
 	free(ep->base_path);
 	free(ep->display);
+	tls_config_unref(ep->tls_config);
 	memset(ep, 0, sizeof(*ep));
 }
 
@@ -246,10 +248,20 @@ int http_connect(const struct http_endpoint *ep, double deadline, struct http_co
                  struct err *err)
 {
 	int fd = ep->kind == HTTP_UNIX ? connect_unix(ep, err) : connect_tcp(ep, deadline, err);
+	struct tls_config *cfg = ep->tls_config;
+	struct http_conn *c;
 
 	if (fd < 0)
 		return -1;
-	*out = http_conn_from_fd(fd, ep);
+	c = http_conn_from_fd(fd, ep);
+	if (ep->kind == HTTP_TCP && ep->tls) {
+		if ((!cfg && tls_config_default(&cfg, err) < 0) ||
+		    tls_client_start(c, cfg, ep->host, ep->port, deadline, err) < 0) {
+			http_conn_close(c);
+			return -1;
+		}
+	}
+	*out = c;
 	return 0;
 }
 
@@ -1046,6 +1058,7 @@ void http_endpoint_from_url(const struct http_url *u, struct http_endpoint *ep)
 	ep->port = xstrdup(u->port);
 	ep->base_path = xstrdup("");
 	ep->display = xasprintf("%s://%s", u->scheme, u->authority);
+	ep->tls = strcmp(u->scheme, "https") == 0;
 }
 
 /* ---- keep-alive pool -------------------------------------------------------------------- */
@@ -1128,6 +1141,8 @@ static int get_hop(struct http_get *g, const struct http_url *u, bool send_auth,
 		int rc;
 
 		http_endpoint_from_url(u, &ep);
+		if (g->tls)
+			ep.tls_config = tls_config_ref(g->tls);
 		rc = g->pool ? http_pool_get(g->pool, &ep, g->deadline, &g->conn, err)
 		             : http_connect(&ep, g->deadline, &g->conn, err);
 		http_endpoint_free(&ep);
@@ -1168,7 +1183,10 @@ static int redirect_allowed(const struct http_get *g, int hops, const char *curr
 		return err_set(err, EPROTO, "%s: unsupported redirect to '%s'", current, location);
 	if (g->redirects.check)
 		return g->redirects.check(g->redirects.ctx, next, err);
-	if (!str_starts_with(next, "http://"))
+	if (str_starts_with(current, "https://") && str_starts_with(next, "http://"))
+		return err_set(err, EPERM, "%s: redirect from https to '%s' not followed", current,
+		               next);
+	if (!str_starts_with(next, "http://") && !str_starts_with(next, "https://"))
 		return err_set(err, ENOTSUP, "%s: redirect to '%s' not followed", current, next);
 	return 0;
 }
@@ -1192,7 +1210,7 @@ int http_get_open(struct http_get *g, struct err *err)
 			http_url_release(&origin);
 			return err_wrap(err, "%s", current);
 		}
-		if (strcmp(u.scheme, "http") != 0) {
+		if (strcmp(u.scheme, "http") != 0 && strcmp(u.scheme, "https") != 0) {
 			err_set(err, ENOTSUP, "%s: %s:// is not supported", current, u.scheme);
 			http_url_release(&u);
 			http_url_release(&origin);

@@ -47,8 +47,6 @@ done
 out=$("$ROLLOUT" datasets download --help)
 check_contains "download --help names the cache" "$out" '$XDG_CACHE_HOME/rollout/tasks'
 check_contains "download --help names -o" "$out" "-o, --output-dir DIR"
-out=$("$ROLLOUT" datasets list --help)
-check_contains "list --help says https needs a download" "$out" "rollout has no TLS"
 
 usage() { # usage NAME ARGS...: exit 2
 	local name=$1 out rc; shift
@@ -87,9 +85,55 @@ check_contains "malformed registry: every problem" "$out" \
 out=$("$ROLLOUT" datasets list --registry-path testdata/registry/invalid/syntax.json 2>&1); rc=$?
 check_eq "list of invalid JSON exits 1" "$rc" 1
 check_contains "invalid JSON: line and column" "$out" "testdata/registry/invalid/syntax.json:6:27:"
-out=$("$ROLLOUT" datasets list --registry-url https://raw.githubusercontent.com/laude-institute/harbor/main/registry.json 2>&1); rc=$?
-check_eq "https registry exits 1" "$rc" 1
-check_contains "https registry: the way out" "$out" "pass --registry-path registry.json"
+# An https registry: a local TLS server (python3) with a certificate from a CA
+# made here, trusted through SSL_CERT_FILE.
+if command -v openssl >/dev/null && command -v python3 >/dev/null; then
+	P=$T/pki && mkdir -p "$P/www"
+	{
+		openssl req -x509 -newkey rsa:2048 -nodes -keyout "$P/ca.key" -out "$P/ca.crt" -days 2 \
+			-subj /CN=test-CA -addext basicConstraints=critical,CA:TRUE &&
+			openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$P/srv.key" \
+				-out "$P/srv.csr" -subj /CN=localhost &&
+			printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$P/srv.ext" &&
+			openssl x509 -req -in "$P/srv.csr" -CA "$P/ca.crt" -CAkey "$P/ca.key" -CAcreateserial \
+				-days 2 -out "$P/srv.crt" -extfile "$P/srv.ext"
+	} >"$P/log" 2>&1 || not_ok "make the test CA" "$(cat "$P/log")"
+	# Only the datasets of git tasks: relative local paths are refused from a URL.
+	python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); json.dump([d for d in r if all("git_url" in t for t in d["tasks"])], open(sys.argv[2], "w"), indent=1)' \
+		"$REG" "$P/www/registry.json"
+	cat >"$P/serve.py" <<'EOF'
+import http.server, os, ssl, sys
+d, cert, key, portfile = sys.argv[1:5]
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def __init__(self, *a, **k): super().__init__(*a, directory=d, **k)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+c.load_cert_chain(cert, key)
+s.socket = c.wrap_socket(s.socket, server_side=True)
+open(portfile + ".tmp", "w").write(str(s.server_address[1]))
+os.rename(portfile + ".tmp", portfile)
+s.serve_forever()
+EOF
+	python3 "$P/serve.py" "$P/www" "$P/srv.crt" "$P/srv.key" "$P/port" &
+	srv=$!
+	# Wait for the port file (or the server's death), checking every 50 ms.
+	for _ in $(seq 400); do { [ -s "$P/port" ] || ! kill -0 $srv 2>/dev/null; } && break; sleep 0.05; done
+	port=$(cat "$P/port" 2>/dev/null)
+	want=$("$ROLLOUT" datasets list --registry-path "$P/www/registry.json" 2>&1)
+	out=$(SSL_CERT_FILE=$P/ca.crt SSL_CERT_DIR= "$ROLLOUT" datasets list --registry-url "https://localhost:$port/registry.json" 2>&1); rc=$?
+	check_eq "https registry (SSL_CERT_FILE): exit 0" "$rc" 0
+	check_eq "https registry: the same list as the file" "$out" "$want"
+	out=$(SSL_CERT_FILE=$P/ca.crt SSL_CERT_DIR= "$ROLLOUT" datasets list --registry-url "https://127.0.0.1:$port/registry.json" 2>&1); rc=$?
+	check_eq "https registry by IP address (IP SAN)" "$rc:$out" "0:$want"
+	out=$(SSL_CERT_FILE=$P/srv.crt SSL_CERT_DIR= "$ROLLOUT" datasets list --registry-url "https://localhost:$port/registry.json" 2>&1); rc=$?
+	check_eq "https registry with an unknown CA exits 1" "$rc" 1
+	check_contains "... naming host, port and the reason" "$out" "TLS handshake with localhost:$port: certificate rejected: The certificate is not correctly signed by the trusted CA"
+	kill $srv 2>/dev/null; wait $srv 2>/dev/null
+else
+	skip "https registry" "openssl or python3 missing"
+fi
 check_eq "nothing ran git so far" "$(calls)" 0
 
 # --- download: pinned, cached, reused -----------------------------------------
