@@ -908,7 +908,7 @@ TEST(http_docker_host_goes_through_the_url_parser)
 	CHECK_STR(err.msg, "DOCKER_HOST=tcp://h:x: bad port");
 	CHECK(docker_endpoint_parse("tcp://[::1", &ep, &err) < 0);
 	CHECK_STR(err.msg, "DOCKER_HOST=tcp://[::1: bad IPv6 address");
-	CHECK(docker_endpoint_parse("https://h:2376", &ep, &err) < 0);
+	CHECK(docker_endpoint_parse("ssh://u@h", &ep, &err) < 0);
 	CHECK_INT(err.code, ENOTSUP);
 }
 

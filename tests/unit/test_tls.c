@@ -3,6 +3,7 @@
  * wrong name, an unknown CA, an expired certificate, a client certificate,
  * SSL_CERT_FILE, insecure mode, a plain-HTTP answer, the handshake deadline. */
 #include "harness.h"
+#include "providers/docker/api.h"
 #include "rollout/alloc.h"
 #include "rollout/cleanup.h"
 #include "rollout/err.h"
@@ -460,4 +461,65 @@ TEST(tls_plain_http_answer_is_named)
 	CHECK_CONTAINS(err.msg, "not TLS");
 	http_endpoint_free(&ep);
 	waitpid(pid, NULL, 0);
+}
+
+/* DOCKER_HOST=tcp://... with DOCKER_TLS_VERIFY=1: DOCKER_CERT_PATH's ca.pem is
+ * the only CA and cert.pem/key.pem the client certificate, as a --tlsverify
+ * daemon wants (here `openssl s_server -Verify`, which refuses clients without
+ * a certificate; starting a second dockerd would take far longer). */
+static int ping_endpoint(const struct http_endpoint *ep, struct err *err)
+{
+	_cleanup_http_conn_ struct http_conn *c = NULL;
+	struct http_request req = {.method = "GET", .target = "/"};
+	struct http_response r = {0};
+	double deadline = mono_now() + 20;
+	int rc = -1;
+
+	if (http_connect(ep, deadline, &c, err) < 0 ||
+	    http_send_request(c, &req, deadline, err) < 0 ||
+	    http_read_response(c, &r, false, deadline, err) < 0)
+		goto out;
+	rc = r.status == 200 ? 0 : err_set(err, EPROTO, "HTTP %d", r.status);
+out:
+	http_response_release(&r);
+	return rc;
+}
+
+TEST(tls_docker_host_with_tls_verify_and_cert_path)
+{
+	NEED_PKI();
+	_cleanup_server_ struct server s = {0};
+	struct http_endpoint ep;
+	struct err err = {0};
+	const char *certs = tdir("docker-certs");
+
+	REQUIRE(sh("cp %s/ca.crt %s/ca.pem && cp %s/client.crt %s/cert.pem && "
+	           "cp %s/client.key %s/key.pem",
+	           pki(), certs, pki(), certs, pki(), certs) == 0);
+	REQUIRE(server_start(&s, "srv", "-Verify 1 -verify_return_error -CAfile ca.crt") == 0);
+	setenv("DOCKER_TLS_VERIFY", "1", 1);
+	setenv("DOCKER_CERT_PATH", certs, 1);
+	REQUIRE(docker_endpoint_parse(tfmt("tcp://127.0.0.1:%d", s.port), &ep, &err) == 0);
+	CHECK(ep.tls);
+	REQUIRE(ep.tls_config != NULL);
+	CHECK_INT(tls_config_ca_count(ep.tls_config), 1); /* ca.pem only, not the system's */
+	if (ping_endpoint(&ep, &err) < 0)
+		test_fail_at(__FILE__, __LINE__, "%s", err.msg);
+	http_endpoint_free(&ep);
+	/* the default port is 2376 */
+	REQUIRE(docker_endpoint_parse("tcp://127.0.0.1", &ep, &err) == 0);
+	CHECK_STR(ep.port, "2376");
+	http_endpoint_free(&ep);
+	/* without the client certificate the daemon refuses */
+	REQUIRE(sh("rm %s/cert.pem", certs) == 0);
+	REQUIRE(docker_endpoint_parse(tfmt("tcp://127.0.0.1:%d", s.port), &ep, &err) == 0);
+	CHECK(ping_endpoint(&ep, &err) < 0);
+	http_endpoint_free(&ep);
+	/* a CA that is not the server's: rejected */
+	REQUIRE(sh("cp %s/other-ca.crt %s/ca.pem", pki(), certs) == 0);
+	REQUIRE(docker_endpoint_parse(tfmt("tcp://127.0.0.1:%d", s.port), &ep, &err) == 0);
+	CHECK(ping_endpoint(&ep, &err) < 0);
+	CHECK_INT(err.code, EKEYREJECTED);
+	http_endpoint_free(&ep);
+	unsetenv("DOCKER_TLS_VERIFY");
 }

@@ -7,6 +7,7 @@
 #include "rollout/log.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
+#include "rollout/tls.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,6 +21,34 @@
 #define DEFAULT_SOCKET "/var/run/docker.sock"
 #define MAX_JSON_RESPONSE (64u << 20)
 #define PING_TIMEOUT 30.0
+
+/* TLS to the daemon as the docker CLI does it: DOCKER_CERT_PATH (default
+ * ~/.docker) holds ca.pem, trusted alone (the daemon's own CA, not the
+ * system's), and cert.pem + key.pem, the client certificate --tlsverify daemons
+ * require. Files that are missing are left out. */
+static int docker_endpoint_tls(struct http_endpoint *ep, struct err *err)
+{
+	const char *dir = getenv("DOCKER_CERT_PATH");
+	const char *home = getenv("HOME");
+	_cleanup_free_ char *def = xasprintf("%s/.docker", home && *home ? home : "");
+	_cleanup_free_ char *ca = NULL, *cert = NULL, *key = NULL;
+	struct tls_options o = {0};
+	struct stat st;
+
+	if (!dir || !*dir)
+		dir = def;
+	ca = xasprintf("%s/ca.pem", dir);
+	cert = xasprintf("%s/cert.pem", dir);
+	key = xasprintf("%s/key.pem", dir);
+	if (stat(ca, &st) == 0)
+		o.ca_file = ca;
+	if (stat(cert, &st) == 0 && stat(key, &st) == 0) {
+		o.cert_file = cert;
+		o.key_file = key;
+	}
+	ep->tls = true;
+	return tls_config_new(&o, &ep->tls_config, err);
+}
 
 int docker_endpoint_parse(const char *host, struct http_endpoint *ep, struct err *err)
 {
@@ -42,16 +71,12 @@ int docker_endpoint_parse(const char *host, struct http_endpoint *ep, struct err
 		               "(ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST) and set "
 		               "DOCKER_HOST=unix:///tmp/docker.sock",
 		               host);
-	if (str_starts_with(host, "https://") || (tls && *tls))
-		return err_set(
-		    err, ENOTSUP,
-		    "DOCKER_HOST=%s: TLS connections to the Docker daemon are not "
-		    "supported (unset DOCKER_TLS_VERIFY and use unix:// or plain tcp://)",
-		    host);
 	if (str_starts_with(host, "tcp://"))
 		rest = host + 6;
 	else if (str_starts_with(host, "http://"))
 		rest = host + 7;
+	else if (str_starts_with(host, "https://"))
+		rest = host + 8;
 	else
 		return err_set(
 		    err, ENOTSUP,
@@ -62,7 +87,9 @@ int docker_endpoint_parse(const char *host, struct http_endpoint *ep, struct err
 		struct http_url u;
 		size_t n;
 
-		if (http_url_parse(url, "2375", &u, err) < 0)
+		bool use_tls = (tls && *tls) || str_starts_with(host, "https://");
+
+		if (http_url_parse(url, use_tls ? "2376" : "2375", &u, err) < 0)
 			return err_wrap(err, "DOCKER_HOST=%s", host);
 		ep->kind = HTTP_TCP;
 		ep->host = steal_ptr(&u.host);
@@ -73,6 +100,11 @@ int docker_endpoint_parse(const char *host, struct http_endpoint *ep, struct err
 		if (n && ep->base_path[n - 1] == '/')
 			ep->base_path[n - 1] = '\0';
 		ep->display = xasprintf("tcp://%s:%s%s", ep->host, ep->port, ep->base_path);
+		if (use_tls && docker_endpoint_tls(ep, err) < 0) {
+			err_wrap(err, "DOCKER_HOST=%s", host);
+			http_endpoint_free(ep);
+			return -1;
+		}
 	}
 	return 0;
 }

@@ -36,9 +36,11 @@ struct docker_client {
 	double call_timeout;
 };
 
-/* Parse a DOCKER_HOST value (NULL or "" = the default unix socket). unix:// and
- * plain tcp:// (http://) are supported; ssh://, TLS and npipe:// are refused with
- * a message saying what to do instead. */
+/* Parse a DOCKER_HOST value (NULL or "" = the default unix socket). unix://,
+ * tcp:// (http://) and, with DOCKER_TLS_VERIFY set (or https://), tcp:// over
+ * TLS (port 2376 by default) with DOCKER_CERT_PATH's ca.pem as the only CA and
+ * its cert.pem/key.pem as the client certificate. ssh:// and npipe:// are
+ * refused with a message saying what to do instead. */
 int docker_endpoint_parse(const char *docker_host, struct http_endpoint *ep, struct err *err);
 
 /* Connect to the daemon named by DOCKER_HOST and negotiate the API version:
