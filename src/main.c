@@ -16,6 +16,7 @@ static const struct {
     {"datasets", cmd_datasets}, {"image", cmd_image},
     {"env", cmd_env},           {"gc", cmd_gc},
     {"doctor", cmd_doctor},     {"version", cmd_version},
+    {"login", cmd_login},       {"logout", cmd_logout},
     {"trials", cmd_trial}, /* Harbor's spelling: `rollout trials start` */
 };
 
@@ -38,6 +39,7 @@ static const char usage[] =
     "                             the sandbox provider's image store\n"
     "  env ls|exec|shell|rm       environments kept by preserve_env\n"
     "  gc                         remove what a killed rollout left behind\n"
+    "  login|logout REGISTRY      save or remove registry credentials (docker's file)\n"
     "  version                    print the version\n"
     "\n"
     "Run `rollout COMMAND --help` for the flags of a command.\n";

@@ -25,6 +25,9 @@ int cmd_image(int argc, char **argv);
 int cmd_env(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+/* `rollout login` and `rollout logout` (cli/login.c). */
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 /* `rollout tasks init` and `rollout tasks start-env` (cli/task_init.c, task_env.c). */
 int cli_tasks_init(int argc, char **argv);
