@@ -51,8 +51,8 @@ static const struct cli_option login_options[] = {
     CLI_OPT('p', "password", NULL, "PASSWORD",
             "password or token (visible to other users in ps: prefer --password-stdin)",
             cli_opt_str, LO(password)),
-    CLI_OPT(0, "password-stdin", NULL, NULL, "read the password or token from stdin",
-            cli_opt_true, LO(password_stdin)),
+    CLI_OPT(0, "password-stdin", NULL, NULL, "read the password or token from stdin", cli_opt_true,
+            LO(password_stdin)),
     CLI_OPT(0, "no-verify", NULL, NULL, "save without checking them against the registry",
             cli_opt_true, LO(no_verify)),
     CLI_END,
@@ -87,8 +87,8 @@ static char *read_line(const char *prompt, bool secret)
 }
 
 /* GET URL/v2/ with an optional Authorization value: the status and the challenge. */
-static int ping(const struct regconf_endpoint *ep, const char *auth, int *status,
-                char **challenge, struct err *err)
+static int ping(const struct regconf_endpoint *ep, const char *auth, int *status, char **challenge,
+                struct err *err)
 {
 	_cleanup_free_ char *url = xasprintf("%s/v2/", ep->url);
 	struct http_get g = {.url = url,
@@ -131,7 +131,8 @@ static int verify_endpoint(const char *registry, const struct regconf_endpoint *
 	if (ping(ep, auth.buf, &status, &again, err) < 0)
 		return -1;
 	if (status == 401 || status == 403)
-		return err_set(err, EACCES, "%s: login refused: wrong user name or password", registry);
+		return err_set(err, EACCES, "%s: login refused: wrong user name or password",
+		               registry);
 	if (status != 200)
 		return regauth_status_error(status, registry, "", NULL, NULL, err);
 	return 0;
@@ -179,7 +180,8 @@ int cmd_login(int argc, char **argv)
 	}
 	if (!o.user) {
 		if (o.password_stdin || !isatty(0)) {
-			rc = cli_usage_error("login", "-u USER is needed when stdin is not a terminal");
+			rc = cli_usage_error("login",
+			                     "-u USER is needed when stdin is not a terminal");
 			goto out;
 		}
 		o.user = read_line("Username: ", false);
@@ -223,8 +225,8 @@ int cmd_logout(int argc, char **argv)
 	_cleanup_strvs_ struct strv operands = STRV_INIT;
 	struct err err = {0};
 	bool found;
-	int rc = cli_parse("logout", cli_no_options, argc, argv, NULL, logout_usage, NULL,
-	                   &operands);
+	int rc =
+	    cli_parse("logout", cli_no_options, argc, argv, NULL, logout_usage, NULL, &operands);
 
 	if (rc >= 0)
 		return rc;

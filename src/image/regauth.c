@@ -202,8 +202,8 @@ int regauth_pick_challenge(const char *value, struct regauth_challenge *ch, stru
 	if (regauth_parse_challenges(value, all, REGAUTH_MAX_CHALLENGES, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (all[i].scheme == REGAUTH_BEARER && (best == SIZE_MAX ||
-		                                        all[best].scheme != REGAUTH_BEARER))
+		if (all[i].scheme == REGAUTH_BEARER &&
+		    (best == SIZE_MAX || all[best].scheme != REGAUTH_BEARER))
 			best = i;
 		else if (all[i].scheme == REGAUTH_BASIC && best == SIZE_MAX)
 			best = i;
@@ -244,8 +244,8 @@ char *regauth_base64_encode(const void *data, size_t len)
 	struct strbuf sb = STRBUF_INIT;
 
 	for (size_t i = 0; i < len; i += 3) {
-		unsigned v = d[i] << 16 | (i + 1 < len ? d[i + 1] << 8 : 0) |
-		             (i + 2 < len ? d[i + 2] : 0);
+		unsigned v =
+		    d[i] << 16 | (i + 1 < len ? d[i + 1] << 8 : 0) | (i + 2 < len ? d[i + 2] : 0);
 
 		sb_addc(&sb, b64[v >> 18 & 63]);
 		sb_addc(&sb, b64[v >> 12 & 63]);
@@ -343,8 +343,7 @@ static struct cached_token *cache_find(struct regauth_cache *c, const char *key)
 	return NULL;
 }
 
-static void cache_put(struct regauth_cache *c, const char *key, const char *value,
-                      double expires)
+static void cache_put(struct regauth_cache *c, const char *key, const char *value, double expires)
 {
 	struct cached_token *t;
 
@@ -366,8 +365,8 @@ static void cache_put(struct regauth_cache *c, const char *key, const char *valu
  * and regauth_authorize stores under both. */
 static char *cache_key(const struct regauth_ctx *ctx, const char *service, const char *scope)
 {
-	return xasprintf("%s\n%s\n%s", ctx->registry ? ctx->registry : "",
-	                 service ? service : "*", scope ? scope : "");
+	return xasprintf("%s\n%s\n%s", ctx->registry ? ctx->registry : "", service ? service : "*",
+	                 scope ? scope : "");
 }
 
 bool regauth_cached(struct regauth_ctx *ctx, const char *scope, struct strbuf *header)
@@ -662,8 +661,8 @@ static void body_detail(const char *body, struct strbuf *out)
 	cJSON_Delete(j);
 }
 
-int regauth_status_error(int status, const char *registry, const char *repository,
-                         const char *body, const char *retry_after, struct err *err)
+int regauth_status_error(int status, const char *registry, const char *repository, const char *body,
+                         const char *retry_after, struct err *err)
 {
 	_cleanup_sb_ struct strbuf d = STRBUF_INIT;
 	const char *reg = registry ? registry : "?", *repo = repository ? repository : "";

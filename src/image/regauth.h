@@ -115,8 +115,8 @@ void regauth_forget(struct regauth_ctx *ctx, const char *scope);
  * body, whose {"errors":[{"code","message"}]} is quoted (else its first 200
  * bytes). retry_after is the answer's Retry-After header (may be NULL). Returns
  * -1 with err->code EACCES (401, 403), ENOENT (404), EAGAIN (429), EIO. */
-int regauth_status_error(int status, const char *registry, const char *repository,
-                         const char *body, const char *retry_after, struct err *err);
+int regauth_status_error(int status, const char *registry, const char *repository, const char *body,
+                         const char *retry_after, struct err *err);
 
 /* Seconds a Retry-After value asks for: delta-seconds or an HTTP date (IMF-fixdate,
  * RFC 850, asctime) against now (wall clock, seconds since the epoch). -1 when

@@ -45,9 +45,9 @@ static int load_registries_conf(cJSON **out, char **name, struct err *err)
 {
 	const char *env = getenv("CONTAINERS_REGISTRIES_CONF");
 	_cleanup_free_ char *user = home_rel(".config/containers/registries.conf");
-	const char *path = env && *env                ? env
-	                   : file_exists(user)        ? user
-	                                              : "/etc/containers/registries.conf";
+	const char *path = env && *env         ? env
+	                   : file_exists(user) ? user
+	                                       : "/etc/containers/registries.conf";
 	struct node *root = NULL;
 
 	*out = NULL;
@@ -137,7 +137,8 @@ static char *bare_host(const char *hostport)
 	if (hostport[0] == '[') {
 		const char *end = strchr(hostport, ']');
 
-		return xstrndup(hostport + 1, end ? (size_t)(end - hostport - 1) : strlen(hostport));
+		return xstrndup(hostport + 1,
+		                end ? (size_t)(end - hostport - 1) : strlen(hostport));
 	}
 	if (strchr(hostport, ':') != strrchr(hostport, ':')) /* a bare IPv6 address */
 		return xstrdup(hostport);
@@ -174,7 +175,8 @@ static bool is_loopback(const char *host)
 		return true;
 	if (inet_pton(AF_INET, host, a) == 1)
 		return a[0] == 127;
-	return inet_pton(AF_INET6, host, a) == 1 && memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
+	return inet_pton(AF_INET6, host, a) == 1 &&
+	       memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
 }
 
 static bool daemon_insecure(const cJSON *daemon, const char *hostport)
@@ -253,11 +255,13 @@ static int scan_cert_dir(const char *dir, struct certs *c, struct err *err)
 		if (str_ends_with(n, ".crt") && c->cas.n < MAX_CERT_FILES) {
 			strv_push(&c->cas, full);
 		} else if (str_ends_with(n, ".cert")) {
-			_cleanup_free_ char *key = xasprintf("%.*s.key", (int)(strlen(full) - 5), full);
+			_cleanup_free_ char *key =
+			    xasprintf("%.*s.key", (int)(strlen(full) - 5), full);
 
 			if (!file_exists(key))
-				rc = err_set(err, ENOENT, "%s: client certificate without its key %s",
-				             full, key);
+				rc =
+				    err_set(err, ENOENT,
+				            "%s: client certificate without its key %s", full, key);
 			else if (!c->cert) {
 				c->cert = xstrdup(full);
 				c->key = steal_ptr(&key);
@@ -267,8 +271,9 @@ static int scan_cert_dir(const char *dir, struct certs *c, struct err *err)
 			    xasprintf("%.*s.cert", (int)(strlen(full) - 4), full);
 
 			if (!file_exists(cert))
-				rc = err_set(err, ENOENT, "%s: client key without its certificate %s",
-				             full, cert);
+				rc = err_set(err, ENOENT,
+				             "%s: client key without its certificate %s", full,
+				             cert);
 		}
 	}
 	strv_release(&names);
@@ -322,9 +327,8 @@ void regconf_endpoints_release(struct regconf_endpoints *e)
 }
 
 /* Append scheme://host[path] for repository. */
-static int add(struct regconf_endpoints *e, const char *scheme, const char *host,
-               const char *path, const char *repository, bool mirror, bool insecure,
-               struct err *err)
+static int add(struct regconf_endpoints *e, const char *scheme, const char *host, const char *path,
+               const char *repository, bool mirror, bool insecure, struct err *err)
 {
 	struct regconf_endpoint *ep;
 	struct tls_config *tls = NULL;
@@ -344,8 +348,7 @@ static int add(struct regconf_endpoints *e, const char *scheme, const char *host
 
 /* A registry (not a URL): https, and http after it when insecure. */
 static int add_registry(struct regconf_endpoints *e, const cJSON *daemon, const char *host,
-                        const char *repository, bool mirror, bool conf_insecure,
-                        struct err *err)
+                        const char *repository, bool mirror, bool conf_insecure, struct err *err)
 {
 	bool insecure = conf_insecure || daemon_insecure(daemon, host);
 
@@ -382,8 +385,8 @@ static int add_daemon_mirrors(struct regconf_endpoints *e, const cJSON *daemon,
 		const char *rest;
 
 		if (!colon)
-			return err_set(err, EINVAL, "daemon.json: registry-mirrors: '%s' is not a URL",
-			               s);
+			return err_set(err, EINVAL,
+			               "daemon.json: registry-mirrors: '%s' is not a URL", s);
 		scheme = xstrndup(s, colon - s);
 		rest = colon + 3;
 		hl = strcspn(rest, "/?#@");
@@ -432,7 +435,8 @@ int regconf_endpoints(const char *registry, const char *repository, struct regco
 
 		if (json_get_bool(reg, "blocked", false))
 			return err_set(err, EACCES, "%s: %s is blocked (%s)", ref,
-			               json_get_str(reg, "prefix") ? json_get_str(reg, "prefix") : loc,
+			               json_get_str(reg, "prefix") ? json_get_str(reg, "prefix")
+			                                           : loc,
 			               conf_name);
 		insecure = json_get_bool(reg, "insecure", false);
 		if (loc && *loc && !str_starts_with(json_get_str(reg, "prefix") ?: "", "*."))
@@ -447,8 +451,8 @@ int regconf_endpoints(const char *registry, const char *repository, struct regco
 				continue;
 			mref = xasprintf("%s%s", ml, ref + plen);
 			split_ref(mref, &mh, &mr);
-			if (add_registry(out, daemon, mh, mr, true, json_get_bool(m, "insecure", false),
-			                 err) < 0)
+			if (add_registry(out, daemon, mh, mr, true,
+			                 json_get_bool(m, "insecure", false), err) < 0)
 				goto fail;
 		}
 	}

@@ -153,8 +153,8 @@ static void collect(void *ctx, int stream, const char *buf, size_t n)
 }
 
 /* Run docker-credential-NAME ACTION with input on stdin; its stdout into out. */
-static int run_helper(const char *name, const char *action, const char *input,
-                      struct strbuf *out, int *exit_code, struct err *err)
+static int run_helper(const char *name, const char *action, const char *input, struct strbuf *out,
+                      int *exit_code, struct err *err)
 {
 	_cleanup_free_ char *prog = xasprintf("docker-credential-%s", name);
 	const char *argv[] = {prog, action, NULL};
@@ -305,7 +305,7 @@ int regcreds_lookup(const char *registry, const char *repository, struct regauth
 		*source = NULL;
 	if (authfile && *authfile)
 		return lookup_file(authfile, false, canon, repository, out, source, err) < 0 ? -1
-		                                                                              : 0;
+		                                                                             : 0;
 	if (xdg_run && *xdg_run)
 		paths[0] = xasprintf("%s/containers/auth.json", xdg_run);
 	paths[1] = xdg_cfg && *xdg_cfg ? xasprintf("%s/containers/auth.json", xdg_cfg)

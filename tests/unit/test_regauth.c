@@ -25,9 +25,10 @@ TEST(bearer_challenge_with_quoted_commas)
 {
 	struct regauth_challenge ch;
 
-	REQUIRE(parse1("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
-	               "scope=\"repository:a/b:pull,push repository:c:pull\"",
-	               &ch) == 0);
+	REQUIRE(
+	    parse1("Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+	           "scope=\"repository:a/b:pull,push repository:c:pull\"",
+	           &ch) == 0);
 	CHECK_INT(ch.scheme, REGAUTH_BEARER);
 	CHECK_STR(ch.realm, "https://auth.docker.io/token");
 	CHECK_STR(ch.service, "registry.docker.io");
@@ -76,7 +77,10 @@ TEST(several_challenges_prefer_bearer)
 TEST(malformed_challenges_are_errors)
 {
 	static const char *const bad[] = {
-	    "Bearer realm=\"unterminated", "Bearer realm=\"a\"\"b\"", "=x", "Bearer realm=\"a\" service=b",
+	    "Bearer realm=\"unterminated",
+	    "Bearer realm=\"a\"\"b\"",
+	    "=x",
+	    "Bearer realm=\"a\" service=b",
 	    "\"quoted\"",
 	};
 	struct regauth_challenge ch;

@@ -32,7 +32,8 @@ static void write_text(const char *path, const char *text)
 	char *dir = xstrdup(path);
 
 	*strrchr(dir, '/') = '\0';
-	if (mkdir_p(dir, 0755, &err) < 0 || write_file_atomic(path, text, strlen(text), 0644, &err) < 0)
+	if (mkdir_p(dir, 0755, &err) < 0 ||
+	    write_file_atomic(path, text, strlen(text), 0644, &err) < 0)
 		test_fail_at(__FILE__, __LINE__, "%s", err.msg);
 	free(dir);
 }
@@ -86,28 +87,27 @@ TEST(registries_conf_mirrors_rewrites_blocked)
 	struct err err = {0};
 
 	isolate();
-	write_text(tpath("registries.conf"),
-	           "unqualified-search-registries = [\"docker.io\"]\n"
-	           "[[registry]]\n"
-	           "prefix = \"docker.io\"\n"
-	           "location = \"docker.io\"\n"
-	           "[[registry.mirror]]\n"
-	           "location = \"mirror.local:5000\"\n"
-	           "insecure = true\n"
-	           "[[registry.mirror]]\n"
-	           "location = \"mirror2.local/hub\"\n"
-	           "\n"
-	           "[[registry]]\n"
-	           "prefix = \"docker.io/library/alpine\"\n"
-	           "location = \"internal.local/base/alpine\"\n"
-	           "\n"
-	           "[[registry]]\n"
-	           "location = \"old.example\"\n"
-	           "blocked = true\n"
-	           "\n"
-	           "[[registry]]\n"
-	           "prefix = \"*.corp.example\"\n"
-	           "insecure = true\n");
+	write_text(tpath("registries.conf"), "unqualified-search-registries = [\"docker.io\"]\n"
+	                                     "[[registry]]\n"
+	                                     "prefix = \"docker.io\"\n"
+	                                     "location = \"docker.io\"\n"
+	                                     "[[registry.mirror]]\n"
+	                                     "location = \"mirror.local:5000\"\n"
+	                                     "insecure = true\n"
+	                                     "[[registry.mirror]]\n"
+	                                     "location = \"mirror2.local/hub\"\n"
+	                                     "\n"
+	                                     "[[registry]]\n"
+	                                     "prefix = \"docker.io/library/alpine\"\n"
+	                                     "location = \"internal.local/base/alpine\"\n"
+	                                     "\n"
+	                                     "[[registry]]\n"
+	                                     "location = \"old.example\"\n"
+	                                     "blocked = true\n"
+	                                     "\n"
+	                                     "[[registry]]\n"
+	                                     "prefix = \"*.corp.example\"\n"
+	                                     "insecure = true\n");
 	get("docker.io", "library/busybox", &e);
 	REQUIRE(e.n == 4);
 	CHECK_STR(e.v[0].url, "https://mirror.local:5000");

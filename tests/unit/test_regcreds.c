@@ -22,7 +22,8 @@ static void write_text(const char *path, const char *text)
 	char *dir = xstrdup(path);
 
 	*strrchr(dir, '/') = '\0';
-	if (mkdir_p(dir, 0755, &err) < 0 || write_file_atomic(path, text, strlen(text), 0600, &err) < 0)
+	if (mkdir_p(dir, 0755, &err) < 0 ||
+	    write_file_atomic(path, text, strlen(text), 0600, &err) < 0)
 		test_fail_at(__FILE__, __LINE__, "%s", err.msg);
 	free(dir);
 }
@@ -69,11 +70,12 @@ TEST(docker_config_auths)
 	char *src = NULL;
 
 	isolate();
-	write_text(tpath("home/.docker/config.json"),
-	           "{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":\"aHViOnB3\"},"
-	           "\"reg.local:5000\":{\"auth\":\"YWxpY2U6czM6Y3JldA==\"},"
-	           "\"acr.example\":{\"auth\":\"MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOg==\","
-	           "\"identitytoken\":\"refresh-me\"}}}");
+	write_text(
+	    tpath("home/.docker/config.json"),
+	    "{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":\"aHViOnB3\"},"
+	    "\"reg.local:5000\":{\"auth\":\"YWxpY2U6czM6Y3JldA==\"},"
+	    "\"acr.example\":{\"auth\":\"MDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAwOg==\","
+	    "\"identitytoken\":\"refresh-me\"}}}");
 	lookup("docker.io", "library/alpine", &c, &src);
 	CHECK_STR(c.username, "hub");
 	CHECK_STR(c.password, "pw");
@@ -186,9 +188,9 @@ TEST(login_writes_docker_config_keeping_other_keys)
 
 		CHECK(cJSON_GetObjectItem(auths, "index.docker.io") == NULL);
 		CHECK(cJSON_GetObjectItem(auths, "keep.example") != NULL);
-		CHECK_STR(json_get_str(cJSON_GetObjectItem(auths, "https://index.docker.io/v1/"),
-		                       "auth"),
-		          "Ym9iOnB3");
+		CHECK_STR(
+		    json_get_str(cJSON_GetObjectItem(auths, "https://index.docker.io/v1/"), "auth"),
+		    "Ym9iOnB3");
 	}
 	cJSON_Delete(doc);
 	lookup("docker.io", "library/x", &c, NULL);
@@ -242,7 +244,8 @@ TEST(bad_entries_are_errors)
 	struct regauth_creds c;
 
 	isolate();
-	write_text(tpath("home/.docker/config.json"), "{\"auths\":{\"r\":{\"auth\":\"bm9jb2xvbg==\"}}}");
+	write_text(tpath("home/.docker/config.json"),
+	           "{\"auths\":{\"r\":{\"auth\":\"bm9jb2xvbg==\"}}}");
 	CHECK(regcreds_lookup("r", "x", &c, NULL, &err) < 0);
 	CHECK(strstr(err.msg, "user:password") != NULL);
 	write_text(tpath("home/.docker/config.json"), "{\"auths\":");
