@@ -33,9 +33,8 @@
 #define PULL_BLOB_TIMEOUT 3600.0 /* a whole layer */
 #define PULL_MAX_DEPTH 4
 
-static const char accept_hdr[] =
-    "Accept: " OCI_MEDIA_INDEX ", " OCI_MEDIA_MANIFEST ", " DOCKER_MEDIA_LIST
-    ", " DOCKER_MEDIA_MANIFEST;
+static const char accept_hdr[] = "Accept: " OCI_MEDIA_INDEX ", " OCI_MEDIA_MANIFEST
+                                 ", " DOCKER_MEDIA_LIST ", " DOCKER_MEDIA_MANIFEST;
 
 /* ---- references ---- */
 
@@ -153,8 +152,8 @@ int pull_ref_parse(const char *s, struct pull_ref *out, struct err *err)
 	}
 	if (!out->tag && !out->digest)
 		out->tag = xstrdup("latest");
-	out->api_host = xstrdup(strcmp(out->domain, "docker.io") == 0 ? "registry-1.docker.io"
-	                                                               : out->domain);
+	out->api_host =
+	    xstrdup(strcmp(out->domain, "docker.io") == 0 ? "registry-1.docker.io" : out->domain);
 	sb_addf(&sb, "%s/%s", out->domain, out->path);
 	if (out->tag)
 		sb_addf(&sb, ":%s", out->tag);
@@ -272,8 +271,8 @@ static int reg_get(struct puller *p, const char *target, bool manifest, double t
 		if (g->resp.status != 401 || attempt > 0 || !p->o->authorize)
 			return 0;
 		challenge = http_header(&g->resp, "WWW-Authenticate");
-		if (p->o->authorize(p->o->authorize_ctx, p->ref.api_host, challenge, p->scope, &auth,
-		                    err) < 0) {
+		if (p->o->authorize(p->o->authorize_ctx, p->ref.api_host, challenge, p->scope,
+		                    &auth, err) < 0) {
 			http_get_close(g);
 			return err_wrap(err, "%s %s", p->ref.api_host, p->ref.path);
 		}
@@ -329,8 +328,7 @@ static enum doc_kind classify(const char *content_type, const char *body, size_t
 /* GET a manifest by tag or digest: its raw bytes, checked against the digest
  * asked for (or the Docker-Content-Digest header). */
 static int fetch_manifest(struct puller *p, const char *ref, const char *want_digest,
-                          struct strbuf *body, enum doc_kind *kind, char **digest,
-                          struct err *err)
+                          struct strbuf *body, enum doc_kind *kind, char **digest, struct err *err)
 {
 	_cleanup_free_ char *target = xasprintf("/v2/%s/manifests/%s", p->ref.path, ref);
 	_cleanup_free_ char *unknown = NULL;
@@ -360,9 +358,6 @@ static int fetch_manifest(struct puller *p, const char *ref, const char *want_di
 		want_digest = hdr;
 	*kind = classify(http_header(&g.resp, "Content-Type"), body->buf, body->len, &unknown);
 	http_get_close(&g);
-	if (want_digest && strcmp(want_digest, *digest) != 0)
-		return err_set(err, EINVAL, "%s %s: manifest %s: digest mismatch (expected %s, got %s)",
-		               p->ref.api_host, p->ref.path, ref, want_digest, *digest);
 	if (*kind == DOC_SCHEMA1)
 		return err_set(err, ENOTSUP,
 		               "%s uses the deprecated Docker schema 1 manifest format, which "
@@ -371,7 +366,14 @@ static int fetch_manifest(struct puller *p, const char *ref, const char *want_di
 		               p->ref.canonical);
 	if (*kind == DOC_UNKNOWN)
 		return err_set(err, ENOTSUP, "%s: unsupported manifest media type %s",
-		               p->ref.canonical, unknown ? unknown : "(none; not an image manifest)");
+		               p->ref.canonical,
+		               unknown ? unknown : "(none; not an image manifest)");
+	/* After the schema1 check: a signed schema1 manifest's digest covers its
+	 * payload without the signatures. */
+	if (want_digest && strcmp(want_digest, *digest) != 0)
+		return err_set(err, EINVAL,
+		               "%s %s: manifest %s: digest mismatch (expected %s, got %s)",
+		               p->ref.api_host, p->ref.path, ref, want_digest, *digest);
 	return 0;
 }
 
@@ -450,9 +452,11 @@ static int choose_platform(struct puller *p, const char *body, size_t len,
 		    strcmp(d->media_type, DOCKER_MEDIA_LIST) != 0)
 			continue;
 		sb_addf(&have, "%s%s/%s%s%s", have.len ? ", " : "", d->os ? d->os : "?",
-		        d->arch ? d->arch : "?", d->variant ? "/" : "", d->variant ? d->variant : "");
+		        d->arch ? d->arch : "?", d->variant ? "/" : "",
+		        d->variant ? d->variant : "");
 		if (found < 0 && d->os && d->arch && strcmp(d->os, want->os) == 0 &&
-		    strcmp(d->arch, want->arch) == 0 && variant_eq(want->arch, want->variant, d->variant))
+		    strcmp(d->arch, want->arch) == 0 &&
+		    variant_eq(want->arch, want->variant, d->variant))
 			found = (int)i;
 	}
 	if (found < 0) {
@@ -469,8 +473,8 @@ static int choose_platform(struct puller *p, const char *body, size_t len,
 
 /* ---- blobs ---- */
 
-static int fetch_small_blob(struct puller *p, const char *digest, int64_t size,
-                            struct strbuf *out, struct err *err)
+static int fetch_small_blob(struct puller *p, const char *digest, int64_t size, struct strbuf *out,
+                            struct err *err)
 {
 	_cleanup_free_ char *target = xasprintf("/v2/%s/blobs/%s", p->ref.path, digest);
 	char hex[SHA256_HEX_LEN + 1];
@@ -495,7 +499,8 @@ static int fetch_small_blob(struct puller *p, const char *digest, int64_t size,
 		return err_wrap(err, "%s %s: blob %s", p->ref.api_host, p->ref.path, digest);
 	sha256_hex(out->buf ? out->buf : "", out->len, hex);
 	if ((int64_t)out->len != size || strcmp(oci_digest_hex(digest), hex) != 0)
-		return err_set(err, EINVAL, "%s %s: blob %s: digest mismatch (got sha256:%s, %zu bytes)",
+		return err_set(err, EINVAL,
+		               "%s %s: blob %s: digest mismatch (got sha256:%s, %zu bytes)",
 		               p->ref.api_host, p->ref.path, digest, hex, out->len);
 	return 0;
 }
@@ -559,7 +564,8 @@ static void *feed_layer(void *arg)
 		if (n == 0)
 			break;
 		if (f->got + (uint64_t)n > (uint64_t)f->size) {
-			err_set(&f->err, EFBIG, "blob %s is larger than the manifest's %" PRId64 " bytes",
+			err_set(&f->err, EFBIG,
+			        "blob %s is larger than the manifest's %" PRId64 " bytes",
 			        f->digest, f->size);
 			goto close;
 		}
@@ -570,7 +576,8 @@ static void *feed_layer(void *arg)
 		}
 	}
 	if (f->got != (uint64_t)f->size) {
-		err_set(&f->err, EIO, "blob %s: %" PRIu64 " bytes received, the manifest says %" PRId64,
+		err_set(&f->err, EIO,
+		        "blob %s: %" PRIu64 " bytes received, the manifest says %" PRId64,
 		        f->digest, f->got, f->size);
 		goto close;
 	}
@@ -636,8 +643,8 @@ struct layer_task {
 
 /* A worker's report: "OK <diff_id> <digest> <size>" or "ERR <code> <msg>". */
 static void worker_main(struct puller *p, struct store *s, struct store_job *j,
-                        const struct oci_descriptor *d, const char *diff_id, size_t index,
-                        size_t n, int out_fd)
+                        const struct oci_descriptor *d, const char *diff_id, size_t index, size_t n,
+                        int out_fd)
 {
 	struct prepared_layer pl = {0};
 	struct err err = {0};
@@ -656,8 +663,8 @@ static void worker_main(struct puller *p, struct store *s, struct store_job *j,
 }
 
 static int pull_image_manifest(struct puller *p, struct store *s, const char *manifest,
-                               size_t manifest_len, const char *manifest_digest,
-                               char **out_ref, struct err *err)
+                               size_t manifest_len, const char *manifest_digest, char **out_ref,
+                               struct err *err)
 {
 	struct oci_manifest m;
 	struct image_config cfg = {0};
@@ -689,7 +696,8 @@ static int pull_image_manifest(struct puller *p, struct store *s, const char *ma
 	if (image_config_parse(config.buf, config.len, "config", &cfg, err) < 0)
 		goto out_m;
 	if (cfg.n_diff_ids != m.n_layers) {
-		err_set(err, EINVAL, "%s: the config lists %zu diff IDs but the manifest has %zu layers",
+		err_set(err, EINVAL,
+		        "%s: the config lists %zu diff IDs but the manifest has %zu layers",
 		        p->ref.canonical, cfg.n_diff_ids, m.n_layers);
 		goto out_m;
 	}
@@ -708,7 +716,8 @@ static int pull_image_manifest(struct puller *p, struct store *s, const char *ma
 		layers[i].chain_id = xstrdup(chains[i]);
 		layers[i].diff_id = xstrdup(cfg.diff_ids[i]);
 		layers[i].digest = xstrdup(m.layers[i].digest);
-		layers[i].media_type = m.layers[i].media_type ? xstrdup(m.layers[i].media_type) : NULL;
+		layers[i].media_type =
+		    m.layers[i].media_type ? xstrdup(m.layers[i].media_type) : NULL;
 		tasks[i].index = i;
 		tasks[i].result_fd = -1;
 		tasks[i].done = store_layer_exists(s, chains[i]);
@@ -777,10 +786,10 @@ static int pull_image_manifest(struct puller *p, struct store *s, const char *ma
 			running--;
 			t->pid = 0;
 			t->done = true;
-			if (read_fd(t->result_fd, "worker", 1 << 16, &msg, &len, &rerr) < 0 || !msg ||
-			    len == 0) {
-				err_set(&t->err, EIO, "layer %zu: the worker died (status %d)", i + 1,
-				        status);
+			if (read_fd(t->result_fd, "worker", 1 << 16, &msg, &len, &rerr) < 0 ||
+			    !msg || len == 0) {
+				err_set(&t->err, EIO, "layer %zu: the worker died (status %d)",
+				        i + 1, status);
 			} else if (str_starts_with(msg, "OK ")) {
 				char d1[80], d2[80];
 				uint64_t size;
@@ -839,7 +848,9 @@ static int pull_image_manifest(struct puller *p, struct store *s, const char *ma
 			goto out;
 	}
 	if (!p->o->quiet)
-		fprintf(stderr, "Pulled %s: %zu layers, %zu fetched (%" PRIu64 " bytes), %zu present, %.1f s\n",
+		fprintf(stderr,
+		        "Pulled %s: %zu layers, %zu fetched (%" PRIu64
+		        " bytes), %zu present, %.1f s\n",
 		        p->ref.canonical, m.n_layers, fetched, bytes, m.n_layers - fetched,
 		        mono_now() - t0);
 	if (out_ref)
@@ -870,7 +881,7 @@ out_m:
 }
 
 int image_pull_ref(struct store *s, const char *refstr, const struct pull_opts *o, char **out_ref,
-               struct err *err)
+                   struct err *err)
 {
 	static const struct pull_opts none = {0};
 	struct puller p = {.o = o ? o : &none, .use_pool = true};
@@ -884,9 +895,9 @@ int image_pull_ref(struct store *s, const char *refstr, const struct pull_opts *
 		return -1;
 	if (platform_parse(p.o->platform, &want, err) < 0)
 		goto out;
-	p.base = xasprintf("%s://%s",
-	                   pull_registry_insecure(p.ref.api_host, p.o) ? "http" : "https",
-	                   p.ref.api_host);
+	p.base =
+	    xasprintf("%s://%s", pull_registry_insecure(p.ref.api_host, p.o) ? "http" : "https",
+	              p.ref.api_host);
 	p.scope = xasprintf("repository:%s:pull", p.ref.path);
 	if (store_lock(s, STORE_LOCK_SHARED, err) < 0)
 		goto out;

@@ -57,7 +57,7 @@ struct pull_opts {
 /* Pull ref into the store; *out_ref gets the store reference it was tagged with
  * (may be NULL). Errors name the registry and the repository. */
 int image_pull_ref(struct store *s, const char *ref, const struct pull_opts *o, char **out_ref,
-               struct err *err);
+                   struct err *err);
 
 /* Whether host[:port] is marked insecure by opts or the environment. */
 bool pull_registry_insecure(const char *host, const struct pull_opts *o);

@@ -62,6 +62,7 @@ def main():
         cfg = {"architecture": arch, "os": "linux",
                "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                           "Cmd": ["sh"], "WorkingDir": "/app"},
+               "history": [{"created_by": "mkoci.py"}],
                "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}
         cdig, csize = blob(d, json.dumps(cfg).encode())
         man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
