@@ -35,7 +35,7 @@ static const char usage[] =
     "  tasks init NAME            write a new task's skeleton\n"
     "  tasks start-env -p TASK    start a task's environment to work in\n"
     "  datasets list|download     registry datasets\n"
-    "  image build|load|import|ls|rm|prune|inspect\n"
+    "  image pull|build|load|import|save|ls|rm|...\n"
     "                             the sandbox provider's image store\n"
     "  env ls|exec|shell|rm       environments kept by preserve_env\n"
     "  gc                         remove what a killed rollout left behind\n"

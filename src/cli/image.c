@@ -2,6 +2,7 @@
  * rm, prune, tag, save). */
 #include "cli/cli.h"
 #include "image/build.h"
+#include "image/pull.h"
 #include "image/store.h"
 #include "providers/sandbox/sandbox_build.h"
 #include "rollout/alloc.h"
@@ -41,7 +42,7 @@ static const char usage[] =
     "  save REF [-o FILE] [--tag NEW_REF]\n"
     "                              write an image as a docker save archive\n"
     "  build [-t REF] CONTEXT      build a Dockerfile (RUN steps in the sandbox)\n"
-    "  pull                        pull from a registry (not supported yet)\n";
+    "  pull REF [--platform P]     pull an image from a registry\n";
 
 static struct store *open_store(void)
 {
@@ -591,14 +592,68 @@ static int cmd_image_build(int argc, char **argv)
 	return EXIT_OK;
 }
 
+static const char pull_usage[] =
+    "usage: rollout image pull REF [--platform OS/ARCH[/VARIANT]] [--jobs N]\n"
+    "                          [--insecure-registry HOST[:PORT]]...\n\n"
+    "Pull an image from a registry (Docker Hub for short names: ubuntu is\n"
+    "docker.io/library/ubuntu:latest) into the store. A manifest list or OCI index\n"
+    "gives the image for --platform (default: this host's). Layers already in the\n"
+    "store are not fetched again; the others are downloaded N at a time (default 4,\n"
+    "or ROLLOUT_PULL_JOBS) and unpacked as they arrive. Registries are reached over\n"
+    "https; plain http only for those named by --insecure-registry or in\n"
+    "ROLLOUT_INSECURE_REGISTRIES (comma-separated HOST[:PORT]). Anonymous access\n"
+    "only for now.\n\n";
+
+struct pull_cli {
+	const char *platform;
+	int jobs;
+	struct strv insecure;
+};
+
+static const struct cli_option pull_options[] = {
+    CLI_OPT(0, "platform", NULL, "OS/ARCH[/VARIANT]", "the platform to pull from an index",
+            cli_opt_arg, offsetof(struct pull_cli, platform)),
+    CLI_OPT('j', "jobs", NULL, "N", "layers downloaded at a time (default 4)", cli_opt_int,
+            offsetof(struct pull_cli, jobs), .min = 1),
+    CLI_OPT(0, "insecure-registry", NULL, "HOST[:PORT]",
+            "reach this registry over plain http (repeatable)", cli_opt_strv,
+            offsetof(struct pull_cli, insecure)),
+    CLI_END,
+};
+
 static int image_pull(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		puts("usage: rollout image pull REF\n\nRegistries are not supported yet.");
-		return EXIT_OK;
-	}
-	return cli_fail("'rollout image pull': registries are not supported yet; use `docker "
-	                "save` and `rollout image load`");
+	_cleanup_strvs_ struct strv ops = STRV_INIT, insecure = STRV_INIT;
+	_cleanup_free_ char *ref = NULL;
+	struct pull_cli pc = {0};
+	struct pull_opts po = {0};
+	struct err err = {0};
+	const char *name = NULL;
+	struct store *s;
+	int ret;
+
+	ret = cli_parse("image pull", pull_options, argc, argv, &pc, pull_usage, NULL, &ops);
+	insecure = pc.insecure;
+	if (ret >= 0)
+		return ret;
+	if (one_operand("image pull", &ops, "REF", &name) < 0)
+		return EXIT_USAGE;
+	if (!name)
+		return cli_usage_error("image pull", "missing REF");
+	po.platform = pc.platform;
+	po.jobs = pc.jobs > 0 ? (unsigned)pc.jobs : 0;
+	po.insecure = (const char *const *)strv_array(&insecure);
+	po.progress_layers = isatty(STDERR_FILENO);
+	if (!(s = open_store()))
+		return EXIT_FAIL;
+	signals_install_cancel();
+	ret = image_pull_ref(s, name, &po, &ref, &err);
+	store_close(s);
+	if (ret < 0)
+		return err.code == ECANCELED ? EXIT_CANCELLED
+		                             : cli_fail("pull %s: %s", name, err.msg);
+	printf("%s\n", ref);
+	return EXIT_OK;
 }
 
 int cmd_image(int argc, char **argv)

@@ -274,7 +274,7 @@ check_contains "prune removes an unreadable image, referenced or not" "$("$ROLLO
 check_eq "... and its reference" "$("$ROLLOUT" image ls -a 2>&1 | grep -c 'broken')" 0
 expect_error "inspect of an unknown image" "no image 'nope:1'" "$ROLLOUT" image inspect nope:1
 expect_error "build of a context without a Dockerfile" "read the Dockerfile" "$ROLLOUT" image build "$W"
-expect_error "pull is not supported yet" "registries are not supported yet" "$ROLLOUT" image pull busybox
+expect_error "pull from an unreachable registry fails, naming it" "127.0.0.1:1" "$ROLLOUT" image pull 127.0.0.1:1/x:1
 
 # ---- concurrency and interruption ----
 "$ROLLOUT" image load "$W/work/two.tar" >"$W/r1" 2>&1 &

@@ -2,6 +2,7 @@
  * store, a task without a prebuilt image built from its environment/ first
  * (sandbox_build.c) (prepare); then mark it in use by the environment (so a prune keeps
  * it), and start the environment on its unpacked layers (start). */
+#include "image/pull.h"
 #include "image/store.h"
 #include "providers/provider.h"
 #include "providers/sandbox/sandbox.h"
@@ -84,6 +85,38 @@ int sandbox_image_prepare(const struct env_config *cfg, enum sandbox_isolation i
 	if (rc == 0) {
 		*out = xstrdup(ref);
 		return 0;
+	}
+	if (err->code == ENOENT) {
+		/* Not in the store: pull it (anonymous registries for now). */
+		struct pull_opts po = {.quiet = false};
+		struct err perr = {0};
+		_cleanup_free_ char *pulled = NULL;
+
+		log_info("sandbox: image %s is not in the store; pulling it", ref);
+		if (store_open(NULL, &s, &perr) == 0) {
+			rc = image_pull_ref(s, ref, &po, &pulled, &perr);
+			store_close(s);
+			s = NULL;
+		} else {
+			rc = -1;
+		}
+		if (rc == 0) {
+			*out = xstrdup(ref);
+			err_clear(err);
+			return 0;
+		}
+		if (perr.code == ECANCELED) {
+			*err = perr;
+			return -1;
+		}
+		if (!has_dockerfile(cfg->environment_dir)) {
+			*err = perr;
+			return err_wrap(err,
+			                "image %s is not in the store and could not be pulled "
+			                "(rollout image pull/load)",
+			                ref);
+		}
+		log_warn("sandbox: pulling %s failed: %s", ref, perr.msg);
 	}
 	if (err->code == ENOENT && has_dockerfile(cfg->environment_dir)) {
 		/* Not loaded: build environment/ instead (as docker does when it cannot

@@ -1,0 +1,157 @@
+#!/bin/bash
+# `rollout image pull` against Debian's docker-registry on 127.0.0.1 (anonymous):
+# plain http (insecure), TLS with a CA made here, tag and digest, an index with two
+# platforms and an attestation entry, zstd and uncompressed layers, a corrupted
+# blob (rejected, nothing stored), a schema1 manifest (clear error), a second pull
+# fetching no blob, and a task whose docker_image is in the registry run on the
+# sandbox provider with no Docker daemon.
+source "$(dirname "$0")/../lib/tap.sh"
+source "$ROLLOUT_SRCDIR/tests/lib/fixtures.sh"
+
+is_root || { echo "1..0 # SKIP needs root (apt-get, the sandbox)"; exit 0; }
+for p in docker-registry:docker-registry skopeo:skopeo zstd:zstd openssl:openssl python3:python3; do
+	fixture_apt "${p%%:*}" "${p#*:}" || { echo "1..0 # SKIP cannot install ${p#*:}"; exit 0; }
+done
+tap_tmpdir
+W=$TAP_TMP
+export ROLLOUT_HOME=$W/store
+unset ROLLOUT_INSECURE_REGISTRIES
+bb_tar=$(fixture_busybox_tar) || { not_ok "busybox rootfs fixture"; done_testing; exit 1; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+P=$(free_port)
+T=$(free_port)
+R=127.0.0.1:$P
+RT=127.0.0.1:$T
+
+# ---- registries: plain http (schema1 accepted for the fixture), TLS ----
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/ca.key" -out "$W/ca.crt" -days 2 \
+	-subj /CN=pull-test-CA -addext basicConstraints=critical,CA:TRUE >/dev/null 2>&1
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/srv.key" \
+	-out "$W/srv.csr" -subj /CN=localhost >/dev/null 2>&1
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$W/san.ext"
+openssl x509 -req -in "$W/srv.csr" -CA "$W/ca.crt" -CAkey "$W/ca.key" -CAcreateserial \
+	-days 2 -extfile "$W/san.ext" -out "$W/srv.crt" >/dev/null 2>&1
+cat >"$W/plain.yml" <<EOF
+version: 0.1
+log: {level: info, accesslog: {disabled: false}}
+storage: {filesystem: {rootdirectory: $W/data}, delete: {enabled: true}}
+http: {addr: $R}
+compatibility: {schema1: {enabled: true}}
+EOF
+cat >"$W/tls.yml" <<EOF
+version: 0.1
+storage: {filesystem: {rootdirectory: $W/data-tls}}
+http: {addr: $RT, tls: {certificate: $W/srv.crt, key: $W/srv.key}}
+EOF
+docker-registry serve "$W/plain.yml" >"$W/plain.log" 2>&1 &
+PLAIN_PID=$!
+docker-registry serve "$W/tls.yml" >"$W/tls.log" 2>&1 &
+TLS_PID=$!
+at_exit "kill $PLAIN_PID $TLS_PID 2>/dev/null; wait $PLAIN_PID $TLS_PID 2>/dev/null"
+wait_until 20 curl -sf "http://$R/v2/" || { not_ok "the plain registry starts" "$(tail "$W/plain.log")"; done_testing; exit 1; }
+wait_until 20 curl -sf --cacert "$W/ca.crt" "https://$RT/v2/" || { not_ok "the TLS registry starts" "$(tail "$W/tls.log")"; done_testing; exit 1; }
+ok "two registries on 127.0.0.1 (plain http, TLS with a test CA)"
+
+push() { # push LAYOUT:TAG DEST [skopeo args...]
+	local src=$1 dst=$2
+	shift 2
+	skopeo copy -q "$@" --dest-tls-verify=false "oci:$src" "docker://$dst" >"$W/skopeo.log" 2>&1
+}
+mkoci() { python3 "$ROLLOUT_SRCDIR/tests/lib/mkoci.py" "$@"; }
+mkoci "$W/oci-gz" latest "$bb_tar" gzip amd64 &&
+	mkoci "$W/oci-zst" latest "$bb_tar" zstd amd64 &&
+	mkoci "$W/oci-raw" latest "$bb_tar" none amd64 &&
+	mkoci "$W/oci-multi" multi "$bb_tar" gzip amd64,arm64 --attestation &&
+	mkoci "$W/oci-bad" latest "$bb_tar" gzip amd64 corrupt
+check "fixture layouts written" test -f "$W/oci-multi/index.json"
+check "skopeo pushes the images" bash -c "
+	$(declare -f push); W='$W'
+	push '$W/oci-gz:latest' $R/test/bb:1 && push '$W/oci-zst:latest' $R/test/zst:1 &&
+	push '$W/oci-raw:latest' $R/test/raw:1 && push '$W/oci-multi:multi' $R/test/multi:1 --all &&
+	push '$W/oci-gz:latest' $RT/test/bb:1 && push '$W/oci-bad:latest' $R/test/corrupt:1 &&
+	push '$W/oci-zst:latest' $R/test/task:1"
+
+# ---- plain http: only when marked insecure ----
+out=$("$ROLLOUT" image pull "$R/test/bb:1" 2>&1)
+check_eq "a plain-http registry is not used unless marked insecure" "$?" 1
+check_contains "... (https was tried)" "$out" "$R"
+out=$("$ROLLOUT" image pull --insecure-registry "$R" "$R/test/bb:1" 2>&1)
+check_contains "pull by tag over http (--insecure-registry)" "$out" "$R/test/bb:1"
+check_contains "... one line for the image" "$out" "1 layers, 1 fetched"
+check_eq "... runs nothing but the image's content" "$("$ROLLOUT" image inspect "$R/test/bb:1" | grep -c '"WorkingDir": "/app"')" 1
+export ROLLOUT_INSECURE_REGISTRIES="other:5000,$R"
+before=$(grep -c 'GET /v2/test/.*/blobs/' "$W/plain.log")
+out=$("$ROLLOUT" image pull "$R/test/bb:1" 2>&1)
+after=$(grep -c 'GET /v2/test/.*/blobs/' "$W/plain.log")
+check_contains "a second pull (ROLLOUT_INSECURE_REGISTRIES) finds the layer in the store" "$out" "0 fetched"
+check_eq "... and fetches no blob from the registry" "$after" "$before"
+dig=$(skopeo inspect --tls-verify=false --raw "docker://$R/test/bb:1" | sha256sum | cut -d' ' -f1)
+out=$("$ROLLOUT" image pull "$R/test/bb@sha256:$dig" 2>&1)
+check_contains "pull by digest" "$out" "Pulled $R/test/bb@sha256:$dig"
+out=$("$ROLLOUT" image pull "$R/test/bb@sha256:$(printf x | sha256sum | cut -d' ' -f1)" 2>&1)
+check_contains "an unknown digest: the registry's error, named" "$out" "MANIFEST_UNKNOWN"
+
+# ---- TLS with the test's CA ----
+out=$("$ROLLOUT" image pull "$RT/test/bb:1" 2>&1)
+check_contains "TLS with an unknown CA is refused" "$out" "$RT"
+out=$(SSL_CERT_FILE=$W/ca.crt "$ROLLOUT" image pull "$RT/test/bb:1" 2>&1)
+check_contains "pull over TLS with the CA (SSL_CERT_FILE, IP SAN)" "$out" "Pulled $RT/test/bb:1"
+
+# ---- compression ----
+out=$("$ROLLOUT" image pull "$R/test/zst:1" 2>&1)
+check_contains "a zstd layer" "$out" "1 fetched"
+out=$("$ROLLOUT" image pull "$R/test/raw:1" 2>&1)
+check_contains "an uncompressed layer" "$out" "Pulled $R/test/raw:1"
+
+# ---- an index: platforms, attestation skipped ----
+out=$("$ROLLOUT" image pull --platform linux/arm64 "$R/test/multi:1" 2>&1)
+check_contains "index: --platform linux/arm64 (attestation entry first, skipped)" "$out" "Pulled"
+check_eq "... the arm64 image" "$("$ROLLOUT" image inspect "$R/test/multi:1" | grep -o '"Architecture": "[a-z0-9]*"')" '"Architecture": "arm64"'
+out=$("$ROLLOUT" image pull --platform linux/amd64 "$R/test/multi:1" 2>&1)
+check_eq "... --platform linux/amd64 gives the amd64 one" "$("$ROLLOUT" image inspect "$R/test/multi:1" | grep -o '"Architecture": "[a-z0-9]*"')" '"Architecture": "amd64"'
+out=$("$ROLLOUT" image pull --platform linux/s390x "$R/test/multi:1" 2>&1)
+check_contains "... a missing platform lists what exists" "$out" "no matching manifest for linux/s390x (have: linux/amd64, linux/arm64)"
+
+# ---- a corrupted blob: rejected, nothing stored ----
+ldig=$(skopeo inspect --tls-verify=false --raw "docker://$R/test/corrupt:1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["layers"][0]["digest"][7:])')
+rm -rf "$ROLLOUT_HOME"
+f=$W/data/docker/registry/v2/blobs/sha256/${ldig:0:2}/$ldig/data
+python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[len(b)//2]^=0xff; open(p,'wb').write(b)" "$f"
+out=$("$ROLLOUT" image pull "$R/test/corrupt:1" 2>&1)
+check_contains "a corrupted layer blob is rejected" "$out" "layer 1/1"
+check_eq "... no layer and no image stored" "$(find "$ROLLOUT_HOME/layers" "$ROLLOUT_HOME/images" -mindepth 1 2>/dev/null | wc -l)" 0
+check_eq "... no work directory left" "$(ls -A "$ROLLOUT_HOME/tmp" 2>/dev/null)" ""
+
+# ---- schema1 ----
+if push "$W/oci-gz:latest" "$R/test/old:s1" --format v2s1; then
+	out=$("$ROLLOUT" image pull "$R/test/old:s1" 2>&1)
+	check_contains "a schema1 manifest is a clear error" "$out" "deprecated Docker schema 1"
+else
+	skip "a schema1 manifest is a clear error" "skopeo could not push v2s1: $(head -c 200 "$W/skopeo.log")"
+fi
+
+# ---- a task whose docker_image is in the registry, on the sandbox ----
+task=$W/tasks/pulled
+mkdir -p "$task/environment" "$task/tests" "$task/solution"
+cat >"$task/task.toml" <<EOF
+version = "1.0"
+[verifier]
+timeout_sec = 60.0
+[agent]
+timeout_sec = 60.0
+[environment]
+docker_image = "$R/test/task:1"
+allow_internet = false
+EOF
+echo "Write /app/answer.txt" >"$task/instruction.md"
+printf '#!/bin/sh\necho 42 > /app/answer.txt\n' >"$task/solution/solve.sh"
+printf '#!/bin/sh\nif [ "$(cat /app/answer.txt)" = 42 ]; then echo 1; else echo 0; fi > /logs/verifier/reward.txt\n' >"$task/tests/test.sh"
+chmod +x "$task/solution/solve.sh" "$task/tests/test.sh"
+DOCKER_HOST=unix:///nonexistent "$ROLLOUT" trial run -q -e sandbox -p "$task" -a oracle \
+	--trials-dir "$W/trials" --trial-name pulled >"$W/trial.out" 2>&1
+check_eq "a task's docker_image is pulled and the trial is rewarded (sandbox, no daemon)" \
+	"$(cat "$W/trials/pulled/verifier/reward.txt" 2>/dev/null)" 1 || diag "$(tail -20 "$W/trial.out")"
+check_contains "... the image is in the store" "$("$ROLLOUT" image ls)" "$R/test/task"
+
+done_testing
