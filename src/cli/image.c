@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "image/build.h"
 #include "image/pull.h"
+#include "image/regsession.h"
 #include "image/store.h"
 #include "providers/sandbox/sandbox_build.h"
 #include "rollout/alloc.h"
@@ -647,7 +648,10 @@ static int image_pull(int argc, char **argv)
 	if (!(s = open_store()))
 		return EXIT_FAIL;
 	signals_install_cancel();
+	po.authorize = regsession_authorize;
+	po.authorize_ctx = regsession_new();
 	ret = image_pull_ref(s, name, &po, &ref, &err);
+	regsession_free(po.authorize_ctx);
 	store_close(s);
 	if (ret < 0)
 		return err.code == ECANCELED ? EXIT_CANCELLED

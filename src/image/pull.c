@@ -237,10 +237,10 @@ static int status_error(struct puller *p, struct http_get *g, const char *what, 
 	        g->resp.reason ? g->resp.reason : "");
 	describe_error_body(&body, &msg);
 	if (g->resp.status == 401)
-		sb_adds(&msg, p->o->authorize
-		                  ? "; the credentials were refused"
-		                  : "; this registry needs authentication, which rollout does "
-		                    "not support yet");
+		sb_addf(&msg,
+		        "; the repository does not exist or needs credentials: run `rollout login "
+		        "%s` if it is private",
+		        p->ref.domain);
 	else if (g->resp.status == 404)
 		sb_adds(&msg, "; check the repository name and the tag");
 	return err_set(err, code, "%s", sb_str(&msg));

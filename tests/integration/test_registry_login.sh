@@ -98,4 +98,25 @@ export ROLLOUT_CERTS_DIRS=$T/empty
 echo s3cret | "$ROLLOUT" login -u alice --password-stdin "$REG" >/dev/null 2>&1
 check_eq "loopback registries are insecure, as in docker" "$?" 0
 
+# The pull client answers the registry's 401 with what login saved.
+export ROLLOUT_HOME=$T/store SSL_CERT_FILE=$T/ca.crt
+unset ROLLOUT_INSECURE_REGISTRIES
+printf '{}\n' >"$CFG"
+if ! is_root || ! command -v skopeo >/dev/null || ! command -v python3 >/dev/null ||
+	! bb_tar=$(fixture_busybox_tar); then
+	skip "pull with saved credentials" "needs root, skopeo, python3 and the busybox fixture"
+else
+	python3 tests/lib/mkoci.py "$T/oci" latest "$bb_tar" gzip amd64 &&
+		skopeo copy -q --dest-creds alice:s3cret --dest-tls-verify=false \
+			"oci:$T/oci:latest" "docker://$REG/private/bb:1" >"$T/skopeo.log" 2>&1
+	check_eq "skopeo pushes a private image" "$?" 0
+	out=$("$ROLLOUT" image pull "$REG/private/bb:1" 2>&1)
+	check_eq "pull without credentials fails" "$?" 1
+	check_contains "it says how to log in" "$out" "rollout login $REG"
+	echo s3cret | "$ROLLOUT" login -u alice --password-stdin "$REG" >/dev/null 2>&1
+	out=$("$ROLLOUT" image pull "$REG/private/bb:1" 2>&1)
+	check_eq "pull after login succeeds" "$?" 0
+	check_contains "the image is in the store" "$("$ROLLOUT" image ls 2>&1)" "private/bb"
+fi
+
 done_testing

@@ -43,8 +43,8 @@ TEST(pull_ref_docker_hub)
 	/* "registry" has no '.' or ':': a Hub user, not a host. */
 	parses("registry/app:1", "registry-1.docker.io", "registry/app", "1",
 	       "docker.io/registry/app:1");
-	parses("index.docker.io/library/alpine", "registry-1.docker.io", "library/alpine",
-	       "latest", "docker.io/library/alpine:latest");
+	parses("index.docker.io/library/alpine", "registry-1.docker.io", "library/alpine", "latest",
+	       "docker.io/library/alpine:latest");
 	parses("docker.io/alpine", "registry-1.docker.io", "library/alpine", "latest",
 	       "docker.io/library/alpine:latest");
 }

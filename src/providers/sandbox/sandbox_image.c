@@ -3,6 +3,7 @@
  * (sandbox_build.c) (prepare); then mark it in use by the environment (so a prune keeps
  * it), and start the environment on its unpacked layers (start). */
 #include "image/pull.h"
+#include "image/regsession.h"
 #include "image/store.h"
 #include "providers/provider.h"
 #include "providers/sandbox/sandbox.h"
@@ -87,14 +88,16 @@ int sandbox_image_prepare(const struct env_config *cfg, enum sandbox_isolation i
 		return 0;
 	}
 	if (err->code == ENOENT) {
-		/* Not in the store: pull it (anonymous registries for now). */
-		struct pull_opts po = {.quiet = false};
+		/* Not in the store: pull it, with the user's registry credentials. */
+		struct pull_opts po = {.quiet = false, .authorize = regsession_authorize};
 		struct err perr = {0};
 		_cleanup_free_ char *pulled = NULL;
 
 		log_info("sandbox: image %s is not in the store; pulling it", ref);
 		if (store_open(NULL, &s, &perr) == 0) {
+			po.authorize_ctx = regsession_new();
 			rc = image_pull_ref(s, ref, &po, &pulled, &perr);
+			regsession_free(po.authorize_ctx);
 			store_close(s);
 			s = NULL;
 		} else {
