@@ -3,8 +3,10 @@
  * server of tests/helpers/token_server.py through util/http.c. */
 #include "harness.h"
 #include "image/regauth.h"
+#include "image/regsession.h"
 #include "rollout/alloc.h"
 #include "rollout/err.h"
+#include "rollout/fs.h"
 #include "rollout/http.h"
 #include "rollout/proc.h"
 #include "rollout/strbuf.h"
@@ -315,5 +317,39 @@ TEST(plain_http_realm_refused_unless_insecure_or_loopback)
 	                        "repository:x:pull", &h, &err) < 0);
 	CHECK_INT(err.code, EPERM);
 	CHECK(strstr(err.msg, "not https") != NULL);
+	sb_release(&h);
+}
+
+/* The pull client's seam: credentials from config.json (Hub's key for
+ * registry-1.docker.io), then the token flow. */
+TEST(session_uses_saved_credentials)
+{
+	struct tokensrv s;
+	struct err err = {0};
+	struct strbuf h = STRBUF_INIT;
+	struct regsession *sess;
+	const char *cfg =
+	    "{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":\"YWxpY2U6czNjcmV0\"}}}";
+
+	setenv("HOME", tdir("home"), 1);
+	unsetenv("DOCKER_CONFIG");
+	unsetenv("REGISTRY_AUTH_FILE");
+	unsetenv("XDG_RUNTIME_DIR");
+	unsetenv("XDG_CONFIG_HOME");
+	setenv("ROLLOUT_DOCKER_DAEMON_JSON", tpath("none"), 1);
+	tdir("home/.docker");
+	REQUIRE(write_file_atomic(tpath("home/.docker/config.json"), cfg, strlen(cfg), 0600,
+	                          &err) == 0);
+	REQUIRE(tokensrv_start(&s) == 0);
+	sess = regsession_new();
+	REQUIRE(regsession_authorize(sess, "registry-1.docker.io", challenge(&s, "/token", ""),
+	                             "repository:library/alpine:pull", &h, &err) == 0);
+	CHECK_STR(h.buf, "Bearer alice|test-registry|repository:library/alpine:pull");
+	/* another registry: no credentials, anonymous */
+	REQUIRE(regsession_authorize(sess, "127.0.0.1:5000", challenge(&s, "/token", ""),
+	                             "repository:x:pull", &h, &err) == 0);
+	CHECK_STR(h.buf, "Bearer anon|test-registry|repository:x:pull");
+	regsession_free(sess);
+	tokensrv_stop(&s);
 	sb_release(&h);
 }
