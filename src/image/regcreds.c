@@ -7,6 +7,7 @@
 #include "rollout/err.h"
 #include "rollout/fs.h"
 #include "rollout/json.h"
+#include "rollout/log.h"
 #include "rollout/proc.h"
 #include "rollout/strbuf.h"
 #include "rollout/timeutil.h"
@@ -270,8 +271,14 @@ static int lookup_file(const char *path, bool docker, const char *canon, const c
 			helper = json_get_str(doc, "credsStore");
 	}
 	if (helper && *helper) {
-		if (helper_get(helper, canon, out, err) < 0)
-			return err_wrap(err, "%s", path);
+		if (helper_get(helper, canon, out, err) < 0) {
+			if (err->code != ENOENT)
+				return err_wrap(err, "%s", path);
+			/* A config.json from another machine often names a helper this
+			 * one lacks (docker-credential-desktop): go on without it. */
+			log_warn("%s: %s; going on without it", path, err->msg);
+			err_clear(err);
+		}
 		if (!regauth_creds_empty(out)) {
 			if (source)
 				*source = xasprintf("docker-credential-%s", helper);

@@ -79,8 +79,8 @@ static int find_registry(struct regsession *s, const char *registry, const char 
 	return 0;
 }
 
-int regsession_authorize(void *ctx, const char *registry, const char *challenge,
-                         const char *scope, struct strbuf *header, struct err *err)
+int regsession_authorize(void *ctx, const char *registry, const char *challenge, const char *scope,
+                         struct strbuf *header, struct err *err)
 {
 	struct regsession *s = ctx;
 	struct session_registry *r;

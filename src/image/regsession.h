@@ -17,7 +17,7 @@ void regsession_free(struct regsession *s);
 /* pull_authorize_fn (image/pull.h): ctx is a struct regsession; registry the
  * host[:port] the client talks to (registry-1.docker.io for Hub). Finds the
  * registry's credentials (none: anonymous), then regauth_authorize(). */
-int regsession_authorize(void *ctx, const char *registry, const char *challenge,
-                         const char *scope, struct strbuf *header, struct err *err);
+int regsession_authorize(void *ctx, const char *registry, const char *challenge, const char *scope,
+                         struct strbuf *header, struct err *err);
 
 #endif
