@@ -601,9 +601,10 @@ static const char pull_usage[] =
     "gives the image for --platform (default: this host's). Layers already in the\n"
     "store are not fetched again; the others are downloaded N at a time (default 4,\n"
     "or ROLLOUT_PULL_JOBS) and unpacked as they arrive. Registries are reached over\n"
-    "https; plain http only for those named by --insecure-registry or in\n"
-    "ROLLOUT_INSECURE_REGISTRIES (comma-separated HOST[:PORT]). Anonymous access\n"
-    "only for now.\n\n";
+    "https; an insecure one (127.0.0.0/8 and localhost as in docker,\n"
+    "--insecure-registry, ROLLOUT_INSECURE_REGISTRIES, daemon.json, registries.conf)\n"
+    "over https unverified, then plain http. Mirrors, rewrites, certs.d and\n"
+    "credentials: see docs/REGISTRIES.md (rollout login).\n\n";
 
 struct pull_cli {
 	const char *platform;
@@ -616,9 +617,8 @@ static const struct cli_option pull_options[] = {
             cli_opt_arg, offsetof(struct pull_cli, platform)),
     CLI_OPT('j', "jobs", NULL, "N", "layers downloaded at a time (default 4)", cli_opt_int,
             offsetof(struct pull_cli, jobs), .min = 1),
-    CLI_OPT(0, "insecure-registry", NULL, "HOST[:PORT]",
-            "reach this registry over plain http (repeatable)", cli_opt_strv,
-            offsetof(struct pull_cli, insecure)),
+    CLI_OPT(0, "insecure-registry", NULL, "HOST[:PORT]", "mark this registry insecure (repeatable)",
+            cli_opt_strv, offsetof(struct pull_cli, insecure)),
     CLI_END,
 };
 

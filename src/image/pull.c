@@ -2,6 +2,8 @@
  * layers streamed into the store by forked workers. */
 #include "image/pull.h"
 #include "image/oci.h"
+#include "image/regauth.h"
+#include "image/regconf.h"
 #include "image/store.h"
 #include "image/store_internal.h"
 #include "rollout/alloc.h"
@@ -168,38 +170,16 @@ fail:
 	return -1;
 }
 
-/* ---- insecure registries ---- */
-
-static bool list_has(const char *list, const char *host)
-{
-	size_t hn = strlen(host);
-
-	for (const char *p = list; p && *p;) {
-		const char *e = p + strcspn(p, ", ");
-		if ((size_t)(e - p) == hn && strncmp(p, host, hn) == 0)
-			return true;
-		p = e + strspn(e, ", ");
-	}
-	return false;
-}
-
-bool pull_registry_insecure(const char *host, const struct pull_opts *o)
-{
-	if (o && o->insecure)
-		for (const char *const *v = o->insecure; *v; v++)
-			if (strcmp(*v, host) == 0)
-				return true;
-	return list_has(getenv("ROLLOUT_INSECURE_REGISTRIES"), host);
-}
-
 /* ---- requests ---- */
 
 struct puller {
 	struct pull_ref ref;
 	const struct pull_opts *o;
-	char *base; /* "https://host[:port]" */
-	char *scope;
-	char *authorization; /* after a successful authorize() */
+	const struct regconf_endpoint *ep; /* the endpoint tried now */
+	bool fallback;                     /* another endpoint comes after ep */
+	bool reached;                      /* ep answered an HTTP request */
+	char *scope;                       /* "repository:<ep's repository>:pull" */
+	char *authorization;               /* after a successful authorize() */
 	struct http_pool pool;
 	bool use_pool;
 };
@@ -233,7 +213,7 @@ static int status_error(struct puller *p, struct http_get *g, const char *what, 
 	                                   : EPROTO;
 
 	http_read_body(&g->resp, &body, 64 << 10, g->deadline, &ignored);
-	sb_addf(&msg, "%s %s: %s: HTTP %d %s", p->ref.api_host, p->ref.path, what, g->resp.status,
+	sb_addf(&msg, "%s %s: %s: HTTP %d %s", p->ep->host, p->ep->repository, what, g->resp.status,
 	        g->resp.reason ? g->resp.reason : "");
 	describe_error_body(&body, &msg);
 	if (g->resp.status == 401)
@@ -246,17 +226,26 @@ static int status_error(struct puller *p, struct http_get *g, const char *what, 
 	return err_set(err, code, "%s", sb_str(&msg));
 }
 
-/* GET base+target (a path under /v2/), with one authorized retry after a 401.
- * Returns with g open on any status but 401 (or the retry's). */
+/* How many times a 429 (5 tries, as c/image) or a 5xx/408 is retried. A 5xx
+ * is not retried when another endpoint can be tried instead. */
+#define PULL_RETRIES_429 4
+#define PULL_RETRIES_5XX 2
+
+/* GET the endpoint's URL + target (a path under /v2/), with one authorized retry
+ * after a 401 and backoff retries after a 429 or a 5xx (Retry-After honoured,
+ * bounded, cancellable). Returns with g open on any status. */
 static int reg_get(struct puller *p, const char *target, bool manifest, double timeout,
                    struct http_get *g, struct err *err)
 {
-	_cleanup_free_ char *url = xasprintf("%s%s", p->base, target);
+	_cleanup_free_ char *url = xasprintf("%s%s", p->ep->url, target);
 	const char *headers[2] = {manifest ? accept_hdr : NULL, NULL};
+	int busy = 0;
+	bool authorized = false;
 
-	for (int attempt = 0;; attempt++) {
+	for (;;) {
 		_cleanup_sb_ struct strbuf auth = STRBUF_INIT;
 		const char *challenge;
+		int st, max;
 
 		memset(g, 0, sizeof(*g));
 		g->url = url;
@@ -266,15 +255,33 @@ static int reg_get(struct puller *p, const char *target, bool manifest, double t
 		g->idle_timeout = PULL_TIMEOUT;
 		g->redirects.max = 10;
 		g->pool = p->use_pool ? &p->pool : NULL;
+		g->tls = p->ep->tls;
 		if (http_get_open(g, err) < 0)
-			return err_wrap(err, "%s %s", p->ref.api_host, p->ref.path);
-		if (g->resp.status != 401 || attempt > 0 || !p->o->authorize)
-			return 0;
-		challenge = http_header(&g->resp, "WWW-Authenticate");
-		if (p->o->authorize(p->o->authorize_ctx, p->ref.api_host, challenge, p->scope,
-		                    &auth, err) < 0) {
+			return err_wrap(err, "%s %s", p->ep->host, p->ep->repository);
+		p->reached = true;
+		st = g->resp.status;
+		max = st == 429                                  ? PULL_RETRIES_429
+		      : (st >= 500 || st == 408) && !p->fallback ? PULL_RETRIES_5XX
+		                                                 : 0;
+		if (busy < max) {
+			double wait = regauth_backoff(++busy, http_header(&g->resp, "Retry-After"));
+
+			if (!p->o->quiet)
+				fprintf(stderr, "%s: HTTP %d, retrying in %.0f s (%d/%d)\n", url,
+				        st, wait, busy, max);
 			http_get_close(g);
-			return err_wrap(err, "%s %s", p->ref.api_host, p->ref.path);
+			if (regauth_wait(wait, err) < 0)
+				return -1;
+			continue;
+		}
+		if (st != 401 || authorized || !p->o->authorize)
+			return 0;
+		authorized = true;
+		challenge = http_header(&g->resp, "WWW-Authenticate");
+		if (p->o->authorize(p->o->authorize_ctx, p->ep->host, challenge, p->scope, &auth,
+		                    err) < 0) {
+			http_get_close(g);
+			return err_wrap(err, "%s %s", p->ep->host, p->ep->repository);
 		}
 		http_get_close(g);
 		free(p->authorization);
@@ -330,7 +337,7 @@ static enum doc_kind classify(const char *content_type, const char *body, size_t
 static int fetch_manifest(struct puller *p, const char *ref, const char *want_digest,
                           struct strbuf *body, enum doc_kind *kind, char **digest, struct err *err)
 {
-	_cleanup_free_ char *target = xasprintf("/v2/%s/manifests/%s", p->ref.path, ref);
+	_cleanup_free_ char *target = xasprintf("/v2/%s/manifests/%s", p->ep->repository, ref);
 	_cleanup_free_ char *unknown = NULL;
 	char hex[SHA256_HEX_LEN + 1];
 	struct http_get g;
@@ -349,7 +356,7 @@ static int fetch_manifest(struct puller *p, const char *ref, const char *want_di
 	rc = http_read_body(&g.resp, body, PULL_MAX_MANIFEST, g.deadline, err);
 	if (rc < 0) {
 		http_get_close(&g);
-		return err_wrap(err, "%s %s: manifest %s", p->ref.api_host, p->ref.path, ref);
+		return err_wrap(err, "%s %s: manifest %s", p->ep->host, p->ep->repository, ref);
 	}
 	sha256_hex(body->buf ? body->buf : "", body->len, hex);
 	*digest = xasprintf("sha256:%s", hex);
@@ -373,7 +380,7 @@ static int fetch_manifest(struct puller *p, const char *ref, const char *want_di
 	if (want_digest && strcmp(want_digest, *digest) != 0)
 		return err_set(err, EINVAL,
 		               "%s %s: manifest %s: digest mismatch (expected %s, got %s)",
-		               p->ref.api_host, p->ref.path, ref, want_digest, *digest);
+		               p->ep->host, p->ep->repository, ref, want_digest, *digest);
 	return 0;
 }
 
@@ -476,7 +483,7 @@ static int choose_platform(struct puller *p, const char *body, size_t len,
 static int fetch_small_blob(struct puller *p, const char *digest, int64_t size, struct strbuf *out,
                             struct err *err)
 {
-	_cleanup_free_ char *target = xasprintf("/v2/%s/blobs/%s", p->ref.path, digest);
+	_cleanup_free_ char *target = xasprintf("/v2/%s/blobs/%s", p->ep->repository, digest);
 	char hex[SHA256_HEX_LEN + 1];
 	struct http_get g;
 	int rc;
@@ -496,12 +503,12 @@ static int fetch_small_blob(struct puller *p, const char *digest, int64_t size, 
 	rc = http_read_body(&g.resp, out, (size_t)size, g.deadline, err);
 	http_get_close(&g);
 	if (rc < 0)
-		return err_wrap(err, "%s %s: blob %s", p->ref.api_host, p->ref.path, digest);
+		return err_wrap(err, "%s %s: blob %s", p->ep->host, p->ep->repository, digest);
 	sha256_hex(out->buf ? out->buf : "", out->len, hex);
 	if ((int64_t)out->len != size || strcmp(oci_digest_hex(digest), hex) != 0)
 		return err_set(err, EINVAL,
 		               "%s %s: blob %s: digest mismatch (got sha256:%s, %zu bytes)",
-		               p->ref.api_host, p->ref.path, digest, hex, out->len);
+		               p->ep->host, p->ep->repository, digest, hex, out->len);
 	return 0;
 }
 
@@ -540,7 +547,7 @@ struct feeder {
 static void *feed_layer(void *arg)
 {
 	struct feeder *f = arg;
-	_cleanup_free_ char *target = xasprintf("/v2/%s/blobs/%s", f->p->ref.path, f->digest);
+	_cleanup_free_ char *target = xasprintf("/v2/%s/blobs/%s", f->p->ep->repository, f->digest);
 	struct http_get g;
 
 	f->rc = -1;
@@ -557,7 +564,7 @@ static void *feed_layer(void *arg)
 		ssize_t n = http_body_next(&g.resp, &data, 1 << 20, g.deadline, &f->err);
 
 		if (n < 0) {
-			err_wrap(&f->err, "%s %s: blob %s", f->p->ref.api_host, f->p->ref.path,
+			err_wrap(&f->err, "%s %s: blob %s", f->p->ep->host, f->p->ep->repository,
 			         f->digest);
 			goto close;
 		}
@@ -850,9 +857,10 @@ static int pull_image_manifest(struct puller *p, struct store *s, const char *ma
 	if (!p->o->quiet)
 		fprintf(stderr,
 		        "Pulled %s: %zu layers, %zu fetched (%" PRIu64
-		        " bytes), %zu present, %.1f s\n",
+		        " bytes), %zu present, %.1f s%s%s\n",
 		        p->ref.canonical, m.n_layers, fetched, bytes, m.n_layers - fetched,
-		        mono_now() - t0);
+		        mono_now() - t0, p->ep->mirror ? ", from mirror " : "",
+		        p->ep->mirror ? p->ep->url : "");
 	if (out_ref)
 		*out_ref = steal_ptr(&norm);
 	ret = 0;
@@ -880,70 +888,100 @@ out_m:
 	return ret;
 }
 
+/* Pull through the endpoint in p->ep. */
+static int pull_from(struct puller *p, struct store *s, const struct platform *want, char **out_ref,
+                     struct err *err)
+{
+	_cleanup_sb_ struct strbuf body = STRBUF_INIT;
+	_cleanup_free_ char *digest = NULL;
+	enum doc_kind kind;
+
+	/* The API version check; a 401 here is the registry's challenge, which the
+	 * manifest request answers through authorize(). */
+	{
+		struct http_get g;
+
+		if (reg_get(p, "/v2/", false, PULL_TIMEOUT, &g, err) < 0)
+			return -1;
+		if (g.resp.status != 200 && g.resp.status != 401) {
+			status_error(p, &g, "/v2/", err);
+			http_get_close(&g);
+			return err_wrap(err, "not a registry (distribution API v2)");
+		}
+		http_discard_body(&g.resp, g.deadline, err);
+		err_clear(err);
+		http_get_close(&g);
+	}
+	if (fetch_manifest(p, p->ref.digest ? p->ref.digest : p->ref.tag, p->ref.digest, &body,
+	                   &kind, &digest, err) < 0)
+		return -1;
+	for (int depth = 0; kind == DOC_INDEX; depth++) {
+		_cleanup_free_ char *chosen = NULL;
+
+		if (depth >= PULL_MAX_DEPTH)
+			return err_set(err, ELOOP, "%s: indexes nested too deep", p->ref.canonical);
+		if (choose_platform(p, body.buf, body.len, want, &chosen, err) < 0)
+			return -1;
+		sb_reset(&body);
+		free(digest);
+		digest = NULL;
+		if (fetch_manifest(p, chosen, chosen, &body, &kind, &digest, err) < 0)
+			return -1;
+	}
+	return pull_image_manifest(p, s, body.buf, body.len, digest, out_ref, err);
+}
+
+/* Whether a failed pull from p->ep goes on with the next endpoint: after any
+ * failure of a mirror (as docker), and from an insecure registry's https to
+ * its http when https gave no HTTP answer. */
+static bool try_next(const struct puller *p, const struct err *err)
+{
+	if (err->code == ECANCELED || cancel_requested())
+		return false;
+	return p->ep->mirror || !p->reached;
+}
+
 int image_pull_ref(struct store *s, const char *refstr, const struct pull_opts *o, char **out_ref,
                    struct err *err)
 {
 	static const struct pull_opts none = {0};
 	struct puller p = {.o = o ? o : &none, .use_pool = true};
+	struct regconf_endpoints eps = {0};
 	struct platform want = {0};
-	_cleanup_sb_ struct strbuf body = STRBUF_INIT;
-	_cleanup_free_ char *digest = NULL;
-	enum doc_kind kind;
 	int ret = -1;
 
 	if (pull_ref_parse(refstr, &p.ref, err) < 0)
 		return -1;
 	if (platform_parse(p.o->platform, &want, err) < 0)
 		goto out;
-	p.base =
-	    xasprintf("%s://%s", pull_registry_insecure(p.ref.api_host, p.o) ? "http" : "https",
-	              p.ref.api_host);
-	p.scope = xasprintf("repository:%s:pull", p.ref.path);
+	if (regconf_endpoints_extra(p.ref.domain, p.ref.path, p.o->insecure, &eps, err) < 0)
+		goto out;
 	if (store_lock(s, STORE_LOCK_SHARED, err) < 0)
 		goto out;
-	/* The API version check; a 401 here is the registry's challenge, which the
-	 * manifest request answers through authorize(). */
-	{
-		struct http_get g;
-
-		if (reg_get(&p, "/v2/", false, PULL_TIMEOUT, &g, err) < 0)
-			goto unlock;
-		if (g.resp.status != 200 && g.resp.status != 401) {
-			status_error(&p, &g, "/v2/", err);
-			http_get_close(&g);
-			err_wrap(err, "not a registry (distribution API v2)");
-			goto unlock;
-		}
-		http_discard_body(&g.resp, g.deadline, err);
+	for (size_t i = 0; i < eps.n; i++) {
+		p.ep = &eps.v[i];
+		p.fallback = i + 1 < eps.n;
+		p.reached = false;
+		free(p.scope);
+		p.scope = xasprintf("repository:%s:pull", p.ep->repository);
+		free(p.authorization);
+		p.authorization = NULL;
+		http_pool_release(&p.pool);
 		err_clear(err);
-		http_get_close(&g);
+		ret = pull_from(&p, s, &want, out_ref, err);
+		if (ret == 0 || !p.fallback || !try_next(&p, err))
+			break;
+		if (p.ep->mirror && !p.o->quiet)
+			log_warn("mirror %s: %s; trying %s", p.ep->url, err->msg, eps.v[i + 1].url);
+		else
+			log_debug("%s: %s; trying %s", p.ep->url, err->msg, eps.v[i + 1].url);
 	}
-	if (fetch_manifest(&p, p.ref.digest ? p.ref.digest : p.ref.tag, p.ref.digest, &body, &kind,
-	                   &digest, err) < 0)
-		goto unlock;
-	for (int depth = 0; kind == DOC_INDEX; depth++) {
-		_cleanup_free_ char *chosen = NULL;
-
-		if (depth >= PULL_MAX_DEPTH) {
-			err_set(err, ELOOP, "%s: indexes nested too deep", p.ref.canonical);
-			goto unlock;
-		}
-		if (choose_platform(&p, body.buf, body.len, &want, &chosen, err) < 0)
-			goto unlock;
-		sb_reset(&body);
-		free(digest);
-		digest = NULL;
-		if (fetch_manifest(&p, chosen, chosen, &body, &kind, &digest, err) < 0)
-			goto unlock;
-	}
-	ret = pull_image_manifest(&p, s, body.buf, body.len, digest, out_ref, err);
-unlock:
 	store_unlock(s);
 out:
 	http_pool_release(&p.pool);
+	regconf_endpoints_release(&eps);
 	platform_release(&want);
 	pull_ref_release(&p.ref);
-	free(p.base);
 	free(p.scope);
 	free(p.authorization);
 	return ret;

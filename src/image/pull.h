@@ -45,8 +45,9 @@ typedef int pull_authorize_fn(void *ctx, const char *registry, const char *chall
 struct pull_opts {
 	const char *platform; /* os/arch[/variant]; NULL = this host's */
 	unsigned jobs;        /* layers fetched at a time (0 = ROLLOUT_PULL_JOBS or 4) */
-	/* Registries (host[:port]) reached over plain http, besides those in
-	 * ROLLOUT_INSECURE_REGISTRIES (comma-separated). NULL-terminated, may be NULL. */
+	/* Registries (host[:port] or CIDR) marked insecure (https unverified, then
+	 * plain http) besides those of image/regconf.h (daemon.json, loopback,
+	 * registries.conf, ROLLOUT_INSECURE_REGISTRIES). NULL-terminated, may be NULL. */
 	const char *const *insecure;
 	pull_authorize_fn *authorize;
 	void *authorize_ctx;
@@ -58,8 +59,5 @@ struct pull_opts {
  * (may be NULL). Errors name the registry and the repository. */
 int image_pull_ref(struct store *s, const char *ref, const struct pull_opts *o, char **out_ref,
                    struct err *err);
-
-/* Whether host[:port] is marked insecure by opts or the environment. */
-bool pull_registry_insecure(const char *host, const struct pull_opts *o);
 
 #endif

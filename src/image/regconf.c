@@ -179,23 +179,53 @@ static bool is_loopback(const char *host)
 	       memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0;
 }
 
-static bool daemon_insecure(const cJSON *daemon, const char *hostport)
+/* One insecure-registries entry (host[:port] or CIDR) against hostport. */
+static bool insecure_entry_matches(const char *entry, const char *hostport, const char *host)
+{
+	return strchr(entry, '/')
+	           ? ip_in_cidr(host, entry)
+	           : strcasecmp(entry, hostport) == 0 || strcasecmp(entry, host) == 0;
+}
+
+/* Listed insecure: daemon.json's insecure-registries, the caller's extra list,
+ * ROLLOUT_INSECURE_REGISTRIES (comma-separated). */
+static bool listed_insecure(const cJSON *daemon, const char *const *extra, const char *hostport)
 {
 	_cleanup_free_ char *host = bare_host(hostport);
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(daemon, "insecure-registries"), *e;
+	const char *env = getenv("ROLLOUT_INSECURE_REGISTRIES");
 
-	if (is_loopback(host))
-		return true;
 	cJSON_ArrayForEach(e, list)
 	{
-		if (!cJSON_IsString(e))
-			continue;
-		if (strchr(e->valuestring, '/') ? ip_in_cidr(host, e->valuestring)
-		                                : strcasecmp(e->valuestring, hostport) == 0 ||
-		                                      strcasecmp(e->valuestring, host) == 0)
+		if (cJSON_IsString(e) && insecure_entry_matches(e->valuestring, hostport, host))
 			return true;
 	}
+	for (; extra && *extra; extra++)
+		if (insecure_entry_matches(*extra, hostport, host))
+			return true;
+	for (const char *p = env ? env : ""; *p;) {
+		size_t n = strcspn(p, ", ");
+		_cleanup_free_ char *one = xstrndup(p, n);
+
+		if (n && insecure_entry_matches(one, hostport, host))
+			return true;
+		p += n + strspn(p + n, ", ");
+	}
 	return false;
+}
+
+/* Insecure by the daemon.json rules: listed, or loopback. */
+static bool daemon_insecure_with(const cJSON *daemon, const char *const *extra,
+                                 const char *hostport)
+{
+	_cleanup_free_ char *host = bare_host(hostport);
+
+	return is_loopback(host) || listed_insecure(daemon, extra, hostport);
+}
+
+static bool daemon_insecure(const cJSON *daemon, const char *hostport)
+{
+	return daemon_insecure_with(daemon, NULL, hostport);
 }
 
 int regconf_is_insecure(const char *host, bool *insecure, struct err *err)
@@ -346,11 +376,17 @@ static int add(struct regconf_endpoints *e, const char *scheme, const char *host
 	return 0;
 }
 
-/* A registry (not a URL): https, and http after it when insecure. */
-static int add_registry(struct regconf_endpoints *e, const cJSON *daemon, const char *host,
-                        const char *repository, bool mirror, bool conf_insecure, struct err *err)
+/* A registry (not a URL): https, and http after it when insecure. conf_insecure
+ * is registries.conf's setting: -1 when absent (the daemon.json rules and
+ * loopback decide), 1 insecure, 0 secure unless listed insecure elsewhere (an
+ * explicit `insecure = false` beats the loopback default, as in podman). */
+static int add_registry(struct regconf_endpoints *e, const cJSON *daemon, const char *const *extra,
+                        const char *host, const char *repository, bool mirror, int conf_insecure,
+                        struct err *err)
 {
-	bool insecure = conf_insecure || daemon_insecure(daemon, host);
+	bool insecure =
+	    conf_insecure == 1 || (conf_insecure < 0 ? daemon_insecure_with(daemon, extra, host)
+	                                             : listed_insecure(daemon, extra, host));
 
 	if (add(e, "https", host, NULL, repository, mirror, insecure, err) < 0)
 		return -1;
@@ -412,8 +448,23 @@ static int add_daemon_mirrors(struct regconf_endpoints *e, const cJSON *daemon,
 	return 0;
 }
 
+/* registries.conf's insecure key of a table: -1 when absent. */
+static int conf_insecure(const cJSON *t)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, "insecure");
+
+	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : -1;
+}
+
 int regconf_endpoints(const char *registry, const char *repository, struct regconf_endpoints *out,
                       struct err *err)
+{
+	return regconf_endpoints_extra(registry, repository, NULL, out, err);
+}
+
+int regconf_endpoints_extra(const char *registry, const char *repository,
+                            const char *const *insecure_extra, struct regconf_endpoints *out,
+                            struct err *err)
 {
 	_cleanup_free_ char *canon = regcreds_canonical(registry);
 	_cleanup_free_ char *ref = xasprintf("%s/%s", canon, repository);
@@ -423,7 +474,7 @@ int regconf_endpoints(const char *registry, const char *repository, struct regco
 	_cleanup_json_ cJSON *daemon = NULL;
 	const cJSON *reg = NULL, *mirrors, *m;
 	long plen = -1;
-	bool insecure = false;
+	int insecure = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (load_registries_conf(&conf, &conf_name, err) < 0 || load_daemon_json(&daemon, err) < 0)
@@ -438,7 +489,7 @@ int regconf_endpoints(const char *registry, const char *repository, struct regco
 			               json_get_str(reg, "prefix") ? json_get_str(reg, "prefix")
 			                                           : loc,
 			               conf_name);
-		insecure = json_get_bool(reg, "insecure", false);
+		insecure = conf_insecure(reg);
 		if (loc && *loc && !str_starts_with(json_get_str(reg, "prefix") ?: "", "*."))
 			rewritten = xasprintf("%s%s", loc, ref + plen);
 		mirrors = cJSON_GetObjectItemCaseSensitive(reg, "mirror");
@@ -451,15 +502,15 @@ int regconf_endpoints(const char *registry, const char *repository, struct regco
 				continue;
 			mref = xasprintf("%s%s", ml, ref + plen);
 			split_ref(mref, &mh, &mr);
-			if (add_registry(out, daemon, mh, mr, true,
-			                 json_get_bool(m, "insecure", false), err) < 0)
+			if (add_registry(out, daemon, insecure_extra, mh, mr, true,
+			                 conf_insecure(m), err) < 0)
 				goto fail;
 		}
 	}
 	split_ref(rewritten ? rewritten : ref, &host, &repo);
 	if (strcmp(host, HUB_API) == 0 && add_daemon_mirrors(out, daemon, repo, err) < 0)
 		goto fail;
-	if (add_registry(out, daemon, host, repo, false, insecure, err) < 0)
+	if (add_registry(out, daemon, insecure_extra, host, repo, false, insecure, err) < 0)
 		goto fail;
 	return 0;
 fail:

@@ -13,8 +13,11 @@
  *     not used: a short name is Docker Hub's, as in docker.
  *   - daemon.json (ROLLOUT_DOCKER_DAEMON_JSON, else /etc/docker/daemon.json):
  *     registry-mirrors (for docker.io only, as in docker) and
- *     insecure-registries (host[:port] or CIDR). 127.0.0.0/8 and ::1 are
- *     always insecure, as in docker.
+ *     insecure-registries (host[:port] or CIDR). 127.0.0.0/8, ::1 and
+ *     localhost are insecure, as in docker, unless registries.conf says
+ *     `insecure = false` for them (as podman would).
+ *   - ROLLOUT_INSECURE_REGISTRIES (comma-separated host[:port] or CIDR) and the
+ *     caller's list (--insecure-registry) add to insecure-registries.
  *   - certs.d: for an endpoint host[:port], the directories named in
  *     ROLLOUT_CERTS_DIRS (colon-separated), else /etc/docker/certs.d,
  *     ~/.config/docker/certs.d, /etc/containers/certs.d,
@@ -56,6 +59,11 @@ struct regconf_endpoints {
  * errors name the file and line. */
 int regconf_endpoints(const char *registry, const char *repository, struct regconf_endpoints *out,
                       struct err *err);
+/* The same with more insecure registries (host[:port] or CIDR; NULL-terminated,
+ * may be NULL): `rollout image pull --insecure-registry`. */
+int regconf_endpoints_extra(const char *registry, const char *repository,
+                            const char *const *insecure_extra, struct regconf_endpoints *out,
+                            struct err *err);
 void regconf_endpoints_release(struct regconf_endpoints *e);
 
 /* Whether host[:port] is insecure by daemon.json (or loopback). */

@@ -3,8 +3,10 @@
 # plain http (insecure), TLS with a CA made here, tag and digest, an index with two
 # platforms and an attestation entry, zstd and uncompressed layers, a corrupted
 # blob (rejected, nothing stored), a schema1 manifest (clear error), a second pull
-# fetching no blob, and a task whose docker_image is in the registry run on the
-# sandbox provider with no Docker daemon.
+# fetching no blob, registries.conf mirrors (certs.d CA, 404 and closed ports
+# falling back), a rewrite, a 429 with Retry-After, and a task whose
+# docker_image is in the registry run on the sandbox provider with no Docker
+# daemon.
 source "$(dirname "$0")/../lib/tap.sh"
 source "$ROLLOUT_SRCDIR/tests/lib/fixtures.sh"
 
@@ -16,6 +18,8 @@ tap_tmpdir
 W=$TAP_TMP
 export ROLLOUT_HOME=$W/store
 unset ROLLOUT_INSECURE_REGISTRIES
+export CONTAINERS_REGISTRIES_CONF=$W/none.conf ROLLOUT_DOCKER_DAEMON_JSON=$W/none.json
+export ROLLOUT_CERTS_DIRS=$W/certs.d
 bb_tar=$(fixture_busybox_tar) || { not_ok "busybox rootfs fixture"; done_testing; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -72,20 +76,24 @@ check "skopeo pushes the images" bash -c "
 	push '$W/oci-gz:latest' $RT/test/bb:1 && push '$W/oci-bad:latest' $R/test/corrupt:1 &&
 	push '$W/oci-zst:latest' $R/test/task:1"
 
-# ---- plain http: only when marked insecure ----
-out=$("$ROLLOUT" image pull "$R/test/bb:1" 2>&1)
-check_eq "a plain-http registry is not used unless marked insecure" "$?" 1
-check_contains "... (https was tried)" "$out" "$R"
-out=$("$ROLLOUT" image pull --insecure-registry "$R" "$R/test/bb:1" 2>&1)
+# ---- plain http: loopback is insecure (as in docker) unless configured secure ----
+printf '[[registry]]\nlocation = "%s"\ninsecure = false\n' "$R" >"$W/secure.conf"
+out=$(CONTAINERS_REGISTRIES_CONF=$W/secure.conf "$ROLLOUT" image pull "$R/test/bb:1" 2>&1)
+check_eq "plain http is refused for a registry registries.conf marks secure" "$?" 1
+check_contains "... (https was tried)" "$out" "https://$R/v2/"
+out=$(CONTAINERS_REGISTRIES_CONF=$W/secure.conf "$ROLLOUT" image pull --insecure-registry "$R" "$R/test/bb:1" 2>&1)
 check_contains "pull by tag over http (--insecure-registry)" "$out" "$R/test/bb:1"
 check_contains "... one line for the image" "$out" "1 layers, 1 fetched"
 check_eq "... runs nothing but the image's content" "$("$ROLLOUT" image inspect "$R/test/bb:1" | grep -c '"WorkingDir": "/app"')" 1
 export ROLLOUT_INSECURE_REGISTRIES="other:5000,$R"
 before=$(grep -c 'GET /v2/test/.*/blobs/' "$W/plain.log")
-out=$("$ROLLOUT" image pull "$R/test/bb:1" 2>&1)
+out=$(CONTAINERS_REGISTRIES_CONF=$W/secure.conf "$ROLLOUT" image pull "$R/test/bb:1" 2>&1)
 after=$(grep -c 'GET /v2/test/.*/blobs/' "$W/plain.log")
 check_contains "a second pull (ROLLOUT_INSECURE_REGISTRIES) finds the layer in the store" "$out" "0 fetched"
 check_eq "... and fetches no blob from the registry" "$after" "$before"
+unset ROLLOUT_INSECURE_REGISTRIES
+out=$("$ROLLOUT" image pull "$R/test/bb:1" 2>&1)
+check_contains "127.0.0.1 without configuration: https, then http (as docker)" "$out" "Pulled $R/test/bb:1"
 dig=$(skopeo inspect --tls-verify=false --raw "docker://$R/test/bb:1" | sha256sum | cut -d' ' -f1)
 out=$("$ROLLOUT" image pull "$R/test/bb@sha256:$dig" 2>&1)
 check_contains "pull by digest" "$out" "Pulled $R/test/bb@sha256:$dig"
@@ -103,6 +111,73 @@ out=$("$ROLLOUT" image pull "$R/test/zst:1" 2>&1)
 check_contains "a zstd layer" "$out" "1 fetched"
 out=$("$ROLLOUT" image pull "$R/test/raw:1" 2>&1)
 check_contains "an uncompressed layer" "$out" "Pulled $R/test/raw:1"
+
+# ---- registries.conf: mirrors (certs.d CA; 404 and closed ports fall back), a rewrite ----
+C=$(free_port) # nothing listens there
+mkdir -p "$W/certs.d/$RT"
+cp "$W/ca.crt" "$W/certs.d/$RT/ca.crt"
+cat >"$W/mirrors.conf" <<EOF
+[[registry]]
+location = "127.0.0.1:$C"
+[[registry.mirror]]
+location = "$RT"
+insecure = false
+[[registry.mirror]]
+location = "127.0.0.1:$(free_port)"
+[[registry.mirror]]
+location = "$R"
+
+[[registry]]
+prefix = "example.test/app"
+location = "$R/test"
+EOF
+out=$(CONTAINERS_REGISTRIES_CONF=$W/mirrors.conf "$ROLLOUT" image pull "127.0.0.1:$C/test/bb:1" 2>&1)
+check_contains "a mirror serves an image whose registry is down (TLS with a certs.d CA)" "$out" "from mirror https://$RT"
+out=$(CONTAINERS_REGISTRIES_CONF=$W/mirrors.conf "$ROLLOUT" image pull "127.0.0.1:$C/test/zst:1" 2>&1)
+check_contains "a mirror without the image (404) and a closed one fall back to the next" "$out" "from mirror http://$R"
+check_contains "... the 404 is reported" "$out" "mirror https://$RT: $RT test/zst: manifest 1: HTTP 404"
+out=$(CONTAINERS_REGISTRIES_CONF=$W/mirrors.conf "$ROLLOUT" image pull "127.0.0.1:$C/test/nothing:1" 2>&1)
+check_eq "no endpoint has it: the pull fails" "$?" 1
+check_contains "... naming the registry itself last" "$out" "127.0.0.1:$C"
+out=$(CONTAINERS_REGISTRIES_CONF=$W/mirrors.conf "$ROLLOUT" image pull "example.test/app/raw:1" 2>&1)
+check_contains "a location rewrite (example.test/app -> $R/test)" "$out" "Pulled example.test/app/raw:1"
+
+# ---- 429 with Retry-After: waited for, then served ----
+F=$(free_port)
+cat >"$W/front.py" <<'EOF'
+import http.server, sys, urllib.error, urllib.request
+upstream, port, hits = sys.argv[1], int(sys.argv[2]), {"n": 0}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if "/manifests/" in self.path and hits["n"] == 0:
+            hits["n"] += 1
+            self.send_response(429); self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0"); self.end_headers(); return
+        req = urllib.request.Request("http://" + upstream + self.path,
+                                     headers={"Accept": self.headers.get("Accept", "*/*")})
+        try:
+            r = urllib.request.urlopen(req)
+        except urllib.error.HTTPError as e:
+            r = e
+        body = r.read()
+        self.send_response(r.getcode())
+        for k in ("Content-Type", "Docker-Content-Digest"):
+            if r.headers.get(k): self.send_header(k, r.headers[k])
+        self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+EOF
+python3 "$W/front.py" "$R" "$F" >"$W/front.log" 2>&1 &
+FRONT_PID=$!
+at_exit "kill $FRONT_PID 2>/dev/null; wait $FRONT_PID 2>/dev/null"
+wait_until 10 curl -sf "http://127.0.0.1:$F/v2/"
+t0=$(date +%s%N)
+out=$("$ROLLOUT" image pull "127.0.0.1:$F/test/raw:1" 2>&1)
+t1=$(date +%s%N)
+check_contains "a 429 with Retry-After: 1 is waited for" "$out" "HTTP 429, retrying in 1 s"
+check_contains "... then the image is pulled" "$out" "Pulled 127.0.0.1:$F/test/raw:1"
+check "... within a few seconds" test $(((t1 - t0) / 1000000)) -lt 8000
 
 # ---- an index: platforms, attestation skipped ----
 out=$("$ROLLOUT" image pull --platform linux/arm64 "$R/test/multi:1" 2>&1)

@@ -224,3 +224,40 @@ TEST(certs_d_gives_tls_settings)
 	CHECK(regconf_endpoints("reg.example:5443", "a", &e, &err) < 0);
 	CHECK(strstr(err.msg, "client.key") != NULL);
 }
+
+TEST(insecure_sources)
+{
+	struct regconf_endpoints e;
+	struct err err = {0};
+	const char *extra[] = {"reg.example:5000", "10.1.0.0/16", NULL};
+
+	isolate();
+	unsetenv("ROLLOUT_INSECURE_REGISTRIES");
+	/* the caller's list (--insecure-registry): names and CIDRs */
+	REQUIRE(regconf_endpoints_extra("reg.example:5000", "t/x", extra, &e, &err) == 0);
+	REQUIRE(e.n == 2);
+	CHECK_STR(e.v[1].url, "http://reg.example:5000");
+	regconf_endpoints_release(&e);
+	REQUIRE(regconf_endpoints_extra("10.1.2.3", "t/x", extra, &e, &err) == 0);
+	CHECK_INT(e.n, 2);
+	regconf_endpoints_release(&e);
+	/* ROLLOUT_INSECURE_REGISTRIES, comma-separated */
+	setenv("ROLLOUT_INSECURE_REGISTRIES", "a.example, b.example:5000", 1);
+	get("b.example:5000", "t/x", &e);
+	CHECK_INT(e.n, 2);
+	regconf_endpoints_release(&e);
+	unsetenv("ROLLOUT_INSECURE_REGISTRIES");
+	/* an explicit insecure = false beats the loopback default, not a listing */
+	write_text(tpath("registries.conf"), "[[registry]]\n"
+	                                     "location = \"127.0.0.1:5000\"\n"
+	                                     "insecure = false\n");
+	get("127.0.0.1:5000", "t/x", &e);
+	REQUIRE(e.n == 1);
+	CHECK_STR(e.v[0].url, "https://127.0.0.1:5000");
+	CHECK(!e.v[0].insecure && e.v[0].tls == NULL);
+	regconf_endpoints_release(&e);
+	extra[0] = "127.0.0.1:5000";
+	REQUIRE(regconf_endpoints_extra("127.0.0.1:5000", "t/x", extra, &e, &err) == 0);
+	CHECK_INT(e.n, 2);
+	regconf_endpoints_release(&e);
+}
