@@ -541,6 +541,7 @@ struct feeder {
 	int fd;
 	struct err err;
 	int rc;
+	bool write_failed; /* the unpacker stopped reading: its error explains */
 	uint64_t got;
 };
 
@@ -578,6 +579,7 @@ static void *feed_layer(void *arg)
 		}
 		f->got += (uint64_t)n;
 		if (write_all(f->fd, data, (size_t)n) < 0) {
+			f->write_failed = true;
 			err_sys(&f->err, "blob %s: write to the unpacker", f->digest);
 			goto close;
 		}
@@ -628,7 +630,7 @@ static int stream_layer(struct puller *p, struct store *s, struct store_job *j,
 	rc = store_unpack_layer(s, j, &src, lowers, n_lowers, pl, err);
 	close(pfd[0]); /* a feeder still writing gets EPIPE */
 	pthread_join(th, NULL);
-	if (f.rc < 0) {
+	if (f.rc < 0 && !(rc < 0 && f.write_failed)) {
 		/* The download's own failure explains the unpacker's. */
 		if (rc == 0)
 			prepared_layer_release(pl);
@@ -639,6 +641,47 @@ static int stream_layer(struct puller *p, struct store *s, struct store_job *j,
 }
 
 /* ---- pulling ---- */
+
+/* A layer unpacked without the layers below it (a worker) failed on a hardlink
+ * to a file of a lower layer: it is unpacked again once those are. */
+static bool needs_lower_layers(const struct err *e)
+{
+	return e->code == ENOENT && strstr(e->msg, "hardlink target") &&
+	       strstr(e->msg, "is not in the archive");
+}
+
+/* Unpack layer i in this process with the layers below it (fetched by this pull
+ * or in the store) as lowers, topmost first. */
+static int stream_layer_on_lowers(struct puller *p, struct store *s, struct store_job *j,
+                                  const struct oci_manifest *m, const struct image_config *cfg,
+                                  struct prepared_layer *layers, size_t i, struct err *err)
+{
+	_cleanup_free_ char *label =
+	    xasprintf("layer %zu/%zu (%s)", i + 1, m->n_layers, m->layers[i].digest);
+	int *lowers = xcalloc(i + 1, sizeof(int));
+	int rc = -1;
+
+	for (size_t k = 0; k < i; k++)
+		lowers[k] = -1;
+	for (size_t k = 0; k < i; k++) {
+		_cleanup_free_ char *diff = store_layer_diff_path(s, &layers[i - 1 - k]);
+
+		lowers[k] = open(diff, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lowers[k] < 0) {
+			err_sys(err, "open %s", diff);
+			goto out;
+		}
+	}
+	j->n_layers = 1000 + (unsigned)i;
+	rc = stream_layer(p, s, j, &m->layers[i], cfg->diff_ids[i], lowers, i, &layers[i], label,
+	                  err);
+out:
+	for (size_t k = 0; k < i; k++)
+		if (lowers[k] >= 0)
+			close(lowers[k]);
+	free(lowers);
+	return rc;
+}
 
 struct layer_task {
 	size_t index;
@@ -679,6 +722,7 @@ static int pull_image_manifest(struct puller *p, struct store *s, const char *ma
 	struct store_job job = {.lockfd = -1};
 	struct prepared_layer *layers = NULL;
 	struct layer_task *tasks = NULL;
+	bool *again = NULL; /* layers to unpack again on their lowers */
 	char **chains = NULL;
 	_cleanup_free_ char *norm = NULL, *source = NULL;
 	char *refs[2] = {NULL, NULL};
@@ -717,6 +761,7 @@ static int pull_image_manifest(struct puller *p, struct store *s, const char *ma
 	oci_chain_ids(cfg.diff_ids, m.n_layers, chains);
 	layers = xcalloc(m.n_layers + 1, sizeof(*layers));
 	tasks = xcalloc(m.n_layers + 1, sizeof(*tasks));
+	again = xcalloc(m.n_layers + 1, sizeof(*again));
 	if (store_job_create(s, &job, err) < 0)
 		goto out;
 	for (i = 0; i < m.n_layers; i++) {
@@ -819,6 +864,12 @@ static int pull_image_manifest(struct puller *p, struct store *s, const char *ma
 					err_set(&t->err, code, "%s", msg + off);
 				else
 					err_set(&t->err, EIO, "layer %zu: %s", i + 1, msg);
+				if (i > 0 && needs_lower_layers(&t->err)) {
+					log_debug("%s: %s; unpacked again on the layers below",
+					          p->ref.canonical, t->err.msg);
+					again[i] = true;
+					t->ok = true;
+				}
 			}
 			close(t->result_fd);
 			t->result_fd = -1;
@@ -831,6 +882,14 @@ static int pull_image_manifest(struct puller *p, struct store *s, const char *ma
 	}
 	if (failed)
 		goto out;
+	for (i = 0; i < m.n_layers; i++) {
+		if (!again[i])
+			continue;
+		if (stream_layer_on_lowers(p, s, &job, &m, &cfg, layers, i, err) < 0)
+			goto out;
+		fetched++;
+		bytes += (uint64_t)m.layers[i].size;
+	}
 	if (cancel_requested()) {
 		err_set(err, ECANCELED, "cancelled");
 		goto out;
@@ -879,6 +938,7 @@ out:
 		prepared_layer_release(&layers[i]);
 	free(layers);
 	free(tasks);
+	free(again);
 	strv_free(chains);
 	if (job.dir)
 		store_job_destroy(s, &job);

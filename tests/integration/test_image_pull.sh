@@ -198,6 +198,15 @@ check_contains "a corrupted layer blob is rejected" "$out" "layer 1/1"
 check_eq "... no layer and no image stored" "$(find "$ROLLOUT_HOME/layers" "$ROLLOUT_HOME/images" -mindepth 1 2>/dev/null | wc -l)" 0
 check_eq "... no work directory left" "$(ls -A "$ROLLOUT_HOME/tmp" 2>/dev/null)" ""
 
+# ---- an upper layer hardlinking a file of the layer below, both fetched at once ----
+mkoci "$W/oci-hl" latest "$bb_tar" gzip amd64 --hardlink-layer hardlinked &&
+	push "$W/oci-hl:latest" "$R/test/hl:1"
+check "an image whose second layer hardlinks a file of the first is pushed" test $? = 0
+out=$(ROLLOUT_PULL_JOBS=4 "$ROLLOUT" image pull "$R/test/hl:1" 2>&1)
+check_contains "both layers are fetched in parallel and the upper one unpacked on the lower" "$out" "2 layers, 2 fetched"
+linked=$(find "$ROLLOUT_HOME/layers" -path '*/diff/app/linked' 2>/dev/null | head -1)
+check_eq "... the hardlink has the lower file's content" "$(cat "$linked" 2>/dev/null)" "amd64 gzip hardlinked"
+
 # ---- schema1 ----
 if push "$W/oci-gz:latest" "$R/test/old:s1" --format v2s1; then
 	out=$("$ROLLOUT" image pull "$R/test/old:s1" 2>&1)

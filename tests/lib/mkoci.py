@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Write an OCI image layout for the registry tests.
 
-mkoci.py DIR TAG ROOTFS.tar COMPRESSION ARCH[,ARCH...] [--attestation] [LABEL]
+mkoci.py DIR TAG ROOTFS.tar COMPRESSION ARCH[,ARCH...] [--attestation] [--hardlink-layer] [LABEL]
 
 One image per architecture (one layer: ROOTFS.tar plus /etc/arch naming the
 architecture, the compression and LABEL (distinct blobs), compressed with gzip, zstd or none); with several architectures,
 or --attestation, the tag names an index of them (plus an unknown/unknown
-attestation manifest when asked)."""
+attestation manifest when asked). --hardlink-layer adds a second layer whose
+app/linked is a hardlink to the first layer's etc/arch."""
 import gzip
 import hashlib
 import io
@@ -48,6 +49,17 @@ def compress(data, how):
     return data, "application/vnd.oci.image.layer.v1.tar"
 
 
+def hardlink_tar():
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
+        info = tarfile.TarInfo("app/linked")
+        info.type = tarfile.LNKTYPE
+        info.linkname = "etc/arch"
+        info.mode = 0o644
+        dst.addfile(info)
+    return out.getvalue()
+
+
 def main():
     d, tag, rootfs, how, archs = sys.argv[1:6]
     attest = "--attestation" in sys.argv[6:]
@@ -59,15 +71,23 @@ def main():
         raw = layer_tar(rootfs, arch)
         comp, mt = compress(raw, how)
         ldig, lsize = blob(d, comp)
+        layers = [{"mediaType": mt, "digest": ldig, "size": lsize}]
+        diff_ids = ["sha256:" + hashlib.sha256(raw).hexdigest()]
+        if "--hardlink-layer" in sys.argv[6:]:
+            raw2 = hardlink_tar()
+            comp2, mt2 = compress(raw2, how)
+            dig2, size2 = blob(d, comp2)
+            layers.append({"mediaType": mt2, "digest": dig2, "size": size2})
+            diff_ids.append("sha256:" + hashlib.sha256(raw2).hexdigest())
         cfg = {"architecture": arch, "os": "linux",
                "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
                           "Cmd": ["sh"], "WorkingDir": "/app"},
                "history": [{"created_by": "mkoci.py"}],
-               "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}
+               "rootfs": {"type": "layers", "diff_ids": diff_ids}}
         cdig, csize = blob(d, json.dumps(cfg).encode())
         man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdig, "size": csize},
-               "layers": [{"mediaType": mt, "digest": ldig, "size": lsize}]}
+               "layers": layers}
         mdig, msize = blob(d, json.dumps(man).encode())
         descs.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": mdig,
                       "size": msize, "platform": {"architecture": arch, "os": "linux"}})
