@@ -735,12 +735,48 @@ TEST(errors_say_what_is_wrong_with_the_daemon_connection)
 {
 	expect_open_error("unix:///nonexistent/docker.sock", "does not exist");
 	expect_open_error("ssh://user@host", "ssh:// is not supported");
-	expect_open_error("https://host:2376", "TLS");
 	expect_open_error("tcp://127.0.0.1:1", "connection refused");
 	expect_open_error("npipe:////./pipe/docker_engine", "unsupported scheme");
+}
+
+/* https:// and DOCKER_TLS_VERIFY speak TLS to the daemon: a listener answering
+ * in plain HTTP is a TLS error naming it, never a connection. */
+TEST(a_tls_docker_host_speaks_tls)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	char https[64], tcp[64];
+	pid_t srv;
+
+	REQUIRE(lfd >= 0 && bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	        listen(lfd, 16) == 0 && getsockname(lfd, (struct sockaddr *)&sa, &len) == 0);
+	srv = fork();
+	REQUIRE(srv >= 0);
+	if (srv == 0) {
+		static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+
+		for (;;) {
+			int c = accept(lfd, NULL, NULL);
+
+			if (c >= 0) {
+				if (write(c, answer, sizeof(answer) - 1) < 0)
+					_exit(1);
+				close(c);
+			}
+		}
+	}
+	close(lfd);
+	snprintf(https, sizeof(https), "https://127.0.0.1:%d", ntohs(sa.sin_port));
+	snprintf(tcp, sizeof(tcp), "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+	setenv("DOCKER_CERT_PATH", test_tmpdir(), 1); /* no ca.pem: the system's CAs */
+	expect_open_error(https, "TLS");
 	setenv("DOCKER_TLS_VERIFY", "1", 1);
-	expect_open_error("tcp://127.0.0.1:2376", "TLS");
+	expect_open_error(tcp, "TLS");
 	unsetenv("DOCKER_TLS_VERIFY");
+	unsetenv("DOCKER_CERT_PATH");
+	kill(srv, SIGKILL);
+	waitpid(srv, NULL, 0);
 }
 
 static int listen_unix(const char *path)
