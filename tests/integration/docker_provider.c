@@ -754,7 +754,8 @@ TEST(a_tls_docker_host_speaks_tls)
 	srv = fork();
 	REQUIRE(srv >= 0);
 	if (srv == 0) {
-		static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+		static const char answer[] =
+		    "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
 
 		for (;;) {
 			int c = accept(lfd, NULL, NULL);
