@@ -21,6 +21,8 @@ const char *tpath(const char *rel);
 const char *tdir(const char *rel);
 /* printf into a rotating static buffer (16 live at once): for paths built inline. */
 const char *tfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Runs a printf-built command line with /bin/sh: its exit status, -1 when killed. */
+int tsh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define TEST(name)                                                                                 \
 	static void name(void);                                                                    \

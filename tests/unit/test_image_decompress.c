@@ -17,20 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	va_list ap;
-	_cleanup_free_ char *cmd = NULL;
-	int rc;
-
-	va_start(ap, fmt);
-	cmd = xvasprintf(fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static char *tmp(const char *name)
 {
 	return xasprintf("%s/%s", test_tmpdir(), name);
@@ -93,9 +79,9 @@ TEST(decompress_multi_member_gzip_and_digests)
 	struct err err;
 
 	REQUIRE(
-	    sh("head -c 3000000 /dev/urandom >%s.a && seq 1 200000 >%s.b && cat %s.a %s.b >%s && "
-	       "gzip -c %s.a >%s && gzip -9 -c %s.b >>%s",
-	       plain, plain, plain, plain, plain, plain, gz, plain, gz) == 0);
+	    tsh("head -c 3000000 /dev/urandom >%s.a && seq 1 200000 >%s.b && cat %s.a %s.b >%s && "
+	        "gzip -c %s.a >%s && gzip -9 -c %s.b >>%s",
+	        plain, plain, plain, plain, plain, plain, gz, plain, gz) == 0);
 	want_c = sha256sum(gz);
 	want_u = sha256sum(plain);
 	REQUIRE(read_file(plain, 1 << 30, &data, &len, &err) == 0);
@@ -124,8 +110,8 @@ TEST(decompress_plain_range_of_a_file)
 	struct decompress_result res;
 	struct err err;
 
-	REQUIRE(sh("head -c 5000000 /dev/urandom >%s && tail -c +1001 %s | head -c 4000000 >%s", f,
-	           f, part) == 0);
+	REQUIRE(tsh("head -c 5000000 /dev/urandom >%s && tail -c +1001 %s | head -c 4000000 >%s", f,
+	            f, part) == 0);
 	want = sha256sum(part);
 	fd = open(f, O_RDONLY | O_CLOEXEC);
 	REQUIRE(read_all(fd, 1000, 4000000, true, 0, &out, &res, &err) == 0);
@@ -148,7 +134,7 @@ TEST(decompress_from_a_pipe)
 	int p[2];
 	pid_t pid;
 
-	REQUIRE(sh("seq 1 100000 | gzip -c >%s", gz) == 0);
+	REQUIRE(tsh("seq 1 100000 | gzip -c >%s", gz) == 0);
 	REQUIRE(pipe(p) == 0);
 	pid = fork();
 	if (pid == 0) {
@@ -172,19 +158,19 @@ TEST(decompress_gzip_padding_and_garbage)
 	struct decompress_result res;
 	struct err err;
 
-	REQUIRE(sh("seq 1 1000 | gzip -c >%s && cp %s %s && head -c 4096 /dev/zero >>%s", a, a, b,
-	           b) == 0);
+	REQUIRE(tsh("seq 1 1000 | gzip -c >%s && cp %s %s && head -c 4096 /dev/zero >>%s", a, a, b,
+	            b) == 0);
 	CHECK(read_file_all(b, true, &out, &res, &err) == 0); /* zero padding: fine */
 	CHECK_INT(out.len, 3893);
-	REQUIRE(sh("cp %s %s && printf 'garbage' >>%s", a, c, c) == 0);
+	REQUIRE(tsh("cp %s %s && printf 'garbage' >>%s", a, c, c) == 0);
 	sb_reset(&out);
 	CHECK(read_file_all(c, true, &out, &res, &err) < 0);
 	CHECK_CONTAINS(err.msg, "trailing garbage");
-	REQUIRE(sh("cp %s %s && printf '\\0\\0x' >>%s", a, c, c) == 0);
+	REQUIRE(tsh("cp %s %s && printf '\\0\\0x' >>%s", a, c, c) == 0);
 	sb_reset(&out);
 	CHECK(read_file_all(c, false, &out, &res, &err) < 0);
 	CHECK_CONTAINS(err.msg, "trailing garbage");
-	REQUIRE(sh("head -c 100 %s >%s", a, d) == 0);
+	REQUIRE(tsh("head -c 100 %s >%s", a, d) == 0);
 	sb_reset(&out);
 	CHECK(read_file_all(d, true, &out, &res, &err) < 0);
 	CHECK_CONTAINS(err.msg, "unexpected end of the compressed stream");
@@ -192,9 +178,9 @@ TEST(decompress_gzip_padding_and_garbage)
 
 static bool have_zstd(void)
 {
-	if (sh("command -v zstd >/dev/null") != 0)
-		sh("apt-get install -y -q zstd >/dev/null 2>&1");
-	return sh("command -v zstd >/dev/null") == 0;
+	if (tsh("command -v zstd >/dev/null") != 0)
+		tsh("apt-get install -y -q zstd >/dev/null 2>&1");
+	return tsh("command -v zstd >/dev/null") == 0;
 }
 
 /* A zstd skippable frame (magic 0x184D2A5?, little-endian length, payload). */
@@ -211,11 +197,11 @@ TEST(decompress_zstd_frames_and_digests)
 		SKIP("the zstd command is missing and could not be installed");
 	/* Two frames with a skippable one before, between and after them; the
 	 * second frame from a pipe with a 2 GiB window (zstd --long=31). */
-	REQUIRE(sh("head -c 3000000 /dev/urandom >%s.a && seq 1 300000 >%s.b && "
-	           "cat %s.a %s.b >%s && { %s; zstd -q -c %s.a; %s; "
-	           "cat %s.b | zstd -q --long=31 -c; %s; } >%s",
-	           plain, plain, plain, plain, plain, skippable, plain, skippable, plain, skippable,
-	           zs) == 0);
+	REQUIRE(tsh("head -c 3000000 /dev/urandom >%s.a && seq 1 300000 >%s.b && "
+	            "cat %s.a %s.b >%s && { %s; zstd -q -c %s.a; %s; "
+	            "cat %s.b | zstd -q --long=31 -c; %s; } >%s",
+	            plain, plain, plain, plain, plain, skippable, plain, skippable, plain,
+	            skippable, zs) == 0);
 	want_c = sha256sum(zs);
 	want_u = sha256sum(plain);
 	REQUIRE(read_file(plain, 1 << 30, &data, &len, &err) == 0);
@@ -245,20 +231,20 @@ TEST(decompress_zstd_errors)
 
 	if (!have_zstd())
 		SKIP("the zstd command is missing and could not be installed");
-	REQUIRE(sh("seq 1 200000 >%s && zstd -q -c %s >%s", plain, plain, zs) == 0);
+	REQUIRE(tsh("seq 1 200000 >%s && zstd -q -c %s >%s", plain, plain, zs) == 0);
 	/* Corrupt bytes in the middle of the frame. */
-	REQUIRE(sh("cp %s %s && printf 'XXXXXXXXXXXXXXXX' | dd of=%s bs=1 seek=200 conv=notrunc "
-	           "status=none",
-	           zs, bad, bad) == 0);
+	REQUIRE(tsh("cp %s %s && printf 'XXXXXXXXXXXXXXXX' | dd of=%s bs=1 seek=200 conv=notrunc "
+	            "status=none",
+	            zs, bad, bad) == 0);
 	CHECK(read_file_all(bad, false, &out, &res, &err) < 0);
 	CHECK_CONTAINS(err.msg, "bad zstd data: ");
 	/* Cut short. */
-	REQUIRE(sh("head -c 1000 %s >%s", zs, cut) == 0);
+	REQUIRE(tsh("head -c 1000 %s >%s", zs, cut) == 0);
 	sb_reset(&out);
 	CHECK(read_file_all(cut, true, &out, &res, &err) < 0);
 	CHECK_CONTAINS(err.msg, "bad zstd data: unexpected end of the compressed stream");
 	/* Garbage after the last frame. */
-	REQUIRE(sh("cat %s >%s && printf 'garbage!' >>%s", zs, junk, junk) == 0);
+	REQUIRE(tsh("cat %s >%s && printf 'garbage!' >>%s", zs, junk, junk) == 0);
 	sb_reset(&out);
 	CHECK(read_file_all(junk, false, &out, &res, &err) < 0);
 	CHECK_CONTAINS(err.msg, "bad zstd data: ");
@@ -272,7 +258,7 @@ TEST(decompress_limits_output)
 	struct decompress_result res;
 	struct err err;
 
-	REQUIRE(sh("head -c 50000000 /dev/zero | gzip -1 -c >%s", gz) == 0);
+	REQUIRE(tsh("head -c 50000000 /dev/zero | gzip -1 -c >%s", gz) == 0);
 	fd = open(gz, O_RDONLY | O_CLOEXEC);
 	CHECK(read_all(fd, 0, (uint64_t)lseek(fd, 0, SEEK_END), true, 10000000, &out, &res, &err) <
 	      0);
@@ -291,7 +277,7 @@ TEST(decompress_free_stops_the_thread_early)
 	const uint8_t *p;
 	struct err err;
 
-	REQUIRE(sh("head -c 100000000 /dev/zero | gzip -1 -c >%s", gz) == 0);
+	REQUIRE(tsh("head -c 100000000 /dev/zero | gzip -1 -c >%s", gz) == 0);
 	fd = open(gz, O_RDONLY | O_CLOEXEC);
 	o.fd = fd;
 	o.length = (uint64_t)lseek(fd, 0, SEEK_END);

@@ -14,18 +14,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
 static void write_text(const char *path, const char *text)
 {
 	struct err err = {0};
@@ -203,12 +191,12 @@ TEST(certs_d_gives_tls_settings)
 	const char *d = tdir("certs2/reg.example:5443");
 
 	isolate();
-	if (sh("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-	       "-keyout ca.key -out ca.crt -subj /CN=test-CA -days 2 2>/dev/null && "
-	       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-	       "-keyout client.key -out client.cert -subj /CN=client -days 2 2>/dev/null && "
-	       "rm ca.key",
-	       d) != 0)
+	if (tsh("cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+	        "-keyout ca.key -out ca.crt -subj /CN=test-CA -days 2 2>/dev/null && "
+	        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+	        "-keyout client.key -out client.cert -subj /CN=client -days 2 2>/dev/null && "
+	        "rm ca.key",
+	        d) != 0)
 		test_skip("openssl cannot make certificates");
 	get("reg.example:5443", "a", &e);
 	REQUIRE(e.n == 1);
@@ -220,7 +208,7 @@ TEST(certs_d_gives_tls_settings)
 	CHECK(e.v[0].tls == NULL);
 	regconf_endpoints_release(&e);
 	/* a lone key is an error naming the file */
-	CHECK(sh("rm '%s/client.cert'", d) == 0);
+	CHECK(tsh("rm '%s/client.cert'", d) == 0);
 	CHECK(regconf_endpoints("reg.example:5443", "a", &e, &err) < 0);
 	CHECK(strstr(err.msg, "client.key") != NULL);
 }

@@ -26,24 +26,9 @@
 
 /* --- helpers ------------------------------------------------------------------ */
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	va_list ap;
-	char *cmd;
-	int st;
-
-	va_start(ap, fmt);
-	cmd = xvasprintf(fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	free(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static bool have_git(void)
 {
-	return sh("git --version >/dev/null 2>&1") == 0;
+	return tsh("git --version >/dev/null 2>&1") == 0;
 }
 
 struct fixture {
@@ -65,8 +50,8 @@ static bool fixture_setup(void)
 	size_t len;
 
 	fx.dir = xstrdup(tpath("fx"));
-	if (sh("sh '%s/testdata/registry/make_fixture.sh' '%s' >/dev/null", test_srcdir(),
-	       fx.dir) != 0) {
+	if (tsh("sh '%s/testdata/registry/make_fixture.sh' '%s' >/dev/null", test_srcdir(),
+	        fx.dir) != 0) {
 		test_fail_at(__FILE__, __LINE__, "make_fixture.sh failed");
 		return false;
 	}
@@ -102,9 +87,9 @@ static void repo_commit_task(const char *task, const char *version, char out[41]
 	size_t len;
 	_cleanup_free_ char *p = xasprintf("%s/head.txt", fx.dir);
 
-	if (sh("cd '%s' && printf '%%s %%s\\n' %s %s > tasks/%s/instruction.md && git commit -q "
-	       "-am change && git rev-parse HEAD > '%s'",
-	       fx.repo, task, version, task, p) != 0 ||
+	if (tsh("cd '%s' && printf '%%s %%s\\n' %s %s > tasks/%s/instruction.md && git commit -q "
+	        "-am change && git rev-parse HEAD > '%s'",
+	        fx.repo, task, version, task, p) != 0 ||
 	    read_file(p, 4096, &head, &len, &err) < 0 || len < 40) {
 		test_fail_at(__FILE__, __LINE__, "commit to the fixture repository failed");
 		return;
@@ -1005,10 +990,10 @@ TEST(fetch_refuses_a_task_path_through_a_symlink)
 	setenv("ROLLOUT_TASK_CACHE", fx.cache, 1);
 	repo = xstrdup(tpath("evil"));
 	url = xasprintf("file://%s", repo);
-	REQUIRE(sh("git init -q -b main '%s' && cd '%s' && mkdir real && echo x > real/f && "
-	           "ln -s /etc escape && ln -s real alias && git add -A && git -c "
-	           "user.email=a@b -c user.name=t commit -q -m evil",
-	           repo, repo) == 0);
+	REQUIRE(tsh("git init -q -b main '%s' && cd '%s' && mkdir real && echo x > real/f && "
+	            "ln -s /etc escape && ln -s real alias && git add -A && git -c "
+	            "user.email=a@b -c user.name=t commit -q -m evil",
+	            repo, repo) == 0);
 	/* git's sparse patterns match directories only, so a symlink is not even
 	 * checked out; the walk without following links refuses it either way. */
 	link = (struct git_task){.git_url = url, .path = "escape"};

@@ -36,20 +36,6 @@ static struct tar_writer *mem_writer(struct strbuf *sb)
 	return tar_writer_new(&out);
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	va_list ap;
-	_cleanup_free_ char *cmd = NULL;
-	int rc;
-
-	va_start(ap, fmt);
-	cmd = xvasprintf(fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 static char *tmp(const char *name)
 {
 	return xasprintf("%s/%s", test_tmpdir(), name);
@@ -122,11 +108,11 @@ static void check_inroot(void)
 	_cleanup_close_ int rfd = -1, fd = -1;
 	struct stat a, b;
 
-	REQUIRE(sh("mkdir -p %s/etc %s/etc && echo in >%s/etc/passwd && echo out >%s/etc/passwd",
-	           root, outside, root, outside) == 0);
-	REQUIRE(sh("cd %s && ln -s /etc abs && ln -s ../../../../etc rel && ln -s loop loop && "
-	           "ln -s /proc/self/root/etc magic && ln -s etc/passwd file",
-	           root) == 0);
+	REQUIRE(tsh("mkdir -p %s/etc %s/etc && echo in >%s/etc/passwd && echo out >%s/etc/passwd",
+	            root, outside, root, outside) == 0);
+	REQUIRE(tsh("cd %s && ln -s /etc abs && ln -s ../../../../etc rel && ln -s loop loop && "
+	            "ln -s /proc/self/root/etc magic && ln -s etc/passwd file",
+	            root) == 0);
 	rfd = open_dir(root);
 	REQUIRE(rfd >= 0);
 	REQUIRE(stat(tfmt("%s/etc/passwd", root), &a) == 0);
@@ -280,12 +266,12 @@ TEST(tar_writer_output_is_read_by_gnu_tar)
 	REQUIRE(tar_writer_header(w, &big, &err) == 0);
 	finish(w);
 	REQUIRE(write_file(path, sb.buf, sb.len, 0644, &err) == 0);
-	REQUIRE(sh("mkdir %s && tar --numeric-owner -xf %s -C %s", out, path, out) == 0);
-	CHECK(sh("test \"$(cat %s/dir/a.txt)\" = alpha", out) == 0);
-	CHECK(sh("test \"$(cat %s/%s)\" = long", out, longname) == 0);
-	CHECK(sh("test \"$(readlink %s/dir/sym)\" = a.txt", out) == 0);
-	CHECK(sh("test %s/dir/hard -ef %s/dir/a.txt", out, out) == 0);
-	CHECK(sh("tar --numeric-owner -tvf %s | grep -q ' 3000000000/0 .* bigid'", path) == 0);
+	REQUIRE(tsh("mkdir %s && tar --numeric-owner -xf %s -C %s", out, path, out) == 0);
+	CHECK(tsh("test \"$(cat %s/dir/a.txt)\" = alpha", out) == 0);
+	CHECK(tsh("test \"$(cat %s/%s)\" = long", out, longname) == 0);
+	CHECK(tsh("test \"$(readlink %s/dir/sym)\" = a.txt", out) == 0);
+	CHECK(tsh("test %s/dir/hard -ef %s/dir/a.txt", out, out) == 0);
+	CHECK(tsh("tar --numeric-owner -tvf %s | grep -q ' 3000000000/0 .* bigid'", path) == 0);
 }
 
 static void check_gnu_tar_format(const char *format, bool long_names, bool specials)
@@ -298,26 +284,26 @@ static void check_gnu_tar_format(const char *format, bool long_names, bool speci
 	struct err err;
 	bool root = geteuid() == 0;
 
-	REQUIRE(sh("mkdir -p %s/a/b/c %s && cd %s && echo hello >a/file && "
-	           "head -c 100000 /dev/urandom >a/b/random && ln -s ../file a/b/rel && "
-	           "ln -s /etc/passwd a/abs && ln a/file a/b/hard && "
-	           "chmod 4755 a/file && chmod 0555 a/b/c && touch -d @1500000000 a/b/random && "
-	           "touch -h -d @1400000000 a/b/rel",
-	           src, dst, src) == 0);
+	REQUIRE(tsh("mkdir -p %s/a/b/c %s && cd %s && echo hello >a/file && "
+	            "head -c 100000 /dev/urandom >a/b/random && ln -s ../file a/b/rel && "
+	            "ln -s /etc/passwd a/abs && ln a/file a/b/hard && "
+	            "chmod 4755 a/file && chmod 0555 a/b/c && touch -d @1500000000 a/b/random && "
+	            "touch -h -d @1400000000 a/b/rel",
+	            src, dst, src) == 0);
 	if (long_names)
 		REQUIRE(
-		    sh("cd %s && mkdir -p a/%0120d/%0120d && echo deep >a/%0120d/%0120d/%0100d && "
-		       "ln -s %0150d a/longlink",
-		       src, 1, 2, 1, 2, 3, 4) == 0);
+		    tsh("cd %s && mkdir -p a/%0120d/%0120d && echo deep >a/%0120d/%0120d/%0100d && "
+		        "ln -s %0150d a/longlink",
+		        src, 1, 2, 1, 2, 3, 4) == 0);
 	if (specials)
-		REQUIRE(sh("mkfifo %s/a/fifo", src) == 0);
+		REQUIRE(tsh("mkfifo %s/a/fifo", src) == 0);
 	if (root)
-		REQUIRE(sh("cd %s && chown 1234:5678 a/file", src) == 0);
+		REQUIRE(tsh("cd %s && chown 1234:5678 a/file", src) == 0);
 	if (root && specials)
-		REQUIRE(sh("mknod %s/a/null c 1 3", src) == 0);
-	REQUIRE(sh("cd %s && touch -d @1600000000 a/b/c a/b a && tar --format=%s --numeric-owner "
-	           "-cf %s a",
-	           src, format, arc) == 0);
+		REQUIRE(tsh("mknod %s/a/null c 1 3", src) == 0);
+	REQUIRE(tsh("cd %s && touch -d @1600000000 a/b/c a/b a && tar --format=%s --numeric-owner "
+	            "-cf %s a",
+	            src, format, arc) == 0);
 	fd = open(arc, O_RDONLY | O_CLOEXEC);
 	dfd = open_dir(dst);
 	r = tar_reader_new_fd(fd);
@@ -327,7 +313,7 @@ static void check_gnu_tar_format(const char *format, bool long_names, bool speci
 	if (!tree_compare(tfmt("%s/a", src), tfmt("%s/a", dst), "a", root ? 0 : TREE_CMP_NO_OWNER,
 	                  &diff))
 		test_fail_at(__FILE__, __LINE__, "trees differ (%s):\n%s", format, diff.buf);
-	CHECK(sh("test %s/a/file -ef %s/a/b/hard", dst, dst) == 0);
+	CHECK(tsh("test %s/a/file -ef %s/a/b/hard", dst, dst) == 0);
 }
 
 TEST(tar_extracts_gnu_format)
@@ -359,12 +345,12 @@ TEST(tar_extract_restores_xattrs)
 	struct tar_reader *r;
 	struct err err;
 
-	REQUIRE(sh("mkdir -p %s/x/d %s && echo a >%s/x/f", src, dst, src) == 0);
+	REQUIRE(tsh("mkdir -p %s/x/d %s && echo a >%s/x/f", src, dst, src) == 0);
 	if (setxattr(tfmt("%s/x/f", src), "user.color", "blue", 4, 0) < 0)
 		SKIP("the file system has no user xattrs");
 	REQUIRE(setxattr(tfmt("%s/x/d", src), "user.dir", "1", 1, 0) == 0);
-	REQUIRE(sh("cd %s && tar --xattrs --xattrs-include='*' --format=posix -cf %s x", src,
-	           arc) == 0);
+	REQUIRE(tsh("cd %s && tar --xattrs --xattrs-include='*' --format=posix -cf %s x", src,
+	            arc) == 0);
 	fd = open(arc, O_RDONLY | O_CLOEXEC);
 	dfd = open_dir(dst);
 	r = tar_reader_new_fd(fd);
@@ -725,7 +711,7 @@ static void check_hostile(void)
 		int ret;
 		struct stat st;
 
-		REQUIRE(sh("mkdir -p %s %s && echo secret >%s/secret", root, outside, outside) ==
+		REQUIRE(tsh("mkdir -p %s %s && echo secret >%s/secret", root, outside, outside) ==
 		        0);
 		canary = outside;
 		c->build(w);
@@ -747,7 +733,7 @@ static void check_hostile(void)
 			test_fail_at(__FILE__, __LINE__, "%s: %s not created inside", c->name,
 			             c->must_exist);
 		if (tree_count_entries(outside) != 1 ||
-		    sh("test \"$(cat %s/secret)\" = secret", outside) != 0 ||
+		    tsh("test \"$(cat %s/secret)\" = secret", outside) != 0 ||
 		    stat(tfmt("%s/secret", outside), &st) < 0 || st.st_nlink != 1)
 			test_fail_at(__FILE__, __LINE__, "%s: the canary directory changed",
 			             c->name);
@@ -864,10 +850,10 @@ TEST(tar_replaces_existing_entries)
 	finish(w);
 	REQUIRE(mkdir(root, 0755) == 0);
 	REQUIRE(extract_mem(&sb, root, NULL, &err) == 0);
-	CHECK(sh("test \"$(cat %s/a)\" = 'now a file'", root) == 0);
+	CHECK(tsh("test \"$(cat %s/a)\" = 'now a file'", root) == 0);
 	CHECK(path_is_dir(tfmt("%s/b", root)));
-	CHECK(sh("test \"$(readlink %s/c)\" = a", root) == 0);
-	CHECK(sh("test \"$(stat -c %%a %s/b)\" = 750", root) == 0);
+	CHECK(tsh("test \"$(readlink %s/c)\" = a", root) == 0);
+	CHECK(tsh("test \"$(stat -c %%a %s/b)\" = 750", root) == 0);
 }
 
 static int strip_agent_prefix(void *ctx, struct tar_entry *e, struct err *err)
@@ -1017,9 +1003,9 @@ TEST(tar_hardlink_to_lower_layer_is_copied_up)
 	struct err err;
 	struct stat a, b;
 
-	REQUIRE(sh("mkdir -p %s/bin %s && printf tool >%s/bin/tool && chmod 751 %s/bin/tool && "
-	           "touch -d @1300000000 %s/bin/tool",
-	           lower, upper, lower, lower, lower) == 0);
+	REQUIRE(tsh("mkdir -p %s/bin %s && printf tool >%s/bin/tool && chmod 751 %s/bin/tool && "
+	            "touch -d @1300000000 %s/bin/tool",
+	            lower, upper, lower, lower, lower) == 0);
 	add_link(w, TAR_HARDLINK, "bin/tool2", "bin/tool");
 	finish(w);
 	CHECK(extract_mem(&sb, upper, &o, &err) < 0);
@@ -1033,7 +1019,7 @@ TEST(tar_hardlink_to_lower_layer_is_copied_up)
 	CHECK(a.st_ino == b.st_ino);
 	CHECK_INT(a.st_mode & 07777, 0751);
 	CHECK_INT(a.st_mtim.tv_sec, 1300000000);
-	CHECK(sh("test \"$(cat %s/bin/tool2)\" = tool", upper) == 0);
+	CHECK(tsh("test \"$(cat %s/bin/tool2)\" = tool", upper) == 0);
 	/* The lower layer is untouched. */
 	REQUIRE(stat(tfmt("%s/bin/tool", lower), &a) == 0);
 	CHECK_INT(a.st_nlink, 1);
@@ -1052,12 +1038,12 @@ TEST(tar_write_tree_roundtrip)
 	struct tar_reader *r;
 	struct err err;
 
-	REQUIRE(sh("mkdir -p %s/t/sub/deeper %s && cd %s/t && echo one >one && "
-	           "head -c 300000 /dev/urandom >sub/rand && ln -s ../one sub/link && "
-	           "ln one sub/hard && mkfifo fifo && chmod 2750 sub && chmod 4711 one && "
-	           "mkdir -p %0110d/%0110d && echo x >%0110d/%0110d/%0110d && "
-	           "touch -d @1400000000 sub/deeper sub . ",
-	           src, dst, src, 1, 2, 1, 2, 3) == 0);
+	REQUIRE(tsh("mkdir -p %s/t/sub/deeper %s && cd %s/t && echo one >one && "
+	            "head -c 300000 /dev/urandom >sub/rand && ln -s ../one sub/link && "
+	            "ln one sub/hard && mkfifo fifo && chmod 2750 sub && chmod 4711 one && "
+	            "mkdir -p %0110d/%0110d && echo x >%0110d/%0110d/%0110d && "
+	            "touch -d @1400000000 sub/deeper sub . ",
+	            src, dst, src, 1, 2, 1, 2, 3) == 0);
 	setxattr(tfmt("%s/t/one", src), "user.k", "v", 1, 0);
 	fd = open(arc, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	w = tar_writer_new_fd(fd);
@@ -1065,9 +1051,9 @@ TEST(tar_write_tree_roundtrip)
 	REQUIRE(tar_writer_finish(w, &err) == 0);
 	tar_writer_free(w);
 	/* GNU tar agrees with the archive. */
-	CHECK(sh("tar -tf %s | grep -qx t/sub/hard", arc) == 0);
-	CHECK(sh("mkdir %s/gnu && tar -xf %s -C %s/gnu && test %s/gnu/t/one -ef %s/gnu/t/sub/hard",
-	         src, arc, src, src, src) == 0);
+	CHECK(tsh("tar -tf %s | grep -qx t/sub/hard", arc) == 0);
+	CHECK(tsh("mkdir %s/gnu && tar -xf %s -C %s/gnu && test %s/gnu/t/one -ef %s/gnu/t/sub/hard",
+	          src, arc, src, src, src) == 0);
 	REQUIRE(lseek(fd, 0, SEEK_SET) == 0);
 	dfd = open_dir(dst);
 	r = tar_reader_new_fd(fd);
@@ -1075,7 +1061,7 @@ TEST(tar_write_tree_roundtrip)
 	tar_reader_free(r);
 	if (!tree_compare(tfmt("%s/t", src), tfmt("%s/t", dst), "t", TREE_CMP_XATTRS, &diff))
 		test_fail_at(__FILE__, __LINE__, "trees differ:\n%s", diff.buf);
-	CHECK(sh("test %s/t/one -ef %s/t/sub/hard", dst, dst) == 0);
+	CHECK(tsh("test %s/t/one -ef %s/t/sub/hard", dst, dst) == 0);
 }
 
 TEST(tar_write_tree_contents_only_and_single_file)
@@ -1089,9 +1075,10 @@ TEST(tar_write_tree_contents_only_and_single_file)
 	struct tar_reader *r;
 	struct err err;
 
-	REQUIRE(sh("mkdir -p %s/d/e && echo hi >%s/d/e/f && echo top >%s/file && chown 1:1 %s/file "
-	           "2>/dev/null; true",
-	           src, src, src, src) == 0);
+	REQUIRE(
+	    tsh("mkdir -p %s/d/e && echo hi >%s/d/e/f && echo top >%s/file && chown 1:1 %s/file "
+	        "2>/dev/null; true",
+	        src, src, src, src) == 0);
 	REQUIRE(tar_write_tree(w, AT_FDCWD, src, "", &to, &err) == 0);
 	REQUIRE(tar_write_tree(w, AT_FDCWD, tfmt("%s/file", src), "renamed", &to, &err) == 0);
 	CHECK(tar_write_tree(w, AT_FDCWD, tfmt("%s/file", src), "", &to, &err) < 0);
@@ -1126,9 +1113,9 @@ TEST(tar_write_tree_converts_overlay_upper_dir)
 
 	if (geteuid() != 0)
 		SKIP("whiteout devices and trusted.* xattrs need root");
-	REQUIRE(sh("mkdir -p %s/o %s/d %s && mknod -m 000 %s/d/gone c 0 0 && echo f >%s/o/f && "
-	           "echo g >%s/g",
-	           up, up, back, up, up, up) == 0);
+	REQUIRE(tsh("mkdir -p %s/o %s/d %s && mknod -m 000 %s/d/gone c 0 0 && echo f >%s/o/f && "
+	            "echo g >%s/g",
+	            up, up, back, up, up, up) == 0);
 	REQUIRE(setxattr(tfmt("%s/o", up), "trusted.overlay.opaque", "y", 1, 0) == 0);
 	REQUIRE(setxattr(tfmt("%s/g", up), "trusted.overlay.overlay.origin", "img", 3, 0) == 0);
 	REQUIRE(setxattr(tfmt("%s/g", up), "trusted.overlay.origin", "kernel", 6, 0) == 0);

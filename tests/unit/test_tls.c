@@ -26,20 +26,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	va_list ap;
-	_cleanup_free_ char *cmd = NULL;
-	int rc;
-
-	va_start(ap, fmt);
-	cmd = xvasprintf(fmt, ap);
-	va_end(ap);
-	rc = system(cmd);
-	return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
 /* The certificates, made once per run in the test directory. */
 static const char *pki(void)
 {
@@ -77,7 +63,7 @@ static const char *pki(void)
 
 	if (dir || failed)
 		return dir;
-	if (sh("command -v openssl >/dev/null") != 0) {
+	if (tsh("command -v openssl >/dev/null") != 0) {
 		failed = true;
 		return NULL;
 	}
@@ -87,8 +73,8 @@ static const char *pki(void)
 		FILE *f = fopen(s, "w");
 
 		if (!f || fputs(script, f) < 0 || fclose(f) != 0 ||
-		    sh("mkdir -p %s && sh %s %s", d, s, d) != 0) {
-			sh("cat %s/pki.log >&2", d);
+		    tsh("mkdir -p %s && sh %s %s", d, s, d) != 0) {
+			tsh("cat %s/pki.log >&2", d);
 			failed = true;
 			return NULL;
 		}
@@ -163,7 +149,7 @@ static int server_start(struct server *s, const char *name, const char *extra)
 		poll(NULL, 0, 20); /* the log is a file: check it again shortly */
 	}
 	if (s->port <= 0) {
-		sh("cat %s >&2", log);
+		tsh("cat %s >&2", log);
 		server_stop(s);
 		return -1;
 	}
@@ -379,7 +365,7 @@ TEST(tls_ssl_cert_file_is_honoured)
 	CHECK_CONTAINS(err.msg, "SSL_CERT_FILE /nonexistent.pem");
 	/* SSL_CERT_DIR: a directory of PEM files. */
 	unsetenv("SSL_CERT_FILE");
-	REQUIRE(sh("mkdir -p %s/dir && cp %s %s/dir/", pki(), pem("ca.crt"), pki()) == 0);
+	REQUIRE(tsh("mkdir -p %s/dir && cp %s %s/dir/", pki(), pem("ca.crt"), pki()) == 0);
 	setenv("SSL_CERT_DIR", tfmt("/nonexistent:%s/dir", pki()), 1);
 	if (tls_config_new(NULL, &cfg, &err) < 0) {
 		test_fail_at(__FILE__, __LINE__, "SSL_CERT_DIR: %s", err.msg);
@@ -493,9 +479,9 @@ TEST(tls_docker_host_with_tls_verify_and_cert_path)
 	struct err err = {0};
 	const char *certs = tdir("docker-certs");
 
-	REQUIRE(sh("cp %s/ca.crt %s/ca.pem && cp %s/client.crt %s/cert.pem && "
-	           "cp %s/client.key %s/key.pem",
-	           pki(), certs, pki(), certs, pki(), certs) == 0);
+	REQUIRE(tsh("cp %s/ca.crt %s/ca.pem && cp %s/client.crt %s/cert.pem && "
+	            "cp %s/client.key %s/key.pem",
+	            pki(), certs, pki(), certs, pki(), certs) == 0);
 	REQUIRE(server_start(&s, "srv", "-Verify 1 -verify_return_error -CAfile ca.crt") == 0);
 	setenv("DOCKER_TLS_VERIFY", "1", 1);
 	setenv("DOCKER_CERT_PATH", certs, 1);
@@ -511,12 +497,12 @@ TEST(tls_docker_host_with_tls_verify_and_cert_path)
 	CHECK_STR(ep.port, "2376");
 	http_endpoint_free(&ep);
 	/* without the client certificate the daemon refuses */
-	REQUIRE(sh("rm %s/cert.pem", certs) == 0);
+	REQUIRE(tsh("rm %s/cert.pem", certs) == 0);
 	REQUIRE(docker_endpoint_parse(tfmt("tcp://127.0.0.1:%d", s.port), &ep, &err) == 0);
 	CHECK(ping_endpoint(&ep, &err) < 0);
 	http_endpoint_free(&ep);
 	/* a CA that is not the server's: rejected */
-	REQUIRE(sh("cp %s/other-ca.crt %s/ca.pem", pki(), certs) == 0);
+	REQUIRE(tsh("cp %s/other-ca.crt %s/ca.pem", pki(), certs) == 0);
 	REQUIRE(docker_endpoint_parse(tfmt("tcp://127.0.0.1:%d", s.port), &ep, &err) == 0);
 	CHECK(ping_endpoint(&ep, &err) < 0);
 	CHECK_INT(err.code, EKEYREJECTED);
