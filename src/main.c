@@ -40,6 +40,7 @@ static const char usage[] =
     "  env ls|exec|shell|rm       environments kept by preserve_env\n"
     "  gc                         remove what a killed rollout left behind\n"
     "  login|logout REGISTRY      save or remove registry credentials (docker's file)\n"
+    "  doctor [--json]            what this host allows: providers, isolation levels, fixes\n"
     "  version                    print the version\n"
     "\n"
     "Run `rollout COMMAND --help` for the flags of a command.\n";
