@@ -666,7 +666,7 @@ static int stream_layer_on_lowers(struct puller *p, struct store *s, struct stor
 	for (size_t k = 0; k < i; k++) {
 		_cleanup_free_ char *diff = store_layer_diff_path(s, &layers[i - 1 - k]);
 
-		lowers[k] = open(diff, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		lowers[k] = open(diff, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (lowers[k] < 0) {
 			err_sys(err, "open %s", diff);
 			goto out;
