@@ -99,7 +99,7 @@ int build_mark_create(struct builder *b, struct err *err)
 		return -1;
 	if (mkdir(b->mark_dir, 0700) < 0)
 		return err_sys(err, "mkdir %s", b->mark_dir);
-	b->mark_fd = open(b->mark_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	b->mark_fd = open(b->mark_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (b->mark_fd < 0 || flock(b->mark_fd, LOCK_EX | LOCK_NB) < 0)
 		return err_sys(err, "lock %s", b->mark_dir);
 	return 0;

@@ -151,7 +151,7 @@ static int box_commit(struct builder *b, struct stage *st, struct step_box *box,
 		build_cache_put(b, st->key, NULL);
 		return 0;
 	}
-	fd = open(box->upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(box->upper, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return err_sys(err, "open %s", box->upper);
 	return build_stage_commit(b, st, fd, in->text, err);
